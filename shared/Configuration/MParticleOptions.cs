@@ -1,0 +1,82 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CtMparticle.Configuration;
+
+/// <summary>
+/// Where each store's events go. Section <c>MParticle</c>. An input is one mParticle feed (its key and secret);
+/// stores point at inputs, so several stores (brands, markets) can share one input or each have their own.
+/// </summary>
+public sealed class MParticleOptions
+{
+    public const string Section = "MParticle";
+
+    /// <summary>Inputs by name.</summary>
+    public Dictionary<string, MParticleInputOptions> Inputs { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>commercetools store key → store settings.</summary>
+    public Dictionary<string, StoreOptions> Stores { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>The input for events with no store, or a store not listed in <see cref="Stores"/>; empty to quarantine those.</summary>
+    public string? DefaultInput { get; init; }
+
+    /// <summary>The default country of events with no store or address (ISO 3166-1 alpha-2); empty for unknown.</summary>
+    public string? DefaultCountry { get; init; }
+}
+
+public enum MParticlePod
+{
+    US1,
+    US2,
+    EU1,
+    AU1,
+}
+
+public sealed class MParticleInputOptions
+{
+    /// <summary>The pod the organisation lives on; sets the Events API base URL.</summary>
+    public MParticlePod Pod { get; init; } = MParticlePod.US1;
+
+    /// <summary>Overrides the pod's base URL (for tests and proxies), e.g. <c>http://127.0.0.1:5080/v2</c>.</summary>
+    public Uri? BaseUrl { get; init; }
+
+    /// <summary>The name of the setting that holds the input's API key (a Key Vault reference in Azure). Never the key itself.</summary>
+    [Required]
+    [RegularExpression("^[A-Za-z0-9_:.-]+$", ErrorMessage = "ApiKeySetting must be the NAME of a setting (e.g. MParticle_AcmeDe_ApiKey), not the key.")]
+    public string ApiKeySetting { get; init; } = "";
+
+    /// <summary>The name of the setting that holds the input's API secret.</summary>
+    [Required]
+    [RegularExpression("^[A-Za-z0-9_:.-]+$", ErrorMessage = "ApiSecretSetting must be the NAME of a setting (e.g. MParticle_AcmeDe_ApiSecret), not the secret.")]
+    public string ApiSecretSetting { get; init; } = "";
+
+    /// <summary>Overrides <see cref="MappingOptions.Environment"/> for this input.</summary>
+    [RegularExpression("^(production|development)$", ErrorMessage = "An input's Environment must be 'production' or 'development'.")]
+    public string? Environment { get; init; }
+
+    public Uri EffectiveBaseUrl => BaseUrl ?? PodBaseUrl(Pod);
+
+    public static Uri PodBaseUrl(MParticlePod pod) => pod switch
+    {
+        MParticlePod.US1 => new Uri("https://s2s.us1.mparticle.com/v2"),
+        MParticlePod.US2 => new Uri("https://s2s.us2.mparticle.com/v2"),
+        MParticlePod.EU1 => new Uri("https://s2s.eu1.mparticle.com/v2"),
+        MParticlePod.AU1 => new Uri("https://s2s.au1.mparticle.com/v2"),
+        _ => throw new ArgumentOutOfRangeException(nameof(pod), pod, "Unknown mParticle pod."),
+    };
+}
+
+public sealed class StoreOptions
+{
+    /// <summary>The input (a key of <see cref="MParticleOptions.Inputs"/>) this store's events go to.</summary>
+    [Required]
+    public string Input { get; init; } = "";
+
+    /// <summary>The store's country, used for the consent region when an event has no address.</summary>
+    public string? DefaultCountry { get; init; }
+
+    /// <summary>The store's main locale, used for product names when the order has none.</summary>
+    public string? Locale { get; init; }
+}
+
+/// <summary>Where a batch goes: resolved from the event's store.</summary>
+public sealed record InputRoute(string InputName, Uri BaseUrl, string ApiKeySetting, string ApiSecretSetting, string Environment);

@@ -1,0 +1,134 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Configuration;
+
+/// <summary>How commercetools data becomes mParticle data. Section <c>Mapping</c>.</summary>
+public sealed class MappingOptions
+{
+    public const string Section = "Mapping";
+
+    /// <summary>mParticle <c>environment</c> on every batch: <c>production</c> or <c>development</c>. Test traffic sent as production reaches live outputs.</summary>
+    [Required]
+    [RegularExpression("^(production|development)$", ErrorMessage = "Mapping:Environment must be 'production' or 'development'.")]
+    public string Environment { get; init; } = "development";
+
+    /// <summary>The locale used for product names when neither the order nor its store names one (see docs/adr/0002).</summary>
+    [Required]
+    [RegularExpression("^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", ErrorMessage = "Mapping:DefaultLocale must be an IETF language tag such as 'en' or 'en-GB'.")]
+    public string DefaultLocale { get; init; } = "en";
+
+    /// <summary>The product variant attribute holding the brand (string or enum); empty to send no brand.</summary>
+    public string? BrandAttribute { get; init; } = "brand";
+
+    /// <summary>The order custom field holding the sales channel (web, app, store...); empty for none.</summary>
+    public string? ChannelField { get; init; } = "channel";
+
+    /// <summary>Customer custom fields forwarded as user attributes (allow-list; nothing else is forwarded).</summary>
+    public string[] UserAttributeFields { get; init; } = [];
+
+    [Required]
+    [ValidateObjectMembers]
+    public IdentityOptions Identity { get; init; } = new();
+
+    [Required]
+    [ValidateObjectMembers]
+    public ConsentOptions Consent { get; init; } = new();
+
+    [Required]
+    [ValidateObjectMembers]
+    public DataPlanOptions DataPlan { get; init; } = new();
+}
+
+public enum EmailIdentityMode
+{
+    /// <summary>Trimmed, lowercased e-mail in mParticle's <c>email</c> identity (mParticle hashes it for partners that need it).</summary>
+    Plain,
+    /// <summary>SHA-256 (hex) of the trimmed, lowercased e-mail in <see cref="IdentityOptions.EmailHashIdentity"/>; no plain e-mail is sent.</summary>
+    Sha256,
+    /// <summary>No e-mail identity at all.</summary>
+    Omit,
+}
+
+/// <summary>Which mParticle identity each commercetools identifier becomes. Section <c>Mapping:Identity</c>.</summary>
+public sealed class IdentityOptions
+{
+    /// <summary>The identity for the commercetools customer id.</summary>
+    [Required]
+    public string CustomerIdIdentity { get; init; } = "customer_id";
+
+    public EmailIdentityMode EmailMode { get; init; } = EmailIdentityMode.Plain;
+
+    /// <summary>With <see cref="EmailIdentityMode.Sha256"/>: the <c>other*</c> identity that carries the hash.</summary>
+    public string EmailHashIdentity { get; init; } = "other_id_2";
+
+    /// <summary>The identity for the cart's <c>anonymousId</c> (align it with the storefront's tracking id); empty to omit.</summary>
+    public string? AnonymousIdIdentity { get; init; } = "other";
+}
+
+public enum ConsentRegulation
+{
+    Gdpr,
+    Ccpa,
+}
+
+/// <summary>
+/// Where consent lives in commercetools and which mParticle purpose each field means. Section <c>Mapping:Consent</c>.
+/// With no <see cref="Fields"/> configured, <see cref="ConsentFieldOptions.Defaults"/> apply (the reference's consent type).
+/// </summary>
+public sealed class ConsentOptions
+{
+    [ValidateEnumeratedItems]
+    public ConsentFieldOptions[] Fields { get; init; } = [];
+
+    /// <summary>Customer custom field (DateTime) with the time consent was given; else the message time is used.</summary>
+    public string? TimestampField { get; init; } = "consentUpdatedAt";
+
+    /// <summary>Customer custom field naming the policy version; sent as the consent <c>document</c>.</summary>
+    public string? DocumentField { get; init; } = "consentPolicyVersion";
+
+    /// <summary>Order custom field holding a JSON object of the consent given at checkout (guest orders have no customer).</summary>
+    public string? OrderSnapshotField { get; init; } = "checkoutConsentSnapshot";
+
+    /// <summary>The configured fields, or the defaults when none are configured.</summary>
+    public IReadOnlyList<ConsentFieldOptions> EffectiveFields() => Fields.Length > 0 ? Fields : ConsentFieldOptions.Defaults;
+}
+
+public sealed class ConsentFieldOptions
+{
+    /// <summary>The customer custom field (Boolean).</summary>
+    [Required]
+    public string Field { get; init; } = "";
+
+    /// <summary>The mParticle purpose. GDPR purposes are sent lowercase; CCPA has only <c>data_sale_opt_out</c>.</summary>
+    [Required]
+    public string Purpose { get; init; } = "";
+
+    public ConsentRegulation Regulation { get; init; } = ConsentRegulation.Gdpr;
+
+    /// <summary>The key of this purpose in the order's checkout consent snapshot, if any.</summary>
+    public string? SnapshotKey { get; init; }
+
+    /// <summary>True when the field's <c>true</c> means the opposite of mParticle's <c>consented</c> (e.g. <c>allowDataSale</c> for CCPA opt-out).</summary>
+    public bool Invert { get; init; }
+
+    public static readonly IReadOnlyList<ConsentFieldOptions> Defaults =
+    [
+        new() { Field = "consentMarketingEmail", Purpose = "marketing_email", SnapshotKey = "marketingEmail" },
+        new() { Field = "consentMarketingSms", Purpose = "marketing_sms", SnapshotKey = "marketingSms" },
+        new() { Field = "consentAnalytics", Purpose = "analytics", SnapshotKey = "analytics" },
+        new() { Field = "consentPersonalization", Purpose = "personalization", SnapshotKey = "personalization" },
+    ];
+}
+
+/// <summary>The mParticle data plan every batch is tagged with. Section <c>Mapping:DataPlan</c>.</summary>
+public sealed class DataPlanOptions
+{
+    /// <summary>The plan id (slug); empty to send no <c>context.data_plan</c>.</summary>
+    [RegularExpression("^[a-z0-9_-]*$", ErrorMessage = "Mapping:DataPlan:PlanId must be a URL-safe slug (lowercase letters, digits, '_' and '-').")]
+    public string? PlanId { get; init; } = "ctmparticle_commerce";
+
+    /// <summary>The plan version; empty lets mParticle use the latest version active for the environment.</summary>
+    [Range(1, int.MaxValue)]
+    public int? PlanVersion { get; init; } = 1;
+}

@@ -1,0 +1,149 @@
+using System.Collections.Frozen;
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Configuration;
+
+/// <summary>Attribute-level checks of <see cref="MappingOptions"/>, nested objects included (source-generated).</summary>
+[OptionsValidator]
+public sealed partial class MappingOptionsAttributeValidator : IValidateOptions<MappingOptions>;
+
+/// <summary>The mParticle identity names a batch's <c>user_identities</c> may use (Events API spelling).</summary>
+public static class MParticleIdentityNames
+{
+    public static readonly FrozenSet<string> All = new[]
+    {
+        "customer_id", "email", "other", "other_id_2", "other_id_3", "other_id_4", "other_id_5", "other_id_6",
+        "other_id_7", "other_id_8", "other_id_9", "other_id_10", "mobile_number", "phone_number_2", "phone_number_3",
+        "facebook", "twitter", "google", "microsoft", "yahoo", "alias", "facebook_custom_audience_id",
+    }.ToFrozenSet(StringComparer.Ordinal);
+
+    public static bool IsOther(string name) => name == "other" || name.StartsWith("other_id_", StringComparison.Ordinal);
+}
+
+/// <summary>Checks across fields that attributes cannot express. Each failure names the setting and what to put there.</summary>
+public sealed class MappingOptionsValidator : IValidateOptions<MappingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MappingOptions options)
+    {
+        var failures = new List<string>();
+        var identity = options.Identity;
+        CheckIdentity(failures, "Mapping:Identity:CustomerIdIdentity", identity.CustomerIdIdentity);
+        var targets = new List<string> { identity.CustomerIdIdentity };
+        if (identity.EmailMode == EmailIdentityMode.Sha256)
+        {
+            CheckIdentity(failures, "Mapping:Identity:EmailHashIdentity", identity.EmailHashIdentity);
+            if (!MParticleIdentityNames.IsOther(identity.EmailHashIdentity))
+            {
+                failures.Add($"Mapping:Identity:EmailHashIdentity is '{identity.EmailHashIdentity}'; a hashed e-mail must go to an 'other' or 'other_id_N' identity, never to 'email' (mParticle would hash it again).");
+            }
+
+            targets.Add(identity.EmailHashIdentity);
+        }
+        else if (identity.EmailMode == EmailIdentityMode.Plain)
+        {
+            targets.Add("email");
+        }
+
+        if (!string.IsNullOrEmpty(identity.AnonymousIdIdentity))
+        {
+            CheckIdentity(failures, "Mapping:Identity:AnonymousIdIdentity", identity.AnonymousIdIdentity);
+            targets.Add(identity.AnonymousIdIdentity);
+        }
+
+        foreach (var duplicate in targets.GroupBy(t => t, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            failures.Add($"Two identifiers map to the mParticle identity '{duplicate.Key}'; give each its own identity in Mapping:Identity.");
+        }
+
+        var consent = options.Consent.EffectiveFields();
+        for (var i = 0; i < consent.Count; i++)
+        {
+            var field = consent[i];
+            var path = $"Mapping:Consent:Fields:{i}";
+            if (string.IsNullOrWhiteSpace(field.Field))
+            {
+                failures.Add($"{path}:Field is empty; name the customer custom field that holds this consent.");
+            }
+
+            if (field.Regulation == ConsentRegulation.Ccpa && field.Purpose != "data_sale_opt_out")
+            {
+                failures.Add($"{path}:Purpose is '{field.Purpose}'; CCPA has exactly one purpose, 'data_sale_opt_out'.");
+            }
+
+            if (field.Regulation == ConsentRegulation.Gdpr &&
+                (string.IsNullOrWhiteSpace(field.Purpose) || field.Purpose != field.Purpose.Trim().ToLowerInvariant()))
+            {
+                failures.Add($"{path}:Purpose is '{field.Purpose}'; GDPR purposes must be lowercase without spaces around them, as mParticle stores them.");
+            }
+        }
+
+        foreach (var duplicate in consent.GroupBy(f => f.Field, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            failures.Add($"The customer field '{duplicate.Key}' appears more than once in Mapping:Consent:Fields.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void CheckIdentity(List<string> failures, string setting, string value)
+    {
+        if (!MParticleIdentityNames.All.Contains(value))
+        {
+            failures.Add($"{setting} is '{value}', which is not an mParticle identity. Use one of: {string.Join(", ", MParticleIdentityNames.All.Order(StringComparer.Ordinal))}.");
+        }
+    }
+}
+
+/// <summary>Checks that every store points at a configured input and every country is a 2-letter code.</summary>
+public sealed class MParticleOptionsValidator : IValidateOptions<MParticleOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MParticleOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (storeKey, store) in options.Stores)
+        {
+            CheckAttributes(failures, $"MParticle:Stores:{storeKey}", store);
+            if (!options.Inputs.ContainsKey(store.Input))
+            {
+                failures.Add($"MParticle:Stores:{storeKey}:Input is '{store.Input}', but there is no MParticle:Inputs:{store.Input}. Add that input or correct the name.");
+            }
+
+            CheckCountry(failures, $"MParticle:Stores:{storeKey}:DefaultCountry", store.DefaultCountry);
+        }
+
+        if (!string.IsNullOrEmpty(options.DefaultInput) && !options.Inputs.ContainsKey(options.DefaultInput))
+        {
+            failures.Add($"MParticle:DefaultInput is '{options.DefaultInput}', but there is no MParticle:Inputs:{options.DefaultInput}.");
+        }
+
+        CheckCountry(failures, "MParticle:DefaultCountry", options.DefaultCountry);
+        foreach (var (inputName, input) in options.Inputs)
+        {
+            CheckAttributes(failures, $"MParticle:Inputs:{inputName}", input);
+            if (input.BaseUrl is { } url && (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
+            {
+                failures.Add($"MParticle:Inputs:{inputName}:BaseUrl must be an absolute http(s) URL such as https://s2s.eu1.mparticle.com/v2.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void CheckAttributes(List<string> failures, string path, object item)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(item, new ValidationContext(item), results, validateAllProperties: true))
+        {
+            failures.AddRange(results.Select(r => $"{path}: {r.ErrorMessage}"));
+        }
+    }
+
+    private static void CheckCountry(List<string> failures, string setting, string? country)
+    {
+        if (country is not null && (country.Length != 2 || !char.IsAsciiLetterUpper(country[0]) || !char.IsAsciiLetterUpper(country[1])))
+        {
+            failures.Add($"{setting} is '{country}'; use an ISO 3166-1 alpha-2 code in capitals, such as DE or US.");
+        }
+    }
+}

@@ -1,0 +1,252 @@
+namespace CtMparticle.Tracking;
+
+// The tracking plan's vocabulary: one set of canonical events that every source (commercetools messages, the
+// storefront collector) maps into, and that the mParticle mapping reads. Event names are stable and
+// low-cardinality (ids and SKUs live in fields, never in names). Version: TrackingPlan.Version.
+
+/// <summary>The tracking plan the vocabulary implements.</summary>
+public static class TrackingPlan
+{
+    /// <summary>Bumped on any breaking change to the vocabulary (a removed event or field, a changed meaning).</summary>
+    public const int Version = 1;
+
+    public const string ProductViewed = "Product Viewed";
+    public const string ProductAdded = "Product Added";
+    public const string ProductRemoved = "Product Removed";
+    public const string CheckoutStepViewed = "Checkout Step Viewed";
+    public const string OrderCompleted = "Order Completed";
+    public const string OrderRefunded = "Order Refunded";
+    public const string OrderStatusChanged = "Order Status Changed";
+    public const string OrderCustomerLinked = "Order Customer Linked";
+    public const string SignedUp = "Signed Up";
+    public const string SignedIn = "Signed In";
+    public const string ProfileUpdated = "Profile Updated";
+    public const string ConsentUpdated = "Consent Updated";
+}
+
+public enum EventSource
+{
+    Commercetools,
+    Storefront,
+}
+
+/// <summary>An exact amount in major units (never <c>double</c>) with its ISO 4217 currency.</summary>
+public readonly record struct Money(decimal Amount, string Currency);
+
+/// <summary>Where the user is, for consent regimes: ISO 3166-1 alpha-2 country and, for the US and others, the subdivision.</summary>
+public sealed record Region(string Country, string? State = null)
+{
+    /// <summary><c>DE</c>, or <c>US-CA</c> when a state is known.</summary>
+    public string Code => State is null ? Country : $"{Country}-{State}";
+}
+
+/// <summary>Mobile advertising and vendor ids. They go to mParticle's <c>device_info</c>, never to <c>user_identities</c>.</summary>
+public sealed record DeviceIds(
+    string? IosAdvertisingId = null,
+    string? IosVendorId = null,
+    string? AndroidAdvertisingId = null,
+    string? AndroidUuid = null);
+
+/// <summary>Everything known about who did it. Normalisation (trim, lowercase e-mail) happens in the mapping.</summary>
+public sealed record UserIds(
+    string? CustomerId = null,
+    string? Email = null,
+    string? AnonymousId = null,
+    string? SessionId = null,
+    DeviceIds? Devices = null)
+{
+    public bool IsEmpty =>
+        string.IsNullOrWhiteSpace(CustomerId) && string.IsNullOrWhiteSpace(Email) && string.IsNullOrWhiteSpace(AnonymousId);
+}
+
+/// <summary>The state of one consent purpose at a point in time.</summary>
+public sealed record ConsentPurpose(bool Consented, DateTimeOffset At, string? Document = null, string? Location = null);
+
+/// <summary>
+/// Consent as mParticle models it: GDPR purposes (lowercase keys) and the single CCPA purpose
+/// <c>data_sale_opt_out</c> (where <c>Consented = true</c> means the user opted out of sale).
+/// </summary>
+public sealed record ConsentSnapshot(
+    IReadOnlyDictionary<string, ConsentPurpose> Gdpr,
+    ConsentPurpose? CcpaDataSaleOptOut = null)
+{
+    public static readonly ConsentSnapshot Empty = new(new Dictionary<string, ConsentPurpose>());
+
+    public bool IsEmpty => Gdpr.Count == 0 && CcpaDataSaleOptOut is null;
+}
+
+/// <summary>What every canonical event carries besides its own fields.</summary>
+/// <param name="EventId">Deterministic (UUIDv5 of <paramref name="DedupeKey"/>): mParticle's <c>source_message_id</c>.</param>
+/// <param name="DedupeKey">The business identity of the event, e.g. <c>acme/order/{id}/purchase</c>.</param>
+/// <param name="SourceMessageId">The commercetools message id (or collector event id) the event came from.</param>
+public sealed record EventContext(
+    Guid EventId,
+    string DedupeKey,
+    DateTimeOffset OccurredAt,
+    EventSource Source,
+    string? SourceMessageId,
+    string? StoreKey,
+    Region? Region,
+    UserIds User,
+    ConsentSnapshot? Consent = null,
+    string? Channel = null,
+    string? Locale = null);
+
+/// <summary>One product line. Prices are in the event's currency.</summary>
+/// <param name="Sku">SKU, else product key, else product id (see docs/adr/0002-purchase-mapping.md).</param>
+/// <param name="UnitPrice">The effective unit price after product and cart discounts.</param>
+/// <param name="LineTotal">The line total as commercetools computed it (exact).</param>
+/// <param name="ListPrice">The unit price before any discount.</param>
+public sealed record ProductLine(
+    string Sku,
+    string? Name,
+    string? Variant,
+    string? Brand,
+    string? Category,
+    decimal? UnitPrice,
+    long Quantity,
+    decimal? LineTotal,
+    decimal? ListPrice = null,
+    string? ProductId = null);
+
+public enum OrderOrigin
+{
+    Created,
+    Imported,
+    Recurring,
+    Storefront,
+}
+
+/// <summary>The canonical events. Exactly one per business fact; the mapping to mParticle reads only these.</summary>
+public abstract record TrackingEvent(EventContext Context)
+{
+    /// <summary>The stable event name in the tracking plan.</summary>
+    public abstract string Name { get; }
+}
+
+public sealed record ProductViewed(EventContext Context, ProductLine Product, string Currency) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ProductViewed;
+}
+
+public sealed record ProductAdded(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ProductAdded;
+}
+
+public sealed record ProductRemoved(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ProductRemoved;
+}
+
+public sealed record CheckoutStepViewed(
+    EventContext Context,
+    int Step,
+    string? Option,
+    IReadOnlyList<ProductLine> Products,
+    string Currency,
+    string? CartId = null) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.CheckoutStepViewed;
+}
+
+/// <summary>A purchase. <see cref="Total"/> is what the customer paid (gross), in <see cref="Currency"/>.</summary>
+public sealed record OrderCompleted(
+    EventContext Context,
+    string OrderId,
+    string? OrderNumber,
+    string Currency,
+    decimal Total,
+    decimal? Tax,
+    decimal? Shipping,
+    decimal? Discount,
+    IReadOnlyList<ProductLine> Products,
+    OrderOrigin Origin,
+    string? CouponCode = null) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.OrderCompleted;
+
+    /// <summary>What partners see as the transaction id: the order number, else the order id.</summary>
+    public string TransactionId => OrderNumber ?? OrderId;
+}
+
+public enum RefundSource
+{
+    /// <summary>A refund transaction on a payment: the amount is known, the items are not.</summary>
+    PaymentTransaction,
+    /// <summary>A return item on an order: the item and quantity are known, the amount is not.</summary>
+    ReturnItem,
+}
+
+/// <summary>
+/// A refund. Amount and products are each present only where the source knows them, so a return and the payment
+/// refund for the same items never count money twice.
+/// </summary>
+public sealed record OrderRefunded(
+    EventContext Context,
+    string OrderId,
+    string? OrderNumber,
+    string? Currency,
+    decimal? Amount,
+    IReadOnlyList<ProductLine> Products,
+    RefundSource Source,
+    string SourceId) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.OrderRefunded;
+
+    public string TransactionId => OrderNumber ?? OrderId;
+}
+
+public enum OrderStatusKind
+{
+    Order,
+    Payment,
+    Shipment,
+}
+
+public sealed record OrderStatusChanged(
+    EventContext Context,
+    string OrderId,
+    string? OrderNumber,
+    OrderStatusKind Kind,
+    string? Status,
+    string? PreviousStatus) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.OrderStatusChanged;
+}
+
+/// <summary>A guest order assigned to a customer account: links the anonymous id and the customer.</summary>
+public sealed record OrderCustomerLinked(EventContext Context, string OrderId, string? OrderNumber) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.OrderCustomerLinked;
+}
+
+/// <summary>Profile attributes: set values, and names to remove. Keys are mParticle user attribute names.</summary>
+public sealed record ProfileAttributes(
+    IReadOnlyDictionary<string, string> Set,
+    IReadOnlyList<string> Removed)
+{
+    public static readonly ProfileAttributes None = new(new Dictionary<string, string>(), []);
+}
+
+public sealed record SignedUp(EventContext Context, ProfileAttributes Attributes, string? Method = null) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.SignedUp;
+}
+
+public sealed record SignedIn(EventContext Context, string? Method = null) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.SignedIn;
+}
+
+/// <summary>Profile changes. <see cref="ChangedFields"/> are low-cardinality field names (never values).</summary>
+public sealed record ProfileUpdated(EventContext Context, ProfileAttributes Attributes, IReadOnlyList<string> ChangedFields) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ProfileUpdated;
+}
+
+/// <summary>A consent change; the new state is <see cref="EventContext.Consent"/>.</summary>
+public sealed record ConsentUpdated(EventContext Context, IReadOnlyList<string> ChangedPurposes) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ConsentUpdated;
+}
