@@ -25,7 +25,8 @@ internal static class PurchaseMapper
         var digits = order.TotalPrice.FractionDigits;
         var money = new MoneyReader(currency, order.Id);
         var taxed = order.TaxedPrice;
-        var total = money.Read(taxed?.TotalGross ?? order.TotalPrice, "totalPrice");
+        money.Read(order.TotalPrice, "totalPrice");
+        var total = money.Read(taxed?.TotalGross ?? order.TotalPrice, "taxedPrice.totalGross");
         decimal? tax = taxed is null ? null
             : taxed.TotalTax is { } totalTax ? money.Read(totalTax, "taxedPrice.totalTax")
             : money.Read(taxed.TotalGross, "taxedPrice.totalGross") - money.Read(taxed.TotalNet, "taxedPrice.totalNet");
@@ -98,7 +99,8 @@ internal static class PurchaseMapper
 
     private static ProductLine MapLineItem(CtLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
     {
-        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"lineItems[{item.Id}].totalPrice");
+        money.Read(item.TotalPrice, $"lineItems[{item.Id}].totalPrice"); // checked even when the gross total is used
+        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"lineItems[{item.Id}].taxedPrice.totalGross");
         var listPrice = money.Read(item.Price.Value, $"lineItems[{item.Id}].price");
         var gross = item.TaxedPrice is null || item.TaxRate?.IncludedInPrice != false;
         return new ProductLine(
@@ -117,7 +119,8 @@ internal static class PurchaseMapper
 
     private static ProductLine MapCustomLineItem(CtCustomLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
     {
-        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"customLineItems[{item.Id}].totalPrice");
+        money.Read(item.TotalPrice, $"customLineItems[{item.Id}].totalPrice");
+        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"customLineItems[{item.Id}].taxedPrice.totalGross");
         var unitMoney = money.Read(item.Money, $"customLineItems[{item.Id}].money");
         return new ProductLine(
             Sku: item.Key ?? item.Slug ?? item.Id,

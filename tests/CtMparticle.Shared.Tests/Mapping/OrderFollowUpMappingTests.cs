@@ -1,0 +1,216 @@
+using System.Text.Json.Nodes;
+using CtMparticle.Commercetools;
+using CtMparticle.Mapping;
+using CtMparticle.MParticle;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Mapping;
+
+/// <summary>Returns, refunds, status changes and guest-order linking: messages that need the stored order context.</summary>
+public sealed class OrderFollowUpMappingTests
+{
+    private static readonly OrderContext Order01 = TestOptions.Order01Context();
+
+    [Fact]
+    public void Map_ReturnInfoAdded_IsARefundOfTheReturnedItemWithoutMoney()
+    {
+        var message = Samples.Decode<ReturnInfoAddedMessage>(Samples.ReturnInfoAdded);
+
+        var refund = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(message, Order01));
+        var built = TestOptions.Built(refund);
+        Assert.Empty(EventsApiRules.Check(built.Batch, built.Json.Length));
+        var data = JsonNode.Parse(built.Json)!["events"]![0]!["data"]!;
+
+        Assert.Equal("0f2f3823-17b8-5425-8c80-b27b053c7ba0", (string?)data["source_message_id"]);
+        Assert.Equal(1742565909377, (long)data["timestamp_unixtime_ms"]!); // return item createdAt
+        var action = data["product_action"]!;
+        Assert.Equal("refund", (string?)action["action"]);
+        Assert.Equal("DE-100234", (string?)action["transaction_id"]);
+        Assert.Null(action["total_amount"]); // the money comes with the payment's refund transaction
+        var product = Assert.Single(action["products"]!.AsArray())!;
+        Assert.Equal("MTS-NAVY-M", (string?)product["id"]);
+        Assert.Equal(1m, (decimal)product["quantity"]!);
+        Assert.Null(product["price"]);
+        Assert.Equal("return_item", (string?)data["custom_attributes"]!["refund_source"]);
+        Assert.Equal("acme-de", (string?)data["custom_attributes"]!["store_key"]);
+        Assert.Equal("7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58", (string?)JsonNode.Parse(built.Json)!["user_identities"]!["customer_id"]);
+    }
+
+    [Fact]
+    public void Map_ReturnInfoSetRepeatingAnItem_GivesTheSameEventIdAsReturnInfoAdded()
+    {
+        var added = Samples.Decode<ReturnInfoAddedMessage>(Samples.ReturnInfoAdded);
+        var json = Samples.Json(Samples.ReturnInfoAdded);
+        json["id"] = "99999999-0000-4000-8000-000000000001";
+        json["type"] = "ReturnInfoSet";
+        json["returnInfo"] = new JsonArray(json["returnInfo"]!.DeepClone());
+        var set = Samples.Decode<ReturnInfoSetMessage>(Samples.Bytes(json));
+
+        var fromAdded = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(added, Order01));
+        var fromSet = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(set, Order01));
+
+        Assert.Equal(fromAdded.Context.EventId, fromSet.Context.EventId);
+    }
+
+    [Fact]
+    public void Map_ReturnWithoutOrderContext_NeedsTheOrder()
+    {
+        var result = Assert.IsType<MappingNeedsContext>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.ReturnInfoAdded)));
+
+        Assert.Equal(Reason.OrderContextMissing, result.Reason);
+        Assert.Equal("b5f3c2a8-6d1e-4f0b-9a7c-2e8d4c1f9a30", result.LookupId);
+    }
+
+    [Fact]
+    public void Map_ReturnOfALineTheContextDoesNotKnow_NeedsTheOrder()
+    {
+        var json = Samples.Json(Samples.ReturnInfoAdded);
+        json["returnInfo"]!["items"]![0]!["lineItemId"] = "unknown-line";
+
+        var result = Assert.IsType<MappingNeedsContext>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
+
+        Assert.Contains("unknown-line", result.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Map_RefundTransaction_IsARefundWithTheAmount()
+    {
+        var message = Samples.Decode<PaymentTransactionAddedMessage>(Samples.RefundTransaction);
+        Assert.Equal((null, "e41b7c9d-2f6a-4d85-b3e0-9a1c5d7f8b62"), CommercetoolsMapper.ContextLookup(message));
+
+        var refund = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(message, Order01));
+        var data = JsonNode.Parse(TestOptions.Built(refund).Json)!["events"]![0]!["data"]!;
+
+        Assert.Equal("3e979d06-da7f-52e0-a7f4-66661f408e91", (string?)data["source_message_id"]);
+        Assert.Equal(1742631163000, (long)data["timestamp_unixtime_ms"]!); // transaction.timestamp
+        Assert.Equal("EUR", (string?)data["currency_code"]);
+        Assert.Equal("refund", (string?)data["product_action"]!["action"]);
+        Assert.Equal("DE-100234", (string?)data["product_action"]!["transaction_id"]);
+        Assert.Equal("35.99", data["product_action"]!["total_amount"]!.ToJsonString());
+        Assert.Null(data["product_action"]!["products"]);
+        Assert.Equal("payment_transaction", (string?)data["custom_attributes"]!["refund_source"]);
+    }
+
+    [Fact]
+    public void Map_RefundWithoutOrderContext_NeedsThePaymentsOrder()
+    {
+        var result = Assert.IsType<MappingNeedsContext>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.RefundTransaction)));
+
+        Assert.Equal(Reason.PaymentContextMissing, result.Reason);
+        Assert.Equal("e41b7c9d-2f6a-4d85-b3e0-9a1c5d7f8b62", result.LookupId);
+    }
+
+    [Theory]
+    [InlineData("Charge", "Success", Reason.TransactionNotTracked)]
+    [InlineData("Authorization", "Success", Reason.TransactionNotTracked)]
+    [InlineData("Refund", "Pending", Reason.RefundNotSettled)]
+    [InlineData("Refund", "Failure", Reason.RefundNotSettled)]
+    public void Map_TransactionThatIsNotASettledRefund_IsFiltered(string type, string state, Reason expected)
+    {
+        var json = Samples.Json(Samples.RefundTransaction);
+        json["transaction"]!["type"] = type;
+        json["transaction"]!["state"] = state;
+
+        var result = Assert.IsType<MappingFiltered>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
+
+        Assert.Equal(expected, result.Reason);
+    }
+
+    [Fact]
+    public void Map_TransactionStateChangedToSuccess_NeedsThePayment()
+    {
+        var json = Samples.Json(Samples.RefundTransaction);
+        json["type"] = "PaymentTransactionStateChanged";
+        json.Remove("transaction");
+        json["transactionId"] = "c8a2e6f4-1b9d-4c57-a3e0-7d5f2b9c1e86";
+        json["state"] = "Success";
+
+        var result = Assert.IsType<MappingNeedsContext>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
+
+        Assert.Equal(Reason.PaymentContextMissing, result.Reason);
+    }
+
+    [Fact]
+    public void Map_OrderStateChanged_IsAnOrderStatusCustomEvent()
+    {
+        var status = TestOptions.Single<OrderStatusChanged>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.OrderStateChanged), Order01));
+        var data = JsonNode.Parse(TestOptions.Built(status).Json)!["events"]![0]!["data"]!;
+
+        Assert.Equal("custom_event", (string?)JsonNode.Parse(TestOptions.Built(status).Json)!["events"]![0]!["event_type"]);
+        Assert.Equal("Order Status Changed", (string?)data["event_name"]);
+        Assert.Equal("transaction", (string?)data["custom_event_type"]);
+        Assert.Equal("87b9b4ce-9a69-566e-96e6-39cb107a75d4", (string?)data["source_message_id"]);
+        Assert.Equal(1742277735660, (long)data["timestamp_unixtime_ms"]!);
+        var attributes = data["custom_attributes"]!;
+        Assert.Equal("order", (string?)attributes["status_type"]);
+        Assert.Equal("Complete", (string?)attributes["status"]);
+        Assert.Equal("Confirmed", (string?)attributes["previous_status"]);
+        Assert.Equal("DE-100234", (string?)attributes["transaction_id"]);
+    }
+
+    [Fact]
+    public void Map_OrderStateChangedWithoutContext_NeedsTheOrder()
+    {
+        var message = Samples.Decode<CtMessage>(Samples.OrderStateChanged);
+
+        var result = Assert.IsType<MappingNeedsContext>(TestOptions.Mapper().Map(message));
+
+        Assert.Equal(Reason.OrderContextMissing, result.Reason);
+        Assert.Equal(("b5f3c2a8-6d1e-4f0b-9a7c-2e8d4c1f9a30", (string?)null), CommercetoolsMapper.ContextLookup(message));
+    }
+
+    [Theory]
+    [InlineData("OrderShipmentStateChanged", "shipmentState", "Shipped", "shipment")]
+    [InlineData("OrderPaymentStateChanged", "paymentState", "Paid", "payment")]
+    public void Map_ShipmentAndPaymentStates_AreStatusEventsOfTheirKind(string type, string field, string value, string kind)
+    {
+        var json = Samples.Json(Samples.OrderStateChanged);
+        json["type"] = type;
+        json.Remove("orderState");
+        json.Remove("oldOrderState");
+        json[field] = value;
+
+        var status = TestOptions.Single<OrderStatusChanged>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
+        var attributes = JsonNode.Parse(TestOptions.Built(status).Json)!["events"]![0]!["data"]!["custom_attributes"]!;
+
+        Assert.Equal(kind, (string?)attributes["status_type"]);
+        Assert.Equal(value, (string?)attributes["status"]);
+    }
+
+    [Fact]
+    public void Map_OrderCustomerSetOnAGuestOrder_LinksAnonymousIdAndCustomer()
+    {
+        var guest = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.OrderCreatedGuest))).OrderContext!;
+        var json = Samples.Json(Samples.OrderStateChanged);
+        json["type"] = "OrderCustomerSet";
+        json["resource"]!["id"] = guest.OrderId;
+        json["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "new-customer-1" };
+
+        var linked = TestOptions.Single<OrderCustomerLinked>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), guest));
+        var identities = JsonNode.Parse(TestOptions.Built(linked).Json)!["user_identities"]!;
+
+        Assert.Equal("new-customer-1", (string?)identities["customer_id"]);
+        Assert.Equal("c0f7e3a1-5b9d-4c82-8e46-2a1d9f7b3c58", (string?)identities["other"]);
+        Assert.Equal("tom.baker@example.co.uk", (string?)identities["email"]);
+    }
+
+    [Fact]
+    public void Map_OrderCustomerRemoved_IsFiltered()
+    {
+        var json = Samples.Json(Samples.OrderStateChanged);
+        json["type"] = "OrderCustomerSet";
+
+        var result = Assert.IsType<MappingFiltered>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
+
+        Assert.Equal(Reason.CustomerRemovedFromOrder, result.Reason);
+    }
+
+    [Fact]
+    public void Map_CartChangeNotification_IsFilteredWithAReason()
+    {
+        var result = Assert.IsType<MappingFiltered>(TestOptions.Mapper().Map(Samples.Decode<CtDelivery>(Samples.CartChange)));
+
+        Assert.Equal(Reason.ChangeNotificationNotTracked, result.Reason);
+        Assert.Contains("storefront collector", result.Detail, StringComparison.Ordinal);
+    }
+}
