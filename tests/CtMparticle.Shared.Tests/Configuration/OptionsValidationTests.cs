@@ -1,0 +1,115 @@
+using CtMparticle.Configuration;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Tests.Configuration;
+
+public sealed class OptionsValidationTests
+{
+    private static IServiceProvider Services(Dictionary<string, string?> settings) =>
+        new ServiceCollection()
+            .AddCtMparticleCore(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
+            .BuildServiceProvider();
+
+    private static Dictionary<string, string?> Valid() => new()
+    {
+        ["Mapping:Environment"] = "production",
+        ["MParticle:Inputs:acme-eu:Pod"] = "EU1",
+        ["MParticle:Inputs:acme-eu:ApiKeySetting"] = "MParticle_AcmeEu_ApiKey",
+        ["MParticle:Inputs:acme-eu:ApiSecretSetting"] = "MParticle_AcmeEu_ApiSecret",
+        ["MParticle:Stores:acme-de:Input"] = "acme-eu",
+        ["MParticle:Stores:acme-de:DefaultCountry"] = "DE",
+        ["MParticle:DefaultInput"] = "acme-eu",
+    };
+
+    private static string Failure(Dictionary<string, string?> settings)
+    {
+        var services = Services(settings);
+        var ex = Assert.Throws<OptionsValidationException>(() =>
+        {
+            _ = services.GetRequiredService<IOptions<MappingOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<MParticleOptions>>().Value;
+        });
+        return string.Join(" | ", ex.Failures);
+    }
+
+    [Fact]
+    public void AddCtMparticleCore_ValidSettings_BindEverything()
+    {
+        var services = Services(Valid());
+
+        var mapping = services.GetRequiredService<IOptions<MappingOptions>>().Value;
+        var routing = services.GetRequiredService<IOptions<MParticleOptions>>().Value;
+
+        Assert.Equal("production", mapping.Environment);
+        Assert.Equal(MParticlePod.EU1, routing.Inputs["acme-eu"].Pod);
+        Assert.Equal("acme-eu", routing.Stores["acme-de"].Input);
+        Assert.Equal(4, mapping.Consent.EffectiveFields().Count);
+        Assert.NotNull(services.GetRequiredService<CtMparticle.Mapping.CommercetoolsMapper>());
+        Assert.NotNull(services.GetRequiredService<CtMparticle.MParticle.BatchBuilder>());
+    }
+
+    [Theory]
+    [InlineData("Mapping:Environment", "prod", "'production' or 'development'")]
+    [InlineData("Mapping:Identity:CustomerIdIdentity", "customerid", "not an mParticle identity")]
+    [InlineData("Mapping:Identity:AnonymousIdIdentity", "customer_id", "Two identifiers map")]
+    [InlineData("Mapping:DefaultLocale", "english please", "IETF language tag")]
+    [InlineData("Mapping:DataPlan:PlanId", "Commerce Plan", "URL-safe slug")]
+    [InlineData("MParticle:Stores:acme-de:Input", "acme-us", "no MParticle:Inputs:acme-us")]
+    [InlineData("MParticle:Stores:acme-de:DefaultCountry", "Germany", "ISO 3166-1 alpha-2")]
+    [InlineData("MParticle:DefaultInput", "nowhere", "MParticle:DefaultInput is 'nowhere'")]
+    [InlineData("MParticle:Inputs:acme-eu:ApiKeySetting", "abc def secret", "NAME of a setting")]
+    [InlineData("MParticle:Inputs:acme-eu:BaseUrl", "/relative", "absolute http(s) URL")]
+    public void AddCtMparticleCore_BadSetting_FailsNamingTheSetting(string key, string value, string expected)
+    {
+        var settings = Valid();
+        settings[key] = value;
+
+        Assert.Contains(expected, Failure(settings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddCtMparticleCore_HashedEmailInTheEmailIdentity_Fails()
+    {
+        var settings = Valid();
+        settings["Mapping:Identity:EmailMode"] = "Sha256";
+        settings["Mapping:Identity:EmailHashIdentity"] = "email";
+
+        Assert.Contains("never to 'email'", Failure(settings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddCtMparticleCore_CcpaWithAnotherPurpose_Fails()
+    {
+        var settings = Valid();
+        settings["Mapping:Consent:Fields:0:Field"] = "doNotSell";
+        settings["Mapping:Consent:Fields:0:Purpose"] = "sale";
+        settings["Mapping:Consent:Fields:0:Regulation"] = "Ccpa";
+
+        Assert.Contains("exactly one purpose, 'data_sale_opt_out'", Failure(settings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddCtMparticleCore_UppercaseGdprPurpose_Fails()
+    {
+        var settings = Valid();
+        settings["Mapping:Consent:Fields:0:Field"] = "consentAnalytics";
+        settings["Mapping:Consent:Fields:0:Purpose"] = "Analytics";
+
+        Assert.Contains("lowercase", Failure(settings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddCtMparticleCore_EveryProblemIsReportedAtOnce()
+    {
+        var settings = Valid();
+        settings["MParticle:Stores:acme-de:Input"] = "acme-us";
+        settings["MParticle:DefaultCountry"] = "de";
+
+        var failure = Failure(settings);
+
+        Assert.Contains("acme-us", failure, StringComparison.Ordinal);
+        Assert.Contains("MParticle:DefaultCountry", failure, StringComparison.Ordinal);
+    }
+}
