@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.ComponentModel.DataAnnotations;
 
 namespace CtMparticle.Configuration;
@@ -5,22 +6,37 @@ namespace CtMparticle.Configuration;
 /// <summary>
 /// Where each store's events go. Section <c>MParticle</c>. An input is one mParticle feed (its key and secret);
 /// stores point at inputs, so several stores (brands, markets) can share one input or each have their own.
+/// Inputs and stores are lists (<c>MParticle__Stores__0__Key</c>), not maps keyed by store key, because store keys
+/// usually contain '-', which Linux app-setting names cannot.
 /// </summary>
 public sealed class MParticleOptions
 {
     public const string Section = "MParticle";
 
-    /// <summary>Inputs by name.</summary>
-    public Dictionary<string, MParticleInputOptions> Inputs { get; init; } = new(StringComparer.Ordinal);
+    private FrozenDictionary<string, MParticleInputOptions>? inputIndex;
+    private FrozenDictionary<string, StoreOptions>? storeIndex;
 
-    /// <summary>commercetools store key → store settings.</summary>
-    public Dictionary<string, StoreOptions> Stores { get; init; } = new(StringComparer.Ordinal);
+    public MParticleInputOptions[] Inputs { get; init; } = [];
+
+    public StoreOptions[] Stores { get; init; } = [];
 
     /// <summary>The input for events with no store, or a store not listed in <see cref="Stores"/>; empty to quarantine those.</summary>
     public string? DefaultInput { get; init; }
 
     /// <summary>The default country of events with no store or address (ISO 3166-1 alpha-2); empty for unknown.</summary>
     public string? DefaultCountry { get; init; }
+
+    /// <summary>The input with this name, or null.</summary>
+    public MParticleInputOptions? FindInput(string? name) =>
+        name is not null && (inputIndex ??= Index(Inputs, i => i.Name)).TryGetValue(name, out var input) ? input : null;
+
+    /// <summary>The settings of the store with this key, or null.</summary>
+    public StoreOptions? FindStore(string? key) =>
+        key is not null && (storeIndex ??= Index(Stores, s => s.Key)).TryGetValue(key, out var store) ? store : null;
+
+    // Duplicates are reported by the validator; the index keeps the first.
+    private static FrozenDictionary<string, T> Index<T>(IEnumerable<T> items, Func<T, string> key) =>
+        items.GroupBy(key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 }
 
 public enum MParticlePod
@@ -33,6 +49,11 @@ public enum MParticlePod
 
 public sealed class MParticleInputOptions
 {
+    /// <summary>The input's name, referenced by stores and <see cref="MParticleOptions.DefaultInput"/>.</summary>
+    [Required]
+    [RegularExpression("^[A-Za-z0-9_-]+$", ErrorMessage = "An input's Name may use letters, digits, '_' and '-'.")]
+    public string Name { get; init; } = "";
+
     /// <summary>The pod the organisation lives on; sets the Events API base URL.</summary>
     public MParticlePod Pod { get; init; } = MParticlePod.US1;
 
@@ -67,7 +88,11 @@ public sealed class MParticleInputOptions
 
 public sealed class StoreOptions
 {
-    /// <summary>The input (a key of <see cref="MParticleOptions.Inputs"/>) this store's events go to.</summary>
+    /// <summary>The commercetools store key (<c>order.store.key</c>).</summary>
+    [Required]
+    public string Key { get; init; } = "";
+
+    /// <summary>The name of the input (in <see cref="MParticleOptions.Inputs"/>) this store's events go to.</summary>
     [Required]
     public string Input { get; init; } = "";
 

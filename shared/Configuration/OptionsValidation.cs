@@ -101,32 +101,46 @@ public sealed class MParticleOptionsValidator : IValidateOptions<MParticleOption
     public ValidateOptionsResult Validate(string? name, MParticleOptions options)
     {
         var failures = new List<string>();
-        foreach (var (storeKey, store) in options.Stores)
+        for (var i = 0; i < options.Inputs.Length; i++)
         {
-            CheckAttributes(failures, $"MParticle:Stores:{storeKey}", store);
-            if (!options.Inputs.ContainsKey(store.Input))
+            var input = options.Inputs[i];
+            var path = $"MParticle:Inputs:{i} ({input.Name})";
+            CheckAttributes(failures, path, input);
+            if (input.BaseUrl is { } url && (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
             {
-                failures.Add($"MParticle:Stores:{storeKey}:Input is '{store.Input}', but there is no MParticle:Inputs:{store.Input}. Add that input or correct the name.");
+                failures.Add($"{path}:BaseUrl must be an absolute http(s) URL such as https://s2s.eu1.mparticle.com/v2.");
             }
-
-            CheckCountry(failures, $"MParticle:Stores:{storeKey}:DefaultCountry", store.DefaultCountry);
         }
 
-        if (!string.IsNullOrEmpty(options.DefaultInput) && !options.Inputs.ContainsKey(options.DefaultInput))
+        for (var i = 0; i < options.Stores.Length; i++)
         {
-            failures.Add($"MParticle:DefaultInput is '{options.DefaultInput}', but there is no MParticle:Inputs:{options.DefaultInput}.");
+            var store = options.Stores[i];
+            var path = $"MParticle:Stores:{i} ({store.Key})";
+            CheckAttributes(failures, path, store);
+            if (options.FindInput(store.Input) is null)
+            {
+                failures.Add($"{path}:Input is '{store.Input}', but no entry of MParticle:Inputs has that Name. Add that input or correct the name.");
+            }
+
+            CheckCountry(failures, $"{path}:DefaultCountry", store.DefaultCountry);
+        }
+
+        foreach (var duplicate in options.Inputs.GroupBy(i => i.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            failures.Add($"Two entries of MParticle:Inputs are named '{duplicate.Key}'; names must be unique.");
+        }
+
+        foreach (var duplicate in options.Stores.GroupBy(s => s.Key, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            failures.Add($"The store '{duplicate.Key}' appears more than once in MParticle:Stores.");
+        }
+
+        if (!string.IsNullOrEmpty(options.DefaultInput) && options.FindInput(options.DefaultInput) is null)
+        {
+            failures.Add($"MParticle:DefaultInput is '{options.DefaultInput}', but no entry of MParticle:Inputs has that Name.");
         }
 
         CheckCountry(failures, "MParticle:DefaultCountry", options.DefaultCountry);
-        foreach (var (inputName, input) in options.Inputs)
-        {
-            CheckAttributes(failures, $"MParticle:Inputs:{inputName}", input);
-            if (input.BaseUrl is { } url && (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
-            {
-                failures.Add($"MParticle:Inputs:{inputName}:BaseUrl must be an absolute http(s) URL such as https://s2s.eu1.mparticle.com/v2.");
-            }
-        }
-
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -27,13 +27,13 @@ public sealed class BatchBuilder(MappingOptions mapping, MParticleOptions routin
     /// <summary>The input a store's events go to, or null when neither the store nor a default input is configured.</summary>
     public InputRoute? Route(string? storeKey)
     {
-        var inputName = storeKey is not null && routing.Stores.TryGetValue(storeKey, out var store) ? store.Input : routing.DefaultInput;
-        if (string.IsNullOrEmpty(inputName) || !routing.Inputs.TryGetValue(inputName, out var input))
+        var inputName = routing.FindStore(storeKey)?.Input ?? routing.DefaultInput;
+        if (routing.FindInput(inputName) is not { } input)
         {
             return null;
         }
 
-        return new InputRoute(inputName, input.EffectiveBaseUrl, input.ApiKeySetting, input.ApiSecretSetting, input.Environment ?? mapping.Environment);
+        return new InputRoute(input.Name, input.EffectiveBaseUrl, input.ApiKeySetting, input.ApiSecretSetting, input.Environment ?? mapping.Environment);
     }
 
     /// <summary>
@@ -106,7 +106,7 @@ public sealed class BatchBuilder(MappingOptions mapping, MParticleOptions routin
         if (Route(first.Context.StoreKey) is not { } route)
         {
             return new BatchRejected(Reason.NoInputForStore, first.Context.StoreKey is { } store
-                ? $"Store '{store}' has no mParticle input (MParticle:Stores:{store}) and there is no MParticle:DefaultInput."
+                ? $"Store '{store}' is not in MParticle:Stores and there is no MParticle:DefaultInput; add the store with its input."
                 : "The event has no store and there is no MParticle:DefaultInput.");
         }
 

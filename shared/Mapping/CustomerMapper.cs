@@ -46,7 +46,7 @@ internal static class CustomerMapper
     {
         var customer = message.Customer;
         var storeKey = customer.Stores is { Count: > 0 } stores ? stores[0].Key : null;
-        var store = storeKey is not null && routing.Stores.TryGetValue(storeKey, out var s) ? s : null;
+        var store = routing.FindStore(storeKey);
         var address = DefaultAddress(customer);
         var region = address is not null ? PurchaseMapper.RegionOf(address)
             : (store?.DefaultCountry ?? routing.DefaultCountry) is { } country ? new Region(country) : null;

@@ -34,7 +34,7 @@ internal static class PurchaseMapper
         var discount = ReadDiscount(order, money);
 
         var storeKey = order.Store?.Key;
-        var store = storeKey is not null && routing.Stores.TryGetValue(storeKey, out var s) ? s : null;
+        var store = routing.FindStore(storeKey);
         var products = new List<ProductLine>(order.LineItems.Count + (order.CustomLineItems?.Count ?? 0));
         var lines = new Dictionary<string, ProductLine>(StringComparer.Ordinal);
         foreach (var item in order.LineItems)

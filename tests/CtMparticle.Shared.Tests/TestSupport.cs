@@ -91,16 +91,16 @@ internal static class TestOptions
 
     public static MParticleOptions Routing(string? defaultInput = "default") => new()
     {
-        Inputs = new Dictionary<string, MParticleInputOptions>(StringComparer.Ordinal)
-        {
-            ["acme-eu"] = new() { Pod = MParticlePod.EU1, ApiKeySetting = "MParticle_AcmeEu_ApiKey", ApiSecretSetting = "MParticle_AcmeEu_ApiSecret" },
-            ["default"] = new() { Pod = MParticlePod.US1, ApiKeySetting = "MParticle_Default_ApiKey", ApiSecretSetting = "MParticle_Default_ApiSecret", Environment = "development" },
-        },
-        Stores = new Dictionary<string, StoreOptions>(StringComparer.Ordinal)
-        {
-            ["acme-de"] = new() { Input = "acme-eu", DefaultCountry = "DE", Locale = "de-DE" },
-            ["acme-uk"] = new() { Input = "acme-eu", DefaultCountry = "GB", Locale = "en-GB" },
-        },
+        Inputs =
+        [
+            new() { Name = "acme-eu", Pod = MParticlePod.EU1, ApiKeySetting = "MParticle_AcmeEu_ApiKey", ApiSecretSetting = "MParticle_AcmeEu_ApiSecret" },
+            new() { Name = "default", Pod = MParticlePod.US1, ApiKeySetting = "MParticle_Default_ApiKey", ApiSecretSetting = "MParticle_Default_ApiSecret", Environment = "development" },
+        ],
+        Stores =
+        [
+            new() { Key = "acme-de", Input = "acme-eu", DefaultCountry = "DE", Locale = "de-DE" },
+            new() { Key = "acme-uk", Input = "acme-eu", DefaultCountry = "GB", Locale = "en-GB" },
+        ],
         DefaultInput = defaultInput,
     };
 

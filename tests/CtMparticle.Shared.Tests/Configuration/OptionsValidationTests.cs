@@ -15,11 +15,13 @@ public sealed class OptionsValidationTests
     private static Dictionary<string, string?> Valid() => new()
     {
         ["Mapping:Environment"] = "production",
-        ["MParticle:Inputs:acme-eu:Pod"] = "EU1",
-        ["MParticle:Inputs:acme-eu:ApiKeySetting"] = "MParticle_AcmeEu_ApiKey",
-        ["MParticle:Inputs:acme-eu:ApiSecretSetting"] = "MParticle_AcmeEu_ApiSecret",
-        ["MParticle:Stores:acme-de:Input"] = "acme-eu",
-        ["MParticle:Stores:acme-de:DefaultCountry"] = "DE",
+        ["MParticle:Inputs:0:Name"] = "acme-eu",
+        ["MParticle:Inputs:0:Pod"] = "EU1",
+        ["MParticle:Inputs:0:ApiKeySetting"] = "MParticle_AcmeEu_ApiKey",
+        ["MParticle:Inputs:0:ApiSecretSetting"] = "MParticle_AcmeEu_ApiSecret",
+        ["MParticle:Stores:0:Key"] = "acme-de",
+        ["MParticle:Stores:0:Input"] = "acme-eu",
+        ["MParticle:Stores:0:DefaultCountry"] = "DE",
         ["MParticle:DefaultInput"] = "acme-eu",
     };
 
@@ -43,8 +45,8 @@ public sealed class OptionsValidationTests
         var routing = services.GetRequiredService<IOptions<MParticleOptions>>().Value;
 
         Assert.Equal("production", mapping.Environment);
-        Assert.Equal(MParticlePod.EU1, routing.Inputs["acme-eu"].Pod);
-        Assert.Equal("acme-eu", routing.Stores["acme-de"].Input);
+        Assert.Equal(MParticlePod.EU1, routing.FindInput("acme-eu")!.Pod);
+        Assert.Equal("acme-eu", routing.FindStore("acme-de")!.Input);
         Assert.Equal(4, mapping.Consent.EffectiveFields().Count);
         Assert.NotNull(services.GetRequiredService<CtMparticle.Mapping.CommercetoolsMapper>());
         Assert.NotNull(services.GetRequiredService<CtMparticle.MParticle.BatchBuilder>());
@@ -56,11 +58,12 @@ public sealed class OptionsValidationTests
     [InlineData("Mapping:Identity:AnonymousIdIdentity", "customer_id", "Two identifiers map")]
     [InlineData("Mapping:DefaultLocale", "english please", "IETF language tag")]
     [InlineData("Mapping:DataPlan:PlanId", "Commerce Plan", "URL-safe slug")]
-    [InlineData("MParticle:Stores:acme-de:Input", "acme-us", "no MParticle:Inputs:acme-us")]
-    [InlineData("MParticle:Stores:acme-de:DefaultCountry", "Germany", "ISO 3166-1 alpha-2")]
+    [InlineData("MParticle:Stores:0:Input", "acme-us", "Input is 'acme-us', but no entry")]
+    [InlineData("MParticle:Stores:0:DefaultCountry", "Germany", "ISO 3166-1 alpha-2")]
     [InlineData("MParticle:DefaultInput", "nowhere", "MParticle:DefaultInput is 'nowhere'")]
-    [InlineData("MParticle:Inputs:acme-eu:ApiKeySetting", "abc def secret", "NAME of a setting")]
-    [InlineData("MParticle:Inputs:acme-eu:BaseUrl", "/relative", "absolute http(s) URL")]
+    [InlineData("MParticle:Inputs:0:ApiKeySetting", "abc def secret", "NAME of a setting")]
+    [InlineData("MParticle:Inputs:0:BaseUrl", "/relative", "absolute http(s) URL")]
+    [InlineData("MParticle:Stores:1:Key", "acme-de", "appears more than once")]
     public void AddCtMparticleCore_BadSetting_FailsNamingTheSetting(string key, string value, string expected)
     {
         var settings = Valid();
@@ -104,7 +107,7 @@ public sealed class OptionsValidationTests
     public void AddCtMparticleCore_EveryProblemIsReportedAtOnce()
     {
         var settings = Valid();
-        settings["MParticle:Stores:acme-de:Input"] = "acme-us";
+        settings["MParticle:Stores:0:Input"] = "acme-us";
         settings["MParticle:DefaultCountry"] = "de";
 
         var failure = Failure(settings);

@@ -40,7 +40,8 @@ public sealed class BatchBuilderTests
         var result = Assert.IsType<BatchRejected>(builder.Build(new SignedIn(Context("a", new UserIds("c-1"), store: "acme-fr"))));
 
         Assert.Equal(Reason.NoInputForStore, result.Reason);
-        Assert.Contains("MParticle:Stores:acme-fr", result.Detail, StringComparison.Ordinal);
+        Assert.Contains("acme-fr", result.Detail, StringComparison.Ordinal);
+        Assert.Contains("MParticle:DefaultInput", result.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
