@@ -155,7 +155,7 @@ public sealed class MParticleOptionsValidator : IValidateOptions<MParticleOption
 
     private static void CheckCountry(List<string> failures, string setting, string? country)
     {
-        if (country is not null && (country.Length != 2 || !char.IsAsciiLetterUpper(country[0]) || !char.IsAsciiLetterUpper(country[1])))
+        if (!string.IsNullOrEmpty(country) && (country.Length != 2 || !char.IsAsciiLetterUpper(country[0]) || !char.IsAsciiLetterUpper(country[1])))
         {
             failures.Add($"{setting} is '{country}'; use an ISO 3166-1 alpha-2 code in capitals, such as DE or US.");
         }

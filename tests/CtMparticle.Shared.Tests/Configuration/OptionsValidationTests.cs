@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using CtMparticle.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -101,6 +102,32 @@ public sealed class OptionsValidationTests
         settings["Mapping:Consent:Fields:0:Purpose"] = "Analytics";
 
         Assert.Contains("lowercase", Failure(settings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LocalSettingsSample_IsValidAsDocumented()
+    {
+        // Functions read app settings as environment variables, where "__" separates sections.
+        var sample = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "settings", "local.settings.sample.json")))!;
+        var settings = sample["Values"]!.AsObject().ToDictionary(p => p.Key.Replace("__", ":", StringComparison.Ordinal), p => (string?)p.Value);
+
+        var services = Services(settings);
+
+        var routing = services.GetRequiredService<IOptions<MParticleOptions>>().Value;
+        Assert.Equal("acme-eu", routing.FindStore("acme-de")!.Input);
+        Assert.Equal(4, services.GetRequiredService<IOptions<MappingOptions>>().Value.Consent.Fields.Length);
+    }
+
+    [Fact]
+    public void RunnerDefaultSettings_AreValid()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "Fixtures", "settings", "ctmp.settings.json"))
+            .Build();
+        var services = new ServiceCollection().AddCtMparticleCore(configuration).BuildServiceProvider();
+
+        Assert.Equal("sample", services.GetRequiredService<IOptions<MParticleOptions>>().Value.DefaultInput);
+        Assert.Equal("development", services.GetRequiredService<IOptions<MappingOptions>>().Value.Environment);
     }
 
     [Fact]
