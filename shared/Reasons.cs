@@ -40,6 +40,12 @@ public enum Reason
     NoIdentity,
     BatchTooLarge,
     NoInputForStore,
+
+    // Consent and delivery.
+    ConsentNotGiven,
+    ConsentWithdrawn,
+    MParticleRejected,
+    StoredEventUnreadable,
 }
 
 public static class ReasonCodes
@@ -74,6 +80,10 @@ public static class ReasonCodes
         Reason.NoIdentity => "no_identity",
         Reason.BatchTooLarge => "batch_too_large",
         Reason.NoInputForStore => "no_input_for_store",
+        Reason.ConsentNotGiven => "consent_not_given",
+        Reason.ConsentWithdrawn => "consent_withdrawn",
+        Reason.MParticleRejected => "mparticle_rejected",
+        Reason.StoredEventUnreadable => "stored_event_unreadable",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Every reason needs a code."),
     };
 }

@@ -25,9 +25,11 @@ public sealed class BatchBuilder(MappingOptions mapping, MParticleOptions routin
     public const int MaxBatchBytes = 128 * 1024;
 
     /// <summary>The input a store's events go to, or null when neither the store nor a default input is configured.</summary>
-    public InputRoute? Route(string? storeKey)
+    public InputRoute? Route(string? storeKey) => RouteByInput(routing.FindStore(storeKey)?.Input ?? routing.DefaultInput);
+
+    /// <summary>The route of a configured input, or null.</summary>
+    public InputRoute? RouteByInput(string? inputName)
     {
-        var inputName = routing.FindStore(storeKey)?.Input ?? routing.DefaultInput;
         if (routing.FindInput(inputName) is not { } input)
         {
             return null;

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace CtMparticle.Tracking;
 
 // The tracking plan's vocabulary: one set of canonical events that every source (commercetools messages, the
@@ -37,6 +39,7 @@ public readonly record struct Money(decimal Amount, string Currency);
 public sealed record Region(string Country, string? State = null)
 {
     /// <summary><c>DE</c>, or <c>US-CA</c> when a state is known.</summary>
+    [JsonIgnore]
     public string Code => State is null ? Country : $"{Country}-{State}";
 }
 
@@ -55,6 +58,7 @@ public sealed record UserIds(
     string? SessionId = null,
     DeviceIds? Devices = null)
 {
+    [JsonIgnore]
     public bool IsEmpty =>
         string.IsNullOrWhiteSpace(CustomerId) && string.IsNullOrWhiteSpace(Email) && string.IsNullOrWhiteSpace(AnonymousId);
 }
@@ -72,6 +76,7 @@ public sealed record ConsentSnapshot(
 {
     public static readonly ConsentSnapshot Empty = new(new Dictionary<string, ConsentPurpose>());
 
+    [JsonIgnore]
     public bool IsEmpty => Gdpr.Count == 0 && CcpaDataSaleOptOut is null;
 }
 
@@ -118,9 +123,23 @@ public enum OrderOrigin
 }
 
 /// <summary>The canonical events. Exactly one per business fact; the mapping to mParticle reads only these.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "$event")]
+[JsonDerivedType(typeof(ProductViewed), "product_viewed")]
+[JsonDerivedType(typeof(ProductAdded), "product_added")]
+[JsonDerivedType(typeof(ProductRemoved), "product_removed")]
+[JsonDerivedType(typeof(CheckoutStepViewed), "checkout_step_viewed")]
+[JsonDerivedType(typeof(OrderCompleted), "order_completed")]
+[JsonDerivedType(typeof(OrderRefunded), "order_refunded")]
+[JsonDerivedType(typeof(OrderStatusChanged), "order_status_changed")]
+[JsonDerivedType(typeof(OrderCustomerLinked), "order_customer_linked")]
+[JsonDerivedType(typeof(SignedUp), "signed_up")]
+[JsonDerivedType(typeof(SignedIn), "signed_in")]
+[JsonDerivedType(typeof(ProfileUpdated), "profile_updated")]
+[JsonDerivedType(typeof(ConsentUpdated), "consent_updated")]
 public abstract record TrackingEvent(EventContext Context)
 {
     /// <summary>The stable event name in the tracking plan.</summary>
+    [JsonIgnore]
     public abstract string Name { get; }
 }
 
@@ -167,6 +186,7 @@ public sealed record OrderCompleted(
     public override string Name => TrackingPlan.OrderCompleted;
 
     /// <summary>What partners see as the transaction id: the order number, else the order id.</summary>
+    [JsonIgnore]
     public string TransactionId => OrderNumber ?? OrderId;
 }
 
@@ -194,6 +214,7 @@ public sealed record OrderRefunded(
 {
     public override string Name => TrackingPlan.OrderRefunded;
 
+    [JsonIgnore]
     public string TransactionId => OrderNumber ?? OrderId;
 }
 

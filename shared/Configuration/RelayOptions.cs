@@ -1,0 +1,99 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CtMparticle.Configuration;
+
+/// <summary>Ingest and retention. Section <c>Relay</c>.</summary>
+public sealed class RelayOptions
+{
+    public const string Section = "Relay";
+
+    /// <summary>The consent rules file; relative paths are resolved against the app's folder.</summary>
+    [Required]
+    public string ConsentRulesPath { get; init; } = "config/consent-rules.json";
+
+    /// <summary>How long an event id is remembered for dedupe. mParticle keeps source_request_id 30–60 days.</summary>
+    [Range(1, 3650)]
+    public int DedupeRetentionDays { get; init; } = 30;
+
+    /// <summary>Outbox and dedupe partitions (by event id), so no partition runs hot.</summary>
+    [Range(1, 256)]
+    public int Partitions { get; init; } = 16;
+}
+
+/// <summary>Delivery to mParticle. Section <c>Push</c>.</summary>
+public sealed class PushOptions
+{
+    public const string Section = "Push";
+
+    /// <summary>The timer's NCRONTAB schedule (seconds first). Default: every 30 seconds.</summary>
+    [Required]
+    public string Schedule { get; init; } = "*/30 * * * * *";
+
+    /// <summary>At most this many pending events are read per run.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxEventsPerRun { get; init; } = 5_000;
+
+    /// <summary>At most this many of one user's events per batch (mParticle attributes a batch to one user).</summary>
+    [Range(1, 1_000)]
+    public int MaxEventsPerBatch { get; init; } = 100;
+
+    /// <summary>Batches per bulk request; mParticle accepts at most 100.</summary>
+    [Range(1, 100)]
+    public int MaxBatchesPerRequest { get; init; } = 100;
+
+    /// <summary>Bytes per bulk request; mParticle accepts under 256 KB.</summary>
+    [Range(4_096, 262_144)]
+    public int MaxRequestBytes { get; init; } = 262_144;
+
+    /// <summary>Requests per input per run; lowered automatically after an acceleration 429 and raised again on success.</summary>
+    [Range(1, 10_000)]
+    public int MaxRequestsPerRun { get; init; } = 50;
+
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan HttpTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>First wait after a 5xx, timeout or 429 without Retry-After; doubles up to <see cref="MaxBackoff"/>, with full jitter.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(2);
+
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Pause for an input after 401/403 (a credentials problem a person must fix).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan AuthFailurePause { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>
+/// Azure Storage for the relay's tables and quarantine container. Section <c>Storage</c>. Either a connection
+/// string (Azurite, or a shared-key account), or service URIs used with a managed identity.
+/// </summary>
+public sealed class StorageOptions
+{
+    public const string Section = "Storage";
+
+    public string? ConnectionString { get; init; }
+
+    public Uri? TableServiceUri { get; init; }
+
+    public Uri? BlobServiceUri { get; init; }
+
+    /// <summary>The client id of a user-assigned managed identity; empty for the system-assigned one.</summary>
+    public string? ManagedIdentityClientId { get; init; }
+
+    [Required]
+    [RegularExpression("^[A-Za-z][A-Za-z0-9]{2,62}$", ErrorMessage = "Storage table names are 3–63 letters and digits, starting with a letter.")]
+    public string EventsTable { get; init; } = "ctmpevents";
+
+    [Required]
+    [RegularExpression("^[A-Za-z][A-Za-z0-9]{2,62}$", ErrorMessage = "Storage table names are 3–63 letters and digits, starting with a letter.")]
+    public string OrdersTable { get; init; } = "ctmporders";
+
+    [Required]
+    [RegularExpression("^[A-Za-z][A-Za-z0-9]{2,62}$", ErrorMessage = "Storage table names are 3–63 letters and digits, starting with a letter.")]
+    public string ConsentTable { get; init; } = "ctmpconsent";
+
+    [Required]
+    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Blob container names are 3–63 lowercase letters, digits and single hyphens.")]
+    public string QuarantineContainer { get; init; } = "quarantine";
+}

@@ -1,0 +1,85 @@
+using CtMparticle.MParticle;
+using CtMparticle.Relay;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Configuration;
+
+[OptionsValidator]
+public sealed partial class RelayOptionsAttributeValidator : IValidateOptions<RelayOptions>;
+
+[OptionsValidator]
+public sealed partial class PushOptionsAttributeValidator : IValidateOptions<PushOptions>;
+
+[OptionsValidator]
+public sealed partial class StorageOptionsAttributeValidator : IValidateOptions<StorageOptions>;
+
+/// <summary>The consent rules file must exist and be valid at start; a broken one stops the host.</summary>
+public sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RelayOptions options)
+    {
+        var (_, problems) = ConsentRulesLoader.Load(options);
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}
+
+/// <summary>Push settings that only make sense together.</summary>
+public sealed class PushOptionsValidator : IValidateOptions<PushOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PushOptions options) =>
+        options.InitialBackoff > options.MaxBackoff
+            ? ValidateOptionsResult.Fail($"Push:InitialBackoff ({options.InitialBackoff}) is longer than Push:MaxBackoff ({options.MaxBackoff}).")
+            : ValidateOptionsResult.Success;
+}
+
+public static class ConsentRulesLoader
+{
+    public static string ResolvePath(RelayOptions options) =>
+        Path.IsPathRooted(options.ConsentRulesPath) ? options.ConsentRulesPath : Path.Combine(AppContext.BaseDirectory, options.ConsentRulesPath);
+
+    public static (ConsentRules? Rules, IReadOnlyList<string> Problems) Load(RelayOptions options)
+    {
+        var path = ResolvePath(options);
+        if (!File.Exists(path))
+        {
+            return (null, [$"Relay:ConsentRulesPath points to {path}, which does not exist. Ship config/consent-rules.json with the app or correct the setting."]);
+        }
+
+        return ConsentRules.Parse(File.ReadAllText(path), path);
+    }
+}
+
+public static class RelayServiceCollectionExtensions
+{
+    /// <summary>
+    /// The relay: core mapping, consent rules, ingest and push pipelines, metrics and the Events API client.
+    /// Storage adapters (Azure or embedded) are registered separately. Every setting is validated at start.
+    /// </summary>
+    public static IServiceCollection AddCtMparticleRelay(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddCtMparticleCore(configuration);
+        services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<RelayOptions>, ConsentRulesFileValidator>();
+        services.AddOptions<PushOptions>().Bind(configuration.GetSection(PushOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
+
+        services.AddMetrics();
+        services.TryAddSingleton<RelayMetrics>();
+        services.TryAddSingleton(sp =>
+        {
+            var (rules, problems) = ConsentRulesLoader.Load(sp.GetRequiredService<IOptions<RelayOptions>>().Value);
+            return rules ?? throw new OptionsValidationException(RelayOptions.Section, typeof(RelayOptions), problems);
+        });
+        services.TryAddSingleton<PushThrottle>();
+        services.TryAddSingleton<IngestPipeline>();
+        services.TryAddSingleton<PushPipeline>();
+        services.AddHttpClient<IEventsApi, EventsApiClient>((sp, http) =>
+            http.Timeout = sp.GetRequiredService<IOptions<PushOptions>>().Value.HttpTimeout);
+        return services;
+    }
+}

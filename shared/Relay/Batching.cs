@@ -1,0 +1,134 @@
+using CtMparticle.MParticle;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Relay;
+
+/// <summary>A batch's exact bytes and the outbox entries it carries.</summary>
+public sealed record OutgoingBatch(string InputName, byte[] Json, IReadOnlyList<PendingEventKey> Events);
+
+/// <summary>Events that cannot be sent as any batch, with the reason.</summary>
+public sealed record UnsendableEvents(IReadOnlyList<PendingEventKey> Events, IReadOnlyList<TrackingEvent> Tracking, Reason Reason, string Detail);
+
+/// <summary>One bulk request: the batches, in order, and the exact bytes to send.</summary>
+public sealed record OutgoingRequest(string InputName, IReadOnlyList<OutgoingBatch> Batches, byte[] Body)
+{
+    /// <summary>Deterministic: the same batches give the same id, so a re-split or a resend is idempotent.</summary>
+    public string RequestId { get; } = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Body))[..32];
+
+    public IReadOnlyList<PendingEventKey> Events => Batches.SelectMany(b => b.Events).ToArray();
+
+    public InFlightRequest ToInFlight(DateTimeOffset createdAt) =>
+        new(RequestId, InputName, Body, Batches.Select(b => new InFlightBatch(b.Json.Length, b.Events)).ToArray(), createdAt);
+
+    /// <summary>Rebuilds a request from its persisted form (the batches are slices of the body).</summary>
+    public static OutgoingRequest FromInFlight(InFlightRequest request)
+    {
+        var batches = new List<OutgoingBatch>(request.Batches.Count);
+        var position = 1; // after '['
+        foreach (var batch in request.Batches)
+        {
+            batches.Add(new OutgoingBatch(request.InputName, request.Body.AsSpan(position, batch.Length).ToArray(), batch.Events));
+            position += batch.Length + 1; // and the ',' or ']'
+        }
+
+        return new OutgoingRequest(request.InputName, batches, request.Body);
+    }
+}
+
+/// <summary>
+/// Pure packing of pending events: per user into batches (≤ max events, ≤ 128 KB, split in halves when too large),
+/// then per input into bulk requests (≤ max batches, ≤ max bytes). A user's events share a batch.
+/// </summary>
+public static class Batching
+{
+    public static (List<OutgoingBatch> Batches, List<UnsendableEvents> Unsendable) BuildBatches(
+        IReadOnlyList<(PendingEventKey Key, TrackingEvent Event)> events, BatchBuilder builder, int maxEventsPerBatch)
+    {
+        var batches = new List<OutgoingBatch>();
+        var unsendable = new List<UnsendableEvents>();
+        var groups = events
+            .GroupBy(e => builder.GroupKey(e.Event), StringComparer.Ordinal)
+            .OrderBy(g => g.Min(e => e.Key.EnqueuedAt))
+            .ThenBy(g => g.Key, StringComparer.Ordinal);
+        foreach (var group in groups)
+        {
+            var ordered = group.OrderBy(e => e.Event.Context.OccurredAt).ThenBy(e => e.Event.Context.EventId).ToArray();
+            for (var start = 0; start < ordered.Length; start += maxEventsPerBatch)
+            {
+                Build(ordered.AsSpan(start, Math.Min(maxEventsPerBatch, ordered.Length - start)).ToArray(), builder, batches, unsendable);
+            }
+        }
+
+        return (batches, unsendable);
+    }
+
+    private static void Build(
+        (PendingEventKey Key, TrackingEvent Event)[] chunk, BatchBuilder builder, List<OutgoingBatch> batches, List<UnsendableEvents> unsendable)
+    {
+        switch (builder.Build(chunk.Select(c => c.Event).ToArray()))
+        {
+            case BuiltBatch built:
+                batches.Add(new OutgoingBatch(built.Route.InputName, built.Json, chunk.Select(c => c.Key).ToArray()));
+                break;
+            case BatchRejected { Reason: Reason.BatchTooLarge } when chunk.Length > 1:
+                var half = chunk.Length / 2;
+                Build(chunk[..half], builder, batches, unsendable);
+                Build(chunk[half..], builder, batches, unsendable);
+                break;
+            case BatchRejected rejected:
+                unsendable.Add(new UnsendableEvents(chunk.Select(c => c.Key).ToArray(), chunk.Select(c => c.Event).ToArray(), rejected.Reason, rejected.Detail));
+                break;
+        }
+    }
+
+    /// <summary>Packs one input's batches, in order, into bulk requests.</summary>
+    public static List<OutgoingRequest> PackRequests(string inputName, IReadOnlyList<OutgoingBatch> batches, int maxBatches, int maxBytes)
+    {
+        var requests = new List<OutgoingRequest>();
+        var current = new List<OutgoingBatch>();
+        var size = 2; // [ ]
+        foreach (var batch in batches)
+        {
+            var added = batch.Json.Length + (current.Count > 0 ? 1 : 0);
+            if (current.Count > 0 && (current.Count >= maxBatches || size + added > maxBytes))
+            {
+                requests.Add(Request(inputName, current));
+                current = [];
+                size = 2;
+                added = batch.Json.Length;
+            }
+
+            current.Add(batch);
+            size += added;
+        }
+
+        if (current.Count > 0)
+        {
+            requests.Add(Request(inputName, current));
+        }
+
+        return requests;
+    }
+
+    /// <summary>The JSON array of the batches' bytes, exactly as serialized.</summary>
+    public static OutgoingRequest Request(string inputName, IReadOnlyList<OutgoingBatch> batches)
+    {
+        var length = 2 + batches.Sum(b => b.Json.Length) + Math.Max(0, batches.Count - 1);
+        var body = new byte[length];
+        var position = 0;
+        body[position++] = (byte)'[';
+        for (var i = 0; i < batches.Count; i++)
+        {
+            if (i > 0)
+            {
+                body[position++] = (byte)',';
+            }
+
+            batches[i].Json.CopyTo(body, position);
+            position += batches[i].Json.Length;
+        }
+
+        body[position] = (byte)']';
+        return new OutgoingRequest(inputName, batches, body);
+    }
+}

@@ -1,0 +1,186 @@
+using CtMparticle.Commercetools;
+using CtMparticle.Configuration;
+using CtMparticle.Mapping;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Relay;
+
+/// <summary>One Service Bus message as the trigger received it.</summary>
+public sealed record Delivery(
+    ReadOnlyMemory<byte> Body,
+    string? ServiceBusMessageId = null,
+    int? DeliveryCount = null,
+    DateTimeOffset? EnqueuedAt = null);
+
+public enum IngestOutcomeKind
+{
+    /// <summary>At least one event was stored for push.</summary>
+    Accepted,
+    /// <summary>Every event was stored before (a redelivery, a second subscription, a replay).</summary>
+    Duplicate,
+    /// <summary>Deliberately not forwarded (with a reason): filtered messages and consent blocks.</summary>
+    Filtered,
+    /// <summary>Written to quarantine with a reason.</summary>
+    Quarantined,
+}
+
+/// <summary>The one outcome of one delivery.</summary>
+public sealed record IngestOutcome(IngestOutcomeKind Kind, string? Reason, string Detail, int EventsStored = 0, string? QuarantineLocation = null)
+{
+    public string KindCode => Kind switch
+    {
+        IngestOutcomeKind.Accepted => "accepted",
+        IngestOutcomeKind.Duplicate => "duplicate",
+        IngestOutcomeKind.Filtered => "filtered",
+        _ => "quarantined",
+    };
+}
+
+/// <summary>
+/// Ingest: decode → map → consent gate → store for push. Bad input never throws: it ends filtered or quarantined.
+/// Only transient storage failures throw, so the Service Bus batch is redelivered; every step is idempotent, so
+/// a redelivery after a crash at any point stores each event exactly once.
+/// </summary>
+public sealed class IngestPipeline(
+    CommercetoolsMapper mapper,
+    IEventStore events,
+    IOrderContextStore orders,
+    IConsentStore consent,
+    IQuarantine quarantine,
+    ConsentRules rules,
+    IOptions<MParticleOptions> routing,
+    RelayMetrics metrics,
+    TimeProvider time,
+    ILogger<IngestPipeline> logger)
+{
+    private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(IngestPipeline));
+
+    public async Task<IngestOutcome> IngestAsync(Delivery delivery, CancellationToken cancellationToken)
+    {
+        var receivedAt = time.GetUtcNow();
+        var outcome = DeliveryDecoder.Decode(delivery.Body.Span) switch
+        {
+            Decoded decoded => await MapAndStoreAsync(decoded, delivery, receivedAt, cancellationToken).ConfigureAwait(false),
+            FetchRequired fetch => await QuarantineAsync(delivery, fetch.Info, receivedAt, "fetch", fetch.Reason, fetch.Detail, [], cancellationToken).ConfigureAwait(false),
+            DecodeFiltered filtered => Filtered(filtered.Info, filtered.Reason, filtered.Detail),
+            DecodeRejected rejected => await QuarantineAsync(delivery, rejected.Info, receivedAt, "decode", rejected.Reason, rejected.Detail, [], cancellationToken).ConfigureAwait(false),
+            _ => throw new InvalidOperationException("Unknown decode result."),
+        };
+        metrics.Delivery(outcome.KindCode, outcome.Reason);
+        return outcome;
+    }
+
+    private async Task<IngestOutcome> MapAndStoreAsync(Decoded decoded, Delivery delivery, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        var info = decoded.Info;
+        var (orderId, paymentId) = CommercetoolsMapper.ContextLookup(decoded.Delivery);
+        var context = orderId is not null ? await orders.FindByOrderAsync(orderId, cancellationToken).ConfigureAwait(false)
+            : paymentId is not null ? await orders.FindByPaymentAsync(paymentId, cancellationToken).ConfigureAwait(false)
+            : null;
+
+        switch (mapper.Map(decoded.Delivery, context))
+        {
+            case Mapped mapped:
+                return await StoreAsync(mapped, info, cancellationToken).ConfigureAwait(false);
+            case MappingFiltered filtered:
+                return Filtered(info, filtered.Reason, filtered.Detail);
+            case MappingNeedsContext needs:
+                return await QuarantineAsync(delivery, info, receivedAt, "map", needs.Reason, needs.Detail, [], cancellationToken).ConfigureAwait(false);
+            case MappingInvalid invalid:
+                return await QuarantineAsync(delivery, info, receivedAt, "map", invalid.Reason, invalid.Detail, [], cancellationToken).ConfigureAwait(false);
+            default:
+                throw new InvalidOperationException("Unknown mapping result.");
+        }
+    }
+
+    private async Task<IngestOutcome> StoreAsync(Mapped mapped, DeliveryInfo info, CancellationToken cancellationToken)
+    {
+        // The order's context first: once an event of this order is stored, its follow-ups must be mappable.
+        if (mapped.OrderContext is { } order)
+        {
+            await orders.SaveAsync(order, cancellationToken).ConfigureAwait(false);
+            RelayLog.OrderContextSaved(logger, order.OrderId, order.PaymentIds.Count);
+        }
+
+        int stored = 0, duplicates = 0, blocked = 0;
+        string? blockDetail = null;
+        foreach (var trackingEvent in mapped.Events)
+        {
+            var userKey = ConsentGate.UserKey(trackingEvent.Context.User);
+            var state = userKey is null ? null : await LearnAsync(userKey, trackingEvent, cancellationToken).ConfigureAwait(false);
+            var decision = ConsentGate.Decide(trackingEvent, state, rules, routing.Value.DefaultCountry);
+            if (!decision.Allowed)
+            {
+                blocked++;
+                blockDetail = decision.Detail;
+                RelayLog.Blocked(logger, trackingEvent.Context.EventId, trackingEvent.Name, info.MessageId, decision.Regime, decision.RegionCode, Reason.ConsentNotGiven.Code());
+                continue;
+            }
+
+            if (await events.TryAddAsync(trackingEvent, info.MessageId, cancellationToken).ConfigureAwait(false))
+            {
+                stored++;
+            }
+            else
+            {
+                duplicates++;
+            }
+        }
+
+        metrics.Events("stored", stored);
+        metrics.Events("duplicate", duplicates);
+        metrics.Events("blocked", blocked, Reason.ConsentNotGiven.Code());
+        if (stored > 0)
+        {
+            RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, blocked);
+            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored);
+        }
+
+        if (duplicates > 0)
+        {
+            RelayLog.Duplicate(logger, info.MessageType, info.MessageId);
+            return new IngestOutcome(IngestOutcomeKind.Duplicate, "duplicate", "Every event of this message was stored before.");
+        }
+
+        return Filtered(info, Reason.ConsentNotGiven, blockDetail ?? "Consent does not allow forwarding.");
+    }
+
+    /// <summary>Records what an event teaches about the user's consent and region; returns the user's state.</summary>
+    private async Task<UserConsent?> LearnAsync(string userKey, TrackingEvent trackingEvent, CancellationToken cancellationToken)
+    {
+        var teaches = trackingEvent is ConsentUpdated or SignedUp or OrderCompleted;
+        var carriesConsent = trackingEvent.Context.Consent is { IsEmpty: false };
+        if (teaches && (carriesConsent || trackingEvent.Context.Region is not null))
+        {
+            return await consent.MergeAsync(userKey, trackingEvent.Context.Consent, trackingEvent.Context.Region, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await consent.GetAsync(userKey, cancellationToken).ConfigureAwait(false);
+    }
+
+    private IngestOutcome Filtered(DeliveryInfo info, Reason reason, string detail)
+    {
+        RelayLog.Filtered(logger, info.MessageType, info.MessageId, info.ResourceTypeId, info.ResourceId, reason.Code());
+        return new IngestOutcome(IngestOutcomeKind.Filtered, reason.Code(), detail);
+    }
+
+    private async Task<IngestOutcome> QuarantineAsync(
+        Delivery delivery, DeliveryInfo info, DateTimeOffset receivedAt, string stage, Reason reason, string detail,
+        IReadOnlyList<string> errors, CancellationToken cancellationToken)
+    {
+        var record = new QuarantineRecord(
+            [reason.Code()],
+            detail,
+            errors,
+            new QuarantineSource(info.MessageId, info.MessageType, info.ResourceTypeId, info.ResourceId, delivery.ServiceBusMessageId,
+                delivery.DeliveryCount, delivery.EnqueuedAt, receivedAt, info.Format.ToString()),
+            Convert.ToBase64String(delivery.Body.Span),
+            RelayVersion,
+            stage);
+        var location = await quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
+        RelayLog.Quarantined(logger, info.MessageType, info.MessageId, info.ResourceTypeId, info.ResourceId, stage, reason.Code(), location);
+        return new IngestOutcome(IngestOutcomeKind.Quarantined, reason.Code(), detail, QuarantineLocation: location);
+    }
+}

@@ -1,0 +1,115 @@
+using CtMparticle.Configuration;
+using CtMparticle.Mapping;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Relay;
+
+// The relay's I/O boundary: a few small interfaces, implemented on Azure Tables/Blobs (Storage/) and on SQLite
+// plus a folder (the runner's embedded default). The pipelines above them are the same everywhere. A method
+// throws only for transient infrastructure failures; every business outcome is a return value.
+
+/// <summary>An event waiting in the outbox.</summary>
+/// <param name="Partition">The outbox partition it lives in (derived from the event id).</param>
+/// <param name="Json">The canonical event, serialized with <see cref="RelayJsonContext"/>.</param>
+public sealed record PendingEvent(string Partition, Guid EventId, DateTimeOffset EnqueuedAt, string? MessageId, byte[] Json)
+{
+    public PendingEventKey Key => new(Partition, EventId, EnqueuedAt);
+}
+
+/// <summary>Identifies an outbox entry (the enqueue time is part of its storage key, for oldest-first reads).</summary>
+public sealed record PendingEventKey(string Partition, Guid EventId, DateTimeOffset EnqueuedAt);
+
+/// <summary>
+/// A bulk request persisted before it is sent, so a crash after mParticle's 202 resends exactly these bytes
+/// (same <c>source_request_id</c>s) instead of a regrouped request.
+/// </summary>
+public sealed record InFlightRequest(
+    string RequestId,
+    string InputName,
+    byte[] Body,
+    IReadOnlyList<InFlightBatch> Batches,
+    DateTimeOffset CreatedAt)
+{
+    public IEnumerable<PendingEventKey> Events => Batches.SelectMany(b => b.Events);
+}
+
+/// <summary>One batch of an in-flight request: its length in the body and the outbox entries it carries.</summary>
+public sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Events);
+
+public sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
+
+/// <summary>The dedupe table and the outbox: one durable write records an event as seen and stores it for push.</summary>
+public interface IEventStore
+{
+    /// <summary>
+    /// Stores the event for push and records its id as seen, atomically. False when the id was seen before
+    /// (within the retention), in which case nothing is written.
+    /// </summary>
+    Task<bool> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
+
+    /// <summary>Pending events, oldest first within each partition, at most <paramref name="max"/>.</summary>
+    Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken);
+
+    /// <summary>Removes events from the outbox (sent, withdrawn or quarantined). Their dedupe records stay.</summary>
+    Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, CancellationToken cancellationToken);
+
+    Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken);
+
+    Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken);
+
+    Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Forgets dedupe records older than <paramref name="olderThan"/>; returns how many.</summary>
+    Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
+}
+
+/// <summary>What order-creating messages leave for later order and payment messages.</summary>
+public interface IOrderContextStore
+{
+    /// <summary>Saves (or replaces) the context under its order id and each of its payment ids.</summary>
+    Task SaveAsync(OrderContext order, CancellationToken cancellationToken);
+
+    Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken);
+
+    Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken);
+}
+
+/// <summary>A user's consent and region as the relay last learnt them.</summary>
+public sealed record UserConsent(ConsentSnapshot Consent, Region? Region, DateTimeOffset UpdatedAt);
+
+public interface IConsentStore
+{
+    Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Merges consent into the stored state, per purpose by time (an older signal never overwrites a newer one,
+    /// so out-of-order messages are harmless), and sets the region when one is given. Returns the new state.
+    /// </summary>
+    Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken);
+}
+
+/// <summary>Where unusable input goes, with its reason and the original bytes.</summary>
+public interface IQuarantine
+{
+    /// <summary>Writes the record (idempotently: the same input gives the same location); returns the location.</summary>
+    Task<string> WriteAsync(QuarantineRecord record, CancellationToken cancellationToken);
+}
+
+/// <summary>What the Events API answered.</summary>
+/// <param name="Status">The HTTP status, or 0 when no response arrived (timeout, connection failure).</param>
+public sealed record EventsApiResponse(
+    int Status,
+    TimeSpan? RetryAfter = null,
+    string? RateLimitExceeded = null,
+    int? PercentageUsed = null,
+    string? Body = null,
+    string? TransportError = null,
+    string? ConfigurationError = null);
+
+public interface IEventsApi
+{
+    /// <summary>Posts a JSON array of batches to <c>/bulkevents</c> of the route's input. Never throws for HTTP outcomes.</summary>
+    Task<EventsApiResponse> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
+}
