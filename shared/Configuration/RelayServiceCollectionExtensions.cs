@@ -77,7 +77,8 @@ public static class RelayServiceCollectionExtensions
         });
         services.TryAddSingleton<PushThrottle>();
         services.TryAddSingleton<IngestPipeline>();
-        services.TryAddSingleton<PushPipeline>();
+        // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
+        services.TryAddTransient<PushPipeline>();
         services.AddHttpClient<IEventsApi, EventsApiClient>((sp, http) =>
             http.Timeout = sp.GetRequiredService<IOptions<PushOptions>>().Value.HttpTimeout);
         return services;

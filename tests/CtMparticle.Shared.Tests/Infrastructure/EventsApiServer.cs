@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace CtMparticle.Tests.Infrastructure;
+
+/// <summary>One request the fake Events API received.</summary>
+public sealed record RecordedRequest(string Path, string? Authorization, byte[] Body, int AnsweredStatus)
+{
+    public JsonArray Batches => JsonNode.Parse(Body)!.AsArray();
+
+    public IEnumerable<string> SourceMessageIds =>
+        Batches.SelectMany(b => b!["events"]!.AsArray()).Select(e => (string)e!["data"]!["source_message_id"]!);
+
+    public IEnumerable<string> SourceRequestIds => Batches.Select(b => (string)b!["source_request_id"]!);
+}
+
+/// <summary>How the fake answers one request.</summary>
+public sealed record ScriptedResponse(int Status, string? Body = null, IReadOnlyDictionary<string, string>? Headers = null, TimeSpan? Delay = null)
+{
+    public static readonly ScriptedResponse Accepted = new(202);
+}
+
+/// <summary>
+/// A local HTTP server on 127.0.0.1 that speaks the mParticle Events API (<c>POST /v2/bulkevents</c>) and records
+/// what it received. Answers come from <see cref="Respond"/> (default 202), so tests can script 400 with an error
+/// body, 401, 429 with and without Retry-After, 503 and slow answers.
+/// </summary>
+public sealed class EventsApiServer : IAsyncDisposable
+{
+    private readonly HttpListener listener = new();
+    private readonly CancellationTokenSource stop = new();
+    private readonly Task loop;
+
+    public EventsApiServer()
+    {
+        Port = AzuriteFixture.FreePort();
+        listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        listener.Start();
+        loop = Task.Run(LoopAsync);
+    }
+
+    public int Port { get; }
+
+    public Uri BaseUrl => new($"http://127.0.0.1:{Port}/v2");
+
+    public ConcurrentQueue<RecordedRequest> Received { get; } = new();
+
+    /// <summary>Decides each answer; the argument is the request number (0-based) and the body.</summary>
+    public Func<int, byte[], ScriptedResponse> Respond { get; set; } = (_, _) => ScriptedResponse.Accepted;
+
+    public IReadOnlyList<RecordedRequest> Accepted => Received.Where(r => r.AnsweredStatus is >= 200 and < 300).ToArray();
+
+    private int count;
+
+    private async Task LoopAsync()
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync();
+            }
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (HttpListenerException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => HandleAsync(context));
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        using var buffer = new MemoryStream();
+        await context.Request.InputStream.CopyToAsync(buffer);
+        var body = buffer.ToArray();
+        var number = Interlocked.Increment(ref count) - 1;
+        var answer = context.Request.Url?.AbsolutePath == "/v2/bulkevents"
+            ? Respond(number, body)
+            : new ScriptedResponse(404, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"unknown path\"}]}");
+        if (answer.Delay is { } delay)
+        {
+            try
+            {
+                await Task.Delay(delay, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
+        Received.Enqueue(new RecordedRequest(context.Request.Url!.AbsolutePath, context.Request.Headers["Authorization"], body, answer.Status));
+        try
+        {
+            context.Response.StatusCode = answer.Status;
+            foreach (var (name, value) in answer.Headers ?? new Dictionary<string, string>())
+            {
+                context.Response.Headers[name] = value;
+            }
+
+            if (answer.Body is { } text)
+            {
+                var bytes = Encoding.UTF8.GetBytes(text);
+                context.Response.ContentType = "application/json";
+                await context.Response.OutputStream.WriteAsync(bytes);
+            }
+
+            context.Response.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // The client gave up (a timeout test); nothing to answer.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        listener.Stop();
+        listener.Close();
+        try
+        {
+            await loop;
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        stop.Dispose();
+    }
+}

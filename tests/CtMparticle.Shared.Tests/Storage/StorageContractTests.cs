@@ -1,0 +1,258 @@
+using CtMparticle.Relay;
+using CtMparticle.Tests.Infrastructure;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Storage;
+
+/// <summary>
+/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
+/// class) must pass the same cases.
+/// </summary>
+public abstract class StorageContractTests
+{
+    protected abstract IEventStore Events { get; }
+
+    protected abstract IOrderContextStore Orders { get; }
+
+    protected abstract IConsentStore Consent { get; }
+
+    protected static TrackingEvent Event(string key, string customer = "c-1", DateTimeOffset? at = null) =>
+        new SignedIn(new EventContext(Uuid5.ForEvent(key), key, at ?? new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero),
+            EventSource.Storefront, key, "acme-de", new Region("DE"), new UserIds(customer)), "password");
+
+    [Fact]
+    public async Task TryAdd_NewEvent_IsStoredAndPending()
+    {
+        var e = Event("contract-new");
+
+        Assert.True(await Events.TryAddAsync(e, "m-1", default));
+
+        var pending = Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+        Assert.Equal("m-1", pending.MessageId);
+        var back = System.Text.Json.JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent);
+        Assert.Equal(e, back);
+    }
+
+    [Fact]
+    public async Task TryAdd_SameEventTwice_SecondIsADuplicateAndNothingIsWritten()
+    {
+        var e = Event("contract-twice");
+
+        Assert.True(await Events.TryAddAsync(e, "m-1", default));
+        Assert.False(await Events.TryAddAsync(e, "m-2", default));
+
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task TryAdd_SameEventConcurrently_ExactlyOneWins()
+    {
+        var e = Event("contract-race");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Events.TryAddAsync(e, $"m-{i}", default)));
+
+        Assert.Single(results, r => r);
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task TryAdd_AfterTheEventWasSent_IsStillADuplicate()
+    {
+        var e = Event("contract-sent");
+        await Events.TryAddAsync(e, "m-1", default);
+        var pending = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+
+        await Events.RemovePendingAsync([pending.Key], default);
+
+        Assert.False(await Events.TryAddAsync(e, "m-1", default));
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task RemovePending_IsIdempotent()
+    {
+        var e = Event("contract-remove");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+
+        await Events.RemovePendingAsync([key], default);
+        await Events.RemovePendingAsync([key], default);
+
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task ReadPending_ReturnsOldestFirstAndRespectsTheLimit()
+    {
+        for (var i = 0; i < 12; i++)
+        {
+            await Events.TryAddAsync(Event($"contract-order-{i}", $"c-{i}"), null, default);
+        }
+
+        var five = await Events.ReadPendingAsync(5, default);
+        var all = await Events.ReadPendingAsync(1000, default);
+
+        Assert.Equal(5, five.Count);
+        Assert.Equal(all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Select(p => p.EventId), all.Select(p => p.EventId));
+        Assert.True(five.Max(p => p.EnqueuedAt) <= all.Skip(5).Min(p => p.EnqueuedAt));
+    }
+
+    [Fact]
+    public async Task PendingStats_CountsAndAgesThePending()
+    {
+        await Events.TryAddAsync(Event("contract-stats-1"), null, default);
+        await Events.TryAddAsync(Event("contract-stats-2"), null, default);
+
+        var stats = await Events.PendingStatsAsync(default);
+
+        Assert.True(stats.Count >= 2);
+        Assert.NotNull(stats.OldestEnqueuedAt);
+    }
+
+    [Fact]
+    public async Task InFlight_SavedReadAndDeleted()
+    {
+        var e = Event("contract-inflight");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        var body = new byte[300_000];
+        Random.Shared.NextBytes(body);
+        var request = new InFlightRequest("req-1", "acme-eu", body, [new InFlightBatch(body.Length - 2, [key])], DateTimeOffset.UnixEpoch);
+
+        await Events.SaveInFlightAsync(request, default);
+        await Events.SaveInFlightAsync(request, default);
+        var read = Assert.Single(await Events.ReadInFlightAsync(default));
+        await Events.DeleteInFlightAsync("req-1", default);
+        await Events.DeleteInFlightAsync("req-1", default);
+
+        Assert.Equal(body, read.Body);
+        Assert.Equal("acme-eu", read.InputName);
+        Assert.Equal(key, Assert.Single(read.Events));
+        Assert.Empty(await Events.ReadInFlightAsync(default));
+    }
+
+    [Fact]
+    public async Task PurgeSeen_ForgetsOldDedupeRecordsOnly()
+    {
+        var e = Event("contract-purge");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        await Events.RemovePendingAsync([key], default);
+
+        Assert.Equal(0, await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
+        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+        Assert.True(await Events.TryAddAsync(e, null, default)); // forgotten, so accepted again
+    }
+
+    [Fact]
+    public async Task OrderContext_FoundByOrderAndByPayment()
+    {
+        var context = TestOptions.Order01Context();
+
+        await Orders.SaveAsync(context, default);
+        await Orders.SaveAsync(context, default);
+
+        Assert.Equal(context.OrderNumber, (await Orders.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
+        var byPayment = await Orders.FindByPaymentAsync(context.PaymentIds[0], default);
+        Assert.Equal(context.OrderId, byPayment!.OrderId);
+        Assert.Equal(context.Lines.Keys.Order(), byPayment.Lines.Keys.Order());
+        Assert.Equal(context.User, byPayment.User);
+        Assert.Null(await Orders.FindByOrderAsync("unknown", default));
+        Assert.Null(await Orders.FindByPaymentAsync("unknown", default));
+    }
+
+    [Fact]
+    public async Task ConsentMerge_NewerWinsPerPurposeWhateverTheArrivalOrder()
+    {
+        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var key = "customer:contract-" + Guid.NewGuid().ToString("N");
+        var newer = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, t0.AddHours(2)) });
+        var older = new ConsentSnapshot(new Dictionary<string, ConsentPurpose>
+        {
+            ["analytics"] = new(true, t0.AddHours(1)),
+            ["marketing_email"] = new(true, t0.AddHours(1)),
+        });
+
+        await Consent.MergeAsync(key, newer, new Region("DE"), default);
+        var merged = await Consent.MergeAsync(key, older, null, default);
+
+        Assert.False(merged.Consent.Gdpr["analytics"].Consented);
+        Assert.True(merged.Consent.Gdpr["marketing_email"].Consented);
+        Assert.Equal(new Region("DE"), merged.Region);
+        Assert.Equal(merged.Consent.Gdpr.Keys.Order(), (await Consent.GetAsync(key, default))!.Consent.Gdpr.Keys.Order());
+    }
+
+    [Fact]
+    public async Task ConsentMerge_ConcurrentUpdatesAllLand()
+    {
+        var key = "customer:contract-" + Guid.NewGuid().ToString("N");
+        var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Consent.MergeAsync(key,
+            new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [$"purpose_{i}"] = new(true, at) }), null, default)));
+
+        Assert.Equal(6, (await Consent.GetAsync(key, default))!.Consent.Gdpr.Count);
+    }
+
+    [Fact]
+    public async Task ConsentGet_UnknownUser_IsNull()
+    {
+        Assert.Null(await Consent.GetAsync("customer:nobody-" + Guid.NewGuid().ToString("N"), default));
+    }
+}
+
+[Collection(AzuriteCollection.Name)]
+public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageContractTests, IAsyncLifetime
+{
+    private EventsApiServer? server;
+    private RelayHarness? harness;
+
+    protected override IEventStore Events => harness!.Events;
+
+    protected override IOrderContextStore Orders => harness!.Orders;
+
+    protected override IConsentStore Consent => harness!.Consent;
+
+    public Task InitializeAsync()
+    {
+        server = new EventsApiServer();
+        harness = RelayHarness.Create(azurite, server);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await harness!.DisposeAsync();
+        await server!.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Quarantine_SameItemTwice_WritesOneBlob()
+    {
+        var record = new QuarantineRecord(["malformed_json"], "bad", [],
+            new QuarantineSource("m-1", null, null, null, "sb-1", 1, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
+            Convert.ToBase64String("{oops"u8), "0.1.0", "decode");
+        var quarantine = harness!.Get<IQuarantine>();
+
+        var first = await quarantine.WriteAsync(record, default);
+        var second = await quarantine.WriteAsync(record, default);
+
+        Assert.Equal(first, second);
+        Assert.EndsWith("2026/11/27/malformed_json/decode-m-1.json", first, StringComparison.Ordinal);
+        Assert.Single(await harness.QuarantinedAsync());
+    }
+
+    [Fact]
+    public async Task TryAdd_LargeOrderEvent_RoundTripsThroughChunkedProperties()
+    {
+        var lines = Enumerable.Range(0, 900).Select(i => new ProductLine($"SKU-{i:D5}", new string('n', 80), "v", "b", null, 1.00m, 1, 1.00m)).ToArray();
+        var order = new OrderCompleted(Event("contract-large").Context, "o-large", "L-1", "EUR", 900m, null, null, null, lines, OrderOrigin.Created);
+
+        Assert.True(await Events.TryAddAsync(order, null, default));
+
+        var pending = (await Events.ReadPendingAsync(1000, default)).Single(p => p.EventId == order.Context.EventId);
+        Assert.True(pending.Json.Length > 64 * 1024);
+        var back = Assert.IsType<OrderCompleted>(System.Text.Json.JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent));
+        Assert.Equal(900, back.Products.Count);
+    }
+}
