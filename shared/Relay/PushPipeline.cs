@@ -48,6 +48,7 @@ public sealed class PushPipeline(
         public int Deferred { get; set; }
         public Dictionary<int, int> Statuses { get; } = [];
         public Dictionary<string, int> SentPerInput { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, int> Allowances { get; } = new(StringComparer.Ordinal);
         public HashSet<string> StoppedInputs { get; } = new(StringComparer.Ordinal);
     }
 
@@ -92,6 +93,11 @@ public sealed class PushPipeline(
                     break;
                 }
             }
+        }
+
+        foreach (var input in run.SentPerInput.Keys)
+        {
+            throttle.RunCompleted(input);
         }
 
         var report = new PushReport(pending.Length, run.Requests, run.Delivered, run.Withdrawn, run.Quarantined, run.Deferred, oldest, run.Statuses);
@@ -160,7 +166,13 @@ public sealed class PushPipeline(
     private async Task<bool> SendAsync(OutgoingRequest request, bool persisted, Run run, CancellationToken cancellationToken)
     {
         var input = request.InputName;
-        if (run.StoppedInputs.Contains(input) || !throttle.MayCall(input) || run.SentPerInput.GetValueOrDefault(input) >= throttle.Allowance(input))
+        if (!run.Allowances.TryGetValue(input, out var allowance))
+        {
+            // Read once per run: successes during the run do not raise it.
+            run.Allowances[input] = allowance = throttle.Allowance(input);
+        }
+
+        if (run.StoppedInputs.Contains(input) || !throttle.MayCall(input) || run.SentPerInput.GetValueOrDefault(input) >= allowance)
         {
             run.StoppedInputs.Add(input);
             return false;
@@ -181,6 +193,16 @@ public sealed class PushPipeline(
         var started = time.GetTimestamp();
         var response = await api.SendBulkAsync(route, request.Body, cancellationToken).ConfigureAwait(false);
         var latency = time.GetElapsedTime(started);
+        if (response.ConfigurationError is { } problem)
+        {
+            // Nothing was sent: the request is dropped (its events stay pending) until a person fixes the settings.
+            await events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+            RelayLog.InputMisconfigured(logger, input, problem);
+            throttle.Pause(input);
+            run.StoppedInputs.Add(input);
+            return false;
+        }
+
         run.Requests++;
         run.SentPerInput[input] = run.SentPerInput.GetValueOrDefault(input) + 1;
         run.Statuses[response.Status] = run.Statuses.GetValueOrDefault(response.Status) + 1;
@@ -213,13 +235,6 @@ public sealed class PushPipeline(
                 // Kept in flight: resent as is once the input may be called again.
                 var wait = throttle.RateLimited(input, response.RetryAfter, response.RateLimitExceeded);
                 RelayLog.RateLimited(logger, input, response.RateLimitExceeded, wait.TotalSeconds);
-                run.StoppedInputs.Add(input);
-                return false;
-
-            case 0 when response.ConfigurationError is { } problem:
-                await events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
-                RelayLog.InputMisconfigured(logger, input, problem);
-                throttle.Pause(input);
                 run.StoppedInputs.Add(input);
                 return false;
 

@@ -19,6 +19,7 @@ public sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider tim
         public DateTimeOffset NotBefore { get; set; }
         public int Failures { get; set; }
         public int Allowance { get; set; }
+        public bool HeldBack { get; set; }
     }
 
     /// <summary>True when the input may be called now.</summary>
@@ -39,21 +40,36 @@ public sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider tim
         }
     }
 
+    /// <summary>A 2xx. Close to the limit (≥ 90 % used), the next runs send one request fewer.</summary>
     public void Succeeded(string input, int? percentageUsed)
     {
         lock (gate)
         {
             var state = State(input);
             state.Failures = 0;
-            // Close to the limit: hold the pace; otherwise ramp back up one request per success.
-            if (percentageUsed is not >= 90)
-            {
-                state.Allowance = Math.Min(options.Value.MaxRequestsPerRun, state.Allowance + 1);
-            }
-            else
+            if (percentageUsed is >= 90)
             {
                 state.Allowance = Math.Max(1, state.Allowance - 1);
+                state.HeldBack = true;
             }
+        }
+    }
+
+    /// <summary>
+    /// The end of a run that sent to the input without being throttled: the allowance grows by a quarter (at least
+    /// one request), so after an acceleration limit the rate climbs back run by run, not request by request.
+    /// </summary>
+    public void RunCompleted(string input)
+    {
+        lock (gate)
+        {
+            var state = State(input);
+            if (state.Failures == 0 && !state.HeldBack)
+            {
+                state.Allowance = Math.Min(options.Value.MaxRequestsPerRun, state.Allowance + Math.Max(1, state.Allowance / 4));
+            }
+
+            state.HeldBack = false;
         }
     }
 
@@ -67,6 +83,8 @@ public sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider tim
             {
                 state.Allowance = Math.Max(1, state.Allowance / 2);
             }
+
+            state.HeldBack = true;
 
             var wait = retryAfter ?? Backoff(state);
             state.NotBefore = time.GetUtcNow() + wait;
@@ -82,6 +100,7 @@ public sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider tim
             var state = State(input);
             var wait = Backoff(state);
             state.NotBefore = time.GetUtcNow() + wait;
+            state.HeldBack = true;
             return wait;
         }
     }

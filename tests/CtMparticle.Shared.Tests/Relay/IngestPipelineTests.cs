@@ -1,0 +1,274 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtMparticle.Relay;
+using CtMparticle.Tests.Infrastructure;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Relay;
+
+/// <summary>Ingest over real Azurite storage: each delivery gets exactly one outcome, nothing is lost.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private EventsApiServer server = null!;
+    private RelayHarness relay = null!;
+
+    public Task InitializeAsync()
+    {
+        server = new EventsApiServer();
+        relay = RelayHarness.Create(azurite, server);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await relay.DisposeAsync();
+        await server.DisposeAsync();
+    }
+
+    private Task<IngestOutcome> Ingest(string sample) => Ingest(Samples.Bytes(sample));
+
+    private Task<IngestOutcome> Ingest(byte[] body, int deliveryCount = 1) =>
+        relay.Ingest.IngestAsync(new Delivery(body, "sb-" + Guid.NewGuid().ToString("N")[..8], deliveryCount, new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)), default);
+
+    [Fact]
+    public async Task Ingest_AllSamplesInOrder_EachHasExactlyOneExpectedOutcome()
+    {
+        var outcomes = new Dictionary<string, IngestOutcome>();
+        foreach (var sample in Samples.All)
+        {
+            outcomes[sample] = await Ingest(sample);
+        }
+
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.OrderCreatedRegistered].Kind);    // DE, checkout snapshot: analytics given
+        Assert.Equal(IngestOutcomeKind.Filtered, outcomes[Samples.OrderCreatedGuest].Kind);         // GB opt-in, no consent at all
+        Assert.Equal("consent_not_given", outcomes[Samples.OrderCreatedGuest].Reason);
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.ReturnInfoAdded].Kind);           // the order's context is known
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.RefundTransaction].Kind);         // found through the payment id
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.CustomerCreated].Kind);
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.CustomerEmailChanged].Kind);      // region and consent from the stored customer
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.OrderStateChanged].Kind);
+        Assert.Equal(IngestOutcomeKind.Quarantined, outcomes[Samples.PayloadNotIncluded].Kind);
+        Assert.Equal("payload_not_included", outcomes[Samples.PayloadNotIncluded].Reason);
+        Assert.Equal(IngestOutcomeKind.Filtered, outcomes[Samples.CartChange].Kind);
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.CloudEventsConsent].Kind);
+
+        var pending = await relay.Events.ReadPendingAsync(100, default);
+        Assert.Equal(outcomes.Values.Sum(o => o.EventsStored), pending.Count);
+        Assert.Equal(7, pending.Count);
+    }
+
+    [Fact]
+    public async Task Ingest_SameMessageTwice_SecondIsADuplicate()
+    {
+        var first = await Ingest(Samples.OrderCreatedRegistered);
+        var second = await Ingest(Samples.Bytes(Samples.OrderCreatedRegistered), deliveryCount: 2);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, first.Kind);
+        Assert.Equal(IngestOutcomeKind.Duplicate, second.Kind);
+        Assert.Single(await relay.Events.ReadPendingAsync(100, default));
+    }
+
+    [Fact]
+    public async Task Ingest_SameMessageConcurrently_StoresOneEvent()
+    {
+        var body = Samples.Bytes(Samples.OrderCreatedRegistered);
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Ingest(body)));
+
+        Assert.Single(outcomes, o => o.Kind == IngestOutcomeKind.Accepted);
+        Assert.Equal(5, outcomes.Count(o => o.Kind == IngestOutcomeKind.Duplicate));
+        Assert.Single(await relay.Events.ReadPendingAsync(100, default));
+    }
+
+    [Fact]
+    public async Task Ingest_OrderImportedAfterOrderCreated_IsADuplicatePurchase()
+    {
+        var imported = Samples.Json(Samples.OrderCreatedRegistered);
+        imported["id"] = "0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f";
+        imported["type"] = "OrderImported";
+
+        await Ingest(Samples.OrderCreatedRegistered);
+        var second = await Ingest(Samples.Bytes(imported));
+
+        Assert.Equal(IngestOutcomeKind.Duplicate, second.Kind);
+    }
+
+    [Fact]
+    public async Task Ingest_StatusChangeBeforeItsOrder_IsQuarantinedForReplayAndReplayWorksLater()
+    {
+        var early = await Ingest(Samples.OrderStateChanged);
+        await Ingest(Samples.OrderCreatedRegistered);
+        var replayed = await Ingest(Samples.OrderStateChanged);
+
+        Assert.Equal(IngestOutcomeKind.Quarantined, early.Kind);
+        Assert.Equal("order_context_missing", early.Reason);
+        Assert.Equal(IngestOutcomeKind.Accepted, replayed.Kind);
+        var record = Assert.Single(await relay.QuarantinedAsync());
+        Assert.Equal("5e8b3d1f-9a2c-4f67-8d04-2b7e6c1a9f35", record.Source.MessageId);
+        Assert.Equal("map", record.Stage);
+    }
+
+    [Fact]
+    public async Task Ingest_MalformedBody_IsQuarantinedWithTheExactBytesAndMetadata()
+    {
+        var body = Samples.Bytes(Samples.OrderCreatedRegistered)[..500];
+
+        var outcome = await relay.Ingest.IngestAsync(new Delivery(body, "sb-42", 3, new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)), default);
+
+        Assert.Equal(IngestOutcomeKind.Quarantined, outcome.Kind);
+        Assert.Equal("malformed_json", outcome.Reason);
+        var record = Assert.Single(await relay.QuarantinedAsync());
+        Assert.Equal(body, Convert.FromBase64String(record.PayloadBase64));
+        Assert.Equal(["malformed_json"], record.Reasons);
+        Assert.Equal("sb-42", record.Source.ServiceBusMessageId);
+        Assert.Equal(3, record.Source.DeliveryCount);
+        Assert.Equal(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero), record.Source.EnqueuedAt);
+        Assert.Equal("decode", record.Stage);
+        Assert.False(string.IsNullOrWhiteSpace(record.RelayVersion));
+        Assert.Contains("/malformed_json/", outcome.QuarantineLocation, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ingest_NonUtf8Body_IsQuarantinedBytePerfect()
+    {
+        byte[] body = [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x7D];
+
+        var outcome = await Ingest(body);
+
+        Assert.Equal("not_utf8", outcome.Reason);
+        Assert.Equal(body, Convert.FromBase64String(Assert.Single(await relay.QuarantinedAsync()).PayloadBase64));
+    }
+
+    [Fact]
+    public async Task Ingest_SameBadMessageRedelivered_KeepsOneQuarantineRecord()
+    {
+        var json = Samples.Json(Samples.OrderCreatedRegistered);
+        json["order"]!["totalPrice"]!["centAmount"] = "lots";
+
+        await Ingest(Samples.Bytes(json));
+        await Ingest(Samples.Bytes(json), deliveryCount: 2);
+
+        Assert.Single(await relay.QuarantinedAsync());
+    }
+
+    [Fact]
+    public async Task Ingest_MixedCurrencyOrder_IsQuarantinedAndNotStored()
+    {
+        var json = Samples.Json(Samples.OrderCreatedRegistered);
+        json["order"]!["lineItems"]![0]!["totalPrice"]!["currencyCode"] = "USD";
+
+        var outcome = await Ingest(Samples.Bytes(json));
+
+        Assert.Equal("mixed_currencies", outcome.Reason);
+        Assert.Empty(await relay.Events.ReadPendingAsync(100, default));
+    }
+
+    [Fact]
+    public async Task Ingest_OptInRegionWithoutConsent_SendsNothing()
+    {
+        var json = Samples.Json(Samples.OrderCreatedRegistered);
+        json["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false,\"marketingEmail\":true}";
+
+        var outcome = await Ingest(Samples.Bytes(json));
+
+        Assert.Equal(IngestOutcomeKind.Filtered, outcome.Kind);
+        Assert.Equal("consent_not_given", outcome.Reason);
+        Assert.Contains("analytics", outcome.Detail, StringComparison.Ordinal);
+        Assert.Empty(await relay.Events.ReadPendingAsync(100, default));
+    }
+
+    [Fact]
+    public async Task Ingest_CaliforniaOrderWithoutConsent_IsForwardedButNotAfterOptOut()
+    {
+        var order = Samples.Json(Samples.OrderCreatedGuest);
+        foreach (var address in new[] { "billingAddress", "shippingAddress" })
+        {
+            order["order"]![address]!["country"] = "US";
+            order["order"]![address]!["state"] = "CA";
+        }
+
+        Samples.SetCurrency(order, "USD", 2);
+        var forwarded = await Ingest(Samples.Bytes(order));
+
+        order["id"] = "6f7e8d9c-0b1a-4c2d-9e3f-405162738495";
+        order["order"]!["id"] = "b0b0b0b0-1111-4222-8333-444455556666";
+        order["order"]!["custom"] = new JsonObject
+        {
+            ["type"] = new JsonObject { ["typeId"] = "type", ["id"] = "t" },
+            ["fields"] = new JsonObject { ["checkoutConsentSnapshot"] = "{\"doNotSell\":true}" },
+        };
+        var rules = new Dictionary<string, string?>
+        {
+            ["Mapping:Consent:Fields:0:Field"] = "consentAnalytics",
+            ["Mapping:Consent:Fields:0:Purpose"] = "analytics",
+            ["Mapping:Consent:Fields:0:SnapshotKey"] = "analytics",
+            ["Mapping:Consent:Fields:1:Field"] = "doNotSell",
+            ["Mapping:Consent:Fields:1:Purpose"] = "data_sale_opt_out",
+            ["Mapping:Consent:Fields:1:Regulation"] = "Ccpa",
+            ["Mapping:Consent:Fields:1:SnapshotKey"] = "doNotSell",
+        };
+        await using var ccpaRelay = RelayHarness.Create(azurite, server, s => { foreach (var (k, v) in rules) { s[k] = v; } });
+        var optedOut = await ccpaRelay.Ingest.IngestAsync(new Delivery(Samples.Bytes(order)), default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, forwarded.Kind);
+        Assert.Equal(IngestOutcomeKind.Filtered, optedOut.Kind);
+        Assert.Equal("consent_not_given", optedOut.Reason);
+    }
+
+    [Fact]
+    public async Task Ingest_ConsentWithdrawal_IsForwardedEvenInOptInRegionsAndStored()
+    {
+        await Ingest(Samples.CustomerCreated);
+
+        var outcome = await Ingest(Samples.CloudEventsConsent);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
+        var stored = await relay.Consent.GetAsync("customer:7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58", default);
+        Assert.False(stored!.Consent.Gdpr["marketing_email"].Consented);
+        Assert.True(stored.Consent.Gdpr["analytics"].Consented);
+        Assert.Equal(new Region("DE"), stored.Region);
+    }
+
+    [Fact]
+    public async Task Ingest_OutOfOrderConsentMessages_KeepTheNewestState()
+    {
+        var older = Samples.Json(Samples.CloudEventsConsent);
+        older["id"] = "aaaaaaaa-0000-4000-8000-000000000001";
+        older["data"]!["id"] = "aaaaaaaa-0000-4000-8000-000000000001";
+        older["data"]!["value"] = true; // an older "opt in" arriving after the newer "opt out"
+        older["data"]!["createdAt"] = "2025-04-09T10:00:00.000Z";
+
+        await Ingest(Samples.CloudEventsConsent);
+        await Ingest(Samples.Bytes(older));
+
+        var stored = await relay.Consent.GetAsync("customer:7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58", default);
+        Assert.False(stored!.Consent.Gdpr["marketing_email"].Consented);
+    }
+
+    [Fact]
+    public async Task Ingest_UnknownRegionCustomer_FailsClosed()
+    {
+        var json = Samples.Json(Samples.CustomerEmailChanged);
+        json["resource"]!["id"] = "never-seen-customer";
+
+        var outcome = await Ingest(Samples.Bytes(json));
+
+        Assert.Equal(IngestOutcomeKind.Filtered, outcome.Kind);
+        Assert.Equal("consent_not_given", outcome.Reason);
+    }
+
+    [Fact]
+    public async Task Ingest_StoredEvent_IsTheCanonicalEvent()
+    {
+        await Ingest(Samples.OrderCreatedRegistered);
+
+        var pending = Assert.Single(await relay.Events.ReadPendingAsync(10, default));
+        var stored = Assert.IsType<OrderCompleted>(JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent));
+
+        Assert.Equal(90.42m, stored.Total);
+        Assert.Equal("a3c8e1f6-9b2d-4e75-8c40-1f7d3b9a6e52", pending.MessageId);
+        Assert.DoesNotContain("Torstra", Encoding.UTF8.GetString(pending.Json), StringComparison.Ordinal); // no street address is stored
+    }
+}

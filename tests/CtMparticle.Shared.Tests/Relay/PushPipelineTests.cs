@@ -1,0 +1,336 @@
+using System.Text;
+using CtMparticle.Relay;
+using CtMparticle.Tests.Infrastructure;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Relay;
+
+/// <summary>Push over real Azurite storage to a local Events API server that records what it received.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 27, 9, 0, 0, TimeSpan.Zero);
+    private EventsApiServer server = null!;
+    private RelayHarness relay = null!;
+
+    public Task InitializeAsync()
+    {
+        server = new EventsApiServer();
+        relay = RelayHarness.Create(azurite, server);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await relay.DisposeAsync();
+        await server.DisposeAsync();
+    }
+
+    private async Task IngestAllSamples()
+    {
+        foreach (var sample in Samples.All)
+        {
+            await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(sample)), default);
+        }
+    }
+
+    /// <summary>A US customer's sign-in (no consent regime), stored directly.</summary>
+    private async Task<TrackingEvent> StoreEvent(string key, string customer, int padding = 0)
+    {
+        var e = new ProfileUpdated(
+            new EventContext(Uuid5.ForEvent(key), key, At, EventSource.Storefront, key, "acme-de", new Region("US", "NY"), new UserIds(customer)),
+            new ProfileAttributes(new Dictionary<string, string> { ["note"] = new string('x', padding) }, []), ["note"]);
+        Assert.True(await relay.Events.TryAddAsync(e, key, default));
+        return e;
+    }
+
+    [Fact]
+    public async Task Push_AcceptedRequest_DeliversEveryEventOnceAndEmptiesTheOutbox()
+    {
+        await IngestAllSamples();
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(7, report.Delivered);
+        var request = Assert.Single(server.Received);
+        Assert.Equal("/v2/bulkevents", request.Path);
+        Assert.Equal("Basic " + Convert.ToBase64String("test-key:test-secret"u8), request.Authorization);
+        Assert.Equal(7, request.SourceMessageIds.Distinct().Count());
+        Assert.Equal(7, request.SourceMessageIds.Count());
+        Assert.Empty(await relay.Events.ReadPendingAsync(100, default));
+        Assert.Empty(await relay.Events.ReadInFlightAsync(default));
+
+        // One user per batch: the registered customer's events share batches, each batch one identity set.
+        foreach (var batch in request.Batches)
+        {
+            Assert.NotNull(batch!["user_identities"]);
+            Assert.NotNull(batch["consent_state"]);
+            Assert.Equal("production", (string?)batch["environment"]);
+        }
+
+        var anna = request.Batches.Where(b => (string?)b!["user_identities"]!["customer_id"] == "7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58").ToArray();
+        Assert.True(anna.Length < 7, "the same user's events should share batches");
+    }
+
+    [Fact]
+    public async Task Push_PurchaseTotalsReachMParticleExactly()
+    {
+        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.OrderCreatedRegistered)), default);
+
+        await relay.Push.PushAsync(default);
+
+        var data = Assert.Single(server.Received).Batches[0]!["events"]![0]!["data"]!;
+        Assert.Equal("90.42", data["product_action"]!["total_amount"]!.ToJsonString());
+        Assert.Equal("f34de537-8370-59c1-86b4-95bd3324b55b", (string?)data["source_message_id"]);
+    }
+
+    [Fact]
+    public async Task Push_ConsentRevokedBetweenIngestAndPush_WithdrawsTheEvent()
+    {
+        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.CustomerCreated)), default);
+        var revoke = Samples.Json(Samples.CloudEventsConsent);
+        revoke["data"]!["name"] = "consentAnalytics";
+        revoke["data"]!["createdAt"] = "2026-11-28T00:00:00.000Z";
+        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(revoke)), default);
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(1, report.Withdrawn);   // the sign-up no longer passes
+        Assert.Equal(1, report.Delivered);   // the consent update always goes
+        var batch = Assert.Single(Assert.Single(server.Received).Batches)!;
+        Assert.Equal("Consent Updated", (string?)batch["events"]![0]!["data"]!["event_name"]);
+        Assert.False((bool)batch["consent_state"]!["gdpr"]!["analytics"]!["consented"]!);
+        Assert.Empty(await relay.Events.ReadPendingAsync(100, default));
+    }
+
+    [Fact]
+    public async Task Push_ManyUsers_PacksAtMost100BatchesAndUnder256KBPerRequest()
+    {
+        for (var i = 0; i < 230; i++)
+        {
+            await StoreEvent($"many-{i}", $"customer-{i}", padding: 900);
+        }
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(230, report.Delivered);
+        Assert.All(server.Received, r =>
+        {
+            Assert.True(r.Batches.Count <= 100);
+            Assert.True(r.Body.Length <= 262_144);
+        });
+        Assert.Equal(230, server.Received.SelectMany(r => r.SourceMessageIds).Distinct().Count());
+        Assert.True(server.Received.Count >= 3);
+    }
+
+    [Fact]
+    public async Task Push_OneBadBatchAmongMany_IsIsolatedQuarantinedWithTheErrorAndTheRestSent()
+    {
+        var events = new List<TrackingEvent>();
+        for (var i = 0; i < 8; i++)
+        {
+            events.Add(await StoreEvent($"isolate-{i}", $"isolate-customer-{i}"));
+        }
+
+        var poison = events[5].Context.EventId.ToString("D");
+        const string error = "{\"errors\":[{\"code\":\"BAD_REQUEST\",\"message\":\"Required event field \\\"event_type\\\" is missing or empty.\"}]}";
+        server.Respond = (_, body) => Encoding.UTF8.GetString(body).Contains(poison, StringComparison.Ordinal)
+            ? new ScriptedResponse(400, error)
+            : ScriptedResponse.Accepted;
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(7, report.Delivered);
+        Assert.Equal(1, report.Quarantined);
+        var delivered = server.Accepted.SelectMany(r => r.SourceMessageIds).ToArray();
+        Assert.Equal(7, delivered.Length);
+        Assert.DoesNotContain(poison, delivered);
+        var record = Assert.Single(await relay.QuarantinedAsync());
+        Assert.Equal(["mparticle_rejected"], record.Reasons);
+        Assert.Contains("event_type", Assert.Single(record.Errors), StringComparison.Ordinal);
+        Assert.Contains(poison, Encoding.UTF8.GetString(Convert.FromBase64String(record.PayloadBase64)), StringComparison.Ordinal);
+        Assert.Empty(await relay.Events.ReadPendingAsync(100, default));
+        Assert.Empty(await relay.Events.ReadInFlightAsync(default));
+    }
+
+    [Theory]
+    [InlineData(401)]
+    [InlineData(403)]
+    public async Task Push_CredentialsRefused_KeepsEverythingPending(int status)
+    {
+        await StoreEvent("auth-1", "auth-customer");
+        server.Respond = (_, _) => new ScriptedResponse(status);
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(0, report.Delivered);
+        Assert.Single(await relay.Events.ReadPendingAsync(100, default));
+        Assert.Empty(await relay.QuarantinedAsync());
+    }
+
+    [Fact]
+    public async Task Push_MissingCredentialSetting_KeepsPendingAndSendsNothing()
+    {
+        await using var misconfigured = RelayHarness.Create(azurite, server, s => s["Test_AcmeEu_ApiSecret"] = "");
+        var e = new SignedIn(new EventContext(Uuid5.ForEvent("nocred"), "nocred", At, EventSource.Storefront, null, null, new Region("US"), new UserIds("c")));
+        await misconfigured.Events.TryAddAsync(e, null, default);
+
+        var report = await misconfigured.Push.PushAsync(default);
+
+        Assert.Equal(0, report.Requests);
+        Assert.Empty(server.Received);
+        Assert.Single(await misconfigured.Events.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
+    public async Task Push_RateLimitedWithRetryAfter_WaitsThenResendsTheIdenticalRequest()
+    {
+        await StoreEvent("rate-1", "rate-customer");
+        server.Respond = (n, _) => n == 0
+            ? new ScriptedResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1", ["X-mp-rate-limit-exceeded"] = "workspace" })
+            : ScriptedResponse.Accepted;
+
+        var first = await relay.Push.PushAsync(default);
+        var tooSoon = await relay.Push.PushAsync(default);
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        var later = await relay.Push.PushAsync(default);
+
+        Assert.Equal(0, first.Delivered);
+        Assert.Equal(0, tooSoon.Requests); // Retry-After honoured
+        Assert.Equal(1, later.Delivered);
+        var bodies = server.Received.Select(r => Convert.ToBase64String(r.Body)).ToArray();
+        Assert.Equal(2, bodies.Length);
+        Assert.Equal(bodies[0], bodies[1]); // identical bytes, same source_request_id
+    }
+
+    [Fact]
+    public async Task Push_RateLimitedWithoutRetryAfter_BacksOffAndKeepsPending()
+    {
+        await StoreEvent("rate-2", "rate-customer-2");
+        server.Respond = (_, _) => new ScriptedResponse(429);
+
+        var first = await relay.Push.PushAsync(default);
+        var immediately = await relay.Push.PushAsync(default);
+
+        Assert.Equal(1, first.Requests);
+        Assert.Equal(0, immediately.Requests);
+        Assert.Single(await relay.Events.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
+    public async Task Push_AccelerationLimit_HalvesHowManyRequestsARunMaySend()
+    {
+        await using var paced = RelayHarness.Create(azurite, server, s =>
+        {
+            s["Push:MaxBatchesPerRequest"] = "1";
+            s["Push:MaxRequestsPerRun"] = "8";
+        });
+        for (var i = 0; i < 20; i++)
+        {
+            var e = new SignedIn(new EventContext(Uuid5.ForEvent($"acc-{i}"), $"acc-{i}", At, EventSource.Storefront, null, null, new Region("US"), new UserIds($"acc-{i}")));
+            await paced.Events.TryAddAsync(e, null, default);
+        }
+
+        server.Respond = (n, _) => n == 0
+            ? new ScriptedResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "0", ["X-mp-rate-limit-exceeded"] = "acceleration" })
+            : ScriptedResponse.Accepted;
+
+        await paced.Push.PushAsync(default);
+        var next = await paced.Push.PushAsync(default);
+
+        Assert.Equal(4, next.Requests); // 8 halved
+    }
+
+    [Fact]
+    public async Task Push_ServerErrorThenSuccess_ResendsTheIdenticalRequest()
+    {
+        await StoreEvent("503-1", "c-503");
+        server.Respond = (n, _) => n == 0 ? new ScriptedResponse(503) : ScriptedResponse.Accepted;
+
+        var first = await relay.Push.PushAsync(default);
+        Assert.Single(await relay.Events.ReadInFlightAsync(default)); // kept, to be resent byte for byte
+        await Task.Delay(TimeSpan.FromSeconds(1.1));
+        var second = await relay.Push.PushAsync(default);
+
+        Assert.Equal(0, first.Delivered);
+        Assert.Equal(1, second.Delivered);
+        Assert.Equal(server.Received.First().Body, server.Received.Last().Body);
+        Assert.Empty(await relay.Events.ReadInFlightAsync(default));
+    }
+
+    [Fact]
+    public async Task Push_TimeoutAfterMParticleAccepted_ResendsOnlyTheIdenticalRequest()
+    {
+        await StoreEvent("slow-1", "c-slow");
+        server.Respond = (n, _) => n == 0 ? new ScriptedResponse(202, Delay: TimeSpan.FromSeconds(3)) : ScriptedResponse.Accepted;
+
+        var first = await relay.Push.PushAsync(default);      // times out after 2 s; the server accepts at 3 s
+        await StoreEvent("slow-2", "c-slow");                 // a new event of the same user arrives meanwhile
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await relay.Push.PushAsync(default);
+        await relay.Push.PushAsync(default);
+
+        Assert.Equal(0, first.Delivered);
+        var accepted = server.Accepted;
+        var firstBody = accepted[0].Body;
+        // The first event may arrive twice, but only inside the identical request (same source_request_id).
+        var bySourceMessage = accepted.SelectMany(r => r.SourceMessageIds.Select(id => (id, body: Convert.ToBase64String(r.Body))))
+            .GroupBy(p => p.id).ToArray();
+        Assert.Equal(2, bySourceMessage.Length);
+        Assert.All(bySourceMessage, g => Assert.Single(g.Select(p => p.body).Distinct()));
+        Assert.Empty(await relay.Events.ReadPendingAsync(10, default));
+        Assert.NotEmpty(firstBody);
+    }
+
+    [Fact]
+    public async Task Push_UserWithManyEvents_SharesBatchesAndStaysUnder128KB()
+    {
+        for (var i = 0; i < 150; i++)
+        {
+            await StoreEvent($"one-user-{i}", "busy-customer", padding: 1_500);
+        }
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(150, report.Delivered);
+        var batches = server.Received.SelectMany(r => r.Batches).ToArray();
+        Assert.All(batches, b => Assert.True(Encoding.UTF8.GetByteCount(b!.ToJsonString()) <= 128 * 1024));
+        Assert.True(batches.Length <= 4, $"150 events of one user took {batches.Length} batches");
+        Assert.Equal(150, server.Received.SelectMany(r => r.SourceMessageIds).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Push_NothingPending_SendsNothing()
+    {
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(0, report.Requests);
+        Assert.Empty(server.Received);
+    }
+
+    [Fact]
+    public async Task Push_ReportsTheOldestPendingAge()
+    {
+        await StoreEvent("age-1", "c-age");
+        server.Respond = (_, _) => new ScriptedResponse(503);
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.True(report.PendingRead == 1 && report.OldestPendingAge >= TimeSpan.Zero);
+        Assert.Equal(1, (await relay.Events.PendingStatsAsync(default)).Count);
+    }
+
+    [Fact]
+    public async Task Push_EventWithoutSendableIdentity_IsQuarantinedNotLost()
+    {
+        var e = new SignedIn(new EventContext(Uuid5.ForEvent("noid"), "noid", At, EventSource.Storefront, null, null, new Region("US"),
+            new UserIds(null, null, null, SessionId: "s-1")));
+        await relay.Events.TryAddAsync(e, null, default);
+
+        var report = await relay.Push.PushAsync(default);
+
+        Assert.Equal(1, report.Quarantined);
+        Assert.Equal(["no_identity"], Assert.Single(await relay.QuarantinedAsync()).Reasons);
+        Assert.Empty(await relay.Events.ReadPendingAsync(10, default));
+    }
+}
