@@ -119,13 +119,16 @@ public sealed class IngestPipeline(
                 continue;
             }
 
-            if (await events.TryAddAsync(trackingEvent, info.MessageId, cancellationToken).ConfigureAwait(false))
+            // A redelivery of the message that stored the event (after a crash before it was completed) keeps the
+            // message's outcome; only another message storing the same event makes this one a duplicate.
+            switch (await events.TryAddAsync(trackingEvent, info.MessageId, cancellationToken).ConfigureAwait(false))
             {
-                stored++;
-            }
-            else
-            {
-                duplicates++;
+                case AddResult.Added or AddResult.AddedBefore:
+                    stored++;
+                    break;
+                case AddResult.Duplicate:
+                    duplicates++;
+                    break;
             }
         }
 

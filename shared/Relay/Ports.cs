@@ -38,14 +38,24 @@ public sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Ev
 
 public sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
 
+public enum AddResult
+{
+    /// <summary>Stored for push and recorded as seen, in one write.</summary>
+    Added,
+    /// <summary>Already stored by an earlier attempt of the same message (a redelivery after a crash).</summary>
+    AddedBefore,
+    /// <summary>Already stored by another message (a second subscription, OrderImported after OrderCreated, a replay).</summary>
+    Duplicate,
+}
+
 /// <summary>The dedupe table and the outbox: one durable write records an event as seen and stores it for push.</summary>
 public interface IEventStore
 {
     /// <summary>
-    /// Stores the event for push and records its id as seen, atomically. False when the id was seen before
-    /// (within the retention), in which case nothing is written.
+    /// Stores the event for push and records its id as seen, atomically. When the id was seen before (within the
+    /// retention) nothing is written, and the result says whether the same message stored it.
     /// </summary>
-    Task<bool> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
+    Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
 
     /// <summary>Pending events, oldest first within each partition, at most <paramref name="max"/>.</summary>
     Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken);

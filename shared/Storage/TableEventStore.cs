@@ -25,7 +25,7 @@ public sealed class TableEventStore(TableClient table, IOptions<RelayOptions> op
 
     private int PartitionCount => options.Value.Partitions;
 
-    public async Task<bool> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
+    public async Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
     {
         var id = trackingEvent.Context.EventId;
         var partition = Partitions.Name("e", Partitions.Of(id, PartitionCount));
@@ -46,11 +46,17 @@ public sealed class TableEventStore(TableClient table, IOptions<RelayOptions> op
             await table.SubmitTransactionAsync(
                 [new TableTransactionAction(TableTransactionActionType.Add, seen), new TableTransactionAction(TableTransactionActionType.Add, pending)],
                 cancellationToken).ConfigureAwait(false);
-            return true;
+            return AddResult.Added;
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 409)
         {
-            return false;
+            if (messageId is null)
+            {
+                return AddResult.Duplicate;
+            }
+
+            var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId"], cancellationToken).ConfigureAwait(false);
+            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
         }
     }
 

@@ -71,8 +71,7 @@ internal sealed class RelayHarness : IAsyncDisposable
 
     public static RelayHarness Create(
         AzuriteFixture azurite, EventsApiServer server, Action<Dictionary<string, string?>>? configure = null,
-        TimeProvider? time = null, Func<IServiceProvider, IEventStore, IEventStore>? wrapEvents = null,
-        Func<IServiceProvider, IEventsApi, IEventsApi>? wrapApi = null)
+        TimeProvider? time = null, FaultPlan? faults = null)
     {
         var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
         var settings = Settings(azurite, server.BaseUrl, prefix);
@@ -89,23 +88,26 @@ internal sealed class RelayHarness : IAsyncDisposable
             collection.AddSingleton(time);
         }
 
-        if (wrapEvents is not null)
+        if (faults is not null)
         {
-            var inner = collection.Single(d => d.ServiceType == typeof(IEventStore));
-            collection.Remove(inner);
-            collection.AddSingleton(sp => wrapEvents(sp, (IEventStore)inner.ImplementationFactory!(sp)));
-        }
-
-        if (wrapApi is not null)
-        {
-            var original = collection.Last(d => d.ServiceType == typeof(IEventsApi));
-            collection.Remove(original);
-            collection.AddTransient(sp => wrapApi(sp, (IEventsApi)original.ImplementationFactory!(sp)));
+            Decorate<IEventStore>(collection, inner => new FaultyEventStore(inner, faults));
+            Decorate<IOrderContextStore>(collection, inner => new FaultyOrderStore(inner, faults));
+            Decorate<IConsentStore>(collection, inner => new FaultyConsentStore(inner, faults));
+            Decorate<IQuarantine>(collection, inner => new FaultyQuarantine(inner, faults));
+            Decorate<IEventsApi>(collection, inner => new FaultyEventsApi(inner, faults));
         }
 
         var provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         _ = provider.GetRequiredService<IOptions<MappingOptions>>().Value;
         return new RelayHarness(provider, prefix);
+    }
+
+    /// <summary>Wraps the registered implementation of a port, keeping its lifetime.</summary>
+    private static void Decorate<T>(IServiceCollection services, Func<T, T> wrap) where T : class
+    {
+        var original = services.Last(d => d.ServiceType == typeof(T));
+        services.Remove(original);
+        services.Add(new ServiceDescriptor(typeof(T), sp => wrap((T)original.ImplementationFactory!(sp)), original.Lifetime));
     }
 
     public async Task<IReadOnlyList<QuarantineRecord>> QuarantinedAsync()

@@ -40,7 +40,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         var e = new ProfileUpdated(
             new EventContext(Uuid5.ForEvent(key), key, At, EventSource.Storefront, key, "acme-de", new Region("US", "NY"), new UserIds(customer)),
             new ProfileAttributes(new Dictionary<string, string> { ["note"] = new string('x', padding) }, []), ["note"]);
-        Assert.True(await relay.Events.TryAddAsync(e, key, default));
+        Assert.Equal(AddResult.Added, await relay.Events.TryAddAsync(e, key, default));
         return e;
     }
 

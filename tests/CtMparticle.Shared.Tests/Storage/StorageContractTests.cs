@@ -25,7 +25,7 @@ public abstract class StorageContractTests
     {
         var e = Event("contract-new");
 
-        Assert.True(await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));
 
         var pending = Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
         Assert.Equal("m-1", pending.MessageId);
@@ -38,8 +38,10 @@ public abstract class StorageContractTests
     {
         var e = Event("contract-twice");
 
-        Assert.True(await Events.TryAddAsync(e, "m-1", default));
-        Assert.False(await Events.TryAddAsync(e, "m-2", default));
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-2", default));
+        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, null, default));
 
         Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
     }
@@ -51,7 +53,8 @@ public abstract class StorageContractTests
 
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Events.TryAddAsync(e, $"m-{i}", default)));
 
-        Assert.Single(results, r => r);
+        Assert.Single(results, r => r == AddResult.Added);
+        Assert.All(results, r => Assert.NotEqual(AddResult.AddedBefore, r));
         Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
     }
 
@@ -64,7 +67,8 @@ public abstract class StorageContractTests
 
         await Events.RemovePendingAsync([pending.Key], default);
 
-        Assert.False(await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-9", default));
         Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
     }
 
@@ -141,7 +145,7 @@ public abstract class StorageContractTests
 
         Assert.Equal(0, await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
         Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
-        Assert.True(await Events.TryAddAsync(e, null, default)); // forgotten, so accepted again
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, null, default)); // forgotten, so accepted again
     }
 
     [Fact]
@@ -248,7 +252,7 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
         var lines = Enumerable.Range(0, 900).Select(i => new ProductLine($"SKU-{i:D5}", new string('n', 80), "v", "b", null, 1.00m, 1, 1.00m)).ToArray();
         var order = new OrderCompleted(Event("contract-large").Context, "o-large", "L-1", "EUR", 900m, null, null, null, lines, OrderOrigin.Created);
 
-        Assert.True(await Events.TryAddAsync(order, null, default));
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(order, null, default));
 
         var pending = (await Events.ReadPendingAsync(1000, default)).Single(p => p.EventId == order.Context.EventId);
         Assert.True(pending.Json.Length > 64 * 1024);

@@ -1,0 +1,128 @@
+using CtMparticle.Configuration;
+using CtMparticle.Mapping;
+using CtMparticle.Relay;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Infrastructure;
+
+/// <summary>A simulated process crash: thrown by a fault plan, never by the code under test.</summary>
+public sealed class InjectedCrash(string where) : Exception($"Injected crash {where}");
+
+public enum CrashTiming
+{
+    /// <summary>Before the operation: nothing was written.</summary>
+    Before,
+    /// <summary>After the operation completed: it was written (or sent), but the caller never learns it.</summary>
+    After,
+}
+
+/// <summary>
+/// Counts I/O operations across all decorated ports and crashes at one of them, once. With <see cref="CrashAt"/>
+/// unset it only counts, which tells a test how many crash points a scenario has.
+/// </summary>
+public sealed class FaultPlan
+{
+    private int calls;
+    private int fired;
+    private bool disarmed;
+
+    public int? CrashAt { get; init; }
+
+    public CrashTiming Timing { get; init; } = CrashTiming.After;
+
+    public int Calls => Volatile.Read(ref calls);
+
+    public List<string> Log { get; } = [];
+
+    /// <summary>Stops counting and crashing (for the checks after a scenario).</summary>
+    public void Disarm() => Volatile.Write(ref disarmed, true);
+
+    public async Task<T> Run<T>(string operation, Func<Task<T>> inner)
+    {
+        if (Volatile.Read(ref disarmed))
+        {
+            return await inner();
+        }
+
+        var number = Interlocked.Increment(ref calls);
+        var crash = CrashAt == number && Interlocked.Exchange(ref fired, 1) == 0;
+        lock (Log)
+        {
+            Log.Add($"{number}:{operation}");
+        }
+
+        if (crash && Timing == CrashTiming.Before)
+        {
+            throw new InjectedCrash($"before {operation} (#{number})");
+        }
+
+        var result = await inner();
+        if (crash)
+        {
+            throw new InjectedCrash($"after {operation} (#{number})");
+        }
+
+        return result;
+    }
+
+    public Task Run(string operation, Func<Task> inner) => Run(operation, async () =>
+    {
+        await inner();
+        return true;
+    });
+}
+
+internal sealed class FaultyEventStore(IEventStore inner, FaultPlan plan) : IEventStore
+{
+    public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) =>
+        plan.Run("events.add", () => inner.TryAddAsync(trackingEvent, messageId, cancellationToken));
+
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) =>
+        plan.Run("events.read", () => inner.ReadPendingAsync(max, cancellationToken));
+
+    public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, CancellationToken cancellationToken) =>
+        plan.Run("events.remove", () => inner.RemovePendingAsync(events, cancellationToken));
+
+    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) =>
+        plan.Run("inflight.save", () => inner.SaveInFlightAsync(request, cancellationToken));
+
+    public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) =>
+        plan.Run("inflight.read", () => inner.ReadInFlightAsync(cancellationToken));
+
+    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) =>
+        plan.Run("inflight.delete", () => inner.DeleteInFlightAsync(requestId, cancellationToken));
+
+    public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => inner.PendingStatsAsync(cancellationToken);
+
+    public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => inner.PurgeSeenAsync(olderThan, cancellationToken);
+}
+
+internal sealed class FaultyOrderStore(IOrderContextStore inner, FaultPlan plan) : IOrderContextStore
+{
+    public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => plan.Run("orders.save", () => inner.SaveAsync(order, cancellationToken));
+
+    public Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken) =>
+        plan.Run("orders.find", () => inner.FindByOrderAsync(orderId, cancellationToken));
+
+    public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken) =>
+        plan.Run("orders.findByPayment", () => inner.FindByPaymentAsync(paymentId, cancellationToken));
+}
+
+internal sealed class FaultyConsentStore(IConsentStore inner, FaultPlan plan) : IConsentStore
+{
+    public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) => plan.Run("consent.get", () => inner.GetAsync(userKey, cancellationToken));
+
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) =>
+        plan.Run("consent.merge", () => inner.MergeAsync(userKey, consent, region, cancellationToken));
+}
+
+internal sealed class FaultyQuarantine(IQuarantine inner, FaultPlan plan) : IQuarantine
+{
+    public Task<string> WriteAsync(QuarantineRecord record, CancellationToken cancellationToken) => plan.Run("quarantine.write", () => inner.WriteAsync(record, cancellationToken));
+}
+
+internal sealed class FaultyEventsApi(IEventsApi inner, FaultPlan plan) : IEventsApi
+{
+    public Task<EventsApiResponse> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+        plan.Run("api.send", () => inner.SendBulkAsync(route, body, cancellationToken));
+}
