@@ -1,7 +1,7 @@
-using CtMparticle.Configuration;
+using CtMparticle.Functions;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
 
 var builder = FunctionsApplication.CreateBuilder(args);
-builder.Services.AddCtMparticleCore(builder.Configuration);
+builder.Services.AddRelayFunctions(builder.Configuration);
 builder.Build().Run();

@@ -25,10 +25,6 @@ public sealed class PushOptions
 {
     public const string Section = "Push";
 
-    /// <summary>The timer's NCRONTAB schedule (seconds first). Default: every 30 seconds.</summary>
-    [Required]
-    public string Schedule { get; init; } = "*/30 * * * * *";
-
     /// <summary>At most this many pending events are read per run.</summary>
     [Range(1, 1_000_000)]
     public int MaxEventsPerRun { get; init; } = 5_000;

@@ -77,6 +77,7 @@ public static class RelayServiceCollectionExtensions
         });
         services.TryAddSingleton<PushThrottle>();
         services.TryAddSingleton<IngestPipeline>();
+        services.TryAddSingleton<RetentionJob>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
         services.TryAddTransient<PushPipeline>();
         services.AddHttpClient<IEventsApi, EventsApiClient>((sp, http) =>

@@ -1,0 +1,24 @@
+using CtMparticle.Relay;
+using Microsoft.Azure.Functions.Worker;
+
+namespace CtMparticle.Functions;
+
+/// <summary>
+/// The commercetools subscription's messages, in batches. A bad message is quarantined or filtered and completed
+/// with the batch; only a transient infrastructure failure throws, so the batch is redelivered (harmlessly: every
+/// step is idempotent).
+/// </summary>
+public sealed class CommercetoolsIngest(IngestPipeline pipeline)
+{
+    [Function(nameof(CommercetoolsIngest))]
+    public async Task Run(
+        [ServiceBusTrigger("%CommercetoolsTopic%", "%CommercetoolsSubscription%", Connection = "ServiceBusConnection", IsBatched = true)] string[] messages,
+        FunctionContext context,
+        CancellationToken cancellationToken)
+    {
+        foreach (var delivery in ServiceBusBatch.Read(messages, context))
+        {
+            await pipeline.IngestAsync(delivery, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

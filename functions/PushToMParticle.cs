@@ -1,0 +1,12 @@
+using CtMparticle.Relay;
+using Microsoft.Azure.Functions.Worker;
+
+namespace CtMparticle.Functions;
+
+/// <summary>Sends pending events to mParticle on a schedule (setting PushSchedule, default every 30 seconds).</summary>
+public sealed class PushToMParticle(PushPipeline pipeline)
+{
+    [Function(nameof(PushToMParticle))]
+    public Task Run([TimerTrigger("%PushSchedule%")] TimerInfo timer, CancellationToken cancellationToken) =>
+        pipeline.PushAsync(cancellationToken);
+}
