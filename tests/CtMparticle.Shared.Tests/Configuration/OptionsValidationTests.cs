@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CtMparticle.Configuration;
+using CtMparticle.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -111,11 +112,15 @@ public sealed class OptionsValidationTests
         var sample = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "settings", "local.settings.sample.json")))!;
         var settings = sample["Values"]!.AsObject().ToDictionary(p => p.Key.Replace("__", ":", StringComparison.Ordinal), p => (string?)p.Value);
 
-        var services = Services(settings);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection().AddCtMparticleRelay(configuration).AddCtMparticleAzureStorage(configuration).BuildServiceProvider();
 
         var routing = services.GetRequiredService<IOptions<MParticleOptions>>().Value;
         Assert.Equal("acme-eu", routing.FindStore("acme-de")!.Input);
         Assert.Equal(4, services.GetRequiredService<IOptions<MappingOptions>>().Value.Consent.Fields.Length);
+        Assert.Equal(30, services.GetRequiredService<IOptions<RelayOptions>>().Value.DedupeRetentionDays);
+        Assert.Equal(262_144, services.GetRequiredService<IOptions<PushOptions>>().Value.MaxRequestBytes);
+        Assert.Equal("quarantine", services.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer);
     }
 
     [Fact]

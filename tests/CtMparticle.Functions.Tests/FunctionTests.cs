@@ -1,0 +1,185 @@
+using System.Text;
+using Azure.Storage.Blobs;
+using CtMparticle.Relay;
+using CtMparticle.Tests;
+using CtMparticle.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Functions.Tests;
+
+/// <summary>The functions as the host calls them, wired by the app's own registration, on Azurite and a local Events API.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private EventsApiServer server = null!;
+    private ServiceProvider services = null!;
+    private string prefix = "";
+
+    private Dictionary<string, string?> Settings() => new()
+    {
+        ["Mapping:Environment"] = "production",
+        ["MParticle:Inputs:0:Name"] = "acme-eu",
+        ["MParticle:Inputs:0:BaseUrl"] = server.BaseUrl.ToString(),
+        ["MParticle:Inputs:0:ApiKeySetting"] = "AcmeEuKey",
+        ["MParticle:Inputs:0:ApiSecretSetting"] = "AcmeEuSecret",
+        ["AcmeEuKey"] = "k",
+        ["AcmeEuSecret"] = "s",
+        ["MParticle:DefaultInput"] = "acme-eu",
+        ["Storage:ConnectionString"] = azurite.ConnectionString,
+        ["Storage:EventsTable"] = prefix + "events",
+        ["Storage:OrdersTable"] = prefix + "orders",
+        ["Storage:ConsentTable"] = prefix + "consent",
+        ["Storage:QuarantineContainer"] = prefix + "-quarantine",
+    };
+
+    public Task InitializeAsync()
+    {
+        server = new EventsApiServer();
+        prefix = "f" + Guid.NewGuid().ToString("N")[..10];
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(Settings()).Build();
+        services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration)
+            .AddRelayFunctions(configuration).BuildServiceProvider();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await services.DisposeAsync();
+        await server.DisposeAsync();
+    }
+
+    private static FakeFunctionContext Context(int count, int deliveryCount = 1) => new(new Dictionary<string, object?>
+    {
+        ["MessageIdArray"] = "[" + string.Join(',', Enumerable.Range(0, count).Select(i => $"\"sb-{i}\"")) + "]",
+        ["DeliveryCountArray"] = "[" + string.Join(',', Enumerable.Repeat(deliveryCount, count)) + "]",
+        ["EnqueuedTimeUtcArray"] = "[" + string.Join(',', Enumerable.Repeat("\"2026-11-27T08:00:00Z\"", count)) + "]",
+    });
+
+    [Fact]
+    public async Task Ingest_BatchWithGoodAndBadMessages_CompletesAndQuarantinesTheBadOnes()
+    {
+        string[] batch =
+        [
+            Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderCreatedRegistered)),
+            "{\"truncated\": ",
+            "[]",
+            Encoding.UTF8.GetString(Samples.Bytes(Samples.CartChange)),
+            Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderStateChanged)),
+        ];
+        var function = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
+
+        await function.Run(batch, Context(batch.Length, deliveryCount: 2), default);
+
+        var pending = await services.GetRequiredService<IEventStore>().ReadPendingAsync(10, default);
+        Assert.Equal(2, pending.Count); // the purchase and its status change
+        var container = services.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(prefix + "-quarantine");
+        var blobs = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync())
+        {
+            blobs.Add(blob.Name);
+        }
+
+        Assert.Equal(2, blobs.Count);
+        Assert.Contains(blobs, b => b.Contains("/malformed_json/", StringComparison.Ordinal));
+        Assert.Contains(blobs, b => b.Contains("/not_an_object/", StringComparison.Ordinal));
+        var record = System.Text.Json.JsonSerializer.Deserialize(
+            (await container.GetBlobClient(blobs.Single(b => b.Contains("malformed", StringComparison.Ordinal))).DownloadContentAsync()).Value.Content.ToMemory().Span,
+            RelayJsonContext.Default.QuarantineRecord)!;
+        Assert.Equal("sb-1", record.Source.ServiceBusMessageId);
+        Assert.Equal(2, record.Source.DeliveryCount);
+        Assert.Equal(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero), record.Source.EnqueuedAt);
+        Assert.Equal("{\"truncated\": ", Encoding.UTF8.GetString(Convert.FromBase64String(record.PayloadBase64)));
+    }
+
+    [Fact]
+    public async Task Ingest_WithoutBindingData_StillProcessesTheBatch()
+    {
+        var function = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
+
+        await function.Run([Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderCreatedRegistered))], new FakeFunctionContext(new Dictionary<string, object?>()), default);
+
+        Assert.Single(await services.GetRequiredService<IEventStore>().ReadPendingAsync(10, default));
+    }
+
+    [Fact]
+    public async Task Ingest_StorageUnreachable_ThrowsSoTheBatchIsRedelivered()
+    {
+        var settings = Settings();
+        settings["Storage:ConnectionString"] = azurite.ConnectionString.Replace("TableEndpoint=http://127.0.0.1:", "TableEndpoint=http://127.0.0.1:1", StringComparison.Ordinal);
+        settings["Storage:EventsTable"] = "unreachable";
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+
+        await using var broken = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration)
+            .AddRelayFunctions(configuration).BuildServiceProvider();
+
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            var function = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(broken);
+            await function.Run([Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderCreatedRegistered))], Context(1), CancellationToken.None);
+        });
+    }
+
+    [Fact]
+    public async Task Push_TimerRun_SendsWhatIngestStored()
+    {
+        var ingest = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
+        await ingest.Run([Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderCreatedRegistered))], Context(1), default);
+
+        await ActivatorUtilities.CreateInstance<PushToMParticle>(services).Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), default);
+
+        Assert.Equal(["f34de537-8370-59c1-86b4-95bd3324b55b"], Assert.Single(server.Received).SourceMessageIds);
+    }
+
+    [Fact]
+    public async Task Retention_TimerRun_KeepsRecentDedupeRecords()
+    {
+        var ingest = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
+        var body = Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderCreatedRegistered));
+        await ingest.Run([body], Context(1), default);
+
+        await ActivatorUtilities.CreateInstance<DedupeRetention>(services).Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), default);
+
+        // Still remembered (30 days by default): a second subscription's copy is a duplicate.
+        var copy = Samples.Json(Samples.OrderCreatedRegistered);
+        copy["id"] = "12121212-3434-4565-8787-909090909090";
+        var outcome = await services.GetRequiredService<IngestPipeline>().IngestAsync(new Delivery(Samples.Bytes(copy)), default);
+        Assert.Equal(IngestOutcomeKind.Duplicate, outcome.Kind);
+    }
+
+    [Theory]
+    [InlineData("Mapping:Environment", "staging", "Mapping:Environment")]
+    [InlineData("Push:MaxBatchesPerRequest", "500", "MaxBatchesPerRequest")]
+    [InlineData("Storage:EventsTable", "no_underscores", "table names")]
+    [InlineData("Relay:ConsentRulesPath", "config/missing.json", "does not exist")]
+    [InlineData("MParticle:DefaultInput", "nowhere", "MParticle:DefaultInput")]
+    public async Task Host_BadSetting_StopsTheHostAtStartWithTheSettingNamed(string key, string value, string expected)
+    {
+        var settings = Settings();
+        settings[key] = value;
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddRelayFunctions(builder.Configuration);
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains(expected, string.Join(" | ", ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Host_GoodSettings_Starts()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(Settings());
+        builder.Services.AddRelayFunctions(builder.Configuration);
+        using var host = builder.Build();
+
+        await host.StartAsync();
+        await host.StopAsync();
+    }
+}
