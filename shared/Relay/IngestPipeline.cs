@@ -29,6 +29,12 @@ public enum IngestOutcomeKind
 /// <summary>The one outcome of one delivery.</summary>
 public sealed record IngestOutcome(IngestOutcomeKind Kind, string? Reason, string Detail, int EventsStored = 0, string? QuarantineLocation = null)
 {
+    /// <summary>What the envelope said (ids only), when it could be read.</summary>
+    public DeliveryInfo? Info { get; init; }
+
+    /// <summary>The events this delivery stored (or had stored before): the link from inputs to event fates.</summary>
+    public IReadOnlyList<Guid> EventIds { get; init; } = [];
+
     public string KindCode => Kind switch
     {
         IngestOutcomeKind.Accepted => "accepted",
@@ -60,7 +66,8 @@ public sealed class IngestPipeline(
     public async Task<IngestOutcome> IngestAsync(Delivery delivery, CancellationToken cancellationToken)
     {
         var receivedAt = time.GetUtcNow();
-        var outcome = DeliveryDecoder.Decode(delivery.Body.Span) switch
+        var result = DeliveryDecoder.Decode(delivery.Body.Span);
+        var outcome = result switch
         {
             Decoded decoded => await MapAndStoreAsync(decoded, delivery, receivedAt, cancellationToken).ConfigureAwait(false),
             FetchRequired fetch => await QuarantineAsync(delivery, fetch.Info, receivedAt, "fetch", fetch.Reason, fetch.Detail, [], cancellationToken).ConfigureAwait(false),
@@ -68,6 +75,7 @@ public sealed class IngestPipeline(
             DecodeRejected rejected => await QuarantineAsync(delivery, rejected.Info, receivedAt, "decode", rejected.Reason, rejected.Detail, [], cancellationToken).ConfigureAwait(false),
             _ => throw new InvalidOperationException("Unknown decode result."),
         };
+        outcome = outcome with { Info = result.Info };
         metrics.Delivery(outcome.KindCode, outcome.Reason);
         return outcome;
     }
@@ -106,6 +114,7 @@ public sealed class IngestPipeline(
 
         int stored = 0, duplicates = 0, blocked = 0;
         string? blockDetail = null;
+        var storedIds = new List<Guid>(mapped.Events.Count);
         foreach (var trackingEvent in mapped.Events)
         {
             var userKey = ConsentGate.UserKey(trackingEvent.Context.User);
@@ -125,6 +134,7 @@ public sealed class IngestPipeline(
             {
                 case AddResult.Added or AddResult.AddedBefore:
                     stored++;
+                    storedIds.Add(trackingEvent.Context.EventId);
                     break;
                 case AddResult.Duplicate:
                     duplicates++;
@@ -138,7 +148,7 @@ public sealed class IngestPipeline(
         if (stored > 0)
         {
             RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, blocked);
-            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored);
+            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds };
         }
 
         if (duplicates > 0)

@@ -38,6 +38,17 @@ public sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Ev
 
 public sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
 
+/// <summary>Why an event left the outbox.</summary>
+public enum EventFate
+{
+    /// <summary>mParticle answered 2xx.</summary>
+    Delivered,
+    /// <summary>Consent no longer allowed it at push time.</summary>
+    Withdrawn,
+    /// <summary>It could not be sent as any batch, or mParticle refused its batch; see the quarantine.</summary>
+    Quarantined,
+}
+
 public enum AddResult
 {
     /// <summary>Stored for push and recorded as seen, in one write.</summary>
@@ -60,8 +71,8 @@ public interface IEventStore
     /// <summary>Pending events, oldest first within each partition, at most <paramref name="max"/>.</summary>
     Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken);
 
-    /// <summary>Removes events from the outbox (sent, withdrawn or quarantined). Their dedupe records stay.</summary>
-    Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, CancellationToken cancellationToken);
+    /// <summary>Removes events from the outbox, for the reason given. Their dedupe records stay.</summary>
+    Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken);
 
     Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken);
 

@@ -154,7 +154,7 @@ public sealed class PushPipeline(
 
         if (withdrawn.Count > 0)
         {
-            await events.RemovePendingAsync(withdrawn, cancellationToken).ConfigureAwait(false);
+            await events.RemovePendingAsync(withdrawn, EventFate.Withdrawn, cancellationToken).ConfigureAwait(false);
             run.Withdrawn += withdrawn.Count;
             metrics.Events("withdrawn", withdrawn.Count, Reason.ConsentWithdrawn.Code());
         }
@@ -213,7 +213,7 @@ public sealed class PushPipeline(
         {
             case >= 200 and < 300:
                 var sent = request.Events;
-                await events.RemovePendingAsync(sent, cancellationToken).ConfigureAwait(false);
+                await events.RemovePendingAsync(sent, EventFate.Delivered, cancellationToken).ConfigureAwait(false);
                 await events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
                 run.Delivered += sent.Count;
                 metrics.Events("delivered", sent.Count);
@@ -298,7 +298,7 @@ public sealed class PushPipeline(
             RelayVersion,
             "push");
         var location = await quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
-        await events.RemovePendingAsync(keys, cancellationToken).ConfigureAwait(false);
+        await events.RemovePendingAsync(keys, EventFate.Quarantined, cancellationToken).ConfigureAwait(false);
         run.Quarantined += keys.Count;
         metrics.Events("quarantined", keys.Count, reason.Code());
         RelayLog.Quarantined(logger, "push", first.EventId.ToString("D"), null, null, "push", reason.Code(), location);

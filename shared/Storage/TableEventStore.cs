@@ -83,7 +83,7 @@ public sealed class TableEventStore(TableClient table, IOptions<RelayOptions> op
         return all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Take(max).ToArray();
     }
 
-    public async Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, CancellationToken cancellationToken)
+    public async Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken)
     {
         foreach (var partition in events.GroupBy(e => e.Partition, StringComparer.Ordinal))
         {

@@ -80,8 +80,8 @@ internal sealed class FaultyEventStore(IEventStore inner, FaultPlan plan) : IEve
     public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) =>
         plan.Run("events.read", () => inner.ReadPendingAsync(max, cancellationToken));
 
-    public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, CancellationToken cancellationToken) =>
-        plan.Run("events.remove", () => inner.RemovePendingAsync(events, cancellationToken));
+    public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) =>
+        plan.Run("events.remove", () => inner.RemovePendingAsync(events, fate, cancellationToken));
 
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) =>
         plan.Run("inflight.save", () => inner.SaveInFlightAsync(request, cancellationToken));

@@ -65,7 +65,7 @@ public abstract class StorageContractTests
         await Events.TryAddAsync(e, "m-1", default);
         var pending = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
 
-        await Events.RemovePendingAsync([pending.Key], default);
+        await Events.RemovePendingAsync([pending.Key], EventFate.Delivered, default);
 
         Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
         Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-9", default));
@@ -79,8 +79,8 @@ public abstract class StorageContractTests
         await Events.TryAddAsync(e, null, default);
         var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
 
-        await Events.RemovePendingAsync([key], default);
-        await Events.RemovePendingAsync([key], default);
+        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
+        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
 
         Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
     }
@@ -141,7 +141,7 @@ public abstract class StorageContractTests
         var e = Event("contract-purge");
         await Events.TryAddAsync(e, null, default);
         var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
-        await Events.RemovePendingAsync([key], default);
+        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
 
         Assert.Equal(0, await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
         Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
@@ -258,5 +258,58 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
         Assert.True(pending.Json.Length > 64 * 1024);
         var back = Assert.IsType<OrderCompleted>(System.Text.Json.JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent));
         Assert.Equal(900, back.Products.Count);
+    }
+}
+
+/// <summary>The same contract on the embedded default: a real SQLite file in a temporary folder.</summary>
+public sealed class SqliteStorageContractTests : StorageContractTests, IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("ctmp-contract-").FullName;
+    private readonly CtMparticle.Storage.Embedded.SqliteStore store;
+
+    public SqliteStorageContractTests() =>
+        store = CtMparticle.Storage.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
+
+    protected override IEventStore Events => store;
+
+    protected override IOrderContextStore Orders => store;
+
+    protected override IConsentStore Consent => store;
+
+    [Fact]
+    public async Task Store_SurvivesReopening()
+    {
+        var e = Event("contract-reopen");
+        await store.TryAddAsync(e, "m-1", default);
+        store.Dispose();
+
+        using var reopened = CtMparticle.Storage.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
+
+        Assert.Single(await reopened.ReadPendingAsync(10, default), p => p.EventId == e.Context.EventId);
+        Assert.Equal(AddResult.Duplicate, await reopened.TryAddAsync(e, "m-2", default));
+    }
+
+    [Fact]
+    public async Task Quarantine_FolderRecordsAreListedFoundAndDeleted()
+    {
+        var quarantine = new CtMparticle.Storage.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
+        var record = new QuarantineRecord(["malformed_json"], "bad", [],
+            new QuarantineSource("m-9", null, null, null, null, null, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
+            Convert.ToBase64String("{oops"u8), "0.1.0", "decode");
+
+        var path = await quarantine.WriteAsync(record, default);
+        await quarantine.WriteAsync(record, default);
+
+        Assert.Equal("2026/11/27/malformed_json/decode-m-9.json", path);
+        Assert.Equal(path, Assert.Single(quarantine.List()).Path);
+        Assert.Equal(path, quarantine.Find("m-9")!.Value.Path);
+        quarantine.Delete(path);
+        Assert.Empty(quarantine.List());
+    }
+
+    public void Dispose()
+    {
+        store.Dispose();
+        Directory.Delete(folder, recursive: true);
     }
 }
