@@ -98,12 +98,19 @@ public sealed class BatchBuilder(MappingOptions mapping, MParticleOptions routin
     public BatchResult Build(IReadOnlyList<TrackingEvent> events)
     {
         ArgumentOutOfRangeException.ThrowIfZero(events.Count);
-        var first = events[0];
-        var groupKey = GroupKey(first);
-        if (events.Any(e => GroupKey(e) != groupKey))
+        var groupKey = GroupKey(events[0]);
+        if (events.Skip(1).Any(e => GroupKey(e) != groupKey))
         {
             throw new ArgumentException("A batch holds one user's events for one input; group events by GroupKey first.", nameof(events));
         }
+
+        return BuildGrouped(events);
+    }
+
+    /// <summary>Builds one batch from events the caller already grouped by <see cref="GroupKey"/>.</summary>
+    internal BatchResult BuildGrouped(IReadOnlyList<TrackingEvent> events)
+    {
+        var first = events[0];
 
         if (Route(first.Context.StoreKey) is not { } route)
         {

@@ -46,8 +46,10 @@ public static class Batching
     {
         var batches = new List<OutgoingBatch>();
         var unsendable = new List<UnsendableEvents>();
+        // GroupKey hashes and routes: compute it once per event.
         var groups = events
-            .GroupBy(e => builder.GroupKey(e.Event), StringComparer.Ordinal)
+            .Select(e => (e.Key, e.Event, Group: builder.GroupKey(e.Event)))
+            .GroupBy(e => e.Group, e => (e.Key, e.Event), StringComparer.Ordinal)
             .OrderBy(g => g.Min(e => e.Key.EnqueuedAt))
             .ThenBy(g => g.Key, StringComparer.Ordinal);
         foreach (var group in groups)
@@ -65,7 +67,7 @@ public static class Batching
     private static void Build(
         (PendingEventKey Key, TrackingEvent Event)[] chunk, BatchBuilder builder, List<OutgoingBatch> batches, List<UnsendableEvents> unsendable)
     {
-        switch (builder.Build(chunk.Select(c => c.Event).ToArray()))
+        switch (builder.BuildGrouped(chunk.Select(c => c.Event).ToArray()))
         {
             case BuiltBatch built:
                 batches.Add(new OutgoingBatch(built.Route.InputName, built.Json, chunk.Select(c => c.Key).ToArray()));

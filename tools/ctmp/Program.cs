@@ -1,6 +1,3 @@
-using System.CommandLine;
 using CtMparticle.Tool;
 
-var root = new RootCommand("ctmp: the CtMparticle relay (commercetools → mParticle) on your machine, without Azure.");
-root.Subcommands.Add(MapCommand.Create());
-return await root.Parse(args).InvokeAsync();
+return await Commands.Root().Parse(args).InvokeAsync();

@@ -19,6 +19,10 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly TimeProvider time;
     private readonly int partitions;
+    private SqliteTransaction? batch;
+
+    // Prepared statements, one per SQL text, reused for the connection's lifetime (preparing dominated the cost).
+    private readonly Dictionary<string, SqliteCommand> prepared = new(StringComparer.Ordinal);
 
     private SqliteStore(SqliteConnection connection, TimeProvider time, int partitions)
     {
@@ -46,6 +50,9 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
         PRAGMA synchronous = NORMAL;
         PRAGMA busy_timeout = 5000;
         PRAGMA foreign_keys = OFF;
+        PRAGMA temp_store = MEMORY;
+        PRAGMA wal_autocheckpoint = 16384;
+        PRAGMA cache_size = -16384;
         CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, message_id TEXT, dedupe_key TEXT, seen_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_ticks);
         CREATE TABLE IF NOT EXISTS pending (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL) WITHOUT ROWID;
@@ -64,31 +71,50 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
         CREATE INDEX IF NOT EXISTS input_events_by_event ON input_events (event_id);
         """;
 
+    /// <summary>
+    /// Starts a batch: until <see cref="CommitBatchAsync"/>, every operation joins one transaction, so a run writes
+    /// thousands of inputs per commit. A crash loses the whole uncommitted batch (events and their ledger rows
+    /// together), which a rerun processes again: nothing is half-recorded.
+    /// </summary>
+    public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch ??= connection.BeginTransaction();
+        return true;
+    }, cancellationToken);
+
+    public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch?.Commit();
+        batch?.Dispose();
+        batch = null;
+        return true;
+    }, cancellationToken);
+
     // ---- IEventStore -------------------------------------------------------------------------------------------
 
     public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Locked(() =>
     {
         var id = Key(trackingEvent.Context.EventId);
-        using var transaction = connection.BeginTransaction();
+        using var own = Own(out var transaction);
         var inserted = Execute(transaction, "INSERT INTO seen (event_id, message_id, dedupe_key, seen_ticks) VALUES ($id, $m, $k, $t) ON CONFLICT DO NOTHING",
             ("$id", id), ("$m", messageId), ("$k", trackingEvent.Context.DedupeKey), ("$t", time.GetUtcNow().UtcTicks));
         if (inserted == 0)
         {
             var existing = Scalar(transaction, "SELECT message_id FROM seen WHERE event_id = $id", ("$id", id)) as string;
-            transaction.Commit();
+            own?.Commit();
             return messageId is not null && existing == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
         }
 
         Execute(transaction, "INSERT INTO pending (event_id, partition, enqueued_ticks, message_id, json) VALUES ($id, $p, $t, $m, $j)",
             ("$id", id), ("$p", PartitionOf(trackingEvent.Context.EventId)), ("$t", time.GetUtcNow().UtcTicks), ("$m", messageId),
             ("$j", JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent)));
-        transaction.Commit();
+        own?.Commit();
         return AddResult.Added;
     }, cancellationToken);
 
     public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Locked<IReadOnlyList<PendingEvent>>(() =>
     {
-        using var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending ORDER BY enqueued_ticks, event_id LIMIT $max", ("$max", max));
+        var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending ORDER BY enqueued_ticks, event_id LIMIT $max", ("$max", max));
         using var reader = command.ExecuteReader();
         var list = new List<PendingEvent>();
         while (reader.Read())
@@ -102,7 +128,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) => Locked(() =>
     {
-        using var transaction = connection.BeginTransaction();
+        using var own = Own(out var transaction);
         var now = time.GetUtcNow().UtcTicks;
         foreach (var key in events)
         {
@@ -113,7 +139,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
             }
         }
 
-        transaction.Commit();
+        own?.Commit();
         return true;
     }, cancellationToken);
 
@@ -125,7 +151,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Locked<IReadOnlyList<InFlightRequest>>(() =>
     {
-        using var command = Command(null, "SELECT request_id, input_name, body, batches, created_ticks FROM inflight ORDER BY created_ticks");
+        var command = Command(null, "SELECT request_id, input_name, body, batches, created_ticks FROM inflight ORDER BY created_ticks");
         using var reader = command.ExecuteReader();
         var list = new List<InFlightRequest>();
         while (reader.Read())
@@ -143,7 +169,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => Locked(() =>
     {
-        using var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks) FROM pending");
+        var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks) FROM pending");
         using var reader = command.ExecuteReader();
         reader.Read();
         return new PendingStats(reader.GetInt64(0), reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero));
@@ -156,7 +182,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => Locked(() =>
     {
-        using var transaction = connection.BeginTransaction();
+        using var own = Own(out var transaction);
         Execute(transaction, "INSERT OR REPLACE INTO orders (order_id, json) VALUES ($id, $j)",
             ("$id", order.OrderId), ("$j", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext)));
         foreach (var payment in order.PaymentIds)
@@ -164,7 +190,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
             Execute(transaction, "INSERT OR REPLACE INTO payment_orders (payment_id, order_id) VALUES ($p, $o)", ("$p", payment), ("$o", order.OrderId));
         }
 
-        transaction.Commit();
+        own?.Commit();
         return true;
     }, cancellationToken);
 
@@ -185,19 +211,19 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) => Locked(() =>
     {
-        using var transaction = connection.BeginTransaction();
+        using var own = Own(out var transaction);
         var existing = ReadConsent(transaction, userKey);
         var merged = new UserConsent(ConsentGate.Merge(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
         Execute(transaction, "INSERT OR REPLACE INTO consent (user_key, json, country, state, updated_ticks) VALUES ($k, $j, $c, $s, $t)",
             ("$k", userKey), ("$j", JsonSerializer.Serialize(merged.Consent, RelayJsonContext.Default.ConsentSnapshot)),
             ("$c", merged.Region?.Country), ("$s", merged.Region?.State), ("$t", merged.UpdatedAt.UtcTicks));
-        transaction.Commit();
+        own?.Commit();
         return merged;
     }, cancellationToken);
 
     private UserConsent? ReadConsent(SqliteTransaction? transaction, string userKey)
     {
-        using var command = Command(transaction, "SELECT json, country, state, updated_ticks FROM consent WHERE user_key = $k", ("$k", userKey));
+        var command = Command(transaction, "SELECT json, country, state, updated_ticks FROM consent WHERE user_key = $k", ("$k", userKey));
         using var reader = command.ExecuteReader();
         if (!reader.Read())
         {
@@ -214,7 +240,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
     /// <summary>The latest recorded input of a message that was not itself a redelivery, if any.</summary>
     public Task<LedgerInput?> FindInputAsync(string messageId, CancellationToken cancellationToken) => Locked(() =>
     {
-        using var command = Command(null,
+        var command = Command(null,
             "SELECT seq, outcome, reason, quarantine FROM inputs WHERE message_id = $m AND NOT (outcome = 'duplicate' AND reason = 'redelivered') ORDER BY seq DESC LIMIT 1",
             ("$m", messageId));
         using var reader = command.ExecuteReader();
@@ -227,31 +253,31 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
     public Task<long> RecordInputAsync(string source, string? messageId, string? messageType, string outcome, string? reason, string detail,
         string? quarantine, IReadOnlyList<Guid> eventIds, CancellationToken cancellationToken) => Locked(() =>
     {
-        using var transaction = connection.BeginTransaction();
+        using var own = Own(out var transaction);
         var seq = (long)Scalar(transaction,
             "INSERT INTO inputs (source, message_id, message_type, outcome, reason, detail, quarantine, received_ticks) VALUES ($s, $m, $mt, $o, $r, $d, $q, $t) RETURNING seq",
             ("$s", source), ("$m", messageId), ("$mt", messageType), ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine),
             ("$t", time.GetUtcNow().UtcTicks))!;
         LinkEvents(transaction, seq, eventIds);
-        transaction.Commit();
+        own?.Commit();
         return seq;
     }, cancellationToken);
 
     /// <summary>Replaces an input's outcome (a quarantined input that a replay resolved).</summary>
     public Task UpdateInputAsync(long seq, string outcome, string? reason, string detail, string? quarantine, IReadOnlyList<Guid> eventIds, CancellationToken cancellationToken) => Locked(() =>
     {
-        using var transaction = connection.BeginTransaction();
+        using var own = Own(out var transaction);
         Execute(transaction, "UPDATE inputs SET outcome = $o, reason = $r, detail = $d, quarantine = $q WHERE seq = $s",
             ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine), ("$s", seq));
         LinkEvents(transaction, seq, eventIds);
-        transaction.Commit();
+        own?.Commit();
         return true;
     }, cancellationToken);
 
     /// <summary>Inputs currently recorded as quarantined under a record id.</summary>
     public Task<IReadOnlyList<long>> InputsQuarantinedAsAsync(string quarantine, CancellationToken cancellationToken) => Locked<IReadOnlyList<long>>(() =>
     {
-        using var command = Command(null, "SELECT seq FROM inputs WHERE quarantine = $q AND outcome = 'quarantined'", ("$q", quarantine));
+        var command = Command(null, "SELECT seq FROM inputs WHERE quarantine = $q AND outcome = 'quarantined'", ("$q", quarantine));
         using var reader = command.ExecuteReader();
         var list = new List<long>();
         while (reader.Read())
@@ -281,7 +307,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
             LEFT JOIN fates f ON f.event_id = e.event_id
             GROUP BY i.seq
             """;
-        using var command = Command(null, sql);
+        var command = Command(null, sql);
         using var reader = command.ExecuteReader();
         var rows = new List<LedgerRow>();
         while (reader.Read())
@@ -344,11 +370,30 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     private Task Locked(Func<bool> work, CancellationToken cancellationToken) => Locked<bool>(work, cancellationToken);
 
+    /// <summary>The batch's transaction when one is open (returns null: nothing to commit), else a new one.</summary>
+    private SqliteTransaction? Own(out SqliteTransaction transaction)
+    {
+        if (batch is not null)
+        {
+            transaction = batch;
+            return null;
+        }
+
+        transaction = connection.BeginTransaction();
+        return transaction;
+    }
+
     private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
+        if (!prepared.TryGetValue(sql, out var command))
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            prepared[sql] = command;
+        }
+
+        command.Transaction = transaction ?? batch;
+        command.Parameters.Clear();
         foreach (var (name, value) in parameters)
         {
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
@@ -359,19 +404,28 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 
     private int Execute(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
-        using var command = Command(transaction, sql, parameters);
+        var command = Command(transaction, sql, parameters);
         return command.ExecuteNonQuery();
     }
 
     private object? Scalar(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
-        using var command = Command(transaction, sql, parameters);
+        var command = Command(transaction, sql, parameters);
         var value = command.ExecuteScalar();
         return value is DBNull ? null : value;
     }
 
     public void Dispose()
     {
+        batch?.Commit();
+        batch?.Dispose();
+        batch = null;
+        foreach (var command in prepared.Values)
+        {
+            command.Dispose();
+        }
+
+        prepared.Clear();
         connection.Dispose();
         gate.Dispose();
     }

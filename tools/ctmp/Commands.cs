@@ -1,0 +1,336 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using CtMparticle.Relay;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Tool;
+
+/// <summary>Exit codes, documented in the README.</summary>
+internal static class ExitCodes
+{
+    /// <summary>Done; every input has an outcome and nothing is left pending.</summary>
+    public const int Ok = 0;
+
+    /// <summary>Something unexpected failed (the message says what).</summary>
+    public const int Failed = 1;
+
+    /// <summary>Bad arguments: a path that does not exist, a missing value.</summary>
+    public const int Usage = 2;
+
+    /// <summary>Invalid settings; each bad setting is named.</summary>
+    public const int Settings = 3;
+
+    /// <summary>Done, but events are still pending: mParticle was unreachable, throttling, or refused the credentials.</summary>
+    public const int Pending = 4;
+}
+
+internal static class Commands
+{
+    private static readonly Option<DirectoryInfo> StoreOption = new("--store")
+    {
+        Description = "Where the embedded state lives (SQLite file and quarantine folder).",
+        DefaultValueFactory = _ => new DirectoryInfo(".ctmp"),
+    };
+
+    private static readonly Option<FileInfo?> SettingsOption = new("--settings") { Description = "A settings JSON file replacing the embedded default." };
+
+    private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON (for scripts) instead of text." };
+
+    private static readonly Option<bool> VerboseOption = new("--verbose") { Description = "Log every decision (ids only) to standard error." };
+
+    public static RootCommand Root()
+    {
+        var root = new RootCommand("ctmp: the CtMparticle relay (commercetools → mParticle) on your machine, without Azure.");
+        root.Subcommands.Add(Relay());
+        root.Subcommands.Add(Report());
+        root.Subcommands.Add(Quarantine());
+        root.Subcommands.Add(WorkerCommand.Create(StoreOption, SettingsOption, VerboseOption));
+        root.Subcommands.Add(GenerateCommand.Create());
+        return root;
+    }
+
+    private static Command Relay()
+    {
+        var paths = new Argument<string[]>("paths")
+        {
+            Description = "Delivery files, folders of them, NDJSON files (one delivery a line), or - for standard input.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Send nothing: write each bulk request body to --out instead." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "With --dry-run: the folder for the request bodies (default out/requests)." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress lines." };
+        var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
+        {
+            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption,
+        };
+        command.SetAction((parse, cancellationToken) => RunRelayAsync(
+            parse.GetRequiredValue(paths), parse.GetValue(dryRun), parse.GetValue(output), parse.GetRequiredValue(StoreOption),
+            parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunRelayAsync(
+        string[] paths, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool json, bool quiet, bool verbose,
+        CancellationToken cancellationToken)
+    {
+        var problems = InputFiles.Problems(paths).ToArray();
+        if (problems.Length > 0)
+        {
+            return Fail(ExitCodes.Usage, problems);
+        }
+
+        if (!dryRun && output is not null)
+        {
+            return Fail(ExitCodes.Usage, ["--out goes with --dry-run (without it, requests are sent to mParticle)."]);
+        }
+
+        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose), out var exit);
+        if (host is null)
+        {
+            return exit;
+        }
+
+        if (!dryRun && MissingCredentials(host) is { Length: > 0 } missing)
+        {
+            return Fail(ExitCodes.Settings, [$"No mParticle credentials: the settings {missing} are empty. Set them (e.g. CTMP_{missing.Split(',')[0].Trim()}=...) or use --dry-run --out DIR."]);
+        }
+
+        var runner = new RelayRunner(host, Console.Error, TimeProvider.System);
+        var summary = await runner.RunAsync(InputFiles.Read(paths), showProgress: !quiet && !json, cancellationToken).ConfigureAwait(false);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(summary, ToolJsonContext.Default.RelaySummary));
+        }
+        else
+        {
+            PrintSummary(summary, host);
+        }
+
+        return summary.PendingEvents > 0 ? ExitCodes.Pending : ExitCodes.Ok;
+    }
+
+    private static void PrintSummary(RelaySummary summary, RunnerHost host)
+    {
+        var o = Console.Out;
+        o.WriteLine($"ctmp relay: {summary.Inputs:N0} inputs in {summary.Seconds:N1} s ({summary.InputsPerSecond:N0} inputs/s), peak memory {summary.PeakMemoryBytes / (1024 * 1024):N0} MB");
+        foreach (var (outcome, count) in summary.Outcomes)
+        {
+            o.WriteLine($"  {outcome,-48} {count,10:N0}");
+        }
+
+        var destination = host.DryRun is { } dry ? $"written as {dry.Written:N0} request file(s) to {host.Options.DryRunOutput!.FullName}" : $"sent in {summary.Requests:N0} request(s)";
+        o.WriteLine($"  events stored {summary.EventsStored:N0}, delivered {summary.EventsDelivered:N0} ({destination}), withdrawn {summary.EventsWithdrawn:N0}, quarantined at push {summary.EventsQuarantined:N0}, pending {summary.PendingEvents:N0}");
+        o.WriteLine($"  store {host.Options.Store.FullName}; run 'ctmp report --store {host.Options.Store.FullName}' for the accounting");
+        if (summary.PendingEvents > 0)
+        {
+            o.WriteLine($"  {summary.PendingEvents:N0} event(s) are still pending: mParticle was unreachable, throttled or refused the credentials (see the log). Run ctmp relay again to retry.");
+        }
+    }
+
+    private static Command Report()
+    {
+        var command = new Command("report", "Print the accounting of a store: received, delivered, duplicate, filtered and quarantined by reason, pending.")
+        {
+            StoreOption, JsonOption,
+        };
+        command.SetAction((parse, cancellationToken) => RunReportAsync(parse.GetRequiredValue(StoreOption), parse.GetValue(JsonOption), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunReportAsync(DirectoryInfo store, bool json, CancellationToken cancellationToken)
+    {
+        var database = RunnerHost.DatabasePath(store);
+        if (!File.Exists(database))
+        {
+            return Fail(ExitCodes.Usage, [$"There is no store at {store.FullName} ({database} is missing). Run ctmp relay first, or pass --store."]);
+        }
+
+        await using var sqlite = CtMparticle.Storage.Embedded.SqliteStore.Open(database, TimeProvider.System);
+        var report = await CtMparticle.Tool.Report.BuildAsync(sqlite, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(report, ToolJsonContext.Default.Report));
+        }
+        else
+        {
+            report.Print(Console.Out);
+        }
+
+        return report.Reconciled ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
+    private static Command Quarantine()
+    {
+        var quarantine = new Command("quarantine", "List, show and replay quarantined inputs of a store.");
+
+        var reason = new Option<string?>("--reason") { Description = "Only records with this reason code." };
+        var list = new Command("list", "List quarantined records.") { StoreOption, reason, JsonOption };
+        list.SetAction(parse => ListQuarantine(parse.GetRequiredValue(StoreOption), parse.GetValue(reason), parse.GetValue(JsonOption)));
+        quarantine.Subcommands.Add(list);
+
+        var id = new Argument<string>("record") { Description = "The record's path (as listed) or id (commercetools message id)." };
+        var show = new Command("show", "Show one record, with its payload decoded.") { id, StoreOption };
+        show.SetAction(parse => ShowQuarantine(parse.GetRequiredValue(StoreOption), parse.GetRequiredValue(id)));
+        quarantine.Subcommands.Add(show);
+
+        var records = new Argument<string[]>("records") { Description = "Records to replay (paths or ids); none with --all.", Arity = ArgumentArity.ZeroOrMore };
+        var all = new Option<bool>("--all") { Description = "Replay every record (with --reason: every record of that reason)." };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Send nothing: write request bodies to --out instead." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "With --dry-run: the folder for the request bodies." };
+        var replay = new Command("replay", "Run records through the relay again (dedupe-aware: a replay never delivers twice).")
+        {
+            records, all, reason, dryRun, output, StoreOption, SettingsOption, JsonOption, VerboseOption,
+        };
+        replay.SetAction((parse, cancellationToken) => ReplayAsync(
+            parse.GetValue(records) ?? [], parse.GetValue(all), parse.GetValue(reason), parse.GetValue(dryRun), parse.GetValue(output),
+            parse.GetRequiredValue(StoreOption), parse.GetValue(SettingsOption), parse.GetValue(VerboseOption), cancellationToken));
+        quarantine.Subcommands.Add(replay);
+        return quarantine;
+    }
+
+    private static int ListQuarantine(DirectoryInfo store, string? reason, bool json)
+    {
+        var folder = new CtMparticle.Storage.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
+        var items = folder.List()
+            .Where(r => reason is null || r.Record.Reasons.Contains(reason))
+            .Select(r => new QuarantineListItem(r.Path, r.Record.Reasons[0], r.Record.Stage, r.Record.Source.MessageId, r.Record.Source.MessageType, r.Record.Source.ReceivedAt, r.Record.Message))
+            .ToList();
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(items, ToolJsonContext.Default.ListQuarantineListItem));
+            return ExitCodes.Ok;
+        }
+
+        foreach (var item in items)
+        {
+            Console.WriteLine($"{item.Path}  {item.MessageType ?? "-"} {item.MessageId ?? "-"}");
+            Console.WriteLine($"    {item.Message}");
+        }
+
+        Console.WriteLine($"{items.Count:N0} record(s) in {folder.Root}");
+        return ExitCodes.Ok;
+    }
+
+    private static int ShowQuarantine(DirectoryInfo store, string id)
+    {
+        var folder = new CtMparticle.Storage.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
+        if (folder.Find(id) is not { } found)
+        {
+            return Fail(ExitCodes.Usage, [$"No quarantined record '{id}' in {folder.Root}. 'ctmp quarantine list' shows what is there."]);
+        }
+
+        var record = found.Record;
+        var o = Console.Out;
+        o.WriteLine($"record     {found.Path}");
+        o.WriteLine($"reasons    {string.Join(", ", record.Reasons)} (stage {record.Stage})");
+        o.WriteLine($"message    {record.Message}");
+        foreach (var error in record.Errors)
+        {
+            o.WriteLine($"error      {error}");
+        }
+
+        o.WriteLine($"source     message {record.Source.MessageId ?? "-"} ({record.Source.MessageType ?? "-"}) on {record.Source.ResourceTypeId ?? "-"} {record.Source.ResourceId ?? "-"}, received {record.Source.ReceivedAt:u}");
+        o.WriteLine($"relay      {record.RelayVersion}");
+        var payload = Convert.FromBase64String(record.PayloadBase64);
+        o.WriteLine($"payload    {payload.Length:N0} bytes{(System.Text.Unicode.Utf8.IsValid(payload) ? ":" : " (not UTF-8; base64 below):")}");
+        o.WriteLine(System.Text.Unicode.Utf8.IsValid(payload) ? Encoding.UTF8.GetString(payload) : record.PayloadBase64);
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> ReplayAsync(
+        string[] ids, bool all, string? reason, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool verbose, CancellationToken cancellationToken)
+    {
+        if (ids.Length == 0 && !all)
+        {
+            return Fail(ExitCodes.Usage, ["Name the records to replay, or pass --all (optionally with --reason CODE)."]);
+        }
+
+        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "replay")) : null, Verbose: verbose), out var exit);
+        if (host is null)
+        {
+            return exit;
+        }
+
+        var folder = host.Quarantine!;
+        var selected = all
+            ? folder.List().Where(r => reason is null || r.Record.Reasons.Contains(reason)).ToList()
+            : ids.Select(folder.Find).OfType<(string, QuarantineRecord)>().ToList();
+        if (!all && selected.Count != ids.Length)
+        {
+            return Fail(ExitCodes.Usage, ["Some records were not found; 'ctmp quarantine list' shows what is there."]);
+        }
+
+        var summary = new RelaySummary();
+        int resolved = 0, still = 0;
+        foreach (var (path, record) in selected)
+        {
+            if (record.Stage == "push")
+            {
+                Console.WriteLine($"{path}: skipped (a batch mParticle refused; fix the cause and send it again deliberately)");
+                continue;
+            }
+
+            var outcome = await host.Ingest.IngestAsync(new Delivery(Convert.FromBase64String(record.PayloadBase64)), cancellationToken).ConfigureAwait(false);
+            var seqs = await host.Embedded!.InputsQuarantinedAsAsync(path, cancellationToken).ConfigureAwait(false);
+            if (outcome.Kind == IngestOutcomeKind.Quarantined)
+            {
+                still++;
+                Console.WriteLine($"{path}: still quarantined ({outcome.Reason}) {outcome.Detail}");
+                continue;
+            }
+
+            foreach (var seq in seqs)
+            {
+                await host.Embedded.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, cancellationToken).ConfigureAwait(false);
+            }
+
+            folder.Delete(path);
+            resolved++;
+            Console.WriteLine($"{path}: {outcome.KindCode}{(outcome.Reason is null ? "" : $" ({outcome.Reason})")}");
+        }
+
+        await new RelayRunner(host, Console.Error, TimeProvider.System).PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+        Console.WriteLine($"replayed {resolved + still:N0}: {resolved:N0} resolved, {still:N0} still quarantined; {summary.EventsDelivered:N0} event(s) delivered");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Names the credential settings of the configured inputs that are empty.</summary>
+    private static string MissingCredentials(RunnerHost host)
+    {
+        var routing = host.Get<IOptions<CtMparticle.Configuration.MParticleOptions>>().Value;
+        return string.Join(", ", routing.Inputs
+            .SelectMany(i => new[] { i.ApiKeySetting, i.ApiSecretSetting })
+            .Where(setting => string.IsNullOrEmpty(host.Configuration[setting]))
+            .Distinct(StringComparer.Ordinal));
+    }
+
+    internal static RunnerHost? TryCreateHost(RunnerOptions options, out int exitCode)
+    {
+        try
+        {
+            exitCode = ExitCodes.Ok;
+            return RunnerHost.Create(options);
+        }
+        catch (OptionsValidationException ex)
+        {
+            exitCode = Fail(ExitCodes.Settings, ex.Failures.Prepend("The settings are not usable:"));
+            return null;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException or FormatException or JsonException or InvalidOperationException)
+        {
+            exitCode = Fail(ExitCodes.Settings, [$"The settings are not usable: {ex.Message}"]);
+            return null;
+        }
+    }
+
+    internal static int Fail(int exitCode, IEnumerable<string> lines)
+    {
+        foreach (var line in lines)
+        {
+            Console.Error.WriteLine($"ctmp: {line}");
+        }
+
+        return exitCode;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Text.Json.Serialization;
+using CtMparticle.Storage.Embedded;
+
+namespace CtMparticle.Tool;
+
+public sealed record ReasonCounts(long Total, SortedDictionary<string, long> ByReason);
+
+public sealed record PendingReport(long Inputs, long Events, double? OldestAgeSeconds);
+
+public sealed record EventReport(long Stored, long Delivered, long Pending, long Withdrawn, long Quarantined, long InFlightRequests);
+
+/// <summary>
+/// The accounting of a store: every input received ends delivered, duplicate, filtered (by reason), quarantined (by
+/// reason) or is still pending, and the events reconcile with what was delivered.
+/// </summary>
+public sealed record Report(
+    string Store,
+    long Received,
+    long Delivered,
+    long Duplicate,
+    ReasonCounts Filtered,
+    ReasonCounts Quarantined,
+    PendingReport Pending,
+    EventReport Events,
+    bool Reconciled,
+    IReadOnlyList<string> Problems)
+{
+    public static async Task<Report> BuildAsync(SqliteStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var rows = await store.LedgerAsync(cancellationToken).ConfigureAwait(false);
+        var totals = await store.EventTotalsAsync(cancellationToken).ConfigureAwait(false);
+        var pendingStats = await store.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
+        long delivered = 0, duplicate = 0, pending = 0;
+        var filtered = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var quarantined = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var row in rows)
+        {
+            switch (row.Outcome)
+            {
+                case "accepted" when row.Pending > 0 || row.Events == 0:
+                    pending++;
+                    break;
+                case "accepted" when row.Delivered > 0:
+                    delivered++;
+                    break;
+                case "accepted" when row.Withdrawn > 0 && row.QuarantinedAtPush == 0:
+                    Add(filtered, "consent_withdrawn");
+                    break;
+                case "accepted":
+                    Add(quarantined, "rejected_at_push");
+                    break;
+                case "duplicate":
+                    duplicate++;
+                    break;
+                case "filtered":
+                    Add(filtered, row.Reason ?? "unknown");
+                    break;
+                default:
+                    Add(quarantined, row.Reason ?? "unknown");
+                    break;
+            }
+        }
+
+        var filteredTotal = filtered.Values.Sum();
+        var quarantinedTotal = quarantined.Values.Sum();
+        var problems = new List<string>();
+        var accounted = delivered + duplicate + filteredTotal + quarantinedTotal + pending;
+        if (accounted != rows.Count)
+        {
+            problems.Add($"received {rows.Count} ≠ delivered {delivered} + duplicate {duplicate} + filtered {filteredTotal} + quarantined {quarantinedTotal} + pending {pending}");
+        }
+
+        var settled = totals.Delivered + totals.Pending + totals.Withdrawn + totals.Quarantined;
+        if (settled != totals.Stored)
+        {
+            problems.Add($"events stored {totals.Stored} ≠ delivered {totals.Delivered} + pending {totals.Pending} + withdrawn {totals.Withdrawn} + quarantined {totals.Quarantined} (differs after a retention purge)");
+        }
+
+        var oldest = pendingStats.OldestEnqueuedAt is { } at ? (time.GetUtcNow() - at).TotalSeconds : (double?)null;
+        return new Report(
+            Path.GetDirectoryName(store.Path) ?? store.Path,
+            rows.Count, delivered, duplicate,
+            new ReasonCounts(filteredTotal, filtered),
+            new ReasonCounts(quarantinedTotal, quarantined),
+            new PendingReport(pending, totals.Pending, oldest),
+            new EventReport(totals.Stored, totals.Delivered, totals.Pending, totals.Withdrawn, totals.Quarantined, totals.InFlightRequests),
+            problems.Count == 0,
+            problems);
+
+        static void Add(SortedDictionary<string, long> counts, string reason) => counts[reason] = counts.GetValueOrDefault(reason) + 1;
+    }
+
+    public void Print(TextWriter output)
+    {
+        output.WriteLine($"Store: {Store}");
+        output.WriteLine($"Inputs received  {Received,10:N0}");
+        output.WriteLine($"  delivered      {Delivered,10:N0}");
+        output.WriteLine($"  duplicate      {Duplicate,10:N0}");
+        output.WriteLine($"  filtered       {Filtered.Total,10:N0}{Reasons(Filtered)}");
+        output.WriteLine($"  quarantined    {Quarantined.Total,10:N0}{Reasons(Quarantined)}");
+        output.WriteLine($"  pending        {Pending.Inputs,10:N0}");
+        output.WriteLine($"Events stored    {Events.Stored,10:N0}: delivered {Events.Delivered:N0}, pending {Events.Pending:N0}" +
+            $"{(Pending.OldestAgeSeconds is { } age ? $" (oldest {age:N0} s)" : "")}, withdrawn {Events.Withdrawn:N0}, quarantined {Events.Quarantined:N0}");
+        output.WriteLine(Reconciled
+            ? $"Reconciles: yes ({Received:N0} = {Delivered:N0} + {Duplicate:N0} + {Filtered.Total:N0} + {Quarantined.Total:N0} + {Pending.Inputs:N0})"
+            : "Reconciles: NO: " + string.Join("; ", Problems));
+    }
+
+    private static string Reasons(ReasonCounts counts) =>
+        counts.Total == 0 ? "" : "   " + string.Join(", ", counts.ByReason.Select(r => $"{r.Key} {r.Value:N0}"));
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(Report))]
+[JsonSerializable(typeof(RelaySummary))]
+[JsonSerializable(typeof(QuarantineListItem))]
+[JsonSerializable(typeof(List<QuarantineListItem>))]
+internal sealed partial class ToolJsonContext : JsonSerializerContext;
+
+public sealed record QuarantineListItem(string Path, string Reason, string Stage, string? MessageId, string? MessageType, DateTimeOffset ReceivedAt, string Message);

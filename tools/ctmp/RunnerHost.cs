@@ -1,0 +1,132 @@
+using System.Reflection;
+using CtMparticle.Configuration;
+using CtMparticle.Relay;
+using CtMparticle.Storage;
+using CtMparticle.Storage.Embedded;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Tool;
+
+/// <summary>How a command wants the relay wired.</summary>
+internal sealed record RunnerOptions(
+    FileInfo? SettingsFile,
+    DirectoryInfo Store,
+    DirectoryInfo? DryRunOutput,
+    bool AzureStorage = false,
+    bool Verbose = false);
+
+/// <summary>
+/// The relay as the runner uses it: the same registration as the function app, on the embedded store (SQLite file
+/// and quarantine folder under <c>--store</c>) or on Azure Tables/Blobs, sending to mParticle or, with
+/// <c>--dry-run</c>, writing request bodies to a folder.
+/// </summary>
+internal sealed class RunnerHost : IAsyncDisposable
+{
+    private readonly ServiceProvider services;
+
+    private RunnerHost(ServiceProvider services, RunnerOptions options)
+    {
+        this.services = services;
+        Options = options;
+    }
+
+    public RunnerOptions Options { get; }
+
+    public IngestPipeline Ingest => services.GetRequiredService<IngestPipeline>();
+
+    public PushPipeline Push => services.GetRequiredService<PushPipeline>();
+
+    public IEventStore Events => services.GetRequiredService<IEventStore>();
+
+    public SqliteStore? Embedded => services.GetService<SqliteStore>();
+
+    public FolderQuarantine? Quarantine => services.GetService<FolderQuarantine>();
+
+    public DryRunEventsApi? DryRun => services.GetService<DryRunEventsApi>();
+
+    public IConfiguration Configuration => services.GetRequiredService<IConfiguration>();
+
+    public T Get<T>() where T : notnull => services.GetRequiredService<T>();
+
+    public static string DatabasePath(DirectoryInfo store) => Path.Combine(store.FullName, "state.db");
+
+    public static string QuarantinePath(DirectoryInfo store) => Path.Combine(store.FullName, "quarantine");
+
+    /// <summary>Builds and validates everything; a bad setting throws <see cref="OptionsValidationException"/> naming it.</summary>
+    public static RunnerHost Create(RunnerOptions options)
+    {
+        var configuration = Settings(options.SettingsFile);
+        var services = new ServiceCollection()
+            .AddSingleton(configuration)
+            .AddLogging(logging => logging
+                .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace) // logs to stderr; stdout is the summary
+                .AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; })
+                .AddFilter("CtMparticle", options.Verbose ? LogLevel.Information : LogLevel.Warning)
+                .AddFilter("System.Net.Http", LogLevel.Warning)
+                .AddFilter("Microsoft", LogLevel.Warning))
+            .AddCtMparticleRelay(configuration);
+
+        if (options.AzureStorage)
+        {
+            services.AddCtMparticleAzureStorage(configuration);
+        }
+        else
+        {
+            options.Store.Create();
+            services.AddSingleton(sp => SqliteStore.Open(DatabasePath(options.Store), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions));
+            services.AddSingleton<IEventStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton<IOrderContextStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton(_ => new FolderQuarantine(QuarantinePath(options.Store)));
+            services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<FolderQuarantine>());
+        }
+
+        if (options.DryRunOutput is { } output)
+        {
+            services.AddSingleton(new DryRunEventsApi(output));
+            services.RemoveAll<IEventsApi>();
+            services.AddSingleton<IEventsApi>(sp => sp.GetRequiredService<DryRunEventsApi>());
+        }
+
+        var provider = services.BuildServiceProvider();
+        _ = provider.GetRequiredService<IOptions<MappingOptions>>().Value;
+        _ = provider.GetRequiredService<IOptions<MParticleOptions>>().Value;
+        _ = provider.GetRequiredService<IOptions<RelayOptions>>().Value;
+        _ = provider.GetRequiredService<IOptions<PushOptions>>().Value;
+        if (options.AzureStorage)
+        {
+            _ = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
+        }
+
+        return new RunnerHost(provider, options);
+    }
+
+    /// <summary>The embedded default or --settings FILE, then CTMP_* environment variables (CTMP_Mapping__Environment=production).</summary>
+    public static IConfiguration Settings(FileInfo? settingsFile)
+    {
+        var builder = new ConfigurationBuilder();
+        if (settingsFile is not null)
+        {
+            // A settings file replaces the embedded default whole (lists such as MParticle:Stores would otherwise merge by index).
+            builder.AddJsonFile(settingsFile.FullName, optional: false);
+        }
+        else
+        {
+            using var embedded = Assembly.GetExecutingAssembly().GetManifestResourceStream("ctmp.settings.json")
+                ?? throw new InvalidOperationException("The embedded default settings are missing from this build.");
+            var defaults = new MemoryStream();
+            embedded.CopyTo(defaults);
+            defaults.Position = 0;
+            builder.AddJsonStream(defaults);
+        }
+
+        builder.AddEnvironmentVariables("CTMP_");
+        return builder.Build();
+    }
+
+    public async ValueTask DisposeAsync() => await services.DisposeAsync().ConfigureAwait(false);
+}
