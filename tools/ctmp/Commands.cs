@@ -93,7 +93,7 @@ internal static class Commands
 
         if (!dryRun && MissingCredentials(host) is { Length: > 0 } missing)
         {
-            return Fail(ExitCodes.Settings, [$"No mParticle credentials: the settings {missing} are empty. Set them (e.g. CTMP_{missing.Split(',')[0].Trim()}=...) or use --dry-run --out DIR."]);
+            return Fail(ExitCodes.Settings, [$"No mParticle credentials: the settings {missing} are empty. Set them as environment variables with the CTMP_ prefix (CTMP_{missing.Split(',')[0].Trim()}=...), or use --dry-run --out DIR."]);
         }
 
         var runner = new RelayRunner(host, Console.Error, TimeProvider.System);

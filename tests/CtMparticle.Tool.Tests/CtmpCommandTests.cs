@@ -1,0 +1,254 @@
+using System.Text.Json.Nodes;
+using CtMparticle.Tests.Infrastructure;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)] // the commands write to the process's console
+
+namespace CtMparticle.Tool.Tests;
+
+/// <summary>The ctmp commands as a person runs them (in process, console captured), on real files and a real SQLite store.</summary>
+public sealed class CtmpCommandTests : IDisposable
+{
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-tool-").FullName;
+    private readonly string samples = Path.Combine(AppContext.BaseDirectory, "Fixtures", "commercetools");
+
+    private string Store => Path.Combine(work, "store");
+
+    private string Out => Path.Combine(work, "requests");
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> Ctmp(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        Console.SetOut(stdout);
+        Console.SetError(stderr);
+        try
+        {
+            var exit = await Commands.Root().Parse(args).InvokeAsync();
+            return (exit, stdout.ToString(), stderr.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    private string Copy(string sample, string? as_ = null)
+    {
+        var folder = Path.Combine(work, "in");
+        Directory.CreateDirectory(folder);
+        var target = Path.Combine(folder, as_ ?? sample);
+        File.Copy(Path.Combine(samples, sample), target, overwrite: true);
+        return target;
+    }
+
+    [Fact]
+    public async Task Relay_DryRunOverTheSamples_WritesRequestBodiesAndTheReportReconciles()
+    {
+        var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("10 inputs", stdout, StringComparison.Ordinal);
+        var body = JsonNode.Parse(File.ReadAllText(Assert.Single(Directory.GetFiles(Out))))!.AsArray();
+        var ids = body.SelectMany(b => b!["events"]!.AsArray()).Select(e => (string)e!["data"]!["source_message_id"]!).ToArray();
+        Assert.Equal(7, ids.Length);
+        Assert.Contains("f34de537-8370-59c1-86b4-95bd3324b55b", ids);
+
+        var (reportExit, json, _) = await Ctmp("report", "--store", Store, "--json");
+        var report = JsonNode.Parse(json)!;
+        Assert.Equal(0, reportExit);
+        Assert.Equal(10, (int)report["received"]!);
+        Assert.Equal(7, (int)report["delivered"]!);
+        Assert.Equal(2, (int)report["filtered"]!["total"]!);
+        Assert.Equal(1, (int)report["filtered"]!["by_reason"]!["consent_not_given"]!);
+        Assert.Equal(1, (int)report["quarantined"]!["by_reason"]!["payload_not_included"]!);
+        Assert.Equal(0, (int)report["pending"]!["inputs"]!);
+        Assert.True((bool)report["reconciled"]!);
+    }
+
+    [Fact]
+    public async Task Relay_SameCorpusTwice_SendsNothingNewAndCountsRedeliveries()
+    {
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
+        var second = Path.Combine(work, "second");
+
+        var (exit, _, _) = await Ctmp("relay", "--dry-run", "--out", second, "--store", Store, "--quiet", samples);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+        Assert.Equal(0, exit);
+        Assert.False(Directory.Exists(second) && Directory.GetFiles(second).Length > 0, "a replayed corpus must not be sent again");
+        Assert.Equal(20, (int)report["received"]!);
+        Assert.Equal(9, (int)report["duplicate"]!); // the cart change notification has no message id, so it is filtered again
+        Assert.Equal(3, (int)report["filtered"]!["total"]!);
+        Assert.True((bool)report["reconciled"]!);
+    }
+
+    [Fact]
+    public async Task Relay_NdjsonWithBadLinesAndDuplicates_AccountsForEveryLine()
+    {
+        var lines = new[]
+        {
+            File.ReadAllText(Path.Combine(samples, "01-order-created-registered-with-discount.json")).ReplaceLineEndings(""),
+            "{\"truncated\":",
+            "not json at all",
+            File.ReadAllText(Path.Combine(samples, "01-order-created-registered-with-discount.json")).ReplaceLineEndings(""),
+            File.ReadAllText(Path.Combine(samples, "07-order-state-changed.json")).ReplaceLineEndings(""),
+        };
+        var file = Path.Combine(work, "corpus.ndjson");
+        await File.WriteAllLinesAsync(file, lines);
+
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", file);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+        Assert.Equal(5, (int)report["received"]!);
+        Assert.Equal(2, (int)report["delivered"]!);   // the purchase and its status change
+        Assert.Equal(1, (int)report["duplicate"]!);   // the second copy of 01
+        Assert.Equal(2, (int)report["quarantined"]!["by_reason"]!["malformed_json"]!);
+        Assert.True((bool)report["reconciled"]!);
+    }
+
+    [Fact]
+    public async Task Quarantine_OutOfOrderMessage_IsListedShownAndResolvedByReplay()
+    {
+        Copy("07-order-state-changed.json", "a.json");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(work, "in"));
+        File.Delete(Path.Combine(work, "in", "a.json"));
+        Copy("01-order-created-registered-with-discount.json", "b.json");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(work, "in"));
+
+        var (_, list, _) = await Ctmp("quarantine", "list", "--store", Store, "--json");
+        var item = Assert.Single(JsonNode.Parse(list)!.AsArray())!;
+        Assert.Equal("order_context_missing", (string?)item["reason"]);
+        var (_, show, _) = await Ctmp("quarantine", "show", "5e8b3d1f-9a2c-4f67-8d04-2b7e6c1a9f35", "--store", Store);
+        Assert.Contains("\"OrderStateChanged\"", show, StringComparison.Ordinal);
+
+        var (exit, replay, _) = await Ctmp("quarantine", "replay", "--all", "--dry-run", "--out", Path.Combine(work, "replayed"), "--store", Store);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+        Assert.Equal(0, exit);
+        Assert.Contains("1 resolved", replay, StringComparison.Ordinal);
+        Assert.Empty(JsonNode.Parse((await Ctmp("quarantine", "list", "--store", Store, "--json")).Stdout)!.AsArray());
+        Assert.Equal(2, (int)report["delivered"]!);
+        Assert.Equal(0, (int)report["quarantined"]!["total"]!);
+        Assert.True((bool)report["reconciled"]!);
+    }
+
+    [Fact]
+    public async Task Relay_PathThatDoesNotExist_ExitsWithUsageAndSaysWhy()
+    {
+        var (exit, _, stderr) = await Ctmp("relay", "--dry-run", "--store", Store, Path.Combine(work, "nope"));
+
+        Assert.Equal(2, exit);
+        Assert.Contains("neither a file nor a folder", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Relay_BadSettingsFile_ExitsWithSettingsAndNamesTheSetting()
+    {
+        var settings = Path.Combine(work, "settings.json");
+        await File.WriteAllTextAsync(settings, "{\"Mapping\":{\"Environment\":\"prod\"},\"MParticle\":{\"Inputs\":[{\"Name\":\"x\",\"ApiKeySetting\":\"K\",\"ApiSecretSetting\":\"S\"}],\"DefaultInput\":\"x\"}}");
+
+        var (exit, _, stderr) = await Ctmp("relay", "--dry-run", "--store", Store, "--settings", settings, samples);
+
+        Assert.Equal(3, exit);
+        Assert.Contains("Mapping:Environment", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Relay_WithoutCredentialsAndWithoutDryRun_ExitsAndSaysWhatToSet()
+    {
+        var (exit, _, stderr) = await Ctmp("relay", "--store", Store, samples);
+
+        Assert.Equal(3, exit);
+        Assert.Contains("CTMP_MPARTICLE_API_KEY", stderr, StringComparison.Ordinal);
+        Assert.Contains("--dry-run", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Relay_ToALocalEventsApi_SendsAndReportsDelivered()
+    {
+        await using var server = new EventsApiServer();
+        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", "k");
+        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", "s");
+        Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", server.BaseUrl.ToString());
+        try
+        {
+            var (exit, _, _) = await Ctmp("relay", "--store", Store, "--quiet", samples);
+
+            Assert.Equal(0, exit);
+            Assert.Equal(7, Assert.Single(server.Received).SourceMessageIds.Count());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", null);
+            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", null);
+            Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", null);
+        }
+    }
+
+    [Fact]
+    public async Task Relay_MParticleRefusesCredentials_ExitsPendingAndKeepsTheEvents()
+    {
+        await using var server = new EventsApiServer { Respond = (_, _) => new ScriptedResponse(401) };
+        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", "k");
+        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", "wrong");
+        Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", server.BaseUrl.ToString());
+        try
+        {
+            var (exit, stdout, _) = await Ctmp("relay", "--store", Store, "--quiet", samples);
+            var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+            Assert.Equal(4, exit);
+            Assert.Contains("still pending", stdout, StringComparison.Ordinal);
+            Assert.Equal(7, (int)report["pending"]!["events"]!);
+            Assert.True((bool)report["reconciled"]!);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", null);
+            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", null);
+            Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", null);
+        }
+    }
+
+    [Fact]
+    public async Task Report_WithoutAStore_SaysHowToMakeOne()
+    {
+        var (exit, _, stderr) = await Ctmp("report", "--store", Path.Combine(work, "empty"));
+
+        Assert.Equal(2, exit);
+        Assert.Contains("Run ctmp relay first", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Generate_ThenRelay_EveryGeneratedLineIsAccountedFor()
+    {
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        var (genExit, _, _) = await Ctmp("generate", "--count", "3000", "--out", corpus, "--seed", "7");
+
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", corpus);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+        Assert.Equal(0, genExit);
+        Assert.Equal(3000, File.ReadLines(corpus).Count());
+        Assert.Equal(3000, (int)report["received"]!);
+        Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+        Assert.True((int)report["delivered"]! > 1000);
+        var sent = Directory.GetFiles(Out).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray())
+            .SelectMany(b => b!["events"]!.AsArray()).Select(e => (string)e!["data"]!["source_message_id"]!).ToArray();
+        Assert.Equal(sent.Length, sent.Distinct().Count()); // each event once
+        Assert.Equal((int)report["events"]!["delivered"]!, sent.Length);
+    }
+
+    [Fact]
+    public async Task Worker_WithoutServiceBusSettings_ExitsAndSaysWhatToSet()
+    {
+        var (exit, _, stderr) = await Ctmp("worker", "--store", Store);
+
+        Assert.Equal(3, exit);
+        Assert.Contains("ServiceBus:ConnectionString", stderr, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+}
