@@ -92,7 +92,7 @@ public sealed class BatchBuilder(MappingOptions mapping, MParticleOptions routin
         return builder.ToString();
     }
 
-    public BatchResult Build(TrackingEvent e) => Build([e]);
+    public BatchResult Build(TrackingEvent e) => BuildGrouped([e]);
 
     /// <summary>Builds one batch from events of one user (equal <see cref="GroupKey"/>).</summary>
     public BatchResult Build(IReadOnlyList<TrackingEvent> events)
@@ -125,7 +125,7 @@ public sealed class BatchBuilder(MappingOptions mapping, MParticleOptions routin
             return new BatchRejected(Reason.NoIdentity, "The event has no identity the configuration sends (customer id, e-mail, anonymous id); mParticle could not attribute it.");
         }
 
-        var ordered = events.OrderBy(e => e.Context.OccurredAt).ThenBy(e => e.Context.EventId).ToArray();
+        var ordered = events.Count == 1 ? [first] : events.OrderBy(e => e.Context.OccurredAt).ThenBy(e => e.Context.EventId).ToArray();
         var (setAttributes, removedAttributes) = MergeAttributes(ordered);
         var batch = new MpBatch
         {

@@ -15,6 +15,8 @@ public static class EventsApiRules
     /// <summary>2100-01-01 in ms.</summary>
     private const long MaxPlausibleUnixMs = 4_102_444_800_000;
 
+    private static readonly IReadOnlyDictionary<string, string> EmptyMap = new Dictionary<string, string>();
+
     private static readonly HashSet<string> DeviceIdentityNames = new(StringComparer.Ordinal)
     {
         "ios_idfa", "ios_advertising_id", "ios_idfv", "android_aaid", "android_advertising_id", "android_uuid",
@@ -39,7 +41,7 @@ public static class EventsApiRules
             problems.Add("source_request_id is empty; every batch needs a stable one.");
         }
 
-        foreach (var (name, value) in batch.UserIdentities ?? new Dictionary<string, string>())
+        foreach (var (name, value) in batch.UserIdentities ?? EmptyMap)
         {
             if (DeviceIdentityNames.Contains(name))
             {
@@ -74,10 +76,13 @@ public static class EventsApiRules
             CheckEvent(problems, $"events[{i}]", batch.Events[i]);
         }
 
-        var duplicates = batch.Events.GroupBy(e => e.Data.SourceMessageId, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToArray();
-        if (duplicates.Length > 0)
+        if (batch.Events.Count > 1)
         {
-            problems.Add($"source_message_id repeats within the batch: {string.Join(", ", duplicates)}.");
+            var duplicates = batch.Events.GroupBy(e => e.Data.SourceMessageId, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToArray();
+            if (duplicates.Length > 0)
+            {
+                problems.Add($"source_message_id repeats within the batch: {string.Join(", ", duplicates)}.");
+            }
         }
 
         return problems;
@@ -91,12 +96,12 @@ public static class EventsApiRules
             problems.Add($"{path}.data.timestamp_unixtime_ms is {data.TimestampUnixtimeMs}; it must be Unix milliseconds (seconds read as 1970).");
         }
 
-        if (!Guid.TryParseExact(data.SourceMessageId, "D", out _))
+        if (data.SourceMessageId.Length != 36 || !Guid.TryParseExact(data.SourceMessageId, "D", out _))
         {
             problems.Add($"{path}.data.source_message_id '{data.SourceMessageId}' is not a UUID.");
         }
 
-        foreach (var (key, value) in data.CustomAttributes ?? new Dictionary<string, string>())
+        foreach (var (key, value) in data.CustomAttributes ?? EmptyMap)
         {
             if (key.Length > 256 || value.Length > 4096)
             {

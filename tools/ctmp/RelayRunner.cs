@@ -103,9 +103,9 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     {
         var outcome = await host.Ingest.IngestAsync(new Delivery(input.Body), cancellationToken).ConfigureAwait(false);
         summary.Inputs++;
-        summary.EventsStored += outcome.EventsStored;
         if (host.Embedded is not { } ledger)
         {
+            summary.EventsStored += outcome.EventsStored;
             summary.Count(outcome.KindCode, outcome.Reason);
             return outcome;
         }
@@ -128,6 +128,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             return outcome;
         }
 
+        summary.EventsStored += outcome.EventsStored;
         summary.Count(outcome.KindCode, outcome.Reason);
         await ledger.RecordInputAsync(input.Source, messageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason, outcome.Detail,
             outcome.QuarantineLocation, outcome.EventIds, cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,77 @@
+using System.Buffers;
+using System.Text.Json;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Running;
+using CtMparticle.Commercetools;
+using CtMparticle.Configuration;
+using CtMparticle.Mapping;
+using CtMparticle.MParticle;
+
+BenchmarkSwitcher.FromAssembly(typeof(HotPathBenchmarks).Assembly).Run(args);
+
+/// <summary>
+/// The relay's in-memory hot path (decode → map → build and check the batch) against the floor no relay can beat:
+/// a plain System.Text.Json parse and serialize of the same bytes. Same process, same run, so the ratio is fair.
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+[SimpleJob(warmupCount: 3, iterationCount: 15)]
+public class HotPathBenchmarks
+{
+    private readonly ArrayBufferWriter<byte> buffer = new(64 * 1024);
+    private byte[] body = [];
+    private CommercetoolsMapper mapper = null!;
+    private BatchBuilder builder = null!;
+
+    [Params("01-order-created-registered-with-discount.json", "05-customer-created.json", "10-cloudevents-customer-custom-field-changed.json")]
+    public string Sample { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        body = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "samples", Sample));
+        var mapping = new MappingOptions { Environment = "production" };
+        var routing = new MParticleOptions
+        {
+            Inputs = [new MParticleInputOptions { Name = "eu", Pod = MParticlePod.EU1, ApiKeySetting = "K", ApiSecretSetting = "S" }],
+            DefaultInput = "eu",
+        };
+        mapper = new CommercetoolsMapper(mapping, routing);
+        builder = new BatchBuilder(mapping, routing);
+        if (HotPath() < 1)
+        {
+            throw new InvalidOperationException($"{Sample} does not map to a batch.");
+        }
+    }
+
+    [Benchmark(Baseline = true, Description = "STJ parse + serialize (floor)")]
+    public int ParseAndSerialize()
+    {
+        buffer.ResetWrittenCount();
+        using var document = JsonDocument.Parse(body);
+        using var writer = new Utf8JsonWriter(buffer);
+        document.WriteTo(writer);
+        writer.Flush();
+        return buffer.WrittenCount;
+    }
+
+    [Benchmark(Description = "decode → map → batch → check")]
+    public int HotPath()
+    {
+        if (DeliveryDecoder.Decode(body) is not Decoded decoded || mapper.Map(decoded.Delivery) is not Mapped mapped)
+        {
+            return 0;
+        }
+
+        var size = 0;
+        foreach (var trackingEvent in mapped.Events)
+        {
+            if (builder.Build(trackingEvent) is BuiltBatch built && EventsApiRules.Check(built.Batch, built.Json.Length).Count == 0)
+            {
+                size += built.Json.Length;
+            }
+        }
+
+        return size;
+    }
+}
