@@ -46,6 +46,9 @@ public enum Reason
     ConsentWithdrawn,
     MParticleRejected,
     StoredEventUnreadable,
+
+    // Governance.
+    PlanViolation,
 }
 
 public static class ReasonCodes
@@ -84,6 +87,7 @@ public static class ReasonCodes
         Reason.ConsentWithdrawn => "consent_withdrawn",
         Reason.MParticleRejected => "mparticle_rejected",
         Reason.StoredEventUnreadable => "stored_event_unreadable",
+        Reason.PlanViolation => "plan_violation",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Every reason needs a code."),
     };
 }

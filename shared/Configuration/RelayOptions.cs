@@ -93,3 +93,16 @@ public sealed class StorageOptions
     [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Blob container names are 3–63 lowercase letters, digits and single hyphens.")]
     public string QuarantineContainer { get; init; } = "quarantine";
 }
+
+/// <summary>The tracking plan's enforcement. Section <c>Governance</c>.</summary>
+public sealed class GovernanceOptions
+{
+    public const string Section = "Governance";
+
+    /// <summary>Validate every event against the active data plan and apply its policy.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>The policies file (active version per environment, block/allow per kind); plans sit beside it as {plan_id}.v{N}.json.</summary>
+    [Required]
+    public string PoliciesPath { get; init; } = "config/plans/policies.json";
+}

@@ -26,6 +26,36 @@ public sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
     }
 }
 
+/// <summary>The active plan must load, lint clean and match the batches' tag; a broken plan stops the host.</summary>
+public sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mapping, IOptions<MParticleOptions> routing) : IValidateOptions<GovernanceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GovernanceOptions options)
+    {
+        if (!options.Enabled)
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        MappingOptions mappingOptions;
+        MParticleOptions routingOptions;
+        try
+        {
+            mappingOptions = mapping.Value;
+            routingOptions = routing.Value;
+        }
+        catch (OptionsValidationException)
+        {
+            // Those settings report their own problems; the plan cannot be checked against them until they are fixed.
+            return ValidateOptionsResult.Skip;
+        }
+
+        var (_, problems) = Governance.PlanGovernor.Load(ResolvePath(options.PoliciesPath), mappingOptions, new BatchBuilder(mappingOptions, routingOptions));
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    public static string ResolvePath(string path) => Path.IsPathRooted(path) ? path : Path.Combine(AppContext.BaseDirectory, path);
+}
+
 /// <summary>Push settings that only make sense together.</summary>
 public sealed class PushOptionsValidator : IValidateOptions<PushOptions>
 {
@@ -67,6 +97,19 @@ public static class RelayServiceCollectionExtensions
         services.AddOptions<PushOptions>().Bind(configuration.GetSection(PushOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsAttributeValidator>();
         services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
+
+        services.AddOptions<GovernanceOptions>().Bind(configuration.GetSection(GovernanceOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GovernanceOptions>, GovernanceOptionsValidator>();
+        if (configuration.GetSection(GovernanceOptions.Section)["Enabled"] is not { } enabled || bool.Parse(enabled))
+        {
+            services.TryAddSingleton(sp =>
+            {
+                var options = sp.GetRequiredService<IOptions<GovernanceOptions>>().Value;
+                var (governor, problems) = Governance.PlanGovernor.Load(
+                    GovernanceOptionsValidator.ResolvePath(options.PoliciesPath), sp.GetRequiredService<IOptions<MappingOptions>>().Value, sp.GetRequiredService<BatchBuilder>());
+                return governor ?? throw new OptionsValidationException(GovernanceOptions.Section, typeof(GovernanceOptions), problems);
+            });
+        }
 
         services.AddMetrics();
         services.TryAddSingleton<RelayMetrics>();

@@ -59,7 +59,8 @@ public sealed class IngestPipeline(
     IOptions<MParticleOptions> routing,
     RelayMetrics metrics,
     TimeProvider time,
-    ILogger<IngestPipeline> logger)
+    ILogger<IngestPipeline> logger,
+    Governance.PlanGovernor? governor = null)
 {
     private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(IngestPipeline));
 
@@ -91,7 +92,7 @@ public sealed class IngestPipeline(
         switch (mapper.Map(decoded.Delivery, context))
         {
             case Mapped mapped:
-                return await StoreAsync(mapped, info, cancellationToken).ConfigureAwait(false);
+                return await StoreAsync(mapped, info, delivery, receivedAt, cancellationToken).ConfigureAwait(false);
             case MappingFiltered filtered:
                 return Filtered(info, filtered.Reason, filtered.Detail);
             case MappingNeedsContext needs:
@@ -103,7 +104,7 @@ public sealed class IngestPipeline(
         }
     }
 
-    private async Task<IngestOutcome> StoreAsync(Mapped mapped, DeliveryInfo info, CancellationToken cancellationToken)
+    private async Task<IngestOutcome> StoreAsync(Mapped mapped, DeliveryInfo info, Delivery delivery, DateTimeOffset receivedAt, CancellationToken cancellationToken)
     {
         // The order's context first: once an event of this order is stored, its follow-ups must be mappable.
         if (mapped.OrderContext is { } order)
@@ -114,6 +115,7 @@ public sealed class IngestPipeline(
 
         int stored = 0, duplicates = 0, blocked = 0;
         string? blockDetail = null;
+        var violations = new List<Governance.GovernanceDecision>();
         var storedIds = new List<Guid>(mapped.Events.Count);
         foreach (var trackingEvent in mapped.Events)
         {
@@ -126,6 +128,17 @@ public sealed class IngestPipeline(
                 blockDetail = decision.Detail;
                 RelayLog.Blocked(logger, trackingEvent.Context.EventId, trackingEvent.Name, info.MessageId, decision.Regime, decision.RegionCode, Reason.ConsentNotGiven.Code());
                 continue;
+            }
+
+            if (governor?.Check(trackingEvent) is { Violations.Count: > 0 } governance)
+            {
+                RelayLog.PlanViolation(logger, trackingEvent.Context.EventId, trackingEvent.Name, info.MessageId, governance.Blocked ? "block" : "allow", governance.Violations.Count);
+                metrics.Events("violation", 1, governance.Blocked ? "blocked" : "allowed");
+                if (governance.Blocked)
+                {
+                    violations.Add(governance);
+                    continue;
+                }
             }
 
             // A redelivery of the message that stored the event (after a crash before it was completed) keeps the
@@ -149,6 +162,15 @@ public sealed class IngestPipeline(
         {
             RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, blocked);
             return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds };
+        }
+
+        if (violations.Count > 0)
+        {
+            // Blocked by the plan's policy: quarantined with the validation errors, nothing sent.
+            return await QuarantineAsync(delivery, info, receivedAt, "govern", Reason.PlanViolation,
+                $"The event breaks the tracking plan and its policy blocks it: {violations[0].Detail}",
+                violations.SelectMany(v => v.Violations).Select(v => $"{v.ValidationErrorType} {v.Key} at {v.ErrorPointer}{(v.Expected is null ? "" : $" (expected {v.Expected})")}").ToArray(),
+                cancellationToken).ConfigureAwait(false);
         }
 
         if (duplicates > 0)

@@ -23,6 +23,9 @@ internal static partial class RelayLog
     [LoggerMessage(1005, LogLevel.Information, "Blocked event {EventId} ({EventName}) of {MessageId}: regime {Regime}, region {Region}, reason {Reason}")]
     public static partial void Blocked(ILogger logger, Guid eventId, string eventName, string? messageId, string regime, string? region, string reason);
 
+    [LoggerMessage(1007, LogLevel.Warning, "Plan violation by event {EventId} ({EventName}) of {MessageId}: policy {Action}, {Count} error(s)")]
+    public static partial void PlanViolation(ILogger logger, Guid eventId, string eventName, string? messageId, string action, int count);
+
     [LoggerMessage(1006, LogLevel.Debug, "Order context saved for order {OrderId} ({PaymentCount} payment(s))")]
     public static partial void OrderContextSaved(ILogger logger, string orderId, int paymentCount);
 

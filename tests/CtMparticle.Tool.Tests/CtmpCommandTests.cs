@@ -252,3 +252,74 @@ public sealed class CtmpCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 }
+
+/// <summary><c>ctmp plan</c> as a person runs it against the bundled plan.</summary>
+public sealed class CtmpPlanCommandTests : IDisposable
+{
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-plan-").FullName;
+
+    private static string PlanPath => Path.Combine(RepositoryRoot.Find(), "config", "plans", "ctmparticle_commerce.v1.json");
+
+    private static async Task<(int Exit, string Stdout)> Ctmp(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(stdout);
+        try
+        {
+            return (await Commands.Root().Parse(args).InvokeAsync(), stdout.ToString());
+        }
+        finally
+        {
+            Console.SetOut(old);
+        }
+    }
+
+    [Fact]
+    public async Task PlanValidate_Json_GivesOneResultPerFileShapedLikeMParticles()
+    {
+        var good = Path.Combine(work, "good.json");
+        var bad = Path.Combine(work, "bad.json");
+        await File.WriteAllTextAsync(good, "{\"events\":[{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"Signed In\",\"custom_event_type\":\"other\",\"timestamp_unixtime_ms\":1742277735660,\"source_message_id\":\"87b9b4ce-9a69-566e-96e6-39cb107a75d4\"}}],\"user_attributes\":{}}");
+        await File.WriteAllTextAsync(bad, "{\"events\":[{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"Order Shipped\",\"custom_event_type\":\"transaction\"}}],\"user_attributes\":{\"tier\":\"gold\"}}");
+
+        var (exit, stdout) = await Ctmp("plan", "validate", PlanPath, good, bad, "--json");
+
+        Assert.Equal(1, exit);
+        var results = JsonNode.Parse(stdout)!.AsArray();
+        Assert.Empty(results[0]!["batches"]![0]!["results"]!.AsArray());
+        var errors = results[1]!["batches"]![0]!["results"]!.AsArray();
+        Assert.Equal("unplanned", (string?)errors[0]!["validation_errors"]![0]!["validation_error_type"]);
+        Assert.Equal("Order Shipped", (string?)errors[0]!["validation_errors"]![0]!["key"]);
+        Assert.Equal("user_attributes", (string?)errors[1]!["match"]!["type"]);
+        Assert.Equal("tier", (string?)errors[1]!["validation_errors"]![0]!["key"]);
+    }
+
+    [Fact]
+    public async Task PlanDiff_BreakingChange_ExitsOneAndSuggestsANewVersion()
+    {
+        var plan = JsonNode.Parse(await File.ReadAllTextAsync(PlanPath))!.AsObject();
+        plan["version"] = 2;
+        var points = plan["version_document"]!["data_points"]!.AsArray();
+        points.RemoveAt(points.Count - 3);
+        var updated = Path.Combine(work, "v2.json");
+        await File.WriteAllTextAsync(updated, plan.ToJsonString());
+
+        var (exit, stdout) = await Ctmp("plan", "diff", PlanPath, updated, "--json");
+
+        Assert.Equal(1, exit);
+        Assert.True((bool)JsonNode.Parse(stdout)!["breaking"]!);
+        Assert.Contains("version 2", (string?)JsonNode.Parse(stdout)!["suggestion"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PlanLint_BundledPlan_IsClean()
+    {
+        var (exit, stdout) = await Ctmp("plan", "lint", PlanPath);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("0 error(s)", stdout, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+}

@@ -47,6 +47,7 @@ internal static class Commands
         root.Subcommands.Add(Quarantine());
         root.Subcommands.Add(WorkerCommand.Create(StoreOption, SettingsOption, VerboseOption));
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(PlanCommand.Create());
         return root;
     }
 

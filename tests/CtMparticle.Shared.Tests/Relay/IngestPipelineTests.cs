@@ -286,3 +286,54 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.DoesNotContain("Torstra", Encoding.UTF8.GetString(pending.Json), StringComparison.Ordinal); // no street address is stored
     }
 }
+
+/// <summary>The tracking plan's policy at ingest: block quarantines with the validation errors, allow sends and counts.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class GovernanceIngestTests(AzuriteFixture azurite)
+{
+    private static byte[] LoyaltyChange()
+    {
+        var json = Samples.Json(Samples.CloudEventsConsent)["data"]!.AsObject();
+        json["name"] = "loyaltyTier";
+        json["value"] = "gold";
+        return Samples.Bytes(json);
+    }
+
+    [Fact]
+    public async Task Ingest_AttributeTheActivePlanDoesNotHave_IsBlockedAndQuarantinedWithTheErrors()
+    {
+        await using var server = new EventsApiServer();
+        await using var relay = RelayHarness.Create(azurite, server, s => s["Mapping:UserAttributeFields:0"] = "loyaltyTier");
+        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.CustomerCreated)), default); // region and consent
+
+        var outcome = await relay.Ingest.IngestAsync(new Delivery(LoyaltyChange()), default);
+
+        Assert.Equal(IngestOutcomeKind.Quarantined, outcome.Kind);
+        Assert.Equal("plan_violation", outcome.Reason);
+        var record = Assert.Single(await relay.QuarantinedAsync());
+        Assert.Equal("govern", record.Stage);
+        Assert.Contains(record.Errors, e => e.Contains("unplanned loyaltyTier", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Ingest_PolicyAllow_SendsTheEventAndCountsTheViolation()
+    {
+        var folder = Directory.CreateTempSubdirectory("ctmp-policy-").FullName;
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "config", "plans", "ctmparticle_commerce.v1.json"), Path.Combine(folder, "ctmparticle_commerce.v1.json"));
+        await File.WriteAllTextAsync(Path.Combine(folder, "policies.json"),
+            "{\"plan_id\":\"ctmparticle_commerce\",\"active\":{\"production\":1},\"versions\":{\"1\":{\"unplanned_events\":\"block\",\"unplanned_attributes\":\"allow\",\"invalid_values\":\"block\"}}}");
+        await using var server = new EventsApiServer();
+        await using var relay = RelayHarness.Create(azurite, server, s =>
+        {
+            s["Mapping:UserAttributeFields:0"] = "loyaltyTier";
+            s["Governance:PoliciesPath"] = Path.Combine(folder, "policies.json");
+        });
+        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.CustomerCreated)), default);
+
+        var outcome = await relay.Ingest.IngestAsync(new Delivery(LoyaltyChange()), default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
+        Assert.Empty(await relay.QuarantinedAsync());
+        Directory.Delete(folder, recursive: true);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtMparticle.Configuration;
+using CtMparticle.MParticle;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Governance;
+
+public enum ViolationAction
+{
+    /// <summary>Quarantine the event with the validation errors; nothing is sent.</summary>
+    Block,
+    /// <summary>Send it, and count and log the violation.</summary>
+    Allow,
+}
+
+/// <summary>What to do with each kind of violation of one plan version.</summary>
+public sealed record PlanPolicy(ViolationAction UnplannedEvents, ViolationAction UnplannedAttributes, ViolationAction InvalidValues);
+
+/// <summary>The governance decision for one event.</summary>
+public sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValidationError> Violations, string Detail)
+{
+    public static readonly GovernanceDecision Clean = new(false, [], "valid");
+}
+
+/// <summary>
+/// Governance: the active plan version for the environment (from <c>config/plans/policies.json</c>) and its policy.
+/// Each canonical event is checked as the batch mParticle would receive; violations are blocked or allowed by kind.
+/// </summary>
+public sealed class PlanGovernor(DataPlanValidator validator, PlanPolicy policy, BatchBuilder builder)
+{
+    public DataPlan Plan => validator.Plan;
+
+    public PlanPolicy Policy { get; } = policy;
+
+    public GovernanceDecision Check(TrackingEvent trackingEvent)
+    {
+        if (builder.Build(trackingEvent) is not BuiltBatch built)
+        {
+            return GovernanceDecision.Clean; // routing and identity problems are the batch builder's to report
+        }
+
+        var batch = JsonNode.Parse(built.Json)!.AsObject();
+        var results = validator.ValidateBatch(batch);
+        if (results.Count == 0)
+        {
+            return GovernanceDecision.Clean;
+        }
+
+        var violations = results.SelectMany(r => r.Errors).ToArray();
+        var blocked = results.Any(r => r.Errors.Any(e => ActionFor(r, e) == ViolationAction.Block));
+        var detail = string.Join("; ", violations.Select(v => $"{v.ValidationErrorType} {v.Key} at {v.ErrorPointer}"));
+        return new GovernanceDecision(blocked, violations, $"{Plan.PlanId} v{Plan.Version}: {detail}");
+    }
+
+    // An unplanned user attribute is reported at the root of the user_attributes object ("#"), like an unplanned event.
+    private ViolationAction ActionFor(PlanValidationResult result, PlanValidationError error) => error.ValidationErrorType switch
+    {
+        "unplanned" when result.MatchType != "user_attributes" && error.ErrorPointer == "#" => Policy.UnplannedEvents,
+        "unplanned" => Policy.UnplannedAttributes,
+        _ => Policy.InvalidValues,
+    };
+
+    /// <summary>
+    /// Loads the policies file and the active plan for the environment, lints it, and checks that batches will be
+    /// tagged with it. Returns the problems a person must fix instead of throwing.
+    /// </summary>
+    public static (PlanGovernor? Governor, IReadOnlyList<string> Problems) Load(string policiesPath, MappingOptions mapping, BatchBuilder builder)
+    {
+        if (!File.Exists(policiesPath))
+        {
+            return (null, [$"Governance:PoliciesPath points to {policiesPath}, which does not exist."]);
+        }
+
+        JsonObject policies;
+        try
+        {
+            policies = JsonNode.Parse(File.ReadAllText(policiesPath), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip })!.AsObject();
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return (null, [$"{policiesPath} is not a JSON object: {ex.Message}"]);
+        }
+
+        var planId = (string?)policies["plan_id"];
+        if (policies["active"]?[mapping.Environment] is not JsonValue active || !active.TryGetValue<int>(out var version))
+        {
+            return (null, [$"{policiesPath} names no active plan version for environment '{mapping.Environment}' (active.{mapping.Environment})."]);
+        }
+
+        var versionPolicy = policies["versions"]?[version.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        var parsed = new List<string>();
+        ViolationAction Action(string name)
+        {
+            var text = (string?)versionPolicy?[name];
+            if (Enum.TryParse<ViolationAction>(text, ignoreCase: true, out var action))
+            {
+                return action;
+            }
+
+            parsed.Add($"{policiesPath}: versions.{version}.{name} is '{text ?? "(missing)"}'; use 'block' or 'allow'.");
+            return ViolationAction.Block;
+        }
+
+        var policy = new PlanPolicy(Action("unplanned_events"), Action("unplanned_attributes"), Action("invalid_values"));
+        var planPath = Path.Combine(Path.GetDirectoryName(policiesPath)!, $"{planId}.v{version}.json");
+        var (plan, problems) = DataPlan.Load(planPath);
+        parsed.AddRange(problems);
+        if (plan is not null)
+        {
+            parsed.AddRange(PlanLint.Lint(plan).Where(f => f.IsError).Select(f => $"{planPath}: {f.Where}: {f.Message}"));
+            if (mapping.DataPlan.PlanId != plan.PlanId || mapping.DataPlan.PlanVersion != plan.Version)
+            {
+                parsed.Add($"Batches are tagged {mapping.DataPlan.PlanId} v{mapping.DataPlan.PlanVersion} (Mapping:DataPlan) but the active plan for '{mapping.Environment}' is {plan.PlanId} v{plan.Version}; make them the same.");
+            }
+        }
+
+        return parsed.Count > 0 || plan is null ? (null, parsed) : (new PlanGovernor(new DataPlanValidator(plan), policy, builder), []);
+    }
+}
