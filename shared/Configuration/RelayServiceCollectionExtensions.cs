@@ -111,6 +111,16 @@ public static class RelayServiceCollectionExtensions
             });
         }
 
+        services.AddOptions<CtMparticle.Commercetools.CommercetoolsOptions>().Bind(configuration.GetSection(CtMparticle.Commercetools.CommercetoolsOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CtMparticle.Commercetools.CommercetoolsOptions>, CtMparticle.Commercetools.CommercetoolsOptionsValidator>();
+        if (!string.IsNullOrWhiteSpace(configuration.GetSection(CtMparticle.Commercetools.CommercetoolsOptions.Section)["ProjectKey"]))
+        {
+            // Registered only when configured: without it, payloadNotIncluded and missing order context are quarantined for replay.
+            services.AddHttpClient<CtMparticle.Commercetools.CommercetoolsClient>((sp, http) =>
+                http.Timeout = sp.GetRequiredService<IOptions<CtMparticle.Commercetools.CommercetoolsOptions>>().Value.HttpTimeout);
+            services.TryAddTransient<ConsentReconciler>();
+        }
+
         services.AddMetrics();
         services.TryAddSingleton<RelayMetrics>();
         services.TryAddSingleton(sp =>
@@ -119,7 +129,8 @@ public static class RelayServiceCollectionExtensions
             return rules ?? throw new OptionsValidationException(RelayOptions.Section, typeof(RelayOptions), problems);
         });
         services.TryAddSingleton<PushThrottle>();
-        services.TryAddSingleton<IngestPipeline>();
+        // Transient: it may hold a typed HttpClient (commercetools), which must not be captured by a singleton.
+        services.TryAddTransient<IngestPipeline>();
         services.TryAddSingleton<RetentionJob>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
         services.TryAddTransient<PushPipeline>();

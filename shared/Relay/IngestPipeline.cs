@@ -60,7 +60,8 @@ public sealed class IngestPipeline(
     RelayMetrics metrics,
     TimeProvider time,
     ILogger<IngestPipeline> logger,
-    Governance.PlanGovernor? governor = null)
+    Governance.PlanGovernor? governor = null,
+    CommercetoolsClient? commercetools = null)
 {
     private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(IngestPipeline));
 
@@ -71,7 +72,7 @@ public sealed class IngestPipeline(
         var outcome = result switch
         {
             Decoded decoded => await MapAndStoreAsync(decoded, delivery, receivedAt, cancellationToken).ConfigureAwait(false),
-            FetchRequired fetch => await QuarantineAsync(delivery, fetch.Info, receivedAt, "fetch", fetch.Reason, fetch.Detail, [], cancellationToken).ConfigureAwait(false),
+            FetchRequired fetch => await FetchAndMapAsync(fetch, delivery, receivedAt, cancellationToken).ConfigureAwait(false),
             DecodeFiltered filtered => Filtered(filtered.Info, filtered.Reason, filtered.Detail),
             DecodeRejected rejected => await QuarantineAsync(delivery, rejected.Info, receivedAt, "decode", rejected.Reason, rejected.Detail, [], cancellationToken).ConfigureAwait(false),
             _ => throw new InvalidOperationException("Unknown decode result."),
@@ -89,14 +90,20 @@ public sealed class IngestPipeline(
             : paymentId is not null ? await orders.FindByPaymentAsync(paymentId, cancellationToken).ConfigureAwait(false)
             : null;
 
-        switch (mapper.Map(decoded.Delivery, context))
+        var result = mapper.Map(decoded.Delivery, context);
+        if (result is MappingNeedsContext needs && commercetools is not null)
+        {
+            result = await ResolveContextAsync(decoded.Delivery, needs, cancellationToken).ConfigureAwait(false);
+        }
+
+        switch (result)
         {
             case Mapped mapped:
                 return await StoreAsync(mapped, info, delivery, receivedAt, cancellationToken).ConfigureAwait(false);
             case MappingFiltered filtered:
                 return Filtered(info, filtered.Reason, filtered.Detail);
-            case MappingNeedsContext needs:
-                return await QuarantineAsync(delivery, info, receivedAt, "map", needs.Reason, needs.Detail, [], cancellationToken).ConfigureAwait(false);
+            case MappingNeedsContext missing:
+                return await QuarantineAsync(delivery, info, receivedAt, "map", missing.Reason, missing.Detail, [], cancellationToken).ConfigureAwait(false);
             case MappingInvalid invalid:
                 return await QuarantineAsync(delivery, info, receivedAt, "map", invalid.Reason, invalid.Detail, [], cancellationToken).ConfigureAwait(false);
             default:
@@ -180,6 +187,114 @@ public sealed class IngestPipeline(
         }
 
         return Filtered(info, Reason.ConsentNotGiven, blockDetail ?? "Consent does not allow forwarding.");
+    }
+
+    /// <summary>
+    /// <c>payloadNotIncluded</c>: fetch the resource and map its current state as the message it stands for. A resource
+    /// that is gone or cannot be read is quarantined with the reason; an unreachable API throws (the message is redelivered).
+    /// </summary>
+    private async Task<IngestOutcome> FetchAndMapAsync(FetchRequired fetch, Delivery delivery, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        if (commercetools is null)
+        {
+            return await QuarantineAsync(delivery, fetch.Info, receivedAt, "fetch", fetch.Reason, fetch.Detail + " The commercetools API is not configured (Commercetools:*), so the relay cannot fetch it.", [], cancellationToken).ConfigureAwait(false);
+        }
+
+        var resource = new CtReference { TypeId = fetch.ResourceTypeId, Id = fetch.ResourceId };
+        CtMessage? message = null;
+        string? problem = null;
+        switch (fetch.PayloadType)
+        {
+            case "OrderCreated" or "OrderImported" or "OrderCreatedFromRecurringOrder":
+                var order = await commercetools.GetOrderAsync(fetch.ResourceId, cancellationToken).ConfigureAwait(false);
+                ThrowIfTransient(order.Transient, order.Problem);
+                problem = order.Problem;
+                if (order.Value is { } o)
+                {
+                    message = fetch.PayloadType switch
+                    {
+                        "OrderImported" => new OrderImportedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
+                        "OrderCreatedFromRecurringOrder" => new OrderCreatedFromRecurringOrderMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
+                        _ => new OrderCreatedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
+                    };
+                }
+
+                break;
+            case "CustomerCreated":
+                var customer = await commercetools.GetCustomerAsync(fetch.ResourceId, cancellationToken).ConfigureAwait(false);
+                ThrowIfTransient(customer.Transient, customer.Problem);
+                problem = customer.Problem;
+                if (customer.Value is { } c)
+                {
+                    message = new CustomerCreatedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = c.CreatedAt ?? receivedAt, Customer = c };
+                }
+
+                break;
+            default:
+                problem = $"A {fetch.PayloadType} cannot be rebuilt from the resource's current state (it describes a change, not a state).";
+                break;
+        }
+
+        if (message is null)
+        {
+            return await QuarantineAsync(delivery, fetch.Info, receivedAt, "fetch", fetch.Reason, $"{fetch.Detail} Fetching failed: {problem}", [], cancellationToken).ConfigureAwait(false);
+        }
+
+        return await MapAndStoreAsync(new Decoded(message, fetch.Info), delivery, receivedAt, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Order and payment follow-ups without a stored order: fetch the order (or payment) and map again.</summary>
+    private async Task<MappingResult> ResolveContextAsync(CtDelivery delivery, MappingNeedsContext needs, CancellationToken cancellationToken)
+    {
+        var client = commercetools!;
+        var order = needs.Reason == Reason.PaymentContextMissing
+            ? await client.FindOrderByPaymentAsync(needs.LookupId, cancellationToken).ConfigureAwait(false)
+            : await client.GetOrderAsync(needs.LookupId, cancellationToken).ConfigureAwait(false);
+        ThrowIfTransient(order.Transient, order.Problem);
+        if (order.Value is not { } fetched)
+        {
+            return needs with { Detail = $"{needs.Detail} Fetching it failed: {order.Problem}" };
+        }
+
+        var synthesized = new OrderCreatedMessage
+        {
+            Id = "fetched-" + fetched.Id, Type = "OrderCreated", ProjectKey = delivery.ProjectKey,
+            Resource = new CtReference { TypeId = "order", Id = fetched.Id }, CreatedAt = fetched.CreatedAt, Order = fetched,
+        };
+        if (mapper.Map(synthesized) is not Mapped { OrderContext: { } context })
+        {
+            return needs with { Detail = $"{needs.Detail} The fetched order could not be mapped." };
+        }
+
+        await orders.SaveAsync(context, cancellationToken).ConfigureAwait(false);
+        if (delivery is PaymentTransactionStateChangedMessage changed)
+        {
+            // The message carries neither the transaction's type nor its amount: read them from the payment.
+            var payment = await client.GetPaymentAsync(changed.Resource.Id!, cancellationToken).ConfigureAwait(false);
+            ThrowIfTransient(payment.Transient, payment.Problem);
+            var transaction = payment.Value?.Transactions?.FirstOrDefault(t => t.Id == changed.TransactionId);
+            if (transaction is null)
+            {
+                return needs with { Detail = $"{needs.Detail} The payment has no transaction {changed.TransactionId}." };
+            }
+
+            delivery = new PaymentTransactionAddedMessage
+            {
+                Id = changed.Id, Type = "PaymentTransactionAdded", ProjectKey = changed.ProjectKey, Resource = changed.Resource,
+                CreatedAt = changed.CreatedAt, Transaction = transaction with { State = changed.State },
+            };
+        }
+
+        return mapper.Map(delivery, context);
+    }
+
+    private static void ThrowIfTransient(bool transient, string? problem)
+    {
+        if (transient)
+        {
+            // An unreachable or overloaded API is transient: throw, so the message is redelivered later.
+            throw new HttpRequestException($"commercetools is unavailable: {problem}");
+        }
     }
 
     /// <summary>Records what an event teaches about the user's consent and region; returns the user's state.</summary>

@@ -134,3 +134,11 @@ public interface IEventsApi
     /// <summary>Posts a JSON array of batches to <c>/bulkevents</c> of the route's input. Never throws for HTTP outcomes.</summary>
     Task<EventsApiResponse> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
 }
+
+/// <summary>Named checkpoints of scheduled jobs (the consent reconciliation's last customer seen).</summary>
+public interface ICheckpointStore
+{
+    Task<string?> GetAsync(string name, CancellationToken cancellationToken);
+
+    Task SetAsync(string name, string value, CancellationToken cancellationToken);
+}

@@ -47,8 +47,10 @@ public static class AzureStorageServiceCollectionExtensions
             Table(sp, o => o.EventsTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IOrderContextStore>(sp => new TableOrderContextStore(
             Table(sp, o => o.OrdersTable), sp.GetRequiredService<IOptions<RelayOptions>>()));
-        services.AddSingleton<IConsentStore>(sp => new TableConsentStore(
+        services.AddSingleton(sp => new TableConsentStore(
             Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<TableConsentStore>());
+        services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<IQuarantine>(sp => new BlobQuarantine(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer)));
         return services;

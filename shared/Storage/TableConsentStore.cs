@@ -12,7 +12,7 @@ namespace CtMparticle.Storage;
 /// Consent per user on Azure Tables. Merges are read-modify-write with optimistic concurrency (ETag), retried on
 /// conflict, so two instances learning consent for the same user at once both land.
 /// </summary>
-public sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IConsentStore
+public sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IConsentStore, ICheckpointStore
 {
     private const int MaxAttempts = 8;
 
@@ -54,6 +54,17 @@ public sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> 
             }
         }
     }
+
+    private async Task<string?> CheckpointAsync(string name, CancellationToken cancellationToken)
+    {
+        var response = await table.GetEntityIfExistsAsync<TableEntity>("checkpoint", RowKeys.Encode(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response.HasValue ? response.Value!.GetString("Value") : null;
+    }
+
+    async Task<string?> ICheckpointStore.GetAsync(string name, CancellationToken cancellationToken) => await CheckpointAsync(name, cancellationToken).ConfigureAwait(false);
+
+    public Task SetAsync(string name, string value, CancellationToken cancellationToken) =>
+        table.UpsertEntityAsync(new TableEntity("checkpoint", RowKeys.Encode(name)) { ["Value"] = value }, TableUpdateMode.Replace, cancellationToken);
 
     private (string Partition, string RowKey) Key(string userKey) =>
         (Partitions.Name("c", Partitions.Of(userKey, options.Value.Partitions)), RowKeys.Encode(userKey));

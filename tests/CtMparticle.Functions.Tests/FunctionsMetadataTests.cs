@@ -25,7 +25,7 @@ public sealed class FunctionsMetadataTests
     public void Metadata_ListsExactlyTheRelaysFunctions()
     {
         Assert.Equal(
-            ["CommercetoolsIngest", "DedupeRetention", "PushToMParticle"],
+            ["CommercetoolsIngest", "ConsentReconciliation", "DedupeRetention", "PushToMParticle"],
             Metadata().Select(f => (string?)f!["name"]).Order(StringComparer.Ordinal));
         Assert.All(Metadata(), f => Assert.Equal("dotnet-isolated", (string?)f!["language"]));
     }
@@ -47,6 +47,7 @@ public sealed class FunctionsMetadataTests
     [Theory]
     [InlineData("PushToMParticle", "%PushSchedule%")]
     [InlineData("DedupeRetention", "%RetentionSchedule%")]
+    [InlineData("ConsentReconciliation", "%ReconcileSchedule%")]
     public void Metadata_TimersReadTheirScheduleFromSettings(string function, string schedule)
     {
         var binding = Binding(function);

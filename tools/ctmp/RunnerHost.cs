@@ -36,7 +36,10 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public RunnerOptions Options { get; }
 
-    public IngestPipeline Ingest => services.GetRequiredService<IngestPipeline>();
+    private IngestPipeline? ingest;
+
+    /// <summary>One pipeline for the run (the run is short; its HttpClient handlers need no rotation).</summary>
+    public IngestPipeline Ingest => ingest ??= services.GetRequiredService<IngestPipeline>();
 
     public PushPipeline Push => services.GetRequiredService<PushPipeline>();
 
@@ -81,6 +84,7 @@ internal sealed class RunnerHost : IAsyncDisposable
             services.AddSingleton<IEventStore>(sp => sp.GetRequiredService<SqliteStore>());
             services.AddSingleton<IOrderContextStore>(sp => sp.GetRequiredService<SqliteStore>());
             services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<SqliteStore>());
             services.AddSingleton(_ => new FolderQuarantine(QuarantinePath(options.Store)));
             services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<FolderQuarantine>());
         }

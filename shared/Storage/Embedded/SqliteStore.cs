@@ -13,7 +13,7 @@ namespace CtMparticle.Storage.Embedded;
 /// Besides the ports it keeps the runner's ledger: one row per input and the fate of every event, which
 /// <c>ctmp report</c> reconciles.
 /// </summary>
-public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, IAsyncDisposable, IDisposable
+public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IAsyncDisposable, IDisposable
 {
     private readonly SqliteConnection connection;
     private readonly SemaphoreSlim gate = new(1, 1);
@@ -62,6 +62,7 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
         CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS payment_orders (payment_id TEXT PRIMARY KEY, order_id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS inputs (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT, message_id TEXT, message_type TEXT,
             outcome TEXT NOT NULL, reason TEXT, detail TEXT, quarantine TEXT, received_ticks INTEGER NOT NULL);
@@ -234,6 +235,14 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
         var region = reader.IsDBNull(1) ? null : new Region(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
         return new UserConsent(snapshot, region, new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero));
     }
+
+    // ---- ICheckpointStore ---------------------------------------------------------------------------------------
+
+    Task<string?> ICheckpointStore.GetAsync(string name, CancellationToken cancellationToken) =>
+        Locked(() => Scalar(null, "SELECT value FROM checkpoints WHERE name = $n", ("$n", name)) as string, cancellationToken);
+
+    public Task SetAsync(string name, string value, CancellationToken cancellationToken) =>
+        Locked(() => Execute(null, "INSERT OR REPLACE INTO checkpoints (name, value) VALUES ($n, $v)", ("$n", name), ("$v", value)), cancellationToken);
 
     // ---- The runner's ledger -----------------------------------------------------------------------------------
 
