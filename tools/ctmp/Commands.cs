@@ -48,6 +48,7 @@ internal static class Commands
         root.Subcommands.Add(WorkerCommand.Create(StoreOption, SettingsOption, VerboseOption));
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(PlanCommand.Create());
+        root.Subcommands.Add(ConsentCommand.Create(StoreOption, SettingsOption, VerboseOption));
         return root;
     }
 

@@ -55,6 +55,8 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public T Get<T>() where T : notnull => services.GetRequiredService<T>();
 
+    public IServiceProvider Services => services;
+
     public static string DatabasePath(DirectoryInfo store) => Path.Combine(store.FullName, "state.db");
 
     public static string QuarantinePath(DirectoryInfo store) => Path.Combine(store.FullName, "quarantine");

@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+using CtMparticle.Relay;
+using CtMparticle.Tests.Infrastructure;
+
+namespace CtMparticle.Tests.Relay;
+
+/// <summary>Ingest fetching what a message lacks from the commercetools mock (127.0.0.1, authentication on).</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, CommercetoolsMockFixture commercetools) : IClassFixture<CommercetoolsMockFixture>
+{
+    private RelayHarness Relay(EventsApiServer server, string secret = CommercetoolsMockFixture.ClientSecret) => RelayHarness.Create(azurite, server, s =>
+    {
+        s["Commercetools:ProjectKey"] = CommercetoolsMockFixture.ProjectKey;
+        s["Commercetools:ApiUrl"] = commercetools.BaseUrl.ToString();
+        s["Commercetools:AuthUrl"] = commercetools.BaseUrl.ToString();
+        s["Commercetools:ClientId"] = CommercetoolsMockFixture.ClientId;
+        s["Commercetools:ClientSecretSetting"] = "TestCommercetoolsSecret";
+        s["TestCommercetoolsSecret"] = secret;
+    });
+
+    /// <summary>An imported US order (no consent regime) with a custom line item: the mock needs no product for it.</summary>
+    private async Task<string> ImportOrderAsync(string number)
+    {
+        var order = await commercetools.SendAsync(HttpMethod.Post, "orders/import", new JsonObject
+        {
+            ["orderNumber"] = number,
+            ["customerEmail"] = "fetch@example.com",
+            ["totalPrice"] = new JsonObject { ["currencyCode"] = "USD", ["centAmount"] = 4998 },
+            ["lineItems"] = new JsonArray(),
+            ["customLineItems"] = new JsonArray(new JsonObject
+            {
+                ["name"] = new JsonObject { ["en"] = "Gift card" }, ["money"] = new JsonObject { ["currencyCode"] = "USD", ["centAmount"] = 2499 },
+                ["quantity"] = 2, ["slug"] = "gift-card",
+            }),
+            ["billingAddress"] = new JsonObject { ["country"] = "US", ["state"] = "NY" },
+        });
+        return (string)order["id"]!;
+    }
+
+    [Fact]
+    public async Task Ingest_PayloadNotIncluded_FetchesTheOrderAndSendsThePurchase()
+    {
+        await using var server = new EventsApiServer();
+        await using var relay = Relay(server);
+        var orderId = await ImportOrderAsync("FETCH-" + Guid.NewGuid().ToString("N")[..6]);
+        var message = Samples.Json(Samples.PayloadNotIncluded);
+        message["resource"]!["id"] = orderId;
+
+        var outcome = await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(message)), default);
+        await relay.Push.PushAsync(default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
+        var data = Assert.Single(server.Received).Batches[0]!["events"]![0]!["data"]!;
+        Assert.Equal("purchase", (string?)data["product_action"]!["action"]);
+        Assert.Equal("49.98", data["product_action"]!["total_amount"]!.ToJsonString());
+        Assert.Equal("USD", (string?)data["currency_code"]);
+    }
+
+    [Fact]
+    public async Task Ingest_StatusChangeWithoutStoredOrder_FetchesTheOrderForItsContext()
+    {
+        await using var server = new EventsApiServer();
+        await using var relay = Relay(server);
+        var orderId = await ImportOrderAsync("CTX-" + Guid.NewGuid().ToString("N")[..6]);
+        var message = Samples.Json(Samples.OrderStateChanged);
+        message["resource"]!["id"] = orderId;
+
+        var outcome = await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(message)), default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
+        Assert.NotNull(await relay.Orders.FindByOrderAsync(orderId, default));
+    }
+
+    [Fact]
+    public async Task Ingest_OrderThatNoLongerExists_IsQuarantinedWithTheReason()
+    {
+        await using var server = new EventsApiServer();
+        await using var relay = Relay(server);
+        var message = Samples.Json(Samples.PayloadNotIncluded);
+        message["resource"]!["id"] = "00000000-0000-4000-8000-00000000dead";
+
+        var outcome = await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(message)), default);
+
+        Assert.Equal(IngestOutcomeKind.Quarantined, outcome.Kind);
+        Assert.Equal("payload_not_included", outcome.Reason);
+        Assert.Contains("Not found in commercetools", outcome.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ingest_CommercetoolsUnreachable_ThrowsSoTheMessageIsRedelivered()
+    {
+        await using var server = new EventsApiServer();
+        await using var relay = RelayHarness.Create(azurite, server, s =>
+        {
+            s["Commercetools:ProjectKey"] = CommercetoolsMockFixture.ProjectKey;
+            s["Commercetools:ApiUrl"] = "http://127.0.0.1:1/";
+            s["Commercetools:AuthUrl"] = "http://127.0.0.1:1/";
+            s["Commercetools:ClientId"] = "x";
+            s["Commercetools:ClientSecretSetting"] = "TestCommercetoolsSecret";
+            s["TestCommercetoolsSecret"] = "x";
+        });
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.PayloadNotIncluded)), default));
+        Assert.Empty(await relay.QuarantinedAsync());
+    }
+}
