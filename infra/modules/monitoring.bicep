@@ -1,0 +1,230 @@
+@description('Azure region for the resources.')
+param location string
+
+@description('Name prefix for the monitoring resources.')
+param namePrefix string
+
+@description('Tags for every resource.')
+param tags object
+
+@description('Service Bus namespace whose dead letters are alerted on.')
+param serviceBusNamespaceId string
+
+@description('E-mail address that receives the alerts; empty for none.')
+param alertEmail string
+
+@description('Quarantined inputs in 15 minutes above which an alert fires.')
+@minValue(1)
+param quarantineSpikeThreshold int
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
+  name: '${namePrefix}-logs'
+  location: location
+  tags: tags
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${namePrefix}-insights'
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    DisableLocalAuth: false
+  }
+}
+
+// The relay logs every decision with a stable event id (RelayLog): the workbook and alerts read those traces.
+// 1001 accepted, 1002 duplicate, 1003 filtered, 1004 quarantined, 1005 blocked by consent, 1007 plan violation,
+// 2001 push summary (pending, oldest age), 2002 request sent (status), 2003 rate limited, 2004 auth failed, 2005 transient failure.
+var relayTraces = 'traces | extend EventId = toint(customDimensions["EventId"]) | where customDimensions["CategoryName"] startswith "CtMparticle"'
+
+var workbookContent = {
+  version: 'Notebook/1.0'
+  items: [
+    {
+      type: 1
+      content: { json: '## CtMparticle relay\nOutcomes of commercetools deliveries, pushes to mParticle, and what waits. Event ids: see RelayLog.' }
+    }
+    {
+      type: 3
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Deliveries by outcome'
+        query: '${relayTraces} | where EventId in (1001, 1002, 1003, 1004) | extend Outcome = case(EventId == 1001, "delivered (accepted)", EventId == 1002, "duplicate", EventId == 1003, "filtered", "quarantined") | summarize count() by Outcome, bin(timestamp, 15m) | render timechart'
+        size: 0
+        queryType: 0
+        resourceType: 'microsoft.insights/components'
+      }
+    }
+    {
+      type: 3
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Filtered by reason'
+        query: '${relayTraces} | where EventId == 1003 | summarize count() by Reason = tostring(customDimensions["Reason"]) | order by count_ desc'
+        size: 0
+        queryType: 0
+        resourceType: 'microsoft.insights/components'
+      }
+    }
+    {
+      type: 3
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Quarantined by reason'
+        query: '${relayTraces} | where EventId == 1004 | summarize count() by Reason = tostring(customDimensions["Reason"]), Stage = tostring(customDimensions["Stage"]) | order by count_ desc'
+        size: 0
+        queryType: 0
+        resourceType: 'microsoft.insights/components'
+      }
+    }
+    {
+      type: 3
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Pending events and oldest pending age (s)'
+        query: '${relayTraces} | where EventId == 2001 | project timestamp, Pending = toint(customDimensions["Pending"]), OldestAgeSeconds = todouble(customDimensions["OldestAgeSeconds"]) | render timechart'
+        size: 0
+        queryType: 0
+        resourceType: 'microsoft.insights/components'
+      }
+    }
+    {
+      type: 3
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'mParticle responses (429, 5xx, auth)'
+        query: '${relayTraces} | where EventId in (2002, 2003, 2004, 2005) | extend Status = iff(EventId == 2002, tostring(customDimensions["Status"]), case(EventId == 2003, "429", EventId == 2004, "401/403", "5xx/timeout")) | summarize count() by Status, bin(timestamp, 15m) | render timechart'
+        size: 0
+        queryType: 0
+        resourceType: 'microsoft.insights/components'
+      }
+    }
+    {
+      type: 3
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Service Bus dead letters'
+        query: 'AzureMetrics | where ResourceId =~ "${serviceBusNamespaceId}" and MetricName == "DeadletteredMessages" | summarize max(Maximum) by bin(TimeGenerated, 15m) | render timechart'
+        size: 0
+        queryType: 0
+        resourceType: 'microsoft.operationalinsights/workspaces'
+      }
+    }
+  ]
+}
+
+resource workbook 'Microsoft.Insights/workbooks@2022-04-01' = {
+  name: guid(resourceGroup().id, namePrefix, 'relay-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'CtMparticle relay'
+    category: 'workbook'
+    sourceId: insights.id
+    serializedData: string(workbookContent)
+  }
+}
+
+resource actions 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: '${namePrefix}-alerts'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'ctmparticle'
+    enabled: true
+    emailReceivers: empty(alertEmail) ? [] : [ { name: 'operator', emailAddress: alertEmail, useCommonAlertSchema: true } ]
+  }
+}
+
+resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-dead-letters'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Messages reached the dead-letter queue of the commercetools subscription: they failed maxDeliveryCount times (a transient failure that did not clear). Inspect and resubmit them.'
+    severity: 2
+    enabled: true
+    scopes: [ serviceBusNamespaceId ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadLettered'
+          metricName: 'DeadletteredMessages'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: [ { actionGroupId: actions.id } ]
+  }
+}
+
+resource quarantineSpike 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-quarantine-spike'
+  location: location
+  tags: tags
+  properties: {
+    description: 'Many inputs were quarantined in 15 minutes: a producer or a setting is broken. See the workbook and the quarantine container.'
+    severity: 2
+    enabled: true
+    scopes: [ insights.id ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: '${relayTraces} | where EventId == 1004'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: quarantineSpikeThreshold
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: [ actions.id ] }
+  }
+}
+
+resource failingPushes 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-failing-pushes'
+  location: location
+  tags: tags
+  properties: {
+    description: 'Pushes to mParticle keep failing (credentials refused, 5xx or timeouts, a misconfigured input): events are piling up in the outbox.'
+    severity: 1
+    enabled: true
+    scopes: [ insights.id ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: '${relayTraces} | where EventId in (2004, 2005, 2008)'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 5
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: [ actions.id ] }
+  }
+}
+
+output appInsightsName string = insights.name
+output workspaceId string = workspace.id
+output workbookId string = workbook.id

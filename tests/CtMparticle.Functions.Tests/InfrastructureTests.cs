@@ -1,0 +1,61 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using CtMparticle.Commercetools;
+using CtMparticle.Tests.Infrastructure;
+
+namespace CtMparticle.Functions.Tests;
+
+/// <summary>The Bicep and the commercetools subscription draft agree with the code's setting names and message types.</summary>
+public sealed partial class InfrastructureTests
+{
+    private static string Infra(string path) => File.ReadAllText(Path.Combine(RepositoryRoot.Find(), "infra", path));
+
+    [Fact]
+    public void SubscriptionDraft_AsksForExactlyTheMessageTypesTheRelayDecodes()
+    {
+        var draft = JsonNode.Parse(Infra("commercetools-subscription.json"))!;
+
+        var asked = draft["messages"]!.AsArray().SelectMany(m => m!["types"]!.AsArray().Select(t => (string)t!)).Order(StringComparer.Ordinal);
+
+        Assert.Equal(DeliveryDecoder.SupportedMessageTypes.Order(StringComparer.Ordinal), asked);
+        Assert.All(draft["messages"]!.AsArray(), m => Assert.All(m!["types"]!.AsArray(),
+            t => Assert.Equal(DeliveryDecoder.ResourceTypeOf((string)t!), (string?)m["resourceTypeId"])));
+        Assert.Equal("AzureServiceBus", (string?)draft["destination"]!["type"]);
+        Assert.Equal("Platform", (string?)draft["format"]!["type"]);
+        Assert.DoesNotContain("SharedAccessKey=", draft.ToJsonString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FunctionAppBicep_SetsTheSettingsTheFunctionsRead()
+    {
+        var bicep = Infra("modules/functionapp.bicep");
+        var sample = JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryRoot.Find(), "local.settings.sample.json")))!["Values"]!.AsObject();
+
+        foreach (var setting in new[] { "CommercetoolsTopic", "CommercetoolsSubscription", "PushSchedule", "RetentionSchedule", "ReconcileSchedule", "Mapping__Environment", "MParticle__DefaultInput", "Commercetools__ProjectKey", "Commercetools__ClientSecretSetting" })
+        {
+            Assert.True(sample.ContainsKey(setting), $"{setting} is not documented in local.settings.sample.json");
+            Assert.Contains($"'{setting}'", bicep, StringComparison.Ordinal);
+        }
+
+        // Identity-based connections: the trigger's Connection name, with __fullyQualifiedNamespace.
+        Assert.Contains("'ServiceBusConnection__fullyQualifiedNamespace'", bicep, StringComparison.Ordinal);
+        Assert.Contains("'Storage__TableServiceUri'", bicep, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bicep_HasNoSecretInDefaultsOrOutputs()
+    {
+        foreach (var file in Directory.GetFiles(Path.Combine(RepositoryRoot.Find(), "infra"), "*.bicep*", SearchOption.AllDirectories))
+        {
+            var text = File.ReadAllText(file);
+            Assert.DoesNotMatch(SecretLike(), text);
+            foreach (var output in text.Split('\n').Where(l => l.StartsWith("output ", StringComparison.Ordinal)))
+            {
+                Assert.DoesNotMatch(@"(?i)listKeys|connectionString|secret\b|apiKey|password", output);
+            }
+        }
+    }
+
+    [GeneratedRegex(@"(?i)(SharedAccessKey=[A-Za-z0-9+/=]{20,}|AccountKey=[A-Za-z0-9+/=]{20,})")]
+    private static partial Regex SecretLike();
+}
