@@ -212,29 +212,37 @@ public sealed class CommercetoolsClient(HttpClient http, IOptions<CommercetoolsO
     private static TimeSpan Backoff(int attempt, TimeSpan? retryAfter) =>
         retryAfter ?? TimeSpan.FromMilliseconds(Math.Min(5_000, 200 * Math.Pow(2, attempt - 1)) * (0.5 + (Random.Shared.NextDouble() / 2)));
 
-    private static string Describe(int status, string body)
+    /// <summary>What a refused request means to an operator; any body shape (HTML from a proxy, a bare array) is tolerated.</summary>
+    internal static string Describe(int status, string body)
     {
-        var code = "";
+        var code = ErrorCode(body) is { Length: > 0 } c ? $" ({c})" : "";
+        return status switch
+        {
+            400 => $"commercetools refused the request{code}; a predicate or parameter is wrong.",
+            401 => "commercetools refused the token twice; check Commercetools:ClientId and the client secret setting.",
+            403 => $"The API client lacks a scope{code}; grant view_orders, view_customers and view_payments (Commercetools:Scopes).",
+            404 => "Not found in commercetools (deleted meanwhile?).",
+            _ => $"commercetools answered {status}{code}.",
+        };
+    }
+
+    /// <summary>The first <c>errors[].code</c> of a commercetools error body, or empty when the body has none.</summary>
+    private static string ErrorCode(string body)
+    {
         try
         {
             using var document = JsonDocument.Parse(body);
-            if (document.RootElement.TryGetProperty("errors", out var errors) && errors.GetArrayLength() > 0 && errors[0].TryGetProperty("code", out var c))
-            {
-                code = c.GetString() ?? "";
-            }
+            var root = document.RootElement;
+            return root.ValueKind == JsonValueKind.Object
+                && root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array && errors.GetArrayLength() > 0
+                && errors[0].ValueKind == JsonValueKind.Object && errors[0].TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.String
+                ? code.GetString()!
+                : "";
         }
         catch (JsonException)
         {
+            return ""; // not JSON (a gateway's HTML page, say): the status alone explains the refusal
         }
-
-        return status switch
-        {
-            400 => $"commercetools refused the request ({code}); a predicate or parameter is wrong.",
-            401 => "commercetools refused the token twice; check Commercetools:ClientId and the client secret setting.",
-            403 => $"The API client lacks a scope ({code}); grant view_orders, view_customers and view_payments (Commercetools:Scopes).",
-            404 => "Not found in commercetools (deleted meanwhile?).",
-            _ => $"commercetools answered {status} {code}.",
-        };
     }
 
     private sealed record Bearer(string? Token, int Status, bool Transient, string? Problem);

@@ -135,6 +135,23 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task QuarantineList_DamagedRecordFile_IsNamedOnStderrAndTheRestIsListed()
+    {
+        Copy("07-order-state-changed.json", "a.json");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(work, "in"));
+        var damaged = Path.Combine(Store, "quarantine", "2026", "01", "01", "malformed_json", "decode-edited.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(damaged)!);
+        await File.WriteAllTextAsync(damaged, "{\"Reasons\":[\"malf");
+
+        var (exit, list, stderr) = await Ctmp("quarantine", "list", "--store", Store, "--json");
+
+        Assert.Equal(0, exit);
+        Assert.Equal("order_context_missing", (string?)Assert.Single(JsonNode.Parse(list)!.AsArray())!["reason"]);
+        Assert.Contains("2026/01/01/malformed_json/decode-edited.json is not a readable quarantine record", stderr, StringComparison.Ordinal);
+        Assert.True(File.Exists(damaged));
+    }
+
+    [Fact]
     public async Task Relay_PathThatDoesNotExist_ExitsWithUsageAndSaysWhy()
     {
         var (exit, _, stderr) = await Ctmp("relay", "--dry-run", "--store", Store, Path.Combine(work, "nope"));

@@ -198,6 +198,11 @@ internal static class Commands
             .Where(r => reason is null || r.Record.Reasons.Contains(reason))
             .Select(r => new QuarantineListItem(r.Path, r.Record.Reasons[0], r.Record.Stage, r.Record.Source.MessageId, r.Record.Source.MessageType, r.Record.Source.ReceivedAt, r.Record.Message))
             .ToList();
+        foreach (var path in folder.Unreadable())
+        {
+            Console.Error.WriteLine($"ctmp: {path} is not a readable quarantine record (edited or damaged?); it is not listed. Inspect it, then delete or restore it by hand.");
+        }
+
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(items, ToolJsonContext.Default.ListQuarantineListItem));

@@ -38,6 +38,17 @@ public sealed class FolderQuarantine(string root) : IQuarantine
         }
     }
 
+    /// <summary>
+    /// Relative paths of <c>.json</c> files that are not readable records (edited or damaged by hand: writes are
+    /// atomic). <see cref="List"/> leaves them out, so callers report them rather than lose them silently.
+    /// </summary>
+    public IEnumerable<string> Unreadable() =>
+        Directory.Exists(Root)
+            ? Directory.EnumerateFiles(Root, "*.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+                .Where(file => Read(file) is null)
+                .Select(file => Path.GetRelativePath(Root, file).Replace(Path.DirectorySeparatorChar, '/'))
+            : [];
+
     /// <summary>A record by its relative path, or by its id (message id or payload hash).</summary>
     public (string Path, QuarantineRecord Record)? Find(string pathOrId) =>
         List().Select(r => ((string, QuarantineRecord)?)r)
@@ -49,7 +60,11 @@ public sealed class FolderQuarantine(string root) : IQuarantine
     {
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(file), RelayJsonContext.Default.QuarantineRecord);
+            // Required members can still come back null from a hand-edited file; such a record is not usable.
+            return JsonSerializer.Deserialize(File.ReadAllBytes(file), RelayJsonContext.Default.QuarantineRecord) is
+            { Reasons.Count: > 0, Message: not null, Errors: not null, Source: not null, PayloadBase64: not null, Stage: not null } record
+                ? record
+                : null;
         }
         catch (JsonException)
         {

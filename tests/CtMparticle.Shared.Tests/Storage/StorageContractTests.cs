@@ -307,6 +307,27 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         Assert.Empty(quarantine.List());
     }
 
+    [Theory]
+    [InlineData("{\"Reasons\":[\"malformed_json\"],\"Mess")]
+    [InlineData("null")]
+    [InlineData("[]")]
+    [InlineData("{}")]
+    [InlineData("{\"Reasons\":[],\"Message\":\"x\"}")]
+    public async Task Quarantine_DamagedFolderRecord_IsReportedNotListedAndTheOthersStay(string damaged)
+    {
+        var quarantine = new CtMparticle.Storage.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
+        var record = new QuarantineRecord(["malformed_json"], "bad", [],
+            new QuarantineSource("m-10", null, null, null, null, null, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
+            Convert.ToBase64String("{oops"u8), "0.1.0", "decode");
+        var good = await quarantine.WriteAsync(record, default);
+        var bad = "2026/11/27/malformed_json/decode-hand-edited.json";
+        await File.WriteAllTextAsync(Path.Combine(quarantine.Root, bad), damaged);
+
+        Assert.Equal(good, Assert.Single(quarantine.List()).Path);
+        Assert.Equal(bad, Assert.Single(quarantine.Unreadable()));
+        Assert.True(File.Exists(Path.Combine(quarantine.Root, bad)));
+    }
+
     public void Dispose()
     {
         store.Dispose();
