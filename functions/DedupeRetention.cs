@@ -1,4 +1,4 @@
-using CtMparticle.Relay;
+using CtMparticle.Storage;
 using Microsoft.Azure.Functions.Worker;
 
 namespace CtMparticle.Functions;

@@ -1,4 +1,4 @@
-using CtMparticle.Relay;
+using CtMparticle.Delivery;
 using Microsoft.Azure.Functions.Worker;
 
 namespace CtMparticle.Functions;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
 using Microsoft.Azure.Functions.Worker;
 
 namespace CtMparticle.Functions;
@@ -13,14 +13,14 @@ namespace CtMparticle.Functions;
 /// </summary>
 internal static class ServiceBusBatch
 {
-    public static IReadOnlyList<Delivery> Read(string[] bodies, FunctionContext context)
+    public static IReadOnlyList<Inbound> Read(string[] bodies, FunctionContext context)
     {
         var data = context.BindingContext.BindingData;
         var messageIds = Array(data, "MessageIdArray", e => e.ValueKind == JsonValueKind.String ? e.GetString() : null);
         var deliveryCounts = Array(data, "DeliveryCountArray", e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var n) ? (int?)n : null);
         var enqueued = Array(data, "EnqueuedTimeUtcArray", e => e.ValueKind == JsonValueKind.String &&
             DateTimeOffset.TryParse(e.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? (DateTimeOffset?)at : null);
-        return bodies.Select((body, i) => new Delivery(
+        return bodies.Select((body, i) => new Inbound(
             Encoding.UTF8.GetBytes(body ?? ""),
             messageIds.ElementAtOrDefault(i),
             deliveryCounts.ElementAtOrDefault(i),

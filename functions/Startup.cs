@@ -1,5 +1,4 @@
-using CtMparticle.Configuration;
-using CtMparticle.Storage;
+using CtMparticle.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 

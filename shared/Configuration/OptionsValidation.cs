@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.ComponentModel.DataAnnotations;
+using CtMparticle.Tracking;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Configuration;
@@ -66,9 +67,9 @@ public sealed class MappingOptionsValidator : IValidateOptions<MappingOptions>
                 failures.Add($"{path}:Field is empty; name the customer custom field that holds this consent.");
             }
 
-            if (field.Regulation == ConsentRegulation.Ccpa && field.Purpose != "data_sale_opt_out")
+            if (field.Regulation == ConsentRegulation.Ccpa && field.Purpose != ConsentSnapshot.CcpaPurpose)
             {
-                failures.Add($"{path}:Purpose is '{field.Purpose}'; CCPA has exactly one purpose, 'data_sale_opt_out'.");
+                failures.Add($"{path}:Purpose is '{field.Purpose}'; CCPA has exactly one purpose, '{ConsentSnapshot.CcpaPurpose}'.");
             }
 
             if (field.Regulation == ConsentRegulation.Gdpr &&
@@ -160,4 +161,32 @@ public sealed class MParticleOptionsValidator : IValidateOptions<MParticleOption
             failures.Add($"{setting} is '{country}'; use an ISO 3166-1 alpha-2 code in capitals, such as DE or US.");
         }
     }
+}
+
+[OptionsValidator]
+public sealed partial class RelayOptionsAttributeValidator : IValidateOptions<RelayOptions>;
+
+[OptionsValidator]
+public sealed partial class PushOptionsAttributeValidator : IValidateOptions<PushOptions>;
+
+[OptionsValidator]
+public sealed partial class StorageOptionsAttributeValidator : IValidateOptions<StorageOptions>;
+
+/// <summary>Push settings that only make sense together.</summary>
+public sealed class PushOptionsValidator : IValidateOptions<PushOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PushOptions options) =>
+        options.InitialBackoff > options.MaxBackoff
+            ? ValidateOptionsResult.Fail($"Push:InitialBackoff ({options.InitialBackoff}) is longer than Push:MaxBackoff ({options.MaxBackoff}).")
+            : ValidateOptionsResult.Success;
+}
+
+/// <summary>Either a connection string or both service URIs (managed identity).</summary>
+public sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
+{
+    public ValidateOptionsResult Validate(string? name, StorageOptions options) =>
+        !string.IsNullOrWhiteSpace(options.ConnectionString) || (options.TableServiceUri is { IsAbsoluteUri: true } && options.BlobServiceUri is { IsAbsoluteUri: true })
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(
+                "Storage needs Storage:ConnectionString (Azurite: UseDevelopmentStorage=true) or both Storage:TableServiceUri and Storage:BlobServiceUri (managed identity).");
 }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CtMparticle.Configuration;
-using CtMparticle.MParticle;
+using CtMparticle.Delivery;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Governance;
@@ -25,23 +25,40 @@ public sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValidati
 
 /// <summary>
 /// Governance: the active plan version for the environment (from <c>config/plans/policies.json</c>) and its policy.
-/// Each canonical event is checked as the batch mParticle would receive; violations are blocked or allowed by kind.
+/// Each canonical event is checked as mParticle would see it in a batch: its event object and the user attributes
+/// it sets, built from the batch object (never serialized and parsed back as a whole batch); violations are blocked
+/// or allowed by kind. <see cref="Disabled"/> is the governor when <c>Governance:Enabled</c> is false.
 /// </summary>
-public sealed class PlanGovernor(DataPlanValidator validator, PlanPolicy policy, BatchBuilder builder)
+public sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy policy, BatchBuilder builder)
 {
-    public DataPlan Plan => validator.Plan;
+    /// <summary>A governor that checks nothing: every event is clean.</summary>
+    public static PlanGovernor Disabled(BatchBuilder builder) => new(null, new PlanPolicy(ViolationAction.Allow, ViolationAction.Allow, ViolationAction.Allow), builder);
+
+    public DataPlan? Plan => validator?.Plan;
 
     public PlanPolicy Policy { get; } = policy;
 
     public GovernanceDecision Check(TrackingEvent trackingEvent)
     {
-        if (builder.Build(trackingEvent) is not BuiltBatch built)
+        if (validator is null || builder.Compose([trackingEvent]) is not ComposedBatch composed)
         {
             return GovernanceDecision.Clean; // routing and identity problems are the batch builder's to report
         }
 
-        var batch = JsonNode.Parse(built.Json)!.AsObject();
-        var results = validator.ValidateBatch(batch);
+        var results = new List<PlanValidationResult>();
+        for (var i = 0; i < composed.Batch.Events.Count; i++)
+        {
+            if (validator.ValidateEvent(JsonSerializer.SerializeToNode(composed.Batch.Events[i], MParticleJsonContext.Default.MpEvent)!.AsObject()) is { } result)
+            {
+                results.Add(result with { EventIndex = i });
+            }
+        }
+
+        if (validator.ValidateUserAttributes(UserAttributes(composed.Batch.UserAttributes)) is { } attributes)
+        {
+            results.Add(attributes);
+        }
+
         if (results.Count == 0)
         {
             return GovernanceDecision.Clean;
@@ -50,7 +67,23 @@ public sealed class PlanGovernor(DataPlanValidator validator, PlanPolicy policy,
         var violations = results.SelectMany(r => r.Errors).ToArray();
         var blocked = results.Any(r => r.Errors.Any(e => ActionFor(r, e) == ViolationAction.Block));
         var detail = string.Join("; ", violations.Select(v => $"{v.ValidationErrorType} {v.Key} at {v.ErrorPointer}"));
-        return new GovernanceDecision(blocked, violations, $"{Plan.PlanId} v{Plan.Version}: {detail}");
+        return new GovernanceDecision(blocked, violations, $"{validator.Plan.PlanId} v{validator.Plan.Version}: {detail}");
+    }
+
+    private static JsonObject? UserAttributes(IReadOnlyDictionary<string, string>? attributes)
+    {
+        if (attributes is null)
+        {
+            return null;
+        }
+
+        var node = new JsonObject();
+        foreach (var (key, value) in attributes)
+        {
+            node[key] = value;
+        }
+
+        return node;
     }
 
     // An unplanned user attribute is reported at the root of the user_attributes object ("#"), like an unplanned event.

@@ -74,7 +74,14 @@ public sealed record ConsentSnapshot(
     IReadOnlyDictionary<string, ConsentPurpose> Gdpr,
     ConsentPurpose? CcpaDataSaleOptOut = null)
 {
+    /// <summary>mParticle's one CCPA purpose.</summary>
+    public const string CcpaPurpose = "data_sale_opt_out";
+
     public static readonly ConsentSnapshot Empty = new(new Dictionary<string, ConsentPurpose>());
+
+    /// <summary>The purposes this snapshot states: the GDPR ones, then the CCPA one.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> Purposes => CcpaDataSaleOptOut is null ? [.. Gdpr.Keys] : [.. Gdpr.Keys, CcpaPurpose];
 
     [JsonIgnore]
     public bool IsEmpty => Gdpr.Count == 0 && CcpaDataSaleOptOut is null;

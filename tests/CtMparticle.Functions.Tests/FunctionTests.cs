@@ -1,6 +1,7 @@
 using System.Text;
 using Azure.Storage.Blobs;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 using CtMparticle.Tests;
 using CtMparticle.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
@@ -145,7 +146,7 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         // Still remembered (30 days by default): a second subscription's copy is a duplicate.
         var copy = Samples.Json(Samples.OrderCreatedRegistered);
         copy["id"] = "12121212-3434-4565-8787-909090909090";
-        var outcome = await services.GetRequiredService<IngestPipeline>().IngestAsync(new Delivery(Samples.Bytes(copy)), default);
+        var outcome = await services.GetRequiredService<IngestPipeline>().IngestAsync(new Inbound(Samples.Bytes(copy)), default);
         Assert.Equal(IngestOutcomeKind.Duplicate, outcome.Kind);
     }
 

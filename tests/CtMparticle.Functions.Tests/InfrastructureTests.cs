@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using CtMparticle.Commercetools;
+using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Functions.Tests;

@@ -1,9 +1,8 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using CtMparticle.Commercetools;
 using CtMparticle.Configuration;
-using CtMparticle.Mapping;
-using CtMparticle.MParticle;
+using CtMparticle.Delivery;
+using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Tests;

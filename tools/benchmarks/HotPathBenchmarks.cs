@@ -2,10 +2,9 @@ using System.Buffers;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
-using CtMparticle.Commercetools;
 using CtMparticle.Configuration;
-using CtMparticle.Mapping;
-using CtMparticle.MParticle;
+using CtMparticle.Delivery;
+using CtMparticle.Sources.Commercetools;
 
 BenchmarkSwitcher.FromAssembly(typeof(HotPathBenchmarks).Assembly).Run(args);
 
@@ -66,7 +65,7 @@ public class HotPathBenchmarks
         var size = 0;
         foreach (var trackingEvent in mapped.Events)
         {
-            if (builder.Build(trackingEvent) is BuiltBatch built && EventsApiRules.Check(built.Batch, built.Json.Length).Count == 0)
+            if (builder.Build(trackingEvent) is BuiltBatch built)
             {
                 size += built.Json.Length;
             }

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Tool;
@@ -148,7 +149,7 @@ internal static class Commands
             return Fail(ExitCodes.Usage, [$"There is no store at {store.FullName} ({database} is missing). Run ctmp relay first, or pass --store."]);
         }
 
-        await using var sqlite = CtMparticle.Storage.Embedded.SqliteStore.Open(database, TimeProvider.System);
+        await using var sqlite = CtMparticle.Embedded.SqliteStore.Open(database, TimeProvider.System);
         var report = await CtMparticle.Tool.Report.BuildAsync(sqlite, TimeProvider.System, cancellationToken).ConfigureAwait(false);
         if (json)
         {
@@ -193,7 +194,7 @@ internal static class Commands
 
     private static int ListQuarantine(DirectoryInfo store, string? reason, bool json)
     {
-        var folder = new CtMparticle.Storage.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
+        var folder = new CtMparticle.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
         var items = folder.List()
             .Where(r => reason is null || r.Record.Reasons.Contains(reason))
             .Select(r => new QuarantineListItem(r.Path, r.Record.Reasons[0], r.Record.Stage, r.Record.Source.MessageId, r.Record.Source.MessageType, r.Record.Source.ReceivedAt, r.Record.Message))
@@ -221,7 +222,7 @@ internal static class Commands
 
     private static int ShowQuarantine(DirectoryInfo store, string id)
     {
-        var folder = new CtMparticle.Storage.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
+        var folder = new CtMparticle.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
         if (folder.Find(id) is not { } found)
         {
             return Fail(ExitCodes.Usage, [$"No quarantined record '{id}' in {folder.Root}. 'ctmp quarantine list' shows what is there."]);
@@ -278,7 +279,7 @@ internal static class Commands
                 continue;
             }
 
-            var outcome = await host.Ingest.IngestAsync(new Delivery(Convert.FromBase64String(record.PayloadBase64)), cancellationToken).ConfigureAwait(false);
+            var outcome = await host.Ingest.IngestAsync(new Inbound(Convert.FromBase64String(record.PayloadBase64)), cancellationToken).ConfigureAwait(false);
             var seqs = await host.Embedded!.InputsQuarantinedAsAsync(path, cancellationToken).ConfigureAwait(false);
             if (outcome.Kind == IngestOutcomeKind.Quarantined)
             {

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using CtMparticle.Relay;
+using CtMparticle.Sources.Commercetools;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CtMparticle.Tool;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using CtMparticle.Configuration;
-using CtMparticle.Relay;
+using CtMparticle.Delivery;
 
 namespace CtMparticle.Tool;
 
@@ -14,13 +14,13 @@ internal sealed class DryRunEventsApi(DirectoryInfo output) : IEventsApi
 
     public int Written => Volatile.Read(ref written);
 
-    public async Task<EventsApiResponse> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    public async Task<EventsApiResult> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         output.Create();
         var id = Convert.ToHexStringLower(SHA256.HashData(body.Span))[..32];
         var number = Interlocked.Increment(ref written);
         var path = Path.Combine(output.FullName, $"{number:D6}-{route.InputName}-{id}.json");
         await File.WriteAllBytesAsync(path, body.ToArray(), cancellationToken).ConfigureAwait(false);
-        return new EventsApiResponse(202);
+        return new Accepted(202);
     }
 }

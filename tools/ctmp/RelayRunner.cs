@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
 
 namespace CtMparticle.Tool;
 
@@ -101,7 +101,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     /// <summary>One input: ingest, then record it. A redelivered message (its id already recorded) counts as a duplicate.</summary>
     public async Task<IngestOutcome> IngestOneAsync(InputItem input, RelaySummary summary, CancellationToken cancellationToken)
     {
-        var outcome = await host.Ingest.IngestAsync(new Delivery(input.Body), cancellationToken).ConfigureAwait(false);
+        var outcome = await host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken).ConfigureAwait(false);
         summary.Inputs++;
         if (host.Embedded is not { } ledger)
         {

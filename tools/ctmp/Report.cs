@@ -1,5 +1,5 @@
 using System.Text.Json.Serialization;
-using CtMparticle.Storage.Embedded;
+using CtMparticle.Embedded;
 
 namespace CtMparticle.Tool;
 

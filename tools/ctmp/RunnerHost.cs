@@ -1,8 +1,10 @@
 using System.Reflection;
 using CtMparticle.Configuration;
-using CtMparticle.Relay;
+using CtMparticle.Delivery;
+using CtMparticle.Embedded;
+using CtMparticle.Hosting;
+using CtMparticle.Pipeline;
 using CtMparticle.Storage;
-using CtMparticle.Storage.Embedded;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -1,4 +1,4 @@
-using CtMparticle.Commercetools;
+using CtMparticle.Sources.Commercetools;
 
 namespace CtMparticle.Tests.Commercetools;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using CtMparticle.Commercetools;
+using CtMparticle.Sources.Commercetools;
 
 namespace CtMparticle.Tests.Commercetools;
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using CtMparticle.Configuration;
-using CtMparticle.Storage;
+using CtMparticle.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -50,8 +50,8 @@ public sealed class OptionsValidationTests
         Assert.Equal(MParticlePod.EU1, routing.FindInput("acme-eu")!.Pod);
         Assert.Equal("acme-eu", routing.FindStore("acme-de")!.Input);
         Assert.Equal(4, mapping.Consent.EffectiveFields().Count);
-        Assert.NotNull(services.GetRequiredService<CtMparticle.Mapping.CommercetoolsMapper>());
-        Assert.NotNull(services.GetRequiredService<CtMparticle.MParticle.BatchBuilder>());
+        Assert.NotNull(services.GetRequiredService<CtMparticle.Sources.Commercetools.CommercetoolsMapper>());
+        Assert.NotNull(services.GetRequiredService<CtMparticle.Delivery.BatchBuilder>());
     }
 
     [Theory]

@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using CtMparticle.Commercetools;
+using CtMparticle.Delivery;
 using CtMparticle.Governance;
-using CtMparticle.Mapping;
-using CtMparticle.MParticle;
+using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tests.Governance;

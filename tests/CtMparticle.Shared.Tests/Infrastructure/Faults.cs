@@ -1,6 +1,7 @@
 using CtMparticle.Configuration;
-using CtMparticle.Mapping;
-using CtMparticle.Relay;
+using CtMparticle.Consent;
+using CtMparticle.Delivery;
+using CtMparticle.Storage;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Tests.Infrastructure;
@@ -123,6 +124,6 @@ internal sealed class FaultyQuarantine(IQuarantine inner, FaultPlan plan) : IQua
 
 internal sealed class FaultyEventsApi(IEventsApi inner, FaultPlan plan) : IEventsApi
 {
-    public Task<EventsApiResponse> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+    public Task<EventsApiResult> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
         plan.Run("api.send", () => inner.SendBulkAsync(route, body, cancellationToken));
 }

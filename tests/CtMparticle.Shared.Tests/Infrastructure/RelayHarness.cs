@@ -1,7 +1,9 @@
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using CtMparticle.Configuration;
-using CtMparticle.Relay;
+using CtMparticle.Delivery;
+using CtMparticle.Hosting;
+using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

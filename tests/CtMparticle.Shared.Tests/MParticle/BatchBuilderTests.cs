@@ -1,8 +1,7 @@
 using System.Text.Json.Nodes;
-using CtMparticle.Commercetools;
 using CtMparticle.Configuration;
-using CtMparticle.Mapping;
-using CtMparticle.MParticle;
+using CtMparticle.Delivery;
+using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Tests.MParticle;

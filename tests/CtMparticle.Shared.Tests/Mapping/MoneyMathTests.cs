@@ -1,5 +1,4 @@
-using CtMparticle.Commercetools;
-using CtMparticle.Mapping;
+using CtMparticle.Sources.Commercetools;
 
 namespace CtMparticle.Tests.Mapping;
 

@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
-using CtMparticle.Commercetools;
-using CtMparticle.Mapping;
-using CtMparticle.MParticle;
+using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Tests.Mapping;

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
 using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tests.Relay;
@@ -46,7 +46,7 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
         var message = Samples.Json(Samples.PayloadNotIncluded);
         message["resource"]!["id"] = orderId;
 
-        var outcome = await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(message)), default);
+        var outcome = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(message)), default);
         await relay.Push.PushAsync(default);
 
         Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
@@ -65,7 +65,7 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
         var message = Samples.Json(Samples.OrderStateChanged);
         message["resource"]!["id"] = orderId;
 
-        var outcome = await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(message)), default);
+        var outcome = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(message)), default);
 
         Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
         Assert.NotNull(await relay.Orders.FindByOrderAsync(orderId, default));
@@ -79,7 +79,7 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
         var message = Samples.Json(Samples.PayloadNotIncluded);
         message["resource"]!["id"] = "00000000-0000-4000-8000-00000000dead";
 
-        var outcome = await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(message)), default);
+        var outcome = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(message)), default);
 
         Assert.Equal(IngestOutcomeKind.Quarantined, outcome.Kind);
         Assert.Equal("payload_not_included", outcome.Reason);
@@ -100,7 +100,7 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
             s["TestCommercetoolsSecret"] = "x";
         });
 
-        await Assert.ThrowsAsync<HttpRequestException>(() => relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.PayloadNotIncluded)), default));
+        await Assert.ThrowsAsync<HttpRequestException>(() => relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.PayloadNotIncluded)), default));
         Assert.Empty(await relay.QuarantinedAsync());
     }
 }

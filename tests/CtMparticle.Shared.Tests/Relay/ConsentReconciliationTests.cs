@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
-using CtMparticle.Relay;
+using CtMparticle.Sources.Commercetools;
+using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 

@@ -1,4 +1,4 @@
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
 using CtMparticle.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -59,7 +59,7 @@ public sealed class FaultToleranceTests(AzuriteFixture azurite)
                 try
                 {
                     // Service Bus redelivers the same message (same body, same ids) until it completes.
-                    var outcome = await relay.Ingest.IngestAsync(new Delivery(body, "sb-" + name, attempt), default);
+                    var outcome = await relay.Ingest.IngestAsync(new Inbound(body, "sb-" + name, attempt), default);
                     outcomes[name] = outcome.KindCode + ":" + outcome.Reason;
                     break;
                 }
@@ -212,7 +212,7 @@ public sealed class FaultToleranceTests(AzuriteFixture azurite)
             {
                 try
                 {
-                    return await relay.Ingest.IngestAsync(new Delivery(body, lockToken, attempt), default);
+                    return await relay.Ingest.IngestAsync(new Inbound(body, lockToken, attempt), default);
                 }
                 catch (InjectedCrash) when (attempt < 5)
                 {

@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 
@@ -30,7 +31,7 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     private Task<IngestOutcome> Ingest(string sample) => Ingest(Samples.Bytes(sample));
 
     private Task<IngestOutcome> Ingest(byte[] body, int deliveryCount = 1) =>
-        relay.Ingest.IngestAsync(new Delivery(body, "sb-" + Guid.NewGuid().ToString("N")[..8], deliveryCount, new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)), default);
+        relay.Ingest.IngestAsync(new Inbound(body, "sb-" + Guid.NewGuid().ToString("N")[..8], deliveryCount, new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)), default);
 
     [Fact]
     public async Task Ingest_AllSamplesInOrder_EachHasExactlyOneExpectedOutcome()
@@ -129,7 +130,7 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         var body = Samples.Bytes(Samples.OrderCreatedRegistered)[..500];
 
-        var outcome = await relay.Ingest.IngestAsync(new Delivery(body, "sb-42", 3, new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)), default);
+        var outcome = await relay.Ingest.IngestAsync(new Inbound(body, "sb-42", 3, new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero)), default);
 
         Assert.Equal(IngestOutcomeKind.Quarantined, outcome.Kind);
         Assert.Equal("malformed_json", outcome.Reason);
@@ -224,7 +225,7 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
             ["Mapping:Consent:Fields:1:SnapshotKey"] = "doNotSell",
         };
         await using var ccpaRelay = RelayHarness.Create(azurite, server, s => { foreach (var (k, v) in rules) { s[k] = v; } });
-        var optedOut = await ccpaRelay.Ingest.IngestAsync(new Delivery(Samples.Bytes(order)), default);
+        var optedOut = await ccpaRelay.Ingest.IngestAsync(new Inbound(Samples.Bytes(order)), default);
 
         Assert.Equal(IngestOutcomeKind.Accepted, forwarded.Kind);
         Assert.Equal(IngestOutcomeKind.Filtered, optedOut.Kind);
@@ -304,9 +305,9 @@ public sealed class GovernanceIngestTests(AzuriteFixture azurite)
     {
         await using var server = new EventsApiServer();
         await using var relay = RelayHarness.Create(azurite, server, s => s["Mapping:UserAttributeFields:0"] = "loyaltyTier");
-        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.CustomerCreated)), default); // region and consent
+        await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.CustomerCreated)), default); // region and consent
 
-        var outcome = await relay.Ingest.IngestAsync(new Delivery(LoyaltyChange()), default);
+        var outcome = await relay.Ingest.IngestAsync(new Inbound(LoyaltyChange()), default);
 
         Assert.Equal(IngestOutcomeKind.Quarantined, outcome.Kind);
         Assert.Equal("plan_violation", outcome.Reason);
@@ -328,9 +329,9 @@ public sealed class GovernanceIngestTests(AzuriteFixture azurite)
             s["Mapping:UserAttributeFields:0"] = "loyaltyTier";
             s["Governance:PoliciesPath"] = Path.Combine(folder, "policies.json");
         });
-        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.CustomerCreated)), default);
+        await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.CustomerCreated)), default);
 
-        var outcome = await relay.Ingest.IngestAsync(new Delivery(LoyaltyChange()), default);
+        var outcome = await relay.Ingest.IngestAsync(new Inbound(LoyaltyChange()), default);
 
         Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
         Assert.Empty(await relay.QuarantinedAsync());

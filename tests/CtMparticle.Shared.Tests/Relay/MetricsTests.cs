@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
+using CtMparticle.Telemetry;
 using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tests.Relay;
@@ -30,7 +31,7 @@ public sealed class MetricsTests(AzuriteFixture azurite)
 
         foreach (var sample in new[] { Samples.OrderCreatedRegistered, Samples.CartChange, Samples.PayloadNotIncluded })
         {
-            await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(sample)), default);
+            await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(sample)), default);
         }
 
         await relay.Push.PushAsync(default);

@@ -1,5 +1,6 @@
 using System.Text;
-using CtMparticle.Relay;
+using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 
@@ -30,7 +31,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         foreach (var sample in Samples.All)
         {
-            await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(sample)), default);
+            await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(sample)), default);
         }
     }
 
@@ -75,7 +76,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task Push_PurchaseTotalsReachMParticleExactly()
     {
-        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.OrderCreatedRegistered)), default);
+        await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.OrderCreatedRegistered)), default);
 
         await relay.Push.PushAsync(default);
 
@@ -87,11 +88,11 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task Push_ConsentRevokedBetweenIngestAndPush_WithdrawsTheEvent()
     {
-        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(Samples.CustomerCreated)), default);
+        await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.CustomerCreated)), default);
         var revoke = Samples.Json(Samples.CloudEventsConsent);
         revoke["data"]!["name"] = "consentAnalytics";
         revoke["data"]!["createdAt"] = "2026-11-28T00:00:00.000Z";
-        await relay.Ingest.IngestAsync(new Delivery(Samples.Bytes(revoke)), default);
+        await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(revoke)), default);
 
         var report = await relay.Push.PushAsync(default);
 

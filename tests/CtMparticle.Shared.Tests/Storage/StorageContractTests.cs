@@ -1,4 +1,4 @@
-using CtMparticle.Relay;
+using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 
@@ -265,10 +265,10 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
 public sealed class SqliteStorageContractTests : StorageContractTests, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-contract-").FullName;
-    private readonly CtMparticle.Storage.Embedded.SqliteStore store;
+    private readonly CtMparticle.Embedded.SqliteStore store;
 
     public SqliteStorageContractTests() =>
-        store = CtMparticle.Storage.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
+        store = CtMparticle.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
 
     protected override IEventStore Events => store;
 
@@ -283,7 +283,7 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         await store.TryAddAsync(e, "m-1", default);
         store.Dispose();
 
-        using var reopened = CtMparticle.Storage.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
+        using var reopened = CtMparticle.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
 
         Assert.Single(await reopened.ReadPendingAsync(10, default), p => p.EventId == e.Context.EventId);
         Assert.Equal(AddResult.Duplicate, await reopened.TryAddAsync(e, "m-2", default));
@@ -292,7 +292,7 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     [Fact]
     public async Task Quarantine_FolderRecordsAreListedFoundAndDeleted()
     {
-        var quarantine = new CtMparticle.Storage.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
+        var quarantine = new CtMparticle.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
         var record = new QuarantineRecord(["malformed_json"], "bad", [],
             new QuarantineSource("m-9", null, null, null, null, null, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
             Convert.ToBase64String("{oops"u8), "0.1.0", "decode");
@@ -315,7 +315,7 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     [InlineData("{\"Reasons\":[],\"Message\":\"x\"}")]
     public async Task Quarantine_DamagedFolderRecord_IsReportedNotListedAndTheOthersStay(string damaged)
     {
-        var quarantine = new CtMparticle.Storage.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
+        var quarantine = new CtMparticle.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
         var record = new QuarantineRecord(["malformed_json"], "bad", [],
             new QuarantineSource("m-10", null, null, null, null, null, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
             Convert.ToBase64String("{oops"u8), "0.1.0", "decode");

@@ -1,0 +1,306 @@
+using System.Globalization;
+using System.Text.Json;
+using CtMparticle.Configuration;
+using CtMparticle.Consent;
+using CtMparticle.Identity;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Delivery;
+
+/// <summary>The closed set of results of turning one user's canonical events into an Events API batch.</summary>
+public abstract record BatchResult;
+
+/// <summary>A batch ready to send, serialized once (<see cref="Json"/> is what goes on the wire).</summary>
+public sealed record BuiltBatch(InputRoute Route, MpBatch Batch, byte[] Json) : BatchResult;
+
+public sealed record BatchRejected(Reason Reason, string Detail) : BatchResult;
+
+/// <summary>A batch object before serialization: what governance validates.</summary>
+public sealed record ComposedBatch(InputRoute Route, MpBatch Batch) : BatchResult;
+
+/// <summary>
+/// Canonical events → mParticle Events API batches. Pure. One batch holds one user's events (mParticle attributes
+/// a whole batch to one profile), goes to one input, and stays under 128 KB.
+/// </summary>
+public sealed class BatchBuilder(MappingOptions mapping, InputRouter router, IdentityMapper identities)
+{
+    /// <summary>mParticle: a batch "should not exceed 128kb".</summary>
+    public const int MaxBatchBytes = 128 * 1024;
+
+    public BatchBuilder(MappingOptions mapping, MParticleOptions routing)
+        : this(mapping, new InputRouter(mapping, routing), new IdentityMapper(mapping.Identity))
+    {
+    }
+
+    public BatchResult Build(TrackingEvent e) => BuildGrouped([e]);
+
+    /// <summary>Builds one batch from events of one user (equal <see cref="BatchPacker.GroupKey"/>).</summary>
+    public BatchResult Build(IReadOnlyList<TrackingEvent> events)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(events.Count);
+        var groupKey = BatchPacker.GroupKey(events[0], router, identities);
+        if (events.Skip(1).Any(e => BatchPacker.GroupKey(e, router, identities) != groupKey))
+        {
+            throw new ArgumentException("A batch holds one user's events for one input; group events by GroupKey first.", nameof(events));
+        }
+
+        return BuildGrouped(events);
+    }
+
+    /// <summary>Builds one batch from events the caller already grouped by <see cref="BatchPacker.GroupKey"/>, serialized once.</summary>
+    internal BatchResult BuildGrouped(IReadOnlyList<TrackingEvent> events)
+    {
+        if (Compose(events) is not ComposedBatch composed)
+        {
+            return Compose(events);
+        }
+
+        var json = JsonSerializer.SerializeToUtf8Bytes(composed.Batch, MParticleJsonContext.Default.MpBatch);
+        return json.Length > MaxBatchBytes
+            ? new BatchRejected(Reason.BatchTooLarge, $"The batch is {json.Length:N0} bytes; mParticle takes at most {MaxBatchBytes:N0}. An order this large needs its products trimmed before it can be sent.")
+            : new BuiltBatch(composed.Route, composed.Batch, json);
+    }
+
+    /// <summary>The batch object for events of one user, not serialized (what governance validates).</summary>
+    internal BatchResult Compose(IReadOnlyList<TrackingEvent> events)
+    {
+        var first = events[0];
+
+        if (router.Route(first.Context.StoreKey) is not { } route)
+        {
+            return new BatchRejected(Reason.NoInputForStore, first.Context.StoreKey is { } store
+                ? $"Store '{store}' is not in MParticle:Stores and there is no MParticle:DefaultInput; add the store with its input."
+                : "The event has no store and there is no MParticle:DefaultInput.");
+        }
+
+        var userIdentities = identities.For(first.Context.User);
+        if (userIdentities.Count == 0)
+        {
+            return new BatchRejected(Reason.NoIdentity, "The event has no identity the configuration sends (customer id, e-mail, anonymous id); mParticle could not attribute it.");
+        }
+
+        var ordered = events.Count == 1 ? [first] : events.OrderBy(e => e.Context.OccurredAt).ThenBy(e => e.Context.EventId).ToArray();
+        var (setAttributes, removedAttributes) = MergeAttributes(ordered);
+        return new ComposedBatch(route, new MpBatch
+        {
+            Environment = route.Environment,
+            SourceRequestId = RequestId(ordered),
+            UserIdentities = userIdentities,
+            UserAttributes = setAttributes.Count > 0 ? setAttributes : null,
+            DeletedUserAttributes = removedAttributes.Count > 0 ? removedAttributes : null,
+            DeviceInfo = DeviceInfo(first.Context.User.Devices),
+            Context = string.IsNullOrEmpty(mapping.DataPlan.PlanId)
+                ? null
+                : new MpContext { DataPlan = new MpDataPlan { PlanId = mapping.DataPlan.PlanId, PlanVersion = mapping.DataPlan.PlanVersion } },
+            ConsentState = ConsentState(ordered),
+            Events = ordered.Select(MapEvent).ToArray(),
+        });
+    }
+
+    /// <summary>Deterministic per set of events, so a retried batch carries the same id (mParticle dedupes on it).</summary>
+    public static string RequestId(IEnumerable<TrackingEvent> events)
+    {
+        var ids = events.Select(e => e.Context.EventId.ToString("N")).Order(StringComparer.Ordinal);
+        return Uuid5.Create(Uuid5.RelayNamespace, "request/" + string.Join(',', ids)).ToString("D");
+    }
+
+
+    private static MpEvent MapEvent(TrackingEvent e) => e switch
+    {
+        OrderCompleted o => Commerce(e, o.Currency, new MpProductAction
+        {
+            Action = ProductActions.Purchase,
+            TransactionId = o.TransactionId,
+            TotalAmount = o.Total,
+            TaxAmount = o.Tax,
+            ShippingAmount = o.Shipping,
+            CouponCode = o.CouponCode,
+            Products = o.Products.Select(Product).ToArray(),
+        }, Attributes(e, ("order_id", o.OrderId), ("order_origin", Origin(o.Origin)), ("discount_amount", Invariant(o.Discount)))),
+        OrderRefunded r => Commerce(e, r.Currency, new MpProductAction
+        {
+            Action = ProductActions.Refund,
+            TransactionId = r.TransactionId,
+            TotalAmount = r.Amount,
+            Products = r.Products.Count > 0 ? r.Products.Select(Product).ToArray() : null,
+        }, Attributes(e, ("order_id", r.OrderId), ("refund_source", r.Source == RefundSource.PaymentTransaction ? "payment_transaction" : "return_item"), ("refund_id", r.SourceId))),
+        ProductViewed p => Commerce(e, p.Currency, new MpProductAction { Action = ProductActions.ViewDetail, Products = [Product(p.Product)] }, Attributes(e)),
+        ProductAdded p => Commerce(e, p.Currency, new MpProductAction { Action = ProductActions.AddToCart, Products = [Product(p.Product)] }, Attributes(e, ("cart_id", p.CartId))),
+        ProductRemoved p => Commerce(e, p.Currency, new MpProductAction { Action = ProductActions.RemoveFromCart, Products = [Product(p.Product)] }, Attributes(e, ("cart_id", p.CartId))),
+        CheckoutStepViewed c => Commerce(e, c.Currency, new MpProductAction
+        {
+            Action = ProductActions.Checkout,
+            CheckoutStep = c.Step,
+            CheckoutOptions = c.Option,
+            Products = c.Products.Count > 0 ? c.Products.Select(Product).ToArray() : null,
+        }, Attributes(e, ("cart_id", c.CartId))),
+        OrderStatusChanged s => Custom(e, CustomEventTypes.Transaction, Attributes(e,
+            ("order_id", s.OrderId), ("transaction_id", s.OrderNumber ?? s.OrderId), ("status_type", s.Kind.ToString().ToLowerInvariant()),
+            ("status", s.Status), ("previous_status", s.PreviousStatus))),
+        OrderCustomerLinked l => Custom(e, CustomEventTypes.Transaction, Attributes(e, ("order_id", l.OrderId), ("transaction_id", l.OrderNumber ?? l.OrderId))),
+        SignedUp s => Custom(e, CustomEventTypes.Other, Attributes(e, ("method", s.Method))),
+        SignedIn s => Custom(e, CustomEventTypes.Other, Attributes(e, ("method", s.Method))),
+        ProfileUpdated p => Custom(e, CustomEventTypes.UserPreference, Attributes(e, ("changed_fields", string.Join(',', p.ChangedFields)))),
+        ConsentUpdated c => Custom(e, CustomEventTypes.UserPreference, Attributes(e, ("purposes", string.Join(',', c.ChangedPurposes)))),
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Every canonical event needs an mParticle mapping."),
+    };
+
+    private static MpEvent Commerce(TrackingEvent e, string? currency, MpProductAction action, IReadOnlyDictionary<string, string>? attributes) => new()
+    {
+        EventType = "commerce_event",
+        Data = new MpEventData
+        {
+            TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
+            SourceMessageId = e.Context.EventId.ToString("D"),
+            SessionUuid = e.Context.User.SessionId,
+            CurrencyCode = currency,
+            ProductAction = action,
+            CustomAttributes = attributes,
+        },
+    };
+
+    private static MpEvent Custom(TrackingEvent e, string customEventType, IReadOnlyDictionary<string, string>? attributes) => new()
+    {
+        EventType = "custom_event",
+        Data = new MpEventData
+        {
+            TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
+            SourceMessageId = e.Context.EventId.ToString("D"),
+            SessionUuid = e.Context.User.SessionId,
+            EventName = e.Name,
+            CustomEventType = customEventType,
+            CustomAttributes = attributes,
+        },
+    };
+
+    private static MpProduct Product(ProductLine line)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (line.ListPrice is { } list)
+        {
+            attributes["list_price"] = list.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (line.ProductId is { } productId)
+        {
+            attributes["product_id"] = productId;
+        }
+
+        return new MpProduct
+        {
+            Id = line.Sku,
+            Name = line.Name,
+            Brand = line.Brand,
+            Category = line.Category,
+            Variant = line.Variant,
+            Price = line.UnitPrice,
+            Quantity = line.Quantity,
+            TotalProductAmount = line.LineTotal,
+            CustomAttributes = attributes.Count > 0 ? attributes : null,
+        };
+    }
+
+    private static Dictionary<string, string>? Attributes(TrackingEvent e, params (string Key, string? Value)[] extra)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (e.Context.StoreKey is { } store)
+        {
+            attributes["store_key"] = store;
+        }
+
+        if (e.Context.Channel is { } channel)
+        {
+            attributes["channel"] = channel;
+        }
+
+        foreach (var (key, value) in extra)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                attributes[key] = value;
+            }
+        }
+
+        return attributes.Count > 0 ? attributes : null;
+    }
+
+    private static (Dictionary<string, string> Set, List<string> Removed) MergeAttributes(IEnumerable<TrackingEvent> ordered)
+    {
+        var set = new Dictionary<string, string>(StringComparer.Ordinal);
+        var removed = new List<string>();
+        foreach (var attributes in ordered.Select(e => e switch
+                 {
+                     SignedUp s => s.Attributes,
+                     ProfileUpdated p => p.Attributes,
+                     _ => null,
+                 }).OfType<ProfileAttributes>())
+        {
+            foreach (var (key, value) in attributes.Set)
+            {
+                set[key] = value;
+                removed.Remove(key);
+            }
+
+            foreach (var key in attributes.Removed)
+            {
+                set.Remove(key);
+                if (!removed.Contains(key))
+                {
+                    removed.Add(key);
+                }
+            }
+        }
+
+        return (set, removed);
+    }
+
+    /// <summary>The newest state of each purpose across the events (<see cref="ConsentMerge"/>), purposes in order.</summary>
+    private static MpConsentState? ConsentState(IEnumerable<TrackingEvent> ordered)
+    {
+        if (ConsentMerge.Newest(ordered.Select(e => e.Context.Consent)) is not { IsEmpty: false } consent)
+        {
+            return null;
+        }
+
+        var gdpr = new SortedDictionary<string, MpConsent>(StringComparer.Ordinal);
+        foreach (var (purpose, state) in consent.Gdpr)
+        {
+            gdpr[purpose.Trim().ToLowerInvariant()] = Consent(state);
+        }
+
+        return new MpConsentState
+        {
+            Gdpr = gdpr.Count > 0 ? gdpr.ToDictionary(StringComparer.Ordinal) : null,
+            Ccpa = consent.CcpaDataSaleOptOut is { } ccpa ? new Dictionary<string, MpConsent> { [ConsentSnapshot.CcpaPurpose] = Consent(ccpa) } : null,
+        };
+    }
+
+    private static MpConsent Consent(ConsentPurpose purpose) => new()
+    {
+        Consented = purpose.Consented,
+        Document = purpose.Document,
+        TimestampUnixtimeMs = purpose.At.ToUnixTimeMilliseconds(),
+        Location = purpose.Location,
+    };
+
+    private static MpDeviceInfo? DeviceInfo(DeviceIds? devices) => devices is null
+        ? null
+        : new MpDeviceInfo
+        {
+            IosAdvertisingId = devices.IosAdvertisingId,
+            IosIdfv = devices.IosVendorId,
+            AndroidAdvertisingId = devices.AndroidAdvertisingId,
+            AndroidUuid = devices.AndroidUuid,
+        };
+
+    private static string Origin(OrderOrigin origin) => origin switch
+    {
+        OrderOrigin.Created => "created",
+        OrderOrigin.Imported => "imported",
+        OrderOrigin.Recurring => "recurring",
+        OrderOrigin.Storefront => "storefront",
+        _ => "unknown",
+    };
+
+    private static string? Invariant(decimal? value) => value?.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,328 @@
+using System.Text.Json;
+using CtMparticle.Configuration;
+using CtMparticle.Consent;
+using CtMparticle.Identity;
+using CtMparticle.Storage;
+using CtMparticle.Telemetry;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Delivery;
+
+/// <summary>What one push run did.</summary>
+public sealed record PushReport(
+    int PendingRead,
+    int Requests,
+    int Delivered,
+    int Withdrawn,
+    int Quarantined,
+    int Deferred,
+    TimeSpan OldestPendingAge,
+    IReadOnlyDictionary<int, int> StatusCounts);
+
+/// <summary>
+/// Push: in-flight requests first, byte for byte → pending events → consent re-check → <see cref="BatchPacker"/>
+/// (one user per batch, bulk requests per input) → Events API, settled by the kind of <see cref="EventsApiResult"/>.
+/// A request is persisted before it is sent and its events leave the outbox only after mParticle's 2xx, so a crash
+/// anywhere either resends the identical request (same bytes, same <c>source_request_id</c>) or sends nothing twice.
+/// </summary>
+public sealed class PushPipeline(
+    IEventStore events,
+    IConsentStore consent,
+    IQuarantine quarantine,
+    IEventsApi api,
+    BatchPacker packer,
+    PushThrottle throttle,
+    ConsentRules rules,
+    IOptions<PushOptions> options,
+    IOptions<MParticleOptions> routing,
+    RelayMetrics metrics,
+    TimeProvider time,
+    ILogger<PushPipeline> logger)
+{
+    private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(PushPipeline));
+
+    // Named fields, so that a run (below) can reach them.
+    private readonly IEventStore events = events;
+    private readonly IConsentStore consent = consent;
+    private readonly IQuarantine quarantine = quarantine;
+    private readonly IEventsApi api = api;
+    private readonly BatchPacker packer = packer;
+    private readonly PushThrottle throttle = throttle;
+    private readonly ConsentRules rules = rules;
+    private readonly IOptions<PushOptions> options = options;
+    private readonly IOptions<MParticleOptions> routing = routing;
+    private readonly RelayMetrics metrics = metrics;
+    private readonly TimeProvider time = time;
+    private readonly ILogger<PushPipeline> logger = logger;
+
+    public Task<PushReport> PushAsync(CancellationToken cancellationToken) => new Run(this).ExecuteAsync(cancellationToken);
+
+    /// <summary>One push run: its tallies and the inputs it may no longer call live here, not in the pipeline.</summary>
+    private sealed class Run(PushPipeline push)
+    {
+        private readonly Dictionary<int, int> statuses = [];
+        private readonly Dictionary<string, int> sentPerInput = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> allowances = new(StringComparer.Ordinal);
+        private readonly HashSet<string> stoppedInputs = new(StringComparer.Ordinal);
+        private int requests, delivered, withdrawn, quarantined, deferred;
+
+        public async Task<PushReport> ExecuteAsync(CancellationToken cancellationToken)
+        {
+            var now = push.time.GetUtcNow();
+
+            // 1. Requests a previous run persisted but did not finish go first, byte for byte.
+            var inFlight = await push.events.ReadInFlightAsync(cancellationToken).ConfigureAwait(false);
+            var busy = new HashSet<Guid>(inFlight.SelectMany(r => r.Events).Select(k => k.EventId));
+            foreach (var request in inFlight.OrderBy(r => r.CreatedAt))
+            {
+                RelayLog.Resending(push.logger, request.RequestId, request.InputName);
+                await SendAsync(OutgoingRequest.FromInFlight(request), persisted: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            // 2. New work: pending events not already in a request.
+            var pending = (await push.events.ReadPendingAsync(push.options.Value.MaxEventsPerRun, cancellationToken).ConfigureAwait(false))
+                .Where(p => !busy.Contains(p.EventId))
+                .ToArray();
+            var oldest = pending.Length == 0 ? TimeSpan.Zero : now - pending.Min(p => p.EnqueuedAt);
+            push.metrics.Outbox(pending.Length, oldest);
+
+            var sendable = await CheckConsentAsync(pending, cancellationToken).ConfigureAwait(false);
+            var (batches, unsendable) = push.packer.BuildBatches(sendable);
+            foreach (var group in unsendable)
+            {
+                await QuarantineAsync(group.Events, group.Reason, group.Detail, [],
+                    JsonSerializer.SerializeToUtf8Bytes(group.Tracking.ToList(), RelayJsonContext.Default.ListTrackingEvent), cancellationToken).ConfigureAwait(false);
+            }
+
+            // 3. Per input, in order of the oldest event; an input that must not be called again defers the rest.
+            foreach (var input in batches.GroupBy(b => b.InputName, StringComparer.Ordinal))
+            {
+                var packed = push.packer.PackRequests(input.Key, input.ToArray());
+                foreach (var request in packed)
+                {
+                    if (!await SendAsync(request, persisted: false, cancellationToken).ConfigureAwait(false))
+                    {
+                        deferred += packed.SkipWhile(r => r != request).Sum(r => r.Events.Count);
+                        break;
+                    }
+                }
+            }
+
+            foreach (var input in sentPerInput.Keys)
+            {
+                push.throttle.RunCompleted(input);
+            }
+
+            var report = new PushReport(pending.Length, requests, delivered, withdrawn, quarantined, deferred, oldest, statuses);
+            RelayLog.PushSummary(push.logger, report.PendingRead, report.Requests, report.Delivered, report.Withdrawn, report.Quarantined, report.Deferred, oldest.TotalSeconds);
+            return report;
+        }
+
+        /// <summary>Re-checks consent with the newest stored state; withdraws what no longer passes.</summary>
+        private async Task<List<(PendingEventKey Key, TrackingEvent Event)>> CheckConsentAsync(IReadOnlyList<PendingEvent> pending, CancellationToken cancellationToken)
+        {
+            var states = new Dictionary<string, UserConsent?>(StringComparer.Ordinal);
+            var sendable = new List<(PendingEventKey, TrackingEvent)>(pending.Count);
+            var withdraw = new List<PendingEventKey>();
+            foreach (var item in pending)
+            {
+                TrackingEvent? trackingEvent;
+                try
+                {
+                    trackingEvent = JsonSerializer.Deserialize(item.Json, RelayJsonContext.Default.TrackingEvent);
+                }
+                catch (JsonException ex)
+                {
+                    await QuarantineAsync([item.Key], Reason.StoredEventUnreadable, $"The stored event could not be read back: {ex.Message}", [], item.Json, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (trackingEvent is null)
+                {
+                    await QuarantineAsync([item.Key], Reason.StoredEventUnreadable, "The stored event is empty.", [], item.Json, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var userKey = UserKeys.Of(trackingEvent.Context.User);
+                UserConsent? state = null;
+                if (userKey is not null && !states.TryGetValue(userKey, out state))
+                {
+                    state = await push.consent.GetAsync(userKey, cancellationToken).ConfigureAwait(false);
+                    states[userKey] = state;
+                }
+
+                var decision = ConsentGate.Decide(trackingEvent, state, push.rules, push.routing.Value.DefaultCountry);
+                if (!decision.Allowed)
+                {
+                    withdraw.Add(item.Key);
+                    RelayLog.Withdrawn(push.logger, trackingEvent.Context.EventId, trackingEvent.Name, decision.Detail);
+                    continue;
+                }
+
+                // Send the newest consent known, not the one at ingest.
+                sendable.Add((item.Key, trackingEvent with { Context = trackingEvent.Context with { Consent = decision.Consent } }));
+            }
+
+            if (withdraw.Count > 0)
+            {
+                await push.events.RemovePendingAsync(withdraw, EventFate.Withdrawn, cancellationToken).ConfigureAwait(false);
+                withdrawn += withdraw.Count;
+                push.metrics.Events("withdrawn", withdraw.Count, Reason.ConsentWithdrawn.Code());
+            }
+
+            return sendable;
+        }
+
+        /// <summary>Sends one request and settles it by what the Events API answered. False when the input must not be called again in this run.</summary>
+        private async Task<bool> SendAsync(OutgoingRequest request, bool persisted, CancellationToken cancellationToken)
+        {
+            var input = request.InputName;
+            if (!MayCall(input))
+            {
+                return false;
+            }
+
+            if (push.packer.RouteOf(input) is not { } route)
+            {
+                RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs)");
+                return Stop(input);
+            }
+
+            if (!persisted)
+            {
+                await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            }
+
+            var started = push.time.GetTimestamp();
+            var result = await push.api.SendBulkAsync(route, request.Body, cancellationToken).ConfigureAwait(false);
+            if (result is NotConfigured notConfigured)
+            {
+                // Nothing was sent: the request is dropped (its events stay pending) until a person fixes the settings.
+                await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                RelayLog.InputMisconfigured(push.logger, input, notConfigured.Problem);
+                push.throttle.Pause(input);
+                return Stop(input);
+            }
+
+            Count(request, result, push.time.GetElapsedTime(started));
+            switch (result)
+            {
+                case Accepted accepted:
+                    var sent = request.Events;
+                    await push.events.RemovePendingAsync(sent, EventFate.Delivered, cancellationToken).ConfigureAwait(false);
+                    await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                    delivered += sent.Count;
+                    push.metrics.Events("delivered", sent.Count);
+                    push.throttle.Succeeded(input, accepted.PercentageUsed);
+                    return true;
+
+                case Rejected rejected:
+                    return await IsolateAsync(request, rejected, cancellationToken).ConfigureAwait(false);
+
+                case Unauthorized unauthorized:
+                    // Not accepted: the events stay pending and may be regrouped later.
+                    await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                    RelayLog.AuthFailed(push.logger, input, unauthorized.Status);
+                    push.throttle.Pause(input);
+                    return Stop(input);
+
+                case Throttled throttled:
+                    // Kept in flight: resent as is once the input may be called again.
+                    var wait = push.throttle.RateLimited(input, throttled.RetryAfter, throttled.RateLimitExceeded);
+                    RelayLog.RateLimited(push.logger, input, throttled.RateLimitExceeded, wait.TotalSeconds);
+                    return Stop(input);
+
+                default:
+                    // 5xx or no answer: mParticle may have accepted it, so it stays in flight and is resent identically.
+                    var backoff = push.throttle.Failed(input);
+                    RelayLog.Transient(push.logger, input, result.Status, result is NoAnswer noAnswer ? $", {noAnswer.Error}" : null, backoff.TotalSeconds);
+                    return Stop(input);
+            }
+        }
+
+        /// <summary>Whether this run may call the input again (its throttle and this run's allowance).</summary>
+        private bool MayCall(string input)
+        {
+            if (!allowances.TryGetValue(input, out var allowance))
+            {
+                // Read once per run: successes during the run do not raise it.
+                allowances[input] = allowance = push.throttle.Allowance(input);
+            }
+
+            return !stoppedInputs.Contains(input) && push.throttle.MayCall(input) && sentPerInput.GetValueOrDefault(input) < allowance
+                || Stop(input);
+        }
+
+        private bool Stop(string input)
+        {
+            stoppedInputs.Add(input);
+            return false;
+        }
+
+        private void Count(OutgoingRequest request, EventsApiResult result, TimeSpan latency)
+        {
+            requests++;
+            sentPerInput[request.InputName] = sentPerInput.GetValueOrDefault(request.InputName) + 1;
+            statuses[result.Status] = statuses.GetValueOrDefault(result.Status) + 1;
+            push.metrics.Request(request.InputName, result.Status, latency);
+            RelayLog.Sent(push.logger, request.RequestId, request.InputName, request.Batches.Count, request.Body.Length, result.Status, latency.TotalMilliseconds);
+        }
+
+        /// <summary>
+        /// A 4xx for the payload: never retried unchanged. Several batches are split in halves to find the bad one;
+        /// a single bad batch is quarantined with mParticle's answer and the rest goes on.
+        /// </summary>
+        private async Task<bool> IsolateAsync(OutgoingRequest request, Rejected rejected, CancellationToken cancellationToken)
+        {
+            if (request.Batches.Count == 1)
+            {
+                var batch = request.Batches[0];
+                await QuarantineAsync(batch.Events, Reason.MParticleRejected,
+                    $"mParticle answered {rejected.Status} for this batch; it is not retried unchanged.",
+                    [rejected.Body ?? $"HTTP {rejected.Status} without a body"], batch.Json, cancellationToken).ConfigureAwait(false);
+                await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
+            RelayLog.Splitting(push.logger, request.InputName, request.RequestId, rejected.Status, request.Batches.Count);
+            var half = request.Batches.Count / 2;
+            var parts = new[] { OutgoingRequest.Of(request.InputName, request.Batches.Take(half).ToArray()), OutgoingRequest.Of(request.InputName, request.Batches.Skip(half).ToArray()) };
+            foreach (var part in parts)
+            {
+                await push.events.SaveInFlightAsync(part.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            }
+
+            await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+            foreach (var part in parts)
+            {
+                if (!await SendAsync(part, persisted: true, cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private async Task QuarantineAsync(
+            IReadOnlyCollection<PendingEventKey> keys, Reason reason, string detail, IReadOnlyList<string> errors, byte[] payload, CancellationToken cancellationToken)
+        {
+            var first = keys.First();
+            var record = new QuarantineRecord(
+                [reason.Code()],
+                $"{detail} Events: {string.Join(", ", keys.Select(k => k.EventId))}.",
+                errors,
+                new QuarantineSource(first.EventId.ToString("D"), "push", null, null, null, null, first.EnqueuedAt, push.time.GetUtcNow(), "EventsApiBatch"),
+                Convert.ToBase64String(payload),
+                RelayVersion,
+                "push");
+            var location = await push.quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
+            await push.events.RemovePendingAsync(keys, EventFate.Quarantined, cancellationToken).ConfigureAwait(false);
+            quarantined += keys.Count;
+            push.metrics.Events("quarantined", keys.Count, reason.Code());
+            RelayLog.Quarantined(push.logger, "push", first.EventId.ToString("D"), null, null, "push", reason.Code(), location);
+        }
+    }
+}

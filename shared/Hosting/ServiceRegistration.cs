@@ -1,0 +1,159 @@
+using Azure.Data.Tables;
+using Azure.Identity;
+using Azure.Storage.Blobs;
+using CtMparticle.Configuration;
+using CtMparticle.Delivery;
+using CtMparticle.Governance;
+using CtMparticle.Identity;
+using CtMparticle.Pipeline;
+using CtMparticle.Sources.Commercetools;
+using CtMparticle.Storage;
+using CtMparticle.Storage.Azure;
+using CtMparticle.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Hosting;
+
+/// <summary>
+/// The one place the relay is put together: settings (bound and validated at start), the pure core, the ingest
+/// stages and the commercetools source, push, and the storage adapters. Hosts (the function app, ctmp, tests) call
+/// <see cref="AddCtMparticleRelay"/> and one storage registration (Azure here, the embedded store in ctmp).
+/// </summary>
+public static class ServiceRegistration
+{
+    /// <summary>
+    /// Binds and validates the core settings (sections <c>Mapping</c> and <c>MParticle</c>) and registers the pure
+    /// mapping services. Validation runs at start: a bad setting stops the host with every problem listed.
+    /// </summary>
+    public static IServiceCollection AddCtMparticleCore(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<MappingOptions>().Bind(configuration.GetSection(MappingOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MappingOptions>, MappingOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<MappingOptions>, MappingOptionsValidator>();
+        services.AddOptions<MParticleOptions>().Bind(configuration.GetSection(MParticleOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MParticleOptions>, MParticleOptionsValidator>();
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new CommercetoolsMapper(
+            sp.GetRequiredService<IOptions<MappingOptions>>().Value, sp.GetRequiredService<IOptions<MParticleOptions>>().Value));
+        services.TryAddSingleton(sp => new InputRouter(
+            sp.GetRequiredService<IOptions<MappingOptions>>().Value, sp.GetRequiredService<IOptions<MParticleOptions>>().Value));
+        services.TryAddSingleton(sp => new IdentityMapper(sp.GetRequiredService<IOptions<MappingOptions>>().Value.Identity));
+        services.TryAddSingleton(sp => new BatchBuilder(
+            sp.GetRequiredService<IOptions<MappingOptions>>().Value, sp.GetRequiredService<InputRouter>(), sp.GetRequiredService<IdentityMapper>()));
+        return services;
+    }
+
+    /// <summary>
+    /// The relay: core mapping, consent rules, ingest and push pipelines, metrics and the Events API client.
+    /// Storage adapters (Azure or embedded) are registered separately. Every setting is validated at start.
+    /// </summary>
+    public static IServiceCollection AddCtMparticleRelay(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddCtMparticleCore(configuration);
+        services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<RelayOptions>, ConsentRulesFileValidator>();
+        services.AddOptions<PushOptions>().Bind(configuration.GetSection(PushOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
+
+        services.AddOptions<GovernanceOptions>().Bind(configuration.GetSection(GovernanceOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GovernanceOptions>, GovernanceOptionsValidator>();
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<GovernanceOptions>>().Value;
+            if (!options.Enabled)
+            {
+                return PlanGovernor.Disabled(sp.GetRequiredService<BatchBuilder>());
+            }
+
+            var (governor, problems) = PlanGovernor.Load(
+                GovernanceOptionsValidator.ResolvePath(options.PoliciesPath), sp.GetRequiredService<IOptions<MappingOptions>>().Value, sp.GetRequiredService<BatchBuilder>());
+            return governor ?? throw new OptionsValidationException(GovernanceOptions.Section, typeof(GovernanceOptions), problems);
+        });
+
+        services.AddOptions<CommercetoolsOptions>().Bind(configuration.GetSection(CommercetoolsOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CommercetoolsOptions>, CommercetoolsOptionsValidator>();
+        // Always there: without Commercetools:ProjectKey it answers "not configured", and payloadNotIncluded messages
+        // and follow-ups without a stored order are quarantined for replay instead of fetched.
+        services.AddHttpClient<CommercetoolsClient>((sp, http) =>
+            http.Timeout = sp.GetRequiredService<IOptions<CommercetoolsOptions>>().Value.HttpTimeout);
+        if (!string.IsNullOrWhiteSpace(configuration.GetSection(CommercetoolsOptions.Section)["ProjectKey"]))
+        {
+            services.TryAddTransient<ConsentReconciler>();
+        }
+
+        services.AddMetrics();
+        services.TryAddSingleton<RelayMetrics>();
+        services.TryAddSingleton(sp =>
+        {
+            var (rules, problems) = ConsentRulesLoader.Load(sp.GetRequiredService<IOptions<RelayOptions>>().Value);
+            return rules ?? throw new OptionsValidationException(RelayOptions.Section, typeof(RelayOptions), problems);
+        });
+        services.TryAddSingleton<PushThrottle>();
+        services.TryAddSingleton<BatchPacker>();
+        // Ingest: the commercetools source, then the shared stages. Transient: the source holds a typed HttpClient
+        // (commercetools), which must not be captured by a singleton.
+        services.TryAddTransient<CommercetoolsResolver>();
+        services.TryAddTransient<ISource, CommercetoolsSource>();
+        services.TryAddTransient<ConsentStage>();
+        services.TryAddTransient<GovernStage>();
+        services.TryAddTransient<StoreStage>();
+        services.TryAddTransient<IngestPipeline>();
+        services.TryAddSingleton<RetentionJob>();
+        // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
+        services.TryAddTransient<PushPipeline>();
+        services.AddHttpClient<IEventsApi, EventsApiClient>((sp, http) =>
+            http.Timeout = sp.GetRequiredService<IOptions<PushOptions>>().Value.HttpTimeout);
+        return services;
+    }
+
+    /// <summary>The storage ports on Azure Tables (dedupe + outbox, order context, consent) and Blobs (quarantine).</summary>
+    public static IServiceCollection AddCtMparticleAzureStorage(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>();
+
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            return string.IsNullOrWhiteSpace(o.ConnectionString)
+                ? new TableServiceClient(o.TableServiceUri!, Credential(o))
+                : new TableServiceClient(o.ConnectionString);
+        });
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            return string.IsNullOrWhiteSpace(o.ConnectionString)
+                ? new BlobServiceClient(o.BlobServiceUri!, Credential(o))
+                : new BlobServiceClient(o.ConnectionString);
+        });
+
+        services.AddSingleton<IEventStore>(sp => new TableEventStore(
+            Table(sp, o => o.EventsTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IOrderContextStore>(sp => new TableOrderContextStore(
+            Table(sp, o => o.OrdersTable), sp.GetRequiredService<IOptions<RelayOptions>>()));
+        services.AddSingleton(sp => new TableConsentStore(
+            Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<TableConsentStore>());
+        services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<TableConsentStore>());
+        services.AddSingleton<IQuarantine>(sp => new BlobQuarantine(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer)));
+        return services;
+    }
+
+    private static TableClient Table(IServiceProvider services, Func<StorageOptions, string> name)
+    {
+        var client = services.GetRequiredService<TableServiceClient>().GetTableClient(name(services.GetRequiredService<IOptions<StorageOptions>>().Value));
+        client.CreateIfNotExists();
+        return client;
+    }
+
+    private static DefaultAzureCredential Credential(StorageOptions options) =>
+        new(new DefaultAzureCredentialOptions { ManagedIdentityClientId = string.IsNullOrWhiteSpace(options.ManagedIdentityClientId) ? null : options.ManagedIdentityClientId });
+}

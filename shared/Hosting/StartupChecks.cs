@@ -1,0 +1,67 @@
+using CtMparticle.Configuration;
+using CtMparticle.Consent;
+using CtMparticle.Delivery;
+using CtMparticle.Governance;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Hosting;
+
+// Checks that read the files the settings point to (consent rules, the tracking plan): a broken file stops the host
+// at start with the problems listed, instead of failing the first message.
+
+/// <summary>The consent rules file must exist and be valid at start; a broken one stops the host.</summary>
+public sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RelayOptions options)
+    {
+        var (_, problems) = ConsentRulesLoader.Load(options);
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}
+
+/// <summary>The active plan must load, lint clean and match the batches' tag; a broken plan stops the host.</summary>
+public sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mapping, IOptions<MParticleOptions> routing) : IValidateOptions<GovernanceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GovernanceOptions options)
+    {
+        if (!options.Enabled)
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        MappingOptions mappingOptions;
+        MParticleOptions routingOptions;
+        try
+        {
+            mappingOptions = mapping.Value;
+            routingOptions = routing.Value;
+        }
+        catch (OptionsValidationException)
+        {
+            // Those settings report their own problems; the plan cannot be checked against them until they are fixed.
+            return ValidateOptionsResult.Skip;
+        }
+
+        var (_, problems) = PlanGovernor.Load(ResolvePath(options.PoliciesPath), mappingOptions, new BatchBuilder(mappingOptions, routingOptions));
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    public static string ResolvePath(string path) => Path.IsPathRooted(path) ? path : Path.Combine(AppContext.BaseDirectory, path);
+}
+
+public static class ConsentRulesLoader
+{
+    public static string ResolvePath(RelayOptions options) =>
+        Path.IsPathRooted(options.ConsentRulesPath) ? options.ConsentRulesPath : Path.Combine(AppContext.BaseDirectory, options.ConsentRulesPath);
+
+    public static (ConsentRules? Rules, IReadOnlyList<string> Problems) Load(RelayOptions options)
+    {
+        var path = ResolvePath(options);
+        if (!File.Exists(path))
+        {
+            return (null, [$"Relay:ConsentRulesPath points to {path}, which does not exist. Ship config/consent-rules.json with the app or correct the setting."]);
+        }
+
+        return ConsentRules.Parse(File.ReadAllText(path), path);
+    }
+}

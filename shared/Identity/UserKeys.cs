@@ -1,0 +1,34 @@
+using System.Security.Cryptography;
+using System.Text;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Identity;
+
+/// <summary>
+/// The one home of a user's keys: the key state is stored under (consent, and later identity links), e-mail
+/// normalizing and hashing. Every place that needs "who is this" asks here, so the rules cannot drift apart.
+/// </summary>
+public static class UserKeys
+{
+    /// <summary>The key per-user state is stored under: the customer id, else the anonymous id, else the e-mail's hash.</summary>
+    public static string? Of(UserIds user) =>
+        !string.IsNullOrWhiteSpace(user.CustomerId) ? Customer(user.CustomerId)
+        : !string.IsNullOrWhiteSpace(user.AnonymousId) ? $"anonymous:{user.AnonymousId.Trim()}"
+        : Emails.Normalize(user.Email) is { } email ? $"email:{Emails.Sha256Hex(email)}"
+        : null;
+
+    /// <summary>The key of a known customer.</summary>
+    public static string Customer(string customerId) => $"customer:{customerId.Trim()}";
+}
+
+/// <summary>E-mail addresses as identities: trimmed and lowercased, and their SHA-256 (lowercase hex) where hashed.</summary>
+public static class Emails
+{
+    public static string? Normalize(string? email)
+    {
+        var trimmed = email?.Trim();
+        return string.IsNullOrEmpty(trimmed) ? null : trimmed.ToLowerInvariant();
+    }
+
+    public static string Sha256Hex(string value) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)));
+}

@@ -1,0 +1,45 @@
+using CtMparticle.Governance;
+using CtMparticle.Telemetry;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Logging;
+
+namespace CtMparticle.Pipeline;
+
+/// <summary>The govern stage's result: the events the plan's policy lets through, and the blocked ones' violations.</summary>
+public sealed record GovernedEvents(IReadOnlyList<TrackingEvent> Allowed, IReadOnlyList<GovernanceDecision> Blocked, int ConsentBlocked, string? ConsentDetail, OrderContext? OrderContext);
+
+/// <summary>
+/// Govern: each event is checked against the active tracking plan; a violation the policy blocks keeps the event
+/// from the store (the store quarantines it when nothing else of the input was stored), one it allows is counted.
+/// </summary>
+public sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, ILogger<GovernStage> logger)
+{
+    public Flow<GovernedEvents> Apply(Flow<GatedEvents> gated)
+    {
+        if (gated.Value is not { } events)
+        {
+            return gated.Halted<GovernedEvents>();
+        }
+
+        var allowed = new List<TrackingEvent>(events.Allowed.Count);
+        var blocked = new List<GovernanceDecision>();
+        foreach (var trackingEvent in events.Allowed)
+        {
+            var decision = governor.Check(trackingEvent);
+            if (decision.Violations.Count > 0)
+            {
+                RelayLog.PlanViolation(logger, trackingEvent.Context.EventId, trackingEvent.Name, gated.Info.MessageId, decision.Blocked ? "block" : "allow", decision.Violations.Count);
+                metrics.Events("violation", 1, decision.Blocked ? "blocked" : "allowed");
+                if (decision.Blocked)
+                {
+                    blocked.Add(decision);
+                    continue;
+                }
+            }
+
+            allowed.Add(trackingEvent);
+        }
+
+        return Flow<GovernedEvents>.Go(gated.Info, new GovernedEvents(allowed, blocked, events.Blocked, events.BlockDetail, events.OrderContext));
+    }
+}

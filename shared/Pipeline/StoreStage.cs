@@ -1,0 +1,116 @@
+using CtMparticle.Governance;
+using CtMparticle.Storage;
+using CtMparticle.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace CtMparticle.Pipeline;
+
+/// <summary>
+/// Store: the end of every input's path. Events are stored for push with their dedupe record in one write (after
+/// the order context they may need later); a halted input is counted as filtered or written to quarantine with its
+/// original bytes. Exactly one outcome per input, and nothing is recorded before the write it stands for.
+/// </summary>
+public sealed class StoreStage(
+    IEventStore events,
+    IOrderContextStore orders,
+    IQuarantine quarantine,
+    RelayMetrics metrics,
+    ILogger<StoreStage> logger)
+{
+    private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(StoreStage));
+
+    public async Task<IngestOutcome> SettleAsync(Inbound inbound, Flow<GovernedEvents> governed, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        var info = governed.Info;
+        var outcome = governed switch
+        {
+            { Value: { } stored } => await StoreAsync(inbound, info, stored, receivedAt, cancellationToken).ConfigureAwait(false),
+            { Halt: Reject reject } => await QuarantineAsync(inbound, info, receivedAt, reject, cancellationToken).ConfigureAwait(false),
+            { Halt: { } filter } => Filtered(info, filter.Reason, filter.Detail),
+            _ => throw new InvalidOperationException("A flow carries a value or a halt."),
+        };
+        metrics.Delivery(outcome.KindCode, outcome.Reason);
+        return outcome with { Info = info };
+    }
+
+    private async Task<IngestOutcome> StoreAsync(Inbound inbound, InputInfo info, GovernedEvents governed, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        // The order's context first: once an event of this order is stored, its follow-ups must be mappable.
+        if (governed.OrderContext is { } order)
+        {
+            await orders.SaveAsync(order, cancellationToken).ConfigureAwait(false);
+            RelayLog.OrderContextSaved(logger, order.OrderId, order.PaymentIds.Count);
+        }
+
+        int stored = 0, duplicates = 0;
+        var storedIds = new List<Guid>(governed.Allowed.Count);
+        foreach (var trackingEvent in governed.Allowed)
+        {
+            // A redelivery of the message that stored the event (after a crash before it was completed) keeps the
+            // message's outcome; only another message storing the same event makes this one a duplicate.
+            switch (await events.TryAddAsync(trackingEvent, info.MessageId, cancellationToken).ConfigureAwait(false))
+            {
+                case AddResult.Added or AddResult.AddedBefore:
+                    stored++;
+                    storedIds.Add(trackingEvent.Context.EventId);
+                    break;
+                case AddResult.Duplicate:
+                    duplicates++;
+                    break;
+            }
+        }
+
+        metrics.Events("stored", stored);
+        metrics.Events("duplicate", duplicates);
+        metrics.Events("blocked", governed.ConsentBlocked, Reason.ConsentNotGiven.Code());
+        if (stored > 0)
+        {
+            RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, governed.ConsentBlocked);
+            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds };
+        }
+
+        if (governed.Blocked.Count > 0)
+        {
+            // Blocked by the plan's policy: quarantined with the validation errors, nothing sent.
+            return await QuarantineAsync(inbound, info, receivedAt, PlanRejection(governed.Blocked), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (duplicates > 0)
+        {
+            RelayLog.Duplicate(logger, info.MessageType, info.MessageId);
+            return new IngestOutcome(IngestOutcomeKind.Duplicate, "duplicate", "Every event of this message was stored before.");
+        }
+
+        return Filtered(info, Reason.ConsentNotGiven, governed.ConsentDetail ?? "Consent does not allow forwarding.");
+    }
+
+    private static Reject PlanRejection(IReadOnlyList<GovernanceDecision> blocked) => new(
+        "govern",
+        Reason.PlanViolation,
+        $"The event breaks the tracking plan and its policy blocks it: {blocked[0].Detail}",
+        blocked.SelectMany(d => d.Violations)
+            .Select(v => $"{v.ValidationErrorType} {v.Key} at {v.ErrorPointer}{(v.Expected is null ? "" : $" (expected {v.Expected})")}")
+            .ToArray());
+
+    private IngestOutcome Filtered(InputInfo info, Reason reason, string detail)
+    {
+        RelayLog.Filtered(logger, info.MessageType, info.MessageId, info.ResourceTypeId, info.ResourceId, reason.Code());
+        return new IngestOutcome(IngestOutcomeKind.Filtered, reason.Code(), detail);
+    }
+
+    private async Task<IngestOutcome> QuarantineAsync(Inbound inbound, InputInfo info, DateTimeOffset receivedAt, Reject reject, CancellationToken cancellationToken)
+    {
+        var record = new QuarantineRecord(
+            [reject.Reason.Code()],
+            reject.Detail,
+            reject.Errors,
+            new QuarantineSource(info.MessageId, info.MessageType, info.ResourceTypeId, info.ResourceId, inbound.ServiceBusMessageId,
+                inbound.DeliveryCount, inbound.EnqueuedAt, receivedAt, info.Format),
+            Convert.ToBase64String(inbound.Body.Span),
+            RelayVersion,
+            reject.Stage);
+        var location = await quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
+        RelayLog.Quarantined(logger, info.MessageType, info.MessageId, info.ResourceTypeId, info.ResourceId, reject.Stage, reject.Reason.Code(), location);
+        return new IngestOutcome(IngestOutcomeKind.Quarantined, reject.Reason.Code(), reject.Detail, QuarantineLocation: location);
+    }
+}

@@ -1,0 +1,48 @@
+namespace CtMparticle.Sources.Commercetools;
+
+public enum DeliveryFormat
+{
+    Platform,
+    CloudEvents,
+}
+
+/// <summary>What could be read of a delivery's envelope, even when the rest was unusable: ids only, for logs and quarantine.</summary>
+public sealed record DeliveryInfo(
+    DeliveryFormat Format,
+    string? NotificationType,
+    string? MessageId,
+    string? MessageType,
+    string? ResourceTypeId,
+    string? ResourceId)
+{
+    public static readonly DeliveryInfo Unknown = new(DeliveryFormat.Platform, null, null, null, null, null);
+}
+
+/// <summary>The closed set of results of decoding one delivery body. Decoding never throws.</summary>
+public abstract record DecodeResult(DeliveryInfo Info);
+
+/// <summary>A typed Message or change notification.</summary>
+public sealed record Decoded(CtDelivery Delivery, DeliveryInfo Info) : DecodeResult(Info);
+
+/// <summary>
+/// commercetools left the payload out (<c>payloadNotIncluded</c>): the resource must be fetched before mapping.
+/// </summary>
+public sealed record FetchRequired(
+    string MessageId,
+    string ResourceTypeId,
+    string ResourceId,
+    string PayloadType,
+    string CommercetoolsReason,
+    DeliveryInfo Info) : DecodeResult(Info)
+{
+    public Reason Reason => Reason.PayloadNotIncluded;
+
+    public string Detail =>
+        $"commercetools left out the {PayloadType} payload ({CommercetoolsReason}); fetch {ResourceTypeId} {ResourceId} and map the current state.";
+}
+
+/// <summary>A valid delivery the relay does not forward, with the reason.</summary>
+public sealed record DecodeFiltered(Reason Reason, string Detail, DeliveryInfo Info) : DecodeResult(Info);
+
+/// <summary>An unusable body, with a reason a person can act on. The caller quarantines the original bytes.</summary>
+public sealed record DecodeRejected(Reason Reason, string Detail, DeliveryInfo Info) : DecodeResult(Info);

@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Text.Json;
+using CtMparticle.Configuration;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Sources.Commercetools;
+
+/// <summary>
+/// Order-creating messages (<c>OrderCreated</c>, <c>OrderImported</c>, <c>OrderCreatedFromRecurringOrder</c>) to
+/// <see cref="OrderCompleted"/> plus the <see cref="OrderContext"/> later messages need.
+/// All amounts are gross (what the customer pays) in the order's currency; see docs/adr/0002-purchase-mapping.md.
+/// </summary>
+internal static class PurchaseMapper
+{
+    public static MappingResult Map(CtOrderCarryingMessage message, MappingOptions options, MParticleOptions routing)
+    {
+        var order = message.Order;
+        var currency = order.TotalPrice.CurrencyCode;
+        if (!MoneyMath.IsCurrencyCode(currency))
+        {
+            return new MappingInvalid(Reason.InvalidCurrency, $"Order {order.Id} has currency '{currency}'; expected an uppercase ISO 4217 code such as EUR.");
+        }
+
+        var digits = order.TotalPrice.FractionDigits;
+        var money = new MoneyReader(currency, order.Id);
+        var taxed = order.TaxedPrice;
+        money.Read(order.TotalPrice, "totalPrice");
+        var total = money.Read(taxed?.TotalGross ?? order.TotalPrice, "taxedPrice.totalGross");
+        decimal? tax = taxed is null ? null
+            : taxed.TotalTax is { } totalTax ? money.Read(totalTax, "taxedPrice.totalTax")
+            : money.Read(taxed.TotalGross, "taxedPrice.totalGross") - money.Read(taxed.TotalNet, "taxedPrice.totalNet");
+        var shipping = ReadShipping(order, money);
+        var discount = ReadDiscount(order, money);
+
+        var storeKey = order.Store?.Key;
+        var store = routing.FindStore(storeKey);
+        var products = new List<ProductLine>(order.LineItems.Count + (order.CustomLineItems?.Count ?? 0));
+        var lines = new Dictionary<string, ProductLine>(StringComparer.Ordinal);
+        foreach (var item in order.LineItems)
+        {
+            var line = MapLineItem(item, order.Locale, store?.Locale, options, money, digits);
+            products.Add(line);
+            lines[item.Id] = line;
+        }
+
+        foreach (var item in order.CustomLineItems ?? [])
+        {
+            var line = MapCustomLineItem(item, order.Locale, store?.Locale, options, money, digits);
+            products.Add(line);
+            lines[item.Id] = line;
+        }
+
+        if (money.Problem is { } problem)
+        {
+            return new MappingInvalid(problem.Reason, problem.Detail);
+        }
+
+        if (total < 0)
+        {
+            return new MappingInvalid(Reason.InvalidMoney, $"Order {order.Id} has a negative total; a purchase cannot be negative.");
+        }
+
+        var user = new UserIds(order.CustomerId, order.CustomerEmail, order.AnonymousId);
+        if (user.IsEmpty)
+        {
+            return new MappingInvalid(Reason.NoIdentity, $"Order {order.Id} has no customer id, e-mail or anonymous id, so mParticle could not attribute it to anyone.");
+        }
+
+        var (origin, occurredAt) = message switch
+        {
+            OrderImportedMessage => (OrderOrigin.Imported, order.CompletedAt ?? order.CreatedAt),
+            OrderCreatedFromRecurringOrderMessage => (OrderOrigin.Recurring, order.CreatedAt),
+            _ => (OrderOrigin.Created, order.CreatedAt),
+        };
+
+        var region = RegionOf(order, store, routing);
+        var channel = ConsentReader.ReadString(order.Custom?.Fields, options.ChannelField);
+        var consent = ConsentReader.FromOrderSnapshot(order.Custom?.Fields, options.Consent, order.CreatedAt);
+        var dedupeKey = EventKeys.Purchase(message.ProjectKey, order.Id);
+        var context = new EventContext(
+            Uuid5.ForEvent(dedupeKey), dedupeKey, occurredAt, EventSource.Commercetools, message.Id,
+            storeKey, region, user, consent, channel, order.Locale);
+
+        var purchase = new OrderCompleted(
+            context, order.Id, order.OrderNumber, currency,
+            MoneyMath.Normalize(total, digits),
+            tax is { } t ? MoneyMath.Normalize(t, digits) : null,
+            shipping is { } sh ? MoneyMath.Normalize(sh, digits) : null,
+            discount is { } d ? MoneyMath.Normalize(d, digits) : null,
+            products, origin);
+
+        var payments = order.PaymentInfo?.Payments?.Select(p => p.Id).OfType<string>().ToArray() ?? [];
+        var orderContext = new OrderContext(
+            message.ProjectKey, order.Id, order.OrderNumber, storeKey, currency, order.Locale, user, region, channel,
+            payments, lines, consent);
+        return new Mapped([purchase], orderContext);
+    }
+
+    private static ProductLine MapLineItem(CtLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
+    {
+        money.Read(item.TotalPrice, $"lineItems[{item.Id}].totalPrice"); // checked even when the gross total is used
+        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"lineItems[{item.Id}].taxedPrice.totalGross");
+        var listPrice = money.Read(item.Price.Value, $"lineItems[{item.Id}].price");
+        var gross = item.TaxedPrice is null || item.TaxRate?.IncludedInPrice != false;
+        return new ProductLine(
+            Sku: item.Variant.Sku ?? item.ProductKey ?? item.ProductId,
+            Name: LocalizedNames.Pick(item.Name, orderLocale, storeLocale, options.DefaultLocale),
+            Variant: item.Variant.Key ?? item.Variant.Id.ToString(CultureInfo.InvariantCulture),
+            Brand: ReadBrand(item.Variant.Attributes, options.BrandAttribute, orderLocale, storeLocale, options.DefaultLocale),
+            Category: null,
+            UnitPrice: MoneyMath.UnitPrice(MoneyMath.Normalize(lineTotal, digits), item.Quantity, digits),
+            Quantity: item.Quantity,
+            LineTotal: MoneyMath.Normalize(lineTotal, digits),
+            // The list price is net when the order's prices exclude tax; it is sent only where it is comparable.
+            ListPrice: gross ? listPrice : null,
+            ProductId: item.ProductId);
+    }
+
+    private static ProductLine MapCustomLineItem(CtCustomLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
+    {
+        money.Read(item.TotalPrice, $"customLineItems[{item.Id}].totalPrice");
+        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"customLineItems[{item.Id}].taxedPrice.totalGross");
+        var unitMoney = money.Read(item.Money, $"customLineItems[{item.Id}].money");
+        return new ProductLine(
+            Sku: item.Key ?? item.Slug ?? item.Id,
+            Name: LocalizedNames.Pick(item.Name, orderLocale, storeLocale, options.DefaultLocale),
+            Variant: null,
+            Brand: null,
+            Category: "custom_line_item",
+            UnitPrice: MoneyMath.UnitPrice(MoneyMath.Normalize(lineTotal, digits), item.Quantity, digits),
+            Quantity: item.Quantity,
+            LineTotal: MoneyMath.Normalize(lineTotal, digits),
+            ListPrice: item.TaxedPrice is null ? unitMoney : null,
+            ProductId: item.Id);
+    }
+
+    private static decimal? ReadShipping(CtOrder order, MoneyReader money)
+    {
+        if (string.Equals(order.ShippingMode, "Multiple", StringComparison.Ordinal))
+        {
+            return order.Shipping is { Count: > 0 } shipping
+                ? shipping.Sum(s => ShippingAmount(s.ShippingInfo, money))
+                : null;
+        }
+
+        return order.ShippingInfo is { } info ? ShippingAmount(info, money) : null;
+    }
+
+    // What the customer paid for shipping: the taxed gross, else the discounted price, else the price.
+    private static decimal ShippingAmount(CtShippingInfo info, MoneyReader money) =>
+        money.Read(info.TaxedPrice?.TotalGross ?? info.DiscountedPrice?.Value ?? info.Price, "shippingInfo.price");
+
+    private static decimal? ReadDiscount(CtOrder order, MoneyReader money)
+    {
+        var any = false;
+        var discount = 0m;
+        foreach (var slice in order.LineItems.SelectMany(l => l.DiscountedPricePerQuantity ?? [])
+                     .Concat((order.CustomLineItems ?? []).SelectMany(l => l.DiscountedPricePerQuantity ?? [])))
+        {
+            foreach (var included in slice.DiscountedPrice.IncludedDiscounts ?? [])
+            {
+                discount += slice.Quantity * money.Read(included.DiscountedAmount, "discountedPricePerQuantity");
+                any = true;
+            }
+        }
+
+        if (order.DiscountOnTotalPrice is { } onTotal)
+        {
+            discount += money.Read(onTotal.DiscountedAmount, "discountOnTotalPrice");
+            any = true;
+        }
+
+        return any ? discount : null;
+    }
+
+    private static string? ReadBrand(IReadOnlyList<CtAttribute>? attributes, string? brandAttribute, string? orderLocale, string? storeLocale, string defaultLocale)
+    {
+        if (string.IsNullOrEmpty(brandAttribute) || attributes is null)
+        {
+            return null;
+        }
+
+        foreach (var attribute in attributes)
+        {
+            if (!string.Equals(attribute.Name, brandAttribute, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var value = attribute.Value;
+            return value.ValueKind switch
+            {
+                JsonValueKind.String => value.GetString(),
+                // Enum: {key, label}; localized enum: {key, label: {de: ...}}.
+                JsonValueKind.Object when value.TryGetProperty("label", out var label) && label.ValueKind == JsonValueKind.String => label.GetString(),
+                JsonValueKind.Object when value.TryGetProperty("label", out var label) && label.ValueKind == JsonValueKind.Object =>
+                    LocalizedNames.Pick(label.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.String)
+                        .ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal), orderLocale, storeLocale, defaultLocale),
+                JsonValueKind.Object when value.TryGetProperty("key", out var key) && key.ValueKind == JsonValueKind.String => key.GetString(),
+                _ => null,
+            };
+        }
+
+        return null;
+    }
+
+    internal static Region? RegionOf(CtOrder order, StoreOptions? store, MParticleOptions routing)
+    {
+        var address = order.BillingAddress ?? order.ShippingAddress;
+        if (address is not null && !string.IsNullOrWhiteSpace(address.Country))
+        {
+            return RegionOf(address);
+        }
+
+        var country = order.Country ?? store?.DefaultCountry ?? routing.DefaultCountry;
+        return string.IsNullOrWhiteSpace(country) ? null : new Region(country.Trim().ToUpperInvariant());
+    }
+
+    internal static Region RegionOf(CtAddress address)
+    {
+        var country = address.Country.Trim().ToUpperInvariant();
+        var state = address.State ?? address.Region;
+        return new Region(country, string.IsNullOrWhiteSpace(state) ? null : state.Trim().ToUpperInvariant());
+    }
+
+    /// <summary>Reads money in one currency; remembers the first problem instead of throwing.</summary>
+    private sealed class MoneyReader(string currency, string orderId)
+    {
+        public (Reason Reason, string Detail)? Problem { get; private set; }
+
+        public decimal Read(CtMoney money, string what)
+        {
+            if (!string.Equals(money.CurrencyCode, currency, StringComparison.Ordinal))
+            {
+                Problem ??= (Reason.MixedCurrencies, $"Order {orderId}: {what} is in {money.CurrencyCode} but the order total is in {currency}; an mParticle event carries one currency.");
+                return 0m;
+            }
+
+            if (MoneyMath.ToDecimal(money) is not { } value)
+            {
+                Problem ??= (Reason.InvalidMoney, $"Order {orderId}: {what} has fractionDigits {money.FractionDigits}; expected 0 to {MoneyMath.MaxFractionDigits}.");
+                return 0m;
+            }
+
+            return value;
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using CtMparticle.Configuration;
+using CtMparticle.Consent;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Storage.Azure;
+
+/// <summary>
+/// Consent per user on Azure Tables. Merges are read-modify-write with optimistic concurrency (ETag), retried on
+/// conflict, so two instances learning consent for the same user at once both land.
+/// </summary>
+public sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IConsentStore, ICheckpointStore
+{
+    private const int MaxAttempts = 8;
+
+    public async Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken)
+    {
+        var (partition, rowKey) = Key(userKey);
+        var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response.HasValue ? Read(response.Value!) : null;
+    }
+
+    public async Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
+    {
+        var (partition, rowKey) = Key(userKey);
+        for (var attempt = 1; ; attempt++)
+        {
+            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var existing = response.HasValue ? Read(response.Value!) : null;
+            var merged = new UserConsent(
+                ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty,
+                region ?? existing?.Region,
+                time.GetUtcNow());
+            var entity = Write(partition, rowKey, merged);
+            try
+            {
+                if (response.HasValue)
+                {
+                    await table.UpdateEntityAsync(entity, response.Value!.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+                }
+
+                return merged;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < MaxAttempts)
+            {
+                // Someone else changed it between our read and write: read again and merge again.
+            }
+        }
+    }
+
+    private async Task<string?> CheckpointAsync(string name, CancellationToken cancellationToken)
+    {
+        var response = await table.GetEntityIfExistsAsync<TableEntity>("checkpoint", RowKeys.Encode(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response.HasValue ? response.Value!.GetString("Value") : null;
+    }
+
+    async Task<string?> ICheckpointStore.GetAsync(string name, CancellationToken cancellationToken) => await CheckpointAsync(name, cancellationToken).ConfigureAwait(false);
+
+    public Task SetAsync(string name, string value, CancellationToken cancellationToken) =>
+        table.UpsertEntityAsync(new TableEntity("checkpoint", RowKeys.Encode(name)) { ["Value"] = value }, TableUpdateMode.Replace, cancellationToken);
+
+    private (string Partition, string RowKey) Key(string userKey) =>
+        (Partitions.Name("c", Partitions.Of(userKey, options.Value.Partitions)), RowKeys.Encode(userKey));
+
+    private static TableEntity Write(string partition, string rowKey, UserConsent state) => new(partition, rowKey)
+    {
+        ["Consent"] = JsonSerializer.Serialize(state.Consent, RelayJsonContext.Default.ConsentSnapshot),
+        ["Country"] = state.Region?.Country,
+        ["State"] = state.Region?.State,
+        ["UpdatedAt"] = state.UpdatedAt,
+    };
+
+    private static UserConsent Read(TableEntity entity)
+    {
+        var consent = entity.GetString("Consent") is { } json
+            ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty
+            : ConsentSnapshot.Empty;
+        var region = entity.GetString("Country") is { } country ? new Region(country, entity.GetString("State")) : null;
+        return new UserConsent(consent, region, entity.GetDateTimeOffset("UpdatedAt") ?? DateTimeOffset.MinValue);
+    }
+}

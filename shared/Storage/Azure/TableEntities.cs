@@ -1,0 +1,74 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using Azure.Data.Tables;
+
+namespace CtMparticle.Storage.Azure;
+
+/// <summary>Stable partition keys (never <c>string.GetHashCode</c>, which differs per process).</summary>
+internal static class Partitions
+{
+    public static int Of(Guid id, int partitions)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes, bigEndian: true, out _);
+        return (int)(BinaryPrimitives.ReadUInt32BigEndian(bytes) % (uint)partitions);
+    }
+
+    public static int Of(string key, int partitions)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(key), hash);
+        return (int)(BinaryPrimitives.ReadUInt32BigEndian(hash) % (uint)partitions);
+    }
+
+    public static string Name(string prefix, int shard) => $"{prefix}{shard:D3}";
+}
+
+/// <summary>
+/// Large values on table entities: a binary property holds at most 64 KiB, so bytes are split over
+/// <c>{name}0</c>, <c>{name}1</c>, … (an entity holds at most 1 MiB).
+/// </summary>
+internal static class Chunks
+{
+    private const int ChunkBytes = 64 * 1024 - 1;
+    private const int MaxChunks = 14;
+
+    public static void Write(TableEntity entity, string name, byte[] value)
+    {
+        var count = (value.Length + ChunkBytes - 1) / ChunkBytes;
+        if (count > MaxChunks)
+        {
+            throw new ArgumentOutOfRangeException(nameof(value), value.Length, $"A value of {value.Length:N0} bytes does not fit a table entity.");
+        }
+
+        entity[$"{name}Chunks"] = count;
+        for (var i = 0; i < count; i++)
+        {
+            entity[$"{name}{i}"] = value.AsSpan(i * ChunkBytes, Math.Min(ChunkBytes, value.Length - (i * ChunkBytes))).ToArray();
+        }
+    }
+
+    public static byte[] Read(TableEntity entity, string name)
+    {
+        var count = entity.GetInt32($"{name}Chunks") ?? 0;
+        using var buffer = new MemoryStream();
+        for (var i = 0; i < count; i++)
+        {
+            buffer.Write(entity.GetBinary($"{name}{i}"));
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>The properties to select to read a value back (all chunks a value of that size could have).</summary>
+    public static IEnumerable<string> Columns(string name) =>
+        Enumerable.Range(0, MaxChunks).Select(i => $"{name}{i}").Prepend($"{name}Chunks");
+}
+
+/// <summary>Row keys may not contain '/', '\', '#', '?' or control characters: arbitrary ids are encoded.</summary>
+internal static class RowKeys
+{
+    public static string Encode(string value) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(value)).Replace('/', '_').Replace('+', '-').TrimEnd('=');
+}

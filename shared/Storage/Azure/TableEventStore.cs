@@ -1,0 +1,208 @@
+using System.Globalization;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using CtMparticle.Configuration;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Storage.Azure;
+
+/// <summary>
+/// The dedupe table and the outbox on Azure Tables, in one table. Each event lives in the partition its id hashes
+/// to, as two rows written in one entity-group transaction: <c>seen|{id}</c> (the dedupe record, kept for the
+/// retention) and <c>pending|{ticks}|{id}</c> (the outbox entry, deleted once sent). The transaction fails as a
+/// whole when the id was seen, so "seen" is never recorded without the event being stored.
+/// In-flight requests live in partition <c>inflight</c>.
+/// </summary>
+public sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IEventStore
+{
+    private const string Seen = "seen|";
+    private const string Pending = "pending|";
+    private const string InFlightPartition = "inflight";
+    private const string Payload = "Payload";
+
+    private int PartitionCount => options.Value.Partitions;
+
+    public async Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
+    {
+        var id = trackingEvent.Context.EventId;
+        var partition = Partitions.Name("e", Partitions.Of(id, PartitionCount));
+        var now = time.GetUtcNow();
+        var seen = new TableEntity(partition, Seen + id.ToString("N"))
+        {
+            ["MessageId"] = messageId,
+            ["DedupeKey"] = trackingEvent.Context.DedupeKey,
+            ["SeenAt"] = now,
+        };
+        var pending = new TableEntity(partition, PendingRowKey(now, id))
+        {
+            ["MessageId"] = messageId,
+        };
+        Chunks.Write(pending, Payload, JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent));
+        try
+        {
+            await table.SubmitTransactionAsync(
+                [new TableTransactionAction(TableTransactionActionType.Add, seen), new TableTransactionAction(TableTransactionActionType.Add, pending)],
+                cancellationToken).ConfigureAwait(false);
+            return AddResult.Added;
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 409)
+        {
+            if (messageId is null)
+            {
+                return AddResult.Duplicate;
+            }
+
+            var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId"], cancellationToken).ConfigureAwait(false);
+            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+        }
+    }
+
+    public async Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken)
+    {
+        var perPartition = Math.Max(1, max);
+        var all = new List<PendingEvent>();
+        for (var shard = 0; shard < PartitionCount; shard++)
+        {
+            var partition = Partitions.Name("e", shard);
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"}");
+            var read = 0;
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(1000, perPartition), cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                var (enqueuedAt, eventId) = ParsePendingRowKey(entity.RowKey);
+                all.Add(new PendingEvent(partition, eventId, enqueuedAt, entity.GetString("MessageId"), Chunks.Read(entity, Payload)));
+                if (++read >= perPartition)
+                {
+                    break;
+                }
+            }
+        }
+
+        return all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Take(max).ToArray();
+    }
+
+    public async Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken)
+    {
+        foreach (var partition in events.GroupBy(e => e.Partition, StringComparer.Ordinal))
+        {
+            foreach (var chunk in partition.Chunk(100))
+            {
+                var actions = chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete,
+                    new TableEntity(k.Partition, PendingRowKey(k.EnqueuedAt, k.EventId)), ETag.All)).ToArray();
+                try
+                {
+                    await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TableTransactionFailedException ex) when (ex.Status == 404)
+                {
+                    // One of them was removed already (a resend after a crash): remove the rest one by one.
+                    foreach (var action in actions)
+                    {
+                        await DeleteIfExistsAsync(action.Entity.PartitionKey, action.Entity.RowKey, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+    }
+
+    public async Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken)
+    {
+        var entity = new TableEntity(InFlightPartition, request.RequestId)
+        {
+            ["InputName"] = request.InputName,
+            ["CreatedAt"] = request.CreatedAt,
+        };
+        Chunks.Write(entity, "Body", request.Body);
+        Chunks.Write(entity, "Batches", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch));
+        await table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken)
+    {
+        var requests = new List<InFlightRequest>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {InFlightPartition}");
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var batches = JsonSerializer.Deserialize(Chunks.Read(entity, "Batches"), RelayJsonContext.Default.ListInFlightBatch) ?? [];
+            requests.Add(new InFlightRequest(entity.RowKey, entity.GetString("InputName") ?? "", Chunks.Read(entity, "Body"), batches,
+                entity.GetDateTimeOffset("CreatedAt") ?? DateTimeOffset.MinValue));
+        }
+
+        return requests;
+    }
+
+    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) =>
+        DeleteIfExistsAsync(InFlightPartition, requestId, cancellationToken);
+
+    public async Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken)
+    {
+        long count = 0;
+        DateTimeOffset? oldest = null;
+        for (var shard = 0; shard < PartitionCount; shard++)
+        {
+            var partition = Partitions.Name("e", shard);
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"}");
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                count++;
+                var (at, _) = ParsePendingRowKey(entity.RowKey);
+                if (oldest is null || at < oldest)
+                {
+                    oldest = at;
+                }
+            }
+        }
+
+        return new PendingStats(count, oldest);
+    }
+
+    public async Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
+    {
+        var purged = 0;
+        for (var shard = 0; shard < PartitionCount; shard++)
+        {
+            var partition = Partitions.Name("e", shard);
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Seen} and RowKey lt {"seen}"} and SeenAt lt {olderThan}");
+            var keys = new List<string>();
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                keys.Add(entity.RowKey);
+            }
+
+            foreach (var chunk in keys.Chunk(100))
+            {
+                await table.SubmitTransactionAsync(
+                    chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)),
+                    cancellationToken).ConfigureAwait(false);
+                purged += chunk.Length;
+            }
+        }
+
+        return purged;
+    }
+
+    private async Task DeleteIfExistsAsync(string partition, string rowKey, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await table.DeleteEntityAsync(partition, rowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            // Already gone: deleting is idempotent.
+        }
+    }
+
+    // The enqueue time is read back from the row key itself, so the key rebuilt for deletion is exact
+    // (a DateTime property may come back with less precision than it was written with).
+    private static string PendingRowKey(DateTimeOffset enqueuedAt, Guid id) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Pending}{enqueuedAt.UtcTicks:D19}|{id:N}");
+
+    private static (DateTimeOffset EnqueuedAt, Guid EventId) ParsePendingRowKey(string rowKey)
+    {
+        var ticks = long.Parse(rowKey.AsSpan(Pending.Length, 19), NumberStyles.None, CultureInfo.InvariantCulture);
+        var id = Guid.ParseExact(rowKey.AsSpan(Pending.Length + 20), "N");
+        return (new DateTimeOffset(ticks, TimeSpan.Zero), id);
+    }
+}

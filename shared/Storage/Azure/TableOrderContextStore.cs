@@ -1,0 +1,49 @@
+using System.Text.Json;
+using Azure.Data.Tables;
+using CtMparticle.Configuration;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Storage.Azure;
+
+/// <summary>
+/// Order context on Azure Tables: the context under <c>o{shard}/{orderId}</c>, and an index row per payment under
+/// <c>p{shard}/{paymentId}</c> (payments carry no order reference, refunds arrive on payments).
+/// </summary>
+public sealed class TableOrderContextStore(TableClient table, IOptions<RelayOptions> options) : IOrderContextStore
+{
+    private int PartitionCount => options.Value.Partitions;
+
+    public async Task SaveAsync(OrderContext order, CancellationToken cancellationToken)
+    {
+        var entity = new TableEntity(Partitions.Name("o", Partitions.Of(order.OrderId, PartitionCount)), RowKeys.Encode(order.OrderId));
+        Chunks.Write(entity, "Context", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext));
+        await table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        foreach (var payment in order.PaymentIds)
+        {
+            var index = new TableEntity(Partitions.Name("p", Partitions.Of(payment, PartitionCount)), RowKeys.Encode(payment))
+            {
+                ["OrderId"] = order.OrderId,
+            };
+            await table.UpsertEntityAsync(index, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken)
+    {
+        var entity = await GetAsync(Partitions.Name("o", Partitions.Of(orderId, PartitionCount)), RowKeys.Encode(orderId), cancellationToken).ConfigureAwait(false);
+        return entity is null ? null : JsonSerializer.Deserialize(Chunks.Read(entity, "Context"), RelayJsonContext.Default.OrderContext);
+    }
+
+    public async Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken)
+    {
+        var index = await GetAsync(Partitions.Name("p", Partitions.Of(paymentId, PartitionCount)), RowKeys.Encode(paymentId), cancellationToken).ConfigureAwait(false);
+        return index?.GetString("OrderId") is { } orderId ? await FindByOrderAsync(orderId, cancellationToken).ConfigureAwait(false) : null;
+    }
+
+    private async Task<TableEntity?> GetAsync(string partition, string rowKey, CancellationToken cancellationToken)
+    {
+        var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response.HasValue ? response.Value : null;
+    }
+}

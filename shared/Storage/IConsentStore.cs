@@ -1,0 +1,16 @@
+using CtMparticle.Consent;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Storage;
+
+/// <summary>Each user's consent and region as the relay last learnt them.</summary>
+public interface IConsentStore
+{
+    Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Merges consent into the stored state, per purpose by time (an older signal never overwrites a newer one,
+    /// so out-of-order messages are harmless), and sets the region when one is given. Returns the new state.
+    /// </summary>
+    Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken);
+}

@@ -1,0 +1,85 @@
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Storage;
+
+// The relay's I/O boundary is a few small ports, one per file here, implemented on Azure Tables/Blobs (Azure/) and
+// on SQLite plus a folder (tools/embedded). The stages above them are the same everywhere. A method throws only for
+// transient infrastructure failures; every business outcome is a return value.
+
+/// <summary>An event waiting in the outbox.</summary>
+/// <param name="Partition">The outbox partition it lives in (derived from the event id).</param>
+/// <param name="Json">The canonical event, serialized with <see cref="RelayJsonContext"/>.</param>
+public sealed record PendingEvent(string Partition, Guid EventId, DateTimeOffset EnqueuedAt, string? MessageId, byte[] Json)
+{
+    public PendingEventKey Key => new(Partition, EventId, EnqueuedAt);
+}
+
+/// <summary>Identifies an outbox entry (the enqueue time is part of its storage key, for oldest-first reads).</summary>
+public sealed record PendingEventKey(string Partition, Guid EventId, DateTimeOffset EnqueuedAt);
+
+/// <summary>
+/// A bulk request persisted before it is sent, so a crash after mParticle's 202 resends exactly these bytes
+/// (same <c>source_request_id</c>s) instead of a regrouped request.
+/// </summary>
+public sealed record InFlightRequest(
+    string RequestId,
+    string InputName,
+    byte[] Body,
+    IReadOnlyList<InFlightBatch> Batches,
+    DateTimeOffset CreatedAt)
+{
+    public IEnumerable<PendingEventKey> Events => Batches.SelectMany(b => b.Events);
+}
+
+/// <summary>One batch of an in-flight request: its length in the body and the outbox entries it carries.</summary>
+public sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Events);
+
+public sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
+
+/// <summary>Why an event left the outbox.</summary>
+public enum EventFate
+{
+    /// <summary>mParticle answered 2xx.</summary>
+    Delivered,
+    /// <summary>Consent no longer allowed it at push time.</summary>
+    Withdrawn,
+    /// <summary>It could not be sent as any batch, or mParticle refused its batch; see the quarantine.</summary>
+    Quarantined,
+}
+
+public enum AddResult
+{
+    /// <summary>Stored for push and recorded as seen, in one write.</summary>
+    Added,
+    /// <summary>Already stored by an earlier attempt of the same message (a redelivery after a crash).</summary>
+    AddedBefore,
+    /// <summary>Already stored by another message (a second subscription, OrderImported after OrderCreated, a replay).</summary>
+    Duplicate,
+}
+
+/// <summary>The dedupe table and the outbox: one durable write records an event as seen and stores it for push.</summary>
+public interface IEventStore
+{
+    /// <summary>
+    /// Stores the event for push and records its id as seen, atomically. When the id was seen before (within the
+    /// retention) nothing is written, and the result says whether the same message stored it.
+    /// </summary>
+    Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
+
+    /// <summary>Pending events, oldest first within each partition, at most <paramref name="max"/>.</summary>
+    Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken);
+
+    /// <summary>Removes events from the outbox, for the reason given. Their dedupe records stay.</summary>
+    Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken);
+
+    Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken);
+
+    Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken);
+
+    Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Forgets dedupe records older than <paramref name="olderThan"/>; returns how many.</summary>
+    Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
+}

@@ -1,0 +1,42 @@
+using System.Security.Cryptography;
+
+namespace CtMparticle.Storage;
+
+/// <summary>Where a quarantined item came from: ids only.</summary>
+public sealed record QuarantineSource(
+    string? MessageId,
+    string? MessageType,
+    string? ResourceTypeId,
+    string? ResourceId,
+    string? ServiceBusMessageId,
+    int? DeliveryCount,
+    DateTimeOffset? EnqueuedAt,
+    DateTimeOffset ReceivedAt,
+    string? Format);
+
+/// <summary>
+/// One quarantined item: why (codes and a sentence), the errors behind it (validation or mParticle's body), where
+/// it came from, and the original payload exactly as received (base64, so any bytes survive), plus the relay version.
+/// </summary>
+public sealed record QuarantineRecord(
+    IReadOnlyList<string> Reasons,
+    string Message,
+    IReadOnlyList<string> Errors,
+    QuarantineSource Source,
+    string PayloadBase64,
+    string RelayVersion,
+    string Stage)
+{
+    /// <summary>Stable id: the message id when known, else the payload's SHA-256, so a redelivery overwrites rather than duplicates.</summary>
+    public string Id => Source.MessageId is { Length: > 0 } id && IsSafe(id)
+        ? id
+        : Convert.ToHexStringLower(SHA256.HashData(Convert.FromBase64String(PayloadBase64)))[..32];
+
+    /// <summary><c>yyyy/MM/dd/{reason}/{id}.json</c> by the time it was received.</summary>
+    public string Path => $"{Source.ReceivedAt:yyyy'/'MM'/'dd}/{Reasons[0]}/{Stage}-{Id}.json";
+
+    private static bool IsSafe(string id) => id.Length <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    public static string RelayVersionOf(Type type) =>
+        type.Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+}

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging;
+
+namespace CtMparticle.Telemetry;
+
+/// <summary>
+/// Every decision the relay takes, as source-generated structured logs with stable event ids. Only ids, types,
+/// codes and counts are logged: never bodies, e-mails, names or addresses.
+/// </summary>
+internal static partial class RelayLog
+{
+    [LoggerMessage(1001, LogLevel.Information, "Accepted {MessageType} {MessageId}: {Stored} event(s) stored, {Duplicates} duplicate(s), {Blocked} blocked")]
+    public static partial void Accepted(ILogger logger, string? messageType, string? messageId, int stored, int duplicates, int blocked);
+
+    [LoggerMessage(1002, LogLevel.Information, "Duplicate {MessageType} {MessageId}: every event was seen before")]
+    public static partial void Duplicate(ILogger logger, string? messageType, string? messageId);
+
+    [LoggerMessage(1003, LogLevel.Information, "Filtered {MessageType} {MessageId} ({ResourceTypeId} {ResourceId}): {Reason}")]
+    public static partial void Filtered(ILogger logger, string? messageType, string? messageId, string? resourceTypeId, string? resourceId, string reason);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Quarantined {MessageType} {MessageId} ({ResourceTypeId} {ResourceId}) at {Stage}: {Reason} → {Location}")]
+    public static partial void Quarantined(ILogger logger, string? messageType, string? messageId, string? resourceTypeId, string? resourceId, string stage, string reason, string location);
+
+    [LoggerMessage(1005, LogLevel.Information, "Blocked event {EventId} ({EventName}) of {MessageId}: regime {Regime}, region {Region}, reason {Reason}")]
+    public static partial void Blocked(ILogger logger, Guid eventId, string eventName, string? messageId, string regime, string? region, string reason);
+
+    [LoggerMessage(1007, LogLevel.Warning, "Plan violation by event {EventId} ({EventName}) of {MessageId}: policy {Action}, {Count} error(s)")]
+    public static partial void PlanViolation(ILogger logger, Guid eventId, string eventName, string? messageId, string action, int count);
+
+    [LoggerMessage(1006, LogLevel.Debug, "Order context saved for order {OrderId} ({PaymentCount} payment(s))")]
+    public static partial void OrderContextSaved(ILogger logger, string orderId, int paymentCount);
+
+    [LoggerMessage(2001, LogLevel.Information, "Push: {Pending} pending read, {Requests} request(s), {Delivered} delivered, {Withdrawn} withdrawn, {Quarantined} quarantined, {Deferred} deferred; oldest pending {OldestAgeSeconds:F0}s")]
+    public static partial void PushSummary(ILogger logger, int pending, int requests, int delivered, int withdrawn, int quarantined, int deferred, double oldestAgeSeconds);
+
+    [LoggerMessage(2002, LogLevel.Information, "Sent request {RequestId} to input {Input}: {Batches} batch(es), {Bytes} bytes, status {Status} in {LatencyMs:F0} ms")]
+    public static partial void Sent(ILogger logger, string requestId, string input, int batches, int bytes, int status, double latencyMs);
+
+    [LoggerMessage(2003, LogLevel.Warning, "Input {Input} rate limited (limit {Limit}); retrying after {RetryAfterSeconds:F1}s")]
+    public static partial void RateLimited(ILogger logger, string input, string? limit, double retryAfterSeconds);
+
+    [LoggerMessage(2004, LogLevel.Error, "Input {Input} refused the credentials (status {Status}); events stay pending. Check the settings named by ApiKeySetting/ApiSecretSetting.")]
+    public static partial void AuthFailed(ILogger logger, string input, int status);
+
+    [LoggerMessage(2005, LogLevel.Warning, "Input {Input} failed transiently (status {Status}{TransportError}); retrying after {BackoffSeconds:F1}s")]
+    public static partial void Transient(ILogger logger, string input, int status, string? transportError, double backoffSeconds);
+
+    [LoggerMessage(2006, LogLevel.Warning, "Input {Input} rejected request {RequestId} with {Status}; splitting {Batches} batch(es) to find the bad one")]
+    public static partial void Splitting(ILogger logger, string input, string requestId, int status, int batches);
+
+    [LoggerMessage(2007, LogLevel.Warning, "Withdrew event {EventId} ({EventName}) before sending: {Reason}")]
+    public static partial void Withdrawn(ILogger logger, Guid eventId, string eventName, string reason);
+
+    [LoggerMessage(2008, LogLevel.Error, "Input {Input} cannot be sent to: {Problem}. Events stay pending.")]
+    public static partial void InputMisconfigured(ILogger logger, string input, string problem);
+
+    [LoggerMessage(2009, LogLevel.Information, "Resending in-flight request {RequestId} to input {Input} (a previous run did not finish it)")]
+    public static partial void Resending(ILogger logger, string requestId, string input);
+
+    [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
+    public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
+}

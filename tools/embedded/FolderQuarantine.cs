@@ -1,0 +1,74 @@
+using System.Text.Json;
+using CtMparticle.Storage;
+
+namespace CtMparticle.Embedded;
+
+/// <summary>
+/// Quarantine in a local folder, laid out like the blob container: <c>yyyy/MM/dd/{reason}/{stage}-{id}.json</c>.
+/// Files are written to a temporary name and moved into place, so a crash never leaves half a record.
+/// </summary>
+public sealed class FolderQuarantine(string root) : IQuarantine
+{
+    public string Root { get; } = Path.GetFullPath(root);
+
+    public async Task<string> WriteAsync(QuarantineRecord record, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(Root, record.Path.Replace('/', Path.DirectorySeparatorChar));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temporary = path + ".tmp";
+        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(record, RelayJsonContext.Default.QuarantineRecord), cancellationToken).ConfigureAwait(false);
+        File.Move(temporary, path, overwrite: true);
+        return record.Path;
+    }
+
+    /// <summary>Every record, oldest day first, with its relative path.</summary>
+    public IEnumerable<(string Path, QuarantineRecord Record)> List()
+    {
+        if (!Directory.Exists(Root))
+        {
+            yield break;
+        }
+
+        foreach (var file in Directory.EnumerateFiles(Root, "*.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            if (Read(file) is { } record)
+            {
+                yield return (Path.GetRelativePath(Root, file).Replace(Path.DirectorySeparatorChar, '/'), record);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Relative paths of <c>.json</c> files that are not readable records (edited or damaged by hand: writes are
+    /// atomic). <see cref="List"/> leaves them out, so callers report them rather than lose them silently.
+    /// </summary>
+    public IEnumerable<string> Unreadable() =>
+        Directory.Exists(Root)
+            ? Directory.EnumerateFiles(Root, "*.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+                .Where(file => Read(file) is null)
+                .Select(file => Path.GetRelativePath(Root, file).Replace(Path.DirectorySeparatorChar, '/'))
+            : [];
+
+    /// <summary>A record by its relative path, or by its id (message id or payload hash).</summary>
+    public (string Path, QuarantineRecord Record)? Find(string pathOrId) =>
+        List().Select(r => ((string, QuarantineRecord)?)r)
+            .FirstOrDefault(r => r!.Value.Item1 == pathOrId || r.Value.Item2.Id == pathOrId || Path.GetFileNameWithoutExtension(r.Value.Item1).EndsWith(pathOrId, StringComparison.Ordinal));
+
+    public void Delete(string relativePath) => File.Delete(Path.Combine(Root, relativePath.Replace('/', Path.DirectorySeparatorChar)));
+
+    private static QuarantineRecord? Read(string file)
+    {
+        try
+        {
+            // Required members can still come back null from a hand-edited file; such a record is not usable.
+            return JsonSerializer.Deserialize(File.ReadAllBytes(file), RelayJsonContext.Default.QuarantineRecord) is
+            { Reasons.Count: > 0, Message: not null, Errors: not null, Source: not null, PayloadBase64: not null, Stage: not null } record
+                ? record
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,456 @@
+using System.Text.Json;
+using CtMparticle.Consent;
+using CtMparticle.Storage;
+using CtMparticle.Storage.Azure;
+using CtMparticle.Tracking;
+using Microsoft.Data.Sqlite;
+
+namespace CtMparticle.Embedded;
+
+/// <summary>
+/// The embedded default: the relay's state in one SQLite file (WAL), implementing the same ports as the Azure
+/// adapters and passing the same contract tests. Dedupe and outbox are written in one SQLite transaction, as on
+/// Azure they are in one entity-group transaction. One connection, used by one operation at a time.
+/// Besides the ports it keeps the runner's ledger: one row per input and the fate of every event, which
+/// <c>ctmp report</c> reconciles.
+/// </summary>
+public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IAsyncDisposable, IDisposable
+{
+    private readonly SqliteConnection connection;
+    private readonly SemaphoreSlim gate = new(1, 1);
+    private readonly TimeProvider time;
+    private readonly int partitions;
+    private SqliteTransaction? batch;
+
+    // Prepared statements, one per SQL text, reused for the connection's lifetime (preparing dominated the cost).
+    private readonly Dictionary<string, SqliteCommand> prepared = new(StringComparer.Ordinal);
+
+    private SqliteStore(SqliteConnection connection, TimeProvider time, int partitions)
+    {
+        this.connection = connection;
+        this.time = time;
+        this.partitions = partitions;
+    }
+
+    public string Path => connection.DataSource;
+
+    /// <summary>Opens (creating when needed) the store at <paramref name="file"/>.</summary>
+    public static SqliteStore Open(string file, TimeProvider time, int partitions = 16)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!);
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = Schema;
+        command.ExecuteNonQuery();
+        return new SqliteStore(connection, time, partitions);
+    }
+
+    private const string Schema = """
+        PRAGMA journal_mode = WAL;
+        PRAGMA synchronous = NORMAL;
+        PRAGMA busy_timeout = 5000;
+        PRAGMA foreign_keys = OFF;
+        PRAGMA temp_store = MEMORY;
+        PRAGMA wal_autocheckpoint = 16384;
+        PRAGMA cache_size = -16384;
+        CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, message_id TEXT, dedupe_key TEXT, seen_ticks INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_ticks);
+        CREATE TABLE IF NOT EXISTS pending (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS pending_by_age ON pending (enqueued_ticks, event_id);
+        CREATE TABLE IF NOT EXISTS fates (event_id TEXT PRIMARY KEY, fate TEXT NOT NULL, ticks INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS payment_orders (payment_id TEXT PRIMARY KEY, order_id TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS inputs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT, message_id TEXT, message_type TEXT,
+            outcome TEXT NOT NULL, reason TEXT, detail TEXT, quarantine TEXT, received_ticks INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS inputs_by_message ON inputs (message_id);
+        CREATE INDEX IF NOT EXISTS inputs_by_quarantine ON inputs (quarantine);
+        CREATE TABLE IF NOT EXISTS input_events (seq INTEGER NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (seq, event_id)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS input_events_by_event ON input_events (event_id);
+        """;
+
+    /// <summary>
+    /// Starts a batch: until <see cref="CommitBatchAsync"/>, every operation joins one transaction, so a run writes
+    /// thousands of inputs per commit. A crash loses the whole uncommitted batch (events and their ledger rows
+    /// together), which a rerun processes again: nothing is half-recorded.
+    /// </summary>
+    public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch ??= connection.BeginTransaction();
+        return true;
+    }, cancellationToken);
+
+    public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch?.Commit();
+        batch?.Dispose();
+        batch = null;
+        return true;
+    }, cancellationToken);
+
+    // ---- IEventStore -------------------------------------------------------------------------------------------
+
+    public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Locked(() =>
+    {
+        var id = Key(trackingEvent.Context.EventId);
+        using var own = Own(out var transaction);
+        var inserted = Execute(transaction, "INSERT INTO seen (event_id, message_id, dedupe_key, seen_ticks) VALUES ($id, $m, $k, $t) ON CONFLICT DO NOTHING",
+            ("$id", id), ("$m", messageId), ("$k", trackingEvent.Context.DedupeKey), ("$t", time.GetUtcNow().UtcTicks));
+        if (inserted == 0)
+        {
+            var existing = Scalar(transaction, "SELECT message_id FROM seen WHERE event_id = $id", ("$id", id)) as string;
+            own?.Commit();
+            return messageId is not null && existing == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+        }
+
+        Execute(transaction, "INSERT INTO pending (event_id, partition, enqueued_ticks, message_id, json) VALUES ($id, $p, $t, $m, $j)",
+            ("$id", id), ("$p", PartitionOf(trackingEvent.Context.EventId)), ("$t", time.GetUtcNow().UtcTicks), ("$m", messageId),
+            ("$j", JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent)));
+        own?.Commit();
+        return AddResult.Added;
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Locked<IReadOnlyList<PendingEvent>>(() =>
+    {
+        var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending ORDER BY enqueued_ticks, event_id LIMIT $max", ("$max", max));
+        using var reader = command.ExecuteReader();
+        var list = new List<PendingEvent>();
+        while (reader.Read())
+        {
+            list.Add(new PendingEvent(reader.GetString(1), Guid.ParseExact(reader.GetString(0), "N"),
+                new DateTimeOffset(reader.GetInt64(2), TimeSpan.Zero), reader.IsDBNull(3) ? null : reader.GetString(3), (byte[])reader[4]));
+        }
+
+        return list;
+    }, cancellationToken);
+
+    public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        var now = time.GetUtcNow().UtcTicks;
+        foreach (var key in events)
+        {
+            var id = Key(key.EventId);
+            if (Execute(transaction, "DELETE FROM pending WHERE event_id = $id", ("$id", id)) > 0)
+            {
+                Execute(transaction, "INSERT OR REPLACE INTO fates (event_id, fate, ticks) VALUES ($id, $f, $t)", ("$id", id), ("$f", FateCode(fate)), ("$t", now));
+            }
+        }
+
+        own?.Commit();
+        return true;
+    }, cancellationToken);
+
+    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
+        Execute(null, "INSERT OR REPLACE INTO inflight (request_id, input_name, body, batches, created_ticks) VALUES ($id, $i, $b, $bs, $t)",
+            ("$id", request.RequestId), ("$i", request.InputName), ("$b", request.Body),
+            ("$bs", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch)), ("$t", request.CreatedAt.UtcTicks)),
+        cancellationToken);
+
+    public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Locked<IReadOnlyList<InFlightRequest>>(() =>
+    {
+        var command = Command(null, "SELECT request_id, input_name, body, batches, created_ticks FROM inflight ORDER BY created_ticks");
+        using var reader = command.ExecuteReader();
+        var list = new List<InFlightRequest>();
+        while (reader.Read())
+        {
+            list.Add(new InFlightRequest(reader.GetString(0), reader.GetString(1), (byte[])reader[2],
+                JsonSerializer.Deserialize((byte[])reader[3], RelayJsonContext.Default.ListInFlightBatch) ?? [],
+                new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero)));
+        }
+
+        return list;
+    }, cancellationToken);
+
+    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) =>
+        Locked(() => Execute(null, "DELETE FROM inflight WHERE request_id = $id", ("$id", requestId)), cancellationToken);
+
+    public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks) FROM pending");
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return new PendingStats(reader.GetInt64(0), reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero));
+    }, cancellationToken);
+
+    public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) =>
+        Locked<int>(() => Execute(null, "DELETE FROM seen WHERE seen_ticks < $t AND event_id NOT IN (SELECT event_id FROM pending)", ("$t", olderThan.UtcTicks)), cancellationToken);
+
+    // ---- IOrderContextStore ------------------------------------------------------------------------------------
+
+    public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        Execute(transaction, "INSERT OR REPLACE INTO orders (order_id, json) VALUES ($id, $j)",
+            ("$id", order.OrderId), ("$j", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext)));
+        foreach (var payment in order.PaymentIds)
+        {
+            Execute(transaction, "INSERT OR REPLACE INTO payment_orders (payment_id, order_id) VALUES ($p, $o)", ("$p", payment), ("$o", order.OrderId));
+        }
+
+        own?.Commit();
+        return true;
+    }, cancellationToken);
+
+    public Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken) => Locked(() => FindOrder(orderId), cancellationToken);
+
+    public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken) => Locked(() =>
+        Scalar(null, "SELECT order_id FROM payment_orders WHERE payment_id = $p", ("$p", paymentId)) is string orderId ? FindOrder(orderId) : null,
+        cancellationToken);
+
+    private OrderContext? FindOrder(string orderId) =>
+        Scalar(null, "SELECT json FROM orders WHERE order_id = $id", ("$id", orderId)) is byte[] json
+            ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.OrderContext)
+            : null;
+
+    // ---- IConsentStore -----------------------------------------------------------------------------------------
+
+    public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) => Locked(() => ReadConsent(null, userKey), cancellationToken);
+
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        var existing = ReadConsent(transaction, userKey);
+        var merged = new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
+        Execute(transaction, "INSERT OR REPLACE INTO consent (user_key, json, country, state, updated_ticks) VALUES ($k, $j, $c, $s, $t)",
+            ("$k", userKey), ("$j", JsonSerializer.Serialize(merged.Consent, RelayJsonContext.Default.ConsentSnapshot)),
+            ("$c", merged.Region?.Country), ("$s", merged.Region?.State), ("$t", merged.UpdatedAt.UtcTicks));
+        own?.Commit();
+        return merged;
+    }, cancellationToken);
+
+    private UserConsent? ReadConsent(SqliteTransaction? transaction, string userKey)
+    {
+        var command = Command(transaction, "SELECT json, country, state, updated_ticks FROM consent WHERE user_key = $k", ("$k", userKey));
+        using var reader = command.ExecuteReader();
+        if (!reader.Read())
+        {
+            return null;
+        }
+
+        var snapshot = JsonSerializer.Deserialize(reader.GetString(0), RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty;
+        var region = reader.IsDBNull(1) ? null : new Region(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+        return new UserConsent(snapshot, region, new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero));
+    }
+
+    // ---- ICheckpointStore ---------------------------------------------------------------------------------------
+
+    Task<string?> ICheckpointStore.GetAsync(string name, CancellationToken cancellationToken) =>
+        Locked(() => Scalar(null, "SELECT value FROM checkpoints WHERE name = $n", ("$n", name)) as string, cancellationToken);
+
+    public Task SetAsync(string name, string value, CancellationToken cancellationToken) =>
+        Locked(() => Execute(null, "INSERT OR REPLACE INTO checkpoints (name, value) VALUES ($n, $v)", ("$n", name), ("$v", value)), cancellationToken);
+
+    // ---- The runner's ledger -----------------------------------------------------------------------------------
+
+    /// <summary>The latest recorded input of a message that was not itself a redelivery, if any.</summary>
+    public Task<LedgerInput?> FindInputAsync(string messageId, CancellationToken cancellationToken) => Locked(() =>
+    {
+        var command = Command(null,
+            "SELECT seq, outcome, reason, quarantine FROM inputs WHERE message_id = $m AND NOT (outcome = 'duplicate' AND reason = 'redelivered') ORDER BY seq DESC LIMIT 1",
+            ("$m", messageId));
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? new LedgerInput(reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3))
+            : null;
+    }, cancellationToken);
+
+    /// <summary>Records one input's outcome and the events it stored; returns its sequence number.</summary>
+    public Task<long> RecordInputAsync(string source, string? messageId, string? messageType, string outcome, string? reason, string detail,
+        string? quarantine, IReadOnlyList<Guid> eventIds, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        var seq = (long)Scalar(transaction,
+            "INSERT INTO inputs (source, message_id, message_type, outcome, reason, detail, quarantine, received_ticks) VALUES ($s, $m, $mt, $o, $r, $d, $q, $t) RETURNING seq",
+            ("$s", source), ("$m", messageId), ("$mt", messageType), ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine),
+            ("$t", time.GetUtcNow().UtcTicks))!;
+        LinkEvents(transaction, seq, eventIds);
+        own?.Commit();
+        return seq;
+    }, cancellationToken);
+
+    /// <summary>Replaces an input's outcome (a quarantined input that a replay resolved).</summary>
+    public Task UpdateInputAsync(long seq, string outcome, string? reason, string detail, string? quarantine, IReadOnlyList<Guid> eventIds, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        Execute(transaction, "UPDATE inputs SET outcome = $o, reason = $r, detail = $d, quarantine = $q WHERE seq = $s",
+            ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine), ("$s", seq));
+        LinkEvents(transaction, seq, eventIds);
+        own?.Commit();
+        return true;
+    }, cancellationToken);
+
+    /// <summary>Inputs currently recorded as quarantined under a record id.</summary>
+    public Task<IReadOnlyList<long>> InputsQuarantinedAsAsync(string quarantine, CancellationToken cancellationToken) => Locked<IReadOnlyList<long>>(() =>
+    {
+        var command = Command(null, "SELECT seq FROM inputs WHERE quarantine = $q AND outcome = 'quarantined'", ("$q", quarantine));
+        using var reader = command.ExecuteReader();
+        var list = new List<long>();
+        while (reader.Read())
+        {
+            list.Add(reader.GetInt64(0));
+        }
+
+        return list;
+    }, cancellationToken);
+
+    /// <summary>
+    /// Every input with its final state: recorded outcomes as they are, accepted inputs resolved through their
+    /// events' fates (pending, delivered, withdrawn, quarantined at push).
+    /// </summary>
+    public Task<IReadOnlyList<LedgerRow>> LedgerAsync(CancellationToken cancellationToken) => Locked<IReadOnlyList<LedgerRow>>(() =>
+    {
+        const string sql = """
+            SELECT i.outcome, i.reason,
+                   SUM(CASE WHEN p.event_id IS NOT NULL THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN f.fate = 'delivered' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN f.fate = 'withdrawn' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN f.fate = 'quarantined' THEN 1 ELSE 0 END),
+                   COUNT(e.event_id)
+            FROM inputs i
+            LEFT JOIN input_events e ON e.seq = i.seq
+            LEFT JOIN pending p ON p.event_id = e.event_id
+            LEFT JOIN fates f ON f.event_id = e.event_id
+            GROUP BY i.seq
+            """;
+        var command = Command(null, sql);
+        using var reader = command.ExecuteReader();
+        var rows = new List<LedgerRow>();
+        while (reader.Read())
+        {
+            rows.Add(new LedgerRow(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
+                reader.GetInt32(2), reader.GetInt32(3), reader.GetInt32(4), reader.GetInt32(5), reader.GetInt32(6)));
+        }
+
+        return rows;
+    }, cancellationToken);
+
+    /// <summary>Event totals: stored (seen by this store), and how many are pending or met each fate.</summary>
+    public Task<EventTotals> EventTotalsAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        long Count(string sql) => (long)Scalar(null, sql)!;
+        return new EventTotals(
+            Count("SELECT COUNT(*) FROM seen"),
+            Count("SELECT COUNT(*) FROM pending"),
+            Count("SELECT COUNT(*) FROM fates WHERE fate = 'delivered'"),
+            Count("SELECT COUNT(*) FROM fates WHERE fate = 'withdrawn'"),
+            Count("SELECT COUNT(*) FROM fates WHERE fate = 'quarantined'"),
+            Count("SELECT COUNT(*) FROM inflight"));
+    }, cancellationToken);
+
+    private void LinkEvents(SqliteTransaction transaction, long seq, IReadOnlyList<Guid> eventIds)
+    {
+        foreach (var id in eventIds)
+        {
+            Execute(transaction, "INSERT OR IGNORE INTO input_events (seq, event_id) VALUES ($s, $e)", ("$s", seq), ("$e", Key(id)));
+        }
+    }
+
+    // ---- plumbing ----------------------------------------------------------------------------------------------
+
+    private string PartitionOf(Guid id) => Partitions.Name("e", Partitions.Of(id, partitions));
+
+    private static string Key(Guid id) => id.ToString("N");
+
+    private static string FateCode(EventFate fate) => fate switch
+    {
+        EventFate.Delivered => "delivered",
+        EventFate.Withdrawn => "withdrawn",
+        _ => "quarantined",
+    };
+
+    private async Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private Task Locked(Func<int> work, CancellationToken cancellationToken) => Locked<int>(work, cancellationToken);
+
+    private Task Locked(Func<bool> work, CancellationToken cancellationToken) => Locked<bool>(work, cancellationToken);
+
+    /// <summary>The batch's transaction when one is open (returns null: nothing to commit), else a new one.</summary>
+    private SqliteTransaction? Own(out SqliteTransaction transaction)
+    {
+        if (batch is not null)
+        {
+            transaction = batch;
+            return null;
+        }
+
+        transaction = connection.BeginTransaction();
+        return transaction;
+    }
+
+    private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        if (!prepared.TryGetValue(sql, out var command))
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            prepared[sql] = command;
+        }
+
+        command.Transaction = transaction ?? batch;
+        command.Parameters.Clear();
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    private int Execute(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = Command(transaction, sql, parameters);
+        return command.ExecuteNonQuery();
+    }
+
+    private object? Scalar(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = Command(transaction, sql, parameters);
+        var value = command.ExecuteScalar();
+        return value is DBNull ? null : value;
+    }
+
+    public void Dispose()
+    {
+        batch?.Commit();
+        batch?.Dispose();
+        batch = null;
+        foreach (var command in prepared.Values)
+        {
+            command.Dispose();
+        }
+
+        prepared.Clear();
+        connection.Dispose();
+        gate.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>A recorded input, for redelivery and replay decisions.</summary>
+public sealed record LedgerInput(long Seq, string Outcome, string? Reason, string? Quarantine);
+
+/// <summary>An input with the fates of the events it stored.</summary>
+public sealed record LedgerRow(string Outcome, string? Reason, int Pending, int Delivered, int Withdrawn, int QuarantinedAtPush, int Events);
+
+public sealed record EventTotals(long Stored, long Pending, long Delivered, long Withdrawn, long Quarantined, long InFlightRequests);
