@@ -1,5 +1,5 @@
 // A stand-in for the Service Bus trigger attribute of Microsoft.Azure.Functions.Worker.Extensions.ServiceBus,
-// which this project's NuGet feed does not serve (../shared/docs/product.md). It has the official attribute's
+// which this project's NuGet feed does not serve (see the README). It has the official attribute's
 // namespace, name, constructors and properties, so the function source is the same in both builds and the Worker
 // SDK writes the same "serviceBusTrigger" binding into functions.metadata. Deployment builds pass
 // -p:UseOfficialServiceBusExtension=true, which references the official package and leaves this file out.

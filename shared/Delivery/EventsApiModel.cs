@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace CtMparticle.Delivery;
 
-// The mParticle Events API batch (../shared/docs/mparticle-reference.md §3–§5, §8). Names are snake_case on the
+// The mParticle Events API batch, as mParticle's Events API reference documents it. Names are snake_case on the
 // wire (see MParticleJsonContext); nulls are left out. Only fields the relay sends are modelled.
 
 public sealed record MpBatch

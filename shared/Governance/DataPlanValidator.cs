@@ -5,8 +5,6 @@ namespace CtMparticle.Governance;
 /// <summary>The validation result of one event (or of the batch's user attributes), shaped like mParticle's.</summary>
 public sealed record PlanValidationResult(string MatchType, JsonObject? Criteria, IReadOnlyList<PlanValidationError> Errors, int? EventIndex)
 {
-    public bool HasUnplannedEvent => Errors.Any(e => e.ValidationErrorType == "unplanned" && e.ErrorPointer == "#");
-
     /// <summary><c>{event_type: "validation_result", data: {match, validation_errors}}</c>.</summary>
     public JsonObject ToJson()
     {

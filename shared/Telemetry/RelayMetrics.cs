@@ -4,8 +4,8 @@ namespace CtMparticle.Telemetry;
 
 /// <summary>
 /// The relay's metrics (System.Diagnostics.Metrics, meter <c>CtMparticle.Relay</c>): an outcome counter per delivery
-/// and per event, push requests by status, push latency and the outbox's size and oldest age. Exported to
-/// Application Insights / Azure Monitor by the host.
+/// and per event, push requests by status, push latency and the outbox's size and oldest age. Nothing exports the
+/// meter yet: a host must add a metrics exporter (OpenTelemetry or Application Insights) for them to leave the process.
 /// </summary>
 public sealed class RelayMetrics : IDisposable
 {

@@ -32,9 +32,6 @@ public enum EventSource
     Storefront,
 }
 
-/// <summary>An exact amount in major units (never <c>double</c>) with its ISO 4217 currency.</summary>
-public readonly record struct Money(decimal Amount, string Currency);
-
 /// <summary>Where the user is, for consent regimes: ISO 3166-1 alpha-2 country and, for the US and others, the subdivision.</summary>
 public sealed record Region(string Country, string? State = null)
 {
@@ -105,7 +102,7 @@ public sealed record EventContext(
     string? Locale = null);
 
 /// <summary>One product line. Prices are in the event's currency.</summary>
-/// <param name="Sku">SKU, else product key, else product id (see docs/adr/0002-purchase-mapping.md).</param>
+/// <param name="Sku">SKU, else product key, else product id (see docs/adr/0002-commerce-mapping.md).</param>
 /// <param name="UnitPrice">The effective unit price after product and cart discounts.</param>
 /// <param name="LineTotal">The line total as commercetools computed it (exact).</param>
 /// <param name="ListPrice">The unit price before any discount.</param>

@@ -77,10 +77,6 @@ public sealed class CommercetoolsOptionsValidator : IValidateOptions<Commercetoo
 public sealed record CtFetch<T>(T? Value, int Status, bool Transient, string? Problem)
     where T : class
 {
-    public bool Found => Value is not null;
-
-    public bool NotFound => Status == 404;
-
     public static CtFetch<T> Of(T value) => new(value, 200, false, null);
 }
 

@@ -67,10 +67,6 @@ public static class ConsentReader
             : new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [field.Purpose] = purpose });
     }
 
-    /// <summary>Whether a customer custom field is one of the configured consent fields.</summary>
-    public static bool IsConsentField(string fieldName, ConsentOptions options) =>
-        options.EffectiveFields().Any(f => string.Equals(f.Field, fieldName, StringComparison.Ordinal));
-
     /// <summary>
     /// The checkout consent snapshot on an order: a string custom field holding a JSON object of booleans
     /// (<c>{"analytics":true,"marketingEmail":false}</c>). Null when there is none or it is not readable.

@@ -8,7 +8,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// <summary>
 /// Order-creating messages (<c>OrderCreated</c>, <c>OrderImported</c>, <c>OrderCreatedFromRecurringOrder</c>) to
 /// <see cref="OrderCompleted"/> plus the <see cref="OrderContext"/> later messages need.
-/// All amounts are gross (what the customer pays) in the order's currency; see docs/adr/0002-purchase-mapping.md.
+/// All amounts are gross (what the customer pays) in the order's currency; see docs/adr/0002-commerce-mapping.md.
 /// </summary>
 internal static class PurchaseMapper
 {

@@ -2,8 +2,8 @@ using System.Text.Json;
 
 namespace CtMparticle.Sources.Commercetools;
 
-// Hand-written DTOs for the commercetools resources the relay reads. Field names follow
-// ../shared/docs/commercetools-reference.md (SDK 9.5.0 types) exactly; the JSON context maps them in camelCase.
+// Hand-written DTOs for the commercetools resources the relay reads. Field names follow commercetools' HTTP API
+// (checked against its .NET SDK 9.5.0 types; see docs/adr/0001-decoding-deliveries.md); the JSON context maps them in camelCase.
 // Only fields the relay uses are modelled: unknown members are ignored, so PII the relay does not need
 // (street names, password hashes, dates of birth) is never materialised.
 
