@@ -8,7 +8,7 @@ namespace CtMparticle.Functions;
 /// with the batch; only a transient infrastructure failure throws, so the batch is redelivered (harmlessly: every
 /// step is idempotent).
 /// </summary>
-public sealed class CommercetoolsIngest(IngestPipeline pipeline)
+internal sealed class CommercetoolsIngest(IngestPipeline pipeline)
 {
     [Function(nameof(CommercetoolsIngest))]
     public async Task Run(

@@ -4,7 +4,7 @@ using Microsoft.Azure.Functions.Worker;
 namespace CtMparticle.Functions;
 
 /// <summary>Forgets dedupe records past the retention (setting RetentionSchedule, default daily at 03:15).</summary>
-public sealed class DedupeRetention(RetentionJob job)
+internal sealed class DedupeRetention(RetentionJob job)
 {
     [Function(nameof(DedupeRetention))]
     public Task Run([TimerTrigger("%RetentionSchedule%")] TimerInfo timer, CancellationToken cancellationToken) =>

@@ -4,7 +4,7 @@ using Microsoft.Azure.Functions.Worker;
 namespace CtMparticle.Functions;
 
 /// <summary>Sends pending events to mParticle on a schedule (setting PushSchedule, default every 30 seconds).</summary>
-public sealed class PushToMParticle(PushPipeline pipeline)
+internal sealed class PushToMParticle(PushPipeline pipeline)
 {
     [Function(nameof(PushToMParticle))]
     public Task Run([TimerTrigger("%PushSchedule%")] TimerInfo timer, CancellationToken cancellationToken) =>

@@ -4,7 +4,7 @@ namespace CtMparticle;
 /// Every reason the relay gives for not delivering something. The snake_case <see cref="ReasonCodes.Code"/> is
 /// the stable form that appears in logs, quarantine records, reports and metrics; the enum member is for code.
 /// </summary>
-public enum Reason
+internal enum Reason
 {
     // Rejected: the body itself is unusable. Quarantined with the original bytes.
     EmptyBody,
@@ -51,7 +51,7 @@ public enum Reason
     PlanViolation,
 }
 
-public static class ReasonCodes
+internal static class ReasonCodes
 {
     /// <summary>The stable snake_case code of a reason.</summary>
     public static string Code(this Reason reason) => reason switch

@@ -9,7 +9,7 @@ namespace CtMparticle.Configuration;
 /// Inputs and stores are lists (<c>MParticle__Stores__0__Key</c>), not maps keyed by store key, because store keys
 /// usually contain '-', which Linux app-setting names cannot.
 /// </summary>
-public sealed class MParticleOptions
+internal sealed class MParticleOptions
 {
     public const string Section = "MParticle";
 
@@ -39,7 +39,7 @@ public sealed class MParticleOptions
         items.GroupBy(key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 }
 
-public enum MParticlePod
+internal enum MParticlePod
 {
     US1,
     US2,
@@ -47,7 +47,7 @@ public enum MParticlePod
     AU1,
 }
 
-public sealed class MParticleInputOptions
+internal sealed class MParticleInputOptions
 {
     /// <summary>The input's name, referenced by stores and <see cref="MParticleOptions.DefaultInput"/>.</summary>
     [Required]
@@ -86,7 +86,7 @@ public sealed class MParticleInputOptions
     };
 }
 
-public sealed class StoreOptions
+internal sealed class StoreOptions
 {
     /// <summary>The commercetools store key (<c>order.store.key</c>).</summary>
     [Required]
@@ -104,4 +104,4 @@ public sealed class StoreOptions
 }
 
 /// <summary>Where a batch goes: resolved from the event's store.</summary>
-public sealed record InputRoute(string InputName, Uri BaseUrl, string ApiKeySetting, string ApiSecretSetting, string Environment);
+internal sealed record InputRoute(string InputName, Uri BaseUrl, string ApiKeySetting, string ApiSecretSetting, string Environment);

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Configuration;
 
 /// <summary>How commercetools data becomes mParticle data. Section <c>Mapping</c>.</summary>
-public sealed class MappingOptions
+internal sealed class MappingOptions
 {
     public const string Section = "Mapping";
 
@@ -40,7 +40,7 @@ public sealed class MappingOptions
     public DataPlanOptions DataPlan { get; init; } = new();
 }
 
-public enum EmailIdentityMode
+internal enum EmailIdentityMode
 {
     /// <summary>Trimmed, lowercased e-mail in mParticle's <c>email</c> identity (mParticle hashes it for partners that need it).</summary>
     Plain,
@@ -51,7 +51,7 @@ public enum EmailIdentityMode
 }
 
 /// <summary>Which mParticle identity each commercetools identifier becomes. Section <c>Mapping:Identity</c>.</summary>
-public sealed class IdentityOptions
+internal sealed class IdentityOptions
 {
     /// <summary>The identity for the commercetools customer id.</summary>
     [Required]
@@ -66,7 +66,7 @@ public sealed class IdentityOptions
     public string? AnonymousIdIdentity { get; init; } = "other";
 }
 
-public enum ConsentRegulation
+internal enum ConsentRegulation
 {
     Gdpr,
     Ccpa,
@@ -76,7 +76,7 @@ public enum ConsentRegulation
 /// Where consent lives in commercetools and which mParticle purpose each field means. Section <c>Mapping:Consent</c>.
 /// With no <see cref="Fields"/> configured, <see cref="ConsentFieldOptions.Defaults"/> apply (the reference's consent type).
 /// </summary>
-public sealed class ConsentOptions
+internal sealed class ConsentOptions
 {
     [ValidateEnumeratedItems]
     public ConsentFieldOptions[] Fields { get; init; } = [];
@@ -94,7 +94,7 @@ public sealed class ConsentOptions
     public IReadOnlyList<ConsentFieldOptions> EffectiveFields() => Fields.Length > 0 ? Fields : ConsentFieldOptions.Defaults;
 }
 
-public sealed class ConsentFieldOptions
+internal sealed class ConsentFieldOptions
 {
     /// <summary>The customer custom field (Boolean).</summary>
     [Required]
@@ -122,7 +122,7 @@ public sealed class ConsentFieldOptions
 }
 
 /// <summary>The mParticle data plan every batch is tagged with. Section <c>Mapping:DataPlan</c>.</summary>
-public sealed class DataPlanOptions
+internal sealed class DataPlanOptions
 {
     /// <summary>The plan id (slug); empty to send no <c>context.data_plan</c>.</summary>
     [RegularExpression("^[a-z0-9_-]*$", ErrorMessage = "Mapping:DataPlan:PlanId must be a URL-safe slug (lowercase letters, digits, '_' and '-').")]

@@ -7,10 +7,10 @@ namespace CtMparticle.Configuration;
 
 /// <summary>Attribute-level checks of <see cref="MappingOptions"/>, nested objects included (source-generated).</summary>
 [OptionsValidator]
-public sealed partial class MappingOptionsAttributeValidator : IValidateOptions<MappingOptions>;
+internal sealed partial class MappingOptionsAttributeValidator : IValidateOptions<MappingOptions>;
 
 /// <summary>The mParticle identity names a batch's <c>user_identities</c> may use (Events API spelling).</summary>
-public static class MParticleIdentityNames
+internal static class MParticleIdentityNames
 {
     public static readonly FrozenSet<string> All = new[]
     {
@@ -23,7 +23,7 @@ public static class MParticleIdentityNames
 }
 
 /// <summary>Checks across fields that attributes cannot express. Each failure names the setting and what to put there.</summary>
-public sealed class MappingOptionsValidator : IValidateOptions<MappingOptions>
+internal sealed class MappingOptionsValidator : IValidateOptions<MappingOptions>
 {
     public ValidateOptionsResult Validate(string? name, MappingOptions options)
     {
@@ -97,7 +97,7 @@ public sealed class MappingOptionsValidator : IValidateOptions<MappingOptions>
 }
 
 /// <summary>Checks that every store points at a configured input and every country is a 2-letter code.</summary>
-public sealed class MParticleOptionsValidator : IValidateOptions<MParticleOptions>
+internal sealed class MParticleOptionsValidator : IValidateOptions<MParticleOptions>
 {
     public ValidateOptionsResult Validate(string? name, MParticleOptions options)
     {
@@ -164,16 +164,16 @@ public sealed class MParticleOptionsValidator : IValidateOptions<MParticleOption
 }
 
 [OptionsValidator]
-public sealed partial class RelayOptionsAttributeValidator : IValidateOptions<RelayOptions>;
+internal sealed partial class RelayOptionsAttributeValidator : IValidateOptions<RelayOptions>;
 
 [OptionsValidator]
-public sealed partial class PushOptionsAttributeValidator : IValidateOptions<PushOptions>;
+internal sealed partial class PushOptionsAttributeValidator : IValidateOptions<PushOptions>;
 
 [OptionsValidator]
-public sealed partial class StorageOptionsAttributeValidator : IValidateOptions<StorageOptions>;
+internal sealed partial class StorageOptionsAttributeValidator : IValidateOptions<StorageOptions>;
 
 /// <summary>Push settings that only make sense together.</summary>
-public sealed class PushOptionsValidator : IValidateOptions<PushOptions>
+internal sealed class PushOptionsValidator : IValidateOptions<PushOptions>
 {
     public ValidateOptionsResult Validate(string? name, PushOptions options) =>
         options.InitialBackoff > options.MaxBackoff
@@ -182,7 +182,7 @@ public sealed class PushOptionsValidator : IValidateOptions<PushOptions>
 }
 
 /// <summary>Either a connection string or both service URIs (managed identity).</summary>
-public sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
+internal sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
 {
     public ValidateOptionsResult Validate(string? name, StorageOptions options) =>
         !string.IsNullOrWhiteSpace(options.ConnectionString) || (options.TableServiceUri is { IsAbsoluteUri: true } && options.BlobServiceUri is { IsAbsoluteUri: true })

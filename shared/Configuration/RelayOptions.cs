@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace CtMparticle.Configuration;
 
 /// <summary>Ingest and retention. Section <c>Relay</c>.</summary>
-public sealed class RelayOptions
+internal sealed class RelayOptions
 {
     public const string Section = "Relay";
 
@@ -21,7 +21,7 @@ public sealed class RelayOptions
 }
 
 /// <summary>Delivery to mParticle. Section <c>Push</c>.</summary>
-public sealed class PushOptions
+internal sealed class PushOptions
 {
     public const string Section = "Push";
 
@@ -64,7 +64,7 @@ public sealed class PushOptions
 /// Azure Storage for the relay's tables and quarantine container. Section <c>Storage</c>. Either a connection
 /// string (Azurite, or a shared-key account), or service URIs used with a managed identity.
 /// </summary>
-public sealed class StorageOptions
+internal sealed class StorageOptions
 {
     public const string Section = "Storage";
 
@@ -95,7 +95,7 @@ public sealed class StorageOptions
 }
 
 /// <summary>The tracking plan's enforcement. Section <c>Governance</c>.</summary>
-public sealed class GovernanceOptions
+internal sealed class GovernanceOptions
 {
     public const string Section = "Governance";
 

@@ -3,13 +3,13 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Consent;
 
 /// <summary>What the gate decided, with the consent to attach and the regime behind it (for logs).</summary>
-public sealed record ConsentDecision(bool Allowed, string Regime, string? RegionCode, ConsentSnapshot? Consent, string Detail);
+internal sealed record ConsentDecision(bool Allowed, string Regime, string? RegionCode, ConsentSnapshot? Consent, string Detail);
 
 /// <summary>
 /// The consent function of the relay: may this event be forwarded, given its region and the newest consent
 /// known? Pure. Consent updates themselves always pass: mParticle must learn a withdrawal.
 /// </summary>
-public static class ConsentGate
+internal static class ConsentGate
 {
     public static ConsentDecision Decide(TrackingEvent trackingEvent, UserConsent? stored, ConsentRules rules, string? defaultCountry)
     {

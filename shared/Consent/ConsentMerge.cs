@@ -6,7 +6,7 @@ namespace CtMparticle.Consent;
 /// The one rule for combining consent signals: per purpose, the state given last (by the time consent was given)
 /// wins; on equal times the later signal wins. Used by the gate, the stores and the batch builder alike.
 /// </summary>
-public static class ConsentMerge
+internal static class ConsentMerge
 {
     /// <summary>The newest state of each purpose from two snapshots (by the time consent was given).</summary>
     public static ConsentSnapshot? Newest(ConsentSnapshot? older, ConsentSnapshot? newer)
@@ -42,4 +42,4 @@ public static class ConsentMerge
 }
 
 /// <summary>A user's consent and region as the relay last learnt them.</summary>
-public sealed record UserConsent(ConsentSnapshot Consent, Region? Region, DateTimeOffset UpdatedAt);
+internal sealed record UserConsent(ConsentSnapshot Consent, Region? Region, DateTimeOffset UpdatedAt);

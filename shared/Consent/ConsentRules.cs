@@ -4,7 +4,7 @@ using CtMparticle.Tracking;
 
 namespace CtMparticle.Consent;
 
-public enum ConsentMode
+internal enum ConsentMode
 {
     /// <summary>Forward only with every required purpose explicitly consented (fails closed).</summary>
     OptIn,
@@ -14,14 +14,14 @@ public enum ConsentMode
     None,
 }
 
-public sealed record ConsentRegime(string Name, ConsentMode Mode, IReadOnlyList<string> Regions, IReadOnlyList<string> RequiredPurposes);
+internal sealed record ConsentRegime(string Name, ConsentMode Mode, IReadOnlyList<string> Regions, IReadOnlyList<string> RequiredPurposes);
 
 /// <summary>
 /// The versioned consent rules (config/consent-rules.json): which regime applies in which region, and which
 /// purposes it requires. Regions are ISO 3166-1 alpha-2 countries (<c>DE</c>) or subdivisions (<c>US-CA</c>);
 /// a subdivision rule wins over its country's.
 /// </summary>
-public sealed record ConsentRules(
+internal sealed record ConsentRules(
     string Version,
     IReadOnlyList<ConsentRegime> Regimes,
     string DefaultRegime,

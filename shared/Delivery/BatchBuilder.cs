@@ -8,21 +8,21 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Delivery;
 
 /// <summary>The closed set of results of turning one user's canonical events into an Events API batch.</summary>
-public abstract record BatchResult;
+internal abstract record BatchResult;
 
 /// <summary>A batch ready to send, serialized once (<see cref="Json"/> is what goes on the wire).</summary>
-public sealed record BuiltBatch(InputRoute Route, MpBatch Batch, byte[] Json) : BatchResult;
+internal sealed record BuiltBatch(InputRoute Route, MpBatch Batch, byte[] Json) : BatchResult;
 
-public sealed record BatchRejected(Reason Reason, string Detail) : BatchResult;
+internal sealed record BatchRejected(Reason Reason, string Detail) : BatchResult;
 
 /// <summary>A batch object before serialization: what governance validates.</summary>
-public sealed record ComposedBatch(InputRoute Route, MpBatch Batch) : BatchResult;
+internal sealed record ComposedBatch(InputRoute Route, MpBatch Batch) : BatchResult;
 
 /// <summary>
 /// Canonical events → mParticle Events API batches. Pure. One batch holds one user's events (mParticle attributes
 /// a whole batch to one profile), goes to one input, and stays under 128 KB.
 /// </summary>
-public sealed class BatchBuilder(MappingOptions mapping, InputRouter router, IdentityMapper identities)
+internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, IdentityMapper identities)
 {
     /// <summary>mParticle: a batch "should not exceed 128kb".</summary>
     public const int MaxBatchBytes = 128 * 1024;

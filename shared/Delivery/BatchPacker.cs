@@ -8,13 +8,13 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Delivery;
 
 /// <summary>A batch's exact bytes and the outbox entries it carries.</summary>
-public sealed record OutgoingBatch(string InputName, byte[] Json, IReadOnlyList<PendingEventKey> Events);
+internal sealed record OutgoingBatch(string InputName, byte[] Json, IReadOnlyList<PendingEventKey> Events);
 
 /// <summary>Events that cannot be sent as any batch, with the reason.</summary>
-public sealed record UnsendableEvents(IReadOnlyList<PendingEventKey> Events, IReadOnlyList<TrackingEvent> Tracking, Reason Reason, string Detail);
+internal sealed record UnsendableEvents(IReadOnlyList<PendingEventKey> Events, IReadOnlyList<TrackingEvent> Tracking, Reason Reason, string Detail);
 
 /// <summary>One bulk request: the batches, in order, and the exact bytes to send.</summary>
-public sealed record OutgoingRequest(string InputName, IReadOnlyList<OutgoingBatch> Batches, byte[] Body)
+internal sealed record OutgoingRequest(string InputName, IReadOnlyList<OutgoingBatch> Batches, byte[] Body)
 {
     /// <summary>Deterministic: the same batches give the same id, so a re-split or a resend is idempotent.</summary>
     public string RequestId { get; } = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Body))[..32];
@@ -65,7 +65,7 @@ public sealed record OutgoingRequest(string InputName, IReadOnlyList<OutgoingBat
 /// Packing, pure: pending events → per user and input into batches (≤ max events, ≤ 128 KB, split in halves when
 /// too large) → per input into bulk requests (≤ max batches, ≤ max bytes). A user's events share a batch.
 /// </summary>
-public sealed class BatchPacker(BatchBuilder builder, InputRouter router, IdentityMapper identities, IOptions<PushOptions> options)
+internal sealed class BatchPacker(BatchBuilder builder, InputRouter router, IdentityMapper identities, IOptions<PushOptions> options)
 {
     /// <summary>A stable key for "same user, same input": events with equal keys may share a batch.</summary>
     public static string GroupKey(TrackingEvent e, InputRouter router, IdentityMapper identities)

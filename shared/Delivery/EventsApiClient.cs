@@ -10,7 +10,7 @@ namespace CtMparticle.Delivery;
 /// auth from the settings the input names. Every outcome is an <see cref="EventsApiResult"/>, never an exception; a
 /// timeout or a connection failure is <see cref="NoAnswer"/> with the cause.
 /// </summary>
-public sealed class EventsApiClient(HttpClient http, IConfiguration configuration, TimeProvider time) : IEventsApi
+internal sealed class EventsApiClient(HttpClient http, IConfiguration configuration, TimeProvider time) : IEventsApi
 {
     public async Task<EventsApiResult> SendBulkAsync(InputRoute route, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {

@@ -5,7 +5,7 @@ namespace CtMparticle.Delivery;
 // The mParticle Events API batch, as mParticle's Events API reference documents it. Names are snake_case on the
 // wire (see MParticleJsonContext); nulls are left out. Only fields the relay sends are modelled.
 
-public sealed record MpBatch
+internal sealed record MpBatch
 {
     public required string Environment { get; init; }
     public required string SourceRequestId { get; init; }
@@ -18,18 +18,18 @@ public sealed record MpBatch
     public required IReadOnlyList<MpEvent> Events { get; init; }
 }
 
-public sealed record MpContext
+internal sealed record MpContext
 {
     public MpDataPlan? DataPlan { get; init; }
 }
 
-public sealed record MpDataPlan
+internal sealed record MpDataPlan
 {
     public required string PlanId { get; init; }
     public int? PlanVersion { get; init; }
 }
 
-public sealed record MpDeviceInfo
+internal sealed record MpDeviceInfo
 {
     public string? IosAdvertisingId { get; init; }
     public string? IosIdfv { get; init; }
@@ -37,13 +37,13 @@ public sealed record MpDeviceInfo
     public string? AndroidUuid { get; init; }
 }
 
-public sealed record MpConsentState
+internal sealed record MpConsentState
 {
     public IReadOnlyDictionary<string, MpConsent>? Gdpr { get; init; }
     public IReadOnlyDictionary<string, MpConsent>? Ccpa { get; init; }
 }
 
-public sealed record MpConsent
+internal sealed record MpConsent
 {
     public required bool Consented { get; init; }
     public string? Document { get; init; }
@@ -51,7 +51,7 @@ public sealed record MpConsent
     public string? Location { get; init; }
 }
 
-public sealed record MpEvent
+internal sealed record MpEvent
 {
     /// <summary><c>commerce_event</c> or <c>custom_event</c>.</summary>
     public required string EventType { get; init; }
@@ -59,7 +59,7 @@ public sealed record MpEvent
 }
 
 /// <summary>The union of the data fields of the event types the relay sends.</summary>
-public sealed record MpEventData
+internal sealed record MpEventData
 {
     public required long TimestampUnixtimeMs { get; init; }
     public required string SourceMessageId { get; init; }
@@ -71,7 +71,7 @@ public sealed record MpEventData
     public IReadOnlyDictionary<string, string>? CustomAttributes { get; init; }
 }
 
-public sealed record MpProductAction
+internal sealed record MpProductAction
 {
     /// <summary>One of <see cref="ProductActions.All"/>.</summary>
     public required string Action { get; init; }
@@ -86,7 +86,7 @@ public sealed record MpProductAction
     public IReadOnlyList<MpProduct>? Products { get; init; }
 }
 
-public sealed record MpProduct
+internal sealed record MpProduct
 {
     public required string Id { get; init; }
     public string? Name { get; init; }
@@ -100,7 +100,7 @@ public sealed record MpProduct
 }
 
 /// <summary>mParticle's <c>product_action.action</c> values (note <c>remove_from_wish_list</c>).</summary>
-public static class ProductActions
+internal static class ProductActions
 {
     public const string ViewDetail = "view_detail";
     public const string AddToCart = "add_to_cart";
@@ -117,7 +117,7 @@ public static class ProductActions
 }
 
 /// <summary>mParticle's <c>custom_event_type</c> values.</summary>
-public static class CustomEventTypes
+internal static class CustomEventTypes
 {
     public const string Transaction = "transaction";
     public const string UserPreference = "user_preference";
@@ -136,4 +136,4 @@ public static class CustomEventTypes
     RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(MpBatch))]
 [JsonSerializable(typeof(IReadOnlyList<MpBatch>))]
-public sealed partial class MParticleJsonContext : JsonSerializerContext;
+internal sealed partial class MParticleJsonContext : JsonSerializerContext;

@@ -3,7 +3,7 @@ using CtMparticle.Configuration;
 namespace CtMparticle.Delivery;
 
 /// <summary>Which mParticle input (credentials, pod, environment) a store's events go to. Pure.</summary>
-public sealed class InputRouter(MappingOptions mapping, MParticleOptions routing)
+internal sealed class InputRouter(MappingOptions mapping, MParticleOptions routing)
 {
     /// <summary>The input a store's events go to, or null when neither the store nor a default input is configured.</summary>
     public InputRoute? Route(string? storeKey) => RouteByInput(routing.FindStore(storeKey)?.Input ?? routing.DefaultInput);

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Delivery;
 
 /// <summary>What one push run did.</summary>
-public sealed record PushReport(
+internal sealed record PushReport(
     int PendingRead,
     int Requests,
     int Delivered,
@@ -27,7 +27,7 @@ public sealed record PushReport(
 /// A request is persisted before it is sent and its events leave the outbox only after mParticle's 2xx, so a crash
 /// anywhere either resends the identical request (same bytes, same <c>source_request_id</c>) or sends nothing twice.
 /// </summary>
-public sealed class PushPipeline(
+internal sealed class PushPipeline(
     IEventStore events,
     IConsentStore consent,
     IQuarantine quarantine,

@@ -8,7 +8,7 @@ namespace CtMparticle.Delivery;
 /// Honours Retry-After, backs off exponentially with full jitter on 5xx, timeouts and 429s without Retry-After,
 /// and ramps up slowly after mParticle's <c>acceleration</c> signal. In memory, per process.
 /// </summary>
-public sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider time, Random? random = null)
+internal sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider time, Random? random = null)
 {
     private readonly Lock gate = new();
     private readonly Dictionary<string, InputState> inputs = new(StringComparer.Ordinal);

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace CtMparticle.Governance;
 
 /// <summary>One data point of a plan: its match (type + criteria) and its JSON Schema.</summary>
-public sealed record DataPoint(string MatchType, JsonObject Criteria, JsonObject Schema, string? Description)
+internal sealed record DataPoint(string MatchType, JsonObject Criteria, JsonObject Schema, string? Description)
 {
     public string MatchKey => DataPlan.MatchKey(MatchType, Criteria);
 }
@@ -13,7 +13,7 @@ public sealed record DataPoint(string MatchType, JsonObject Criteria, JsonObject
 /// An mParticle data plan version document, as the Data Planning API exchanges it
 /// (<c>{data_plan_id, version, version_document: {data_points: [...]}}</c>; a bare <c>version_document</c> is accepted too).
 /// </summary>
-public sealed class DataPlan
+internal sealed class DataPlan
 {
     private DataPlan(string planId, int version, IReadOnlyList<DataPoint> points, JsonObject document)
     {

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace CtMparticle.Governance;
 
 /// <summary>The validation result of one event (or of the batch's user attributes), shaped like mParticle's.</summary>
-public sealed record PlanValidationResult(string MatchType, JsonObject? Criteria, IReadOnlyList<PlanValidationError> Errors, int? EventIndex)
+internal sealed record PlanValidationResult(string MatchType, JsonObject? Criteria, IReadOnlyList<PlanValidationError> Errors, int? EventIndex)
 {
     /// <summary><c>{event_type: "validation_result", data: {match, validation_errors}}</c>.</summary>
     public JsonObject ToJson()
@@ -58,7 +58,7 @@ public sealed record PlanValidationResult(string MatchType, JsonObject? Criteria
 /// point is <c>unplanned</c>, user attributes are checked against the <c>user_attributes</c> point. Identities are
 /// not checked (as in mParticle's validator). Pure.
 /// </summary>
-public sealed class DataPlanValidator(DataPlan plan)
+internal sealed class DataPlanValidator(DataPlan plan)
 {
     public DataPlan Plan { get; } = plan;
 

@@ -6,7 +6,7 @@ using CtMparticle.Tracking;
 
 namespace CtMparticle.Governance;
 
-public enum ViolationAction
+internal enum ViolationAction
 {
     /// <summary>Quarantine the event with the validation errors; nothing is sent.</summary>
     Block,
@@ -15,10 +15,10 @@ public enum ViolationAction
 }
 
 /// <summary>What to do with each kind of violation of one plan version.</summary>
-public sealed record PlanPolicy(ViolationAction UnplannedEvents, ViolationAction UnplannedAttributes, ViolationAction InvalidValues);
+internal sealed record PlanPolicy(ViolationAction UnplannedEvents, ViolationAction UnplannedAttributes, ViolationAction InvalidValues);
 
 /// <summary>The governance decision for one event.</summary>
-public sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValidationError> Violations, string Detail)
+internal sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValidationError> Violations, string Detail)
 {
     public static readonly GovernanceDecision Clean = new(false, [], "valid");
 }
@@ -29,7 +29,7 @@ public sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValidati
 /// it sets, built from the batch object (never serialized and parsed back as a whole batch); violations are blocked
 /// or allowed by kind. <see cref="Disabled"/> is the governor when <c>Governance:Enabled</c> is false.
 /// </summary>
-public sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy policy, BatchBuilder builder)
+internal sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy policy, BatchBuilder builder)
 {
     /// <summary>A governor that checks nothing: every event is clean.</summary>
     public static PlanGovernor Disabled(BatchBuilder builder) => new(null, new PlanPolicy(ViolationAction.Allow, ViolationAction.Allow, ViolationAction.Allow), builder);

@@ -3,12 +3,12 @@ using System.Text.Json.Nodes;
 namespace CtMparticle.Governance;
 
 /// <summary>A lint finding: errors are what mParticle rejects; warnings are what misleads its validator.</summary>
-public sealed record LintFinding(bool IsError, string Where, string Message);
+internal sealed record LintFinding(bool IsError, string Where, string Message);
 
 /// <summary>One difference between two plan versions and whether it breaks existing senders.</summary>
-public sealed record PlanChange(bool Breaking, string MatchKey, string Pointer, string Description);
+internal sealed record PlanChange(bool Breaking, string MatchKey, string Pointer, string Description);
 
-public static class PlanLint
+internal static class PlanLint
 {
     /// <summary>JSON Schema keywords the Data Planning API rejects.</summary>
     public static readonly IReadOnlySet<string> Unsupported = new HashSet<string>(StringComparer.Ordinal)
@@ -92,7 +92,7 @@ public static class PlanLint
     }
 }
 
-public static class PlanDiff
+internal static class PlanDiff
 {
     /// <summary>Every change from <paramref name="old"/> to <paramref name="updated"/>, classified.</summary>
     public static IReadOnlyList<PlanChange> Diff(DataPlan old, DataPlan updated)

@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 namespace CtMparticle.Governance;
 
 /// <summary>One validation error, shaped like mParticle's (<c>validation_error_type</c>, <c>key</c>, <c>error_pointer</c>, ...).</summary>
-public sealed record PlanValidationError(
+internal sealed record PlanValidationError(
     string ValidationErrorType,
     string? Key,
     string ErrorPointer,
@@ -19,7 +19,7 @@ public sealed record PlanValidationError(
 /// evaluated with the semantics of mParticle's local validator (ajv 6, all errors, JSON pointers): errors are reported
 /// at the same places, with the same keys and the same <c>validation_error_type</c> mapping. See docs/adr/0004.
 /// </summary>
-public static class SchemaValidator
+internal static class SchemaValidator
 {
     public static IReadOnlyList<PlanValidationError> Validate(JsonNode? data, JsonNode schema)
     {

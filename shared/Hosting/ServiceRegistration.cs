@@ -22,7 +22,7 @@ namespace CtMparticle.Hosting;
 /// stages and the commercetools source, push, and the storage adapters. Hosts (the function app, ctmp, tests) call
 /// <see cref="AddCtMparticleRelay"/> and one storage registration (Azure here, the embedded store in ctmp).
 /// </summary>
-public static class ServiceRegistration
+internal static class ServiceRegistration
 {
     /// <summary>
     /// Binds and validates the core settings (sections <c>Mapping</c> and <c>MParticle</c>) and registers the pure

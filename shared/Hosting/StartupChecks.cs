@@ -10,7 +10,7 @@ namespace CtMparticle.Hosting;
 // at start with the problems listed, instead of failing the first message.
 
 /// <summary>The consent rules file must exist and be valid at start; a broken one stops the host.</summary>
-public sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
+internal sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
 {
     public ValidateOptionsResult Validate(string? name, RelayOptions options)
     {
@@ -20,7 +20,7 @@ public sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
 }
 
 /// <summary>The active plan must load, lint clean and match the batches' tag; a broken plan stops the host.</summary>
-public sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mapping, IOptions<MParticleOptions> routing) : IValidateOptions<GovernanceOptions>
+internal sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mapping, IOptions<MParticleOptions> routing) : IValidateOptions<GovernanceOptions>
 {
     public ValidateOptionsResult Validate(string? name, GovernanceOptions options)
     {
@@ -49,7 +49,7 @@ public sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mapping,
     public static string ResolvePath(string path) => Path.IsPathRooted(path) ? path : Path.Combine(AppContext.BaseDirectory, path);
 }
 
-public static class ConsentRulesLoader
+internal static class ConsentRulesLoader
 {
     public static string ResolvePath(RelayOptions options) =>
         Path.IsPathRooted(options.ConsentRulesPath) ? options.ConsentRulesPath : Path.Combine(AppContext.BaseDirectory, options.ConsentRulesPath);

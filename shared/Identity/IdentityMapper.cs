@@ -7,7 +7,7 @@ namespace CtMparticle.Identity;
 /// The mParticle identities a user becomes, by configuration: customer id, e-mail (normalized, plain or SHA-256 in
 /// an <c>other_id_N</c>), anonymous id. Pure. Events whose users map to equal identities belong in one batch.
 /// </summary>
-public sealed class IdentityMapper(IdentityOptions options)
+internal sealed class IdentityMapper(IdentityOptions options)
 {
     public SortedDictionary<string, string> For(UserIds user)
     {

@@ -8,7 +8,7 @@ namespace CtMparticle.Identity;
 /// The one home of a user's keys: the key state is stored under (consent, and later identity links), e-mail
 /// normalizing and hashing. Every place that needs "who is this" asks here, so the rules cannot drift apart.
 /// </summary>
-public static class UserKeys
+internal static class UserKeys
 {
     /// <summary>The key per-user state is stored under: the customer id, else the anonymous id, else the e-mail's hash.</summary>
     public static string? Of(UserIds user) =>
@@ -22,7 +22,7 @@ public static class UserKeys
 }
 
 /// <summary>E-mail addresses as identities: trimmed and lowercased, and their SHA-256 (lowercase hex) where hashed.</summary>
-public static class Emails
+internal static class Emails
 {
     public static string? Normalize(string? email)
     {

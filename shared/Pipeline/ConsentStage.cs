@@ -10,13 +10,13 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Pipeline;
 
 /// <summary>The gate stage's result: the events consent allows, and how many it blocked.</summary>
-public sealed record GatedEvents(IReadOnlyList<TrackingEvent> Allowed, int Blocked, string? BlockDetail, OrderContext? OrderContext);
+internal sealed record GatedEvents(IReadOnlyList<TrackingEvent> Allowed, int Blocked, string? BlockDetail, OrderContext? OrderContext);
 
 /// <summary>
 /// Gate: what each event teaches about its user's consent and region is recorded, then the consent gate decides
 /// with the newest state known. Blocked events go no further; they are counted, logged and never stored.
 /// </summary>
-public sealed class ConsentStage(IConsentStore consent, ConsentRules rules, IOptions<MParticleOptions> routing, ILogger<ConsentStage> logger)
+internal sealed class ConsentStage(IConsentStore consent, ConsentRules rules, IOptions<MParticleOptions> routing, ILogger<ConsentStage> logger)
 {
     public async Task<Flow<GatedEvents>> ApplyAsync(Flow<MappedEvents> mapped, CancellationToken cancellationToken)
     {

@@ -3,14 +3,14 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Pipeline;
 
 /// <summary>Why an input's path ended before it reached the store.</summary>
-public abstract record Halt(Reason Reason, string Detail);
+internal abstract record Halt(Reason Reason, string Detail);
 
 /// <summary>Deliberately not forwarded: counted and logged, nothing kept.</summary>
-public sealed record Filter(Reason Reason, string Detail) : Halt(Reason, Detail);
+internal sealed record Filter(Reason Reason, string Detail) : Halt(Reason, Detail);
 
 /// <summary>Unusable as it is: quarantined at <paramref name="Stage"/> with the original bytes, for a person to act on.</summary>
 /// <param name="Stage">Where it was refused (<c>decode</c>, <c>fetch</c>, <c>map</c>, <c>govern</c>); part of the quarantine record's name.</param>
-public sealed record Reject(string Stage, Reason Reason, string Detail, IReadOnlyList<string> Errors) : Halt(Reason, Detail)
+internal sealed record Reject(string Stage, Reason Reason, string Detail, IReadOnlyList<string> Errors) : Halt(Reason, Detail)
 {
     public Reject(string stage, Reason reason, string detail)
         : this(stage, reason, detail, [])
@@ -22,7 +22,7 @@ public sealed record Reject(string Stage, Reason Reason, string Detail, IReadOnl
 /// What one ingest stage hands the next: its result, or the halt that ends the input's path here. A halted flow
 /// passes through every later stage untouched, so <see cref="IngestPipeline.IngestAsync"/> reads top to bottom.
 /// </summary>
-public sealed record Flow<T>(InputInfo Info, T? Value, Halt? Halt)
+internal sealed record Flow<T>(InputInfo Info, T? Value, Halt? Halt)
     where T : class
 {
     public static Flow<T> Go(InputInfo info, T value) => new(info, value, null);
@@ -35,4 +35,4 @@ public sealed record Flow<T>(InputInfo Info, T? Value, Halt? Halt)
 }
 
 /// <summary>What the map stage produces: the canonical events, and the order context later messages of the order need.</summary>
-public sealed record MappedEvents(IReadOnlyList<TrackingEvent> Events, OrderContext? OrderContext = null);
+internal sealed record MappedEvents(IReadOnlyList<TrackingEvent> Events, OrderContext? OrderContext = null);

@@ -6,13 +6,13 @@ using Microsoft.Extensions.Logging;
 namespace CtMparticle.Pipeline;
 
 /// <summary>The govern stage's result: the events the plan's policy lets through, and the blocked ones' violations.</summary>
-public sealed record GovernedEvents(IReadOnlyList<TrackingEvent> Allowed, IReadOnlyList<GovernanceDecision> Blocked, int ConsentBlocked, string? ConsentDetail, OrderContext? OrderContext);
+internal sealed record GovernedEvents(IReadOnlyList<TrackingEvent> Allowed, IReadOnlyList<GovernanceDecision> Blocked, int ConsentBlocked, string? ConsentDetail, OrderContext? OrderContext);
 
 /// <summary>
 /// Govern: each event is checked against the active tracking plan; a violation the policy blocks keeps the event
 /// from the store (the store quarantines it when nothing else of the input was stored), one it allows is counted.
 /// </summary>
-public sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, ILogger<GovernStage> logger)
+internal sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, ILogger<GovernStage> logger)
 {
     public Flow<GovernedEvents> Apply(Flow<GatedEvents> gated)
     {

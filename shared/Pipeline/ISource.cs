@@ -1,14 +1,14 @@
 namespace CtMparticle.Pipeline;
 
 /// <summary>What a source carries between its own decode, resolve and map stages.</summary>
-public abstract record SourceItem;
+internal abstract record SourceItem;
 
 /// <summary>
 /// A source of inputs (commercetools messages; the storefront collector next). A source owns the first three stages,
 /// which need its knowledge of the wire format; consent, governance and storage are shared by every source.
 /// Nothing here throws for bad input: it halts with a reason. Only transient infrastructure failures throw.
 /// </summary>
-public interface ISource
+internal interface ISource
 {
     /// <summary>Decode: bytes to a typed item, or a halt (filtered, or rejected to quarantine). Pure.</summary>
     Flow<SourceItem> Decode(Inbound inbound);

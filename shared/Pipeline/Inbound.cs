@@ -4,7 +4,7 @@ namespace CtMparticle.Pipeline;
 /// One input as a transport handed it over: the exact bytes, and what the transport knows about them (the Service
 /// Bus message id, delivery count and enqueue time; empty for files and replays). Every source starts from this.
 /// </summary>
-public sealed record Inbound(
+internal sealed record Inbound(
     ReadOnlyMemory<byte> Body,
     string? ServiceBusMessageId = null,
     int? DeliveryCount = null,
@@ -12,4 +12,4 @@ public sealed record Inbound(
 
 /// <summary>What a source could read of an input's envelope, even when the rest was unusable: ids only, for logs and quarantine.</summary>
 /// <param name="Format">The wire format as the source names it (commercetools: <c>Platform</c> or <c>CloudEvents</c>).</param>
-public sealed record InputInfo(string Format, string? MessageId, string? MessageType, string? ResourceTypeId, string? ResourceId);
+internal sealed record InputInfo(string Format, string? MessageId, string? MessageType, string? ResourceTypeId, string? ResourceId);

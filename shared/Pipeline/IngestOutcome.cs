@@ -1,6 +1,6 @@
 namespace CtMparticle.Pipeline;
 
-public enum IngestOutcomeKind
+internal enum IngestOutcomeKind
 {
     /// <summary>At least one event was stored for push.</summary>
     Accepted,
@@ -13,7 +13,7 @@ public enum IngestOutcomeKind
 }
 
 /// <summary>The one outcome of one input.</summary>
-public sealed record IngestOutcome(IngestOutcomeKind Kind, string? Reason, string Detail, int EventsStored = 0, string? QuarantineLocation = null)
+internal sealed record IngestOutcome(IngestOutcomeKind Kind, string? Reason, string Detail, int EventsStored = 0, string? QuarantineLocation = null)
 {
     /// <summary>What the envelope said (ids only), when it could be read.</summary>
     public InputInfo? Info { get; init; }

@@ -6,7 +6,7 @@ namespace CtMparticle.Pipeline;
 /// throw, so the transport redelivers; every stage is idempotent, so a redelivery after a crash at any point stores
 /// each event exactly once.
 /// </summary>
-public sealed class IngestPipeline(ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time)
+internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time)
 {
     public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
     {

@@ -10,7 +10,7 @@ namespace CtMparticle.Pipeline;
 /// the order context they may need later); a halted input is counted as filtered or written to quarantine with its
 /// original bytes. Exactly one outcome per input, and nothing is recorded before the write it stands for.
 /// </summary>
-public sealed class StoreStage(
+internal sealed class StoreStage(
     IEventStore events,
     IOrderContextStore orders,
     IQuarantine quarantine,

@@ -1,7 +1,7 @@
 namespace CtMparticle.Storage;
 
 /// <summary>Named checkpoints of scheduled jobs (the consent reconciliation's last customer seen).</summary>
-public interface ICheckpointStore
+internal interface ICheckpointStore
 {
     Task<string?> GetAsync(string name, CancellationToken cancellationToken);
 

@@ -4,7 +4,7 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Storage;
 
 /// <summary>Each user's consent and region as the relay last learnt them.</summary>
-public interface IConsentStore
+internal interface IConsentStore
 {
     Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken);
 

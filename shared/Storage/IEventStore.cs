@@ -9,19 +9,19 @@ namespace CtMparticle.Storage;
 /// <summary>An event waiting in the outbox.</summary>
 /// <param name="Partition">The outbox partition it lives in (derived from the event id).</param>
 /// <param name="Json">The canonical event, serialized with <see cref="RelayJsonContext"/>.</param>
-public sealed record PendingEvent(string Partition, Guid EventId, DateTimeOffset EnqueuedAt, string? MessageId, byte[] Json)
+internal sealed record PendingEvent(string Partition, Guid EventId, DateTimeOffset EnqueuedAt, string? MessageId, byte[] Json)
 {
     public PendingEventKey Key => new(Partition, EventId, EnqueuedAt);
 }
 
 /// <summary>Identifies an outbox entry (the enqueue time is part of its storage key, for oldest-first reads).</summary>
-public sealed record PendingEventKey(string Partition, Guid EventId, DateTimeOffset EnqueuedAt);
+internal sealed record PendingEventKey(string Partition, Guid EventId, DateTimeOffset EnqueuedAt);
 
 /// <summary>
 /// A bulk request persisted before it is sent, so a crash after mParticle's 202 resends exactly these bytes
 /// (same <c>source_request_id</c>s) instead of a regrouped request.
 /// </summary>
-public sealed record InFlightRequest(
+internal sealed record InFlightRequest(
     string RequestId,
     string InputName,
     byte[] Body,
@@ -32,12 +32,12 @@ public sealed record InFlightRequest(
 }
 
 /// <summary>One batch of an in-flight request: its length in the body and the outbox entries it carries.</summary>
-public sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Events);
+internal sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Events);
 
-public sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
+internal sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
 
 /// <summary>Why an event left the outbox.</summary>
-public enum EventFate
+internal enum EventFate
 {
     /// <summary>mParticle answered 2xx.</summary>
     Delivered,
@@ -47,7 +47,7 @@ public enum EventFate
     Quarantined,
 }
 
-public enum AddResult
+internal enum AddResult
 {
     /// <summary>Stored for push and recorded as seen, in one write.</summary>
     Added,
@@ -58,7 +58,7 @@ public enum AddResult
 }
 
 /// <summary>The dedupe table and the outbox: one durable write records an event as seen and stores it for push.</summary>
-public interface IEventStore
+internal interface IEventStore
 {
     /// <summary>
     /// Stores the event for push and records its id as seen, atomically. When the id was seen before (within the

@@ -3,7 +3,7 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Storage;
 
 /// <summary>What order-creating messages leave for later order and payment messages.</summary>
-public interface IOrderContextStore
+internal interface IOrderContextStore
 {
     /// <summary>Saves (or replaces) the context under its order id and each of its payment ids.</summary>
     Task SaveAsync(OrderContext order, CancellationToken cancellationToken);

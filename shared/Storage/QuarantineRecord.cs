@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace CtMparticle.Storage;
 
 /// <summary>Where a quarantined item came from: ids only.</summary>
-public sealed record QuarantineSource(
+internal sealed record QuarantineSource(
     string? MessageId,
     string? MessageType,
     string? ResourceTypeId,
@@ -18,7 +18,7 @@ public sealed record QuarantineSource(
 /// One quarantined item: why (codes and a sentence), the errors behind it (validation or mParticle's body), where
 /// it came from, and the original payload exactly as received (base64, so any bytes survive), plus the relay version.
 /// </summary>
-public sealed record QuarantineRecord(
+internal sealed record QuarantineRecord(
     IReadOnlyList<string> Reasons,
     string Message,
     IReadOnlyList<string> Errors,

@@ -15,4 +15,4 @@ namespace CtMparticle.Storage;
 [JsonSerializable(typeof(ConsentSnapshot))]
 [JsonSerializable(typeof(QuarantineRecord))]
 [JsonSerializable(typeof(List<InFlightBatch>))]
-public sealed partial class RelayJsonContext : JsonSerializerContext;
+internal sealed partial class RelayJsonContext : JsonSerializerContext;

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Storage;
 
 /// <summary>Forgets dedupe records older than the retention (Relay:DedupeRetentionDays).</summary>
-public sealed class RetentionJob(IEventStore events, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
+internal sealed class RetentionJob(IEventStore events, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
 {
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {

@@ -7,7 +7,7 @@ namespace CtMparticle.Telemetry;
 /// and per event, push requests by status, push latency and the outbox's size and oldest age. Nothing exports the
 /// meter yet: a host must add a metrics exporter (OpenTelemetry or Application Insights) for them to leave the process.
 /// </summary>
-public sealed class RelayMetrics : IDisposable
+internal sealed class RelayMetrics : IDisposable
 {
     public const string MeterName = "CtMparticle.Relay";
 

@@ -6,7 +6,7 @@ namespace CtMparticle.Tracking;
 /// currency, locale or customer). Kept by the relay, keyed by order id and by each payment id.
 /// </summary>
 /// <param name="Lines">Line items and custom line items by their id, with unit prices: what return items refer to.</param>
-public sealed record OrderContext(
+internal sealed record OrderContext(
     string? ProjectKey,
     string OrderId,
     string? OrderNumber,

@@ -7,7 +7,7 @@ namespace CtMparticle.Tracking;
 // low-cardinality (ids and SKUs live in fields, never in names). Version: TrackingPlan.Version.
 
 /// <summary>The tracking plan the vocabulary implements.</summary>
-public static class TrackingPlan
+internal static class TrackingPlan
 {
     /// <summary>Bumped on any breaking change to the vocabulary (a removed event or field, a changed meaning).</summary>
     public const int Version = 1;
@@ -26,14 +26,14 @@ public static class TrackingPlan
     public const string ConsentUpdated = "Consent Updated";
 }
 
-public enum EventSource
+internal enum EventSource
 {
     Commercetools,
     Storefront,
 }
 
 /// <summary>Where the user is, for consent regimes: ISO 3166-1 alpha-2 country and, for the US and others, the subdivision.</summary>
-public sealed record Region(string Country, string? State = null)
+internal sealed record Region(string Country, string? State = null)
 {
     /// <summary><c>DE</c>, or <c>US-CA</c> when a state is known.</summary>
     [JsonIgnore]
@@ -41,14 +41,14 @@ public sealed record Region(string Country, string? State = null)
 }
 
 /// <summary>Mobile advertising and vendor ids. They go to mParticle's <c>device_info</c>, never to <c>user_identities</c>.</summary>
-public sealed record DeviceIds(
+internal sealed record DeviceIds(
     string? IosAdvertisingId = null,
     string? IosVendorId = null,
     string? AndroidAdvertisingId = null,
     string? AndroidUuid = null);
 
 /// <summary>Everything known about who did it. Normalisation (trim, lowercase e-mail) happens in the mapping.</summary>
-public sealed record UserIds(
+internal sealed record UserIds(
     string? CustomerId = null,
     string? Email = null,
     string? AnonymousId = null,
@@ -61,13 +61,13 @@ public sealed record UserIds(
 }
 
 /// <summary>The state of one consent purpose at a point in time.</summary>
-public sealed record ConsentPurpose(bool Consented, DateTimeOffset At, string? Document = null, string? Location = null);
+internal sealed record ConsentPurpose(bool Consented, DateTimeOffset At, string? Document = null, string? Location = null);
 
 /// <summary>
 /// Consent as mParticle models it: GDPR purposes (lowercase keys) and the single CCPA purpose
 /// <c>data_sale_opt_out</c> (where <c>Consented = true</c> means the user opted out of sale).
 /// </summary>
-public sealed record ConsentSnapshot(
+internal sealed record ConsentSnapshot(
     IReadOnlyDictionary<string, ConsentPurpose> Gdpr,
     ConsentPurpose? CcpaDataSaleOptOut = null)
 {
@@ -88,7 +88,7 @@ public sealed record ConsentSnapshot(
 /// <param name="EventId">Deterministic (UUIDv5 of <paramref name="DedupeKey"/>): mParticle's <c>source_message_id</c>.</param>
 /// <param name="DedupeKey">The business identity of the event, e.g. <c>acme/order/{id}/purchase</c>.</param>
 /// <param name="SourceMessageId">The commercetools message id (or collector event id) the event came from.</param>
-public sealed record EventContext(
+internal sealed record EventContext(
     Guid EventId,
     string DedupeKey,
     DateTimeOffset OccurredAt,
@@ -106,7 +106,7 @@ public sealed record EventContext(
 /// <param name="UnitPrice">The effective unit price after product and cart discounts.</param>
 /// <param name="LineTotal">The line total as commercetools computed it (exact).</param>
 /// <param name="ListPrice">The unit price before any discount.</param>
-public sealed record ProductLine(
+internal sealed record ProductLine(
     string Sku,
     string? Name,
     string? Variant,
@@ -118,7 +118,7 @@ public sealed record ProductLine(
     decimal? ListPrice = null,
     string? ProductId = null);
 
-public enum OrderOrigin
+internal enum OrderOrigin
 {
     Created,
     Imported,
@@ -140,29 +140,29 @@ public enum OrderOrigin
 [JsonDerivedType(typeof(SignedIn), "signed_in")]
 [JsonDerivedType(typeof(ProfileUpdated), "profile_updated")]
 [JsonDerivedType(typeof(ConsentUpdated), "consent_updated")]
-public abstract record TrackingEvent(EventContext Context)
+internal abstract record TrackingEvent(EventContext Context)
 {
     /// <summary>The stable event name in the tracking plan.</summary>
     [JsonIgnore]
     public abstract string Name { get; }
 }
 
-public sealed record ProductViewed(EventContext Context, ProductLine Product, string Currency) : TrackingEvent(Context)
+internal sealed record ProductViewed(EventContext Context, ProductLine Product, string Currency) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ProductViewed;
 }
 
-public sealed record ProductAdded(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)
+internal sealed record ProductAdded(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ProductAdded;
 }
 
-public sealed record ProductRemoved(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)
+internal sealed record ProductRemoved(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ProductRemoved;
 }
 
-public sealed record CheckoutStepViewed(
+internal sealed record CheckoutStepViewed(
     EventContext Context,
     int Step,
     string? Option,
@@ -174,7 +174,7 @@ public sealed record CheckoutStepViewed(
 }
 
 /// <summary>A purchase. <see cref="Total"/> is what the customer paid (gross), in <see cref="Currency"/>.</summary>
-public sealed record OrderCompleted(
+internal sealed record OrderCompleted(
     EventContext Context,
     string OrderId,
     string? OrderNumber,
@@ -194,7 +194,7 @@ public sealed record OrderCompleted(
     public string TransactionId => OrderNumber ?? OrderId;
 }
 
-public enum RefundSource
+internal enum RefundSource
 {
     /// <summary>A refund transaction on a payment: the amount is known, the items are not.</summary>
     PaymentTransaction,
@@ -206,7 +206,7 @@ public enum RefundSource
 /// A refund. Amount and products are each present only where the source knows them, so a return and the payment
 /// refund for the same items never count money twice.
 /// </summary>
-public sealed record OrderRefunded(
+internal sealed record OrderRefunded(
     EventContext Context,
     string OrderId,
     string? OrderNumber,
@@ -222,14 +222,14 @@ public sealed record OrderRefunded(
     public string TransactionId => OrderNumber ?? OrderId;
 }
 
-public enum OrderStatusKind
+internal enum OrderStatusKind
 {
     Order,
     Payment,
     Shipment,
 }
 
-public sealed record OrderStatusChanged(
+internal sealed record OrderStatusChanged(
     EventContext Context,
     string OrderId,
     string? OrderNumber,
@@ -241,37 +241,37 @@ public sealed record OrderStatusChanged(
 }
 
 /// <summary>A guest order assigned to a customer account: links the anonymous id and the customer.</summary>
-public sealed record OrderCustomerLinked(EventContext Context, string OrderId, string? OrderNumber) : TrackingEvent(Context)
+internal sealed record OrderCustomerLinked(EventContext Context, string OrderId, string? OrderNumber) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.OrderCustomerLinked;
 }
 
 /// <summary>Profile attributes: set values, and names to remove. Keys are mParticle user attribute names.</summary>
-public sealed record ProfileAttributes(
+internal sealed record ProfileAttributes(
     IReadOnlyDictionary<string, string> Set,
     IReadOnlyList<string> Removed)
 {
     public static readonly ProfileAttributes None = new(new Dictionary<string, string>(), []);
 }
 
-public sealed record SignedUp(EventContext Context, ProfileAttributes Attributes, string? Method = null) : TrackingEvent(Context)
+internal sealed record SignedUp(EventContext Context, ProfileAttributes Attributes, string? Method = null) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.SignedUp;
 }
 
-public sealed record SignedIn(EventContext Context, string? Method = null) : TrackingEvent(Context)
+internal sealed record SignedIn(EventContext Context, string? Method = null) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.SignedIn;
 }
 
 /// <summary>Profile changes. <see cref="ChangedFields"/> are low-cardinality field names (never values).</summary>
-public sealed record ProfileUpdated(EventContext Context, ProfileAttributes Attributes, IReadOnlyList<string> ChangedFields) : TrackingEvent(Context)
+internal sealed record ProfileUpdated(EventContext Context, ProfileAttributes Attributes, IReadOnlyList<string> ChangedFields) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ProfileUpdated;
 }
 
 /// <summary>A consent change; the new state is <see cref="EventContext.Consent"/>.</summary>
-public sealed record ConsentUpdated(EventContext Context, IReadOnlyList<string> ChangedPurposes) : TrackingEvent(Context)
+internal sealed record ConsentUpdated(EventContext Context, IReadOnlyList<string> ChangedPurposes) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ConsentUpdated;
 }

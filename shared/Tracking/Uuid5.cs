@@ -4,7 +4,7 @@ using System.Text;
 namespace CtMparticle.Tracking;
 
 /// <summary>RFC 9562 (formerly 4122) name-based UUIDs, version 5 (SHA-1): the same name always gives the same id.</summary>
-public static class Uuid5
+internal static class Uuid5
 {
     /// <summary>The relay's own namespace for event ids. Never change it: every id ever sent derives from it.</summary>
     public static readonly Guid RelayNamespace = new("5d3c0f8e-2b7a-4c61-9e4f-0a8b1c2d3e4f");

@@ -25,7 +25,7 @@ public sealed record Report(
     bool Reconciled,
     IReadOnlyList<string> Problems)
 {
-    public static async Task<Report> BuildAsync(SqliteStore store, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<Report> BuildAsync(SqliteStore store, TimeProvider time, CancellationToken cancellationToken)
     {
         var rows = await store.LedgerAsync(cancellationToken).ConfigureAwait(false);
         var totals = await store.EventTotalsAsync(cancellationToken).ConfigureAwait(false);

@@ -7,7 +7,7 @@ namespace CtMparticle.Embedded;
 /// Quarantine in a local folder, laid out like the blob container: <c>yyyy/MM/dd/{reason}/{stage}-{id}.json</c>.
 /// Files are written to a temporary name and moved into place, so a crash never leaves half a record.
 /// </summary>
-public sealed class FolderQuarantine(string root) : IQuarantine
+internal sealed class FolderQuarantine(string root) : IQuarantine
 {
     public string Root { get; } = Path.GetFullPath(root);
 

@@ -14,7 +14,7 @@ namespace CtMparticle.Embedded;
 /// Besides the ports it keeps the runner's ledger: one row per input and the fate of every event, which
 /// <c>ctmp report</c> reconciles.
 /// </summary>
-public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IAsyncDisposable, IDisposable
+internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IAsyncDisposable, IDisposable
 {
     private readonly SqliteConnection connection;
     private readonly SemaphoreSlim gate = new(1, 1);
@@ -448,9 +448,9 @@ public sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore
 }
 
 /// <summary>A recorded input, for redelivery and replay decisions.</summary>
-public sealed record LedgerInput(long Seq, string Outcome, string? Reason, string? Quarantine);
+internal sealed record LedgerInput(long Seq, string Outcome, string? Reason, string? Quarantine);
 
 /// <summary>An input with the fates of the events it stored.</summary>
-public sealed record LedgerRow(string Outcome, string? Reason, int Pending, int Delivered, int Withdrawn, int QuarantinedAtPush, int Events);
+internal sealed record LedgerRow(string Outcome, string? Reason, int Pending, int Delivered, int Withdrawn, int QuarantinedAtPush, int Events);
 
-public sealed record EventTotals(long Stored, long Pending, long Delivered, long Withdrawn, long Quarantined, long InFlightRequests);
+internal sealed record EventTotals(long Stored, long Pending, long Delivered, long Withdrawn, long Quarantined, long InFlightRequests);

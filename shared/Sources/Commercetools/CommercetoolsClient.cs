@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Sources.Commercetools;
 
 /// <summary>The commercetools API the relay reads from. Section <c>Commercetools</c>; empty ProjectKey disables fetching.</summary>
-public sealed class CommercetoolsOptions
+internal sealed class CommercetoolsOptions
 {
     public const string Section = "Commercetools";
 
@@ -44,7 +44,7 @@ public sealed class CommercetoolsOptions
 }
 
 /// <summary>A configured API must have every piece; the messages say which.</summary>
-public sealed class CommercetoolsOptionsValidator : IValidateOptions<CommercetoolsOptions>
+internal sealed class CommercetoolsOptionsValidator : IValidateOptions<CommercetoolsOptions>
 {
     public ValidateOptionsResult Validate(string? name, CommercetoolsOptions options)
     {
@@ -74,15 +74,15 @@ public sealed class CommercetoolsOptionsValidator : IValidateOptions<Commercetoo
 }
 
 /// <summary>The result of a read: the resource, or why not.</summary>
-public sealed record CtFetch<T>(T? Value, int Status, bool Transient, string? Problem)
+internal sealed record CtFetch<T>(T? Value, int Status, bool Transient, string? Problem)
     where T : class
 {
     public static CtFetch<T> Of(T value) => new(value, 200, false, null);
 }
 
-public sealed record CtPage<T>(int Limit, int Count, IReadOnlyList<T> Results);
+internal sealed record CtPage<T>(int Limit, int Count, IReadOnlyList<T> Results);
 
-public sealed record CtPayment
+internal sealed record CtPayment
 {
     public required string Id { get; init; }
     public IReadOnlyList<CtTransaction>? Transactions { get; init; }
@@ -93,7 +93,7 @@ public sealed record CtPayment
 /// cached token refreshed before expiry, one refresh on 401, back-off and retry on 429/502/503/504, and outcomes as
 /// values. Reads orders, payments and customers, and pages customers modified since a checkpoint.
 /// </summary>
-public sealed class CommercetoolsClient(HttpClient http, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time)
+internal sealed class CommercetoolsClient(HttpClient http, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time)
 {
     private const int MaxAttempts = 4;
     private readonly SemaphoreSlim tokenGate = new(1, 1);

@@ -9,7 +9,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// stored <see cref="OrderContext"/> for messages that need it (looked up by <see cref="ContextLookup"/>; what is still
 /// missing is <see cref="MissingContext"/>).
 /// </summary>
-public sealed class CommercetoolsMapper(MappingOptions options, MParticleOptions routing)
+internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptions routing)
 {
     /// <summary>
     /// Which stored order context a delivery needs before it can be mapped: (order id, null), (null, payment id),

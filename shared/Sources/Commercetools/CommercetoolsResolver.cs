@@ -10,7 +10,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// unreadable halts with the reason; an unreachable API throws, so the message is redelivered later. Without
 /// <c>Commercetools:ProjectKey</c> nothing is fetched: such messages are quarantined for replay.
 /// </summary>
-public sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderContextStore orders, CommercetoolsClient client, TimeProvider time)
+internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderContextStore orders, CommercetoolsClient client, TimeProvider time)
 {
     public async Task<Flow<SourceItem>> ResolveAsync(Flow<SourceItem> decoded, CancellationToken cancellationToken)
     {

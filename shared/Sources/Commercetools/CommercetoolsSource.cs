@@ -16,7 +16,7 @@ internal sealed record CtResolved(CtDelivery Delivery, OrderContext? Context) : 
 /// The commercetools source: Service Bus bodies (Platform or CloudEvents) → <see cref="DeliveryDecoder"/> →
 /// <see cref="CommercetoolsResolver"/> (payloads left out, order context) → <see cref="CommercetoolsMapper"/>.
 /// </summary>
-public sealed class CommercetoolsSource(CommercetoolsMapper mapper, CommercetoolsResolver resolver) : ISource
+internal sealed class CommercetoolsSource(CommercetoolsMapper mapper, CommercetoolsResolver resolver) : ISource
 {
     public Flow<SourceItem> Decode(Inbound inbound)
     {

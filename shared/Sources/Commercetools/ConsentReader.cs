@@ -6,7 +6,7 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Sources.Commercetools;
 
 /// <summary>Reads consent from commercetools custom fields and checkout snapshots into mParticle's model.</summary>
-public static class ConsentReader
+internal static class ConsentReader
 {
     /// <summary>
     /// Consent held in a customer's custom fields. Purposes whose field has no boolean value are left out,

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Sources.Commercetools;
 
 /// <summary>What a reconciliation run did.</summary>
-public sealed record ReconcileReport(int CustomersRead, int Changed, int Unchanged, int EventsStored, int Withdrawn, DateTimeOffset? Checkpoint);
+internal sealed record ReconcileReport(int CustomersRead, int Changed, int Unchanged, int EventsStored, int Withdrawn, DateTimeOffset? Checkpoint);
 
 /// <summary>
 /// Scheduled consent reconciliation: consent that changed in commercetools reaches mParticle even when no message
@@ -20,7 +20,7 @@ public sealed record ReconcileReport(int CustomersRead, int Changed, int Unchang
 /// (one event per customer version, so a rerun sends nothing twice), withdraws pending events that no longer pass
 /// the gate, and moves the checkpoint only after all of that is durable.
 /// </summary>
-public sealed partial class ConsentReconciler(
+internal sealed partial class ConsentReconciler(
     CommercetoolsClient client,
     IConsentStore consent,
     IEventStore events,

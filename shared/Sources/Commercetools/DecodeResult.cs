@@ -1,13 +1,13 @@
 namespace CtMparticle.Sources.Commercetools;
 
-public enum DeliveryFormat
+internal enum DeliveryFormat
 {
     Platform,
     CloudEvents,
 }
 
 /// <summary>What could be read of a delivery's envelope, even when the rest was unusable: ids only, for logs and quarantine.</summary>
-public sealed record DeliveryInfo(
+internal sealed record DeliveryInfo(
     DeliveryFormat Format,
     string? NotificationType,
     string? MessageId,
@@ -19,15 +19,15 @@ public sealed record DeliveryInfo(
 }
 
 /// <summary>The closed set of results of decoding one delivery body. Decoding never throws.</summary>
-public abstract record DecodeResult(DeliveryInfo Info);
+internal abstract record DecodeResult(DeliveryInfo Info);
 
 /// <summary>A typed Message or change notification.</summary>
-public sealed record Decoded(CtDelivery Delivery, DeliveryInfo Info) : DecodeResult(Info);
+internal sealed record Decoded(CtDelivery Delivery, DeliveryInfo Info) : DecodeResult(Info);
 
 /// <summary>
 /// commercetools left the payload out (<c>payloadNotIncluded</c>): the resource must be fetched before mapping.
 /// </summary>
-public sealed record FetchRequired(
+internal sealed record FetchRequired(
     string MessageId,
     string ResourceTypeId,
     string ResourceId,
@@ -42,7 +42,7 @@ public sealed record FetchRequired(
 }
 
 /// <summary>A valid delivery the relay does not forward, with the reason.</summary>
-public sealed record DecodeFiltered(Reason Reason, string Detail, DeliveryInfo Info) : DecodeResult(Info);
+internal sealed record DecodeFiltered(Reason Reason, string Detail, DeliveryInfo Info) : DecodeResult(Info);
 
 /// <summary>An unusable body, with a reason a person can act on. The caller quarantines the original bytes.</summary>
-public sealed record DecodeRejected(Reason Reason, string Detail, DeliveryInfo Info) : DecodeResult(Info);
+internal sealed record DecodeRejected(Reason Reason, string Detail, DeliveryInfo Info) : DecodeResult(Info);

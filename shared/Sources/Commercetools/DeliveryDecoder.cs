@@ -10,7 +10,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// Pure and allocation-light: one forward pass over the envelope (no DOM), then one typed deserialization of the
 /// message. It never throws for any input.
 /// </summary>
-public static class DeliveryDecoder
+internal static class DeliveryDecoder
 {
     /// <summary>Service Bus Standard's message size; commercetools sends <c>payloadNotIncluded</c> above it.</summary>
     public const int MaxBodyBytes = 256 * 1024;

@@ -5,7 +5,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// of this key and the dedupe table keys on it, so a redelivery, a second subscription, an <c>OrderImported</c>
 /// after an <c>OrderCreated</c>, or a replay all collapse into one delivery.
 /// </summary>
-public static class EventKeys
+internal static class EventKeys
 {
     /// <summary>One purchase per order, whichever message announced it.</summary>
     public static string Purchase(string? projectKey, string orderId) => $"{Project(projectKey)}/order/{orderId}/purchase";

@@ -6,7 +6,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// <c>de-DE</c>), then any tag of that language (<c>de-AT</c>) in ordinal order. Last, the ordinally first key, so
 /// the choice never depends on JSON key order.
 /// </summary>
-public static class LocalizedNames
+internal static class LocalizedNames
 {
     public static string? Pick(IReadOnlyDictionary<string, string>? names, string? orderLocale, string? storeLocale, string defaultLocale)
     {

@@ -6,7 +6,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// What every commercetools delivery the relay accepts decodes to: a Message (notificationType <c>Message</c>)
 /// or a change notification (<c>ResourceCreated/Updated/Deleted</c>).
 /// </summary>
-public abstract record CtDelivery
+internal abstract record CtDelivery
 {
     /// <summary>The project the delivery came from (absent on Messages API results).</summary>
     public string? ProjectKey { get; init; }
@@ -21,7 +21,7 @@ public abstract record CtDelivery
 }
 
 /// <summary>A change notification: ids and versions only, no diff.</summary>
-public sealed record CtChangeNotification : CtDelivery
+internal sealed record CtChangeNotification : CtDelivery
 {
     /// <summary><c>ResourceCreated</c>, <c>ResourceUpdated</c> or <c>ResourceDeleted</c>.</summary>
     public required string NotificationType { get; init; }
@@ -33,7 +33,7 @@ public sealed record CtChangeNotification : CtDelivery
 }
 
 /// <summary>The common envelope of every commercetools Message (SDK <c>IMessage</c>).</summary>
-public abstract record CtMessage : CtDelivery
+internal abstract record CtMessage : CtDelivery
 {
     /// <summary>Unique message id: the dedupe key for everything that is not a business event.</summary>
     public required string Id { get; init; }
@@ -46,39 +46,39 @@ public abstract record CtMessage : CtDelivery
 }
 
 /// <summary>Messages that carry a whole order: the three ways a purchase comes into being.</summary>
-public abstract record CtOrderCarryingMessage : CtMessage
+internal abstract record CtOrderCarryingMessage : CtMessage
 {
     public required CtOrder Order { get; init; }
 }
 
-public sealed record OrderCreatedMessage : CtOrderCarryingMessage;
+internal sealed record OrderCreatedMessage : CtOrderCarryingMessage;
 
-public sealed record OrderImportedMessage : CtOrderCarryingMessage;
+internal sealed record OrderImportedMessage : CtOrderCarryingMessage;
 
-public sealed record OrderCreatedFromRecurringOrderMessage : CtOrderCarryingMessage
+internal sealed record OrderCreatedFromRecurringOrderMessage : CtOrderCarryingMessage
 {
     public CtReference? RecurringOrderRef { get; init; }
 }
 
-public sealed record OrderStateChangedMessage : CtMessage
+internal sealed record OrderStateChangedMessage : CtMessage
 {
     public required string OrderState { get; init; }
     public string? OldOrderState { get; init; }
 }
 
-public sealed record OrderShipmentStateChangedMessage : CtMessage
+internal sealed record OrderShipmentStateChangedMessage : CtMessage
 {
     public string? ShipmentState { get; init; }
     public string? OldShipmentState { get; init; }
 }
 
-public sealed record OrderPaymentStateChangedMessage : CtMessage
+internal sealed record OrderPaymentStateChangedMessage : CtMessage
 {
     public string? PaymentState { get; init; }
     public string? OldPaymentState { get; init; }
 }
 
-public sealed record OrderCustomerSetMessage : CtMessage
+internal sealed record OrderCustomerSetMessage : CtMessage
 {
     public CtReference? Customer { get; init; }
     public CtReference? CustomerGroup { get; init; }
@@ -86,85 +86,85 @@ public sealed record OrderCustomerSetMessage : CtMessage
     public CtReference? OldCustomerGroup { get; init; }
 }
 
-public sealed record ReturnInfoAddedMessage : CtMessage
+internal sealed record ReturnInfoAddedMessage : CtMessage
 {
     public required CtReturnInfo ReturnInfo { get; init; }
 }
 
-public sealed record ReturnInfoSetMessage : CtMessage
+internal sealed record ReturnInfoSetMessage : CtMessage
 {
     public IReadOnlyList<CtReturnInfo>? ReturnInfo { get; init; }
 }
 
-public sealed record PaymentTransactionAddedMessage : CtMessage
+internal sealed record PaymentTransactionAddedMessage : CtMessage
 {
     public required CtTransaction Transaction { get; init; }
 }
 
-public sealed record PaymentTransactionStateChangedMessage : CtMessage
+internal sealed record PaymentTransactionStateChangedMessage : CtMessage
 {
     public required string TransactionId { get; init; }
     public required string State { get; init; }
 }
 
-public sealed record CustomerCreatedMessage : CtMessage
+internal sealed record CustomerCreatedMessage : CtMessage
 {
     public required CtCustomer Customer { get; init; }
 }
 
-public sealed record CustomerEmailChangedMessage : CtMessage
+internal sealed record CustomerEmailChangedMessage : CtMessage
 {
     public required string Email { get; init; }
     public string? OldEmail { get; init; }
 }
 
-public sealed record CustomerEmailVerifiedMessage : CtMessage;
+internal sealed record CustomerEmailVerifiedMessage : CtMessage;
 
-public sealed record CustomerDeletedMessage : CtMessage
+internal sealed record CustomerDeletedMessage : CtMessage
 {
     public string? Email { get; init; }
 }
 
-public sealed record CustomerGroupSetMessage : CtMessage
+internal sealed record CustomerGroupSetMessage : CtMessage
 {
     public CtReference? CustomerGroup { get; init; }
 }
 
-public sealed record CustomerFirstNameSetMessage : CtMessage
+internal sealed record CustomerFirstNameSetMessage : CtMessage
 {
     public string? FirstName { get; init; }
 }
 
-public sealed record CustomerLastNameSetMessage : CtMessage
+internal sealed record CustomerLastNameSetMessage : CtMessage
 {
     public string? LastName { get; init; }
 }
 
-public sealed record CustomerCustomFieldAddedMessage : CtMessage
+internal sealed record CustomerCustomFieldAddedMessage : CtMessage
 {
     public required string Name { get; init; }
     public JsonElement Value { get; init; }
 }
 
-public sealed record CustomerCustomFieldChangedMessage : CtMessage
+internal sealed record CustomerCustomFieldChangedMessage : CtMessage
 {
     public required string Name { get; init; }
     public JsonElement Value { get; init; }
     public JsonElement? PreviousValue { get; init; }
 }
 
-public sealed record CustomerCustomFieldRemovedMessage : CtMessage
+internal sealed record CustomerCustomFieldRemovedMessage : CtMessage
 {
     public required string Name { get; init; }
 }
 
-public sealed record CustomerCustomTypeSetMessage : CtMessage
+internal sealed record CustomerCustomTypeSetMessage : CtMessage
 {
     public CtCustomFields? CustomFields { get; init; }
     public string? PreviousTypeId { get; init; }
 }
 
-public sealed record CustomerCustomTypeRemovedMessage : CtMessage
+internal sealed record CustomerCustomTypeRemovedMessage : CtMessage
 {
     public string? PreviousTypeId { get; init; }
 }

@@ -2,7 +2,7 @@
 namespace CtMparticle.Sources.Commercetools;
 
 /// <summary>Exact money arithmetic for commercetools amounts: int64 minor units to <c>decimal</c> major units, never <c>double</c>.</summary>
-public static class MoneyMath
+internal static class MoneyMath
 {
     /// <summary>commercetools currencies use 0–3 digits, high-precision prices up to about 20; decimal holds 28.</summary>
     public const int MaxFractionDigits = 20;

@@ -8,7 +8,7 @@ namespace CtMparticle.Sources.Commercetools;
 // (street names, password hashes, dates of birth) is never materialised.
 
 /// <summary>A reference by id (<c>{typeId, id}</c>) or by key (<c>{typeId, key}</c>, used for stores).</summary>
-public sealed record CtReference
+internal sealed record CtReference
 {
     public required string TypeId { get; init; }
     public string? Id { get; init; }
@@ -16,7 +16,7 @@ public sealed record CtReference
 }
 
 /// <summary><c>CentPrecisionMoney</c> or <c>HighPrecisionMoney</c>: an int64 amount in minor units.</summary>
-public sealed record CtMoney
+internal sealed record CtMoney
 {
     /// <summary><c>centPrecision</c> or <c>highPrecision</c>.</summary>
     public string? Type { get; init; }
@@ -27,55 +27,55 @@ public sealed record CtMoney
     public long? PreciseAmount { get; init; }
 }
 
-public sealed record CtTaxedPrice
+internal sealed record CtTaxedPrice
 {
     public required CtMoney TotalNet { get; init; }
     public required CtMoney TotalGross { get; init; }
     public CtMoney? TotalTax { get; init; }
 }
 
-public sealed record CtTaxRate
+internal sealed record CtTaxRate
 {
     public bool IncludedInPrice { get; init; }
 }
 
-public sealed record CtDiscountedPrice
+internal sealed record CtDiscountedPrice
 {
     public required CtMoney Value { get; init; }
 }
 
-public sealed record CtPrice
+internal sealed record CtPrice
 {
     public string? Id { get; init; }
     public required CtMoney Value { get; init; }
     public CtDiscountedPrice? Discounted { get; init; }
 }
 
-public sealed record CtIncludedDiscount
+internal sealed record CtIncludedDiscount
 {
     public CtReference? Discount { get; init; }
     public required CtMoney DiscountedAmount { get; init; }
 }
 
-public sealed record CtDiscountedLineItemPrice
+internal sealed record CtDiscountedLineItemPrice
 {
     public required CtMoney Value { get; init; }
     public IReadOnlyList<CtIncludedDiscount>? IncludedDiscounts { get; init; }
 }
 
-public sealed record CtDiscountedPricePerQuantity
+internal sealed record CtDiscountedPricePerQuantity
 {
     public required long Quantity { get; init; }
     public required CtDiscountedLineItemPrice DiscountedPrice { get; init; }
 }
 
-public sealed record CtAttribute
+internal sealed record CtAttribute
 {
     public required string Name { get; init; }
     public JsonElement Value { get; init; }
 }
 
-public sealed record CtProductVariant
+internal sealed record CtProductVariant
 {
     public required int Id { get; init; }
     public string? Sku { get; init; }
@@ -83,7 +83,7 @@ public sealed record CtProductVariant
     public IReadOnlyList<CtAttribute>? Attributes { get; init; }
 }
 
-public sealed record CtLineItem
+internal sealed record CtLineItem
 {
     public required string Id { get; init; }
     public string? Key { get; init; }
@@ -101,7 +101,7 @@ public sealed record CtLineItem
     public string? LineItemMode { get; init; }
 }
 
-public sealed record CtCustomLineItem
+internal sealed record CtCustomLineItem
 {
     public required string Id { get; init; }
     public string? Key { get; init; }
@@ -114,7 +114,7 @@ public sealed record CtCustomLineItem
     public CtTaxedPrice? TaxedPrice { get; init; }
 }
 
-public sealed record CtShippingInfo
+internal sealed record CtShippingInfo
 {
     public string? ShippingMethodName { get; init; }
     public required CtMoney Price { get; init; }
@@ -123,19 +123,19 @@ public sealed record CtShippingInfo
 }
 
 /// <summary>One entry of <c>shipping[]</c> on orders with <c>shippingMode: Multiple</c>.</summary>
-public sealed record CtShipping
+internal sealed record CtShipping
 {
     public string? ShippingKey { get; init; }
     public required CtShippingInfo ShippingInfo { get; init; }
 }
 
-public sealed record CtDiscountOnTotalPrice
+internal sealed record CtDiscountOnTotalPrice
 {
     public required CtMoney DiscountedAmount { get; init; }
 }
 
 /// <summary>An address; only the routing fields are read (country is ISO 3166-1 alpha-2, required).</summary>
-public sealed record CtAddress
+internal sealed record CtAddress
 {
     public string? Id { get; init; }
     public required string Country { get; init; }
@@ -143,18 +143,18 @@ public sealed record CtAddress
     public string? Region { get; init; }
 }
 
-public sealed record CtCustomFields
+internal sealed record CtCustomFields
 {
     public CtReference? Type { get; init; }
     public IReadOnlyDictionary<string, JsonElement>? Fields { get; init; }
 }
 
-public sealed record CtPaymentInfo
+internal sealed record CtPaymentInfo
 {
     public IReadOnlyList<CtReference>? Payments { get; init; }
 }
 
-public sealed record CtClientLogging
+internal sealed record CtClientLogging
 {
     public string? ClientId { get; init; }
     public string? ExternalUserId { get; init; }
@@ -162,7 +162,7 @@ public sealed record CtClientLogging
     public string? AnonymousId { get; init; }
 }
 
-public sealed record CtOrder
+internal sealed record CtOrder
 {
     public required string Id { get; init; }
     public long Version { get; init; }
@@ -196,7 +196,7 @@ public sealed record CtOrder
     public required DateTimeOffset CreatedAt { get; init; }
 }
 
-public sealed record CtCustomer
+internal sealed record CtCustomer
 {
     public required string Id { get; init; }
     public long Version { get; init; }
@@ -219,7 +219,7 @@ public sealed record CtCustomer
     public CtClientLogging? CreatedBy { get; init; }
 }
 
-public sealed record CtReturnItem
+internal sealed record CtReturnItem
 {
     /// <summary><c>LineItemReturnItem</c> or <c>CustomLineItemReturnItem</c>.</summary>
     public string? Type { get; init; }
@@ -233,14 +233,14 @@ public sealed record CtReturnItem
     public DateTimeOffset? CreatedAt { get; init; }
 }
 
-public sealed record CtReturnInfo
+internal sealed record CtReturnInfo
 {
     public required IReadOnlyList<CtReturnItem> Items { get; init; }
     public string? ReturnTrackingId { get; init; }
     public DateTimeOffset? ReturnDate { get; init; }
 }
 
-public sealed record CtTransaction
+internal sealed record CtTransaction
 {
     public required string Id { get; init; }
     public DateTimeOffset? Timestamp { get; init; }

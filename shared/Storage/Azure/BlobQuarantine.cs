@@ -8,7 +8,7 @@ namespace CtMparticle.Storage.Azure;
 /// Quarantine in a private blob container: one JSON record per item at <c>yyyy/MM/dd/{reason}/{stage}-{id}.json</c>.
 /// The same item writes the same blob, so a redelivered bad message does not multiply.
 /// </summary>
-public sealed class BlobQuarantine(BlobContainerClient container) : IQuarantine
+internal sealed class BlobQuarantine(BlobContainerClient container) : IQuarantine
 {
     private int created;
 

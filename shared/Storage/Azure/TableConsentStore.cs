@@ -12,7 +12,7 @@ namespace CtMparticle.Storage.Azure;
 /// Consent per user on Azure Tables. Merges are read-modify-write with optimistic concurrency (ETag), retried on
 /// conflict, so two instances learning consent for the same user at once both land.
 /// </summary>
-public sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IConsentStore, ICheckpointStore
+internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IConsentStore, ICheckpointStore
 {
     private const int MaxAttempts = 8;
 

@@ -15,7 +15,7 @@ namespace CtMparticle.Storage.Azure;
 /// whole when the id was seen, so "seen" is never recorded without the event being stored.
 /// In-flight requests live in partition <c>inflight</c>.
 /// </summary>
-public sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IEventStore
+internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IEventStore
 {
     private const string Seen = "seen|";
     private const string Pending = "pending|";

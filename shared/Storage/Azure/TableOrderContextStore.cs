@@ -10,7 +10,7 @@ namespace CtMparticle.Storage.Azure;
 /// Order context on Azure Tables: the context under <c>o{shard}/{orderId}</c>, and an index row per payment under
 /// <c>p{shard}/{paymentId}</c> (payments carry no order reference, refunds arrive on payments).
 /// </summary>
-public sealed class TableOrderContextStore(TableClient table, IOptions<RelayOptions> options) : IOrderContextStore
+internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOptions> options) : IOrderContextStore
 {
     private int PartitionCount => options.Value.Partitions;
 

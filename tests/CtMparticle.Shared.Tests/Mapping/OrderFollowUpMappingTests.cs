@@ -99,11 +99,11 @@ public sealed class OrderFollowUpMappingTests
     }
 
     [Theory]
-    [InlineData("Charge", "Success", Reason.TransactionNotTracked)]
-    [InlineData("Authorization", "Success", Reason.TransactionNotTracked)]
-    [InlineData("Refund", "Pending", Reason.RefundNotSettled)]
-    [InlineData("Refund", "Failure", Reason.RefundNotSettled)]
-    public void Map_TransactionThatIsNotASettledRefund_IsFiltered(string type, string state, Reason expected)
+    [InlineData("Charge", "Success", "transaction_not_tracked")]
+    [InlineData("Authorization", "Success", "transaction_not_tracked")]
+    [InlineData("Refund", "Pending", "refund_not_settled")]
+    [InlineData("Refund", "Failure", "refund_not_settled")]
+    public void Map_TransactionThatIsNotASettledRefund_IsFiltered(string type, string state, string expected)
     {
         var json = Samples.Json(Samples.RefundTransaction);
         json["transaction"]!["type"] = type;
@@ -111,7 +111,7 @@ public sealed class OrderFollowUpMappingTests
 
         var result = Assert.IsType<MappingFiltered>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
 
-        Assert.Equal(expected, result.Reason);
+        Assert.Equal(expected, result.Reason.Code());
     }
 
     [Fact]

@@ -10,13 +10,13 @@ namespace CtMparticle.Tests.Storage;
 /// </summary>
 public abstract class StorageContractTests
 {
-    protected abstract IEventStore Events { get; }
+    private protected abstract IEventStore Events { get; }
 
-    protected abstract IOrderContextStore Orders { get; }
+    private protected abstract IOrderContextStore Orders { get; }
 
-    protected abstract IConsentStore Consent { get; }
+    private protected abstract IConsentStore Consent { get; }
 
-    protected static TrackingEvent Event(string key, string customer = "c-1", DateTimeOffset? at = null) =>
+    private protected static TrackingEvent Event(string key, string customer = "c-1", DateTimeOffset? at = null) =>
         new SignedIn(new EventContext(Uuid5.ForEvent(key), key, at ?? new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero),
             EventSource.Storefront, key, "acme-de", new Region("DE"), new UserIds(customer)), "password");
 
@@ -211,11 +211,11 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
     private EventsApiServer? server;
     private RelayHarness? harness;
 
-    protected override IEventStore Events => harness!.Events;
+    private protected override IEventStore Events => harness!.Events;
 
-    protected override IOrderContextStore Orders => harness!.Orders;
+    private protected override IOrderContextStore Orders => harness!.Orders;
 
-    protected override IConsentStore Consent => harness!.Consent;
+    private protected override IConsentStore Consent => harness!.Consent;
 
     public Task InitializeAsync()
     {
@@ -270,11 +270,11 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     public SqliteStorageContractTests() =>
         store = CtMparticle.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
 
-    protected override IEventStore Events => store;
+    private protected override IEventStore Events => store;
 
-    protected override IOrderContextStore Orders => store;
+    private protected override IOrderContextStore Orders => store;
 
-    protected override IConsentStore Consent => store;
+    private protected override IConsentStore Consent => store;
 
     [Fact]
     public async Task Store_SurvivesReopening()

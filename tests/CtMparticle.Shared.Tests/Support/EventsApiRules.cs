@@ -8,7 +8,7 @@ namespace CtMparticle.Tests;
 /// The structural rules of the Events API reference that a batch must meet before it is sent (not the data plan:
 /// that is governance). Each violation is a sentence naming the field.
 /// </summary>
-public static class EventsApiRules
+internal static class EventsApiRules
 {
     /// <summary>2001-09-09 in ms: any event time below this was almost certainly written in seconds.</summary>
     private const long MinPlausibleUnixMs = 1_000_000_000_000;
