@@ -47,8 +47,22 @@ public sealed class EventsApiServer : IAsyncDisposable
 
     public ConcurrentQueue<RecordedRequest> Received { get; } = new();
 
+    private readonly SemaphoreSlim recorded = new(0);
+
     /// <summary>Decides each answer; the argument is the request number (0-based) and the body.</summary>
     public Func<int, byte[], ScriptedResponse> Respond { get; set; } = (_, _) => ScriptedResponse.Accepted;
+
+    /// <summary>Waits (on the server's own signal, not a clock) until it has recorded at least <paramref name="count"/> requests.</summary>
+    public async Task WaitForRequestsAsync(int count)
+    {
+        while (Received.Count < count)
+        {
+            if (!await recorded.WaitAsync(TimeSpan.FromSeconds(30)))
+            {
+                throw new TimeoutException($"The Events API fake recorded {Received.Count} request(s), not {count}.");
+            }
+        }
+    }
 
     public IReadOnlyList<RecordedRequest> Accepted => Received.Where(r => r.AnsweredStatus is >= 200 and < 300).ToArray();
 
@@ -98,6 +112,7 @@ public sealed class EventsApiServer : IAsyncDisposable
         }
 
         Received.Enqueue(new RecordedRequest(context.Request.Url!.AbsolutePath, context.Request.Headers["Authorization"], body, answer.Status));
+        recorded.Release();
         try
         {
             context.Response.StatusCode = answer.Status;

@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
@@ -11,13 +12,15 @@ namespace CtMparticle.Tests.Relay;
 public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
 {
     private static readonly DateTimeOffset At = new(2026, 11, 27, 9, 0, 0, TimeSpan.Zero);
+    // The relay's clock: throttling and back-off waits pass by advancing it, never by sleeping.
+    private readonly FakeTimeProvider time = new(At) { AutoAdvanceAmount = TimeSpan.FromMilliseconds(1) };
     private EventsApiServer server = null!;
     private RelayHarness relay = null!;
 
     public Task InitializeAsync()
     {
         server = new EventsApiServer();
-        relay = RelayHarness.Create(azurite, server);
+        relay = RelayHarness.Create(azurite, server, time: time);
         return Task.CompletedTask;
     }
 
@@ -193,7 +196,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
 
         var first = await relay.Push.PushAsync(default);
         var tooSoon = await relay.Push.PushAsync(default);
-        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        time.Advance(TimeSpan.FromSeconds(1.2));
         var later = await relay.Push.PushAsync(default);
 
         Assert.Equal(0, first.Delivered);
@@ -250,7 +253,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
 
         var first = await relay.Push.PushAsync(default);
         Assert.Single(await relay.Events.ReadInFlightAsync(default)); // kept, to be resent byte for byte
-        await Task.Delay(TimeSpan.FromSeconds(1.1));
+        time.Advance(TimeSpan.FromSeconds(1.1));
         var second = await relay.Push.PushAsync(default);
 
         Assert.Equal(0, first.Delivered);
@@ -267,7 +270,8 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
 
         var first = await relay.Push.PushAsync(default);      // times out after 2 s; the server accepts at 3 s
         await StoreEvent("slow-2", "c-slow");                 // a new event of the same user arrives meanwhile
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await server.WaitForRequestsAsync(1);                 // the late acceptance has happened
+        time.Advance(TimeSpan.FromSeconds(1.5));              // the back-off has passed
         await relay.Push.PushAsync(default);
         await relay.Push.PushAsync(default);
 
