@@ -4,6 +4,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 using CtMparticle.Configuration;
 using CtMparticle.Delivery;
+using CtMparticle.Governance;
 using CtMparticle.Sources.Commercetools;
 
 BenchmarkSwitcher.FromAssembly(typeof(HotPathBenchmarks).Assembly).Run(args);
@@ -21,6 +22,7 @@ public class HotPathBenchmarks
     private byte[] body = [];
     private CommercetoolsMapper mapper = null!;
     private BatchBuilder builder = null!;
+    private PlanGovernor governor = null!;
 
     [Params("01-order-created-registered-with-discount.json", "05-customer-created.json", "10-cloudevents-customer-custom-field-changed.json")]
     public string Sample { get; set; } = "";
@@ -37,7 +39,10 @@ public class HotPathBenchmarks
         };
         mapper = new CommercetoolsMapper(mapping, routing);
         builder = new BatchBuilder(mapping, routing);
-        if (HotPath() < 1)
+        var (loaded, problems) = PlanGovernor.Load(Path.Combine(AppContext.BaseDirectory, "config", "plans", "policies.json"), mapping, builder);
+        governor = loaded ?? throw new InvalidOperationException(string.Join(Environment.NewLine, problems));
+
+        if (HotPath() < 1 || Governed() < 1)
         {
             throw new InvalidOperationException($"{Sample} does not map to a batch.");
         }
@@ -66,6 +71,26 @@ public class HotPathBenchmarks
         foreach (var trackingEvent in mapped.Events)
         {
             if (builder.Build(trackingEvent) is BuiltBatch built)
+            {
+                size += built.Json.Length;
+            }
+        }
+
+        return size;
+    }
+
+    [Benchmark(Description = "decode → map → govern (plan check) → batch")]
+    public int Governed()
+    {
+        if (DeliveryDecoder.Decode(body) is not Decoded decoded || mapper.Map(decoded.Delivery) is not Mapped mapped)
+        {
+            return 0;
+        }
+
+        var size = 0;
+        foreach (var trackingEvent in mapped.Events)
+        {
+            if (!governor.Check(trackingEvent).Blocked && builder.Build(trackingEvent) is BuiltBatch built)
             {
                 size += built.Json.Length;
             }

@@ -4,7 +4,7 @@ using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Relay;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 /// <summary>
 /// Consent reconciliation against a real commercetools-shaped API (the commercetools mock on 127.0.0.1, with

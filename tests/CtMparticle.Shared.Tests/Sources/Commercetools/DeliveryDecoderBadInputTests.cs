@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CtMparticle.Sources.Commercetools;
 
-namespace CtMparticle.Tests.Commercetools;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 /// <summary>Every class of bad body ends as a rejection with a reason a person can act on, never an exception.</summary>
 public sealed class DeliveryDecoderBadInputTests

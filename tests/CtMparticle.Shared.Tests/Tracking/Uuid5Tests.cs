@@ -1,6 +1,6 @@
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Mapping;
+namespace CtMparticle.Tests.Tracking;
 
 public sealed class Uuid5Tests
 {

@@ -3,7 +3,7 @@ using CtMparticle.Pipeline;
 using CtMparticle.Telemetry;
 using CtMparticle.Tests.Infrastructure;
 
-namespace CtMparticle.Tests.Relay;
+namespace CtMparticle.Tests.Telemetry;
 
 /// <summary>The outcome counters and push measurements the Azure workbook reads.</summary>
 [Collection(AzuriteCollection.Name)]

@@ -2,7 +2,7 @@ using CtMparticle.Pipeline;
 using CtMparticle.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
-namespace CtMparticle.Tests.Relay;
+namespace CtMparticle.Tests.Pipeline;
 
 /// <summary>
 /// The invariants under failure: a crash (an exception) before or after every single storage or HTTP operation of

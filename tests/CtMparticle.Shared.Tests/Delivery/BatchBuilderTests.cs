@@ -4,7 +4,7 @@ using CtMparticle.Delivery;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.MParticle;
+namespace CtMparticle.Tests.Delivery;
 
 public sealed class BatchBuilderTests
 {

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Mapping;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 /// <summary>Returns, refunds, status changes and guest-order linking: messages that need the stored order context.</summary>
 public sealed class OrderFollowUpMappingTests

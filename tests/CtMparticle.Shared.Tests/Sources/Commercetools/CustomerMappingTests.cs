@@ -4,7 +4,7 @@ using CtMparticle.Delivery;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Mapping;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 public sealed class CustomerMappingTests
 {

@@ -1,6 +1,6 @@
 using CtMparticle.Sources.Commercetools;
 
-namespace CtMparticle.Tests.Mapping;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 public sealed class MoneyMathTests
 {

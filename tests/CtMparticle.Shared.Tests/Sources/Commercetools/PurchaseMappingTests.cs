@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Mapping;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 /// <summary>
 /// Order-creating messages as mParticle purchase batches. Expected figures are read off the samples by hand

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CtMparticle.Sources.Commercetools;
 
-namespace CtMparticle.Tests.Commercetools;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 public sealed class DeliveryDecoderTests
 {

@@ -6,7 +6,7 @@ using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Relay;
+namespace CtMparticle.Tests.Pipeline;
 
 /// <summary>Ingest over real Azurite storage: each delivery gets exactly one outcome, nothing is lost.</summary>
 [Collection(AzuriteCollection.Name)]

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using CtMparticle.Pipeline;
 using CtMparticle.Tests.Infrastructure;
 
-namespace CtMparticle.Tests.Relay;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 /// <summary>Ingest fetching what a message lacks from the commercetools mock (127.0.0.1, authentication on).</summary>
 [Collection(AzuriteCollection.Name)]

@@ -1,6 +1,6 @@
 using CtMparticle.Sources.Commercetools;
 
-namespace CtMparticle.Tests.Commercetools;
+namespace CtMparticle.Tests.Sources.Commercetools;
 
 /// <summary>A refused commercetools request is explained whatever its body looks like; a strange body never throws.</summary>
 public sealed class CommercetoolsErrorTests

@@ -5,7 +5,7 @@ using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
 
-namespace CtMparticle.Tests.Relay;
+namespace CtMparticle.Tests.Delivery;
 
 /// <summary>Push over real Azurite storage to a local Events API server that records what it received.</summary>
 [Collection(AzuriteCollection.Name)]

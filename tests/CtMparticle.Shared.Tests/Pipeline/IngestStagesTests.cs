@@ -1,0 +1,169 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using CtMparticle.Configuration;
+using CtMparticle.Consent;
+using CtMparticle.Embedded;
+using CtMparticle.Governance;
+using CtMparticle.Pipeline;
+using CtMparticle.Sources.Commercetools;
+using CtMparticle.Telemetry;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CtMparticle.Tests.Pipeline;
+
+/// <summary>
+/// The ingest stages without a host: the commercetools source's pure decode and map, and the whole pipeline put
+/// together by hand over the embedded store (SQLite file and quarantine folder) on a fake clock.
+/// </summary>
+public sealed class IngestStagesTests : IDisposable
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 27, 10, 0, 0, TimeSpan.Zero);
+    private readonly FakeTimeProvider time = new(Now);
+    private readonly string folder = Directory.CreateTempSubdirectory("ctmp-stages-").FullName;
+    private readonly SqliteStore store;
+    private readonly TestMeterFactory meters = new();
+    private readonly SocketsHttpHandler handler = new();
+
+    public IngestStagesTests() => store = SqliteStore.Open(Path.Combine(folder, "state.db"), time);
+
+    public void Dispose()
+    {
+        store.Dispose();
+        meters.Dispose();
+        handler.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    private CommercetoolsSource Source(MappingOptions? mapping = null)
+    {
+        var mapper = TestOptions.Mapper(mapping);
+        // Not configured (no project key): it answers "not configured" and never opens a connection.
+        var client = new CommercetoolsClient(new HttpClient(handler, disposeHandler: false), Options.Create(new CommercetoolsOptions()), new ConfigurationBuilder().Build(), time);
+        return new CommercetoolsSource(mapper, new CommercetoolsResolver(mapper, store, client, time));
+    }
+
+    private IngestPipeline Pipeline(MappingOptions? mapping = null, PlanGovernor? governor = null)
+    {
+        var rules = ConsentRules.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "config", "consent-rules.json")), "consent-rules.json").Rules!;
+        var metrics = new RelayMetrics(meters);
+        return new IngestPipeline(
+            Source(mapping),
+            new ConsentStage(store, rules, Options.Create(TestOptions.Routing()), NullLogger<ConsentStage>.Instance),
+            new GovernStage(governor ?? PlanGovernor.Disabled(TestOptions.Builder(mapping)), metrics, NullLogger<GovernStage>.Instance),
+            new StoreStage(store, store, new FolderQuarantine(Path.Combine(folder, "quarantine")), metrics, NullLogger<StoreStage>.Instance),
+            time);
+    }
+
+    [Theory]
+    [InlineData(Samples.OrderCreatedRegistered)]
+    [InlineData(Samples.CustomerCreated)]
+    [InlineData(Samples.CloudEventsConsent)]
+    [InlineData(Samples.PayloadNotIncluded)]
+    [InlineData(Samples.CartChange)]
+    public void Decode_EverySampleThatIsADelivery_GoesOnWithItsIds(string sample)
+    {
+        var decoded = Source().Decode(new Inbound(Samples.Bytes(sample)));
+
+        Assert.Null(decoded.Halt);
+        Assert.NotNull(decoded.Value);
+        Assert.False(string.IsNullOrEmpty(decoded.Info.ResourceId)); // change notifications carry no message id
+    }
+
+    [Fact]
+    public void Decode_NotJson_HaltsToQuarantineAtDecodeAndLaterStagesPassTheHaltOn()
+    {
+        var source = Source();
+        var decoded = source.Decode(new Inbound(Encoding.UTF8.GetBytes("{\"notificationType\": ")));
+
+        var reject = Assert.IsType<Reject>(decoded.Halt);
+        Assert.Equal(("decode", "malformed_json"), (reject.Stage, reject.Reason.Code()));
+        Assert.Same(reject, source.Map(decoded).Halt);
+    }
+
+    [Fact]
+    public async Task ResolveAndMap_FollowUpWithoutItsOrder_QuarantinesAtMapWhenCommercetoolsIsNotConfigured()
+    {
+        var source = Source();
+        var resolved = await source.ResolveAsync(source.Decode(new Inbound(Samples.Bytes(Samples.OrderStateChanged))), default);
+
+        var mapped = source.Map(resolved);
+
+        var reject = Assert.IsType<Reject>(mapped.Halt);
+        Assert.Equal(("map", "order_context_missing"), (reject.Stage, reject.Reason.Code()));
+    }
+
+    [Fact]
+    public async Task ResolveAndMap_OrderCreated_GivesThePurchaseAndTheContextItsFollowUpsNeed()
+    {
+        var source = Source();
+        var mapped = source.Map(await source.ResolveAsync(source.Decode(new Inbound(Samples.Bytes(Samples.OrderCreatedRegistered))), default));
+
+        var purchase = Assert.IsType<OrderCompleted>(Assert.Single(mapped.Value!.Events));
+        Assert.Equal(purchase.OrderId, mapped.Value.OrderContext!.OrderId);
+    }
+
+    [Fact]
+    public async Task Ingest_OrderThenItsStatusChange_BothStoredOnTheEmbeddedStore()
+    {
+        var pipeline = Pipeline();
+
+        var order = await pipeline.IngestAsync(new Inbound(Samples.Bytes(Samples.OrderCreatedRegistered)), default);
+        var status = await pipeline.IngestAsync(new Inbound(Samples.Bytes(Samples.OrderStateChanged)), default);
+        var again = await pipeline.IngestAsync(new Inbound(Samples.Bytes(Samples.OrderCreatedRegistered)), default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, order.Kind);
+        Assert.Equal(IngestOutcomeKind.Accepted, status.Kind); // the order's context was stored first
+        Assert.Equal(IngestOutcomeKind.Accepted, again.Kind);  // the same message again keeps its outcome
+        Assert.Equal(2, (await store.ReadPendingAsync(10, default)).Count);
+    }
+
+    [Fact]
+    public async Task Ingest_GarbageBody_IsQuarantinedWithTheOriginalBytesAndReceivedTime()
+    {
+        var body = Encoding.UTF8.GetBytes("not json at all");
+
+        var outcome = await Pipeline().IngestAsync(new Inbound(body, "sb-1", 2), default);
+
+        Assert.Equal((IngestOutcomeKind.Quarantined, "malformed_json"), (outcome.Kind, outcome.Reason));
+        var file = Directory.GetFiles(Path.Combine(folder, "quarantine"), "*.json", SearchOption.AllDirectories).Single();
+        var record = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(file), CtMparticle.Storage.RelayJsonContext.Default.QuarantineRecord)!;
+        Assert.Equal(body, Convert.FromBase64String(record.PayloadBase64));
+        Assert.Equal(("sb-1", 2, Now), (record.Source.ServiceBusMessageId, record.Source.DeliveryCount, record.Source.ReceivedAt));
+    }
+
+    [Fact]
+    public async Task Ingest_UnplannedAttributeUnderABlockingPolicy_IsQuarantinedAtGovern()
+    {
+        var mapping = new MappingOptions { Environment = "production", DefaultLocale = "en", UserAttributeFields = ["loyaltyTier"] };
+        var (governor, problems) = PlanGovernor.Load(Path.Combine(AppContext.BaseDirectory, "config", "plans", "policies.json"), mapping, TestOptions.Builder(mapping));
+        Assert.Empty(problems);
+        var pipeline = Pipeline(mapping, governor);
+        await pipeline.IngestAsync(new Inbound(Samples.Bytes(Samples.CustomerCreated)), default);
+        var change = Samples.Json(Samples.CloudEventsConsent)["data"]!.AsObject();
+        change["name"] = "loyaltyTier";
+        change["value"] = "gold";
+
+        var outcome = await pipeline.IngestAsync(new Inbound(Samples.Bytes(change)), default);
+
+        Assert.Equal((IngestOutcomeKind.Quarantined, "plan_violation"), (outcome.Kind, outcome.Reason));
+        Assert.Contains("/govern-", outcome.QuarantineLocation, StringComparison.Ordinal);
+    }
+
+    private sealed class TestMeterFactory : IMeterFactory
+    {
+        private readonly List<Meter> created = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options);
+            created.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => created.ForEach(m => m.Dispose());
+    }
+}
