@@ -7,9 +7,9 @@ namespace CtMparticle.Functions;
 /// Re-reads consent from commercetools on a schedule (setting ReconcileSchedule, e.g. hourly) and sends what changed.
 /// Does nothing when the commercetools API is not configured (Commercetools:ProjectKey empty).
 /// </summary>
-internal sealed class ConsentReconciliation(ConsentReconciler? reconciler = null)
+internal sealed class ConsentReconciliation(ConsentReconciler reconciler)
 {
     [Function(nameof(ConsentReconciliation))]
     public Task Run([TimerTrigger("%ReconcileSchedule%")] TimerInfo timer, CancellationToken cancellationToken) =>
-        reconciler?.RunAsync(500, cancellationToken) ?? Task.CompletedTask;
+        reconciler.RunAsync(500, cancellationToken);
 }

@@ -82,10 +82,7 @@ internal static class ServiceRegistration
         // and follow-ups without a stored order are quarantined for replay instead of fetched.
         services.AddHttpClient<CommercetoolsClient>((sp, http) =>
             http.Timeout = sp.GetRequiredService<IOptions<CommercetoolsOptions>>().Value.HttpTimeout);
-        if (!string.IsNullOrWhiteSpace(configuration.GetSection(CommercetoolsOptions.Section)["ProjectKey"]))
-        {
-            services.TryAddTransient<ConsentReconciler>();
-        }
+        services.TryAddTransient<ConsentReconciler>();
 
         services.AddMetrics();
         services.TryAddSingleton<RelayMetrics>();

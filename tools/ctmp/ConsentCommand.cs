@@ -26,7 +26,8 @@ internal static class ConsentCommand
                 return exit;
             }
 
-            if (host.Services.GetService<ConsentReconciler>() is not { } reconciler)
+            var reconciler = host.Services.GetRequiredService<ConsentReconciler>();
+            if (!reconciler.IsConfigured)
             {
                 return Commands.Fail(ExitCodes.Settings, ["The commercetools API is not configured: set Commercetools:ProjectKey, ApiUrl, AuthUrl, ClientId and ClientSecretSetting (CTMP_Commercetools__ProjectKey=...)."]);
             }

@@ -38,8 +38,17 @@ internal sealed partial class ConsentReconciler(
     /// <summary>Customers re-read before the checkpoint: query results are not strongly consistent with recent writes.</summary>
     public static readonly TimeSpan Overlap = TimeSpan.FromMinutes(5);
 
+    /// <summary>False without <c>Commercetools:ProjectKey</c>: a run then reads nothing and reports so.</summary>
+    public bool IsConfigured => client.IsConfigured;
+
     public async Task<ReconcileReport> RunAsync(int pageSize, CancellationToken cancellationToken)
     {
+        if (!client.IsConfigured)
+        {
+            ReconcileLog.NotConfigured(logger);
+            return new ReconcileReport(0, 0, 0, 0, 0, null);
+        }
+
         var (since, _) = Parse(await checkpoints.GetAsync(CheckpointName, cancellationToken).ConfigureAwait(false));
         var cursor = (At: since - Overlap, Id: "");
         var newest = (At: since, Id: "");
@@ -183,6 +192,9 @@ internal sealed partial class ConsentReconciler(
 
     private static partial class ReconcileLog
     {
+        [LoggerMessage(4002, LogLevel.Information, "Consent reconciliation skipped: the commercetools API is not configured (Commercetools:ProjectKey)")]
+        public static partial void NotConfigured(ILogger logger);
+
         [LoggerMessage(4001, LogLevel.Information, "Consent reconciliation: {Read} customer(s) read, {Changed} changed, {Stored} update(s) stored, {Withdrawn} pending event(s) withdrawn")]
         public static partial void Reconciled(ILogger logger, int read, int changed, int stored, int withdrawn);
     }
