@@ -55,8 +55,23 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
         return PurchaseMapper.Map(created, options, routing) is Mapped { OrderContext: { } context } ? context : null;
     }
 
+    /// <summary>
+    /// Data no mapping can be right about, named by its field: a negative sequence number, a quantity below one, an
+    /// order without lines, impossible totals. Checked before anything else, and so before the consent decision, so a
+    /// broken producer always shows in the quarantine.
+    /// </summary>
+    public static MappingInvalid? Invalid(CtDelivery delivery) => delivery switch
+    {
+        CtMessage { SequenceNumber: < 0 } m => new MappingInvalid(Reason.InvalidSequenceNumber,
+            $"{m.Type} {m.Id} has sequenceNumber {m.SequenceNumber}; commercetools numbers a resource's messages upwards from 1."),
+        CtOrderCarryingMessage m => PurchaseMapper.Invalid(m.Order),
+        ReturnInfoAddedMessage m => ReturnQuantities([m.ReturnInfo], m.Resource.Id),
+        ReturnInfoSetMessage m => ReturnQuantities(m.ReturnInfo ?? [], m.Resource.Id),
+        _ => null,
+    };
+
     /// <summary>Maps a delivery whose context is resolved; one that still lacks it maps to <see cref="MappingNeedsContext"/>.</summary>
-    public MappingResult Map(CtDelivery delivery, OrderContext? order = null) => MissingContext(delivery, order) as MappingResult ?? delivery switch
+    public MappingResult Map(CtDelivery delivery, OrderContext? order = null) => Invalid(delivery) ?? MissingContext(delivery, order) as MappingResult ?? delivery switch
     {
         CtOrderCarryingMessage m => PurchaseMapper.Map(m, options, routing),
         OrderStateChangedMessage m => Status(m, order!, OrderStatusKind.Order, m.OrderState, m.OldOrderState),
@@ -155,6 +170,11 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
     private EventContext FromOrder(OrderContext order, CtMessage message, string dedupeKey, DateTimeOffset occurredAt) =>
         new(Uuid5.ForEvent(dedupeKey), dedupeKey, occurredAt, EventSource.Commercetools, message.Id,
             order.StoreKey, order.Region, order.User, order.Consent, order.Channel, order.Locale);
+
+    private static MappingInvalid? ReturnQuantities(IEnumerable<CtReturnInfo> returns, string? orderId) =>
+        returns.SelectMany(info => info.Items).FirstOrDefault(item => item.Quantity < 1) is { } bad
+            ? new MappingInvalid(Reason.InvalidQuantity, $"Return item {bad.Id} on order {orderId} has quantity {bad.Quantity}; a return is of at least one unit.")
+            : null;
 
     private static MappingNeedsContext? UnknownReturnLine(IEnumerable<CtReturnInfo> returns, OrderContext order)
     {

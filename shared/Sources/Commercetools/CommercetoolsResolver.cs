@@ -39,7 +39,8 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
         var context = orderId is not null ? await orders.FindByOrderAsync(orderId, cancellationToken).ConfigureAwait(false)
             : paymentId is not null ? await orders.FindByPaymentAsync(paymentId, cancellationToken).ConfigureAwait(false)
             : null;
-        if (client.IsConfigured && CommercetoolsMapper.MissingContext(delivery, context) is { } missing)
+        // Invalid data is quarantined by the map stage; nothing is fetched for it.
+        if (client.IsConfigured && CommercetoolsMapper.Invalid(delivery) is null && CommercetoolsMapper.MissingContext(delivery, context) is { } missing)
         {
             return await FetchContextAsync(delivery, missing, decoded.Info, cancellationToken).ConfigureAwait(false);
         }

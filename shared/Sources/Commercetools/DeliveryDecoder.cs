@@ -117,6 +117,14 @@ internal static class DeliveryDecoder
             return new DecodeRejected(problem.Reason, problem.Detail, envelope.Info(format));
         }
 
+        if (DuplicateKeys.FirstIn(json) is { } duplicate)
+        {
+            // System.Text.Json would keep the last value silently; ambiguous data (two centAmounts) is refused instead.
+            return new DecodeRejected(Reason.MalformedJson,
+                $"The body repeats the key '{duplicate.Key}' in one object (at {duplicate.Path}); which value is meant is ambiguous, so nothing is guessed.",
+                envelope.Info(format));
+        }
+
         if (envelope.SpecVersion is not null)
         {
             return format == DeliveryFormat.CloudEvents

@@ -96,6 +96,39 @@ internal static class PurchaseMapper
         return new Mapped([purchase], orderContext);
     }
 
+    /// <summary>An order that cannot be a purchase whatever the settings: no lines, a quantity below one, a negative amount.</summary>
+    public static MappingInvalid? Invalid(CtOrder order)
+    {
+        if (order.LineItems.Count == 0 && order.CustomLineItems is not { Count: > 0 })
+        {
+            return new MappingInvalid(Reason.NoLineItems, $"Order {order.Id} has no line items and no custom line items; a purchase of nothing is not forwarded.");
+        }
+
+        var lines = order.LineItems.Select(l => (Field: $"lineItems[{l.Id}]", l.Quantity, l.TotalPrice))
+            .Concat((order.CustomLineItems ?? []).Select(l => (Field: $"customLineItems[{l.Id}]", l.Quantity, l.TotalPrice)));
+        foreach (var (field, quantity, total) in lines)
+        {
+            if (quantity < 1)
+            {
+                return new MappingInvalid(Reason.InvalidQuantity, $"Order {order.Id}: {field}.quantity is {quantity}; a line is of at least one unit.");
+            }
+
+            if (total.CentAmount < 0)
+            {
+                return new MappingInvalid(Reason.InvalidMoney, $"Order {order.Id}: {field}.totalPrice is negative; a line cannot cost less than nothing.");
+            }
+        }
+
+        if (order.TotalPrice.CentAmount < 0)
+        {
+            return new MappingInvalid(Reason.InvalidMoney, $"Order {order.Id}: totalPrice is negative; a purchase cannot be negative.");
+        }
+
+        return order.TaxedPrice is { } taxed && (taxed.TotalGross.CentAmount < taxed.TotalNet.CentAmount || taxed.TotalTax?.CentAmount < 0)
+            ? new MappingInvalid(Reason.InvalidMoney, $"Order {order.Id}: taxedPrice has a gross total below its net total or a negative tax; the totals contradict each other.")
+            : null;
+    }
+
     private static ProductLine MapLineItem(CtLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
     {
         money.Read(item.TotalPrice, $"lineItems[{item.Id}].totalPrice"); // checked even when the gross total is used

@@ -136,6 +136,19 @@ public sealed class IngestStagesTests : IDisposable
     }
 
     [Fact]
+    public async Task Ingest_BrokenOrderInAnOptInRegionWithoutConsent_IsQuarantinedNotFilteredForConsent()
+    {
+        var json = Samples.Json(Samples.OrderCreatedRegistered);
+        json["order"]!["lineItems"]![0]!["quantity"] = -2;
+        json["order"]!.AsObject().Remove("custom"); // no checkout consent: a valid order here would be consent_not_given
+
+        var outcome = await Pipeline().IngestAsync(new Inbound(Samples.Bytes(json)), default);
+
+        Assert.Equal((IngestOutcomeKind.Quarantined, "invalid_quantity"), (outcome.Kind, outcome.Reason));
+        Assert.Contains("/map-", outcome.QuarantineLocation, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Ingest_UnplannedAttributeUnderABlockingPolicy_IsQuarantinedAtGovern()
     {
         var mapping = new MappingOptions { Environment = "production", DefaultLocale = "en", UserAttributeFields = ["loyaltyTier"] };
