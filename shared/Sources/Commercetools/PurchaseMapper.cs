@@ -8,7 +8,8 @@ namespace CtMparticle.Sources.Commercetools;
 /// <summary>
 /// Order-creating messages (<c>OrderCreated</c>, <c>OrderImported</c>, <c>OrderCreatedFromRecurringOrder</c>) to
 /// <see cref="OrderCompleted"/> plus the <see cref="OrderContext"/> later messages need.
-/// All amounts are gross (what the customer pays) in the order's currency; see docs/adr/0002-commerce-mapping.md.
+/// Amounts are as the shopper saw them (product and shipping prices in the store's tax mode, tax separate, the total
+/// what was charged), in the order's currency; see docs/adr/0002-commerce-mapping.md.
 /// </summary>
 internal static class PurchaseMapper
 {
@@ -129,42 +130,66 @@ internal static class PurchaseMapper
             : null;
     }
 
+    // Amounts as the shopper saw them: every line amount is in the price's own tax mode (net where the store's prices
+    // exclude tax, gross where they include it), exactly as commercetools computed it; tax travels separately.
     private static ProductLine MapLineItem(CtLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
     {
-        money.Read(item.TotalPrice, $"lineItems[{item.Id}].totalPrice"); // checked even when the gross total is used
-        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"lineItems[{item.Id}].taxedPrice.totalGross");
-        var listPrice = money.Read(item.Price.Value, $"lineItems[{item.Id}].price");
-        var gross = item.TaxedPrice is null || item.TaxRate?.IncludedInPrice != false;
+        var field = $"lineItems[{item.Id}]";
+        var lineTotal = money.Read(item.TotalPrice, $"{field}.totalPrice");
+        var listPrice = money.Read(item.Price.Value, $"{field}.price");
+        var shownPrice = item.Price.Discounted?.Value ?? item.Price.Value;
         return new ProductLine(
             Sku: item.Variant.Sku ?? item.ProductKey ?? item.ProductId,
             Name: LocalizedNames.Pick(item.Name, orderLocale, storeLocale, options.DefaultLocale),
             Variant: item.Variant.Key ?? item.Variant.Id.ToString(CultureInfo.InvariantCulture),
             Brand: ReadBrand(item.Variant.Attributes, options.BrandAttribute, orderLocale, storeLocale, options.DefaultLocale),
             Category: null,
-            UnitPrice: MoneyMath.UnitPrice(MoneyMath.Normalize(lineTotal, digits), item.Quantity, digits),
+            UnitPrice: UnitPrice(item.DiscountedPricePerQuantity, shownPrice, lineTotal, item.Quantity, money, field, digits),
             Quantity: item.Quantity,
             LineTotal: MoneyMath.Normalize(lineTotal, digits),
-            // The list price is net when the order's prices exclude tax; it is sent only where it is comparable.
-            ListPrice: gross ? listPrice : null,
+            ListPrice: MoneyMath.Normalize(listPrice, item.Price.Value.FractionDigits),
             ProductId: item.ProductId);
     }
 
+    // Custom line items (fees, gift cards, services) are products too, identified by their key or slug.
     private static ProductLine MapCustomLineItem(CtCustomLineItem item, string? orderLocale, string? storeLocale, MappingOptions options, MoneyReader money, int digits)
     {
-        money.Read(item.TotalPrice, $"customLineItems[{item.Id}].totalPrice");
-        var lineTotal = money.Read(item.TaxedPrice?.TotalGross ?? item.TotalPrice, $"customLineItems[{item.Id}].taxedPrice.totalGross");
-        var unitMoney = money.Read(item.Money, $"customLineItems[{item.Id}].money");
+        var field = $"customLineItems[{item.Id}]";
+        var lineTotal = money.Read(item.TotalPrice, $"{field}.totalPrice");
+        var unitMoney = money.Read(item.Money, $"{field}.money");
         return new ProductLine(
             Sku: item.Key ?? item.Slug ?? item.Id,
             Name: LocalizedNames.Pick(item.Name, orderLocale, storeLocale, options.DefaultLocale),
             Variant: null,
             Brand: null,
             Category: "custom_line_item",
-            UnitPrice: MoneyMath.UnitPrice(MoneyMath.Normalize(lineTotal, digits), item.Quantity, digits),
+            UnitPrice: UnitPrice(item.DiscountedPricePerQuantity, item.Money, lineTotal, item.Quantity, money, field, digits),
             Quantity: item.Quantity,
             LineTotal: MoneyMath.Normalize(lineTotal, digits),
-            ListPrice: item.TaxedPrice is null ? unitMoney : null,
+            ListPrice: MoneyMath.Normalize(unitMoney, item.Money.FractionDigits),
             ProductId: item.Id);
+    }
+
+    /// <summary>
+    /// The effective unit price after product and cart discounts: the one discounted unit value when every unit has
+    /// the same, else the undiscounted (or product-discounted) price when no cart discount applies, both exact (a
+    /// high-precision price keeps its digits); only when units differ is it the line total over the quantity,
+    /// rounded half-to-even to the currency's digits.
+    /// </summary>
+    private static decimal UnitPrice(
+        IReadOnlyList<CtDiscountedPricePerQuantity>? slices, CtMoney price, decimal lineTotal, long quantity, MoneyReader money, string field, int digits)
+    {
+        if (slices is not { Count: > 0 })
+        {
+            return MoneyMath.Normalize(money.Read(price, $"{field}.price"), price.FractionDigits);
+        }
+
+        var first = slices[0].DiscountedPrice.Value;
+        var uniform = slices.All(s => s.DiscountedPrice.Value.CentAmount == first.CentAmount && s.DiscountedPrice.Value.PreciseAmount == first.PreciseAmount
+            && s.DiscountedPrice.Value.FractionDigits == first.FractionDigits) && slices.Sum(s => s.Quantity) == quantity;
+        return uniform
+            ? MoneyMath.Normalize(money.Read(first, $"{field}.discountedPricePerQuantity"), first.FractionDigits)
+            : MoneyMath.UnitPrice(MoneyMath.Normalize(lineTotal, digits), quantity, digits);
     }
 
     private static decimal? ReadShipping(CtOrder order, MoneyReader money)
@@ -179,9 +204,9 @@ internal static class PurchaseMapper
         return order.ShippingInfo is { } info ? ShippingAmount(info, money) : null;
     }
 
-    // What the customer paid for shipping: the taxed gross, else the discounted price, else the price.
+    // Shipping as the shopper saw it, in the shipping rate's tax mode: the discounted price, else the price.
     private static decimal ShippingAmount(CtShippingInfo info, MoneyReader money) =>
-        money.Read(info.TaxedPrice?.TotalGross ?? info.DiscountedPrice?.Value ?? info.Price, "shippingInfo.price");
+        money.Read(info.DiscountedPrice?.Value ?? info.Price, "shippingInfo.price");
 
     private static decimal? ReadDiscount(CtOrder order, MoneyReader money)
     {
