@@ -24,6 +24,14 @@ internal sealed class MappingOptions
     /// <summary>The order custom field holding the sales channel (web, app, store...); empty for none.</summary>
     public string? ChannelField { get; init; } = "channel";
 
+    /// <summary>
+    /// What a return (<c>ReturnInfoAdded</c>, <c>ReturnInfoSet</c>) becomes. <see cref="ReturnsMode.ReturnEvent"/>
+    /// (default): an "Order Returned" custom event per return item; the money refund comes from the payment's refund
+    /// transaction. <see cref="ReturnsMode.RefundWithAmount"/>: also a <c>refund</c> with the returned lines' effective
+    /// prices, for merchants whose refunds never pass through commercetools payments (else refunds count twice).
+    /// </summary>
+    public ReturnsMode Returns { get; init; } = ReturnsMode.ReturnEvent;
+
     /// <summary>Customer custom fields forwarded as user attributes (allow-list; nothing else is forwarded).</summary>
     public string[] UserAttributeFields { get; init; } = [];
 
@@ -38,6 +46,15 @@ internal sealed class MappingOptions
     [Required]
     [ValidateObjectMembers]
     public DataPlanOptions DataPlan { get; init; } = new();
+}
+
+internal enum ReturnsMode
+{
+    /// <summary>An "Order Returned" event per return item; refunds come from payment refund transactions.</summary>
+    ReturnEvent,
+
+    /// <summary>The return event, and a refund with the returned lines' amounts.</summary>
+    RefundWithAmount,
 }
 
 internal enum EmailIdentityMode
@@ -130,5 +147,5 @@ internal sealed class DataPlanOptions
 
     /// <summary>The plan version; empty lets mParticle use the latest version active for the environment.</summary>
     [Range(1, int.MaxValue)]
-    public int? PlanVersion { get; init; } = 1;
+    public int? PlanVersion { get; init; } = 2;
 }

@@ -20,6 +20,7 @@ internal static class TrackingPlan
     public const string OrderRefunded = "Order Refunded";
     public const string OrderStatusChanged = "Order Status Changed";
     public const string OrderCustomerLinked = "Order Customer Linked";
+    public const string OrderReturned = "Order Returned";
     public const string SignedUp = "Signed Up";
     public const string SignedIn = "Signed In";
     public const string ProfileUpdated = "Profile Updated";
@@ -136,6 +137,7 @@ internal enum OrderOrigin
 [JsonDerivedType(typeof(OrderRefunded), "order_refunded")]
 [JsonDerivedType(typeof(OrderStatusChanged), "order_status_changed")]
 [JsonDerivedType(typeof(OrderCustomerLinked), "order_customer_linked")]
+[JsonDerivedType(typeof(OrderReturned), "order_returned")]
 [JsonDerivedType(typeof(SignedUp), "signed_up")]
 [JsonDerivedType(typeof(SignedIn), "signed_in")]
 [JsonDerivedType(typeof(ProfileUpdated), "profile_updated")]
@@ -196,22 +198,19 @@ internal sealed record OrderCompleted(
 
 internal enum RefundSource
 {
-    /// <summary>A refund transaction on a payment: the amount is known, the items are not.</summary>
+    /// <summary>A successful refund transaction on a payment: the amount is known, the items are not.</summary>
     PaymentTransaction,
-    /// <summary>A return item on an order: the item and quantity are known, the amount is not.</summary>
+    /// <summary>A return item, with <c>Mapping:Returns = RefundWithAmount</c>: the amount is the returned lines' effective price.</summary>
     ReturnItem,
 }
 
-/// <summary>
-/// A refund. Amount and products are each present only where the source knows them, so a return and the payment
-/// refund for the same items never count money twice.
-/// </summary>
+/// <summary>Money given back: always with its amount and currency (a refund without an amount breaks refund revenue).</summary>
 internal sealed record OrderRefunded(
     EventContext Context,
     string OrderId,
     string? OrderNumber,
-    string? Currency,
-    decimal? Amount,
+    string Currency,
+    decimal Amount,
     IReadOnlyList<ProductLine> Products,
     RefundSource Source,
     string SourceId) : TrackingEvent(Context)
@@ -241,6 +240,22 @@ internal sealed record OrderStatusChanged(
 }
 
 /// <summary>A guest order assigned to a customer account: links the anonymous id and the customer.</summary>
+/// <summary>Goods coming back: one event per return item, with its SKU and quantity and no money.</summary>
+internal sealed record OrderReturned(
+    EventContext Context,
+    string OrderId,
+    string? OrderNumber,
+    string ReturnItemId,
+    ProductLine Item,
+    string? ShipmentState,
+    string? PaymentState) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.OrderReturned;
+
+    [JsonIgnore]
+    public string TransactionId => OrderNumber ?? OrderId;
+}
+
 internal sealed record OrderCustomerLinked(EventContext Context, string OrderId, string? OrderNumber) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.OrderCustomerLinked;

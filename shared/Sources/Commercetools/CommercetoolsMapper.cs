@@ -118,11 +118,17 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
             {
                 var line = order.Lines[(item.LineItemId ?? item.CustomLineItemId)!]; // MissingContext checked every line
 
-                // Return items carry no money: the refunded amount arrives with the payment's refund transaction.
+                // A return is goods, not money: the refunded amount arrives with the payment's refund transaction.
+                var at = item.CreatedAt ?? info.ReturnDate ?? message.CreatedAt;
                 var returned = line with { Quantity = item.Quantity, UnitPrice = null, LineTotal = null, ListPrice = null };
                 var key = EventKeys.ReturnItem(message.ProjectKey, order.OrderId, item.Id);
-                var context = FromOrder(order, message, key, item.CreatedAt ?? info.ReturnDate ?? message.CreatedAt);
-                events.Add(new OrderRefunded(context, order.OrderId, order.OrderNumber, order.Currency, null, [returned], RefundSource.ReturnItem, item.Id));
+                events.Add(new OrderReturned(FromOrder(order, message, key, at), order.OrderId, order.OrderNumber, item.Id, returned, item.ShipmentState, item.PaymentState));
+                if (options.Returns == ReturnsMode.RefundWithAmount && RefundOf(line, item.Quantity) is { } refunded)
+                {
+                    var refundKey = EventKeys.ReturnItemRefund(message.ProjectKey, order.OrderId, item.Id);
+                    events.Add(new OrderRefunded(FromOrder(order, message, refundKey, at), order.OrderId, order.OrderNumber, order.Currency,
+                        refunded.LineTotal!.Value, [refunded], RefundSource.ReturnItem, item.Id));
+                }
             }
         }
 
@@ -170,6 +176,10 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
     private EventContext FromOrder(OrderContext order, CtMessage message, string dedupeKey, DateTimeOffset occurredAt) =>
         new(Uuid5.ForEvent(dedupeKey), dedupeKey, occurredAt, EventSource.Commercetools, message.Id,
             order.StoreKey, order.Region, order.User, order.Consent, order.Channel, order.Locale);
+
+    /// <summary>The returned units at the line's effective unit price (after discounts, as the shopper paid), exact.</summary>
+    private static ProductLine? RefundOf(ProductLine line, long quantity) =>
+        line.UnitPrice is { } unit ? line with { Quantity = quantity, LineTotal = unit * quantity, ListPrice = null } : null;
 
     private static MappingInvalid? ReturnQuantities(IEnumerable<CtReturnInfo> returns, string? orderId) =>
         returns.SelectMany(info => info.Items).FirstOrDefault(item => item.Quantity < 1) is { } bad

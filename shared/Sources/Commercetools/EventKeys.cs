@@ -14,9 +14,13 @@ internal static class EventKeys
     public static string RefundTransaction(string? projectKey, string paymentId, string transactionId) =>
         $"{Project(projectKey)}/payment/{paymentId}/transaction/{transactionId}/refund";
 
-    /// <summary>One refund per return item (a later <c>ReturnInfoSet</c> repeating it adds nothing).</summary>
+    /// <summary>One return event per return item (a later <c>ReturnInfoSet</c> repeating it adds nothing).</summary>
     public static string ReturnItem(string? projectKey, string orderId, string returnItemId) =>
         $"{Project(projectKey)}/order/{orderId}/return-item/{returnItemId}";
+
+    /// <summary>With <c>Mapping:Returns = RefundWithAmount</c>: one refund per return item.</summary>
+    public static string ReturnItemRefund(string? projectKey, string orderId, string returnItemId) =>
+        $"{Project(projectKey)}/order/{orderId}/return-item/{returnItemId}/refund";
 
     /// <summary>Everything else: one event per commercetools message.</summary>
     public static string Message(string? projectKey, string messageId) => $"{Project(projectKey)}/message/{messageId}";

@@ -10,28 +10,50 @@ public sealed class OrderFollowUpMappingTests
     private static readonly OrderContext Order01 = TestOptions.Order01Context();
 
     [Fact]
-    public void Map_ReturnInfoAdded_IsARefundOfTheReturnedItemWithoutMoney()
+    public void Map_ReturnInfoAdded_IsAnOrderReturnedEventWithSkuAndQuantityAndNoMoney()
     {
         var message = Samples.Decode<ReturnInfoAddedMessage>(Samples.ReturnInfoAdded);
 
-        var refund = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(message, Order01));
-        var built = TestOptions.Built(refund);
+        var returned = TestOptions.Single<OrderReturned>(TestOptions.Mapper().Map(message, Order01));
+        var built = TestOptions.Built(returned);
         Assert.Empty(EventsApiRules.Check(built.Batch, built.Json.Length));
-        var data = JsonNode.Parse(built.Json)!["events"]![0]!["data"]!;
+        var batch = JsonNode.Parse(built.Json)!;
+        var e = batch["events"]![0]!;
 
-        Assert.Equal("0f2f3823-17b8-5425-8c80-b27b053c7ba0", (string?)data["source_message_id"]);
-        Assert.Equal(1742565909377, (long)data["timestamp_unixtime_ms"]!); // return item createdAt
-        var action = data["product_action"]!;
-        Assert.Equal("refund", (string?)action["action"]);
-        Assert.Equal("DE-100234", (string?)action["transaction_id"]);
-        Assert.Null(action["total_amount"]); // the money comes with the payment's refund transaction
-        var product = Assert.Single(action["products"]!.AsArray())!;
-        Assert.Equal("MTS-NAVY-M", (string?)product["id"]);
-        Assert.Equal(1m, (decimal)product["quantity"]!);
-        Assert.Null(product["price"]);
-        Assert.Equal("return_item", (string?)data["custom_attributes"]!["refund_source"]);
-        Assert.Equal("acme-de", (string?)data["custom_attributes"]!["store_key"]);
-        Assert.Equal("7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58", (string?)JsonNode.Parse(built.Json)!["user_identities"]!["customer_id"]);
+        // Written from sample 03's fields (and sample 01's order, which it returns from).
+        Assert.Equal("custom_event", (string?)e["event_type"]);
+        var data = e["data"]!;
+        Assert.Equal(("Order Returned", "transaction"), ((string?)data["event_name"], (string?)data["custom_event_type"]));
+        Assert.Equal("0f2f3823-17b8-5425-8c80-b27b053c7ba0", (string?)data["source_message_id"]); // the return item's id, as before
+        Assert.Equal(1742565909377, (long)data["timestamp_unixtime_ms"]!);                          // 2025-03-21T14:05:09.377Z, the item's createdAt
+        Assert.Null(data["product_action"]);                                                          // goods, not money
+        var attributes = data["custom_attributes"]!.AsObject();
+        Assert.Equal("b5f3c2a8-6d1e-4f0b-9a7c-2e8d4c1f9a30", (string?)attributes["order_id"]);
+        Assert.Equal("DE-100234", (string?)attributes["transaction_id"]);
+        Assert.Equal("e5c3a9f1-7d2b-4e86-b0a4-1c9f6d3e8b27", (string?)attributes["return_item_id"]);
+        Assert.Equal(("MTS-NAVY-M", "1"), ((string?)attributes["sku"], (string?)attributes["quantity"]));
+        Assert.Equal(("Returned", "Initial"), ((string?)attributes["shipment_state"], (string?)attributes["payment_state"]));
+        Assert.Equal("acme-de", (string?)attributes["store_key"]);
+        Assert.Equal("7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58", (string?)batch["user_identities"]!["customer_id"]);
+    }
+
+    [Fact]
+    public void Map_ReturnWithRefundWithAmount_AlsoRefundsTheReturnedUnitsAtThePricePaid()
+    {
+        var mapping = new CtMparticle.Configuration.MappingOptions { Environment = "production", DefaultLocale = "en", Returns = CtMparticle.Configuration.ReturnsMode.RefundWithAmount };
+        var message = Samples.Decode<ReturnInfoAddedMessage>(Samples.ReturnInfoAdded);
+
+        var events = Assert.IsType<Mapped>(TestOptions.Mapper(mapping).Map(message, Order01)).Events;
+
+        Assert.IsType<OrderReturned>(events[0]);
+        var refund = Assert.IsType<OrderRefunded>(events[1]);
+        // Sample 01 sold MTS-NAVY-M twice at 39.99, discounted to 35.99 each; one unit came back.
+        Assert.Equal(("EUR", 35.99m, RefundSource.ReturnItem), (refund.Currency, refund.Amount, refund.Source));
+        var line = Assert.Single(refund.Products);
+        Assert.Equal(("MTS-NAVY-M", 1L, 35.99m, 35.99m), (line.Sku, line.Quantity, line.UnitPrice, line.LineTotal));
+        Assert.Equal(Uuid5.ForEvent("acme-commerce-prod/order/b5f3c2a8-6d1e-4f0b-9a7c-2e8d4c1f9a30/return-item/e5c3a9f1-7d2b-4e86-b0a4-1c9f6d3e8b27/refund"), refund.Context.EventId);
+        var action = TestOptions.Built(refund, TestOptions.Builder(mapping)).Batch.Events[0].Data.ProductAction!;
+        Assert.Equal(("refund", 35.99m), (action.Action, action.TotalAmount));
     }
 
     [Fact]
@@ -44,8 +66,8 @@ public sealed class OrderFollowUpMappingTests
         json["returnInfo"] = new JsonArray(json["returnInfo"]!.DeepClone());
         var set = Samples.Decode<ReturnInfoSetMessage>(Samples.Bytes(json));
 
-        var fromAdded = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(added, Order01));
-        var fromSet = TestOptions.Single<OrderRefunded>(TestOptions.Mapper().Map(set, Order01));
+        var fromAdded = TestOptions.Single<OrderReturned>(TestOptions.Mapper().Map(added, Order01));
+        var fromSet = TestOptions.Single<OrderReturned>(TestOptions.Mapper().Map(set, Order01));
 
         Assert.Equal(fromAdded.Context.EventId, fromSet.Context.EventId);
     }
