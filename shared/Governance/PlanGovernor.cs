@@ -21,6 +21,9 @@ internal sealed record PlanPolicy(ViolationAction UnplannedEvents, ViolationActi
 internal sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValidationError> Violations, string Detail)
 {
     public static readonly GovernanceDecision Clean = new(false, [], "valid");
+
+    /// <summary>Each violation as one line a person can act on: the kind, the key, where, and what the plan expects.</summary>
+    public IEnumerable<string> Errors => Violations.Select(v => $"{v.ValidationErrorType} {v.Key} at {v.ErrorPointer}{(v.Expected is null ? "" : $" (expected {v.Expected})")}");
 }
 
 /// <summary>

@@ -5,8 +5,17 @@ using Microsoft.Extensions.Logging;
 
 namespace CtMparticle.Pipeline;
 
-/// <summary>The govern stage's result: the events the plan's policy lets through, and the blocked ones' violations.</summary>
-internal sealed record GovernedEvents(IReadOnlyList<TrackingEvent> Allowed, IReadOnlyList<GovernanceDecision> Blocked, int ConsentBlocked, string? ConsentDetail, OrderContext? OrderContext);
+/// <summary>
+/// The govern stage's result: the events the plan's policy lets through (<see cref="Flagged"/>: those with violations
+/// it allows, by event id), and the blocked ones' violations.
+/// </summary>
+internal sealed record GovernedEvents(
+    IReadOnlyList<TrackingEvent> Allowed,
+    IReadOnlyDictionary<Guid, GovernanceDecision> Flagged,
+    IReadOnlyList<GovernanceDecision> Blocked,
+    int ConsentBlocked,
+    string? ConsentDetail,
+    OrderContext? OrderContext);
 
 /// <summary>
 /// Govern: each event is checked against the active tracking plan; a violation the policy blocks keeps the event
@@ -23,6 +32,7 @@ internal sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, I
 
         var allowed = new List<TrackingEvent>(events.Allowed.Count);
         var blocked = new List<GovernanceDecision>();
+        var flagged = new Dictionary<Guid, GovernanceDecision>();
         foreach (var trackingEvent in events.Allowed)
         {
             var decision = governor.Check(trackingEvent);
@@ -35,11 +45,13 @@ internal sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, I
                     blocked.Add(decision);
                     continue;
                 }
+
+                flagged[trackingEvent.Context.EventId] = decision;
             }
 
             allowed.Add(trackingEvent);
         }
 
-        return Flow<GovernedEvents>.Go(gated.Info, new GovernedEvents(allowed, blocked, events.Blocked, events.BlockDetail, events.OrderContext));
+        return Flow<GovernedEvents>.Go(gated.Info, new GovernedEvents(allowed, flagged, blocked, events.Blocked, events.BlockDetail, events.OrderContext));
     }
 }

@@ -21,6 +21,9 @@ internal sealed record IngestOutcome(IngestOutcomeKind Kind, string? Reason, str
     /// <summary>The events this input stored (or had stored before): the link from inputs to event fates.</summary>
     public IReadOnlyList<Guid> EventIds { get; init; } = [];
 
+    /// <summary>Plan violations the policy allowed on the stored events (sent anyway, flagged): one line per error.</summary>
+    public IReadOnlyList<string> Flags { get; init; } = [];
+
     public string KindCode => Kind switch
     {
         IngestOutcomeKind.Accepted => "accepted",

@@ -44,6 +44,7 @@ internal sealed class StoreStage(
 
         int stored = 0, duplicates = 0;
         var storedIds = new List<Guid>(governed.Allowed.Count);
+        var flags = new List<string>();
         foreach (var trackingEvent in governed.Allowed)
         {
             // A redelivery of the message that stored the event (after a crash before it was completed) keeps the
@@ -53,6 +54,11 @@ internal sealed class StoreStage(
                 case AddResult.Added or AddResult.AddedBefore:
                     stored++;
                     storedIds.Add(trackingEvent.Context.EventId);
+                    if (governed.Flagged.TryGetValue(trackingEvent.Context.EventId, out var flagged))
+                    {
+                        flags.AddRange(flagged.Errors);
+                    }
+
                     break;
                 case AddResult.Duplicate:
                     duplicates++;
@@ -66,7 +72,7 @@ internal sealed class StoreStage(
         if (stored > 0)
         {
             RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, governed.ConsentBlocked);
-            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds };
+            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds, Flags = flags };
         }
 
         if (governed.Blocked.Count > 0)
@@ -88,9 +94,7 @@ internal sealed class StoreStage(
         "govern",
         Reason.PlanViolation,
         $"The event breaks the tracking plan and its policy blocks it: {blocked[0].Detail}",
-        blocked.SelectMany(d => d.Violations)
-            .Select(v => $"{v.ValidationErrorType} {v.Key} at {v.ErrorPointer}{(v.Expected is null ? "" : $" (expected {v.Expected})")}")
-            .ToArray());
+        blocked.SelectMany(d => d.Errors).ToArray());
 
     private IngestOutcome Filtered(InputInfo info, Reason reason, string detail)
     {

@@ -68,6 +68,28 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_PurchaseWithAChannelThePlanDoesNotList_IsSentAndFlaggedInTheReport()
+    {
+        var order = JsonNode.Parse(File.ReadAllText(Path.Combine(samples, "01-order-created-registered-with-discount.json")))!;
+        order["order"]!["custom"]!["fields"]!["channel"] = "pos"; // the plan's enum: web, app, store, marketplace, call-center
+        var folder = Directory.CreateDirectory(Path.Combine(work, "pos")).FullName;
+        File.WriteAllText(Path.Combine(folder, "order.json"), order.ToJsonString());
+
+        var (exit, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", folder);
+        var (_, json, _) = await Ctmp("report", "--store", Store, "--json");
+        var (_, text, _) = await Ctmp("report", "--store", Store);
+
+        Assert.Equal(0, exit);
+        var report = JsonNode.Parse(json)!;
+        Assert.Equal(1, (int)report["delivered"]!);                  // revenue is not held back for a label
+        Assert.Equal(1, (int)report["flagged"]!["inputs"]!);
+        var error = Assert.Single(report["flagged"]!["by_error"]!.AsObject()).Key;
+        Assert.Contains("channel", error, StringComparison.Ordinal);
+        Assert.Contains("Flagged", text, StringComparison.Ordinal);
+        Assert.Contains("pos", File.ReadAllText(Assert.Single(Directory.GetFiles(Out))), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Relay_SameCorpusTwice_SendsNothingNewAndCountsRedeliveries()
     {
         await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);

@@ -290,7 +290,7 @@ internal static class Commands
 
             foreach (var seq in seqs)
             {
-                await host.Embedded.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, cancellationToken).ConfigureAwait(false);
+                await host.Embedded.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
             }
 
             folder.Delete(path);

@@ -118,20 +118,20 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             // and now went through (its order arrived meanwhile), the earlier input takes the new outcome.
             if (earlier.Outcome == "quarantined" && outcome.Kind != IngestOutcomeKind.Quarantined)
             {
-                await ledger.UpdateInputAsync(earlier.Seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, cancellationToken).ConfigureAwait(false);
+                await ledger.UpdateInputAsync(earlier.Seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
             }
 
             summary.Redelivered++;
             summary.Count("duplicate", "redelivered");
             await ledger.RecordInputAsync(input.Source, messageId, outcome.Info?.MessageType, "duplicate", "redelivered",
-                "The same commercetools message was received before.", null, [], cancellationToken).ConfigureAwait(false);
+                "The same commercetools message was received before.", null, [], [], cancellationToken).ConfigureAwait(false);
             return outcome;
         }
 
         summary.EventsStored += outcome.EventsStored;
         summary.Count(outcome.KindCode, outcome.Reason);
         await ledger.RecordInputAsync(input.Source, messageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason, outcome.Detail,
-            outcome.QuarantineLocation, outcome.EventIds, cancellationToken).ConfigureAwait(false);
+            outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
         return outcome;
     }
 

@@ -7,6 +7,9 @@ public sealed record ReasonCounts(long Total, SortedDictionary<string, long> ByR
 
 public sealed record PendingReport(long Inputs, long Events, double? OldestAgeSeconds);
 
+/// <summary>Inputs sent although the plan's policy flagged a violation (invalid values, by default), by error.</summary>
+public sealed record FlaggedReport(long Inputs, SortedDictionary<string, long> ByError);
+
 public sealed record EventReport(long Stored, long Delivered, long Pending, long Withdrawn, long Quarantined, long InFlightRequests);
 
 /// <summary>
@@ -22,6 +25,7 @@ public sealed record Report(
     ReasonCounts Quarantined,
     PendingReport Pending,
     EventReport Events,
+    FlaggedReport Flagged,
     bool Reconciled,
     IReadOnlyList<string> Problems)
 {
@@ -30,6 +34,7 @@ public sealed record Report(
         var rows = await store.LedgerAsync(cancellationToken).ConfigureAwait(false);
         var totals = await store.EventTotalsAsync(cancellationToken).ConfigureAwait(false);
         var pendingStats = await store.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
+        var flags = await store.FlagsAsync(cancellationToken).ConfigureAwait(false);
         long delivered = 0, duplicate = 0, pending = 0;
         var filtered = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var quarantined = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -84,6 +89,7 @@ public sealed record Report(
             new ReasonCounts(quarantinedTotal, quarantined),
             new PendingReport(pending, totals.Pending, oldest),
             new EventReport(totals.Stored, totals.Delivered, totals.Pending, totals.Withdrawn, totals.Quarantined, totals.InFlightRequests),
+            new FlaggedReport(flags.Inputs, flags.ByError),
             problems.Count == 0,
             problems);
 
@@ -101,6 +107,16 @@ public sealed record Report(
         output.WriteLine($"  pending        {Pending.Inputs,10:N0}");
         output.WriteLine($"Events stored    {Events.Stored,10:N0}: delivered {Events.Delivered:N0}, pending {Events.Pending:N0}" +
             $"{(Pending.OldestAgeSeconds is { } age ? $" (oldest {age:N0} s)" : "")}, withdrawn {Events.Withdrawn:N0}, quarantined {Events.Quarantined:N0}");
+        if (Flagged.Inputs > 0)
+        {
+            // Sent, but not as the plan says: the policy allows these errors (invalid values, by default).
+            output.WriteLine($"Flagged          {Flagged.Inputs,10:N0} input(s) sent with plan violations the policy allows:");
+            foreach (var (error, count) in Flagged.ByError.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal).Take(10))
+            {
+                output.WriteLine($"  {count,8:N0}  {error}");
+            }
+        }
+
         output.WriteLine(Reconciled
             ? $"Reconciles: yes ({Received:N0} = {Delivered:N0} + {Duplicate:N0} + {Filtered.Total:N0} + {Quarantined.Total:N0} + {Pending.Inputs:N0})"
             : "Reconciles: NO: " + string.Join("; ", Problems));

@@ -71,6 +71,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE INDEX IF NOT EXISTS inputs_by_quarantine ON inputs (quarantine);
         CREATE TABLE IF NOT EXISTS input_events (seq INTEGER NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (seq, event_id)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS input_events_by_event ON input_events (event_id);
+        CREATE TABLE IF NOT EXISTS input_flags (seq INTEGER NOT NULL, error TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS input_flags_by_seq ON input_flags (seq);
         """;
 
     /// <summary>
@@ -260,8 +262,9 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     }, cancellationToken);
 
     /// <summary>Records one input's outcome and the events it stored; returns its sequence number.</summary>
+    /// <param name="flags">Plan violations the policy allowed on the stored events (sent, flagged).</param>
     public Task<long> RecordInputAsync(string source, string? messageId, string? messageType, string outcome, string? reason, string detail,
-        string? quarantine, IReadOnlyList<Guid> eventIds, CancellationToken cancellationToken) => Locked(() =>
+        string? quarantine, IReadOnlyList<Guid> eventIds, IReadOnlyList<string> flags, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
         var seq = (long)Scalar(transaction,
@@ -269,17 +272,21 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             ("$s", source), ("$m", messageId), ("$mt", messageType), ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine),
             ("$t", time.GetUtcNow().UtcTicks))!;
         LinkEvents(transaction, seq, eventIds);
+        RecordFlags(transaction, seq, flags);
         own?.Commit();
         return seq;
     }, cancellationToken);
 
     /// <summary>Replaces an input's outcome (a quarantined input that a replay resolved).</summary>
-    public Task UpdateInputAsync(long seq, string outcome, string? reason, string detail, string? quarantine, IReadOnlyList<Guid> eventIds, CancellationToken cancellationToken) => Locked(() =>
+    public Task UpdateInputAsync(long seq, string outcome, string? reason, string detail, string? quarantine, IReadOnlyList<Guid> eventIds,
+        IReadOnlyList<string> flags, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
         Execute(transaction, "UPDATE inputs SET outcome = $o, reason = $r, detail = $d, quarantine = $q WHERE seq = $s",
             ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine), ("$s", seq));
         LinkEvents(transaction, seq, eventIds);
+        Execute(transaction, "DELETE FROM input_flags WHERE seq = $s", ("$s", seq));
+        RecordFlags(transaction, seq, flags);
         own?.Commit();
         return true;
     }, cancellationToken);
@@ -349,6 +356,29 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             Execute(transaction, "INSERT OR IGNORE INTO input_events (seq, event_id) VALUES ($s, $e)", ("$s", seq), ("$e", Key(id)));
         }
     }
+
+    private void RecordFlags(SqliteTransaction transaction, long seq, IReadOnlyList<string> flags)
+    {
+        foreach (var error in flags)
+        {
+            Execute(transaction, "INSERT INTO input_flags (seq, error) VALUES ($s, $e)", ("$s", seq), ("$e", error));
+        }
+    }
+
+    /// <summary>Plan violations sent under an allowing policy: how many inputs, and how often each error occurred.</summary>
+    public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        var inputs = (long)Scalar(null, "SELECT COUNT(DISTINCT seq) FROM input_flags")!;
+        var command = Command(null, "SELECT error, COUNT(*) FROM input_flags GROUP BY error");
+        using var reader = command.ExecuteReader();
+        var byError = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            byError[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return (inputs, byError);
+    }, cancellationToken);
 
     // ---- plumbing ----------------------------------------------------------------------------------------------
 
