@@ -12,6 +12,7 @@ public sealed class GoldenBatchTests
 {
     [Theory]
     [InlineData(Samples.OrderCreatedRegistered, "01-purchase.batch.json", false)]
+    [InlineData(Samples.OrderCreatedGuest, "02-guest-purchase.batch.json", false)]
     [InlineData(Samples.ReturnInfoAdded, "03-return.batch.json", true)]
     [InlineData(Samples.RefundTransaction, "04-refund.batch.json", true)]
     public void Build_Sample_IsExactlyTheHandWrittenBatch(string sample, string golden, bool needsOrder)
