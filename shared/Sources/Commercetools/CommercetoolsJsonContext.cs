@@ -12,6 +12,8 @@ namespace CtMparticle.Sources.Commercetools;
     RespectNullableAnnotations = true,
     RespectRequiredConstructorParameters = true,
     NumberHandling = JsonNumberHandling.Strict,
+    // A repeated key is refused (DeliveryDecoder reports it as malformed_json naming the key), never last-one-wins.
+    AllowDuplicateProperties = false,
     MaxDepth = DeliveryDecoder.MaxNestingDepth + 8)]
 [JsonSerializable(typeof(CtChangeNotification))]
 [JsonSerializable(typeof(OrderCreatedMessage))]

@@ -117,14 +117,6 @@ internal static class DeliveryDecoder
             return new DecodeRejected(problem.Reason, problem.Detail, envelope.Info(format));
         }
 
-        if (DuplicateKeys.FirstIn(json) is { } duplicate)
-        {
-            // System.Text.Json would keep the last value silently; ambiguous data (two centAmounts) is refused instead.
-            return new DecodeRejected(Reason.MalformedJson,
-                $"The body repeats the key '{duplicate.Key}' in one object (at {duplicate.Path}); which value is meant is ambiguous, so nothing is guessed.",
-                envelope.Info(format));
-        }
-
         if (envelope.SpecVersion is not null)
         {
             return format == DeliveryFormat.CloudEvents
@@ -253,6 +245,16 @@ internal static class DeliveryDecoder
 
     private static DecodeRejected ShapeProblem(string what, JsonException ex, DeliveryInfo info)
     {
+        // A key repeated in one object (the JSON context refuses duplicates; JSON itself allows them and the last
+        // value would win silently): ambiguous data, such as two centAmounts, is refused rather than guessed.
+        if (ex.Message.StartsWith("Duplicate propert", StringComparison.Ordinal))
+        {
+            // The serializer names the key in quotes for a typed member, and only in the path for a dictionary.
+            var key = ex.Message.Split('\'') is [_, var name, ..] ? name : ex.Path?[(ex.Path.LastIndexOf('.') + 1)..] ?? "?";
+            return new DecodeRejected(Reason.MalformedJson,
+                $"The {what} repeats the key '{key}' in one object (at {ex.Path ?? "$"}); which value is meant is ambiguous, so nothing is guessed.", info);
+        }
+
         // System.Text.Json words a missing required member "missing required properties" and a null one
         // "doesn't allow ... null"; everything else is a value of the wrong JSON type.
         var missing = ex.Message.Contains("missing required properties", StringComparison.Ordinal)

@@ -22,19 +22,27 @@ public sealed class InvalidDataTests
         Assert.NotNull(rejected.Info.MessageId); // the envelope was readable: the quarantine record carries the ids
     }
 
-    [Theory]
-    [InlineData("""{"notificationType":"Message","notificationType":"Message"}""", "notificationType", "$")]
-    [InlineData("""{"a":[{"b":1},{"b":2,"c":{"d":1,"d":2}}]}""", "d", "$.a[].c")]
-    public void DuplicateKeys_AnywhereInTheBody_AreFound(string json, string key, string path)
+    [Fact]
+    public void Decode_DuplicatedCustomField_IsMalformedJson()
     {
-        Assert.Equal((key, path), DuplicateKeys.FirstIn(Encoding.UTF8.GetBytes(json)));
+        var json = Encoding.UTF8.GetString(Samples.Bytes(Samples.OrderCreatedRegistered))
+            .Replace("\"channel\": \"web\"", "\"channel\": \"web\", \"channel\": \"pos\"", StringComparison.Ordinal);
+        Assert.Contains("\"pos\"", json, StringComparison.Ordinal);
+
+        var rejected = Assert.IsType<DecodeRejected>(Decode(json));
+
+        Assert.True(rejected.Reason.Code() == "malformed_json", rejected.Detail);
+        Assert.Contains("'channel'", rejected.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void DuplicateKeys_SameKeyInSiblingObjects_IsNotADuplicate()
+    public void Decode_DuplicatedKeyTheRelayDoesNotRead_IsIgnoredLikeTheRestOfThatMember()
     {
-        Assert.Null(DuplicateKeys.FirstIn("""{"lines":[{"id":1,"q":2},{"id":2,"q":3}],"id":"x"}"""u8));
-        Assert.All(Samples.All, sample => Assert.Null(DuplicateKeys.FirstIn(Samples.Bytes(sample))));
+        // Members the relay does not model are skipped unread, so a repeat there cannot change what is sent.
+        var json = Encoding.UTF8.GetString(Samples.Bytes(Samples.ReturnInfoAdded))
+            .Replace("\"comment\":", "\"comment\": \"a\", \"comment\":", StringComparison.Ordinal);
+
+        Assert.IsType<Decoded>(Decode(json));
     }
 
     [Fact]
