@@ -37,9 +37,14 @@ internal sealed class CommercetoolsSource(CommercetoolsMapper mapper, Commerceto
 
     public Flow<MappedEvents> Map(Flow<SourceItem> resolved)
     {
+        if (resolved.Halt is not null)
+        {
+            return resolved.Halted<MappedEvents>();
+        }
+
         if (resolved.Value is not CtResolved item)
         {
-            return resolved.Halt is null ? throw new InvalidOperationException("Map needs a resolved delivery.") : resolved.Halted<MappedEvents>();
+            throw new InvalidOperationException("Map needs a delivery the resolve stage resolved.");
         }
 
         return mapper.Map(item.Delivery, item.Context) switch
