@@ -15,6 +15,7 @@ public sealed class GoldenBatchTests
     [InlineData(Samples.OrderCreatedGuest, "02-guest-purchase.batch.json", false)]
     [InlineData(Samples.ReturnInfoAdded, "03-return.batch.json", true)]
     [InlineData(Samples.RefundTransaction, "04-refund.batch.json", true)]
+    [InlineData(Samples.OrderStateChanged, "07-order-status.batch.json", true)]
     public void Build_Sample_IsExactlyTheHandWrittenBatch(string sample, string golden, bool needsOrder)
     {
         var mapped = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtDelivery>(sample), needsOrder ? TestOptions.Order01Context() : null));

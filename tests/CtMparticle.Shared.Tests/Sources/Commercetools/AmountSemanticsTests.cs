@@ -95,6 +95,19 @@ public sealed class AmountSemanticsTests
     }
 
     [Fact]
+    public void ProductDiscountOnly_UnitPriceIsTheDiscountedPriceAndListPriceTheOriginal()
+    {
+        // A product discount (price.discounted) of 59.90 → 47.92 and no cart discount: 2 × 47.92 = 95.84, VAT included.
+        var line = Line("l1", "BACKPACK", "EUR", 2, Money("EUR", 5990, 2), 2, 9584, taxIncluded: true);
+        line["price"]!["discounted"] = new JsonObject { ["value"] = Money("EUR", 4792, 2), ["discount"] = new JsonObject { ["typeId"] = "product-discount", ["id"] = "pd-1" } };
+        var purchase = Purchase("EUR", 2, [line], totalCents: 9584, taxed: null, shippingPrice: null);
+
+        var product = Assert.Single(purchase.Products);
+        Assert.Equal(("47.92", "95.84", "59.90"), (Text(product.UnitPrice!.Value), Text(product.LineTotal!.Value), Text(product.ListPrice!.Value)));
+        AssertIdentity(purchase, net: false);
+    }
+
+    [Fact]
     public void JpyWithoutDecimals_AmountsKeepNoFraction()
     {
         // 3 × 1980 = 5940; shipping 500; 10 % consumption tax included: 6440 − 5855 = 585.
