@@ -46,7 +46,8 @@ internal static class GenerateCommand
 
 internal sealed class CorpusGenerator(int seed)
 {
-    private sealed record Store(string Key, string Currency, int Digits, string Locale, string Country, string? State, decimal TaxRate, long PriceFactor);
+    /// <param name="PricesIncludeTax">False for a US-style store: prices and totals are net and tax is added on top.</param>
+    private sealed record Store(string Key, string Currency, int Digits, string Locale, string Country, string? State, decimal TaxRate, long PriceFactor, bool PricesIncludeTax = true);
 
     private sealed record Product(string Sku, string Key, string En, string De, string Ja, long EuroCents, string Brand);
 
@@ -56,7 +57,7 @@ internal sealed class CorpusGenerator(int seed)
     [
         new("acme-de", "EUR", 2, "de-DE", "DE", null, 0.19m, 1),
         new("acme-uk", "GBP", 2, "en-GB", "GB", null, 0.20m, 1),
-        new("acme-us", "USD", 2, "en-US", "US", "CA", 0.0725m, 1),
+        new("acme-us", "USD", 2, "en-US", "US", "CA", 0.0725m, 1, PricesIncludeTax: false),
         new("acme-jp", "JPY", 0, "ja-JP", "JP", null, 0.10m, 1),
         new("acme-kw", "KWD", 3, "ar-KW", "KW", null, 0m, 3),
     ];
@@ -169,6 +170,14 @@ internal sealed class CorpusGenerator(int seed)
     private static long TaxOf(long gross, decimal rate) =>
         rate == 0 ? 0 : (long)Math.Round(gross * rate / (1 + rate), MidpointRounding.ToEven);
 
+    /// <summary>The tax on an amount as the store shows it: contained in a gross amount, or added to a net one.</summary>
+    private static long TaxOn(long shown, Store store) =>
+        store.PricesIncludeTax ? TaxOf(shown, store.TaxRate) : (long)Math.Round(shown * store.TaxRate, MidpointRounding.ToEven);
+
+    /// <summary>The taxed price of an amount as the store shows it (net where its prices exclude tax).</summary>
+    private static void TaxedShown(Utf8JsonWriter w, string name, Store store, long shown, long tax) =>
+        Taxed(w, name, store.Currency, store.PricesIncludeTax ? shown : shown + tax, tax, store.Digits);
+
     private string Envelope(string type, string resourceType, string resourceId, int sequence, Action<Utf8JsonWriter> body, string? id = null)
     {
         using var buffer = new MemoryStream();
@@ -265,9 +274,9 @@ internal sealed class CorpusGenerator(int seed)
                 w.WriteEndObject();
                 w.WriteNumber("quantity", quantities[i]);
                 Money(w, "totalPrice", store.Currency, lineTotals[i], store.Digits);
-                Taxed(w, "taxedPrice", store.Currency, lineTotals[i], TaxOf(lineTotals[i], store.TaxRate), store.Digits);
+                TaxedShown(w, "taxedPrice", store, lineTotals[i], TaxOn(lineTotals[i], store));
                 w.WriteStartObject("taxRate");
-                w.WriteBoolean("includedInPrice", true);
+                w.WriteBoolean("includedInPrice", store.PricesIncludeTax);
                 w.WriteNumber("amount", store.TaxRate);
                 w.WriteEndObject();
                 w.WriteString("lineItemMode", "Standard");
@@ -276,12 +285,12 @@ internal sealed class CorpusGenerator(int seed)
 
             w.WriteEndArray();
             Money(w, "totalPrice", store.Currency, total, store.Digits);
-            Taxed(w, "taxedPrice", store.Currency, total, lineTotals.Sum(t => TaxOf(t, store.TaxRate)) + TaxOf(shipping, store.TaxRate), store.Digits);
+            TaxedShown(w, "taxedPrice", store, total, lineTotals.Sum(t => TaxOn(t, store)) + TaxOn(shipping, store));
             w.WriteString("shippingMode", "Single");
             w.WriteStartObject("shippingInfo");
             w.WriteString("shippingMethodName", "Standard");
             Money(w, "price", store.Currency, shipping, store.Digits);
-            Taxed(w, "taxedPrice", store.Currency, shipping, TaxOf(shipping, store.TaxRate), store.Digits);
+            TaxedShown(w, "taxedPrice", store, shipping, TaxOn(shipping, store));
             w.WriteEndObject();
             foreach (var address in new[] { "billingAddress", "shippingAddress" })
             {
