@@ -39,9 +39,9 @@ internal static class MoneyMath
     /// </summary>
     public static decimal UnitPrice(decimal lineTotal, long quantity, int fractionDigits)
     {
-        if (quantity <= 0)
+        if (quantity <= 0 || fractionDigits < 0)
         {
-            return lineTotal;
+            return lineTotal; // unusable input is reported by the caller (MoneyReader), never thrown here
         }
 
         var unit = lineTotal / quantity;
@@ -52,6 +52,11 @@ internal static class MoneyMath
     /// <summary>Gives a value the currency's scale (39.9 → 39.90) so amounts print as people expect.</summary>
     public static decimal Normalize(decimal value, int fractionDigits)
     {
+        if (fractionDigits < 0)
+        {
+            return value; // unusable input is reported by the caller (MoneyReader), never thrown here
+        }
+
         var rounded = Math.Round(value, Math.Min(fractionDigits, 28), MidpointRounding.ToEven);
         return rounded == value && fractionDigits <= 28 ? rounded + Scale(0, fractionDigits) : value;
     }

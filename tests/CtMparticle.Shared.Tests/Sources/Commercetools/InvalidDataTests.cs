@@ -94,6 +94,20 @@ public sealed class InvalidDataTests
         Assert.Equal("invalid_quantity", invalid.Reason.Code());
     }
 
+    [Theory]
+    [InlineData("price")]
+    [InlineData("totalPrice")]
+    public void Map_NegativeFractionDigitsOnALine_IsInvalidMoneyNotAnException(string field)
+    {
+        var json = Samples.Json(Samples.OrderCreatedRegistered);
+        var line = json["order"]!["lineItems"]![0]!;
+        (field == "price" ? line["price"]!["value"]! : line[field]!)["fractionDigits"] = -1;
+
+        var invalid = Assert.IsType<MappingInvalid>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json))));
+
+        Assert.Equal("invalid_money", invalid.Reason.Code());
+    }
+
     [Fact]
     public void Map_GrossBelowNet_IsInvalidMoney()
     {
