@@ -46,13 +46,13 @@ internal sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mappin
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 
+    /// <summary>A settings path as the host reads it: absolute as given, relative to the app's folder otherwise.</summary>
     public static string ResolvePath(string path) => Path.IsPathRooted(path) ? path : Path.Combine(AppContext.BaseDirectory, path);
 }
 
 internal static class ConsentRulesLoader
 {
-    public static string ResolvePath(RelayOptions options) =>
-        Path.IsPathRooted(options.ConsentRulesPath) ? options.ConsentRulesPath : Path.Combine(AppContext.BaseDirectory, options.ConsentRulesPath);
+    public static string ResolvePath(RelayOptions options) => GovernanceOptionsValidator.ResolvePath(options.ConsentRulesPath);
 
     public static (ConsentRules? Rules, IReadOnlyList<string> Problems) Load(RelayOptions options)
     {
