@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using CtMparticle.Pipeline;
 using Microsoft.Azure.Functions.Worker;
@@ -13,7 +12,7 @@ namespace CtMparticle.Functions;
 /// </summary>
 internal static class ServiceBusBatch
 {
-    public static IReadOnlyList<Inbound> Read(string[] bodies, FunctionContext context)
+    public static IReadOnlyList<Inbound> Read(byte[][] bodies, FunctionContext context)
     {
         var data = context.BindingContext.BindingData;
         var messageIds = Array(data, "MessageIdArray", e => e.ValueKind == JsonValueKind.String ? e.GetString() : null);
@@ -21,7 +20,7 @@ internal static class ServiceBusBatch
         var enqueued = Array(data, "EnqueuedTimeUtcArray", e => e.ValueKind == JsonValueKind.String &&
             DateTimeOffset.TryParse(e.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? (DateTimeOffset?)at : null);
         return bodies.Select((body, i) => new Inbound(
-            Encoding.UTF8.GetBytes(body ?? ""),
+            body ?? [],
             messageIds.ElementAtOrDefault(i),
             deliveryCounts.ElementAtOrDefault(i),
             enqueued.ElementAtOrDefault(i))).ToArray();

@@ -47,11 +47,16 @@ internal enum Reason
     // Consent and delivery.
     ConsentNotGiven,
     ConsentWithdrawn,
+    ConsentSuperseded,
     MParticleRejected,
     StoredEventUnreadable,
 
     // Governance.
     PlanViolation,
+
+    // The relay itself: a failure on one input that is not transient. Quarantined so the rest goes on.
+    InternalError,
+    TooLargeToStore,
 }
 
 internal static class ReasonCodes
@@ -91,9 +96,12 @@ internal static class ReasonCodes
         Reason.NoInputForStore => "no_input_for_store",
         Reason.ConsentNotGiven => "consent_not_given",
         Reason.ConsentWithdrawn => "consent_withdrawn",
+        Reason.ConsentSuperseded => "consent_superseded",
         Reason.MParticleRejected => "mparticle_rejected",
         Reason.StoredEventUnreadable => "stored_event_unreadable",
         Reason.PlanViolation => "plan_violation",
+        Reason.InternalError => "internal_error",
+        Reason.TooLargeToStore => "too_large_to_store",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Every reason needs a code."),
     };
 }

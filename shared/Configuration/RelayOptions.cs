@@ -15,6 +15,13 @@ internal sealed class RelayOptions
     [Range(1, 3650)]
     public int DedupeRetentionDays { get; init; } = 30;
 
+    /// <summary>
+    /// How long an event waits in the outbox for its user's consent in an opt-in region where it is not known yet;
+    /// a consent change within the wait releases or withdraws it, after it the event is withdrawn (consent_not_given).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan ConsentWait { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Outbox and dedupe partitions (by event id), so no partition runs hot.</summary>
     [Range(1, 256)]
     public int Partitions { get; init; } = 16;

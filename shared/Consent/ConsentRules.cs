@@ -51,6 +51,36 @@ internal sealed record ConsentRules(
         return dash > 0 && byRegion.TryGetValue(regionCode[..dash], out var country) ? country : byName[DefaultRegime];
     }
 
+    /// <summary>
+    /// The regime for a region. An address whose subdivision could not be normalized, in a country the rules split by
+    /// subdivision, takes the strictest regime of that country (opt-in over opt-out over none): it never fails open.
+    /// </summary>
+    public ConsentRegime RegimeFor(Region? region)
+    {
+        if (region is null || !region.SubdivisionUnknown)
+        {
+            return RegimeFor(region?.Code);
+        }
+
+        var prefix = region.Country + "-";
+        var candidates = Regimes.Where(r => r.Regions.Any(code => code.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))).ToList();
+        var country = RegimeFor(region.Country);
+        if (candidates.Count == 0)
+        {
+            return country;
+        }
+
+        candidates.Add(country);
+        return candidates.MaxBy(Strictness)!;
+    }
+
+    private static int Strictness(ConsentRegime regime) => regime.Mode switch
+    {
+        ConsentMode.OptIn => 2,
+        ConsentMode.OptOut => 1,
+        _ => 0,
+    };
+
     /// <summary>Every problem with the rules, as sentences; empty when they are usable.</summary>
     public IReadOnlyList<string> Problems()
     {

@@ -11,6 +11,8 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Delivery;
 
 /// <summary>What one push run did.</summary>
+/// <param name="Held">Events whose user's consent is not known yet, held for <c>Relay:ConsentWait</c> (checked again later).</param>
+/// <param name="Resent">Events resent in requests that may already have reached mParticle (same bytes, same request id).</param>
 internal sealed record PushReport(
     int PendingRead,
     int Requests,
@@ -19,7 +21,9 @@ internal sealed record PushReport(
     int Quarantined,
     int Deferred,
     TimeSpan OldestPendingAge,
-    IReadOnlyDictionary<int, int> StatusCounts);
+    IReadOnlyDictionary<int, int> StatusCounts,
+    int Held = 0,
+    int Resent = 0);
 
 /// <summary>
 /// Push: in-flight requests first, byte for byte → pending events → consent re-check → <see cref="BatchPacker"/>
@@ -37,10 +41,14 @@ internal sealed class PushPipeline(
     ConsentRules rules,
     IOptions<PushOptions> options,
     IOptions<MParticleOptions> routing,
+    IOptions<RelayOptions> relay,
     RelayMetrics metrics,
     TimeProvider time,
     ILogger<PushPipeline> logger)
 {
+    /// <summary>How often an event held for consent is looked at again (a consent change releases it within this).</summary>
+    public static readonly TimeSpan HoldRecheck = TimeSpan.FromMinutes(1);
+
     private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(PushPipeline));
 
     // Named fields, so that a run (below) can reach them.
@@ -53,6 +61,7 @@ internal sealed class PushPipeline(
     private readonly ConsentRules rules = rules;
     private readonly IOptions<PushOptions> options = options;
     private readonly IOptions<MParticleOptions> routing = routing;
+    private readonly IOptions<RelayOptions> relay = relay;
     private readonly RelayMetrics metrics = metrics;
     private readonly TimeProvider time = time;
     private readonly ILogger<PushPipeline> logger = logger;
@@ -66,7 +75,7 @@ internal sealed class PushPipeline(
         private readonly Dictionary<string, int> sentPerInput = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> allowances = new(StringComparer.Ordinal);
         private readonly HashSet<string> stoppedInputs = new(StringComparer.Ordinal);
-        private int requests, delivered, withdrawn, quarantined, deferred;
+        private int requests, delivered, withdrawn, quarantined, deferred, held, resent;
 
         public async Task<PushReport> ExecuteAsync(CancellationToken cancellationToken)
         {
@@ -75,9 +84,12 @@ internal sealed class PushPipeline(
             // 1. Requests a previous run persisted but did not finish go first, byte for byte.
             var inFlight = await push.events.ReadInFlightAsync(cancellationToken).ConfigureAwait(false);
             var busy = new HashSet<Guid>(inFlight.SelectMany(r => r.Events).Select(k => k.EventId));
+            // Every one of them may have reached mParticle (the process died during the send, or no answer came), so it
+            // goes again identically, whatever consent says now: a regrouped copy would be a second delivery.
             foreach (var request in inFlight.OrderBy(r => r.CreatedAt))
             {
                 RelayLog.Resending(push.logger, request.RequestId, request.InputName);
+                resent += request.Events.Count();
                 await SendAsync(OutgoingRequest.FromInFlight(request), persisted: true, cancellationToken).ConfigureAwait(false);
             }
 
@@ -115,17 +127,23 @@ internal sealed class PushPipeline(
                 push.throttle.RunCompleted(input);
             }
 
-            var report = new PushReport(pending.Length, requests, delivered, withdrawn, quarantined, deferred, oldest, statuses);
+            var report = new PushReport(pending.Length, requests, delivered, withdrawn, quarantined, deferred, oldest, statuses, held, resent);
             RelayLog.PushSummary(push.logger, report.PendingRead, report.Requests, report.Delivered, report.Withdrawn, report.Quarantined, report.Deferred, oldest.TotalSeconds);
             return report;
         }
 
-        /// <summary>Re-checks consent with the newest stored state; withdraws what no longer passes.</summary>
+        /// <summary>
+        /// Re-checks consent with the newest stored state: allowed events go on; refused ones are withdrawn; ones whose
+        /// consent is still unknown are held until <c>Relay:ConsentWait</c> has passed since they were stored, then withdrawn.
+        /// </summary>
         private async Task<List<(PendingEventKey Key, TrackingEvent Event)>> CheckConsentAsync(IReadOnlyList<PendingEvent> pending, CancellationToken cancellationToken)
         {
+            var now = push.time.GetUtcNow();
             var states = new Dictionary<string, UserConsent?>(StringComparer.Ordinal);
             var sendable = new List<(PendingEventKey, TrackingEvent)>(pending.Count);
             var withdraw = new List<PendingEventKey>();
+            var hold = new List<PendingEventKey>();
+            DateTimeOffset? holdUntil = null;
             foreach (var item in pending)
             {
                 TrackingEvent? trackingEvent;
@@ -153,7 +171,16 @@ internal sealed class PushPipeline(
                     states[userKey] = state;
                 }
 
-                var decision = ConsentGate.Decide(trackingEvent, state, push.rules, push.routing.Value.DefaultCountry);
+                var decision = ConsentGate.Decide(trackingEvent, state, push.rules, push.routing.Value);
+                var waitEnds = item.EnqueuedAt + push.relay.Value.ConsentWait;
+                if (decision.Verdict == ConsentVerdict.Unknown && now < waitEnds)
+                {
+                    var recheck = now + PushPipeline.HoldRecheck < waitEnds ? now + PushPipeline.HoldRecheck : waitEnds;
+                    hold.Add(item.Key);
+                    holdUntil = holdUntil is { } earliest && earliest < recheck ? earliest : recheck;
+                    continue;
+                }
+
                 if (!decision.Allowed)
                 {
                     withdraw.Add(item.Key);
@@ -170,6 +197,14 @@ internal sealed class PushPipeline(
                 await push.events.RemovePendingAsync(withdraw, EventFate.Withdrawn, cancellationToken).ConfigureAwait(false);
                 withdrawn += withdraw.Count;
                 push.metrics.Events("withdrawn", withdraw.Count, Reason.ConsentWithdrawn.Code());
+            }
+
+            if (holdUntil is { } until)
+            {
+                await push.events.HoldPendingAsync(hold, until, cancellationToken).ConfigureAwait(false);
+                held += hold.Count;
+                push.metrics.Events("held", hold.Count, Reason.ConsentNotGiven.Code());
+                RelayLog.Held(push.logger, hold.Count, until);
             }
 
             return sendable;
@@ -222,23 +257,40 @@ internal sealed class PushPipeline(
                     return await IsolateAsync(request, rejected, cancellationToken).ConfigureAwait(false);
 
                 case Unauthorized unauthorized:
-                    // Not accepted: the events stay pending and may be regrouped later.
-                    await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                    await SettleRefusedAsync(request, persisted, cancellationToken).ConfigureAwait(false);
                     RelayLog.AuthFailed(push.logger, input, unauthorized.Status);
                     push.throttle.Pause(input);
                     return Stop(input);
 
                 case Throttled throttled:
-                    // Kept in flight: resent as is once the input may be called again.
+                    await SettleRefusedAsync(request, persisted, cancellationToken).ConfigureAwait(false);
                     var wait = push.throttle.RateLimited(input, throttled.RetryAfter, throttled.RateLimitExceeded);
                     RelayLog.RateLimited(push.logger, input, throttled.RateLimitExceeded, wait.TotalSeconds);
                     return Stop(input);
 
+                case Failed:
+                    await SettleRefusedAsync(request, persisted, cancellationToken).ConfigureAwait(false);
+                    RelayLog.Transient(push.logger, input, result.Status, null, push.throttle.Failed(input).TotalSeconds);
+                    return Stop(input);
+
                 default:
-                    // 5xx or no answer: mParticle may have accepted it, so it stays in flight and is resent identically.
+                    // No answer (timeout, reset): mParticle may have accepted it, so it stays in flight and is resent identically.
                     var backoff = push.throttle.Failed(input);
                     RelayLog.Transient(push.logger, input, result.Status, result is NoAnswer noAnswer ? $", {noAnswer.Error}" : null, backoff.TotalSeconds);
                     return Stop(input);
+            }
+        }
+
+        /// <summary>
+        /// mParticle answered and did not accept (429, 5xx, 401/403). A request sent for the first time is dropped: its
+        /// events stay pending and are checked for consent and regrouped before the next send. A resent request may
+        /// have been accepted by an earlier attempt that got no answer, so it stays in flight, to go again identically.
+        /// </summary>
+        private async Task SettleRefusedAsync(OutgoingRequest request, bool persisted, CancellationToken cancellationToken)
+        {
+            if (!persisted)
+            {
+                await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
             }
         }
 

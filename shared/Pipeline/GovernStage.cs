@@ -13,7 +13,8 @@ internal sealed record GovernedEvents(
     IReadOnlyList<TrackingEvent> Allowed,
     IReadOnlyDictionary<Guid, GovernanceDecision> Flagged,
     IReadOnlyList<GovernanceDecision> Blocked,
-    int ConsentBlocked,
+    IReadOnlyList<RefusedEvent> ConsentRefused,
+    int ConsentSuperseded,
     string? ConsentDetail,
     OrderContext? OrderContext);
 
@@ -52,6 +53,6 @@ internal sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, I
             allowed.Add(trackingEvent);
         }
 
-        return Flow<GovernedEvents>.Go(gated.Info, new GovernedEvents(allowed, flagged, blocked, events.Blocked, events.BlockDetail, events.OrderContext));
+        return Flow<GovernedEvents>.Go(gated.Info, new GovernedEvents(allowed, flagged, blocked, events.Refused, events.Superseded, events.BlockDetail, events.OrderContext));
     }
 }

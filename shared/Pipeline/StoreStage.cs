@@ -66,12 +66,26 @@ internal sealed class StoreStage(
             }
         }
 
+        // Refused events are recorded as decided (seen, never pending), so no replay decides them again. The consent
+        // choice a new one carried goes to mParticle as a consent update; a replayed one adds nothing.
+        foreach (var refused in governed.ConsentRefused)
+        {
+            if (await events.WithholdAsync(refused.Event, info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate
+                && refused.Learnt is { } learnt
+                && await events.TryAddAsync(learnt, info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate)
+            {
+                stored++;
+                storedIds.Add(learnt.Context.EventId);
+            }
+        }
+
         metrics.Events("stored", stored);
         metrics.Events("duplicate", duplicates);
-        metrics.Events("blocked", governed.ConsentBlocked, Reason.ConsentNotGiven.Code());
+        metrics.Events("blocked", governed.ConsentRefused.Count, Reason.ConsentNotGiven.Code());
+        metrics.Events("superseded", governed.ConsentSuperseded, Reason.ConsentSuperseded.Code());
         if (stored > 0)
         {
-            RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, governed.ConsentBlocked);
+            RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, governed.ConsentRefused.Count);
             return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds, Flags = flags };
         }
 
@@ -87,7 +101,23 @@ internal sealed class StoreStage(
             return new IngestOutcome(IngestOutcomeKind.Duplicate, "duplicate", "Every event of this message was stored before.");
         }
 
-        return Filtered(info, Reason.ConsentNotGiven, governed.ConsentDetail ?? "Consent does not allow forwarding.");
+        return governed.ConsentRefused.Count == 0 && governed.ConsentSuperseded > 0
+            ? Filtered(info, Reason.ConsentSuperseded, governed.ConsentDetail ?? "A newer consent change is known.")
+            : Filtered(info, Reason.ConsentNotGiven, governed.ConsentDetail ?? "Consent does not allow forwarding.");
+    }
+
+    /// <summary>
+    /// The relay failed on this input (not transiently): quarantined with its bytes and the failure's type, never its
+    /// message (which may quote data), so the rest of the batch goes on.
+    /// </summary>
+    public async Task<IngestOutcome> FailedAsync(Inbound inbound, InputInfo? info, string stage, Exception exception, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        var known = info ?? new InputInfo("unknown", null, null, null, null);
+        var (reason, detail) = Faults.Describe(exception, stage);
+        RelayLog.InputFailed(logger, exception.GetType().FullName ?? "Exception", stage, known.MessageType, known.MessageId);
+        var outcome = await QuarantineAsync(inbound, known, receivedAt, new Reject(stage, reason, detail), cancellationToken).ConfigureAwait(false);
+        metrics.Delivery(outcome.KindCode, outcome.Reason);
+        return outcome with { Info = known };
     }
 
     private static Reject PlanRejection(IReadOnlyList<GovernanceDecision> blocked) => new(

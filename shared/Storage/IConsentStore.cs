@@ -14,3 +14,14 @@ internal interface IConsentStore
     /// </summary>
     Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken);
 }
+
+/// <summary>How a region is kept in a country and a state column: an unknown subdivision is stored as <c>?</c>, so it is never read back as "no subdivision".</summary>
+internal static class RegionColumns
+{
+    private const string Unknown = "?";
+
+    public static string? State(Region? region) => region is { SubdivisionUnknown: true } ? Unknown : region?.State;
+
+    public static Region Read(string country, string? state) =>
+        state == Unknown ? new Region(country) { SubdivisionUnknown = true } : new Region(country, state);
+}

@@ -34,7 +34,8 @@ internal sealed record InFlightRequest(
 /// <summary>One batch of an in-flight request: its length in the body and the outbox entries it carries.</summary>
 internal sealed record InFlightBatch(int Length, IReadOnlyList<PendingEventKey> Events);
 
-internal sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt);
+/// <param name="Held">Of <paramref name="Count"/>, how many are held for consent (not due yet).</param>
+internal sealed record PendingStats(long Count, DateTimeOffset? OldestEnqueuedAt, long Held = 0);
 
 /// <summary>Why an event left the outbox.</summary>
 internal enum EventFate
@@ -66,8 +67,18 @@ internal interface IEventStore
     /// </summary>
     Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
 
-    /// <summary>Pending events, oldest first within each partition, at most <paramref name="max"/>.</summary>
+    /// <summary>
+    /// Records an event consent refused at ingest as seen, without storing it for push: a redelivery or replay of its
+    /// input is then a duplicate and is never decided again with consent learnt later. <see cref="AddResult.AddedBefore"/>
+    /// only when this message withheld it before (a redelivery after a crash), never when it was stored for push.
+    /// </summary>
+    Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
+
+    /// <summary>Pending events that are due (not held past now), oldest first within each partition, at most <paramref name="max"/>.</summary>
     Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken);
+
+    /// <summary>Holds pending events (consent not known yet): they are not read again before <paramref name="until"/>.</summary>
+    Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken);
 
     /// <summary>Removes events from the outbox, for the reason given. Their dedupe records stay.</summary>
     Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken);

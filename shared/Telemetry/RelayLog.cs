@@ -26,6 +26,18 @@ internal static partial class RelayLog
     [LoggerMessage(1007, LogLevel.Warning, "Plan violation by event {EventId} ({EventName}) of {MessageId}: policy {Action}, {Count} error(s)")]
     public static partial void PlanViolation(ILogger logger, Guid eventId, string eventName, string? messageId, string action, int count);
 
+    [LoggerMessage(1008, LogLevel.Error, "Relay failure on {MessageType} {MessageId} at {Stage}: {ExceptionType}; the input is quarantined as internal_error and the batch goes on")]
+    public static partial void InputFailed(ILogger logger, string exceptionType, string stage, string? messageType, string? messageId);
+
+    [LoggerMessage(3002, LogLevel.Error, "commercetools refused the relay's credentials (HTTP {Status}); fetching is paused for {PauseSeconds} s and the messages that need it are retried, not quarantined: {Problem}")]
+    public static partial void CommercetoolsCredentialsRefused(ILogger logger, int status, double pauseSeconds, string problem);
+
+    [LoggerMessage(1009, LogLevel.Information, "Consent update {EventId} of {MessageId} is older than what is known for every purpose it states: recorded, nothing sent")]
+    public static partial void Superseded(ILogger logger, Guid eventId, string? messageId);
+
+    [LoggerMessage(2010, LogLevel.Information, "Held {Count} event(s) whose user's consent is not known yet; looked at again from {Until:o}")]
+    public static partial void Held(ILogger logger, int count, DateTimeOffset until);
+
     [LoggerMessage(1006, LogLevel.Debug, "Order context saved for order {OrderId} ({PaymentCount} payment(s))")]
     public static partial void OrderContextSaved(ILogger logger, string orderId, int paymentCount);
 

@@ -34,11 +34,18 @@ internal enum EventSource
 }
 
 /// <summary>Where the user is, for consent regimes: ISO 3166-1 alpha-2 country and, for the US and others, the subdivision.</summary>
+/// <remarks>Build it from an address with <see cref="Subdivisions.Normalize"/>, so the state is an ISO 3166-2 code.</remarks>
 internal sealed record Region(string Country, string? State = null)
 {
     /// <summary><c>DE</c>, or <c>US-CA</c> when a state is known.</summary>
     [JsonIgnore]
     public string Code => State is null ? Country : $"{Country}-{State}";
+
+    /// <summary>
+    /// The address named a subdivision that could not be normalized ("Kalifornien", a typo): where the consent rules
+    /// split the country by subdivision, the strictest of its regimes applies.
+    /// </summary>
+    public bool SubdivisionUnknown { get; init; }
 }
 
 /// <summary>Mobile advertising and vendor ids. They go to mParticle's <c>device_info</c>, never to <c>user_identities</c>.</summary>
@@ -62,7 +69,12 @@ internal sealed record UserIds(
 }
 
 /// <summary>The state of one consent purpose at a point in time.</summary>
-internal sealed record ConsentPurpose(bool Consented, DateTimeOffset At, string? Document = null, string? Location = null);
+/// <param name="At">When it was given: the consent timestamp field when the source has one, else the message's time.</param>
+/// <param name="Sequence">
+/// The source resource's own message order (commercetools' per-customer <c>sequenceNumber</c>), when the state came
+/// from a message of the user's own record; it orders two such states before their times do.
+/// </param>
+internal sealed record ConsentPurpose(bool Consented, DateTimeOffset At, string? Document = null, string? Location = null, long? Sequence = null);
 
 /// <summary>
 /// Consent as mParticle models it: GDPR purposes (lowercase keys) and the single CCPA purpose

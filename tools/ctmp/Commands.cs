@@ -22,8 +22,11 @@ internal static class ExitCodes
     /// <summary>Invalid settings; each bad setting is named.</summary>
     public const int Settings = 3;
 
-    /// <summary>Done, but events are still pending: mParticle was unreachable, throttling, or refused the credentials.</summary>
+    /// <summary>Done, but events are still pending: mParticle was unreachable, throttling, or refused the credentials, or events wait for consent.</summary>
     public const int Pending = 4;
+
+    /// <summary>Stopped before the end of the inputs: storage or commercetools was unavailable. Rerun to continue; nothing is lost or doubled.</summary>
+    public const int Interrupted = 5;
 }
 
 internal static class Commands
@@ -110,7 +113,7 @@ internal static class Commands
             PrintSummary(summary, host);
         }
 
-        return summary.PendingEvents > 0 ? ExitCodes.Pending : ExitCodes.Ok;
+        return summary.Interrupted is not null ? ExitCodes.Interrupted : summary.PendingEvents > summary.HeldEvents ? ExitCodes.Pending : ExitCodes.Ok;
     }
 
     private static void PrintSummary(RelaySummary summary, RunnerHost host)
@@ -125,9 +128,19 @@ internal static class Commands
         var destination = host.DryRun is { } dry ? $"written as {dry.Written:N0} request file(s) to {host.Options.DryRunOutput!.FullName}" : $"sent in {summary.Requests:N0} request(s)";
         o.WriteLine($"  events stored {summary.EventsStored:N0}, delivered {summary.EventsDelivered:N0} ({destination}), withdrawn {summary.EventsWithdrawn:N0}, quarantined at push {summary.EventsQuarantined:N0}, pending {summary.PendingEvents:N0}");
         o.WriteLine($"  store {host.Options.Store.FullName}; run 'ctmp report --store {host.Options.Store.FullName}' for the accounting");
-        if (summary.PendingEvents > 0)
+        if (summary.HeldEvents > 0)
         {
-            o.WriteLine($"  {summary.PendingEvents:N0} event(s) are still pending: mParticle was unreachable, throttled or refused the credentials (see the log). Run ctmp relay again to retry.");
+            o.WriteLine($"  {summary.HeldEvents:N0} pending event(s) wait for their user's consent (opt-in region, consent not known yet); they go, or are withdrawn, within Relay:ConsentWait; run ctmp relay on this store again later.");
+        }
+
+        if (summary.PendingEvents > summary.HeldEvents)
+        {
+            o.WriteLine($"  {summary.PendingEvents - summary.HeldEvents:N0} event(s) are still pending: mParticle was unreachable, throttled or refused the credentials (see the log). Run ctmp relay again to retry.");
+        }
+
+        if (summary.Interrupted is { } why)
+        {
+            o.WriteLine($"  stopped early, a dependency was unavailable ({why}). What was done is kept; run the same command again to continue (nothing is lost or sent twice).");
         }
     }
 

@@ -19,7 +19,12 @@ internal static class GenerateCommand
         var count = new Option<int>("--count") { Description = "How many deliveries.", DefaultValueFactory = _ => 100_000 };
         var output = new Option<FileInfo>("--out") { Description = "The NDJSON file to write.", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same corpus).", DefaultValueFactory = _ => 20261127 };
-        var command = new Command("generate", "Write a synthetic corpus of commercetools deliveries as NDJSON (for load tests).") { count, output, seed };
+        var disorder = new Option<int>("--disorder")
+        {
+            Description = "Deliver out of order, as a broker may: each delivery is emitted at a random point among the next N (0: in order).",
+            DefaultValueFactory = _ => 0,
+        };
+        var command = new Command("generate", "Write a synthetic corpus of commercetools deliveries as NDJSON (for load tests).") { count, output, seed, disorder };
         command.SetAction(parse =>
         {
             var n = parse.GetValue(count);
@@ -28,10 +33,16 @@ internal static class GenerateCommand
                 return Commands.Fail(ExitCodes.Usage, ["--count must be at least 1."]);
             }
 
+            var window = parse.GetValue(disorder);
+            if (window is < 0 or > 100_000)
+            {
+                return Commands.Fail(ExitCodes.Usage, ["--disorder must be between 0 and 100000."]);
+            }
+
             var file = parse.GetRequiredValue(output);
             file.Directory?.Create();
             using var stream = new BufferedStream(file.Create(), 1 << 20);
-            var mix = new CorpusGenerator(parse.GetValue(seed)).Write(stream, n);
+            var mix = new CorpusGenerator(parse.GetValue(seed)).Write(stream, n, window);
             Console.WriteLine($"ctmp generate: {n:N0} deliveries written to {file.FullName}");
             foreach (var (kind, k) in mix.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
@@ -71,6 +82,7 @@ internal sealed class CorpusGenerator(int seed)
     private DateTimeOffset clock = new(2026, 11, 27, 0, 0, 0, TimeSpan.Zero);
     private int orderCount;
     private int customerCount;
+    private readonly Dictionary<string, int> sequences = new(StringComparer.Ordinal);
 
     private static Product[] BuildCatalog()
     {
@@ -91,22 +103,47 @@ internal sealed class CorpusGenerator(int seed)
         return [.. catalog];
     }
 
-    public Dictionary<string, long> Write(Stream output, int count)
+    /// <param name="disorder">0 for creation order; else each delivery leaves at a random point of a window this wide.</param>
+    public Dictionary<string, long> Write(Stream output, int count, int disorder = 0)
     {
         var newline = "\n"u8.ToArray();
+        var delay = new List<string>(disorder + 1);
+        var shuffle = new Random(seed ^ 0x5EED);
+        void Emit(string line)
+        {
+            output.Write(Encoding.UTF8.GetBytes(line));
+            output.Write(newline);
+        }
+
         for (var i = 0; i < count; i++)
         {
             clock = clock.AddMilliseconds(40 + random.Next(40));
             var line = Next();
-            var bytes = Encoding.UTF8.GetBytes(line);
-            output.Write(bytes);
-            output.Write(newline);
             lines[i % lines.Length] = line;
+            delay.Add(line);
+            if (delay.Count > disorder)
+            {
+                var pick = shuffle.Next(delay.Count);
+                Emit(delay[pick]);
+                delay[pick] = delay[^1];
+                delay.RemoveAt(delay.Count - 1);
+            }
+        }
+
+        while (delay.Count > 0)
+        {
+            var pick = shuffle.Next(delay.Count);
+            Emit(delay[pick]);
+            delay[pick] = delay[^1];
+            delay.RemoveAt(delay.Count - 1);
         }
 
         output.Flush();
         return mix;
     }
+
+    /// <summary>The next sequenceNumber of a customer's messages (commercetools numbers each resource's messages from 1, +1 each).</summary>
+    private int NextSequence(string customer) => sequences[customer] = sequences.GetValueOrDefault(customer) + 1;
 
     private string Next()
     {
@@ -380,7 +417,7 @@ internal sealed class CorpusGenerator(int seed)
         var id = Id();
         customers[customerCount++ % customers.Length] = id;
         var analytics = random.Next(100) < 80;
-        return Envelope("CustomerCreated", "customer", id, 1, w =>
+        return Envelope("CustomerCreated", "customer", id, NextSequence(id), w =>
         {
             w.WriteStartObject("customer");
             w.WriteString("id", id);
@@ -425,15 +462,15 @@ internal sealed class CorpusGenerator(int seed)
         });
     }
 
-    private string EmailChanged(string customer) => Envelope("CustomerEmailChanged", "customer", customer, 2 + random.Next(5), w =>
+    private string EmailChanged(string customer) => Envelope("CustomerEmailChanged", "customer", customer, NextSequence(customer), w =>
     {
         w.WriteString("email", $"changed{random.Next(10_000_000)}@example.org");
         w.WriteString("oldEmail", "old@example.com");
     });
 
-    private string FirstNameSet(string customer) => Envelope("CustomerFirstNameSet", "customer", customer, 2 + random.Next(5), w => w.WriteString("firstName", "Sam"));
+    private string FirstNameSet(string customer) => Envelope("CustomerFirstNameSet", "customer", customer, NextSequence(customer), w => w.WriteString("firstName", "Sam"));
 
-    private string ConsentChanged(string customer) => Envelope("CustomerCustomFieldChanged", "customer", customer, 2 + random.Next(5), w =>
+    private string ConsentChanged(string customer) => Envelope("CustomerCustomFieldChanged", "customer", customer, NextSequence(customer), w =>
     {
         var value = random.Next(3) != 0;
         w.WriteString("name", random.Next(2) == 0 ? "consentAnalytics" : "consentMarketingEmail");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 
 namespace CtMparticle.Tool;
 
@@ -23,6 +24,12 @@ internal sealed class RelaySummary
     public long Requests { get; set; }
 
     public long PendingEvents { get; set; }
+
+    /// <summary>Of the pending events, those waiting for their user's consent (Relay:ConsentWait).</summary>
+    public long HeldEvents { get; set; }
+
+    /// <summary>Why the run stopped before the end of its inputs (a dependency was unavailable), or null.</summary>
+    public string? Interrupted { get; set; }
 
     public double Seconds { get; set; }
 
@@ -60,7 +67,18 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         foreach (var input in inputs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            await IngestOneAsync(input, summary, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await IngestOneAsync(input, summary, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
+            {
+                // Storage or commercetools cannot serve now: stop here, keep what is done; a rerun redoes this input
+                // (every stage is idempotent) and goes on. Nothing is quarantined for a dependency's outage.
+                summary.Interrupted = $"{input.Source}: {ex.GetType().Name}: {ex.Message}";
+                break;
+            }
+
             if (++sinceLastCommit >= CommitEvery)
             {
                 sinceLastCommit = 0;
@@ -84,7 +102,9 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
         await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
         await CommitAsync(cancellationToken).ConfigureAwait(false);
-        summary.PendingEvents = (await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false)).Count;
+        var pending = await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
+        summary.PendingEvents = pending.Count;
+        summary.HeldEvents = pending.Held;
         summary.Seconds = time.GetElapsedTime(started).TotalSeconds;
         summary.InputsPerSecond = summary.Seconds > 0 ? summary.Inputs / summary.Seconds : 0;
         using var process = Process.GetCurrentProcess();

@@ -10,7 +10,9 @@ public sealed record PendingReport(long Inputs, long Events, double? OldestAgeSe
 /// <summary>Inputs sent although the plan's policy flagged a violation (invalid values, by default), by error.</summary>
 public sealed record FlaggedReport(long Inputs, SortedDictionary<string, long> ByError);
 
-public sealed record EventReport(long Stored, long Delivered, long Pending, long Withdrawn, long Quarantined, long InFlightRequests);
+/// <param name="Held">Of <paramref name="Pending"/>, events waiting for their user's consent (Relay:ConsentWait).</param>
+/// <param name="Withheld">Events consent refused at ingest: recorded so no replay sends them, never stored for push.</param>
+public sealed record EventReport(long Stored, long Delivered, long Pending, long Withdrawn, long Quarantined, long InFlightRequests, long Held = 0, long Withheld = 0);
 
 /// <summary>
 /// The accounting of a store: every input received ends delivered, duplicate, filtered (by reason), quarantined (by
@@ -88,7 +90,7 @@ public sealed record Report(
             new ReasonCounts(filteredTotal, filtered),
             new ReasonCounts(quarantinedTotal, quarantined),
             new PendingReport(pending, totals.Pending, oldest),
-            new EventReport(totals.Stored, totals.Delivered, totals.Pending, totals.Withdrawn, totals.Quarantined, totals.InFlightRequests),
+            new EventReport(totals.Stored, totals.Delivered, totals.Pending, totals.Withdrawn, totals.Quarantined, totals.InFlightRequests, totals.Held, totals.Withheld),
             new FlaggedReport(flags.Inputs, flags.ByError),
             problems.Count == 0,
             problems);
@@ -106,7 +108,8 @@ public sealed record Report(
         output.WriteLine($"  quarantined    {Quarantined.Total,10:N0}{Reasons(Quarantined)}");
         output.WriteLine($"  pending        {Pending.Inputs,10:N0}");
         output.WriteLine($"Events stored    {Events.Stored,10:N0}: delivered {Events.Delivered:N0}, pending {Events.Pending:N0}" +
-            $"{(Pending.OldestAgeSeconds is { } age ? $" (oldest {age:N0} s)" : "")}, withdrawn {Events.Withdrawn:N0}, quarantined {Events.Quarantined:N0}");
+            $"{(Pending.OldestAgeSeconds is { } age ? $" (oldest {age:N0} s)" : "")}{(Events.Held > 0 ? $" of which {Events.Held:N0} held for consent" : "")}, withdrawn {Events.Withdrawn:N0}, quarantined {Events.Quarantined:N0}" +
+            $"{(Events.Withheld > 0 ? $"; {Events.Withheld:N0} refused at ingest (never stored)" : "")}");
         if (Flagged.Inputs > 0)
         {
             // Sent, but not as the plan says: the policy allows these errors (invalid values, by default).

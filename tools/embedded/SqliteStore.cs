@@ -43,7 +43,21 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         using var command = connection.CreateCommand();
         command.CommandText = Schema;
         command.ExecuteNonQuery();
+        Migrate(connection);
         return new SqliteStore(connection, time, partitions);
+    }
+
+    /// <summary>Columns added after a store file may have been created: added in place, with their defaults.</summary>
+    private static void Migrate(SqliteConnection connection)
+    {
+        using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('pending') WHERE name = 'not_before_ticks'";
+        if ((long)columns.ExecuteScalar()! == 0)
+        {
+            using var alter = connection.CreateCommand();
+            alter.CommandText = "ALTER TABLE pending ADD COLUMN not_before_ticks INTEGER NOT NULL DEFAULT 0";
+            alter.ExecuteNonQuery();
+        }
     }
 
     private const string Schema = """
@@ -56,7 +70,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         PRAGMA cache_size = -16384;
         CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, message_id TEXT, dedupe_key TEXT, seen_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_ticks);
-        CREATE TABLE IF NOT EXISTS pending (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS pending (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, not_before_ticks INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS pending_by_age ON pending (enqueued_ticks, event_id);
         CREATE TABLE IF NOT EXISTS fates (event_id TEXT PRIMARY KEY, fate TEXT NOT NULL, ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;
@@ -116,9 +130,43 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return AddResult.Added;
     }, cancellationToken);
 
+    public Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Locked(() =>
+    {
+        var id = Key(trackingEvent.Context.EventId);
+        using var own = Own(out var transaction);
+        var now = time.GetUtcNow().UtcTicks;
+        var inserted = Execute(transaction, "INSERT INTO seen (event_id, message_id, dedupe_key, seen_ticks) VALUES ($id, $m, $k, $t) ON CONFLICT DO NOTHING",
+            ("$id", id), ("$m", messageId), ("$k", trackingEvent.Context.DedupeKey), ("$t", now));
+        if (inserted == 0)
+        {
+            // Only this message's own earlier withholding (a redelivery after a crash) counts as done before.
+            var existing = Scalar(transaction,
+                "SELECT s.message_id FROM seen s JOIN fates f ON f.event_id = s.event_id AND f.fate = 'withheld' WHERE s.event_id = $id", ("$id", id)) as string;
+            own?.Commit();
+            return messageId is not null && existing == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+        }
+
+        Execute(transaction, "INSERT OR REPLACE INTO fates (event_id, fate, ticks) VALUES ($id, 'withheld', $t)", ("$id", id), ("$t", now));
+        own?.Commit();
+        return AddResult.Added;
+    }, cancellationToken);
+
+    public Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        foreach (var key in events)
+        {
+            Execute(transaction, "UPDATE pending SET not_before_ticks = $u WHERE event_id = $id", ("$u", until.UtcTicks), ("$id", Key(key.EventId)));
+        }
+
+        own?.Commit();
+        return true;
+    }, cancellationToken);
+
     public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Locked<IReadOnlyList<PendingEvent>>(() =>
     {
-        var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending ORDER BY enqueued_ticks, event_id LIMIT $max", ("$max", max));
+        var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending WHERE not_before_ticks <= $now ORDER BY enqueued_ticks, event_id LIMIT $max",
+            ("$now", time.GetUtcNow().UtcTicks), ("$max", max));
         using var reader = command.ExecuteReader();
         var list = new List<PendingEvent>();
         while (reader.Read())
@@ -173,10 +221,10 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => Locked(() =>
     {
-        var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks) FROM pending");
+        var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks), SUM(CASE WHEN not_before_ticks > $now THEN 1 ELSE 0 END) FROM pending", ("$now", time.GetUtcNow().UtcTicks));
         using var reader = command.ExecuteReader();
         reader.Read();
-        return new PendingStats(reader.GetInt64(0), reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero));
+        return new PendingStats(reader.GetInt64(0), reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
     }, cancellationToken);
 
     public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) =>
@@ -220,7 +268,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         var merged = new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
         Execute(transaction, "INSERT OR REPLACE INTO consent (user_key, json, country, state, updated_ticks) VALUES ($k, $j, $c, $s, $t)",
             ("$k", userKey), ("$j", JsonSerializer.Serialize(merged.Consent, RelayJsonContext.Default.ConsentSnapshot)),
-            ("$c", merged.Region?.Country), ("$s", merged.Region?.State), ("$t", merged.UpdatedAt.UtcTicks));
+            ("$c", merged.Region?.Country), ("$s", RegionColumns.State(merged.Region)), ("$t", merged.UpdatedAt.UtcTicks));
         own?.Commit();
         return merged;
     }, cancellationToken);
@@ -235,7 +283,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         }
 
         var snapshot = JsonSerializer.Deserialize(reader.GetString(0), RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty;
-        var region = reader.IsDBNull(1) ? null : new Region(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+        var region = reader.IsDBNull(1) ? null : RegionColumns.Read(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
         return new UserConsent(snapshot, region, new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero));
     }
 
@@ -341,12 +389,14 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     {
         long Count(string sql) => (long)Scalar(null, sql)!;
         return new EventTotals(
-            Count("SELECT COUNT(*) FROM seen"),
+            Count("SELECT COUNT(*) FROM seen") - Count("SELECT COUNT(*) FROM fates WHERE fate = 'withheld'"),
             Count("SELECT COUNT(*) FROM pending"),
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'delivered'"),
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'withdrawn'"),
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'quarantined'"),
-            Count("SELECT COUNT(*) FROM inflight"));
+            Count("SELECT COUNT(*) FROM inflight"),
+            Count("SELECT COUNT(*) FROM fates WHERE fate = 'withheld'"),
+            (long)Scalar(null, "SELECT COUNT(*) FROM pending WHERE not_before_ticks > $now", ("$now", time.GetUtcNow().UtcTicks))!);
     }, cancellationToken);
 
     private void LinkEvents(SqliteTransaction transaction, long seq, IReadOnlyList<Guid> eventIds)
@@ -483,4 +533,6 @@ internal sealed record LedgerInput(long Seq, string Outcome, string? Reason, str
 /// <summary>An input with the fates of the events it stored.</summary>
 internal sealed record LedgerRow(string Outcome, string? Reason, int Pending, int Delivered, int Withdrawn, int QuarantinedAtPush, int Events);
 
-internal sealed record EventTotals(long Stored, long Pending, long Delivered, long Withdrawn, long Quarantined, long InFlightRequests);
+/// <param name="Withheld">Events consent refused at ingest: recorded as seen (so replays are duplicates), never stored for push.</param>
+/// <param name="Held">Of <paramref name="Pending"/>, events waiting for their user's consent (Relay:ConsentWait).</param>
+internal sealed record EventTotals(long Stored, long Pending, long Delivered, long Withdrawn, long Quarantined, long InFlightRequests, long Withheld = 0, long Held = 0);

@@ -5,7 +5,9 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CtMparticle.Telemetry;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Sources.Commercetools;
@@ -74,10 +76,17 @@ internal sealed class CommercetoolsOptionsValidator : IValidateOptions<Commercet
 }
 
 /// <summary>The result of a read: the resource, or why not.</summary>
-internal sealed record CtFetch<T>(T? Value, int Status, bool Transient, string? Problem)
+/// <param name="CredentialsRefused">
+/// commercetools refused the relay's own credentials (the token request, a 401 after a refresh, a 403, a missing
+/// secret): no message is at fault, so none is quarantined for it; the caller retries later.
+/// </param>
+internal sealed record CtFetch<T>(T? Value, int Status, bool Transient, string? Problem, bool CredentialsRefused = false)
     where T : class
 {
     public static CtFetch<T> Of(T value) => new(value, 200, false, null);
+
+    /// <summary>Whether asking again later may succeed: the API was unavailable, or the credentials need a person.</summary>
+    public bool RetryLater => Transient || CredentialsRefused;
 }
 
 internal sealed record CtPage<T>(int Limit, int Count, IReadOnlyList<T> Results);
@@ -93,9 +102,16 @@ internal sealed record CtPayment
 /// cached token refreshed before expiry, one refresh on 401, back-off and retry on 429/502/503/504, and outcomes as
 /// values. Reads orders, payments and customers, and pages customers modified since a checkpoint.
 /// </summary>
-internal sealed class CommercetoolsClient(HttpClient http, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time)
+internal sealed class CommercetoolsClient(
+    HttpClient http, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time, ILogger<CommercetoolsClient> logger)
 {
     private const int MaxAttempts = 4;
+
+    /// <summary>After commercetools refuses the credentials, no call is made for this long (every caller retries later).</summary>
+    public static readonly TimeSpan CredentialsPause = TimeSpan.FromMinutes(1);
+
+    private DateTimeOffset pausedUntil;
+    private string? pauseProblem;
     private readonly SemaphoreSlim tokenGate = new(1, 1);
     private string? token;
     private DateTimeOffset tokenExpires;
@@ -144,13 +160,18 @@ internal sealed class CommercetoolsClient(HttpClient http, IOptions<Commercetool
             return new CtFetch<T>(null, 0, false, "The commercetools API is not configured (Commercetools:ProjectKey is empty).");
         }
 
+        if (time.GetUtcNow() < pausedUntil)
+        {
+            return new CtFetch<T>(null, 0, false, $"Paused until {pausedUntil:u}: {pauseProblem}", CredentialsRefused: true);
+        }
+
         var refreshed = false;
         for (var attempt = 1; ; attempt++)
         {
             var bearer = await TokenAsync(force: false, cancellationToken).ConfigureAwait(false);
             if (bearer.Problem is { } problem)
             {
-                return new CtFetch<T>(null, bearer.Status, bearer.Transient, problem);
+                return bearer.Credentials ? Pause<T>(bearer.Status, problem) : new CtFetch<T>(null, bearer.Status, bearer.Transient, problem);
             }
 
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Options.ApiUrl!, $"/{Options.ProjectKey}/{relative}"));
@@ -203,9 +224,21 @@ internal sealed class CommercetoolsClient(HttpClient http, IOptions<Commercetool
                 }
 
                 var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                return new CtFetch<T>(null, status, status is 429 or >= 500, Describe(status, text));
+                return status is 401 or 403
+                    ? Pause<T>(status, Describe(status, text))
+                    : new CtFetch<T>(null, status, status is 429 or >= 500, Describe(status, text));
             }
         }
+    }
+
+    /// <summary>The credentials were refused: stop calling for <see cref="CredentialsPause"/>, and say so once, as an error to alert on.</summary>
+    private CtFetch<T> Pause<T>(int status, string problem)
+        where T : class
+    {
+        pausedUntil = time.GetUtcNow() + CredentialsPause;
+        pauseProblem = problem;
+        RelayLog.CommercetoolsCredentialsRefused(logger, status, CredentialsPause.TotalSeconds, problem);
+        return new CtFetch<T>(null, status, false, problem, CredentialsRefused: true);
     }
 
     private static TimeSpan Backoff(int attempt, TimeSpan? retryAfter) =>
@@ -244,7 +277,7 @@ internal sealed class CommercetoolsClient(HttpClient http, IOptions<Commercetool
         }
     }
 
-    private sealed record Bearer(string? Token, int Status, bool Transient, string? Problem);
+    private sealed record Bearer(string? Token, int Status, bool Transient, string? Problem, bool Credentials = false);
 
     private async Task<Bearer> TokenAsync(bool force, CancellationToken cancellationToken)
     {
@@ -259,7 +292,7 @@ internal sealed class CommercetoolsClient(HttpClient http, IOptions<Commercetool
             var secret = configuration[Options.ClientSecretSetting!];
             if (string.IsNullOrEmpty(secret))
             {
-                return new Bearer(null, 0, false, $"The setting {Options.ClientSecretSetting} (Commercetools:ClientSecretSetting) holding the client secret is empty.");
+                return new Bearer(null, 0, false, $"The setting {Options.ClientSecretSetting} (Commercetools:ClientSecretSetting) holding the client secret is empty.", Credentials: true);
             }
 
             var scopes = Options.EffectiveScopes;
@@ -276,8 +309,9 @@ internal sealed class CommercetoolsClient(HttpClient http, IOptions<Commercetool
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
                     var status = (int)response.StatusCode;
-                    return new Bearer(null, status, status is 429 or >= 500,
-                        status is 400 or 401 ? "commercetools refused the client credentials or scopes; check Commercetools:ClientId, the secret and Commercetools:Scopes." : $"The auth host answered {status}.");
+                    return status is 400 or 401 or 403
+                        ? new Bearer(null, status, false, "commercetools refused the client credentials or scopes; check Commercetools:ClientId, the secret and Commercetools:Scopes.", Credentials: true)
+                        : new Bearer(null, status, status is 429 or >= 500, $"The auth host answered {status}.");
                 }
 
                 var parsed = JsonSerializer.Deserialize(body, CtClientJsonContext.Default.TokenResponse)!;

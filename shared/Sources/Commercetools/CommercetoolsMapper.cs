@@ -71,7 +71,21 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
     };
 
     /// <summary>Maps a delivery whose context is resolved; one that still lacks it maps to <see cref="MappingNeedsContext"/>.</summary>
-    public MappingResult Map(CtDelivery delivery, OrderContext? order = null) => Invalid(delivery) ?? MissingContext(delivery, order) as MappingResult ?? delivery switch
+    public MappingResult Map(CtDelivery delivery, OrderContext? order = null)
+    {
+        try
+        {
+            return MapChecked(delivery, order);
+        }
+        catch (OverflowException)
+        {
+            // Sums and products of amounts that are each in range but together exceed decimal: not a real order.
+            return new MappingInvalid(Reason.InvalidMoney,
+                $"The amounts of {delivery.Resource.TypeId} {delivery.Resource.Id} add up beyond what can be represented; no real order does.");
+        }
+    }
+
+    private MappingResult MapChecked(CtDelivery delivery, OrderContext? order) => Invalid(delivery) ?? MissingContext(delivery, order) as MappingResult ?? delivery switch
     {
         CtOrderCarryingMessage m => PurchaseMapper.Map(m, options, routing),
         OrderStateChangedMessage m => Status(m, order!, OrderStatusKind.Order, m.OrderState, m.OldOrderState),

@@ -63,7 +63,7 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
         {
             case "OrderCreated" or "OrderImported" or "OrderCreatedFromRecurringOrder":
                 var order = await client.GetOrderAsync(fetch.ResourceId, cancellationToken).ConfigureAwait(false);
-                ThrowIfTransient(order.Transient, order.Problem);
+                ThrowIfRetryLater(order);
                 problem = order.Problem;
                 if (order.Value is { } o)
                 {
@@ -78,7 +78,7 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
                 break;
             case "CustomerCreated":
                 var customer = await client.GetCustomerAsync(fetch.ResourceId, cancellationToken).ConfigureAwait(false);
-                ThrowIfTransient(customer.Transient, customer.Problem);
+                ThrowIfRetryLater(customer);
                 problem = customer.Problem;
                 if (customer.Value is { } c)
                 {
@@ -102,7 +102,7 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
         var order = missing.Reason == Reason.PaymentContextMissing
             ? await client.FindOrderByPaymentAsync(missing.LookupId, cancellationToken).ConfigureAwait(false)
             : await client.GetOrderAsync(missing.LookupId, cancellationToken).ConfigureAwait(false);
-        ThrowIfTransient(order.Transient, order.Problem);
+        ThrowIfRetryLater(order);
         if (order.Value is not { } fetched)
         {
             return Refuse($"Fetching it failed: {order.Problem}");
@@ -118,7 +118,7 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
         {
             // The message carries neither the transaction's type nor its amount: read them from the payment.
             var payment = await client.GetPaymentAsync(changed.Resource.Id!, cancellationToken).ConfigureAwait(false);
-            ThrowIfTransient(payment.Transient, payment.Problem);
+            ThrowIfRetryLater(payment);
             var transaction = payment.Value?.Transactions?.FirstOrDefault(t => t.Id == changed.TransactionId);
             if (transaction is null)
             {
@@ -135,12 +135,13 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
         return Flow<SourceItem>.Go(info, new CtResolved(delivery, context));
     }
 
-    private static void ThrowIfTransient(bool transient, string? problem)
+    private static void ThrowIfRetryLater<T>(CtFetch<T> fetch)
+        where T : class
     {
-        if (transient)
+        if (fetch.RetryLater)
         {
-            // An unreachable or overloaded API is transient: throw, so the message is redelivered later.
-            throw new HttpRequestException($"commercetools is unavailable: {problem}");
+            // An unreachable API or refused credentials are not the message's fault: retry it later, never quarantine it.
+            throw new TransientFailureException($"commercetools cannot be read now: {fetch.Problem}");
         }
     }
 }

@@ -17,7 +17,8 @@ internal static class ConsentReader
         IReadOnlyDictionary<string, JsonElement>? fields,
         ConsentOptions options,
         DateTimeOffset messageTime,
-        bool absentMeansWithdrawn)
+        bool absentMeansWithdrawn,
+        long? sequence = null)
     {
         var at = ReadTimestamp(fields, options.TimestampField) ?? messageTime;
         var document = ReadString(fields, options.DocumentField);
@@ -34,7 +35,7 @@ internal static class ConsentReader
             }
 
             var consented = value is { } given ? given ^ field.Invert : field.Regulation == ConsentRegulation.Ccpa;
-            var purpose = new ConsentPurpose(consented, at, document);
+            var purpose = new ConsentPurpose(consented, at, document, Sequence: sequence);
             if (field.Regulation == ConsentRegulation.Ccpa)
             {
                 ccpa = purpose;
@@ -49,7 +50,7 @@ internal static class ConsentReader
     }
 
     /// <summary>One consent field changed: the purpose it means, or null when the field is not a consent field.</summary>
-    public static ConsentSnapshot? FromFieldChange(string fieldName, JsonElement? value, ConsentOptions options, DateTimeOffset at)
+    public static ConsentSnapshot? FromFieldChange(string fieldName, JsonElement? value, ConsentOptions options, DateTimeOffset at, long? sequence = null)
     {
         var field = options.EffectiveFields().FirstOrDefault(f => string.Equals(f.Field, fieldName, StringComparison.Ordinal));
         if (field is null)
@@ -61,7 +62,7 @@ internal static class ConsentReader
         var consented = value is { ValueKind: JsonValueKind.True or JsonValueKind.False } v
             ? v.GetBoolean() ^ field.Invert
             : field.Regulation == ConsentRegulation.Ccpa;
-        var purpose = new ConsentPurpose(consented, at);
+        var purpose = new ConsentPurpose(consented, at, Sequence: sequence);
         return field.Regulation == ConsentRegulation.Ccpa
             ? new ConsentSnapshot(new Dictionary<string, ConsentPurpose>(), purpose)
             : new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [field.Purpose] = purpose });

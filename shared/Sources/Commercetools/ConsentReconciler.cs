@@ -11,14 +11,19 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Sources.Commercetools;
 
 /// <summary>What a reconciliation run did.</summary>
-internal sealed record ReconcileReport(int CustomersRead, int Changed, int Unchanged, int EventsStored, int Withdrawn, DateTimeOffset? Checkpoint);
+internal sealed record ReconcileReport(int CustomersRead, int Changed, int Unchanged, int EventsStored, int Withdrawn, DateTimeOffset? Checkpoint)
+{
+    /// <summary>False when the run stopped at its page budget and the next run continues from the checkpoint.</summary>
+    public bool Complete { get; init; } = true;
+}
 
 /// <summary>
 /// Scheduled consent reconciliation: consent that changed in commercetools reaches mParticle even when no message
 /// did (custom type replaced, subscription paused, backfill). Reads customers modified since the checkpoint (with an
-/// overlap), compares their consent fields with the stored state, stores a consent update for every real change
-/// (one event per customer version, so a rerun sends nothing twice), withdraws pending events that no longer pass
-/// the gate, and moves the checkpoint only after all of that is durable.
+/// overlap), compares their consent fields with the stored state (the newer state wins; an absent field says
+/// nothing), stores a consent update for every real change (one event per customer version, so a rerun sends nothing
+/// twice), withdraws pending events that no longer pass the gate (never ones inside an in-flight request), and moves
+/// the checkpoint after every page, once that page is durable.
 /// </summary>
 internal sealed partial class ConsentReconciler(
     CommercetoolsClient client,
@@ -41,7 +46,10 @@ internal sealed partial class ConsentReconciler(
     /// <summary>False without <c>Commercetools:ProjectKey</c>: a run then reads nothing and reports so.</summary>
     public bool IsConfigured => client.IsConfigured;
 
-    public async Task<ReconcileReport> RunAsync(int pageSize, CancellationToken cancellationToken)
+    /// <summary>Pages per run: a first run over a large customer base continues in the next timer run, from the checkpoint.</summary>
+    public const int MaxPagesPerRun = 200;
+
+    public async Task<ReconcileReport> RunAsync(int pageSize, CancellationToken cancellationToken, int maxPages = MaxPagesPerRun)
     {
         if (!client.IsConfigured)
         {
@@ -51,76 +59,92 @@ internal sealed partial class ConsentReconciler(
 
         var (since, _) = Parse(await checkpoints.GetAsync(CheckpointName, cancellationToken).ConfigureAwait(false));
         var cursor = (At: since - Overlap, Id: "");
-        var newest = (At: since, Id: "");
-        int read = 0, changed = 0, unchanged = 0, stored = 0;
-        var changedUsers = new HashSet<string>(StringComparer.Ordinal);
-        while (true)
+        DateTimeOffset? checkpoint = null;
+        int read = 0, changed = 0, unchanged = 0, stored = 0, withdrawn = 0;
+        var complete = false;
+        for (var pages = 0; pages < maxPages; pages++)
         {
             var page = await client.QueryCustomersModifiedSinceAsync(cursor.At, cursor.Id, pageSize, cancellationToken).ConfigureAwait(false);
             if (page.Value is not { } customers)
             {
-                // Nothing moves on a failure: the checkpoint stays, and the next run tries again.
-                throw page.Transient
-                    ? new HttpRequestException($"commercetools is unavailable: {page.Problem}")
+                // Nothing moves on a failure: the checkpoint stays at the last finished page, and the next run goes on from there.
+                throw page.RetryLater
+                    ? new TransientFailureException($"commercetools cannot be read now: {page.Problem}")
                     : new InvalidOperationException($"Consent reconciliation cannot read customers: {page.Problem}");
             }
 
+            var changedUsers = new HashSet<string>(StringComparer.Ordinal);
             foreach (var customer in customers.Results)
             {
                 read++;
-                var modified = customer.LastModifiedAt ?? customer.CreatedAt ?? time.GetUtcNow();
-                var userKey = UserKeys.Customer(customer.Id);
-                var current = ConsentReader.FromCustomFields(customer.Custom?.Fields, mapping.Value.Consent, modified, absentMeansWithdrawn: true);
-                var storedState = await consent.GetAsync(userKey, cancellationToken).ConfigureAwait(false);
-                var difference = Difference(storedState?.Consent, current);
-                if (difference.IsEmpty)
+                if (await ReconcileAsync(customer, cancellationToken).ConfigureAwait(false) is not { } outcome)
                 {
                     unchanged++;
-                }
-                else
-                {
-                    var region = RegionOf(customer) ?? storedState?.Region;
-                    var key = $"{commercetools.Value.ProjectKey}/customer/{customer.Id}/consent/v{customer.Version.ToString(CultureInfo.InvariantCulture)}";
-                    var update = new ConsentUpdated(
-                        new EventContext(Uuid5.ForEvent(key), key, modified, EventSource.Commercetools, key, customer.Stores?.FirstOrDefault()?.Key,
-                            region, new UserIds(customer.Id, customer.Email), difference),
-                        difference.Purposes);
-
-                    // The event first (idempotent by customer version), then the state: a crash between them redoes both.
-                    if (await events.TryAddAsync(update, key, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate)
-                    {
-                        stored++;
-                    }
-
-                    await consent.MergeAsync(userKey, difference, region, cancellationToken).ConfigureAwait(false);
-                    changedUsers.Add(userKey);
-                    changed++;
+                    continue;
                 }
 
-                if (modified > newest.At || (modified == newest.At && string.CompareOrdinal(customer.Id, newest.Id) > 0))
-                {
-                    newest = (modified, customer.Id);
-                }
+                changed++;
+                stored += outcome.Stored ? 1 : 0;
+                changedUsers.Add(outcome.UserKey);
+            }
+
+            withdrawn += changedUsers.Count == 0 ? 0 : await WithdrawAsync(changedUsers, cancellationToken).ConfigureAwait(false);
+            if (customers.Results.Count > 0)
+            {
+                // After every page, once what it changed is durable: a run cut short (the function's timeout) loses one page at most.
+                var last = customers.Results[^1];
+                cursor = (last.LastModifiedAt ?? cursor.At, last.Id);
+                await checkpoints.SetAsync(CheckpointName, Format(cursor.At, cursor.Id), cancellationToken).ConfigureAwait(false);
+                checkpoint = cursor.At;
             }
 
             if (customers.Count < pageSize || customers.Results.Count == 0)
             {
+                complete = true;
                 break;
             }
-
-            var last = customers.Results[^1];
-            cursor = (last.LastModifiedAt ?? cursor.At, last.Id);
         }
 
-        var withdrawn = changedUsers.Count == 0 ? 0 : await WithdrawAsync(changedUsers, cancellationToken).ConfigureAwait(false);
-        await checkpoints.SetAsync(CheckpointName, Format(newest.At, newest.Id), cancellationToken).ConfigureAwait(false);
-        ReconcileLog.Reconciled(logger, read, changed, stored, withdrawn);
-        return new ReconcileReport(read, changed, unchanged, stored, withdrawn, newest.At);
+        ReconcileLog.Reconciled(logger, read, changed, stored, withdrawn, complete);
+        return new ReconcileReport(read, changed, unchanged, stored, withdrawn, checkpoint) { Complete = complete };
     }
 
-    /// <summary>The purposes whose consented value differs from the stored one, stamped to win over the stored state.</summary>
+    /// <summary>One customer: stores a consent update when commercetools holds a newer, different state; null when nothing changed.</summary>
+    private async Task<(string UserKey, bool Stored)?> ReconcileAsync(CtCustomer customer, CancellationToken cancellationToken)
+    {
+        var modified = customer.LastModifiedAt ?? customer.CreatedAt ?? time.GetUtcNow();
+        var userKey = UserKeys.Customer(customer.Id);
+        // A field the customer has no value for is not a withdrawal: only the purposes the record states are compared.
+        var current = ConsentReader.FromCustomFields(customer.Custom?.Fields, mapping.Value.Consent, modified, absentMeansWithdrawn: false);
+        var storedState = await consent.GetAsync(userKey, cancellationToken).ConfigureAwait(false);
+        var difference = Difference(storedState?.Consent, current);
+        if (difference.IsEmpty)
+        {
+            return null;
+        }
+
+        var region = RegionOf(customer) ?? storedState?.Region;
+        var key = $"{commercetools.Value.ProjectKey}/customer/{customer.Id}/consent/v{customer.Version.ToString(CultureInfo.InvariantCulture)}";
+        var update = new ConsentUpdated(
+            new EventContext(Uuid5.ForEvent(key), key, modified, EventSource.Commercetools, key, customer.Stores?.FirstOrDefault()?.Key,
+                region, new UserIds(customer.Id, customer.Email), difference),
+            difference.Purposes);
+
+        // The event first (idempotent by customer version), then the state: a crash between them redoes both.
+        var added = await events.TryAddAsync(update, key, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate;
+        await consent.MergeAsync(userKey, difference, region, cancellationToken).ConfigureAwait(false);
+        return (userKey, added);
+    }
+
+    /// <summary>
+    /// The purposes whose state in commercetools is newer than the stored one and says something else. The newest
+    /// wins (ADR 0003): a checkout snapshot given after the customer record was last changed is not overwritten by it.
+    /// </summary>
     private static ConsentSnapshot Difference(ConsentSnapshot? stored, ConsentSnapshot current)
     {
+        static bool Changes(ConsentPurpose state, ConsentPurpose? before) =>
+            before is null || (state.At > before.At && state.Consented != before.Consented);
+
         var gdpr = new Dictionary<string, ConsentPurpose>(StringComparer.Ordinal);
         foreach (var (purpose, state) in current.Gdpr)
         {
@@ -130,27 +154,28 @@ internal sealed partial class ConsentReconciler(
                 before = known;
             }
 
-            if (before?.Consented != state.Consented)
+            if (Changes(state, before))
             {
-                gdpr[purpose] = Stamp(state, before);
+                gdpr[purpose] = state;
             }
         }
 
-        var ccpa = current.CcpaDataSaleOptOut is { } now && stored?.CcpaDataSaleOptOut?.Consented != now.Consented
-            ? Stamp(now, stored?.CcpaDataSaleOptOut)
-            : null;
+        var ccpa = current.CcpaDataSaleOptOut is { } now && Changes(now, stored?.CcpaDataSaleOptOut) ? now : null;
         return new ConsentSnapshot(gdpr, ccpa);
     }
 
-    // commercetools is the source of truth: its state must not lose a merge against an older stored timestamp.
-    private static ConsentPurpose Stamp(ConsentPurpose state, ConsentPurpose? before) =>
-        before is not null && before.At >= state.At ? state with { At = before.At.AddMilliseconds(1) } : state;
-
     private async Task<int> WithdrawAsync(HashSet<string> users, CancellationToken cancellationToken)
     {
+        // Events inside a request already handed to mParticle are not the reconciler's: it may have been accepted.
+        var inFlight = (await events.ReadInFlightAsync(cancellationToken).ConfigureAwait(false)).SelectMany(r => r.Events).Select(k => k.EventId).ToHashSet();
         var withdraw = new List<PendingEventKey>();
         foreach (var pending in await events.ReadPendingAsync(push.Value.MaxEventsPerRun, cancellationToken).ConfigureAwait(false))
         {
+            if (inFlight.Contains(pending.EventId))
+            {
+                continue;
+            }
+
             var trackingEvent = JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent);
             if (trackingEvent is null || UserKeys.Of(trackingEvent.Context.User) is not { } key || !users.Contains(key))
             {
@@ -158,7 +183,7 @@ internal sealed partial class ConsentReconciler(
             }
 
             var state = await consent.GetAsync(key, cancellationToken).ConfigureAwait(false);
-            if (!ConsentGate.Decide(trackingEvent, state, rules, routing.Value.DefaultCountry).Allowed)
+            if (!ConsentGate.Decide(trackingEvent, state, rules, routing.Value).Allowed)
             {
                 withdraw.Add(pending.Key);
             }
@@ -195,7 +220,7 @@ internal sealed partial class ConsentReconciler(
         [LoggerMessage(4002, LogLevel.Information, "Consent reconciliation skipped: the commercetools API is not configured (Commercetools:ProjectKey)")]
         public static partial void NotConfigured(ILogger logger);
 
-        [LoggerMessage(4001, LogLevel.Information, "Consent reconciliation: {Read} customer(s) read, {Changed} changed, {Stored} update(s) stored, {Withdrawn} pending event(s) withdrawn")]
-        public static partial void Reconciled(ILogger logger, int read, int changed, int stored, int withdrawn);
+        [LoggerMessage(4001, LogLevel.Information, "Consent reconciliation: {Read} customer(s) read, {Changed} changed, {Stored} update(s) stored, {Withdrawn} pending event(s) withdrawn, complete: {Complete}")]
+        public static partial void Reconciled(ILogger logger, int read, int changed, int stored, int withdrawn, bool complete);
     }
 }

@@ -25,7 +25,7 @@ internal static class CustomerMapper
 
     public static MappingResult Map(CtMessage message, MappingOptions options, MParticleOptions routing) => message switch
     {
-        CustomerCreatedMessage m => Created(m, options, routing),
+        CustomerCreatedMessage m => Created(m, options),
         CustomerEmailChangedMessage m => Profile(m, new UserIds(m.Resource.Id, m.Email), Set(), ["email"]),
         CustomerEmailVerifiedMessage m => Profile(m, Ids(m), Set((EmailVerified, "true")), [EmailVerified]),
         CustomerGroupSetMessage m => Profile(m, Ids(m), SetOrRemove(CustomerGroup, m.CustomerGroup?.Id), [CustomerGroup]),
@@ -41,14 +41,13 @@ internal static class CustomerMapper
         _ => new MappingFiltered(Reason.UnsupportedMessageType, $"Message type '{message.Type}' has no customer mapping."),
     };
 
-    private static MappingResult Created(CustomerCreatedMessage message, MappingOptions options, MParticleOptions routing)
+    private static MappingResult Created(CustomerCreatedMessage message, MappingOptions options)
     {
         var customer = message.Customer;
         var storeKey = customer.Stores is { Count: > 0 } stores ? stores[0].Key : null;
-        var store = routing.FindStore(storeKey);
         var address = DefaultAddress(customer);
-        var region = address is not null ? PurchaseMapper.RegionOf(address)
-            : (store?.DefaultCountry ?? routing.DefaultCountry) is { } country ? new Region(country) : null;
+        // Only the customer's own address says where they are; the store's country is the gate's fallback, after the stored region.
+        var region = address is null ? null : PurchaseMapper.RegionOf(address);
 
         var set = new Dictionary<string, string>(StringComparer.Ordinal);
         Add(set, FirstName, customer.FirstName);
@@ -66,7 +65,7 @@ internal static class CustomerMapper
             }
         }
 
-        var consent = ConsentReader.FromCustomFields(customer.Custom?.Fields, options.Consent, message.CreatedAt, absentMeansWithdrawn: false);
+        var consent = ConsentReader.FromCustomFields(customer.Custom?.Fields, options.Consent, message.CreatedAt, absentMeansWithdrawn: false, Sequence(message));
         // The anonymous session that signed up links the visitor's earlier activity to the new customer.
         var user = new UserIds(customer.Id, customer.Email, customer.CreatedBy?.AnonymousId ?? message.CreatedBy?.AnonymousId);
         var context = Context(message, user, storeKey, region, consent.IsEmpty ? null : consent, customer.Locale);
@@ -75,7 +74,7 @@ internal static class CustomerMapper
 
     private static MappingResult FieldChanged(CtMessage message, string field, System.Text.Json.JsonElement? value, MappingOptions options)
     {
-        if (ConsentReader.FromFieldChange(field, value, options.Consent, message.CreatedAt) is { } consent)
+        if (ConsentReader.FromFieldChange(field, value, options.Consent, message.CreatedAt, Sequence(message)) is { } consent)
         {
             return new Mapped([new ConsentUpdated(Context(message, Ids(message), null, null, consent, null), consent.Purposes)]);
         }
@@ -95,7 +94,7 @@ internal static class CustomerMapper
     private static MappingResult TypeReplaced(CtMessage message, IReadOnlyDictionary<string, System.Text.Json.JsonElement>? fields, MappingOptions options)
     {
         // The whole field set was replaced (or removed): consent not present in the new set is no longer given.
-        var consent = ConsentReader.FromCustomFields(fields, options.Consent, message.CreatedAt, absentMeansWithdrawn: true);
+        var consent = ConsentReader.FromCustomFields(fields, options.Consent, message.CreatedAt, absentMeansWithdrawn: true, Sequence(message));
         return new Mapped([new ConsentUpdated(Context(message, Ids(message), null, null, consent, null), consent.Purposes)]);
     }
 
@@ -110,6 +109,9 @@ internal static class CustomerMapper
     }
 
     private static UserIds Ids(CtMessage message) => new(message.Resource.Id);
+
+    /// <summary>The customer's own message order; 0 (absent in the body) says nothing.</summary>
+    private static long? Sequence(CtMessage message) => message.SequenceNumber > 0 ? message.SequenceNumber : null;
 
     private static CtAddress? DefaultAddress(CtCustomer customer)
     {

@@ -471,13 +471,30 @@ internal static class DeliveryDecoder
                 return;
             }
 
+            // Bit d is set while the container at depth d is an array (depth stays below 64: MaxNestingDepth).
             var depth = reader.CurrentDepth;
+            var arrays = reader.TokenType == JsonTokenType.StartArray ? 1UL << depth : 0UL;
             while (reader.Read() && reader.CurrentDepth > depth)
             {
                 if (reader.CurrentDepth >= MaxNestingDepth)
                 {
                     Problem = (Reason.TooDeep, $"The JSON nests deeper than {MaxNestingDepth} levels; commercetools payloads never do. Refusing it protects the relay.");
                     return;
+                }
+
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartArray:
+                        arrays |= 1UL << reader.CurrentDepth;
+                        break;
+                    case JsonTokenType.StartObject:
+                        arrays &= ~(1UL << reader.CurrentDepth);
+                        break;
+                    case JsonTokenType.Null when (arrays & (1UL << (reader.CurrentDepth - 1))) != 0:
+                        // commercetools never puts null in an array (line items, attributes, discounts, addresses).
+                        Problem ??= (Reason.WrongType,
+                            $"An array holds a null element (at byte {reader.TokenStartIndex:N0}); commercetools arrays hold objects or values, never null, so the body is not as commercetools sent it.");
+                        break;
                 }
             }
         }

@@ -7,6 +7,15 @@ internal static class MoneyMath
     /// <summary>commercetools currencies use 0–3 digits, high-precision prices up to about 20; decimal holds 28.</summary>
     public const int MaxFractionDigits = 20;
 
+    /// <summary>
+    /// The largest amount (major units) forwarded: mParticle, GA4 and Meta hold numbers as doubles, exact to whole units
+    /// up to 2^53 (about 9 × 10^15); larger totals are not real orders and would arrive changed.
+    /// </summary>
+    public const decimal MaxAmount = 1_000_000_000_000_000m;
+
+    /// <summary>Whether an amount fits <see cref="MaxAmount"/> (so sums and products of a real order cannot overflow).</summary>
+    public static bool IsExactInDestinations(decimal amount) => Math.Abs(amount) <= MaxAmount;
+
     /// <summary>True for an uppercase ISO 4217 alphabetic code.</summary>
     public static bool IsCurrencyCode(string? code) =>
         code is { Length: 3 } && char.IsAsciiLetterUpper(code[0]) && char.IsAsciiLetterUpper(code[1]) && char.IsAsciiLetterUpper(code[2]);

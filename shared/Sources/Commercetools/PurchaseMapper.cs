@@ -74,7 +74,7 @@ internal static class PurchaseMapper
             _ => (OrderOrigin.Created, order.CreatedAt),
         };
 
-        var region = RegionOf(order, store, routing);
+        var region = RegionOf(order);
         var channel = ConsentReader.ReadString(order.Custom?.Fields, options.ChannelField);
         var consent = ConsentReader.FromOrderSnapshot(order.Custom?.Fields, options.Consent, order.CreatedAt);
         var dedupeKey = EventKeys.Purchase(message.ProjectKey, order.Id);
@@ -97,6 +97,9 @@ internal static class PurchaseMapper
         return new Mapped([purchase], orderContext);
     }
 
+    /// <summary>commercetools stores quantities as 32-bit integers; anything larger did not come from commercetools.</summary>
+    public const long MaxQuantity = int.MaxValue;
+
     /// <summary>An order that cannot be a purchase whatever the settings: no lines, a quantity below one, a negative amount.</summary>
     public static MappingInvalid? Invalid(CtOrder order)
     {
@@ -112,6 +115,12 @@ internal static class PurchaseMapper
             if (quantity < 1)
             {
                 return new MappingInvalid(Reason.InvalidQuantity, $"Order {order.Id}: {field}.quantity is {quantity}; a line is of at least one unit.");
+            }
+
+            if (quantity > MaxQuantity)
+            {
+                return new MappingInvalid(Reason.InvalidQuantity,
+                    $"Order {order.Id}: {field}.quantity is {quantity}; commercetools quantities are 32-bit integers (at most {MaxQuantity:N0}).");
             }
 
             if (total.CentAmount < 0)
@@ -262,24 +271,18 @@ internal static class PurchaseMapper
         return null;
     }
 
-    internal static Region? RegionOf(CtOrder order, StoreOptions? store, MParticleOptions routing)
+    /// <summary>
+    /// The region the order itself shows: its billing (else shipping) address, else its price-selection country. The
+    /// store's and the default country are fallbacks the consent gate applies after the user's stored region.
+    /// </summary>
+    internal static Region? RegionOf(CtOrder order)
     {
         var address = order.BillingAddress ?? order.ShippingAddress;
-        if (address is not null && !string.IsNullOrWhiteSpace(address.Country))
-        {
-            return RegionOf(address);
-        }
-
-        var country = order.Country ?? store?.DefaultCountry ?? routing.DefaultCountry;
-        return string.IsNullOrWhiteSpace(country) ? null : new Region(country.Trim().ToUpperInvariant());
+        return (address is null ? null : RegionOf(address)) ?? Subdivisions.Normalize(order.Country, null);
     }
 
-    internal static Region RegionOf(CtAddress address)
-    {
-        var country = address.Country.Trim().ToUpperInvariant();
-        var state = address.State ?? address.Region;
-        return new Region(country, string.IsNullOrWhiteSpace(state) ? null : state.Trim().ToUpperInvariant());
-    }
+    /// <summary>An address's region, its state or region normalized to ISO 3166-2; null when the country is blank.</summary>
+    internal static Region? RegionOf(CtAddress address) => Subdivisions.Normalize(address.Country, address.State ?? address.Region);
 
     /// <summary>Reads money in one currency; remembers the first problem instead of throwing.</summary>
     private sealed class MoneyReader(string currency, string orderId)
@@ -297,6 +300,13 @@ internal static class PurchaseMapper
             if (MoneyMath.ToDecimal(money) is not { } value)
             {
                 Problem ??= (Reason.InvalidMoney, $"Order {orderId}: {what} has fractionDigits {money.FractionDigits}; expected 0 to {MoneyMath.MaxFractionDigits}.");
+                return 0m;
+            }
+
+            if (!MoneyMath.IsExactInDestinations(value))
+            {
+                Problem ??= (Reason.InvalidMoney,
+                    $"Order {orderId}: {what} is {value:E3} {currency}; amounts beyond ±{MoneyMath.MaxAmount:E0} cannot be carried exactly by mParticle, GA4 or Meta (double precision).");
                 return 0m;
             }
 

@@ -73,7 +73,7 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
     {
         ["Consent"] = JsonSerializer.Serialize(state.Consent, RelayJsonContext.Default.ConsentSnapshot),
         ["Country"] = state.Region?.Country,
-        ["State"] = state.Region?.State,
+        ["State"] = RegionColumns.State(state.Region),
         ["UpdatedAt"] = state.UpdatedAt,
     };
 
@@ -82,7 +82,7 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
         var consent = entity.GetString("Consent") is { } json
             ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty
             : ConsentSnapshot.Empty;
-        var region = entity.GetString("Country") is { } country ? new Region(country, entity.GetString("State")) : null;
+        var region = entity.GetString("Country") is { } country ? RegionColumns.Read(country, entity.GetString("State")) : null;
         return new UserConsent(consent, region, entity.GetDateTimeOffset("UpdatedAt") ?? DateTimeOffset.MinValue);
     }
 }

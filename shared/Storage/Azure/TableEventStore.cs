@@ -22,6 +22,9 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
     private const string InFlightPartition = "inflight";
     private const string Payload = "Payload";
 
+    /// <summary>When a pending row is due; later than its enqueue time while it is held for consent.</summary>
+    private const string NotBefore = "NotBefore";
+
     private int PartitionCount => options.Value.Partitions;
 
     public async Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
@@ -38,6 +41,7 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         var pending = new TableEntity(partition, PendingRowKey(now, id))
         {
             ["MessageId"] = messageId,
+            [NotBefore] = now,
         };
         Chunks.Write(pending, Payload, JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent));
         try
@@ -59,14 +63,77 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         }
     }
 
+    public async Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
+    {
+        var id = trackingEvent.Context.EventId;
+        var partition = Partitions.Name("e", Partitions.Of(id, PartitionCount));
+        var seen = new TableEntity(partition, Seen + id.ToString("N"))
+        {
+            ["MessageId"] = messageId,
+            ["DedupeKey"] = trackingEvent.Context.DedupeKey,
+            ["SeenAt"] = time.GetUtcNow(),
+            ["Withheld"] = true,
+        };
+        try
+        {
+            await table.AddEntityAsync(seen, cancellationToken).ConfigureAwait(false);
+            return AddResult.Added;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            if (messageId is null)
+            {
+                return AddResult.Duplicate;
+            }
+
+            // Only this message's own earlier withholding (a redelivery after a crash) counts as done before.
+            var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
+            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId && existing.Value.GetBoolean("Withheld") == true
+                ? AddResult.AddedBefore
+                : AddResult.Duplicate;
+        }
+    }
+
+    public async Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        foreach (var partition in events.GroupBy(e => e.Partition, StringComparer.Ordinal))
+        {
+            foreach (var chunk in partition.Chunk(100))
+            {
+                var actions = chunk.Select(k => new TableTransactionAction(TableTransactionActionType.UpdateMerge,
+                    new TableEntity(k.Partition, PendingRowKey(k.EnqueuedAt, k.EventId)) { [NotBefore] = until }, ETag.All)).ToArray();
+                try
+                {
+                    await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TableTransactionFailedException ex) when (ex.Status == 404)
+                {
+                    // One was sent or withdrawn meanwhile: hold the others one by one.
+                    foreach (var action in actions)
+                    {
+                        try
+                        {
+                            await table.UpdateEntityAsync(action.Entity, ETag.All, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (RequestFailedException gone) when (gone.Status == 404)
+                        {
+                            // Gone: nothing to hold.
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     public async Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken)
     {
         var perPartition = Math.Max(1, max);
+        var now = time.GetUtcNow();
         var all = new List<PendingEvent>();
         for (var shard = 0; shard < PartitionCount; shard++)
         {
             var partition = Partitions.Name("e", shard);
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"}");
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"} and NotBefore le {now}");
             var read = 0;
             await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(1000, perPartition), cancellationToken: cancellationToken).ConfigureAwait(false))
             {
@@ -137,15 +204,17 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
 
     public async Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken)
     {
-        long count = 0;
+        long count = 0, held = 0;
+        var now = time.GetUtcNow();
         DateTimeOffset? oldest = null;
         for (var shard = 0; shard < PartitionCount; shard++)
         {
             var partition = Partitions.Name("e", shard);
             var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"}");
-            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey", NotBefore], cancellationToken: cancellationToken).ConfigureAwait(false))
             {
                 count++;
+                held += entity.GetDateTimeOffset(NotBefore) > now ? 1 : 0;
                 var (at, _) = ParsePendingRowKey(entity.RowKey);
                 if (oldest is null || at < oldest)
                 {
@@ -154,7 +223,7 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
             }
         }
 
-        return new PendingStats(count, oldest);
+        return new PendingStats(count, oldest, held);
     }
 
     public async Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)

@@ -17,7 +17,7 @@ public sealed partial class LayeringTests
         ["Tracking"] = [],
         ["Configuration"] = ["Tracking"],
         ["Identity"] = ["Configuration", "Tracking"],
-        ["Consent"] = ["Tracking"],
+        ["Consent"] = ["Configuration", "Tracking"],
         ["Telemetry"] = [],
         ["Storage"] = ["Configuration", "Consent", "Telemetry", "Tracking"],
         ["Storage.Azure"] = ["Configuration", "Consent", "Storage", "Tracking"],

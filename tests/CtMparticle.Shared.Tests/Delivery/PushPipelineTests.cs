@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
+using CtMparticle.Delivery;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
@@ -246,21 +247,108 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Push_ServerErrorThenSuccess_ResendsTheIdenticalRequest()
+    public async Task Push_ServerErrorOnAFreshRequest_RegroupsItAfterAConsentCheck()
     {
         await StoreEvent("503-1", "c-503");
         server.Respond = (n, _) => n == 0 ? new ScriptedResponse(503) : ScriptedResponse.Accepted;
 
         var first = await relay.Push.PushAsync(default);
-        Assert.Single(await relay.Events.ReadInFlightAsync(default)); // kept, to be resent byte for byte
+        Assert.Empty(await relay.Events.ReadInFlightAsync(default)); // answered and not accepted: nothing of it reached mParticle
         time.Advance(TimeSpan.FromSeconds(1.1));
         var second = await relay.Push.PushAsync(default);
 
         Assert.Equal(0, first.Delivered);
         Assert.Equal(1, second.Delivered);
-        Assert.Equal(server.Received.First().Body, server.Received.Last().Body);
+        Assert.Equal(server.Received.First().Body, server.Received.Last().Body); // the same events regroup to the same request
+    }
+
+    [Fact]
+    public async Task Push_ConsentWithdrawnWhileARefusedRequestWaits_IsNotSentWithIt()
+    {
+        var userKey = "customer:c-de";
+        await relay.Consent.MergeAsync(userKey, Gdpr("analytics", true, At), new Region("DE"), default);
+        var keep = new SignedIn(new EventContext(Uuid5.ForEvent("de-1"), "de-1", At, EventSource.Storefront, "de-1", "acme-de", new Region("DE"), new UserIds("c-de")), "password");
+        Assert.Equal(AddResult.Added, await relay.Events.TryAddAsync(keep, "de-1", default));
+        server.Respond = (n, _) => n == 0 ? new ScriptedResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" }) : ScriptedResponse.Accepted;
+
+        await relay.Push.PushAsync(default);
+        await relay.Consent.MergeAsync(userKey, Gdpr("analytics", false, At.AddMinutes(5)), null, default); // withdrawn meanwhile
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        var second = await relay.Push.PushAsync(default);
+
+        Assert.Equal((0, 1), (second.Delivered, second.Withdrawn)); // the 429'd request was not resent as it was
+        Assert.Single(server.Received);
         Assert.Empty(await relay.Events.ReadInFlightAsync(default));
     }
+
+    [Fact]
+    public async Task Push_NoAnswerThenServerError_KeepsTheRequestAndResendsItIdentically()
+    {
+        await StoreEvent("lost-1", "c-lost");
+        server.Respond = (n, _) => n switch
+        {
+            0 => new ScriptedResponse(202, Delay: TimeSpan.FromSeconds(3)), // accepted, but the answer never comes in time
+            1 => new ScriptedResponse(503),
+            _ => ScriptedResponse.Accepted,
+        };
+
+        await relay.Push.PushAsync(default);
+        await server.WaitForRequestsAsync(1);
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        var second = await relay.Push.PushAsync(default);
+        Assert.Single(await relay.Events.ReadInFlightAsync(default)); // it may be in mParticle already: never regrouped
+        time.Advance(TimeSpan.FromSeconds(3));
+        var third = await relay.Push.PushAsync(default);
+
+        Assert.Equal((1, 1), (second.Resent, third.Resent));
+        Assert.Equal(1, third.Delivered);
+        Assert.Single(server.Received.Select(r => Convert.ToBase64String(r.Body)).Distinct());
+    }
+
+    [Fact]
+    public async Task Push_UnknownConsentInAnOptInRegion_IsHeldThenSentOnceConsentArrives()
+    {
+        var e = new SignedIn(new EventContext(Uuid5.ForEvent("hold-1"), "hold-1", At, EventSource.Storefront, "hold-1", "acme-de", new Region("DE"), new UserIds("c-hold")), "password");
+        await relay.Events.TryAddAsync(e, "hold-1", default);
+
+        var first = await relay.Push.PushAsync(default);
+        var stats = await relay.Events.PendingStatsAsync(default);
+        await relay.Consent.MergeAsync("customer:c-hold", Gdpr("analytics", true, At.AddMinutes(1)), null, default);
+        var tooSoon = await relay.Push.PushAsync(default);
+        time.Advance(PushPipeline.HoldRecheck);
+        var released = await relay.Push.PushAsync(default);
+
+        Assert.Equal((1, 0), (first.Held, first.Delivered));
+        Assert.Equal((1L, 1L), (stats.Count, stats.Held));
+        Assert.Equal(0, tooSoon.PendingRead); // held rows are not read before their recheck time
+        Assert.Equal(1, released.Delivered);
+        Assert.True((bool)Assert.Single(server.Received).Batches[0]!["consent_state"]!["gdpr"]!["analytics"]!["consented"]!);
+    }
+
+    [Fact]
+    public async Task Push_UnknownConsentPastTheWait_IsWithdrawnNotSent()
+    {
+        var e = new SignedIn(new EventContext(Uuid5.ForEvent("hold-2"), "hold-2", At, EventSource.Storefront, "hold-2", "acme-de", new Region("DE"), new UserIds("c-never")), "password");
+        await relay.Events.TryAddAsync(e, "hold-2", default);
+
+        var held = 0;
+        var withdrawn = 0;
+        for (var minute = 0; minute <= 61 && withdrawn == 0; minute++)
+        {
+            var report = await relay.Push.PushAsync(default);
+            held += report.Held;
+            withdrawn += report.Withdrawn;
+            time.Advance(PushPipeline.HoldRecheck);
+        }
+
+        Assert.InRange(held, 50, 61); // looked at again every minute for the hour of Relay:ConsentWait
+        Assert.Equal(1, withdrawn);
+        Assert.Empty(server.Received);
+        Assert.Equal(0, (await relay.Events.PendingStatsAsync(default)).Count);
+    }
+
+    private static ConsentSnapshot Gdpr(string purpose, bool consented, DateTimeOffset at) =>
+        new(new Dictionary<string, ConsentPurpose> { [purpose] = new(consented, at) });
 
     [Fact]
     public async Task Push_TimeoutAfterMParticleAccepted_ResendsOnlyTheIdenticalRequest()

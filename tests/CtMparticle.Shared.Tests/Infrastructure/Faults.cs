@@ -6,8 +6,11 @@ using CtMparticle.Tracking;
 
 namespace CtMparticle.Tests.Infrastructure;
 
-/// <summary>A simulated process crash: thrown by a fault plan, never by the code under test.</summary>
-public sealed class InjectedCrash(string where) : Exception($"Injected crash {where}");
+/// <summary>
+/// A simulated process crash: thrown by a fault plan, never by the code under test. An I/O failure to the relay, so
+/// it escapes the pipeline (as a crash would end it) instead of being quarantined as the input's own fault.
+/// </summary>
+public sealed class InjectedCrash(string where) : IOException($"Injected crash {where}");
 
 public enum CrashTiming
 {
@@ -78,8 +81,14 @@ internal sealed class FaultyEventStore(IEventStore inner, FaultPlan plan) : IEve
     public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) =>
         plan.Run("events.add", () => inner.TryAddAsync(trackingEvent, messageId, cancellationToken));
 
+    public Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) =>
+        plan.Run("events.withhold", () => inner.WithholdAsync(trackingEvent, messageId, cancellationToken));
+
     public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) =>
         plan.Run("events.read", () => inner.ReadPendingAsync(max, cancellationToken));
+
+    public Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken) =>
+        plan.Run("events.hold", () => inner.HoldPendingAsync(events, until, cancellationToken));
 
     public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) =>
         plan.Run("events.remove", () => inner.RemovePendingAsync(events, fate, cancellationToken));

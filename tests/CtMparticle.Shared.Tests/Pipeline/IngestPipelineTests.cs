@@ -43,8 +43,7 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         }
 
         Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.OrderCreatedRegistered].Kind);    // DE, checkout snapshot: analytics given
-        Assert.Equal(IngestOutcomeKind.Filtered, outcomes[Samples.OrderCreatedGuest].Kind);         // GB opt-in, no consent at all
-        Assert.Equal("consent_not_given", outcomes[Samples.OrderCreatedGuest].Reason);
+        Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.OrderCreatedGuest].Kind);         // GB opt-in, consent not known yet: held at push
         Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.ReturnInfoAdded].Kind);           // the order's context is known
         Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.RefundTransaction].Kind);         // found through the payment id
         Assert.Equal(IngestOutcomeKind.Accepted, outcomes[Samples.CustomerCreated].Kind);
@@ -57,7 +56,7 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
 
         var pending = await relay.Events.ReadPendingAsync(100, default);
         Assert.Equal(outcomes.Values.Sum(o => o.EventsStored), pending.Count);
-        Assert.Equal(7, pending.Count);
+        Assert.Equal(8, pending.Count);
     }
 
     [Fact]
@@ -181,17 +180,24 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Ingest_OptInRegionWithoutConsent_SendsNothing()
+    public async Task Ingest_OptInRegionWithConsentRefusedAtCheckout_SendsOnlyTheRefusal()
     {
         var json = Samples.Json(Samples.OrderCreatedRegistered);
         json["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false,\"marketingEmail\":true}";
 
         var outcome = await Ingest(Samples.Bytes(json));
+        var again = await Ingest(Samples.Bytes(json)); // a redelivery: decided once, adds nothing
 
-        Assert.Equal(IngestOutcomeKind.Filtered, outcome.Kind);
-        Assert.Equal("consent_not_given", outcome.Reason);
-        Assert.Contains("analytics", outcome.Detail, StringComparison.Ordinal);
-        Assert.Empty(await relay.Events.ReadPendingAsync(100, default));
+        // The purchase is never stored; the choice it carried is, so mParticle's profile does not keep an older "consented".
+        var pending = Assert.Single(await relay.Events.ReadPendingAsync(100, default));
+        var update = Assert.IsType<ConsentUpdated>(JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent));
+        Assert.False(update.Context.Consent!.Gdpr["analytics"].Consented);
+        Assert.EndsWith("/purchase/consent", update.Context.DedupeKey, StringComparison.Ordinal);
+        Assert.Equal((IngestOutcomeKind.Accepted, 1), (outcome.Kind, outcome.EventsStored));
+        Assert.Equal(IngestOutcomeKind.Accepted, again.Kind); // the same message keeps its outcome
+        await relay.Push.PushAsync(default);
+        Assert.DoesNotContain(server.Accepted.SelectMany(r => r.Batches).SelectMany(b => b!["events"]!.AsArray()),
+            e => (string?)e!["event_type"] == "commerce_event");
     }
 
     [Fact]
@@ -228,8 +234,12 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         var optedOut = await ccpaRelay.Ingest.IngestAsync(new Inbound(Samples.Bytes(order)), default);
 
         Assert.Equal(IngestOutcomeKind.Accepted, forwarded.Kind);
-        Assert.Equal(IngestOutcomeKind.Filtered, optedOut.Kind);
-        Assert.Equal("consent_not_given", optedOut.Reason);
+        // Opted out of sale: the purchase is withheld, only the opt-out itself is stored for mParticle.
+        var stored = (await ccpaRelay.Events.ReadPendingAsync(100, default))
+            .Select(p => JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)).ToArray();
+        Assert.Equal(1, optedOut.EventsStored);
+        Assert.All(stored, e => Assert.IsType<ConsentUpdated>(e));
+        Assert.True(Assert.Single(stored)!.Context.Consent!.CcpaDataSaleOptOut!.Consented);
     }
 
     [Fact]
@@ -263,15 +273,18 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Ingest_UnknownRegionCustomer_FailsClosed()
+    public async Task Ingest_UnknownRegionCustomer_FailsClosedByHoldingNotSending()
     {
         var json = Samples.Json(Samples.CustomerEmailChanged);
         json["resource"]!["id"] = "never-seen-customer";
 
         var outcome = await Ingest(Samples.Bytes(json));
+        var push = await relay.Push.PushAsync(default);
 
-        Assert.Equal(IngestOutcomeKind.Filtered, outcome.Kind);
-        Assert.Equal("consent_not_given", outcome.Reason);
+        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind); // stored, but only sent once consent is known
+        Assert.Equal((1, 0, 0), (push.Held, push.Delivered, push.Withdrawn));
+        Assert.Empty(server.Received);
+        Assert.Equal(1, (await relay.Events.PendingStatsAsync(default)).Held);
     }
 
     [Fact]

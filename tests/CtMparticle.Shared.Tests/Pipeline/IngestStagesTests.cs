@@ -1,17 +1,11 @@
-using System.Diagnostics.Metrics;
 using System.Text;
 using CtMparticle.Configuration;
-using CtMparticle.Consent;
 using CtMparticle.Embedded;
 using CtMparticle.Governance;
 using CtMparticle.Pipeline;
 using CtMparticle.Sources.Commercetools;
-using CtMparticle.Telemetry;
+using CtMparticle.Tests.Support;
 using CtMparticle.Tracking;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
-using Microsoft.Extensions.Time.Testing;
 
 namespace CtMparticle.Tests.Pipeline;
 
@@ -21,42 +15,18 @@ namespace CtMparticle.Tests.Pipeline;
 /// </summary>
 public sealed class IngestStagesTests : IDisposable
 {
-    private static readonly DateTimeOffset Now = new(2026, 11, 27, 10, 0, 0, TimeSpan.Zero);
-    private readonly FakeTimeProvider time = new(Now);
-    private readonly string folder = Directory.CreateTempSubdirectory("ctmp-stages-").FullName;
-    private readonly SqliteStore store;
-    private readonly TestMeterFactory meters = new();
-    private readonly SocketsHttpHandler handler = new();
+    private static readonly DateTimeOffset Now = EmbeddedRelay.Now;
+    private readonly EmbeddedRelay relay = new();
 
-    public IngestStagesTests() => store = SqliteStore.Open(Path.Combine(folder, "state.db"), time);
+    private string Folder => relay.Folder;
 
-    public void Dispose()
-    {
-        store.Dispose();
-        meters.Dispose();
-        handler.Dispose();
-        Directory.Delete(folder, recursive: true);
-    }
+    private SqliteStore Store => relay.Store;
 
-    private CommercetoolsSource Source(MappingOptions? mapping = null)
-    {
-        var mapper = TestOptions.Mapper(mapping);
-        // Not configured (no project key): it answers "not configured" and never opens a connection.
-        var client = new CommercetoolsClient(new HttpClient(handler, disposeHandler: false), Options.Create(new CommercetoolsOptions()), new ConfigurationBuilder().Build(), time);
-        return new CommercetoolsSource(mapper, new CommercetoolsResolver(mapper, store, client, time));
-    }
+    public void Dispose() => relay.Dispose();
 
-    private IngestPipeline Pipeline(MappingOptions? mapping = null, PlanGovernor? governor = null)
-    {
-        var rules = ConsentRules.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "config", "consent-rules.json")), "consent-rules.json").Rules!;
-        var metrics = new RelayMetrics(meters);
-        return new IngestPipeline(
-            Source(mapping),
-            new ConsentStage(store, rules, Options.Create(TestOptions.Routing()), NullLogger<ConsentStage>.Instance),
-            new GovernStage(governor ?? PlanGovernor.Disabled(TestOptions.Builder(mapping)), metrics, NullLogger<GovernStage>.Instance),
-            new StoreStage(store, store, new FolderQuarantine(Path.Combine(folder, "quarantine")), metrics, NullLogger<StoreStage>.Instance),
-            time);
-    }
+    private CommercetoolsSource Source(MappingOptions? mapping = null) => relay.Source(mapping);
+
+    private IngestPipeline Pipeline(MappingOptions? mapping = null, PlanGovernor? governor = null) => relay.Pipeline(mapping, governor);
 
     [Theory]
     [InlineData(Samples.OrderCreatedRegistered)]
@@ -118,7 +88,7 @@ public sealed class IngestStagesTests : IDisposable
         Assert.Equal(IngestOutcomeKind.Accepted, order.Kind);
         Assert.Equal(IngestOutcomeKind.Accepted, status.Kind); // the order's context was stored first
         Assert.Equal(IngestOutcomeKind.Accepted, again.Kind);  // the same message again keeps its outcome
-        Assert.Equal(2, (await store.ReadPendingAsync(10, default)).Count);
+        Assert.Equal(2, (await Store.ReadPendingAsync(10, default)).Count);
     }
 
     [Fact]
@@ -129,7 +99,7 @@ public sealed class IngestStagesTests : IDisposable
         var outcome = await Pipeline().IngestAsync(new Inbound(body, "sb-1", 2), default);
 
         Assert.Equal((IngestOutcomeKind.Quarantined, "malformed_json"), (outcome.Kind, outcome.Reason));
-        var file = Directory.GetFiles(Path.Combine(folder, "quarantine"), "*.json", SearchOption.AllDirectories).Single();
+        var file = Directory.GetFiles(Path.Combine(Folder, "quarantine"), "*.json", SearchOption.AllDirectories).Single();
         var record = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(file), CtMparticle.Storage.RelayJsonContext.Default.QuarantineRecord)!;
         Assert.Equal(body, Convert.FromBase64String(record.PayloadBase64));
         Assert.Equal(("sb-1", 2, Now), (record.Source.ServiceBusMessageId, record.Source.DeliveryCount, record.Source.ReceivedAt));
@@ -164,19 +134,5 @@ public sealed class IngestStagesTests : IDisposable
 
         Assert.Equal((IngestOutcomeKind.Quarantined, "plan_violation"), (outcome.Kind, outcome.Reason));
         Assert.Contains("/govern-", outcome.QuarantineLocation, StringComparison.Ordinal);
-    }
-
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> created = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            created.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => created.ForEach(m => m.Dispose());
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tests.Sources.Commercetools;
@@ -100,7 +101,7 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
             s["TestCommercetoolsSecret"] = "x";
         });
 
-        await Assert.ThrowsAsync<HttpRequestException>(() => relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.PayloadNotIncluded)), default));
+        await Assert.ThrowsAsync<TransientFailureException>(() => relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.PayloadNotIncluded)), default));
         Assert.Empty(await relay.QuarantinedAsync());
     }
 }

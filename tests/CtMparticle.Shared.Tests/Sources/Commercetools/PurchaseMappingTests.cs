@@ -410,7 +410,7 @@ public sealed class PurchaseMappingTests
     }
 
     [Fact]
-    public void Map_OrderWithoutAddresses_TakesTheStoreCountry()
+    public void Map_OrderWithoutAddresses_LeavesTheRegionToTheGate()
     {
         var json = Samples.Json(Samples.OrderCreatedGuest);
         var order = json["order"]!.AsObject();
@@ -420,7 +420,24 @@ public sealed class PurchaseMappingTests
 
         var purchase = TestOptions.Single<OrderCompleted>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json))));
 
-        Assert.Equal(new Region("GB"), purchase.Context.Region);
+        // The store's country is a fallback the gate applies after the user's stored region (ADR 0003), not the event's own.
+        Assert.Null(purchase.Context.Region);
+        Assert.Equal("acme-uk", purchase.Context.StoreKey);
+    }
+
+    [Theory]
+    [InlineData("California", "US-CA")]
+    [InlineData("CA", "US-CA")]
+    [InlineData("", "US")]
+    public void Map_UsAddressState_IsNormalizedToIso31662(string state, string code)
+    {
+        var json = Samples.Json(Samples.OrderCreatedGuest);
+        json["order"]!["billingAddress"]!["country"] = "US";
+        json["order"]!["billingAddress"]!["state"] = state;
+
+        var purchase = TestOptions.Single<OrderCompleted>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json))));
+
+        Assert.Equal(code, purchase.Context.Region!.Code);
     }
 
     private static JsonObject Money(string currency, long cents, int digits) =>
