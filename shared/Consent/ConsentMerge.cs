@@ -43,17 +43,35 @@ internal static class ConsentMerge
 
     /// <summary>
     /// The later of two states of one purpose. On a tie the state whose <c>Consented</c> equals
-    /// <paramref name="restrictive"/> wins (GDPR: not consented; CCPA: opted out), then the earlier argument.
+    /// <paramref name="restrictive"/> wins (GDPR: not consented; CCPA: opted out); two identical answers are settled
+    /// by their other fields, so the result never depends on which came first. Commercetools numbers a customer's
+    /// messages in the order of their times, so sequence and time never disagree on real data.
     /// </summary>
     public static ConsentPurpose Later(ConsentPurpose a, ConsentPurpose b, bool restrictive)
     {
         var order = a.Sequence is { } x && b.Sequence is { } y && x != y ? x.CompareTo(y) : a.At.CompareTo(b.At);
-        if (order != 0)
+        if (order == 0 && a.Consented != b.Consented)
         {
-            return order > 0 ? a : b;
+            return a.Consented == restrictive ? a : b;
         }
 
-        return a.Consented == b.Consented || a.Consented == restrictive ? a : b;
+        // Same moment, same answer: settle on one deterministically, so the stored record never depends on arrival.
+        if (order == 0)
+        {
+            order = (a.Sequence ?? -1).CompareTo(b.Sequence ?? -1);
+        }
+
+        if (order == 0)
+        {
+            order = string.CompareOrdinal(a.Document, b.Document);
+        }
+
+        if (order == 0)
+        {
+            order = string.CompareOrdinal(a.Location, b.Location);
+        }
+
+        return order >= 0 ? a : b;
     }
 
     /// <summary>Whether <paramref name="state"/> is what the merged snapshot holds for its purpose (it was not superseded).</summary>

@@ -284,6 +284,132 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_OutOfOrderCorpusTwice_LastConsentSentIsEachCustomersLatestChoiceAndTheReplayLeaksNothing()
+    {
+        var corpus = Path.Combine(work, "disorder.ndjson");
+        await Ctmp("generate", "--count", "6000", "--out", corpus, "--seed", "7", "--disorder", "400");
+        var second = Path.Combine(work, "second");
+
+        var (firstExit, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", corpus);
+        var withheldOrWithdrawn = NotSentEvents(Path.Combine(Store, "state.db"));
+        var (secondExit, _, _) = await Ctmp("relay", "--dry-run", "--out", second, "--store", Store, "--quiet", corpus);
+
+        Assert.Equal(0, firstExit);
+        Assert.Equal(0, secondExit);
+        var firstSent = Batches(Out).SelectMany(EventIds).ToHashSet();
+        var secondSent = Batches(second).SelectMany(EventIds).ToArray();
+        Assert.DoesNotContain(secondSent, firstSent.Contains);            // nothing twice
+        Assert.DoesNotContain(secondSent, withheldOrWithdrawn.Contains);  // nothing consent held back in the first run
+
+        // mParticle keeps the consent_state a batch carries: the last one each customer got is their latest choice.
+        var latest = LatestChoices(corpus);
+        var last = new Dictionary<(string, string), bool>();
+        foreach (var batch in Batches(Out).Concat(Batches(second)))
+        {
+            if ((string?)batch["user_identities"]?["customer_id"] is { } customer && batch["consent_state"]?["gdpr"] is JsonObject gdpr)
+            {
+                foreach (var (purpose, state) in gdpr)
+                {
+                    last[(customer, purpose)] = (bool)state!["consented"]!;
+                }
+            }
+        }
+
+        var compared = last.Keys.Where(latest.ContainsKey).ToArray();
+        Assert.True(compared.Length > 300, $"only {compared.Length} customer purposes to compare");
+        Assert.Empty(compared.Where(k => last[k] != latest[k].Consented).Select(k => $"{k}: sent {last[k]}, latest {latest[k].Consented}"));
+    }
+
+    private static IEnumerable<JsonNode> Batches(string folder) =>
+        Directory.Exists(folder)
+            ? Directory.GetFiles(folder).Order(StringComparer.Ordinal).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray()).Select(b => b!)
+            : [];
+
+    private static IEnumerable<string> EventIds(JsonNode batch) =>
+        batch["events"]!.AsArray().Select(e => ((string)e!["data"]!["source_message_id"]!).Replace("-", "", StringComparison.Ordinal));
+
+    private static HashSet<string> NotSentEvents(string database)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT event_id FROM fates WHERE fate IN ('withheld', 'withdrawn')";
+        using var reader = command.ExecuteReader();
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>
+    /// Each customer's latest choice per purpose, read from the corpus itself (not by the relay): consent fields of
+    /// sign-ups and field changes ordered by the customer's sequenceNumber, checkout snapshots by time (ADR 0003).
+    /// </summary>
+    private static Dictionary<(string Customer, string Purpose), (DateTimeOffset At, long? Sequence, bool Consented)> LatestChoices(string corpus)
+    {
+        var fields = new Dictionary<string, string> { ["consentAnalytics"] = "analytics", ["consentMarketingEmail"] = "marketing_email" };
+        var keys = new Dictionary<string, string> { ["analytics"] = "analytics", ["marketingEmail"] = "marketing_email" };
+        var latest = new Dictionary<(string, string), (DateTimeOffset At, long? Sequence, bool Consented)>();
+        void Offer(string customer, string purpose, DateTimeOffset at, long? sequence, bool consented)
+        {
+            if (!latest.TryGetValue((customer, purpose), out var known))
+            {
+                latest[(customer, purpose)] = (at, sequence, consented);
+                return;
+            }
+
+            var order = known.Sequence is { } a && sequence is { } b && a != b ? b.CompareTo(a) : at.CompareTo(known.At);
+            if (order > 0 || (order == 0 && !consented))
+            {
+                latest[(customer, purpose)] = (at, sequence, consented);
+            }
+        }
+
+        foreach (var line in File.ReadLines(corpus))
+        {
+            JsonObject? message;
+            try
+            {
+                message = JsonNode.Parse(line) as JsonObject;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                continue; // the corpus's deliberately malformed lines
+            }
+
+            var type = (string?)message?["type"];
+            var resource = (string?)message?["resource"]?["id"];
+            var sequence = (long?)message?["sequenceNumber"];
+            if (type == "CustomerCreated" && message!["customer"]?["custom"]?["fields"] is JsonObject custom)
+            {
+                var at = DateTimeOffset.Parse((string)custom["consentUpdatedAt"]!, System.Globalization.CultureInfo.InvariantCulture);
+                foreach (var (field, purpose) in fields.Where(f => custom.ContainsKey(f.Key)))
+                {
+                    Offer(resource!, purpose, at, sequence, (bool)custom[field]!);
+                }
+            }
+            else if (type == "CustomerCustomFieldChanged" && fields.TryGetValue((string?)message!["name"] ?? "", out var purpose))
+            {
+                Offer(resource!, purpose, DateTimeOffset.Parse((string)message["createdAt"]!, System.Globalization.CultureInfo.InvariantCulture), sequence, (bool)message["value"]!);
+            }
+            else if (type == "OrderCreated" && message!["order"] is JsonObject order && (string?)order["customerId"] is { } customer
+                     && (string?)order["custom"]?["fields"]?["checkoutConsentSnapshot"] is { } snapshot)
+            {
+                var at = DateTimeOffset.Parse((string)order["createdAt"]!, System.Globalization.CultureInfo.InvariantCulture);
+                foreach (var (key, value) in JsonNode.Parse(snapshot)!.AsObject().Where(p => keys.ContainsKey(p.Key)))
+                {
+                    Offer(customer, keys[key], at, null, (bool)value!);
+                }
+            }
+        }
+
+        return latest;
+    }
+
+    [Fact]
     public async Task Worker_WithoutServiceBusSettings_ExitsAndSaysWhatToSet()
     {
         var (exit, _, stderr) = await Ctmp("worker", "--store", Store);

@@ -1,3 +1,4 @@
+using CsCheck;
 using CtMparticle.Consent;
 using CtMparticle.Tracking;
 
@@ -23,11 +24,58 @@ public sealed class ConsentMergeTests
     }
 
     [Fact]
-    public void Newest_EqualTimes_TheSecondSignalWins()
+    public void Newest_EqualTimes_TheRefusalWinsWhicheverArrivesFirst()
     {
-        var merged = ConsentMerge.Newest(Snapshot(("analytics", true, 1)), Snapshot(("analytics", false, 1)))!;
+        Assert.False(ConsentMerge.Newest(Snapshot(("analytics", true, 1)), Snapshot(("analytics", false, 1)))!.Gdpr["analytics"].Consented);
+        Assert.False(ConsentMerge.Newest(Snapshot(("analytics", false, 1)), Snapshot(("analytics", true, 1)))!.Gdpr["analytics"].Consented);
+    }
 
-        Assert.False(merged.Gdpr["analytics"].Consented);
+    [Fact]
+    public void Newest_SequenceNumbersOfTheUsersRecord_OrderBeforeTimes()
+    {
+        // commercetools' own order for the customer: message 7 is newer than message 6, whatever the clocks say.
+        var six = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, T0.AddMinutes(5), Sequence: 6) });
+        var seven = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, T0.AddMinutes(4), Sequence: 7) });
+
+        Assert.True(ConsentMerge.Newest(six, seven)!.Gdpr["analytics"].Consented);
+        Assert.True(ConsentMerge.Newest(seven, six)!.Gdpr["analytics"].Consented);
+    }
+
+    [Fact]
+    public void Newest_ARedeliveredOlderChangeDaysLater_ChangesNothing()
+    {
+        var current = Snapshot(("analytics", false, 60 * 24 * 3)); // withdrawn on day 3
+        var stale = Snapshot(("analytics", true, 10));               // the opt-in of day 0, redelivered now
+
+        Assert.Same(current.Gdpr["analytics"], ConsentMerge.Newest(current, stale)!.Gdpr["analytics"]);
+        Assert.True(ConsentMerge.Holds(ConsentMerge.Newest(current, stale)!, "analytics", current.Gdpr["analytics"]));
+        Assert.False(ConsentMerge.Holds(ConsentMerge.Newest(current, stale)!, "analytics", stale.Gdpr["analytics"]));
+    }
+
+    /// <summary>Random histories of one user's consent (flip-flops, duplicates, ties, with and without sequence numbers).</summary>
+    private static readonly Gen<ConsentSnapshot[]> Histories =
+        Gen.Select(Gen.Int[0, 2], Gen.Bool, Gen.Int[0, 20], Gen.Int[0, 2], Gen.Bool)
+            .Select(p => new ConsentSnapshot(
+                new Dictionary<string, ConsentPurpose> { [new[] { "analytics", "marketing", "personalization" }[p.Item1]] = new(p.Item2, T0.AddMinutes(p.Item3), Sequence: p.Item5 ? p.Item3 / 2 : null) },
+                p.Item4 == 0 ? new ConsentPurpose(p.Item2, T0.AddMinutes(p.Item3)) : null))
+            .Array[1, 12];
+
+    [Fact]
+    public void Newest_AnyArrivalOrder_GivesTheSameStatePerPurpose()
+    {
+        Gen.Select(Histories, Gen.Int).Sample(p =>
+        {
+            var (history, seed) = p;
+            var shuffled = history.ToArray();
+            new Random(seed).Shuffle(shuffled);
+
+            var inOrder = ConsentMerge.Newest(history)!;
+            var swapped = ConsentMerge.Newest(shuffled)!;
+
+            Assert.Equal(inOrder.Gdpr.OrderBy(g => g.Key).Select(g => (g.Key, g.Value.Consented, g.Value.At, g.Value.Sequence)),
+                swapped.Gdpr.OrderBy(g => g.Key).Select(g => (g.Key, g.Value.Consented, g.Value.At, g.Value.Sequence)));
+            Assert.Equal(inOrder.CcpaDataSaleOptOut?.Consented, swapped.CcpaDataSaleOptOut?.Consented);
+        }, iter: 5_000);
     }
 
     [Fact]
