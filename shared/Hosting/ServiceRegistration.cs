@@ -80,6 +80,7 @@ internal static class ServiceRegistration
         services.AddSingleton<IValidateOptions<CommercetoolsOptions>, CommercetoolsOptionsValidator>();
         // Always there: without Commercetools:ProjectKey it answers "not configured", and payloadNotIncluded messages
         // and follow-ups without a stored order are quarantined for replay instead of fetched.
+        services.TryAddSingleton<CommercetoolsSession>();
         services.AddHttpClient<CommercetoolsClient>((sp, http) =>
             http.Timeout = sp.GetRequiredService<IOptions<CommercetoolsOptions>>().Value.HttpTimeout);
         services.TryAddTransient<ConsentReconciler>();

@@ -255,6 +255,51 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_CommercetoolsUnreachable_StopsCleanlyKeepsWhatWasDoneAndARerunContinues()
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["CTMP_Commercetools__ProjectKey"] = "acme",
+            ["CTMP_Commercetools__ApiUrl"] = "http://127.0.0.1:1/",
+            ["CTMP_Commercetools__AuthUrl"] = "http://127.0.0.1:1/",
+            ["CTMP_Commercetools__ClientId"] = "relay",
+            ["CTMP_Commercetools__ClientSecretSetting"] = "CT_SECRET",
+            ["CTMP_CT_SECRET"] = "x",
+        };
+        var folder = Directory.CreateDirectory(Path.Combine(work, "fetch")).FullName;
+        File.Copy(Path.Combine(samples, "01-order-created-registered-with-discount.json"), Path.Combine(folder, "a.json"));
+        File.Copy(Path.Combine(samples, "08-order-created-payload-not-included.json"), Path.Combine(folder, "b.json"));
+        File.Copy(Path.Combine(samples, "05-customer-created.json"), Path.Combine(folder, "c.json"));
+        foreach (var (name, value) in settings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", folder);
+            var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+            Assert.Equal(5, exit);
+            Assert.Contains("stopped early", stdout, StringComparison.Ordinal);
+            Assert.Equal(1, (int)report["received"]!);          // the order before it is kept and sent...
+            Assert.Equal(1, (int)report["delivered"]!);
+            Assert.Equal(0, (int)report["quarantined"]!["total"]!); // ...and the message commercetools could not serve is not quarantined
+
+            var (again, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", folder);
+            Assert.Equal(5, again); // still unreachable: stops at the same input, nothing doubled
+            Assert.Equal(1, (int)JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!["delivered"]!);
+        }
+        finally
+        {
+            foreach (var name in settings.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Report_WithoutAStore_SaysHowToMakeOne()
     {
         var (exit, _, stderr) = await Ctmp("report", "--store", Path.Combine(work, "empty"));

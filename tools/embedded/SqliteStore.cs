@@ -118,7 +118,10 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             ("$id", id), ("$m", messageId), ("$k", trackingEvent.Context.DedupeKey), ("$t", time.GetUtcNow().UtcTicks));
         if (inserted == 0)
         {
-            var existing = Scalar(transaction, "SELECT message_id FROM seen WHERE event_id = $id", ("$id", id)) as string;
+            // Stored before by this message (a redelivery after a crash); an event it withheld was never stored.
+            var existing = Scalar(transaction,
+                "SELECT s.message_id FROM seen s WHERE s.event_id = $id AND NOT EXISTS (SELECT 1 FROM fates f WHERE f.event_id = s.event_id AND f.fate = 'withheld')",
+                ("$id", id)) as string;
             own?.Commit();
             return messageId is not null && existing == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
         }

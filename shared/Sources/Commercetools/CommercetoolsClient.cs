@@ -103,18 +103,14 @@ internal sealed record CtPayment
 /// values. Reads orders, payments and customers, and pages customers modified since a checkpoint.
 /// </summary>
 internal sealed class CommercetoolsClient(
-    HttpClient http, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time, ILogger<CommercetoolsClient> logger)
+    HttpClient http, CommercetoolsSession session, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time,
+    ILogger<CommercetoolsClient> logger)
 {
     private const int MaxAttempts = 4;
 
     /// <summary>After commercetools refuses the credentials, no call is made for this long (every caller retries later).</summary>
     public static readonly TimeSpan CredentialsPause = TimeSpan.FromMinutes(1);
 
-    private DateTimeOffset pausedUntil;
-    private string? pauseProblem;
-    private readonly SemaphoreSlim tokenGate = new(1, 1);
-    private string? token;
-    private DateTimeOffset tokenExpires;
 
     private CommercetoolsOptions Options => options.Value;
 
@@ -160,9 +156,9 @@ internal sealed class CommercetoolsClient(
             return new CtFetch<T>(null, 0, false, "The commercetools API is not configured (Commercetools:ProjectKey is empty).");
         }
 
-        if (time.GetUtcNow() < pausedUntil)
+        if (time.GetUtcNow() < session.PausedUntil)
         {
-            return new CtFetch<T>(null, 0, false, $"Paused until {pausedUntil:u}: {pauseProblem}", CredentialsRefused: true);
+            return new CtFetch<T>(null, 0, false, $"Paused until {session.PausedUntil:u}: {session.PauseProblem}", CredentialsRefused: true);
         }
 
         var refreshed = false;
@@ -235,8 +231,8 @@ internal sealed class CommercetoolsClient(
     private CtFetch<T> Pause<T>(int status, string problem)
         where T : class
     {
-        pausedUntil = time.GetUtcNow() + CredentialsPause;
-        pauseProblem = problem;
+        session.PausedUntil = time.GetUtcNow() + CredentialsPause;
+        session.PauseProblem = problem;
         RelayLog.CommercetoolsCredentialsRefused(logger, status, CredentialsPause.TotalSeconds, problem);
         return new CtFetch<T>(null, status, false, problem, CredentialsRefused: true);
     }
@@ -281,12 +277,12 @@ internal sealed class CommercetoolsClient(
 
     private async Task<Bearer> TokenAsync(bool force, CancellationToken cancellationToken)
     {
-        await tokenGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await session.TokenGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!force && token is not null && time.GetUtcNow() < tokenExpires)
+            if (!force && session.Token is { } cached && time.GetUtcNow() < session.TokenExpires)
             {
-                return new Bearer(token, 200, false, null);
+                return new Bearer(cached, 200, false, null);
             }
 
             var secret = configuration[Options.ClientSecretSetting!];
@@ -315,10 +311,10 @@ internal sealed class CommercetoolsClient(
                 }
 
                 var parsed = JsonSerializer.Deserialize(body, CtClientJsonContext.Default.TokenResponse)!;
-                token = parsed.AccessToken;
+                session.Token = parsed.AccessToken;
                 // Reuse the token until shortly before it expires (48 h by default), never one per call.
-                tokenExpires = time.GetUtcNow().AddSeconds(Math.Max(30, parsed.ExpiresIn - 300));
-                return new Bearer(token, 200, false, null);
+                session.TokenExpires = time.GetUtcNow().AddSeconds(Math.Max(30, parsed.ExpiresIn - 300));
+                return new Bearer(parsed.AccessToken, 200, false, null);
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
             {
@@ -327,13 +323,32 @@ internal sealed class CommercetoolsClient(
         }
         finally
         {
-            tokenGate.Release();
+            session.TokenGate.Release();
         }
     }
 
     internal sealed record TokenResponse(
         [property: JsonPropertyName("access_token")] string AccessToken,
         [property: JsonPropertyName("expires_in")] int ExpiresIn);
+}
+
+/// <summary>
+/// What the client must remember across calls, for the process (a singleton): the access token and, after commercetools
+/// refused the credentials, until when no call is made. The client itself is a typed HttpClient, created per use.
+/// </summary>
+internal sealed class CommercetoolsSession : IDisposable
+{
+    public SemaphoreSlim TokenGate { get; } = new(1, 1);
+
+    public string? Token { get; set; }
+
+    public DateTimeOffset TokenExpires { get; set; }
+
+    public DateTimeOffset PausedUntil { get; set; }
+
+    public string? PauseProblem { get; set; }
+
+    public void Dispose() => TokenGate.Dispose();
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, RespectNullableAnnotations = true)]

@@ -57,8 +57,10 @@ internal sealed partial class ConsentReconciler(
             return new ReconcileReport(0, 0, 0, 0, 0, null);
         }
 
-        var (since, _) = Parse(await checkpoints.GetAsync(CheckpointName, cancellationToken).ConfigureAwait(false));
-        var cursor = (At: since - Overlap, Id: "");
+        // After a complete run, re-read the last few minutes (queries lag recent writes); after a run cut at its page
+        // budget, go on exactly where it stopped, or a budget smaller than the overlap would never get further.
+        var (since, afterId, partial) = Parse(await checkpoints.GetAsync(CheckpointName, cancellationToken).ConfigureAwait(false));
+        var cursor = partial ? (At: since, Id: afterId) : (At: since - Overlap, Id: "");
         DateTimeOffset? checkpoint = null;
         int read = 0, changed = 0, unchanged = 0, stored = 0, withdrawn = 0;
         var complete = false;
@@ -94,7 +96,8 @@ internal sealed partial class ConsentReconciler(
                 // After every page, once what it changed is durable: a run cut short (the function's timeout) loses one page at most.
                 var last = customers.Results[^1];
                 cursor = (last.LastModifiedAt ?? cursor.At, last.Id);
-                await checkpoints.SetAsync(CheckpointName, Format(cursor.At, cursor.Id), cancellationToken).ConfigureAwait(false);
+                complete = customers.Count < pageSize;
+                await checkpoints.SetAsync(CheckpointName, Format(cursor.At, cursor.Id, partial: !complete), cancellationToken).ConfigureAwait(false);
                 checkpoint = cursor.At;
             }
 
@@ -203,17 +206,19 @@ internal sealed partial class ConsentReconciler(
         return address is null ? null : PurchaseMapper.RegionOf(address);
     }
 
-    private static (DateTimeOffset At, string Id) Parse(string? checkpoint)
+    /// <summary>The checkpoint: <c>{ticks}|{customer id}</c>, and <c>|partial</c> when the run stopped at its page budget.</summary>
+    private static (DateTimeOffset At, string Id, bool Partial) Parse(string? checkpoint)
     {
-        if (checkpoint is not null && checkpoint.Split('|') is [var ticks, var id] && long.TryParse(ticks, CultureInfo.InvariantCulture, out var t))
+        if (checkpoint?.Split('|') is [var ticks, var id, ..] parts && long.TryParse(ticks, CultureInfo.InvariantCulture, out var t))
         {
-            return (new DateTimeOffset(t, TimeSpan.Zero), id);
+            return (new DateTimeOffset(t, TimeSpan.Zero), id, parts is [_, _, "partial"]);
         }
 
-        return (DateTimeOffset.UnixEpoch + Overlap, "");
+        return (DateTimeOffset.UnixEpoch + Overlap, "", false);
     }
 
-    private static string Format(DateTimeOffset at, string id) => string.Create(CultureInfo.InvariantCulture, $"{at.UtcTicks}|{id}");
+    private static string Format(DateTimeOffset at, string id, bool partial) =>
+        string.Create(CultureInfo.InvariantCulture, $"{at.UtcTicks}|{id}{(partial ? "|partial" : "")}");
 
     private static partial class ReconcileLog
     {

@@ -58,8 +58,11 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
                 return AddResult.Duplicate;
             }
 
-            var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId"], cancellationToken).ConfigureAwait(false);
-            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+            // Stored before by this message (a redelivery after a crash); an event it withheld was never stored.
+            var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
+            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId && existing.Value.GetBoolean("Withheld") != true
+                ? AddResult.AddedBefore
+                : AddResult.Duplicate;
         }
     }
 

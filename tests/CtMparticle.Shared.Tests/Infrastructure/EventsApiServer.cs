@@ -52,6 +52,9 @@ public sealed class EventsApiServer : IAsyncDisposable
     /// <summary>Decides each answer; the argument is the request number (0-based) and the body.</summary>
     public Func<int, byte[], ScriptedResponse> Respond { get; set; } = (_, _) => ScriptedResponse.Accepted;
 
+    /// <summary>Answers for any other path (by path), so the server can stand in for another API; 404 when unset.</summary>
+    public Func<string, ScriptedResponse>? RespondOther { get; set; }
+
     /// <summary>Waits (on the server's own signal, not a clock) until it has recorded at least <paramref name="count"/> requests.</summary>
     public async Task WaitForRequestsAsync(int count)
     {
@@ -96,9 +99,9 @@ public sealed class EventsApiServer : IAsyncDisposable
         await context.Request.InputStream.CopyToAsync(buffer);
         var body = buffer.ToArray();
         var number = Interlocked.Increment(ref count) - 1;
-        var answer = context.Request.Url?.AbsolutePath == "/v2/bulkevents"
-            ? Respond(number, body)
-            : new ScriptedResponse(404, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"unknown path\"}]}");
+        var path = context.Request.Url?.AbsolutePath ?? "";
+        var answer = path == "/v2/bulkevents" ? Respond(number, body)
+            : RespondOther?.Invoke(path) ?? new ScriptedResponse(404, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"unknown path\"}]}");
         if (answer.Delay is { } delay)
         {
             try

@@ -47,6 +47,59 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task Withhold_RecordsTheEventAsSeenWithoutStoringItForPush()
+    {
+        var e = Event("contract-withheld");
+
+        Assert.Equal(AddResult.Added, await Events.WithholdAsync(e, "m-1", default));
+        Assert.Equal(AddResult.AddedBefore, await Events.WithholdAsync(e, "m-1", default)); // the same message, redelivered
+        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-2", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-1", default));    // withheld is decided, not "stored before"
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-3", default));
+
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task Withhold_AnEventStoredForPushBefore_IsADuplicate()
+    {
+        var e = Event("contract-stored-then-refused");
+        await Events.TryAddAsync(e, "m-1", default);
+
+        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-1", default));
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task HoldPending_HidesTheEventUntilItsTimeAndCountsItAsHeld()
+    {
+        var e = Event("contract-held");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        var now = TimeProvider.System.GetUtcNow();
+
+        await Events.HoldPendingAsync([key], now.AddHours(1), default);
+        var whileHeld = await Events.ReadPendingAsync(100, default);
+        var stats = await Events.PendingStatsAsync(default);
+        await Events.HoldPendingAsync([key], now.AddSeconds(-1), default);
+        var afterwards = await Events.ReadPendingAsync(100, default);
+
+        Assert.DoesNotContain(whileHeld, p => p.EventId == e.Context.EventId);
+        Assert.True(stats.Held >= 1 && stats.Count >= stats.Held);
+        Assert.Single(afterwards, p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task ConsentRegion_WithAnUnknownSubdivision_ReadsBackAsUnknown()
+    {
+        await Consent.MergeAsync("customer:contract-region", null, new Region("US") { SubdivisionUnknown = true }, default);
+
+        var region = (await Consent.GetAsync("customer:contract-region", default))!.Region!;
+
+        Assert.Equal(("US", null, true), (region.Country, region.State, region.SubdivisionUnknown));
+    }
+
+    [Fact]
     public async Task TryAdd_SameEventConcurrently_ExactlyOneWins()
     {
         var e = Event("contract-race");

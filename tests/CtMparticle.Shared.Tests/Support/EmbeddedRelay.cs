@@ -24,6 +24,7 @@ internal sealed class EmbeddedRelay : IDisposable
 
     private readonly TestMeterFactory meters = new();
     private readonly SocketsHttpHandler handler = new();
+    private readonly CommercetoolsSession session = new();
 
     public EmbeddedRelay()
     {
@@ -46,8 +47,8 @@ internal sealed class EmbeddedRelay : IDisposable
     public CommercetoolsSource Source(MappingOptions? mapping = null)
     {
         var mapper = TestOptions.Mapper(mapping);
-        var client = new CommercetoolsClient(new HttpClient(handler, disposeHandler: false), Options.Create(new CommercetoolsOptions()), new ConfigurationBuilder().Build(), Time,
-            NullLogger<CommercetoolsClient>.Instance);
+        var client = new CommercetoolsClient(new HttpClient(handler, disposeHandler: false), session, Options.Create(new CommercetoolsOptions()),
+            new ConfigurationBuilder().Build(), Time, NullLogger<CommercetoolsClient>.Instance);
         return new CommercetoolsSource(mapper, new CommercetoolsResolver(mapper, Store, client, Time));
     }
 
@@ -67,6 +68,7 @@ internal sealed class EmbeddedRelay : IDisposable
         Store.Dispose();
         meters.Dispose();
         handler.Dispose();
+        session.Dispose();
         Directory.Delete(Folder, recursive: true);
     }
 

@@ -87,6 +87,39 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
         Assert.Contains("Not found in commercetools", outcome.Detail, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(401)] // refused again after a token refresh
+    [InlineData(403)] // the API client lacks a scope
+    [InlineData(0)]   // the secret setting is empty
+    public async Task Ingest_CredentialsRefused_PausesFetchingAndRetriesTheMessageInsteadOfQuarantiningIt(int status)
+    {
+        await using var server = new EventsApiServer();
+        await using var api = new EventsApiServer
+        {
+            RespondOther = path => path == "/oauth/token"
+                ? new ScriptedResponse(200, "{\"access_token\":\"t\",\"token_type\":\"Bearer\",\"expires_in\":172800}")
+                : new ScriptedResponse(status, "{\"statusCode\":403,\"errors\":[{\"code\":\"insufficient_scope\"}]}"),
+        };
+        await using var relay = RelayHarness.Create(azurite, server, s =>
+        {
+            s["Commercetools:ProjectKey"] = CommercetoolsMockFixture.ProjectKey;
+            s["Commercetools:ApiUrl"] = api.BaseUrl.ToString();
+            s["Commercetools:AuthUrl"] = api.BaseUrl.ToString();
+            s["Commercetools:ClientId"] = "relay";
+            s["Commercetools:ClientSecretSetting"] = "TestCommercetoolsSecret";
+            s["TestCommercetoolsSecret"] = status == 0 ? "" : "secret";
+        });
+
+        var first = await Assert.ThrowsAsync<TransientFailureException>(() => relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.PayloadNotIncluded)), default));
+        var calls = api.Received.Count;
+        var second = await Assert.ThrowsAsync<TransientFailureException>(() => relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(Samples.PayloadNotIncluded)), default));
+
+        Assert.DoesNotContain("Paused", first.Message, StringComparison.Ordinal);
+        Assert.Contains("Paused until", second.Message, StringComparison.Ordinal);
+        Assert.Equal(calls, api.Received.Count); // no call is made while paused
+        Assert.Empty(await relay.QuarantinedAsync()); // the message is retried by Service Bus, not quarantined
+    }
+
     [Fact]
     public async Task Ingest_CommercetoolsUnreachable_ThrowsSoTheMessageIsRedelivered()
     {

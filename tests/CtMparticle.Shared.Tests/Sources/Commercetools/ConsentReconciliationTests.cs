@@ -148,6 +148,29 @@ public sealed class ConsentReconciliationTests(AzuriteFixture azurite, Commercet
     }
 
     [Fact]
+    public async Task Reconcile_ConsentWithdrawn_NeverTouchesAnEventInsideAnInFlightRequest()
+    {
+        var finn = await CreateCustomerAsync("finn", "DE", analytics: true, marketing: true);
+        await using var relay = Relay();
+        var reconciler = relay.Get<ConsentReconciler>();
+        await reconciler.RunAsync(500, default);
+        await relay.Push.PushAsync(default);
+        var signIn = new SignedIn(new EventContext(Uuid5.ForEvent("inflight-" + tag), "inflight-" + tag, new DateTimeOffset(2026, 11, 28, 9, 0, 0, TimeSpan.Zero),
+            EventSource.Storefront, null, null, new Region("DE"), new UserIds(finn.Id)), "password");
+        await relay.Events.TryAddAsync(signIn, null, default);
+        var key = (await relay.Events.ReadPendingAsync(100, default)).Single(p => p.EventId == signIn.Context.EventId).Key;
+        // A request carrying it went out and no answer came: it may be in mParticle already.
+        await relay.Events.SaveInFlightAsync(new InFlightRequest("req-" + tag, "acme-eu", "[]"u8.ToArray(), [new InFlightBatch(2, [key])],
+            new DateTimeOffset(2026, 11, 28, 9, 0, 1, TimeSpan.Zero)), default);
+
+        await SetConsentAsync(finn.Id, "consentAnalytics", false);
+        var report = await reconciler.RunAsync(500, default);
+
+        Assert.Equal(0, report.Withdrawn); // "withdrawn" only ever counts events that were not sent
+        Assert.Contains(await relay.Events.ReadPendingAsync(100, default), p => p.EventId == signIn.Context.EventId);
+    }
+
+    [Fact]
     public async Task Reconcile_CrashAfterStoringAnUpdate_RerunSendsItOnce()
     {
         var dora = await CreateCustomerAsync("dora", "DE", analytics: true, marketing: false);
@@ -178,6 +201,57 @@ public sealed class ConsentReconciliationTests(AzuriteFixture azurite, Commercet
         var received = Received(dora.Id);
         Assert.Equal(2, received.Count); // each purpose the customer states, once
         Assert.Single(server.Accepted.SelectMany(r => r.Batches), b => (string?)b!["user_identities"]?["customer_id"] == dora.Id);
+    }
+
+    [Fact]
+    public async Task Reconcile_PageBudgetReached_CheckpointsEveryPageAndTheNextRunContinues()
+    {
+        var customers = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            customers.Add((await CreateCustomerAsync($"page{i}", "DE", analytics: true, marketing: true)).Id);
+        }
+
+        await using var relay = Relay();
+        var reconciler = relay.Get<ConsentReconciler>();
+
+        var first = await reconciler.RunAsync(1, default, maxPages: 2);
+        var checkpoint = await relay.Get<ICheckpointStore>().GetAsync(ConsentReconciler.CheckpointName, default);
+        var runs = 1;
+        var last = first;
+        while (!last.Complete && runs < 100)
+        {
+            last = await reconciler.RunAsync(1, default, maxPages: 2);
+            runs++;
+        }
+
+        Assert.False(first.Complete);         // a large customer base is not read in one run...
+        Assert.Equal(2, first.CustomersRead);
+        Assert.NotNull(checkpoint);           // ...but what was read is checkpointed page by page
+        Assert.True(last.Complete);           // and later runs finish it
+        foreach (var id in customers)
+        {
+            Assert.True((await relay.Consent.GetAsync($"customer:{id}", default))!.Consent.Gdpr["analytics"].Consented);
+        }
+    }
+
+    [Fact]
+    public async Task Reconcile_CheckoutConsentNewerThanTheCustomerRecord_IsNotOverwritten()
+    {
+        var eva = await CreateCustomerAsync("eva", "DE", analytics: true, marketing: true);
+        await using var relay = Relay();
+        // Eva refused analytics at checkout after her record was last changed (a snapshot on a later order).
+        var refusedAt = TimeProvider.System.GetUtcNow().AddDays(1);
+        await relay.Consent.MergeAsync($"customer:{eva.Id}",
+            new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, refusedAt) }), new Region("DE"), default);
+
+        await relay.Get<ConsentReconciler>().RunAsync(500, default);
+        await relay.Push.PushAsync(default);
+
+        var stored = (await relay.Consent.GetAsync($"customer:{eva.Id}", default))!.Consent;
+        Assert.False(stored.Gdpr["analytics"].Consented);      // the newer checkout choice stands
+        Assert.True(stored.Gdpr["marketing_email"].Consented);  // what the record adds is still learnt
+        Assert.DoesNotContain((eva.Id, "analytics", true), Received(eva.Id));
     }
 
     [Fact]

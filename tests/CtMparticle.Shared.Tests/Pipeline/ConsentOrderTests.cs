@@ -1,0 +1,139 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtMparticle.Pipeline;
+using CtMparticle.Storage;
+using CtMparticle.Tests.Support;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Pipeline;
+
+/// <summary>
+/// Consent whatever the delivery order, through the whole ingest pipeline on the embedded store: each purpose ends at
+/// the customer's latest choice by commercetools' own order (sequenceNumber), an older change arriving late sends
+/// nothing, and a replay never decides an event again.
+/// </summary>
+public sealed class ConsentOrderTests : IDisposable
+{
+    private const string Customer = "7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58";
+    private readonly EmbeddedRelay relay = new();
+
+    public void Dispose() => relay.Dispose();
+
+    /// <summary>A marketing e-mail consent change of the sample customer: message number <paramref name="sequence"/>, at minute <paramref name="minute"/>.</summary>
+    private static byte[] Change(int sequence, int minute, bool value)
+    {
+        var json = Samples.Json(Samples.CloudEventsConsent);
+        var id = $"00000000-0000-4000-8000-{sequence:D12}";
+        var at = new DateTimeOffset(2025, 4, 10, 19, 0, 0, TimeSpan.Zero).AddMinutes(minute).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        json["id"] = id;
+        var data = json["data"]!.AsObject();
+        data["id"] = id;
+        data["sequenceNumber"] = sequence;
+        data["createdAt"] = at;
+        data["value"] = value;
+        return Samples.Bytes(json);
+    }
+
+    private async Task<IngestOutcome> Ingest(byte[] body) => await relay.Pipeline().IngestAsync(new Inbound(body), default);
+
+    private async Task<bool> StoredMarketing() =>
+        (await relay.Store.GetAsync($"customer:{Customer}", default))!.Consent.Gdpr["marketing_email"].Consented;
+
+    [Fact]
+    public async Task SwappedPair_TheNewerChoiceStaysAndTheLateOlderOneSendsNothing()
+    {
+        var newer = await Ingest(Change(6, 10, false));
+        var older = await Ingest(Change(5, 5, true)); // delivered after the newer one
+
+        Assert.False(await StoredMarketing());
+        Assert.Equal(IngestOutcomeKind.Accepted, newer.Kind);
+        Assert.Equal((IngestOutcomeKind.Filtered, "consent_superseded"), (older.Kind, older.Reason));
+        var pending = Assert.Single(await relay.Store.ReadPendingAsync(10, default));
+        var update = Assert.IsType<ConsentUpdated>(JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent));
+        Assert.False(update.Context.Consent!.Gdpr["marketing_email"].Consented);
+    }
+
+    [Fact]
+    public async Task SequenceNumberOrdersBeforeClocks()
+    {
+        // commercetools' order says 8 came after 7, although 8's timestamp is a little earlier.
+        await Ingest(Change(8, 20, true));
+        await Ingest(Change(7, 21, false));
+
+        Assert.True(await StoredMarketing());
+    }
+
+    [Theory]
+    [InlineData(new[] { 1, 2, 3, 4, 5, 6 })]
+    [InlineData(new[] { 6, 5, 4, 3, 2, 1 })]
+    [InlineData(new[] { 3, 6, 1, 4, 2, 5 })]
+    [InlineData(new[] { 2, 2, 6, 6, 1, 3, 5, 4 })] // duplicates among them
+    public async Task FlipFlops_InAnyOrder_EndAtTheLastChoice(int[] order)
+    {
+        // Messages 1..6 alternate yes/no; the last (6) says no.
+        foreach (var n in order)
+        {
+            await Ingest(Change(n, n, n % 2 == 1));
+        }
+
+        Assert.False(await StoredMarketing());
+    }
+
+    [Fact]
+    public async Task OlderChangeRedeliveredDaysLater_ChangesNothingAndSendsNothing()
+    {
+        await Ingest(Change(5, 0, true));
+        await Ingest(Change(6, 60 * 24 * 2, false)); // withdrawn two days later
+        relay.Time.Advance(TimeSpan.FromDays(3));
+
+        var redelivered = await Ingest(Change(5, 0, true));
+
+        Assert.False(await StoredMarketing());
+        Assert.Equal((IngestOutcomeKind.Filtered, "consent_superseded"), (redelivered.Kind, redelivered.Reason)); // stored once, long ago; now stale
+        Assert.Equal(2, (await relay.Store.ReadPendingAsync(10, default)).Count);
+    }
+
+    [Fact]
+    public async Task PurchaseRefusedAtCheckout_ReplayedAfterAnOptIn_IsStillNotSent()
+    {
+        var refused = Samples.Json(Samples.OrderCreatedRegistered);
+        refused["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false}";
+        var first = await Ingest(Samples.Bytes(refused));
+
+        // The customer opts in later; then the order message is delivered again (Service Bus, a replay, a rerun).
+        var optIn = Samples.Json(Samples.CloudEventsConsent);
+        optIn["data"]!["name"] = "consentAnalytics";
+        optIn["data"]!["value"] = true;
+        optIn["data"]!["createdAt"] = "2030-01-01T00:00:00.000Z";
+        await Ingest(Samples.Bytes(optIn));
+        var replayed = await Ingest(Samples.Bytes(refused));
+
+        var stored = (await relay.Store.ReadPendingAsync(10, default))
+            .Select(p => JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!).ToArray();
+        Assert.DoesNotContain(stored, e => e is OrderCompleted);
+        Assert.Equal(IngestOutcomeKind.Accepted, first.Kind);       // only the refusal itself, as a consent update
+        Assert.Equal(IngestOutcomeKind.Duplicate, replayed.Kind);   // decided once: the later opt-in does not send it
+        Assert.Equal(2, stored.Length);                             // the derived refusal and the opt-in, nothing more
+        Assert.Equal(1, (await relay.Store.EventTotalsAsync(default)).Withheld);
+    }
+
+    [Fact]
+    public async Task UnknownSubdivisionInAnAddress_IsStoredAsUnknownNotAsTheCountry()
+    {
+        var signUp = Samples.Json(Samples.CustomerCreated);
+        var address = signUp["customer"]!["addresses"]![0]!.AsObject();
+        address["country"] = "US";
+        address["state"] = "Kalifornien";
+        signUp["customer"]!["custom"] = new JsonObject
+        {
+            ["type"] = new JsonObject { ["typeId"] = "type", ["id"] = "t" },
+            ["fields"] = new JsonObject(),
+        };
+
+        await Ingest(Samples.Bytes(signUp));
+
+        var region = (await relay.Store.GetAsync($"customer:{Customer}", default))!.Region!;
+        Assert.True(region.SubdivisionUnknown); // read back as unknown, so the strictest US regime keeps applying
+        Assert.Equal("US", region.Country);
+    }
+}
