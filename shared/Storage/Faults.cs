@@ -10,6 +10,9 @@ namespace CtMparticle.Storage;
 /// </summary>
 internal sealed class TransientFailureException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>A value beyond what the store can hold in one entity (Azure Tables: 1 MB); never transient.</summary>
+internal sealed class ValueTooLargeException(string message) : Exception(message);
+
 /// <summary>
 /// Sorts the failures an input can meet into the two kinds the relay treats differently: transient infrastructure
 /// (retry the input later) and everything else (quarantine this input with a reason, go on with the next).
@@ -36,6 +39,8 @@ internal static class Faults
     /// <summary>The reason and a PII-free sentence for a failure that is not transient (types and codes only, never values).</summary>
     public static (Reason Reason, string Detail) Describe(Exception exception, string stage) => exception switch
     {
+        ValueTooLargeException => (Reason.TooLargeToStore,
+            $"What this input needs stored at {stage} is larger than one storage entity holds; no real commercetools message produces it."),
         RequestFailedException { ErrorCode: { } code } when TooLarge.Contains(code) => (Reason.TooLargeToStore,
             $"Storage refused to keep what this input needs at {stage} ({code}); it is beyond the service's entity limit, so no real commercetools message produces it."),
         _ => (Reason.InternalError,

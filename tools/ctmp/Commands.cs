@@ -292,7 +292,30 @@ internal static class Commands
                 continue;
             }
 
-            var outcome = await host.Ingest.IngestAsync(new Inbound(Convert.FromBase64String(record.PayloadBase64)), cancellationToken).ConfigureAwait(false);
+            byte[] payload;
+            try
+            {
+                payload = Convert.FromBase64String(record.PayloadBase64);
+            }
+            catch (FormatException)
+            {
+                Console.WriteLine($"{path}: skipped (its payload_base64 is not base64; the record was edited or damaged)");
+                continue;
+            }
+
+            IngestOutcome outcome;
+            try
+            {
+                outcome = await host.Ingest.IngestAsync(new Inbound(payload), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
+            {
+                // A dependency's outage is not the record's fault: stop, keep it quarantined, and say how to go on.
+                Console.WriteLine($"{path}: not replayed now ({ex.GetType().Name}: {ex.Message}); run the replay again later");
+                Console.WriteLine($"replayed {resolved + still:N0}: {resolved:N0} resolved, {still:N0} still quarantined; stopped early");
+                return ExitCodes.Interrupted;
+            }
+
             var seqs = await host.Embedded!.InputsQuarantinedAsAsync(path, cancellationToken).ConfigureAwait(false);
             if (outcome.Kind == IngestOutcomeKind.Quarantined)
             {

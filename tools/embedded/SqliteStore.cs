@@ -38,7 +38,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public static SqliteStore Open(string file, TimeProvider time, int partitions = 16)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!);
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false }.ToString());
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false, DefaultTimeout = 5 }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = Schema;
@@ -453,11 +453,21 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         {
             return work();
         }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is SqliteBusy or SqliteLocked or SqliteIoError or SqliteFull)
+        {
+            // Another process holds the file, or the disk failed or filled: not the input's fault, so retry it later.
+            throw new TransientFailureException($"The store {Path} is unavailable now (SQLite error {ex.SqliteErrorCode}).", ex);
+        }
         finally
         {
             gate.Release();
         }
     }
+
+    private const int SqliteBusy = 5;
+    private const int SqliteLocked = 6;
+    private const int SqliteIoError = 10;
+    private const int SqliteFull = 13;
 
     private Task Locked(Func<int> work, CancellationToken cancellationToken) => Locked<int>(work, cancellationToken);
 

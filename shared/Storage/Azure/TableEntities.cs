@@ -39,7 +39,7 @@ internal static class Chunks
         var count = (value.Length + ChunkBytes - 1) / ChunkBytes;
         if (count > MaxChunks)
         {
-            throw new ArgumentOutOfRangeException(nameof(value), value.Length, $"A value of {value.Length:N0} bytes does not fit a table entity.");
+            throw new ValueTooLargeException($"A value of {value.Length:N0} bytes does not fit a table entity ({MaxChunks} chunks of {ChunkBytes:N0} bytes).");
         }
 
         entity[$"{name}Chunks"] = count;

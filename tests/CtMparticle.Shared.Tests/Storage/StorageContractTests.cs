@@ -330,6 +330,21 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     private protected override IConsentStore Consent => store;
 
     [Fact]
+    public async Task Store_FileLockedByAnotherProcess_IsATransientFailureNotTheInputsFault()
+    {
+        using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(folder, "state.db")};Pooling=False");
+        other.Open();
+        using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            begin.ExecuteNonQuery();
+        }
+
+        // After the store's busy timeout (5 s) it gives up: the input is retried later, never quarantined for this.
+        await Assert.ThrowsAsync<TransientFailureException>(() => store.TryAddAsync(Event("contract-locked"), "m-1", default));
+    }
+
+    [Fact]
     public async Task Store_SurvivesReopening()
     {
         var e = Event("contract-reopen");
