@@ -320,6 +320,11 @@ internal static class DeliveryDecoder
             {
                 var property = reader.ValueSpan;
                 var escaped = reader.ValueIsEscaped;
+                if (escaped)
+                {
+                    _ = envelope.CheckEscapes(ref reader);
+                }
+
                 reader.Read();
                 if (escaped)
                 {
@@ -389,7 +394,7 @@ internal static class DeliveryDecoder
         {
             if (reader.TokenType == JsonTokenType.String)
             {
-                return reader.GetString();
+                return reader.ValueIsEscaped && !CheckEscapes(ref reader) ? null : reader.GetString();
             }
 
             if (reader.TokenType != JsonTokenType.Null)
@@ -482,6 +487,11 @@ internal static class DeliveryDecoder
                     return;
                 }
 
+                if (reader.ValueIsEscaped && reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName)
+                {
+                    _ = CheckEscapes(ref reader);
+                }
+
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.StartArray:
@@ -496,6 +506,25 @@ internal static class DeliveryDecoder
                             $"An array holds a null element (at byte {reader.TokenStartIndex:N0}); commercetools arrays hold objects or values, never null, so the body is not as commercetools sent it.");
                         break;
                 }
+            }
+        }
+
+        /// <summary>
+        /// An escaped string must decode to valid UTF-16: JSON's grammar allows <c>\ud800</c> alone, Unicode does not,
+        /// and reading such a value later would fail deep in the mapping. Refused here, with the position.
+        /// </summary>
+        private bool CheckEscapes(ref Utf8JsonReader reader)
+        {
+            try
+            {
+                _ = reader.GetString();
+                return true;
+            }
+            catch (InvalidOperationException)
+            {
+                Problem ??= (Reason.MalformedJson,
+                    $"A string holds a \\u escape that is half a surrogate pair (at byte {reader.TokenStartIndex:N0}); that is not Unicode text, so the body is not as commercetools sent it.");
+                return false;
             }
         }
 
