@@ -128,6 +128,11 @@ internal static class Commands
         var destination = host.DryRun is { } dry ? $"written as {dry.Written:N0} request file(s) to {host.Options.DryRunOutput!.FullName}" : $"sent in {summary.Requests:N0} request(s)";
         o.WriteLine($"  events stored {summary.EventsStored:N0}, delivered {summary.EventsDelivered:N0} ({destination}), withdrawn {summary.EventsWithdrawn:N0}, quarantined at push {summary.EventsQuarantined:N0}, pending {summary.PendingEvents:N0}");
         o.WriteLine($"  store {host.Options.Store.FullName}; run 'ctmp report --store {host.Options.Store.FullName}' for the accounting");
+        if (summary.EventsResent > 0)
+        {
+            o.WriteLine($"  {summary.EventsResent:N0} event(s) were resent inside requests that may already have reached mParticle (no answer came): byte for byte, same source_request_id, so mParticle drops any copy.");
+        }
+
         if (summary.HeldEvents > 0)
         {
             o.WriteLine($"  {summary.HeldEvents:N0} pending event(s) wait for their user's consent (opt-in region, consent not known yet); they go, or are withdrawn, within Relay:ConsentWait; run ctmp relay on this store again later.");

@@ -21,6 +21,9 @@ internal sealed class RelaySummary
 
     public long EventsQuarantined { get; set; }
 
+    /// <summary>Events resent inside requests that may already have reached mParticle (same bytes, same request id).</summary>
+    public long EventsResent { get; set; }
+
     public long Requests { get; set; }
 
     public long PendingEvents { get; set; }
@@ -165,6 +168,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             summary.EventsDelivered += report.Delivered;
             summary.EventsWithdrawn += report.Withdrawn;
             summary.EventsQuarantined += report.Quarantined;
+            summary.EventsResent += report.Resent;
             var progressed = report.Delivered + report.Withdrawn + report.Quarantined > 0;
             if (!progressed || (!drain && report.PendingRead < 1))
             {
