@@ -69,7 +69,6 @@ internal sealed class ConsentStage(IConsentStore consent, ConsentRules rules, IO
             // mParticle must learn it, or its profile keeps an older "consented" that its forwarding rules act on.
             refused.Add(new RefusedEvent(trackingEvent, ConsentLearnt(trackingEvent, state)));
             blockDetail = decision.Detail;
-
             RelayLog.Blocked(logger, trackingEvent.Context.EventId, trackingEvent.Name, mapped.Info.MessageId, decision.Regime, decision.RegionCode, Reason.ConsentNotGiven.Code());
         }
 
@@ -80,9 +79,9 @@ internal sealed class ConsentStage(IConsentStore consent, ConsentRules rules, IO
     /// A consent update standing for the consent a refused event stated, when that consent is what the merged state now
     /// holds (it is the newest): its own dedupe key, derived from the event's, so a redelivery stores it once.
     /// </summary>
-    internal static ConsentUpdated? ConsentLearnt(TrackingEvent refused, UserConsent? merged)
+    private static ConsentUpdated? ConsentLearnt(TrackingEvent refused, UserConsent? merged)
     {
-        if (refused is ConsentUpdated || !Teaches(refused) || refused.Context.Consent is not { IsEmpty: false } stated || IsSuperseded(stated, merged))
+        if (!Teaches(refused) || refused.Context.Consent is not { IsEmpty: false } stated || IsSuperseded(stated, merged))
         {
             return null;
         }

@@ -455,6 +455,35 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_ThousandsOfMutatedDeliveries_ExitsNormallyAndTheReportAccountsForEveryLine()
+    {
+        // From outside, as a broken producer would send them: each a mutated sample under a fresh message id.
+        var originals = Directory.GetFiles(samples, "*.json").Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+        var corpus = Path.Combine(work, "hostile.ndjson");
+        var random = new Random(20261202);
+        using (var writer = new StreamWriter(corpus))
+        {
+            for (var i = 0; i < 3_000; i++)
+            {
+                var body = CtMparticle.Tests.Support.HostileInputs.Mutate(originals[random.Next(originals.Length)], random.Next(1, 4), random.Next());
+                // One line each (a truncated body may end anywhere), and fresh ids, so few are mere redeliveries.
+                var text = System.Text.Encoding.UTF8.GetString(body).Replace("\n", " ", StringComparison.Ordinal);
+                writer.WriteLine(text.Replace("\"id\":\"", $"\"id\":\"{i:D6}-", StringComparison.Ordinal));
+            }
+        }
+
+        var (exit, _, stderr) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", corpus);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+        Assert.True(exit is 0 or 4, $"exit {exit}");
+        Assert.DoesNotContain("Unhandled", stderr, StringComparison.Ordinal);
+        Assert.Equal(3_000, (int)report["received"]!);
+        Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+        Assert.Null(report["quarantined"]!["by_reason"]!["internal_error"]);
+        Assert.True((int)report["quarantined"]!["total"]! > 1_000); // the mutations reached past the parser
+    }
+
+    [Fact]
     public async Task Worker_WithoutServiceBusSettings_ExitsAndSaysWhatToSet()
     {
         var (exit, _, stderr) = await Ctmp("worker", "--store", Store);
