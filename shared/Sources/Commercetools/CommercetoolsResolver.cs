@@ -69,9 +69,9 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
                 {
                     message = fetch.PayloadType switch
                     {
-                        "OrderImported" => new OrderImportedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
-                        "OrderCreatedFromRecurringOrder" => new OrderCreatedFromRecurringOrderMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
-                        _ => new OrderCreatedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
+                        "OrderImported" => new OrderImportedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, ProjectKey = fetch.ProjectKey, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
+                        "OrderCreatedFromRecurringOrder" => new OrderCreatedFromRecurringOrderMessage { Id = fetch.MessageId, Type = fetch.PayloadType, ProjectKey = fetch.ProjectKey, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
+                        _ => new OrderCreatedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, ProjectKey = fetch.ProjectKey, Resource = resource, CreatedAt = o.CreatedAt, Order = o },
                     };
                 }
 
@@ -82,7 +82,7 @@ internal sealed class CommercetoolsResolver(CommercetoolsMapper mapper, IOrderCo
                 problem = customer.Problem;
                 if (customer.Value is { } c)
                 {
-                    message = new CustomerCreatedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, Resource = resource, CreatedAt = c.CreatedAt ?? time.GetUtcNow(), Customer = c };
+                    message = new CustomerCreatedMessage { Id = fetch.MessageId, Type = fetch.PayloadType, ProjectKey = fetch.ProjectKey, Resource = resource, CreatedAt = c.CreatedAt ?? time.GetUtcNow(), Customer = c };
                 }
 
                 break;

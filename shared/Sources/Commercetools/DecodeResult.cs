@@ -27,13 +27,15 @@ internal sealed record Decoded(CtDelivery Delivery, DeliveryInfo Info) : DecodeR
 /// <summary>
 /// commercetools left the payload out (<c>payloadNotIncluded</c>): the resource must be fetched before mapping.
 /// </summary>
+/// <param name="ProjectKey">The message's project: part of every dedupe key, so the fetched message keeps it.</param>
 internal sealed record FetchRequired(
     string MessageId,
     string ResourceTypeId,
     string ResourceId,
     string PayloadType,
     string CommercetoolsReason,
-    DeliveryInfo Info) : DecodeResult(Info)
+    DeliveryInfo Info,
+    string? ProjectKey = null) : DecodeResult(Info)
 {
     public Reason Reason => Reason.PayloadNotIncluded;
 

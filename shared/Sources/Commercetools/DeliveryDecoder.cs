@@ -207,7 +207,7 @@ internal static class DeliveryDecoder
         if (envelope.HasPayloadNotIncluded)
         {
             return new FetchRequired(envelope.Id, envelope.ResourceTypeId, envelope.ResourceId, messageType,
-                envelope.PayloadNotIncludedReason ?? "no reason given", info);
+                envelope.PayloadNotIncludedReason ?? "no reason given", info, envelope.ProjectKey);
         }
 
         try
@@ -285,6 +285,7 @@ internal static class DeliveryDecoder
         public string? Type { get; private set; }
         public string? Id { get; private set; }
         public string? SpecVersion { get; private set; }
+        public string? ProjectKey { get; private set; }
         public string? ResourceTypeId { get; private set; }
         public string? ResourceId { get; private set; }
         public bool HasPayloadNotIncluded { get; private set; }
@@ -342,6 +343,10 @@ internal static class DeliveryDecoder
                 else if (property.SequenceEqual("id"u8))
                 {
                     envelope.Id = envelope.String(ref reader, "id");
+                }
+                else if (property.SequenceEqual("projectKey"u8))
+                {
+                    envelope.ProjectKey = envelope.String(ref reader, "projectKey");
                 }
                 else if (property.SequenceEqual("specversion"u8))
                 {

@@ -58,6 +58,28 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
     }
 
     [Fact]
+    public async Task Ingest_FetchedOrderThenTheSameOrderWithItsPayload_IsADuplicate()
+    {
+        // Two subscriptions: one delivers the order without its payload (fetched), the other with it.
+        await using var server = new EventsApiServer();
+        await using var relay = Relay(server);
+        var orderId = await ImportOrderAsync("TWICE-" + Guid.NewGuid().ToString("N")[..6]);
+        var withoutPayload = Samples.Json(Samples.PayloadNotIncluded);
+        withoutPayload["resource"]!["id"] = orderId;
+        var withPayload = Samples.Json(Samples.OrderCreatedRegistered);
+        withPayload["id"] = Guid.NewGuid().ToString();
+        withPayload["resource"]!["id"] = orderId;
+        withPayload["order"] = await commercetools.SendAsync(HttpMethod.Get, $"orders/{orderId}");
+
+        var fetched = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(withoutPayload)), default);
+        var second = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(withPayload)), default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, fetched.Kind);
+        Assert.Equal(IngestOutcomeKind.Duplicate, second.Kind); // the same purchase key, project included
+        Assert.Single(await relay.Events.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
     public async Task Ingest_StatusChangeWithoutStoredOrder_FetchesTheOrderForItsContext()
     {
         await using var server = new EventsApiServer();
