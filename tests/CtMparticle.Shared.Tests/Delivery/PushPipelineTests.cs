@@ -306,6 +306,34 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Push_NoAnswerThenCredentialsRefused_KeepsTheRequestSoItIsNeverRegrouped()
+    {
+        await StoreEvent("rot-1", "c-rot");
+        server.Respond = (n, _) => n switch
+        {
+            0 => new ScriptedResponse(202, Delay: TimeSpan.FromSeconds(3)), // accepted, the answer lost
+            1 => new ScriptedResponse(401),                                 // the key was rotated meanwhile
+            _ => ScriptedResponse.Accepted,
+        };
+
+        await relay.Push.PushAsync(default);
+        await server.WaitForRequestsAsync(1);
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        await relay.Push.PushAsync(default);
+        await StoreEvent("rot-2", "c-rot"); // a newer event of the same user must not join it
+        time.Advance(TimeSpan.FromSeconds(2));
+        await relay.Push.PushAsync(default);
+        await relay.Push.PushAsync(default);
+
+        // The first event only ever travels inside the one request that may have reached mParticle.
+        var first = Uuid5.ForEvent("rot-1").ToString("D");
+        var bodies = server.Received.Where(r => r.SourceMessageIds.Contains(first)).Select(r => Convert.ToBase64String(r.Body)).Distinct();
+        Assert.Single(bodies);
+        Assert.Empty(await relay.Events.ReadInFlightAsync(default));
+        Assert.Empty(await relay.Events.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
     public async Task Push_UnknownConsentInAnOptInRegion_IsHeldThenSentOnceConsentArrives()
     {
         var e = new SignedIn(new EventContext(Uuid5.ForEvent("hold-1"), "hold-1", At, EventSource.Storefront, "hold-1", "acme-de", new Region("DE"), new UserIds("c-hold")), "password");
