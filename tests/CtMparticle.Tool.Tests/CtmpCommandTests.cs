@@ -300,6 +300,76 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_KilledRightAfterMParticleAccepted_RerunResendsOnlyTheIdenticalRequest()
+    {
+        // A real process, killed (SIGKILL) while mParticle is accepting its first request: the answer never arrives.
+        System.Diagnostics.Process? child = null;
+        await using var server = new EventsApiServer
+        {
+            Respond = (n, _) =>
+            {
+                if (n == 0)
+                {
+                    child!.Kill(entireProcessTree: true);
+                    child.WaitForExit();
+                }
+
+                return ScriptedResponse.Accepted;
+            },
+        };
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "relay", "--store", Store, "--quiet", samples })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var settings = new Dictionary<string, string>
+        {
+            ["CTMP_MPARTICLE_API_KEY"] = "k",
+            ["CTMP_MPARTICLE_API_SECRET"] = "s",
+            ["CTMP_MParticle__Inputs__0__BaseUrl"] = server.BaseUrl.ToString(),
+        };
+        foreach (var (name, value) in settings)
+        {
+            start.Environment[name] = value;
+        }
+
+        child = System.Diagnostics.Process.Start(start)!;
+        await child.WaitForExitAsync();
+        Assert.NotEqual(0, child.ExitCode);
+
+        // The rerun also brings a new event of the same customer: a regrouped request would differ from the first.
+        var more = Directory.CreateDirectory(Path.Combine(work, "more")).FullName;
+        var change = JsonNode.Parse(File.ReadAllText(Path.Combine(samples, "06-customer-email-changed.json")))!;
+        change["id"] = "0f0f0f0f-1111-4222-8333-444455556666";
+        File.WriteAllText(Path.Combine(more, "later.json"), change.ToJsonString());
+        foreach (var (name, value) in settings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            var (exit, _, _) = await Ctmp("relay", "--store", Store, "--quiet", samples, more);
+
+            Assert.Equal(0, exit);
+            var accepted = server.Accepted;
+            var bodiesPerEvent = accepted.SelectMany(r => r.SourceMessageIds.Select(id => (id, Body: Convert.ToBase64String(r.Body))))
+                .GroupBy(p => p.id).ToDictionary(g => g.Key, g => g.Select(p => p.Body).Distinct().Count());
+            Assert.Equal(8, bodiesPerEvent.Count);                   // the seven, and the new one
+            Assert.All(bodiesPerEvent.Values, count => Assert.Equal(1, count)); // each only ever inside one identical request
+            Assert.Equal(2, server.Received.Select(r => Convert.ToBase64String(r.Body)).Distinct().Count());
+        }
+        finally
+        {
+            foreach (var name in settings.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Report_WithoutAStore_SaysHowToMakeOne()
     {
         var (exit, _, stderr) = await Ctmp("report", "--store", Path.Combine(work, "empty"));

@@ -91,8 +91,13 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
             if (++sinceLastPush >= PushEvery)
             {
+                // Push outside the batch transaction: each request must be durably in flight before it is POSTed,
+                // and its events durably removed once mParticle accepted it (a kill in between resends it identically).
                 sinceLastPush = 0;
+                sinceLastCommit = 0;
+                await CommitAsync(cancellationToken).ConfigureAwait(false);
                 await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
+                await BeginAsync(cancellationToken).ConfigureAwait(false);
             }
 
             if (showProgress && time.GetElapsedTime(lastProgress) > TimeSpan.FromSeconds(2))
@@ -103,8 +108,8 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             }
         }
 
-        await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
         await CommitAsync(cancellationToken).ConfigureAwait(false);
+        await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
         var pending = await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
         summary.PendingEvents = pending.Count;
         summary.HeldEvents = pending.Held;

@@ -62,7 +62,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     private const string Schema = """
         PRAGMA journal_mode = WAL;
-        PRAGMA synchronous = NORMAL;
+        PRAGMA synchronous = FULL;
         PRAGMA busy_timeout = 5000;
         PRAGMA foreign_keys = OFF;
         PRAGMA temp_store = MEMORY;
@@ -92,7 +92,9 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     /// <summary>
     /// Starts a batch: until <see cref="CommitBatchAsync"/>, every operation joins one transaction, so a run writes
     /// thousands of inputs per commit. A crash loses the whole uncommitted batch (events and their ledger rows
-    /// together), which a rerun processes again: nothing is half-recorded.
+    /// together), which a rerun processes again: nothing is half-recorded. Push never runs inside a batch: its writes
+    /// (the in-flight request before the POST, the removal after the 202) must each be durable at once, and with
+    /// <c>synchronous = FULL</c> they survive a power loss too.
     /// </summary>
     public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() =>
     {
