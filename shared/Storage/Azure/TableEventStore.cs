@@ -128,28 +128,66 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         }
     }
 
+    /// <summary>
+    /// Reads a fair share of <paramref name="max"/> from each partition (oldest first within it), then tops up from the
+    /// partitions that had more while the total is short: never more than about <paramref name="max"/> entities with
+    /// payloads per run, however large the backlog (reading <paramref name="max"/> from every partition loaded
+    /// partitions × max entities and stalled the drain after an outage).
+    /// </summary>
     public async Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken)
     {
-        var perPartition = Math.Max(1, max);
+        max = Math.Max(1, max);
+        var share = (max + PartitionCount - 1) / PartitionCount;
         var now = time.GetUtcNow();
-        var all = new List<PendingEvent>();
-        for (var shard = 0; shard < PartitionCount; shard++)
+        var all = new List<PendingEvent>(max);
+        var fuller = new List<(string Partition, string LastRowKey)>();
+        for (var shard = 0; shard < PartitionCount && all.Count < max; shard++)
         {
             var partition = Partitions.Name("e", shard);
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"} and NotBefore le {now}");
-            var read = 0;
-            await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(1000, perPartition), cancellationToken: cancellationToken).ConfigureAwait(false))
+            var (read, last) = await ReadPartitionAsync(partition, Pending, Math.Min(share, max - all.Count), now, all, cancellationToken).ConfigureAwait(false);
+            if (read == share && last is not null)
             {
-                var (enqueuedAt, eventId) = ParsePendingRowKey(entity.RowKey);
-                all.Add(new PendingEvent(partition, eventId, enqueuedAt, entity.GetString("MessageId"), Chunks.Read(entity, Payload)));
-                if (++read >= perPartition)
-                {
-                    break;
-                }
+                fuller.Add((partition, last));
             }
         }
 
-        return all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Take(max).ToArray();
+        foreach (var (partition, last) in fuller)
+        {
+            if (all.Count >= max)
+            {
+                break;
+            }
+
+            await ReadPartitionAsync(partition, last + "\0", max - all.Count, now, all, cancellationToken).ConfigureAwait(false);
+        }
+
+        return all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).ToArray();
+    }
+
+    /// <summary>Up to <paramref name="take"/> due pending rows of one partition from <paramref name="fromRowKey"/> on; how many, and the last row key.</summary>
+    private async Task<(int Read, string? LastRowKey)> ReadPartitionAsync(
+        string partition, string fromRowKey, int take, DateTimeOffset now, List<PendingEvent> into, CancellationToken cancellationToken)
+    {
+        if (take <= 0)
+        {
+            return (0, null);
+        }
+
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {fromRowKey} and RowKey lt {"pending}"} and NotBefore le {now}");
+        var read = 0;
+        string? last = null;
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(1000, take), cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var (enqueuedAt, eventId) = ParsePendingRowKey(entity.RowKey);
+            into.Add(new PendingEvent(partition, eventId, enqueuedAt, entity.GetString("MessageId"), Chunks.Read(entity, Payload)));
+            last = entity.RowKey;
+            if (++read >= take)
+            {
+                break;
+            }
+        }
+
+        return (read, last);
     }
 
     public async Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken)

@@ -151,7 +151,26 @@ public abstract class StorageContractTests
 
         Assert.Equal(5, five.Count);
         Assert.Equal(all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Select(p => p.EventId), all.Select(p => p.EventId));
-        Assert.True(five.Max(p => p.EnqueuedAt) <= all.Skip(5).Min(p => p.EnqueuedAt));
+        // Oldest first within each partition: what a bounded read takes from a partition is that partition's oldest.
+        foreach (var partition in five.GroupBy(p => p.Partition))
+        {
+            var oldest = all.Where(p => p.Partition == partition.Key).Take(partition.Count()).Select(p => p.EventId);
+            Assert.Equal(oldest.Order(), partition.Select(p => p.EventId).Order());
+        }
+    }
+
+    [Fact]
+    public async Task ReadPending_ABacklogLargerThanTheLimit_ReturnsExactlyTheLimitFromEveryPartition()
+    {
+        for (var i = 0; i < 40; i++)
+        {
+            await Events.TryAddAsync(Event($"contract-backlog-{i}", $"b-{i}"), null, default);
+        }
+
+        var some = await Events.ReadPendingAsync(10, default);
+
+        Assert.Equal(10, some.Count);
+        Assert.Equal(10, some.Select(p => p.EventId).Distinct().Count());
     }
 
     [Fact]
