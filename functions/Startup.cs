@@ -8,5 +8,5 @@ namespace CtMparticle.Functions;
 public static class Startup
 {
     public static IServiceCollection AddRelayFunctions(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddCtMparticleRelay(configuration).AddCtMparticleAzureStorage(configuration);
+        services.AddCtMparticleRelay(configuration).AddCtMparticleAzureStorage(configuration).AddHostedService<StoreLayoutCheck>();
 }

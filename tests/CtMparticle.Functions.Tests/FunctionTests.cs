@@ -128,6 +128,18 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Start_StorageWrittenWithAnotherPartitionCount_StopsTheHost()
+    {
+        var check = Assert.Single(services.GetServices<IHostedService>(), s => s.GetType().Name == "StoreLayoutCheck");
+        await check.StartAsync(default); // first start: records the count
+
+        await services.GetRequiredService<ICheckpointStore>().SetAsync(StoreLayout.CheckpointName, "64", default);
+        var ex = await Assert.ThrowsAsync<StoreLayoutException>(() => check.StartAsync(default));
+
+        Assert.Contains("Set Relay:Partitions back to 64", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Push_TimerRun_SendsWhatIngestStored()
     {
         var ingest = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);

@@ -370,6 +370,25 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_PartitionCountChangedOnAnExistingStore_ExitsWithWhatToSet()
+    {
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
+        Environment.SetEnvironmentVariable("CTMP_Relay__Partitions", "8");
+        try
+        {
+            var (exit, _, stderr) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
+
+            Assert.Equal(3, exit);
+            Assert.Contains("Set Relay:Partitions back to 16", stderr, StringComparison.Ordinal);
+            Assert.Equal(0, (await Ctmp("report", "--store", Store)).Exit); // the report still reads it
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CTMP_Relay__Partitions", null);
+        }
+    }
+
+    [Fact]
     public async Task Report_WithoutAStore_SaysHowToMakeOne()
     {
         var (exit, _, stderr) = await Ctmp("report", "--store", Path.Combine(work, "empty"));

@@ -167,7 +167,7 @@ internal static class Commands
             return Fail(ExitCodes.Usage, [$"There is no store at {store.FullName} ({database} is missing). Run ctmp relay first, or pass --store."]);
         }
 
-        await using var sqlite = CtMparticle.Embedded.SqliteStore.Open(database, TimeProvider.System);
+        await using var sqlite = CtMparticle.Embedded.SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
         var report = await CtMparticle.Tool.Report.BuildAsync(sqlite, TimeProvider.System, cancellationToken).ConfigureAwait(false);
         if (json)
         {
@@ -366,7 +366,7 @@ internal static class Commands
             exitCode = Fail(ExitCodes.Settings, ex.Failures.Prepend("The settings are not usable:"));
             return null;
         }
-        catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException or FormatException or JsonException or InvalidOperationException)
+        catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException or FormatException or JsonException or InvalidOperationException or StoreLayoutException)
         {
             exitCode = Fail(ExitCodes.Settings, [$"The settings are not usable: {ex.Message}"]);
             return null;

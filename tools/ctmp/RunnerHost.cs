@@ -108,6 +108,12 @@ internal sealed class RunnerHost : IAsyncDisposable
         if (options.AzureStorage)
         {
             _ = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
+            StoreLayout.EnsureAsync(provider.GetRequiredService<ICheckpointStore>(), provider.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions, CancellationToken.None)
+                .GetAwaiter().GetResult();
+        }
+        else
+        {
+            _ = provider.GetRequiredService<SqliteStore>(); // opening it checks the store's layout against Relay:Partitions
         }
 
         return new RunnerHost(provider, options);

@@ -35,7 +35,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public string Path => connection.DataSource;
 
     /// <summary>Opens (creating when needed) the store at <paramref name="file"/>.</summary>
-    public static SqliteStore Open(string file, TimeProvider time, int partitions = 16)
+    /// <param name="checkLayout">False only for reading a store whatever it was written with (the report).</param>
+    public static SqliteStore Open(string file, TimeProvider time, int partitions = 16, bool checkLayout = true)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false, DefaultTimeout = 5 }.ToString());
@@ -44,7 +45,30 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         command.CommandText = Schema;
         command.ExecuteNonQuery();
         Migrate(connection);
+        if (checkLayout)
+        {
+            CheckLayout(connection, partitions);
+        }
+
         return new SqliteStore(connection, time, partitions);
+    }
+
+    /// <summary>Records the partition count on first use; a store written with another count refuses to open (StoreLayout).</summary>
+    private static void CheckLayout(SqliteConnection connection, int partitions)
+    {
+        using var insert = connection.CreateCommand();
+        insert.CommandText = "INSERT INTO checkpoints (name, value) VALUES ($n, $v) ON CONFLICT DO NOTHING";
+        insert.Parameters.AddWithValue("$n", StoreLayout.CheckpointName);
+        insert.Parameters.AddWithValue("$v", partitions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        insert.ExecuteNonQuery();
+        using var read = connection.CreateCommand();
+        read.CommandText = "SELECT value FROM checkpoints WHERE name = $n";
+        read.Parameters.AddWithValue("$n", StoreLayout.CheckpointName);
+        if (StoreLayout.Problem(partitions, (string)read.ExecuteScalar()!) is { } problem)
+        {
+            connection.Dispose();
+            throw new StoreLayoutException(problem);
+        }
     }
 
     /// <summary>Columns added after a store file may have been created: added in place, with their defaults.</summary>

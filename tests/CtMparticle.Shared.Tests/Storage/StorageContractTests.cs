@@ -319,6 +319,18 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
     }
 
     [Fact]
+    public async Task Layout_RecordedOnFirstUse_AnotherPartitionCountIsRefused()
+    {
+        var checkpoints = harness!.Get<ICheckpointStore>();
+
+        await StoreLayout.EnsureAsync(checkpoints, 4, default);
+        await StoreLayout.EnsureAsync(checkpoints, 4, default);
+        var ex = await Assert.ThrowsAsync<StoreLayoutException>(() => StoreLayout.EnsureAsync(checkpoints, 16, default));
+
+        Assert.Contains("Set Relay:Partitions back to 4", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TryAdd_LargeOrderEvent_RoundTripsThroughChunkedProperties()
     {
         var lines = Enumerable.Range(0, 900).Select(i => new ProductLine($"SKU-{i:D5}", new string('n', 80), "v", "b", null, 1.00m, 1, 1.00m)).ToArray();
@@ -361,6 +373,17 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
 
         // After the store's busy timeout (5 s) it gives up: the input is retried later, never quarantined for this.
         await Assert.ThrowsAsync<TransientFailureException>(() => store.TryAddAsync(Event("contract-locked"), "m-1", default));
+    }
+
+    [Fact]
+    public void Store_ReopenedWithAnotherPartitionCount_RefusesToOpenAndSaysWhatToSet()
+    {
+        store.Dispose();
+
+        var ex = Assert.Throws<StoreLayoutException>(() => CtMparticle.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System, partitions: 8));
+
+        Assert.Contains("Set Relay:Partitions back to 16", ex.Message, StringComparison.Ordinal);
+        using var again = CtMparticle.Embedded.SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System, partitions: 16);
     }
 
     [Fact]
