@@ -280,6 +280,19 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
                 keys.Add(entity.RowKey);
             }
 
+            if (keys.Count > 0)
+            {
+                // An event still in the outbox keeps its dedupe record, however old: forgetting it would let a copy in.
+                var stillPending = new HashSet<string>(StringComparer.Ordinal);
+                var pendingFilter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"}");
+                await foreach (var entity in table.QueryAsync<TableEntity>(pendingFilter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    stillPending.Add(Seen + ParsePendingRowKey(entity.RowKey).EventId.ToString("N"));
+                }
+
+                keys.RemoveAll(stillPending.Contains);
+            }
+
             foreach (var chunk in keys.Chunk(100))
             {
                 await table.SubmitTransactionAsync(

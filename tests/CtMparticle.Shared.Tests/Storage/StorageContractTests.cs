@@ -221,6 +221,19 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task PurgeSeen_NeverForgetsAnEventThatIsStillPending()
+    {
+        var e = Event("contract-purge-pending");
+        await Events.TryAddAsync(e, "m-1", default);
+
+        await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default);
+
+        // Still in the outbox (mParticle down for a month, say): a second copy must remain a duplicate.
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-2", default));
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
     public async Task OrderContext_FoundByOrderAndByPayment()
     {
         var context = TestOptions.Order01Context();
