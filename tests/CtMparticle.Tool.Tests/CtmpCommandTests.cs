@@ -159,6 +159,28 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task QuarantineReplay_RecordOlderThanTheDedupeWindow_IsSkippedUnlessAskedFor()
+    {
+        Copy("07-order-state-changed.json", "a.json");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(work, "in"));
+        Copy("01-order-created-registered-with-discount.json", "b.json");
+        File.Delete(Path.Combine(work, "in", "a.json"));
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(work, "in"));
+        // The record was received long ago, beyond the 30 days dedupe remembers.
+        var file = Directory.GetFiles(Path.Combine(Store, "quarantine"), "*.json", SearchOption.AllDirectories).Single();
+        var record = JsonNode.Parse(File.ReadAllText(file))!;
+        var source = record["source"]!.AsObject();
+        source[source.Single(p => p.Key.StartsWith("received", StringComparison.OrdinalIgnoreCase)).Key] = "2025-01-01T00:00:00+00:00";
+        File.WriteAllText(file, record.ToJsonString());
+
+        var (_, skipped, _) = await Ctmp("quarantine", "replay", "--all", "--dry-run", "--out", Path.Combine(work, "r1"), "--store", Store);
+        var (_, forced, _) = await Ctmp("quarantine", "replay", "--all", "--beyond-dedupe-window", "--dry-run", "--out", Path.Combine(work, "r2"), "--store", Store);
+
+        Assert.Contains("before the 30 days dedupe remembers", skipped, StringComparison.Ordinal);
+        Assert.Contains("1 resolved", forced, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task QuarantineList_DamagedRecordFile_IsNamedOnStderrAndTheRestIsListed()
     {
         Copy("07-order-state-changed.json", "a.json");

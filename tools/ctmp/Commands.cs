@@ -199,13 +199,17 @@ internal static class Commands
         var all = new Option<bool>("--all") { Description = "Replay every record (with --reason: every record of that reason)." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Send nothing: write request bodies to --out instead." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "With --dry-run: the folder for the request bodies." };
+        var beyond = new Option<bool>("--beyond-dedupe-window")
+        {
+            Description = "Also replay records received longer ago than Relay:DedupeRetentionDays (their events' dedupe records may be gone, so one delivered meanwhile could go twice).",
+        };
         var replay = new Command("replay", "Run records through the relay again (dedupe-aware: a replay never delivers twice).")
         {
-            records, all, reason, dryRun, output, StoreOption, SettingsOption, JsonOption, VerboseOption,
+            records, all, reason, dryRun, output, beyond, StoreOption, SettingsOption, JsonOption, VerboseOption,
         };
         replay.SetAction((parse, cancellationToken) => ReplayAsync(
             parse.GetValue(records) ?? [], parse.GetValue(all), parse.GetValue(reason), parse.GetValue(dryRun), parse.GetValue(output),
-            parse.GetRequiredValue(StoreOption), parse.GetValue(SettingsOption), parse.GetValue(VerboseOption), cancellationToken));
+            parse.GetRequiredValue(StoreOption), parse.GetValue(SettingsOption), parse.GetValue(VerboseOption), parse.GetValue(beyond), cancellationToken));
         quarantine.Subcommands.Add(replay);
         return quarantine;
     }
@@ -265,7 +269,8 @@ internal static class Commands
     }
 
     private static async Task<int> ReplayAsync(
-        string[] ids, bool all, string? reason, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool verbose, CancellationToken cancellationToken)
+        string[] ids, bool all, string? reason, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool verbose, bool beyondDedupeWindow,
+        CancellationToken cancellationToken)
     {
         if (ids.Length == 0 && !all)
         {
@@ -287,6 +292,8 @@ internal static class Commands
             return Fail(ExitCodes.Usage, ["Some records were not found; 'ctmp quarantine list' shows what is there."]);
         }
 
+        var window = host.Get<IOptions<CtMparticle.Configuration.RelayOptions>>().Value.DedupeRetentionDays;
+        var dedupeHorizon = TimeProvider.System.GetUtcNow().AddDays(-window);
         var summary = new RelaySummary();
         int resolved = 0, still = 0;
         foreach (var (path, record) in selected)
@@ -294,6 +301,13 @@ internal static class Commands
             if (record.Stage == "push")
             {
                 Console.WriteLine($"{path}: skipped (a batch mParticle refused; fix the cause and send it again deliberately)");
+                continue;
+            }
+
+            if (!beyondDedupeWindow && record.Source.ReceivedAt < dedupeHorizon)
+            {
+                // Its events' dedupe records may have been purged: a copy delivered meanwhile would not be recognized.
+                Console.WriteLine($"{path}: skipped (received {record.Source.ReceivedAt:yyyy-MM-dd}, before the {window} days dedupe remembers; --beyond-dedupe-window replays it anyway)");
                 continue;
             }
 
