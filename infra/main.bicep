@@ -45,7 +45,7 @@ param maxDeliveryCount int = 10
 @description('NCRONTAB schedules: { push, retention, reconcile }.')
 param schedules object = { push: '*/30 * * * * *', retention: '0 15 3 * * *', reconcile: '0 5 * * * *' }
 
-@description('Days quarantine records are kept.')
+@description('Days quarantine records are kept; the relay remembers event ids (Relay:DedupeRetentionDays) as long, so replaying any kept record is deduplicated.')
 @minValue(7)
 param quarantineRetentionDays int = 90
 
@@ -145,6 +145,7 @@ module functionApp 'modules/functionapp.bicep' = {
     stores: stores
     defaultInput: defaultInput
     schedules: schedules
+    dedupeRetentionDays: quarantineRetentionDays
     commercetools: commercetools
     maximumInstanceCount: maximumInstanceCount
   }

@@ -53,6 +53,11 @@ param schedules object
 @description('commercetools API for fetches and consent reconciliation: { projectKey, apiUrl, authUrl, clientId }; empty projectKey disables it. Its secret is the Key Vault secret commercetools-client-secret.')
 param commercetools object
 
+@description('Days the relay remembers event ids (Relay:DedupeRetentionDays): at least as long as quarantine records are kept, so a replay of any kept record is still deduplicated.')
+@minValue(1)
+@maxValue(3650)
+param dedupeRetentionDays int
+
 @description('Most instances the Flex Consumption plan may scale to.')
 @minValue(1)
 @maxValue(1000)
@@ -91,6 +96,7 @@ var baseSettings = [
   { name: 'PushSchedule', value: schedules.push }
   { name: 'RetentionSchedule', value: schedules.retention }
   { name: 'ReconcileSchedule', value: schedules.reconcile }
+  { name: 'Relay__DedupeRetentionDays', value: string(dedupeRetentionDays) }
   // The relay's own storage (Storage:*), through the same identity.
   { name: 'Storage__TableServiceUri', value: storage.properties.primaryEndpoints.table }
   { name: 'Storage__BlobServiceUri', value: storage.properties.primaryEndpoints.blob }
