@@ -31,6 +31,17 @@ internal sealed class PushThrottle(IOptions<PushOptions> options, TimeProvider t
         }
     }
 
+    /// <summary>How long until the first input that must wait may be called again; null when none waits.</summary>
+    public TimeSpan? NextCallIn()
+    {
+        lock (gate)
+        {
+            var now = time.GetUtcNow();
+            var waits = inputs.Values.Where(s => s.NotBefore > now).Select(s => s.NotBefore - now).ToArray();
+            return waits.Length == 0 ? null : waits.Min();
+        }
+    }
+
     /// <summary>Requests this run may send to the input.</summary>
     public int Allowance(string input)
     {

@@ -259,7 +259,7 @@ public sealed class CtmpCommandTests : IDisposable
         Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", server.BaseUrl.ToString());
         try
         {
-            var (exit, stdout, _) = await Ctmp("relay", "--store", Store, "--quiet", samples);
+            var (exit, stdout, _) = await Ctmp("relay", "--store", Store, "--quiet", "--retry-for", "00:00:00", samples);
             var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
 
             Assert.Equal(4, exit);
@@ -299,18 +299,67 @@ public sealed class CtmpCommandTests : IDisposable
 
         try
         {
-            var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", folder);
+            var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", "--retry-for", "00:00:02", folder);
             var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
 
-            Assert.Equal(5, exit);
+            Assert.Equal(5, exit); // retried for two seconds, then stopped
             Assert.Contains("stopped early", stdout, StringComparison.Ordinal);
             Assert.Equal(1, (int)report["received"]!);          // the order before it is kept and sent...
             Assert.Equal(1, (int)report["delivered"]!);
             Assert.Equal(0, (int)report["quarantined"]!["total"]!); // ...and the message commercetools could not serve is not quarantined
 
-            var (again, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", folder);
+            var (again, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", "--retry-for", "00:00:00", folder);
             Assert.Equal(5, again); // still unreachable: stops at the same input, nothing doubled
             Assert.Equal(1, (int)JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!["delivered"]!);
+        }
+        finally
+        {
+            foreach (var name in settings.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Relay_FaultStormAtMParticle_EndsInOneRunWithEveryEventOnceExceptInsideIdenticalResends()
+    {
+        await using var server = new EventsApiServer
+        {
+            Respond = (n, _) => n switch
+            {
+                0 => new ScriptedResponse(503),
+                1 => new ScriptedResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" }),
+                2 => new ScriptedResponse(500),
+                3 => new ScriptedResponse(202, Delay: TimeSpan.FromSeconds(3)), // accepted, but the answer comes too late
+                _ => ScriptedResponse.Accepted,
+            },
+        };
+        var settings = new Dictionary<string, string>
+        {
+            ["CTMP_MPARTICLE_API_KEY"] = "k",
+            ["CTMP_MPARTICLE_API_SECRET"] = "s",
+            ["CTMP_MParticle__Inputs__0__BaseUrl"] = server.BaseUrl.ToString(),
+            ["CTMP_Push__HttpTimeout"] = "00:00:01",
+            ["CTMP_Push__InitialBackoff"] = "00:00:00.200",
+            ["CTMP_Push__MaxBackoff"] = "00:00:01",
+        };
+        foreach (var (name, value) in settings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            var (exit, _, _) = await Ctmp("relay", "--store", Store, "--quiet", "--retry-for", "00:00:30", samples);
+            var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+
+            Assert.Equal(0, exit); // one run, no rerun needed
+            Assert.Equal(7, (int)report["events"]!["delivered"]!);
+            var bodiesPerEvent = server.Accepted.SelectMany(r => r.SourceMessageIds.Select(id => (id, Body: Convert.ToBase64String(r.Body))))
+                .GroupBy(p => p.id).ToDictionary(g => g.Key, g => g.Select(p => p.Body).Distinct().Count());
+            Assert.Equal(7, bodiesPerEvent.Count);
+            Assert.All(bodiesPerEvent.Values, count => Assert.Equal(1, count));
         }
         finally
         {

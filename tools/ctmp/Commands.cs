@@ -66,20 +66,30 @@ internal static class Commands
         var dryRun = new Option<bool>("--dry-run") { Description = "Send nothing: write each bulk request body to --out instead." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "With --dry-run: the folder for the request bodies (default out/requests)." };
         var quiet = new Option<bool>("--quiet") { Description = "No progress lines." };
+        var retryFor = new Option<TimeSpan>("--retry-for")
+        {
+            Description = "How long to keep retrying what fails transiently (throttling, 5xx, no answer, storage or commercetools down) before stopping (hh:mm:ss).",
+            DefaultValueFactory = _ => TimeSpan.FromMinutes(2),
+        };
         var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
         {
-            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption,
+            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor,
         };
         command.SetAction((parse, cancellationToken) => RunRelayAsync(
             parse.GetRequiredValue(paths), parse.GetValue(dryRun), parse.GetValue(output), parse.GetRequiredValue(StoreOption),
-            parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), cancellationToken));
+            parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), parse.GetValue(retryFor), cancellationToken));
         return command;
     }
 
     private static async Task<int> RunRelayAsync(
         string[] paths, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool json, bool quiet, bool verbose,
-        CancellationToken cancellationToken)
+        TimeSpan retryFor, CancellationToken cancellationToken)
     {
+        if (retryFor < TimeSpan.Zero)
+        {
+            return Fail(ExitCodes.Usage, ["--retry-for cannot be negative (00:00:00 stops at the first transient failure)."]);
+        }
+
         var problems = InputFiles.Problems(paths).ToArray();
         if (problems.Length > 0)
         {
@@ -102,7 +112,7 @@ internal static class Commands
             return Fail(ExitCodes.Settings, [$"No mParticle credentials: the settings {missing} are empty. Set them as environment variables with the CTMP_ prefix (CTMP_{missing.Split(',')[0].Trim()}=...), or use --dry-run --out DIR."]);
         }
 
-        var runner = new RelayRunner(host, Console.Error, TimeProvider.System);
+        var runner = new RelayRunner(host, Console.Error, TimeProvider.System) { RetryFor = retryFor };
         var summary = await runner.RunAsync(InputFiles.Read(paths), showProgress: !quiet && !json, cancellationToken).ConfigureAwait(false);
         if (json)
         {

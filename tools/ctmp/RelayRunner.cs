@@ -53,6 +53,12 @@ internal sealed class RelaySummary
 /// </summary>
 internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProvider time)
 {
+    /// <summary>
+    /// How long a run keeps retrying what failed transiently (an input whose storage or commercetools is down, events
+    /// mParticle throttled or failed) before it stops: exit 5 for inputs, 4 for events. Zero stops at once.
+    /// </summary>
+    public TimeSpan RetryFor { get; init; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Push after this many inputs, so the outbox never grows with the corpus.</summary>
     private const int PushEvery = 5_000;
 
@@ -70,15 +76,11 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         foreach (var input in inputs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            try
+            if (await IngestWithRetriesAsync(input, summary, showProgress, cancellationToken).ConfigureAwait(false) is { } failure)
             {
-                await IngestOneAsync(input, summary, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
-            {
-                // Storage or commercetools cannot serve now: stop here, keep what is done; a rerun redoes this input
-                // (every stage is idempotent) and goes on. Nothing is quarantined for a dependency's outage.
-                summary.Interrupted = $"{input.Source}: {ex.GetType().Name}: {ex.Message}";
+                // Storage or commercetools could not serve within --retry-for: stop here, keep what is done; a rerun
+                // redoes this input (every stage is idempotent) and goes on. Nothing is quarantined for an outage.
+                summary.Interrupted = failure;
                 break;
             }
 
@@ -110,6 +112,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
         await CommitAsync(cancellationToken).ConfigureAwait(false);
         await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+        await RetryPendingAsync(summary, showProgress, cancellationToken).ConfigureAwait(false);
         var pending = await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
         summary.PendingEvents = pending.Count;
         summary.HeldEvents = pending.Held;
@@ -118,6 +121,68 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         using var process = Process.GetCurrentProcess();
         summary.PeakMemoryBytes = process.PeakWorkingSet64;
         return summary;
+    }
+
+    /// <summary>One input, retried with backoff (1 s doubling to 30 s) while it fails transiently and --retry-for lasts; the failure when it gave up.</summary>
+    private async Task<string?> IngestWithRetriesAsync(InputItem input, RelaySummary summary, bool showProgress, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var wait = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            try
+            {
+                await IngestOneAsync(input, summary, cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
+            {
+                var left = RetryFor - time.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero)
+                {
+                    return $"{input.Source}: {ex.GetType().Name}: {ex.Message}";
+                }
+
+                var pause = wait < left ? wait : left;
+                if (showProgress)
+                {
+                    progress.WriteLine($"ctmp: {input.Source} failed transiently ({ex.GetType().Name}); retrying in {pause.TotalSeconds:N0} s, for {left.TotalSeconds:N0} s more (--retry-for)");
+                }
+
+                await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
+                wait = TimeSpan.FromSeconds(Math.Min(30, wait.TotalSeconds * 2));
+            }
+        }
+    }
+
+    /// <summary>
+    /// After the drain: while events other than those held for consent are still pending (throttled, 5xx, no answer)
+    /// and --retry-for lasts, wait for the throttle (Retry-After, backoff) and push again.
+    /// </summary>
+    private async Task RetryPendingAsync(RelaySummary summary, bool showProgress, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var throttle = host.Get<CtMparticle.Delivery.PushThrottle>();
+        while (true)
+        {
+            var stats = await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
+            var inFlight = (await host.Events.ReadInFlightAsync(cancellationToken).ConfigureAwait(false)).Count;
+            var left = RetryFor - time.GetElapsedTime(started);
+            if ((stats.Count <= stats.Held && inFlight == 0) || left <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            var pause = throttle.NextCallIn() ?? TimeSpan.FromMilliseconds(500);
+            pause = pause < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : pause < left ? pause : left;
+            if (showProgress)
+            {
+                progress.WriteLine($"ctmp: {stats.Count - stats.Held:N0} event(s) pending; next attempt in {pause.TotalSeconds:N1} s, retrying for {left.TotalSeconds:N0} s more (--retry-for)");
+            }
+
+            await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
+            await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private Task BeginAsync(CancellationToken cancellationToken) =>
