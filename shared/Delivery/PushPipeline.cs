@@ -33,6 +33,7 @@ internal sealed record PushReport(
 /// </summary>
 internal sealed class PushPipeline(
     IEventStore events,
+    IPushLease lease,
     IConsentStore consent,
     IQuarantine quarantine,
     IEventsApi api,
@@ -53,6 +54,7 @@ internal sealed class PushPipeline(
 
     // Named fields, so that a run (below) can reach them.
     private readonly IEventStore events = events;
+    private readonly IPushLease lease = lease;
     private readonly IConsentStore consent = consent;
     private readonly IQuarantine quarantine = quarantine;
     private readonly IEventsApi api = api;
@@ -66,7 +68,21 @@ internal sealed class PushPipeline(
     private readonly TimeProvider time = time;
     private readonly ILogger<PushPipeline> logger = logger;
 
-    public Task<PushReport> PushAsync(CancellationToken cancellationToken) => new Run(this).ExecuteAsync(cancellationToken);
+    /// <summary>One push run, under the store's push lease; when another pusher holds it, nothing is read or sent.</summary>
+    public async Task<PushReport> PushAsync(CancellationToken cancellationToken)
+    {
+        var held = await lease.TryAcquireAsync(cancellationToken).ConfigureAwait(false);
+        if (held is null)
+        {
+            RelayLog.PushLeaseHeld(logger);
+            return new PushReport(0, 0, 0, 0, 0, 0, TimeSpan.Zero, new Dictionary<int, int>());
+        }
+
+        await using (held.ConfigureAwait(false))
+        {
+            return await new Run(this).ExecuteAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>One push run: its tallies and the inputs it may no longer call live here, not in the pipeline.</summary>
     private sealed class Run(PushPipeline push)

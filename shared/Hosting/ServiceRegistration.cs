@@ -140,6 +140,9 @@ internal static class ServiceRegistration
             Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<TableConsentStore>());
+        services.AddSingleton<IPushLease>(sp => new BlobPushLease(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IQuarantine>(sp => new BlobQuarantine(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer)));
         return services;

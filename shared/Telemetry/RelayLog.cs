@@ -38,6 +38,9 @@ internal static partial class RelayLog
     [LoggerMessage(2010, LogLevel.Information, "Held {Count} event(s) whose user's consent is not known yet; looked at again from {Until:o}")]
     public static partial void Held(ILogger logger, int count, DateTimeOffset until);
 
+    [LoggerMessage(2011, LogLevel.Information, "Push skipped: another pusher holds this store's push lease")]
+    public static partial void PushLeaseHeld(ILogger logger);
+
     [LoggerMessage(1006, LogLevel.Debug, "Order context saved for order {OrderId} ({PaymentCount} payment(s))")]
     public static partial void OrderContextSaved(ILogger logger, string orderId, int paymentCount);
 

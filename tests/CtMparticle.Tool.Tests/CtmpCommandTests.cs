@@ -460,6 +460,27 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_AnotherProcessIsPushingFromTheStore_SendsNothingUntilItIsDone()
+    {
+        Directory.CreateDirectory(Store);
+        var lockFile = Path.Combine(Store, "push.lock");
+        int heldExit;
+        using (new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)) // another pusher
+        {
+            (heldExit, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", "--retry-for", "00:00:00", samples);
+        }
+
+        var sentWhileHeld = Directory.Exists(Out) ? Directory.GetFiles(Out).Length : 0;
+        var (exit, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
+
+        Assert.Equal(4, heldExit); // ingested, but the events wait for the pusher
+        Assert.Equal(0, sentWhileHeld);
+        Assert.Equal(0, exit);
+        Assert.Equal(7, Directory.GetFiles(Out).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray())
+            .SelectMany(b => b!["events"]!.AsArray()).Count());
+    }
+
+    [Fact]
     public async Task Report_WithoutAStore_SaysHowToMakeOne()
     {
         var (exit, _, stderr) = await Ctmp("report", "--store", Path.Combine(work, "empty"));

@@ -334,6 +334,28 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Push_TwoPushersOnOneStore_SendEachEventOnce()
+    {
+        // A second relay on the same tables and container (another instance, or ctmp --azure beside the function app).
+        await using var second = RelayHarness.Create(azurite, server, s =>
+        {
+            s["Storage:EventsTable"] = relay.Prefix + "events";
+            s["Storage:OrdersTable"] = relay.Prefix + "orders";
+            s["Storage:ConsentTable"] = relay.Prefix + "consent";
+            s["Storage:QuarantineContainer"] = relay.Prefix + "-quarantine";
+        });
+        await Task.WhenAll(Enumerable.Range(0, 300).Select(i => StoreEvent($"two-{i}", $"c-two-{i}")));
+
+        var reports = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? relay : second).Push.PushAsync(default)));
+        await relay.Push.PushAsync(default);
+
+        var sent = server.Received.SelectMany(r => r.SourceMessageIds).ToArray();
+        Assert.Equal(300, sent.Distinct().Count());
+        Assert.Equal(300, sent.Length);           // every event, each once: one pusher at a time
+        Assert.Contains(reports, r => r.Requests == 0); // the others found the lease held
+    }
+
+    [Fact]
     public async Task Push_UnknownConsentInAnOptInRegion_IsHeldThenSentOnceConsentArrives()
     {
         var e = new SignedIn(new EventContext(Uuid5.ForEvent("hold-1"), "hold-1", At, EventSource.Storefront, "hold-1", "acme-de", new Region("DE"), new UserIds("c-hold")), "password");
