@@ -86,7 +86,21 @@ internal sealed class StoreStage(
         if (stored > 0)
         {
             RelayLog.Accepted(logger, info.MessageType, info.MessageId, stored, duplicates, governed.ConsentRefused.Count);
-            return new IngestOutcome(IngestOutcomeKind.Accepted, null, $"{stored} event(s) stored for push.", stored) { EventIds = storedIds, Flags = flags };
+            string? blockedAt = null;
+            if (governed.Blocked.Count > 0)
+            {
+                // Siblings the plan's policy blocked are not lost with the input's success: the same record a fully
+                // blocked input gets (one per message and stage, so a redelivery rewrites it), the outcome stays accepted.
+                var quarantined = await QuarantineAsync(inbound, info, receivedAt, PlanRejection(governed.Blocked), cancellationToken).ConfigureAwait(false);
+                blockedAt = quarantined.QuarantineLocation;
+            }
+
+            return new IngestOutcome(IngestOutcomeKind.Accepted, null,
+                $"{stored} event(s) stored for push{(blockedAt is null ? "" : $"; {governed.Blocked.Count} blocked by the plan, quarantined at {blockedAt}")}.", stored)
+            {
+                EventIds = storedIds,
+                Flags = flags,
+            };
         }
 
         if (governed.Blocked.Count > 0)

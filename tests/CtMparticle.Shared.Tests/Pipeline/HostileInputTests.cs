@@ -144,9 +144,7 @@ public sealed class HostileInputTests : IDisposable
     [Fact]
     public async Task Ingest_FailureOfTheRelayItself_IsQuarantinedAsInternalErrorAndTheNextInputGoesOn()
     {
-        using var meters = new NoMeters();
-        var store = new StoreStage(relay.Store, relay.Store, relay.Quarantine, new CtMparticle.Telemetry.RelayMetrics(meters),
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<StoreStage>.Instance);
+        var store = new StoreStage(relay.Store, relay.Store, relay.Quarantine, relay.Metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger<StoreStage>.Instance);
         var pipeline = new IngestPipeline(new ThrowingSource(), null!, null!, store, relay.Time);
         var body = "{\"some\":\"bytes\"}"u8.ToArray();
 
@@ -177,14 +175,5 @@ public sealed class HostileInputTests : IDisposable
         public Task<Flow<SourceItem>> ResolveAsync(Flow<SourceItem> decoded, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public Flow<MappedEvents> Map(Flow<SourceItem> resolved) => throw new NotSupportedException();
-    }
-
-    private sealed class NoMeters : System.Diagnostics.Metrics.IMeterFactory
-    {
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
-        }
     }
 }

@@ -119,6 +119,25 @@ public sealed class IngestStagesTests : IDisposable
     }
 
     [Fact]
+    public async Task Store_ASiblingBlockedByThePlan_IsQuarantinedWhileTheOthersAreStored()
+    {
+        var stage = new StoreStage(Store, Store, relay.Quarantine, relay.Metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger<StoreStage>.Instance);
+        var kept = new SignedIn(new EventContext(Uuid5.ForEvent("sibling-ok"), "sibling-ok", Now, EventSource.Commercetools, "m-1", null, null, new UserIds("c-1")), "password");
+        var blocked = new GovernanceDecision(true, [], "an attribute the plan does not list");
+        var info = new InputInfo("Platform", "m-1", "ReturnInfoAdded", "order", "o-1");
+        var governed = Flow<GovernedEvents>.Go(info, new GovernedEvents([kept], new Dictionary<Guid, GovernanceDecision>(), [blocked], [], 0, null, null));
+
+        var outcome = await stage.SettleAsync(new Inbound("{\"id\":\"m-1\"}"u8.ToArray()), governed, Now, default);
+        var again = await stage.SettleAsync(new Inbound("{\"id\":\"m-1\"}"u8.ToArray()), governed, Now, default); // a redelivery
+
+        Assert.Equal((IngestOutcomeKind.Accepted, 1), (outcome.Kind, outcome.EventsStored));
+        Assert.Contains("quarantined at", outcome.Detail, StringComparison.Ordinal);
+        Assert.Equal(IngestOutcomeKind.Accepted, again.Kind);
+        var (_, record) = Assert.Single(relay.Quarantine.List()); // one record per message and stage, rewritten, not doubled
+        Assert.Equal(("govern", "plan_violation"), (record.Stage, record.Reasons[0]));
+    }
+
+    [Fact]
     public async Task Ingest_UnplannedAttributeUnderABlockingPolicy_IsQuarantinedAtGovern()
     {
         var mapping = new MappingOptions { Environment = "production", DefaultLocale = "en", UserAttributeFields = ["loyaltyTier"] };

@@ -41,6 +41,11 @@ internal sealed class EmbeddedRelay : IDisposable
 
     public FolderQuarantine Quarantine { get; }
 
+    /// <summary>The relay's metrics on this harness's own meters.</summary>
+    public RelayMetrics Metrics => metrics ??= new RelayMetrics(meters);
+
+    private RelayMetrics? metrics;
+
     public static ConsentRules Rules { get; } =
         ConsentRules.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "config", "consent-rules.json")), "consent-rules.json").Rules!;
 
@@ -54,12 +59,11 @@ internal sealed class EmbeddedRelay : IDisposable
 
     public IngestPipeline Pipeline(MappingOptions? mapping = null, PlanGovernor? governor = null)
     {
-        var metrics = new RelayMetrics(meters);
         return new IngestPipeline(
             Source(mapping),
             new ConsentStage(Store, Rules, Options.Create(TestOptions.Routing()), NullLogger<ConsentStage>.Instance),
-            new GovernStage(governor ?? PlanGovernor.Disabled(TestOptions.Builder(mapping)), metrics, NullLogger<GovernStage>.Instance),
-            new StoreStage(Store, Store, Quarantine, metrics, NullLogger<StoreStage>.Instance),
+            new GovernStage(governor ?? PlanGovernor.Disabled(TestOptions.Builder(mapping)), Metrics, NullLogger<GovernStage>.Instance),
+            new StoreStage(Store, Store, Quarantine, Metrics, NullLogger<StoreStage>.Instance),
             Time);
     }
 
