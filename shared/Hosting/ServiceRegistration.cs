@@ -143,8 +143,10 @@ internal static class ServiceRegistration
         services.AddSingleton<IPushLease>(sp => new BlobPushLease(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer),
             sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IQuarantine>(sp => new BlobQuarantine(
+        services.AddSingleton(sp => new BlobQuarantine(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer)));
+        services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<BlobQuarantine>());
+        services.AddSingleton<IQuarantineArchive>(sp => sp.GetRequiredService<BlobQuarantine>());
         return services;
     }
 

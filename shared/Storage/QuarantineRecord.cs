@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.Json;
 
 namespace CtMparticle.Storage;
 
@@ -36,6 +37,25 @@ internal sealed record QuarantineRecord(
     public string Path => $"{Source.ReceivedAt:yyyy'/'MM'/'dd}/{Reasons[0]}/{Stage}-{Id}.json";
 
     private static bool IsSafe(string id) => id.Length <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    /// <summary>
+    /// A stored record, or null when the bytes are not one (edited or damaged by hand): required members can still come
+    /// back null from such a file, and such a record is not usable.
+    /// </summary>
+    public static QuarantineRecord? TryRead(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, RelayJsonContext.Default.QuarantineRecord) is
+            { Reasons.Count: > 0, Message: not null, Errors: not null, Source: not null, PayloadBase64: not null, Stage: not null } record
+                ? record
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 
     public static string RelayVersionOf(Type type) =>
         type.Assembly.GetName().Version?.ToString(3) ?? "0.0.0";

@@ -213,13 +213,18 @@ internal static class Commands
         {
             Description = "Also replay records received longer ago than Relay:DedupeRetentionDays (their events' dedupe records may be gone, so one delivered meanwhile could go twice).",
         };
+        var azure = new Option<bool>("--azure")
+        {
+            Description = "Replay the function app's quarantine: records in the blob container, state in Azure Tables (Storage:* settings, e.g. CTMP_Storage__ConnectionString).",
+        };
         var replay = new Command("replay", "Run records through the relay again (dedupe-aware: a replay never delivers twice).")
         {
-            records, all, reason, dryRun, output, beyond, StoreOption, SettingsOption, JsonOption, VerboseOption,
+            records, all, reason, dryRun, output, beyond, azure, StoreOption, SettingsOption, JsonOption, VerboseOption,
         };
         replay.SetAction((parse, cancellationToken) => ReplayAsync(
             parse.GetValue(records) ?? [], parse.GetValue(all), parse.GetValue(reason), parse.GetValue(dryRun), parse.GetValue(output),
-            parse.GetRequiredValue(StoreOption), parse.GetValue(SettingsOption), parse.GetValue(VerboseOption), parse.GetValue(beyond), cancellationToken));
+            parse.GetRequiredValue(StoreOption), parse.GetValue(SettingsOption), parse.GetValue(VerboseOption), parse.GetValue(beyond), parse.GetValue(azure),
+            cancellationToken));
         quarantine.Subcommands.Add(replay);
         return quarantine;
     }
@@ -280,23 +285,31 @@ internal static class Commands
 
     private static async Task<int> ReplayAsync(
         string[] ids, bool all, string? reason, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool verbose, bool beyondDedupeWindow,
-        CancellationToken cancellationToken)
+        bool azure, CancellationToken cancellationToken)
     {
         if (ids.Length == 0 && !all)
         {
             return Fail(ExitCodes.Usage, ["Name the records to replay, or pass --all (optionally with --reason CODE)."]);
         }
 
-        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "replay")) : null, Verbose: verbose), out var exit);
+        await using var host = TryCreateHost(
+            new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "replay")) : null, AzureStorage: azure, Verbose: verbose), out var exit);
         if (host is null)
         {
             return exit;
         }
 
-        var folder = host.Quarantine!;
+        var archive = host.Get<IQuarantineArchive>();
+        var records = new List<(string Path, QuarantineRecord Record)>();
+        await foreach (var item in archive.ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            records.Add(item);
+        }
+
         var selected = all
-            ? folder.List().Where(r => reason is null || r.Record.Reasons.Contains(reason)).ToList()
-            : ids.Select(folder.Find).OfType<(string, QuarantineRecord)>().ToList();
+            ? records.Where(r => reason is null || r.Record.Reasons.Contains(reason)).ToList()
+            : ids.Select(id => records.FirstOrDefault(r => r.Path == id || r.Record.Id == id || Path.GetFileNameWithoutExtension(r.Path).EndsWith(id, StringComparison.Ordinal)))
+                .Where(r => r.Record is not null).ToList();
         if (!all && selected.Count != ids.Length)
         {
             return Fail(ExitCodes.Usage, ["Some records were not found; 'ctmp quarantine list' shows what is there."]);
@@ -345,7 +358,8 @@ internal static class Commands
                 return ExitCodes.Interrupted;
             }
 
-            var seqs = await host.Embedded!.InputsQuarantinedAsAsync(path, cancellationToken).ConfigureAwait(false);
+            // The embedded store's ledger links the record to its input; on Azure there is no ledger to update.
+            var seqs = host.Embedded is { } ledger ? await ledger.InputsQuarantinedAsAsync(path, cancellationToken).ConfigureAwait(false) : [];
             if (outcome.Kind == IngestOutcomeKind.Quarantined)
             {
                 still++;
@@ -355,10 +369,10 @@ internal static class Commands
 
             foreach (var seq in seqs)
             {
-                await host.Embedded.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
+                await host.Embedded!.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
             }
 
-            folder.Delete(path);
+            await archive.DeleteAsync(path, cancellationToken).ConfigureAwait(false);
             resolved++;
             Console.WriteLine($"{path}: {outcome.KindCode}{(outcome.Reason is null ? "" : $" ({outcome.Reason})")}");
         }

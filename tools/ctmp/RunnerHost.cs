@@ -92,6 +92,7 @@ internal sealed class RunnerHost : IAsyncDisposable
             services.AddSingleton<IPushLease>(_ => new FilePushLease(options.Store.FullName));
             services.AddSingleton(_ => new FolderQuarantine(QuarantinePath(options.Store)));
             services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<FolderQuarantine>());
+            services.AddSingleton<IQuarantineArchive>(sp => sp.GetRequiredService<FolderQuarantine>());
         }
 
         if (options.DryRunOutput is { } output)

@@ -7,7 +7,7 @@ namespace CtMparticle.Embedded;
 /// Quarantine in a local folder, laid out like the blob container: <c>yyyy/MM/dd/{reason}/{stage}-{id}.json</c>.
 /// Files are written to a temporary name and moved into place, so a crash never leaves half a record.
 /// </summary>
-internal sealed class FolderQuarantine(string root) : IQuarantine
+internal sealed class FolderQuarantine(string root) : IQuarantine, IQuarantineArchive
 {
     public string Root { get; } = Path.GetFullPath(root);
 
@@ -56,19 +56,22 @@ internal sealed class FolderQuarantine(string root) : IQuarantine
 
     public void Delete(string relativePath) => File.Delete(Path.Combine(Root, relativePath.Replace('/', Path.DirectorySeparatorChar)));
 
-    private static QuarantineRecord? Read(string file)
+    public async IAsyncEnumerable<(string Path, QuarantineRecord Record)> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        try
+        foreach (var item in List())
         {
-            // Required members can still come back null from a hand-edited file; such a record is not usable.
-            return JsonSerializer.Deserialize(File.ReadAllBytes(file), RelayJsonContext.Default.QuarantineRecord) is
-            { Reasons.Count: > 0, Message: not null, Errors: not null, Source: not null, PayloadBase64: not null, Stage: not null } record
-                ? record
-                : null;
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return item;
         }
-        catch (JsonException)
-        {
-            return null;
-        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
     }
+
+    public Task DeleteAsync(string path, CancellationToken cancellationToken)
+    {
+        Delete(path);
+        return Task.CompletedTask;
+    }
+
+    private static QuarantineRecord? Read(string file) => QuarantineRecord.TryRead(File.ReadAllBytes(file));
 }

@@ -8,7 +8,7 @@ namespace CtMparticle.Storage.Azure;
 /// Quarantine in a private blob container: one JSON record per item at <c>yyyy/MM/dd/{reason}/{stage}-{id}.json</c>.
 /// The same item writes the same blob, so a redelivered bad message does not multiply.
 /// </summary>
-internal sealed class BlobQuarantine(BlobContainerClient container) : IQuarantine
+internal sealed class BlobQuarantine(BlobContainerClient container) : IQuarantine, IQuarantineArchive
 {
     private int created;
 
@@ -32,4 +32,29 @@ internal sealed class BlobQuarantine(BlobContainerClient container) : IQuarantin
             cancellationToken).ConfigureAwait(false);
         return $"{container.Name}/{record.Path}";
     }
+
+    public async IAsyncEnumerable<(string Path, QuarantineRecord Record)> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (!await container.ExistsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield break;
+        }
+
+        await foreach (var item in container.GetBlobsAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (!item.Name.EndsWith(".json", StringComparison.Ordinal))
+            {
+                continue; // the push lease's blob (.locks/push) and anything else that is not a record
+            }
+
+            var content = await container.GetBlobClient(item.Name).DownloadContentAsync(cancellationToken).ConfigureAwait(false);
+            if (QuarantineRecord.TryRead(content.Value.Content.ToMemory().Span) is { } record)
+            {
+                yield return (item.Name, record);
+            }
+        }
+    }
+
+    public Task DeleteAsync(string path, CancellationToken cancellationToken) =>
+        container.DeleteBlobIfExistsAsync(path, cancellationToken: cancellationToken);
 }

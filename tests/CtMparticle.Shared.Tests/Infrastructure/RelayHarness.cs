@@ -122,6 +122,11 @@ internal sealed class RelayHarness : IAsyncDisposable
 
         await foreach (var blob in QuarantineContainer.GetBlobsAsync())
         {
+            if (!blob.Name.EndsWith(".json", StringComparison.Ordinal))
+            {
+                continue; // the push lease (.locks/push)
+            }
+
             var content = await QuarantineContainer.GetBlobClient(blob.Name).DownloadContentAsync();
             records.Add(System.Text.Json.JsonSerializer.Deserialize(content.Value.Content.ToMemory().Span, RelayJsonContext.Default.QuarantineRecord)!);
         }

@@ -1,0 +1,92 @@
+using System.Text.Json.Nodes;
+using Azure.Storage.Blobs;
+using CtMparticle.Storage;
+using CtMparticle.Tests.Infrastructure;
+
+namespace CtMparticle.Tool.Tests;
+
+/// <summary><c>ctmp quarantine replay --azure</c>: the function app's quarantine container and tables, on Azurite.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
+{
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-azure-").FullName;
+    private readonly string prefix = "t" + Guid.NewGuid().ToString("N")[..10];
+
+    [Fact]
+    public async Task Replay_Azure_ResolvesWhatNowMapsAndLeavesTheRestInTheContainer()
+    {
+        var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(prefix + "-quarantine");
+        await container.CreateIfNotExistsAsync();
+        var signUp = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "commercetools", "05-customer-created.json"));
+        var resolvable = Record(signUp, "9e4a1c7d-2b6f-4d83-a5e0-8c3b1f9d6a27", "map", "order_context_missing");
+        var broken = Record("{\"not\": "u8.ToArray(), null, "decode", "malformed_json");
+        foreach (var record in new[] { resolvable, broken })
+        {
+            await container.UploadBlobAsync(record.Path, BinaryData.FromObjectAsJson(record, RelayJsonContext.Default.QuarantineRecord.Options));
+        }
+
+        var settings = new Dictionary<string, string>
+        {
+            ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
+            ["CTMP_Storage__EventsTable"] = prefix + "events",
+            ["CTMP_Storage__OrdersTable"] = prefix + "orders",
+            ["CTMP_Storage__ConsentTable"] = prefix + "consent",
+            ["CTMP_Storage__QuarantineContainer"] = prefix + "-quarantine",
+        };
+        foreach (var (name, value) in settings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            var output = Path.Combine(work, "out");
+            var (exit, stdout) = await Ctmp("quarantine", "replay", "--all", "--azure", "--dry-run", "--out", output, "--store", Path.Combine(work, "store"));
+
+            Assert.Equal(0, exit);
+            Assert.Contains("1 resolved, 1 still quarantined", stdout, StringComparison.Ordinal);
+            var left = new List<string>();
+            await foreach (var blob in container.GetBlobsAsync())
+            {
+                left.Add(blob.Name);
+            }
+
+            Assert.Contains(broken.Path, left);          // still there, for a person to look at
+            Assert.DoesNotContain(resolvable.Path, left); // resolved: it left the quarantine
+            var sent = Directory.GetFiles(output).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray())
+                .SelectMany(b => b!["events"]!.AsArray()).Select(e => (string?)e!["data"]!["event_name"]).ToArray();
+            Assert.Contains("Signed Up", sent);
+        }
+        finally
+        {
+            foreach (var name in settings.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+
+    private static QuarantineRecord Record(byte[] payload, string? messageId, string stage, string reason) => new(
+        [reason], "quarantined for the test", [],
+        new QuarantineSource(messageId, null, null, null, null, null, null, TimeProvider.System.GetUtcNow(), "Platform"),
+        Convert.ToBase64String(payload), "0.1.0", stage);
+
+    private static async Task<(int Exit, string Stdout)> Ctmp(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        Console.SetOut(stdout);
+        Console.SetError(new StringWriter());
+        try
+        {
+            return (await Commands.Root().Parse(args).InvokeAsync(), stdout.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+}
