@@ -334,6 +334,45 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Push_BacklogTenTimesTheRunSize_DrainsInTenRunsReadingAtMostTheRunSizeEach()
+    {
+        // An outage's backlog, scaled down for the test run: 5,000 pending events, 500 per push run.
+        await using var small = RelayHarness.Create(azurite, server, s => s["Push:MaxEventsPerRun"] = "500", time: time);
+        const int backlog = 5_000;
+        using (var slots = new SemaphoreSlim(32))
+        {
+            await Task.WhenAll(Enumerable.Range(0, backlog).Select(async i =>
+            {
+                await slots.WaitAsync();
+                try
+                {
+                    var key = $"backlog-{i}";
+                    await small.Events.TryAddAsync(new ProfileUpdated(
+                        new EventContext(Uuid5.ForEvent(key), key, At, EventSource.Storefront, key, "acme-de", new Region("US", "NY"), new UserIds($"c-backlog-{i % 997}")),
+                        new ProfileAttributes(new Dictionary<string, string>(), []), ["note"]), key, default);
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }));
+        }
+
+        var read = new List<int>();
+        while ((await small.Events.PendingStatsAsync(default)).Count > 0 && read.Count < 20)
+        {
+            read.Add((await small.Push.PushAsync(default)).PendingRead);
+            time.Advance(TimeSpan.FromSeconds(30)); // the timer's schedule
+        }
+
+        Assert.All(read, n => Assert.InRange(n, 1, 500)); // bounded in total, however large the backlog
+        Assert.Equal(10, read.Count);
+        var sent = server.Received.SelectMany(r => r.SourceMessageIds).ToArray();
+        Assert.Equal(backlog, sent.Length);
+        Assert.Equal(backlog, sent.Distinct().Count());
+    }
+
+    [Fact]
     public async Task Push_TwoPushersOnOneStore_SendEachEventOnce()
     {
         // A second relay on the same tables and container (another instance, or ctmp --azure beside the function app).
