@@ -23,7 +23,11 @@ internal sealed record PushReport(
     TimeSpan OldestPendingAge,
     IReadOnlyDictionary<int, int> StatusCounts,
     int Held = 0,
-    int Resent = 0);
+    int Resent = 0)
+{
+    /// <summary>Events in persisted requests whose input is no longer configured: kept, waiting for it.</summary>
+    public int Stranded { get; init; }
+}
 
 /// <summary>
 /// Push: in-flight requests first, byte for byte → pending events → consent re-check → <see cref="BatchPacker"/>
@@ -91,7 +95,7 @@ internal sealed class PushPipeline(
         private readonly Dictionary<string, int> sentPerInput = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> allowances = new(StringComparer.Ordinal);
         private readonly HashSet<string> stoppedInputs = new(StringComparer.Ordinal);
-        private int requests, delivered, withdrawn, quarantined, deferred, held, resent;
+        private int requests, delivered, withdrawn, quarantined, deferred, held, resent, stranded;
 
         public async Task<PushReport> ExecuteAsync(CancellationToken cancellationToken)
         {
@@ -143,7 +147,7 @@ internal sealed class PushPipeline(
                 push.throttle.RunCompleted(input);
             }
 
-            var report = new PushReport(pending.Length, requests, delivered, withdrawn, quarantined, deferred, oldest, statuses, held, resent);
+            var report = new PushReport(pending.Length, requests, delivered, withdrawn, quarantined, deferred, oldest, statuses, held, resent) { Stranded = stranded };
             RelayLog.PushSummary(push.logger, report.PendingRead, report.Requests, report.Delivered, report.Withdrawn, report.Quarantined, report.Deferred, oldest.TotalSeconds);
             return report;
         }
@@ -237,7 +241,11 @@ internal sealed class PushPipeline(
 
             if (push.packer.RouteOf(input) is not { } route)
             {
-                RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs)");
+                // A request persisted for an input since removed from the settings: kept (it may have reached
+                // mParticle), counted and logged on every run, so it never hides; restoring the input sends it.
+                stranded += request.Events.Count;
+                push.metrics.Events("stranded", request.Events.Count);
+                RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs); its persisted requests wait for it");
                 return Stop(input);
             }
 

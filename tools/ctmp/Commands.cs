@@ -143,6 +143,11 @@ internal static class Commands
             o.WriteLine($"  {summary.EventsResent:N0} event(s) were resent inside requests that may already have reached mParticle (no answer came): byte for byte, same source_request_id, so mParticle drops any copy.");
         }
 
+        if (summary.EventsStranded > 0)
+        {
+            o.WriteLine($"  {summary.EventsStranded:N0} event(s) wait in requests for an mParticle input that is no longer configured (see the log); restore the input to send them.");
+        }
+
         if (summary.HeldEvents > 0)
         {
             o.WriteLine($"  {summary.HeldEvents:N0} pending event(s) wait for their user's consent (opt-in region, consent not known yet); they go, or are withdrawn, within Relay:ConsentWait; run ctmp relay on this store again later.");

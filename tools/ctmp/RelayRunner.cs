@@ -24,6 +24,9 @@ internal sealed class RelaySummary
     /// <summary>Events resent inside requests that may already have reached mParticle (same bytes, same request id).</summary>
     public long EventsResent { get; set; }
 
+    /// <summary>Events in persisted requests of an input no longer in the settings (at the last push).</summary>
+    public long EventsStranded { get; set; }
+
     public long Requests { get; set; }
 
     public long PendingEvents { get; set; }
@@ -239,6 +242,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             summary.EventsWithdrawn += report.Withdrawn;
             summary.EventsQuarantined += report.Quarantined;
             summary.EventsResent += report.Resent;
+            summary.EventsStranded = report.Stranded;
             var progressed = report.Delivered + report.Withdrawn + report.Quarantined > 0;
             if (!progressed || (!drain && report.PendingRead < 1))
             {

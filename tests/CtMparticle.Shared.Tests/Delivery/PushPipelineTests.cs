@@ -373,6 +373,21 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Push_RequestOfAnInputRemovedFromTheSettings_IsKeptAndCountedNotHidden()
+    {
+        var e = await StoreEvent("removed-1", "c-removed");
+        var key = (await relay.Events.ReadPendingAsync(10, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        await relay.Events.SaveInFlightAsync(new InFlightRequest("req-removed", "acme-us-retired", "[{}]"u8.ToArray(), [new InFlightBatch(2, [key])], At), default);
+
+        var first = await relay.Push.PushAsync(default);
+        var second = await relay.Push.PushAsync(default);
+
+        Assert.Equal((1, 1), (first.Stranded, second.Stranded)); // every run says so
+        Assert.Single(await relay.Events.ReadInFlightAsync(default)); // kept: it may have reached mParticle
+        Assert.Empty(server.Received);
+    }
+
+    [Fact]
     public async Task Push_TwoPushersOnOneStore_SendEachEventOnce()
     {
         // A second relay on the same tables and container (another instance, or ctmp --azure beside the function app).

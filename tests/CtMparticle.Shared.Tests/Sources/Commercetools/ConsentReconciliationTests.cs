@@ -160,7 +160,7 @@ public sealed class ConsentReconciliationTests(AzuriteFixture azurite, Commercet
         await relay.Events.TryAddAsync(signIn, null, default);
         var key = (await relay.Events.ReadPendingAsync(100, default)).Single(p => p.EventId == signIn.Context.EventId).Key;
         // A request carrying it went out and no answer came: it may be in mParticle already.
-        await relay.Events.SaveInFlightAsync(new InFlightRequest("req-" + tag, "acme-eu", "[]"u8.ToArray(), [new InFlightBatch(2, [key])],
+        await relay.Events.SaveInFlightAsync(new InFlightRequest("req-" + tag, "acme-eu", "[{}]"u8.ToArray(), [new InFlightBatch(2, [key])],
             new DateTimeOffset(2026, 11, 28, 9, 0, 1, TimeSpan.Zero)), default);
 
         await SetConsentAsync(finn.Id, "consentAnalytics", false);
