@@ -38,6 +38,10 @@ internal sealed record QuarantineRecord(
 
     private static bool IsSafe(string id) => id.Length <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
+    /// <summary>Whether the record stored at <paramref name="path"/> is the one an operator named: by path, by id, or by the end of its file name.</summary>
+    public static bool IsNamed(string path, QuarantineRecord record, string pathOrId) =>
+        path == pathOrId || record.Id == pathOrId || System.IO.Path.GetFileNameWithoutExtension(path).EndsWith(pathOrId, StringComparison.Ordinal);
+
     /// <summary>
     /// A stored record, or null when the bytes are not one (edited or damaged by hand): required members can still come
     /// back null from such a file, and such a record is not usable.

@@ -313,8 +313,7 @@ internal static class Commands
 
         var selected = all
             ? records.Where(r => reason is null || r.Record.Reasons.Contains(reason)).ToList()
-            : ids.Select(id => records.FirstOrDefault(r => r.Path == id || r.Record.Id == id || Path.GetFileNameWithoutExtension(r.Path).EndsWith(id, StringComparison.Ordinal)))
-                .Where(r => r.Record is not null).ToList();
+            : ids.Select(id => records.FirstOrDefault(r => QuarantineRecord.IsNamed(r.Path, r.Record, id))).Where(r => r.Record is not null).ToList();
         if (!all && selected.Count != ids.Length)
         {
             return Fail(ExitCodes.Usage, ["Some records were not found; 'ctmp quarantine list' shows what is there."]);

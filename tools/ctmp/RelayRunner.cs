@@ -126,11 +126,15 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         return summary;
     }
 
-    /// <summary>One input, retried with backoff (1 s doubling to 30 s) while it fails transiently and --retry-for lasts; the failure when it gave up.</summary>
+    /// <summary>
+    /// One input, retried while it fails transiently and --retry-for lasts, backing off as the push does
+    /// (Push:InitialBackoff doubling to Push:MaxBackoff); the failure when it gave up.
+    /// </summary>
     private async Task<string?> IngestWithRetriesAsync(InputItem input, RelaySummary summary, bool showProgress, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
-        var wait = TimeSpan.FromSeconds(1);
+        var backoff = host.Get<Microsoft.Extensions.Options.IOptions<CtMparticle.Configuration.PushOptions>>().Value;
+        var wait = backoff.InitialBackoff;
         while (true)
         {
             try
@@ -149,11 +153,11 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                 var pause = wait < left ? wait : left;
                 if (showProgress)
                 {
-                    progress.WriteLine($"ctmp: {input.Source} failed transiently ({ex.GetType().Name}); retrying in {pause.TotalSeconds:N0} s, for {left.TotalSeconds:N0} s more (--retry-for)");
+                    progress.WriteLine($"ctmp: {input.Source} failed transiently ({ex.GetType().Name}); retrying in {pause.TotalSeconds:N1} s, for {left.TotalSeconds:N0} s more (--retry-for)");
                 }
 
                 await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
-                wait = TimeSpan.FromSeconds(Math.Min(30, wait.TotalSeconds * 2));
+                wait = wait * 2 < backoff.MaxBackoff ? wait * 2 : backoff.MaxBackoff;
             }
         }
     }

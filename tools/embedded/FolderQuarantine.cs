@@ -51,8 +51,7 @@ internal sealed class FolderQuarantine(string root) : IQuarantine, IQuarantineAr
 
     /// <summary>A record by its relative path, or by its id (message id or payload hash).</summary>
     public (string Path, QuarantineRecord Record)? Find(string pathOrId) =>
-        List().Select(r => ((string, QuarantineRecord)?)r)
-            .FirstOrDefault(r => r!.Value.Item1 == pathOrId || r.Value.Item2.Id == pathOrId || Path.GetFileNameWithoutExtension(r.Value.Item1).EndsWith(pathOrId, StringComparison.Ordinal));
+        List().Select(r => ((string, QuarantineRecord)?)r).FirstOrDefault(r => QuarantineRecord.IsNamed(r!.Value.Item1, r.Value.Item2, pathOrId));
 
     public void Delete(string relativePath) => File.Delete(Path.Combine(Root, relativePath.Replace('/', Path.DirectorySeparatorChar)));
 
