@@ -146,6 +146,7 @@ module functionApp 'modules/functionapp.bicep' = {
     defaultInput: defaultInput
     schedules: schedules
     dedupeRetentionDays: quarantineRetentionDays
+    quarantineRetentionDays: quarantineRetentionDays
     commercetools: commercetools
     maximumInstanceCount: maximumInstanceCount
   }

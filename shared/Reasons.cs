@@ -50,6 +50,7 @@ internal enum Reason
     ConsentSuperseded,
     MParticleRejected,
     StoredEventUnreadable,
+    InFlightDamaged,
 
     // Governance.
     PlanViolation,
@@ -99,6 +100,7 @@ internal static class ReasonCodes
         Reason.ConsentSuperseded => "consent_superseded",
         Reason.MParticleRejected => "mparticle_rejected",
         Reason.StoredEventUnreadable => "stored_event_unreadable",
+        Reason.InFlightDamaged => "inflight_damaged",
         Reason.PlanViolation => "plan_violation",
         Reason.InternalError => "internal_error",
         Reason.TooLargeToStore => "too_large_to_store",

@@ -58,6 +58,11 @@ param commercetools object
 @maxValue(3650)
 param dedupeRetentionDays int
 
+@description('Days quarantine records are kept (Relay:QuarantineRetentionDays; the container\'s lifecycle rule uses the same value): events quarantined at push stay restorable as long. The relay refuses to start when it exceeds dedupeRetentionDays.')
+@minValue(1)
+@maxValue(3650)
+param quarantineRetentionDays int
+
 @description('Most instances the Flex Consumption plan may scale to.')
 @minValue(1)
 @maxValue(1000)
@@ -97,6 +102,7 @@ var baseSettings = [
   { name: 'RetentionSchedule', value: schedules.retention }
   { name: 'ReconcileSchedule', value: schedules.reconcile }
   { name: 'Relay__DedupeRetentionDays', value: string(dedupeRetentionDays) }
+  { name: 'Relay__QuarantineRetentionDays', value: string(quarantineRetentionDays) }
   // The relay's own storage (Storage:*), through the same identity.
   { name: 'Storage__TableServiceUri', value: storage.properties.primaryEndpoints.table }
   { name: 'Storage__BlobServiceUri', value: storage.properties.primaryEndpoints.blob }

@@ -44,6 +44,9 @@ resource topic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
   }
 }
 
+// A message that expires or fails maxDeliveryCount times moves to the dead-letter sub-queue, where no TTL applies: it
+// stays until someone resubmits or deletes it. Resubmit within Relay:DedupeRetentionDays (= quarantineRetentionDays) of
+// its first delivery, while its events' dedupe records are still kept (docs/deploy.md).
 resource subscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
   parent: topic
   name: subscriptionName

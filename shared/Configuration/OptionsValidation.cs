@@ -166,6 +166,18 @@ internal sealed class MParticleOptionsValidator : IValidateOptions<MParticleOpti
 [OptionsValidator]
 internal sealed partial class RelayOptionsAttributeValidator : IValidateOptions<RelayOptions>;
 
+/// <summary>Dedupe must outlive the quarantine: a replayed record whose events' ids were forgotten could deliver them twice.</summary>
+internal sealed class RelayRetentionValidator : IValidateOptions<RelayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RelayOptions options) =>
+        options.DedupeRetentionDays >= options.QuarantineRetentionDays
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(
+                $"Relay:DedupeRetentionDays is {options.DedupeRetentionDays} but Relay:QuarantineRetentionDays is {options.QuarantineRetentionDays}; " +
+                "dedupe must remember event ids at least as long as quarantine records are kept, or replaying an old record can deliver its events twice. " +
+                "Raise Relay:DedupeRetentionDays or lower Relay:QuarantineRetentionDays (and the quarantine container's lifecycle rule with it).");
+}
+
 [OptionsValidator]
 internal sealed partial class PushOptionsAttributeValidator : IValidateOptions<PushOptions>;
 

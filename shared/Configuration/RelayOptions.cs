@@ -11,9 +11,19 @@ internal sealed class RelayOptions
     [Required]
     public string ConsentRulesPath { get; init; } = "config/consent-rules.json";
 
-    /// <summary>How long an event id is remembered for dedupe. mParticle keeps source_request_id 30–60 days.</summary>
+    /// <summary>
+    /// How long an event id is remembered for dedupe; at least <see cref="QuarantineRetentionDays"/>, so replaying any
+    /// kept record is still deduplicated. An event still in the outbox or parked by a push quarantine keeps its id longer.
+    /// </summary>
     [Range(1, 3650)]
-    public int DedupeRetentionDays { get; init; } = 30;
+    public int DedupeRetentionDays { get; init; } = 90;
+
+    /// <summary>
+    /// How long quarantine records are kept (the blob lifecycle rule in Azure) and how long events quarantined at push
+    /// stay restorable by a replay; after it the retention job forgets them.
+    /// </summary>
+    [Range(1, 3650)]
+    public int QuarantineRetentionDays { get; init; } = 90;
 
     /// <summary>
     /// How long an event waits in the outbox for its user's consent in an opt-in region where it is not known yet;

@@ -24,18 +24,35 @@ internal sealed record OutgoingRequest(string InputName, IReadOnlyList<OutgoingB
     public InFlightRequest ToInFlight(DateTimeOffset createdAt) =>
         new(RequestId, InputName, Body, Batches.Select(b => new InFlightBatch(b.Json.Length, b.Events)).ToArray(), createdAt);
 
-    /// <summary>Rebuilds a request from its persisted form (the batches are slices of the body).</summary>
-    public static OutgoingRequest FromInFlight(InFlightRequest request)
+    /// <summary>
+    /// Rebuilds a request from its persisted form (the batches are slices of the body), or null when the two do not
+    /// agree (a damaged row): the slices must tile <c>[b1,b2,...]</c> exactly and each batch must carry events.
+    /// </summary>
+    public static OutgoingRequest? TryFromInFlight(InFlightRequest request)
     {
-        var batches = new List<OutgoingBatch>(request.Batches.Count);
-        var position = 1; // after '['
-        foreach (var batch in request.Batches)
+        var body = request.Body;
+        if (request.Batches.Count == 0 || body.Length < 2 || body[0] != (byte)'[')
         {
-            batches.Add(new OutgoingBatch(request.InputName, request.Body.AsSpan(position, batch.Length).ToArray(), batch.Events));
-            position += batch.Length + 1; // and the ',' or ']'
+            return null;
         }
 
-        return new OutgoingRequest(request.InputName, batches, request.Body);
+        var batches = new List<OutgoingBatch>(request.Batches.Count);
+        var position = 1; // after '['
+        for (var i = 0; i < request.Batches.Count; i++)
+        {
+            var batch = request.Batches[i];
+            var end = (long)position + batch.Length;
+            if (batch.Length <= 0 || batch.Events is not { Count: > 0 } || end >= body.Length
+                || body[(int)end] != (byte)(i == request.Batches.Count - 1 ? ']' : ','))
+            {
+                return null;
+            }
+
+            batches.Add(new OutgoingBatch(request.InputName, body.AsSpan(position, batch.Length).ToArray(), batch.Events));
+            position = (int)end + 1; // after the ',' or ']'
+        }
+
+        return position == body.Length ? new OutgoingRequest(request.InputName, batches, body) : null;
     }
 
     /// <summary>The JSON array of the batches' bytes, exactly as serialized.</summary>

@@ -108,9 +108,26 @@ internal sealed class PushPipeline(
             // goes again identically, whatever consent says now: a regrouped copy would be a second delivery.
             foreach (var request in inFlight.OrderBy(r => r.CreatedAt))
             {
+                if (OutgoingRequest.TryFromInFlight(request) is not { } outgoing)
+                {
+                    // Its bytes cannot be rebuilt, so it cannot go again identically, and it may have arrived: its events
+                    // are parked with the body for a person to decide, never regrouped automatically.
+                    var keys = request.Events.ToArray();
+                    if (keys.Length > 0)
+                    {
+                        await QuarantineAsync(keys, Reason.InFlightDamaged,
+                            $"The persisted request {request.RequestId} could not be read back (its batches do not match its body); it may have reached mParticle, " +
+                            "so its events are not resent: replaying this record sends them again under a new request id.",
+                            [], request.Body, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 RelayLog.Resending(push.logger, request.RequestId, request.InputName);
                 resent += request.Events.Count();
-                await SendAsync(OutgoingRequest.FromInFlight(request), persisted: true, cancellationToken).ConfigureAwait(false);
+                await SendAsync(outgoing, persisted: true, cancellationToken).ConfigureAwait(false);
             }
 
             // 2. New work: pending events not already in a request.
@@ -393,7 +410,10 @@ internal sealed class PushPipeline(
                 new QuarantineSource(first.EventId.ToString("D"), "push", null, null, null, null, first.EnqueuedAt, push.time.GetUtcNow(), "EventsApiBatch"),
                 Convert.ToBase64String(payload),
                 RelayVersion,
-                "push");
+                "push")
+            {
+                EventIds = keys.Select(k => k.EventId).ToArray(),
+            };
             var location = await push.quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
             await push.events.RemovePendingAsync(keys, EventFate.Quarantined, cancellationToken).ConfigureAwait(false);
             quarantined += keys.Count;

@@ -56,6 +56,7 @@ internal static class ServiceRegistration
         services.AddCtMparticleCore(configuration);
         services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<RelayOptions>, RelayRetentionValidator>();
         services.AddSingleton<IValidateOptions<RelayOptions>, ConsentRulesFileValidator>();
         services.AddOptions<PushOptions>().Bind(configuration.GetSection(PushOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsAttributeValidator>();

@@ -80,8 +80,18 @@ internal interface IEventStore
     /// <summary>Holds pending events (consent not known yet): they are not read again before <paramref name="until"/>.</summary>
     Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken);
 
-    /// <summary>Removes events from the outbox, for the reason given. Their dedupe records stay.</summary>
+    /// <summary>
+    /// Removes events from the outbox, for the reason given. Their dedupe records stay. Events quarantined at push are
+    /// parked instead of deleted: never read for push, but restorable by a replay of their quarantine record, and their
+    /// dedupe records are kept while they are parked.
+    /// </summary>
     Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken);
+
+    /// <summary>Puts parked events (quarantined at push) back into the outbox as they were; returns how many were parked.</summary>
+    Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken);
+
+    /// <summary>Forgets parked events parked before <paramref name="olderThan"/> (their records' retention is over); returns how many.</summary>
+    Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
 
     Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken);
 
@@ -91,6 +101,6 @@ internal interface IEventStore
 
     Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken);
 
-    /// <summary>Forgets dedupe records older than <paramref name="olderThan"/>; returns how many.</summary>
+    /// <summary>Forgets dedupe records older than <paramref name="olderThan"/>, except those of pending, in-flight or parked events; returns how many.</summary>
     Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
 }

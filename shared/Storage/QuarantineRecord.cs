@@ -28,6 +28,9 @@ internal sealed record QuarantineRecord(
     string RelayVersion,
     string Stage)
 {
+    /// <summary>For a record written at push: the events it parked, which a replay puts back into the outbox.</summary>
+    public IReadOnlyList<Guid>? EventIds { get; init; }
+
     /// <summary>Stable id: the message id when known, else the payload's SHA-256, so a redelivery overwrites rather than duplicates.</summary>
     public string Id => Source.MessageId is { Length: > 0 } id && IsSafe(id)
         ? id

@@ -5,12 +5,19 @@ using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Storage;
 
-/// <summary>Forgets dedupe records older than the retention (Relay:DedupeRetentionDays).</summary>
+/// <summary>
+/// Forgets events quarantined at push once their records' retention is over (Relay:QuarantineRetentionDays), then
+/// dedupe records older than Relay:DedupeRetentionDays, except those of events still pending, in flight or parked.
+/// </summary>
 internal sealed class RetentionJob(IEventStore events, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
 {
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        var cutoff = time.GetUtcNow().AddDays(-options.Value.DedupeRetentionDays);
+        var now = time.GetUtcNow();
+        var parkedCutoff = now.AddDays(-options.Value.QuarantineRetentionDays);
+        var parked = await events.PurgeParkedAsync(parkedCutoff, cancellationToken).ConfigureAwait(false);
+        RelayLog.ParkedPurged(logger, parked, parkedCutoff);
+        var cutoff = now.AddDays(-options.Value.DedupeRetentionDays);
         var purged = await events.PurgeSeenAsync(cutoff, cancellationToken).ConfigureAwait(false);
         RelayLog.Purged(logger, purged, cutoff);
         return purged;

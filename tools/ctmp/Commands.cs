@@ -327,7 +327,25 @@ internal static class Commands
         {
             if (record.Stage == "push")
             {
-                Console.WriteLine($"{path}: skipped (a batch mParticle refused; fix the cause and send it again deliberately)");
+                // Its events never left the store: they are parked with their dedupe records, and go back to the outbox
+                // as they were, to be sent with today's settings (a fixed key, plan or mapping).
+                if (record.EventIds is not { Count: > 0 } eventIds)
+                {
+                    Console.WriteLine($"{path}: skipped (written by a relay version that did not record its events; send them again by hand)");
+                    continue;
+                }
+
+                var restored = await host.Get<IEventStore>().RestoreParkedAsync(eventIds, cancellationToken).ConfigureAwait(false);
+                if (restored == 0)
+                {
+                    still++;
+                    Console.WriteLine($"{path}: nothing to restore (its events were restored before, or forgotten after Relay:QuarantineRetentionDays)");
+                    continue;
+                }
+
+                await archive.DeleteAsync(path, cancellationToken).ConfigureAwait(false);
+                resolved++;
+                Console.WriteLine($"{path}: {restored:N0} event(s) back in the outbox");
                 continue;
             }
 

@@ -96,6 +96,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_ticks);
         CREATE TABLE IF NOT EXISTS pending (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, not_before_ticks INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS pending_by_age ON pending (enqueued_ticks, event_id);
+        CREATE TABLE IF NOT EXISTS parked (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, parked_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS fates (event_id TEXT PRIMARY KEY, fate TEXT NOT NULL, ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
@@ -214,6 +215,13 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         foreach (var key in events)
         {
             var id = Key(key.EventId);
+            if (fate == EventFate.Quarantined)
+            {
+                // Parked, not deleted: a replay of the quarantine record can put it back as it was.
+                Execute(transaction, "INSERT OR IGNORE INTO parked (event_id, partition, enqueued_ticks, message_id, json, parked_ticks) " +
+                    "SELECT event_id, partition, enqueued_ticks, message_id, json, $t FROM pending WHERE event_id = $id", ("$id", id), ("$t", now));
+            }
+
             if (Execute(transaction, "DELETE FROM pending WHERE event_id = $id", ("$id", id)) > 0)
             {
                 Execute(transaction, "INSERT OR REPLACE INTO fates (event_id, fate, ticks) VALUES ($id, $f, $t)", ("$id", id), ("$f", FateCode(fate)), ("$t", now));
@@ -223,6 +231,28 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         own?.Commit();
         return true;
     }, cancellationToken);
+
+    public Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken) => Locked<int>(() =>
+    {
+        using var own = Own(out var transaction);
+        var restored = 0;
+        foreach (var id in eventIds.Select(Key).Distinct(StringComparer.Ordinal))
+        {
+            Execute(transaction, "INSERT OR IGNORE INTO pending (event_id, partition, enqueued_ticks, message_id, json) " +
+                "SELECT event_id, partition, enqueued_ticks, message_id, json FROM parked WHERE event_id = $id", ("$id", id));
+            if (Execute(transaction, "DELETE FROM parked WHERE event_id = $id", ("$id", id)) > 0)
+            {
+                Execute(transaction, "DELETE FROM fates WHERE event_id = $id", ("$id", id));
+                restored++;
+            }
+        }
+
+        own?.Commit();
+        return restored;
+    }, cancellationToken);
+
+    public Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) =>
+        Locked<int>(() => Execute(null, "DELETE FROM parked WHERE parked_ticks < $t", ("$t", olderThan.UtcTicks)), cancellationToken);
 
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
         Execute(null, "INSERT OR REPLACE INTO inflight (request_id, input_name, body, batches, created_ticks) VALUES ($id, $i, $b, $bs, $t)",
@@ -257,7 +287,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     }, cancellationToken);
 
     public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) =>
-        Locked<int>(() => Execute(null, "DELETE FROM seen WHERE seen_ticks < $t AND event_id NOT IN (SELECT event_id FROM pending)", ("$t", olderThan.UtcTicks)), cancellationToken);
+        Locked<int>(() => Execute(null, "DELETE FROM seen WHERE seen_ticks < $t AND event_id NOT IN (SELECT event_id FROM pending) AND event_id NOT IN (SELECT event_id FROM parked)", ("$t", olderThan.UtcTicks)), cancellationToken);
 
     // ---- IOrderContextStore ------------------------------------------------------------------------------------
 

@@ -13,12 +13,17 @@ namespace CtMparticle.Storage.Azure;
 /// to, as two rows written in one entity-group transaction: <c>seen|{id}</c> (the dedupe record, kept for the
 /// retention) and <c>pending|{ticks}|{id}</c> (the outbox entry, deleted once sent). The transaction fails as a
 /// whole when the id was seen, so "seen" is never recorded without the event being stored.
-/// In-flight requests live in partition <c>inflight</c>.
+/// In-flight requests live in partition <c>inflight</c>. An event quarantined at push is parked as
+/// <c>parked|{id}</c> in its partition (the pending row moved, in one transaction) until a replay restores it or the
+/// quarantine retention ends.
 /// </summary>
 internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IEventStore
 {
     private const string Seen = "seen|";
     private const string Pending = "pending|";
+    private const string Parked = "parked|";
+    private const string ParkedAt = "ParkedAt";
+    private const string EnqueuedAt = "EnqueuedAt";
     private const string InFlightPartition = "inflight";
     private const string Payload = "Payload";
 
@@ -192,6 +197,16 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
 
     public async Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken)
     {
+        if (fate == EventFate.Quarantined)
+        {
+            foreach (var key in events)
+            {
+                await ParkAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
         foreach (var partition in events.GroupBy(e => e.Partition, StringComparer.Ordinal))
         {
             foreach (var chunk in partition.Chunk(100))
@@ -212,6 +227,81 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
                 }
             }
         }
+    }
+
+    /// <summary>Moves one pending row to <c>parked|{id}</c> in one transaction; a row already moved is left alone.</summary>
+    private async Task ParkAsync(PendingEventKey key, CancellationToken cancellationToken)
+    {
+        var rowKey = PendingRowKey(key.EnqueuedAt, key.EventId);
+        var pending = await table.GetEntityIfExistsAsync<TableEntity>(key.Partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!pending.HasValue || pending.Value is not { } row)
+        {
+            return;
+        }
+
+        var parked = new TableEntity(key.Partition, Parked + key.EventId.ToString("N"))
+        {
+            ["MessageId"] = row.GetString("MessageId"),
+            [EnqueuedAt] = key.EnqueuedAt.UtcTicks,
+            [ParkedAt] = time.GetUtcNow(),
+        };
+        Chunks.Write(parked, Payload, Chunks.Read(row, Payload));
+        await table.SubmitTransactionAsync(
+            [new TableTransactionAction(TableTransactionActionType.UpsertReplace, parked), new TableTransactionAction(TableTransactionActionType.Delete, row, ETag.All)],
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken)
+    {
+        var restored = 0;
+        foreach (var id in eventIds.Distinct())
+        {
+            var partition = Partitions.Name("e", Partitions.Of(id, PartitionCount));
+            var found = await table.GetEntityIfExistsAsync<TableEntity>(partition, Parked + id.ToString("N"), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (!found.HasValue || found.Value is not { } parked)
+            {
+                continue;
+            }
+
+            var enqueuedAt = new DateTimeOffset(parked.GetInt64(EnqueuedAt) ?? 0, TimeSpan.Zero);
+            var pending = new TableEntity(partition, PendingRowKey(enqueuedAt, id))
+            {
+                ["MessageId"] = parked.GetString("MessageId"),
+                [NotBefore] = enqueuedAt,
+            };
+            Chunks.Write(pending, Payload, Chunks.Read(parked, Payload));
+            await table.SubmitTransactionAsync(
+                [new TableTransactionAction(TableTransactionActionType.UpsertReplace, pending), new TableTransactionAction(TableTransactionActionType.Delete, parked, ETag.All)],
+                cancellationToken).ConfigureAwait(false);
+            restored++;
+        }
+
+        return restored;
+    }
+
+    public async Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
+    {
+        var purged = 0;
+        for (var shard = 0; shard < PartitionCount; shard++)
+        {
+            var partition = Partitions.Name("e", shard);
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Parked} and RowKey lt {"parked}"} and ParkedAt lt {olderThan}");
+            var keys = new List<string>();
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                keys.Add(entity.RowKey);
+            }
+
+            foreach (var chunk in keys.Chunk(100))
+            {
+                await table.SubmitTransactionAsync(
+                    chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)),
+                    cancellationToken).ConfigureAwait(false);
+                purged += chunk.Length;
+            }
+        }
+
+        return purged;
     }
 
     public async Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken)
@@ -282,12 +372,20 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
 
             if (keys.Count > 0)
             {
-                // An event still in the outbox keeps its dedupe record, however old: forgetting it would let a copy in.
+                // An event still in the outbox or parked keeps its dedupe record, however old: forgetting it would let a copy in.
+                // "parked|" and "pending|" are adjacent key ranges, read in one query.
                 var stillPending = new HashSet<string>(StringComparer.Ordinal);
-                var pendingFilter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Pending} and RowKey lt {"pending}"}");
+                var pendingFilter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Parked} and RowKey lt {"pending}"}");
                 await foreach (var entity in table.QueryAsync<TableEntity>(pendingFilter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
-                    stillPending.Add(Seen + ParsePendingRowKey(entity.RowKey).EventId.ToString("N"));
+                    if (entity.RowKey.StartsWith(Parked, StringComparison.Ordinal))
+                    {
+                        stillPending.Add(Seen + entity.RowKey[Parked.Length..]);
+                    }
+                    else if (entity.RowKey.StartsWith(Pending, StringComparison.Ordinal))
+                    {
+                        stillPending.Add(Seen + ParsePendingRowKey(entity.RowKey).EventId.ToString("N"));
+                    }
                 }
 
                 keys.RemoveAll(stillPending.Contains);

@@ -118,10 +118,45 @@ public sealed class OptionsValidationTests
         var routing = services.GetRequiredService<IOptions<MParticleOptions>>().Value;
         Assert.Equal("acme-eu", routing.FindStore("acme-de")!.Input);
         Assert.Equal(4, services.GetRequiredService<IOptions<MappingOptions>>().Value.Consent.Fields.Length);
-        Assert.Equal(30, services.GetRequiredService<IOptions<RelayOptions>>().Value.DedupeRetentionDays);
+        Assert.Equal(90, services.GetRequiredService<IOptions<RelayOptions>>().Value.DedupeRetentionDays);
+        Assert.Equal(90, services.GetRequiredService<IOptions<RelayOptions>>().Value.QuarantineRetentionDays);
         Assert.Equal(262_144, services.GetRequiredService<IOptions<PushOptions>>().Value.MaxRequestBytes);
         Assert.Equal("quarantine", services.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer);
     }
+
+    [Theory]
+    [InlineData("30", null, "Relay:DedupeRetentionDays is 30 but Relay:QuarantineRetentionDays is 90")]
+    [InlineData("60", "61", "Relay:DedupeRetentionDays is 60 but Relay:QuarantineRetentionDays is 61")]
+    public void DedupeRetentionShorterThanQuarantine_RefusesToStart_NamingBoth(string dedupe, string? quarantine, string expected)
+    {
+        var settings = Valid();
+        settings["Relay:DedupeRetentionDays"] = dedupe;
+        if (quarantine is not null)
+        {
+            settings["Relay:QuarantineRetentionDays"] = quarantine;
+        }
+
+        var services = RelayServices(settings);
+
+        var ex = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<RelayOptions>>().Value);
+
+        Assert.Contains(expected, string.Join(" | ", ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DedupeRetentionAtLeastQuarantine_Starts()
+    {
+        var settings = Valid();
+        settings["Relay:DedupeRetentionDays"] = "120";
+        settings["Relay:QuarantineRetentionDays"] = "120";
+
+        Assert.Equal(120, RelayServices(settings).GetRequiredService<IOptions<RelayOptions>>().Value.DedupeRetentionDays);
+    }
+
+    private static IServiceProvider RelayServices(Dictionary<string, string?> settings) =>
+        new ServiceCollection()
+            .AddCtMparticleRelay(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
+            .BuildServiceProvider();
 
     [Fact]
     public void RunnerDefaultSettings_AreValid()

@@ -95,11 +95,25 @@ public sealed class BatchPackerTests
         var (batches, _) = packer.BuildBatches([Pending("x1", "c-1"), Pending("x2", "c-2")]);
 
         var request = OutgoingRequest.Of("acme-eu", batches);
-        var again = OutgoingRequest.FromInFlight(request.ToInFlight(T0));
+        var again = OutgoingRequest.TryFromInFlight(request.ToInFlight(T0))!;
 
         var array = System.Text.Json.Nodes.JsonNode.Parse(request.Body)!.AsArray();
         Assert.Equal(2, array.Count);
         Assert.Equal(request.RequestId, again.RequestId);
         Assert.Equal(request.Batches.Select(b => b.Json), again.Batches.Select(b => b.Json));
+    }
+
+    [Fact]
+    public void TryFromInFlight_LengthsThatDoNotTileTheBody_AreRefused()
+    {
+        var (batches, _) = Packer().BuildBatches([Pending("y1", "c-1"), Pending("y2", "c-2")]);
+        var persisted = OutgoingRequest.Of("acme-eu", batches).ToInFlight(T0);
+
+        Assert.NotNull(OutgoingRequest.TryFromInFlight(persisted));
+        Assert.Null(OutgoingRequest.TryFromInFlight(persisted with { Batches = [persisted.Batches[0]] }));                        // one batch missing
+        Assert.Null(OutgoingRequest.TryFromInFlight(persisted with { Batches = [persisted.Batches[0] with { Length = persisted.Batches[0].Length + 1 }, persisted.Batches[1]] }));
+        Assert.Null(OutgoingRequest.TryFromInFlight(persisted with { Body = persisted.Body[..^1] }));                              // truncated
+        Assert.Null(OutgoingRequest.TryFromInFlight(persisted with { Batches = [] }));
+        Assert.Null(OutgoingRequest.TryFromInFlight(persisted with { Batches = [persisted.Batches[0] with { Events = [] }, persisted.Batches[1]] }));
     }
 }

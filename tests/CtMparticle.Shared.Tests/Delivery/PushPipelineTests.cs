@@ -387,6 +387,35 @@ public sealed class PushPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Empty(server.Received);
     }
 
+    [Theory]
+    [InlineData("[{}]", 3)]    // a batch longer than the body
+    [InlineData("[{}]", 1)]    // a batch that ends inside the body
+    [InlineData("{}", 2)]      // not an array
+    [InlineData("[{}]", -1)]   // a negative length
+    public async Task Push_DamagedInFlightRequest_IsQuarantinedWithItsEventsParked_NotResentNorRegrouped(string body, int length)
+    {
+        var e = await StoreEvent("damaged-1", "c-damaged");
+        var other = await StoreEvent("damaged-2", "c-damaged-other");
+        var key = (await relay.Events.ReadPendingAsync(10, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        await relay.Events.SaveInFlightAsync(new InFlightRequest("req-damaged", "acme-eu", System.Text.Encoding.UTF8.GetBytes(body), [new InFlightBatch(length, [key])], At), default);
+
+        var first = await relay.Push.PushAsync(default);
+        var second = await relay.Push.PushAsync(default);
+
+        var record = Assert.Single(await relay.QuarantinedAsync());
+        Assert.Equal(["inflight_damaged"], record.Reasons);
+        Assert.Equal([e.Context.EventId], record.EventIds);
+        Assert.Empty(await relay.Events.ReadInFlightAsync(default));
+        var sent = server.Received.SelectMany(r => r.SourceMessageIds).ToArray();
+        Assert.Equal([other.Context.EventId.ToString("D")], sent); // the other event goes; the damaged request's event does not
+        Assert.Equal((1, 0), (first.Quarantined, second.Quarantined));
+
+        // A person decides: replaying the record restores the event, which then goes (under a new request id).
+        Assert.Equal(1, await relay.Events.RestoreParkedAsync(record.EventIds!, default));
+        await relay.Push.PushAsync(default);
+        Assert.Contains(e.Context.EventId.ToString("D"), server.Received.SelectMany(r => r.SourceMessageIds));
+    }
+
     [Fact]
     public async Task Push_TwoPushersOnOneStore_SendEachEventOnce()
     {

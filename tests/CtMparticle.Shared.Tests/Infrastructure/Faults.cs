@@ -93,6 +93,11 @@ internal sealed class FaultyEventStore(IEventStore inner, FaultPlan plan) : IEve
     public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) =>
         plan.Run("events.remove", () => inner.RemovePendingAsync(events, fate, cancellationToken));
 
+    public Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken) =>
+        plan.Run("events.restore", () => inner.RestoreParkedAsync(eventIds, cancellationToken));
+
+    public Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => inner.PurgeParkedAsync(olderThan, cancellationToken);
+
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) =>
         plan.Run("inflight.save", () => inner.SaveInFlightAsync(request, cancellationToken));
 

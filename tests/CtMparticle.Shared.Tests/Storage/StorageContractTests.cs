@@ -234,6 +234,48 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task QuarantinedAtPush_IsParked_KeptFromPurge_AndRestoredAsItWas()
+    {
+        var e = Event("contract-park");
+        await Events.TryAddAsync(e, "m-park", default);
+        var before = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+        var pendingBefore = (await Events.PendingStatsAsync(default)).Count;
+
+        await Events.RemovePendingAsync([before.Key], EventFate.Quarantined, default);
+        await Events.RemovePendingAsync([before.Key], EventFate.Quarantined, default); // a retry after a crash: harmless
+
+        // Parked: not read, not counted as pending, and its dedupe record survives any purge while it is parked.
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+        Assert.Equal(pendingBefore - 1, (await Events.PendingStatsAsync(default)).Count);
+        await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default);
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-other", default));
+
+        Assert.Equal(1, await Events.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
+        Assert.Equal(0, await Events.RestoreParkedAsync([e.Context.EventId], default)); // restored once only
+
+        var after = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+        Assert.Equal(before.Key, after.Key);
+        Assert.Equal(before.MessageId, after.MessageId);
+        Assert.Equal(before.Json, after.Json);
+    }
+
+    [Fact]
+    public async Task PurgeParked_ForgetsOnlyWhatWasParkedBeforeTheCutoff_ThenItsDedupeRecordCanGo()
+    {
+        var e = Event("contract-park-purge");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        await Events.RemovePendingAsync([key], EventFate.Quarantined, default);
+
+        Assert.Equal(0, await Events.PurgeParkedAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
+        Assert.True(await Events.PurgeParkedAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+
+        Assert.Equal(0, await Events.RestoreParkedAsync([e.Context.EventId], default));
+        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, null, default));
+    }
+
+    [Fact]
     public async Task OrderContext_FoundByOrderAndByPayment()
     {
         var context = TestOptions.Order01Context();
