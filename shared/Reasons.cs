@@ -43,6 +43,7 @@ internal enum Reason
     NoIdentity,
     BatchTooLarge,
     NoInputForStore,
+    UnknownSource,
 
     // Consent and delivery.
     ConsentNotGiven,
@@ -95,6 +96,7 @@ internal static class ReasonCodes
         Reason.NoIdentity => "no_identity",
         Reason.BatchTooLarge => "batch_too_large",
         Reason.NoInputForStore => "no_input_for_store",
+        Reason.UnknownSource => "unknown_source",
         Reason.ConsentNotGiven => "consent_not_given",
         Reason.ConsentWithdrawn => "consent_withdrawn",
         Reason.ConsentSuperseded => "consent_superseded",

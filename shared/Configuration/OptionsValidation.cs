@@ -202,3 +202,50 @@ internal sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
             : ValidateOptionsResult.Fail(
                 "Storage needs Storage:ConnectionString (Azurite: UseDevelopmentStorage=true) or both Storage:TableServiceUri and Storage:BlobServiceUri (managed identity).");
 }
+
+[OptionsValidator]
+internal sealed partial class CollectorOptionsAttributeValidator : IValidateOptions<CollectorOptions>;
+
+/// <summary>Collector sources: unique names, a write key setting each, origins as browsers send them, known stores.</summary>
+internal sealed class CollectorOptionsValidator(IOptions<MParticleOptions> routing) : IValidateOptions<CollectorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CollectorOptions options)
+    {
+        var failures = new List<string>();
+        for (var i = 0; i < options.Sources.Length; i++)
+        {
+            var source = options.Sources[i];
+            var path = $"Collector:Sources:{i}";
+            if (options.Sources.Take(i).Any(s => s.Name == source.Name))
+            {
+                failures.Add($"{path}:Name '{source.Name}' is used twice; each source needs its own name.");
+            }
+
+            if (string.IsNullOrWhiteSpace(source.WriteKeySetting))
+            {
+                failures.Add($"{path}:WriteKeySetting is empty; name the setting that holds this source's write key (never the key itself).");
+            }
+
+            foreach (var origin in source.AllowedOrigins)
+            {
+                if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.AbsolutePath != "/"
+                    || origin.EndsWith('/') || !string.IsNullOrEmpty(uri.Query))
+                {
+                    failures.Add($"{path}:AllowedOrigins has '{origin}'; an origin is scheme://host[:port] without a path, such as https://shop.example.com.");
+                }
+            }
+
+            if (source.Currency is { Length: > 0 } currency && (currency.Length != 3 || !currency.All(char.IsAsciiLetterUpper)))
+            {
+                failures.Add($"{path}:Currency is '{currency}'; use an ISO 4217 code in capitals, such as EUR.");
+            }
+
+            if (source.Store is { Length: > 0 } store && routing.Value.FindStore(store) is null)
+            {
+                failures.Add($"{path}:Store is '{store}', which MParticle:Stores does not list; add the store there or fix the key.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -145,6 +145,19 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
         SignedIn s => Custom(e, CustomEventTypes.Other, Attributes(e, ("method", s.Method))),
         ProfileUpdated p => Custom(e, CustomEventTypes.UserPreference, Attributes(e, ("changed_fields", string.Join(',', p.ChangedFields)))),
         ConsentUpdated c => Custom(e, CustomEventTypes.UserPreference, Attributes(e, ("purposes", string.Join(',', c.ChangedPurposes)))),
+        ScreenViewed v => new MpEvent
+        {
+            EventType = "screen_view",
+            Data = new MpEventData
+            {
+                TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
+                SourceMessageId = e.Context.EventId.ToString("D"),
+                SessionUuid = e.Context.User.SessionId,
+                ScreenName = v.ScreenName,
+                CustomAttributes = Attributes(e, [.. v.Attributes.Select(a => (a.Key, (string?)a.Value))]),
+            },
+        },
+        StorefrontEvent s => Custom(e, s.IsSearch ? CustomEventTypes.Search : CustomEventTypes.Other, Attributes(e, [.. s.Attributes.Select(a => (a.Key, (string?)a.Value))])),
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Every canonical event needs an mParticle mapping."),
     };
 

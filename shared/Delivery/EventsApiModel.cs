@@ -53,7 +53,7 @@ internal sealed record MpConsent
 
 internal sealed record MpEvent
 {
-    /// <summary><c>commerce_event</c> or <c>custom_event</c>.</summary>
+    /// <summary><c>commerce_event</c>, <c>custom_event</c> or <c>screen_view</c>.</summary>
     public required string EventType { get; init; }
     public required MpEventData Data { get; init; }
 }
@@ -65,6 +65,7 @@ internal sealed record MpEventData
     public required string SourceMessageId { get; init; }
     public string? SessionUuid { get; init; }
     public string? EventName { get; init; }
+    public string? ScreenName { get; init; }
     public string? CustomEventType { get; init; }
     public string? CurrencyCode { get; init; }
     public MpProductAction? ProductAction { get; init; }
@@ -122,6 +123,7 @@ internal static class CustomEventTypes
     public const string Transaction = "transaction";
     public const string UserPreference = "user_preference";
     public const string Other = "other";
+    public const string Search = "search";
 
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
     {

@@ -6,6 +6,7 @@ using CtMparticle.Delivery;
 using CtMparticle.Governance;
 using CtMparticle.Identity;
 using CtMparticle.Pipeline;
+using CtMparticle.Sources.Collector;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Storage;
 using CtMparticle.Storage.Azure;
@@ -104,6 +105,14 @@ internal static class ServiceRegistration
         services.TryAddTransient<StoreStage>();
         services.TryAddTransient<IngestPipeline>();
         services.TryAddSingleton<RetentionJob>();
+        // The storefront collector: its own source over the same stages, and the HTTP contract both hosts serve.
+        services.AddOptions<CollectorOptions>().Bind(configuration.GetSection(CollectorOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CollectorOptions>, CollectorOptionsAttributeValidator>();
+        services.AddSingleton<IValidateOptions<CollectorOptions>, CollectorOptionsValidator>();
+        services.TryAddSingleton<CollectorSource>();
+        services.TryAddSingleton(sp => new CollectorIngest(sp.GetRequiredService<CollectorSource>(), sp.GetRequiredService<ConsentStage>(),
+            sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<CollectorCalls>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
         services.TryAddTransient<PushPipeline>();
         services.AddHttpClient<IEventsApi, EventsApiClient>((sp, http) =>

@@ -4,11 +4,13 @@ namespace CtMparticle.Pipeline;
 /// One input as a transport handed it over: the exact bytes, and what the transport knows about them (the Service
 /// Bus message id, delivery count and enqueue time; empty for files and replays). Every source starts from this.
 /// </summary>
+/// <param name="Source">The collector source (tracker installation) it came through; null for commercetools messages.</param>
 internal sealed record Inbound(
     ReadOnlyMemory<byte> Body,
     string? ServiceBusMessageId = null,
     int? DeliveryCount = null,
-    DateTimeOffset? EnqueuedAt = null);
+    DateTimeOffset? EnqueuedAt = null,
+    string? Source = null);
 
 /// <summary>What a source could read of an input's envelope, even when the rest was unusable: ids only, for logs and quarantine.</summary>
 /// <param name="Format">The wire format as the source names it (commercetools: <c>Platform</c> or <c>CloudEvents</c>).</param>

@@ -71,6 +71,12 @@ internal static partial class RelayLog
     [LoggerMessage(2009, LogLevel.Information, "Resending in-flight request {RequestId} to input {Input} (a previous run did not finish it)")]
     public static partial void Resending(ILogger logger, string requestId, string input);
 
+    [LoggerMessage(1010, LogLevel.Warning, "Collector source {Source} is above its rate: {Count} call(s) answered 429")]
+    public static partial void CollectorThrottled(ILogger logger, string source, int count);
+
+    [LoggerMessage(1011, LogLevel.Error, "Collector: the store could not take a call ({ExceptionType}); answered 503 with Retry-After")]
+    public static partial void CollectorUnavailable(ILogger logger, string exceptionType);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

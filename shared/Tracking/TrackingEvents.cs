@@ -25,6 +25,7 @@ internal static class TrackingPlan
     public const string SignedIn = "Signed In";
     public const string ProfileUpdated = "Profile Updated";
     public const string ConsentUpdated = "Consent Updated";
+    public const string ScreenViewed = "Screen Viewed";
 }
 
 internal enum EventSource
@@ -154,6 +155,8 @@ internal enum OrderOrigin
 [JsonDerivedType(typeof(SignedIn), "signed_in")]
 [JsonDerivedType(typeof(ProfileUpdated), "profile_updated")]
 [JsonDerivedType(typeof(ConsentUpdated), "consent_updated")]
+[JsonDerivedType(typeof(ScreenViewed), "screen_viewed")]
+[JsonDerivedType(typeof(StorefrontEvent), "storefront_event")]
 internal abstract record TrackingEvent(EventContext Context)
 {
     /// <summary>The stable event name in the tracking plan.</summary>
@@ -301,4 +304,22 @@ internal sealed record ProfileUpdated(EventContext Context, ProfileAttributes At
 internal sealed record ConsentUpdated(EventContext Context, IReadOnlyList<string> ChangedPurposes) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ConsentUpdated;
+}
+
+/// <summary>A page or app screen the shopper saw (a storefront <c>page</c> or <c>screen</c> call).</summary>
+/// <param name="ScreenName">The page's or screen's name as the storefront named it (low cardinality: never a URL).</param>
+/// <param name="Attributes">Scalar properties the call carried (path, title, referrer, …).</param>
+internal sealed record ScreenViewed(EventContext Context, string ScreenName, IReadOnlyDictionary<string, string> Attributes) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ScreenViewed;
+}
+
+/// <summary>
+/// A storefront <c>track</c> call the vocabulary has no event of its own for (Products Searched, Coupon Applied, …):
+/// carried under the storefront's name, so the tracking plan decides (its policy blocks events it does not list).
+/// </summary>
+/// <param name="IsSearch">A search (Products Searched): mParticle's <c>search</c> event type rather than <c>other</c>.</param>
+internal sealed record StorefrontEvent(EventContext Context, string EventName, IReadOnlyDictionary<string, string> Attributes, bool IsSearch = false) : TrackingEvent(Context)
+{
+    public override string Name => EventName;
 }

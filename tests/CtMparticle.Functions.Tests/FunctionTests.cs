@@ -34,6 +34,10 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         ["Storage:OrdersTable"] = prefix + "orders",
         ["Storage:ConsentTable"] = prefix + "consent",
         ["Storage:QuarantineContainer"] = prefix + "-quarantine",
+        ["Collector:Sources:0:Name"] = "web",
+        ["Collector:Sources:0:WriteKeySetting"] = "WebWriteKey",
+        ["Collector:Sources:0:AllowedOrigins:0"] = "https://shop.example.com",
+        ["WebWriteKey"] = "web-key",
     };
 
     public Task InitializeAsync()
@@ -137,6 +141,41 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         var ex = await Assert.ThrowsAsync<StoreLayoutException>(() => check.StartAsync(default));
 
         Assert.Contains("Set Relay:Partitions back to 64", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Collect_SegmentCallsOverTheHttpTrigger_AreStoredThenPushed_AndRefusalsAnswered()
+    {
+        var function = ActivatorUtilities.CreateInstance<CollectEvents>(services);
+        var auth = ("Authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("web-key:")));
+        var call = """{"userId":"c-fn-1","event":"Product Viewed","messageId":"fn-1","properties":{"sku":"S-1","price":5,"currency":"EUR"},"context":{"consent":{"categoryPreferences":{"analytics":true}}}}""";
+
+        async Task<(int Status, string Body, TestHttpResponse Response)> Send(string method, string path, string body, params (string, string)[] headers)
+        {
+            var response = (TestHttpResponse)await function.Run(
+                new TestHttpRequest(new FakeFunctionContext(new Dictionary<string, object?>()), method, "https://relay.example.com/api/v1/" + path, Encoding.UTF8.GetBytes(body), headers),
+                path, default);
+            return ((int)response.StatusCode, Encoding.UTF8.GetString(((MemoryStream)response.Body).ToArray()), response);
+        }
+
+        var accepted = await Send("POST", "track", call, auth);
+        var retried = await Send("POST", "track", call, auth);
+        var unauthenticated = await Send("POST", "track", call);
+        var invalid = await Send("POST", "track", """{"userId":"c-fn-1"}""", auth);
+        var preflight = await Send("OPTIONS", "track", "", ("Origin", "https://shop.example.com"));
+        await ActivatorUtilities.CreateInstance<PushToMParticle>(services).Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), default);
+
+        Assert.Equal(200, accepted.Status);
+        Assert.Contains("\"success\":true", accepted.Body, StringComparison.Ordinal);
+        Assert.Equal(200, retried.Status);
+        Assert.Equal(401, unauthenticated.Status);
+        Assert.Equal(400, invalid.Status);
+        Assert.Equal(204, preflight.Status);
+        Assert.Equal("https://shop.example.com", preflight.Response.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        var sent = Assert.Single(server.Received).Batches.Single()!["events"]!.AsArray().Single()!;
+        Assert.Equal("view_detail", (string?)sent["data"]!["product_action"]!["action"]);
+        var quarantined = new BlobContainerClient(azurite.ConnectionString, prefix + "-quarantine").GetBlobs().Select(b => b.Name).ToArray();
+        Assert.Contains(quarantined, name => name.Contains("/missing_field/", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -19,13 +19,13 @@ public sealed class FunctionsMetadataTests
     }
 
     private static JsonNode Binding(string function) =>
-        Assert.Single(Metadata().Single(f => (string?)f!["name"] == function)!["bindings"]!.AsArray())!;
+        Metadata().Single(f => (string?)f!["name"] == function)!["bindings"]!.AsArray().First(b => (string?)b!["direction"] == "In")!;
 
     [Fact]
     public void Metadata_ListsExactlyTheRelaysFunctions()
     {
         Assert.Equal(
-            ["CommercetoolsIngest", "ConsentReconciliation", "DedupeRetention", "PushToMParticle"],
+            ["CollectEvents", "CommercetoolsIngest", "ConsentReconciliation", "DedupeRetention", "PushToMParticle"],
             Metadata().Select(f => (string?)f!["name"]).Order(StringComparer.Ordinal));
         Assert.All(Metadata(), f => Assert.Equal("dotnet-isolated", (string?)f!["language"]));
     }
@@ -42,6 +42,17 @@ public sealed class FunctionsMetadataTests
         Assert.Equal("ServiceBusConnection", (string?)binding["connection"]);
         Assert.Equal("Many", (string?)binding["cardinality"]);
         Assert.Equal("Binary", (string?)binding["dataType"]); // the bodies' exact bytes, for quarantine
+    }
+
+    [Fact]
+    public void Metadata_CollectorIsAnAnonymousHttpTriggerOnV1()
+    {
+        var binding = Binding("CollectEvents");
+
+        Assert.Equal("httpTrigger", (string?)binding["type"]);
+        Assert.Equal("v1/{call}", (string?)binding["route"]);
+        Assert.Equal("Anonymous", (string?)binding["authLevel"]);
+        Assert.Equal(["post", "options"], binding["methods"]!.AsArray().Select(m => (string?)m));
     }
 
     [Theory]

@@ -15,6 +15,9 @@ public sealed class CtmpCommandTests : IDisposable
 
     private string Out => Path.Combine(work, "requests");
 
+    /// <summary>Runs ctmp in this process with its console captured (the assembly's tests run one at a time).</summary>
+    internal static Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args) => Ctmp(args);
+
     private static async Task<(int Exit, string Stdout, string Stderr)> Ctmp(params string[] args)
     {
         var stdout = new StringWriter();

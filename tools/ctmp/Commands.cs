@@ -53,6 +53,7 @@ internal static class Commands
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(PlanCommand.Create());
         root.Subcommands.Add(ConsentCommand.Create(StoreOption, SettingsOption, VerboseOption));
+        root.Subcommands.Add(ServeCommand.Create(StoreOption, SettingsOption, VerboseOption));
         return root;
     }
 
@@ -370,7 +371,10 @@ internal static class Commands
             IngestOutcome outcome;
             try
             {
-                outcome = await host.Ingest.IngestAsync(new Inbound(payload), cancellationToken).ConfigureAwait(false);
+                // A storefront call goes back through the collector's pipeline, under the source that sent it.
+                outcome = record.Source.Format == CtMparticle.Sources.Collector.CollectorSource.Format
+                    ? await host.Get<CtMparticle.Sources.Collector.CollectorIngest>().IngestAsync(new Inbound(payload, Source: record.Source.ResourceId), cancellationToken).ConfigureAwait(false)
+                    : await host.Ingest.IngestAsync(new Inbound(payload), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
             {

@@ -202,12 +202,22 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     public async Task<IngestOutcome> IngestOneAsync(InputItem input, RelaySummary summary, CancellationToken cancellationToken)
     {
         var outcome = await host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken).ConfigureAwait(false);
+        await RecordAsync(input.Source, outcome, summary, cancellationToken).ConfigureAwait(false);
+        return outcome;
+    }
+
+    /// <summary>
+    /// Records an input's outcome in the summary and the embedded ledger (any source: files, the collector). A message
+    /// whose id was recorded before (a redelivery, a tracker's retry) counts as a duplicate.
+    /// </summary>
+    public async Task RecordAsync(string source, IngestOutcome outcome, RelaySummary summary, CancellationToken cancellationToken)
+    {
         summary.Inputs++;
         if (host.Embedded is not { } ledger)
         {
             summary.EventsStored += outcome.EventsStored;
             summary.Count(outcome.KindCode, outcome.Reason);
-            return outcome;
+            return;
         }
 
         var messageId = outcome.Info?.MessageId;
@@ -223,16 +233,15 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
             summary.Redelivered++;
             summary.Count("duplicate", "redelivered");
-            await ledger.RecordInputAsync(input.Source, messageId, outcome.Info?.MessageType, "duplicate", "redelivered",
-                "The same commercetools message was received before.", null, [], [], cancellationToken).ConfigureAwait(false);
-            return outcome;
+            await ledger.RecordInputAsync(source, messageId, outcome.Info?.MessageType, "duplicate", "redelivered",
+                "The same message was received before.", null, [], [], cancellationToken).ConfigureAwait(false);
+            return;
         }
 
         summary.EventsStored += outcome.EventsStored;
         summary.Count(outcome.KindCode, outcome.Reason);
-        await ledger.RecordInputAsync(input.Source, messageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason, outcome.Detail,
+        await ledger.RecordInputAsync(source, messageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason, outcome.Detail,
             outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
-        return outcome;
     }
 
     /// <summary>Pushes until the outbox is empty or a run makes no progress (throttled, failing, misconfigured input).</summary>

@@ -143,6 +143,30 @@ public sealed class OptionsValidationTests
         Assert.Contains(expected, string.Join(" | ", ex.Failures), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Collector:Sources:1:Name", "web", "is used twice")]
+    [InlineData("Collector:Sources:1:WriteKeySetting", "", "WriteKeySetting is empty")]
+    [InlineData("Collector:Sources:1:AllowedOrigins:0", "https://shop.example.com/", "scheme://host[:port]")]
+    [InlineData("Collector:Sources:1:AllowedOrigins:0", "shop.example.com", "scheme://host[:port]")]
+    [InlineData("Collector:Sources:1:Store", "acme-nowhere", "MParticle:Stores does not list")]
+    [InlineData("Collector:Sources:1:Currency", "eur", "ISO 4217")]
+    [InlineData("Collector:Sources:1:Name", "Web Shop", "lowercase letters")]
+    [InlineData("Collector:Sources:1:RateLimitPerSecond", "0", "RateLimitPerSecond")]
+    public void CollectorSources_BadSettings_RefuseToStart_NamingTheSetting(string key, string value, string expected)
+    {
+        var settings = Valid();
+        settings["Collector:Sources:0:Name"] = "web";
+        settings["Collector:Sources:0:WriteKeySetting"] = "WebKey";
+        settings["Collector:Sources:1:Name"] = "app";
+        settings["Collector:Sources:1:WriteKeySetting"] = "AppKey";
+        settings[key] = value;
+        var services = RelayServices(settings);
+
+        var ex = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<CollectorOptions>>().Value);
+
+        Assert.Contains(expected, string.Join(" | ", ex.Failures), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void DedupeRetentionAtLeastQuarantine_Starts()
     {

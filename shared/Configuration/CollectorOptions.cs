@@ -1,0 +1,69 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Configuration;
+
+/// <summary>
+/// The storefront collector: Segment-compatible HTTP endpoints (<c>/v1/track</c>, <c>/v1/batch</c>, …). Section
+/// <c>Collector</c>. Each source is a tracker installation (a web shop, an app) with its own write key.
+/// </summary>
+internal sealed class CollectorOptions
+{
+    public const string Section = "Collector";
+
+    /// <summary>The sources allowed to send; none means the collector answers 401 to everything.</summary>
+    [ValidateEnumeratedItems]
+    public CollectorSourceOptions[] Sources { get; init; } = [];
+
+    /// <summary>Largest event, in bytes (Segment's limit: 32 KB). A larger single call is refused with 413; a larger batch item is quarantined.</summary>
+    [Range(1_024, 1_048_576)]
+    public int MaxEventBytes { get; init; } = 32 * 1024;
+
+    /// <summary>Largest request body, in bytes (Segment's limit: 500 KB); larger requests are refused with 413.</summary>
+    [Range(1_024, 16_777_216)]
+    public int MaxRequestBytes { get; init; } = 500 * 1024;
+
+    /// <summary>
+    /// Consent categories as the site's CMP names them (<c>context.consent.categoryPreferences</c>) → the relay's
+    /// consent purposes (config/consent-rules.json). Matched without regard to case; unmapped categories are ignored.
+    /// </summary>
+    public Dictionary<string, string> ConsentCategories { get; init; } = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["analytics"] = "analytics",
+        ["advertising"] = "advertising",
+        ["marketing"] = "marketing",
+        ["personalization"] = "personalisation",
+        ["functional"] = "functional",
+    };
+
+    /// <summary>Currency of product events that name none, when their source has no store that says (Segment's default: USD).</summary>
+    [Required]
+    [RegularExpression("^[A-Z]{3}$", ErrorMessage = "Collector:DefaultCurrency is an ISO 4217 code in capitals, such as EUR.")]
+    public string DefaultCurrency { get; init; } = "USD";
+}
+
+/// <summary>One tracker installation. Section <c>Collector:Sources:N</c>.</summary>
+internal sealed class CollectorSourceOptions
+{
+    /// <summary>Names the source in quarantine records, the ledger and metrics (never the key).</summary>
+    [Required]
+    [RegularExpression("^[a-z0-9][a-z0-9-]{0,62}$", ErrorMessage = "A collector source name is 1–63 lowercase letters, digits and hyphens.")]
+    public string Name { get; init; } = "";
+
+    /// <summary>The name of the setting that holds the write key (a Key Vault reference in Azure), never the key itself.</summary>
+    [Required]
+    public string WriteKeySetting { get; init; } = "";
+
+    /// <summary>The commercetools store key its shop belongs to: routing, locale, and the consent region's fallback.</summary>
+    public string? Store { get; init; }
+
+    /// <summary>Browser origins allowed to call (CORS), e.g. https://shop.example.com; empty for server-side and app sources.</summary>
+    public string[] AllowedOrigins { get; init; } = [];
+
+    /// <summary>Events per second this source may send; above it the collector answers 429 with Retry-After.</summary>
+    [Range(1, 1_000_000)]
+    public int RateLimitPerSecond { get; init; } = 1_000;
+
+    /// <summary>Currency of product events that name none (ISO 4217); empty for <see cref="CollectorOptions.DefaultCurrency"/>.</summary>
+    public string? Currency { get; init; }
+}

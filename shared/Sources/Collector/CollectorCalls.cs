@@ -1,0 +1,349 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtMparticle.Configuration;
+using CtMparticle.Pipeline;
+using CtMparticle.Storage;
+using CtMparticle.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Sources.Collector;
+
+/// <summary>One HTTP request to the collector, as any host hands it over.</summary>
+/// <param name="Method">HTTP method (POST, OPTIONS).</param>
+/// <param name="Call">The path's last segment under <c>/v1/</c>: track, identify, page, screen, alias, group or batch (anything else is 404).</param>
+internal sealed record CollectorRequest(string Method, string Call, string? Authorization, string? Origin, ReadOnlyMemory<byte> Body);
+
+/// <summary>The answer, for the host to write: status, headers and a small JSON body.</summary>
+internal sealed record CollectorResponse(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, byte[] Body);
+
+/// <summary>What one request did: the answer, and each call's outcome (for the runner's ledger).</summary>
+internal sealed record CollectorResult(CollectorResponse Response, IReadOnlyList<(Inbound Input, IngestOutcome Outcome)> Calls);
+
+/// <summary>The storefront source's own ingest pipeline: the shared stages behind <see cref="CollectorSource"/>.</summary>
+internal sealed class CollectorIngest(CollectorSource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time)
+{
+    private readonly IngestPipeline pipeline = new(source, gate, governor, store, time);
+
+    public Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) => pipeline.IngestAsync(inbound, cancellationToken);
+}
+
+/// <summary>
+/// The Segment HTTP Tracking API, host-agnostic: authentication (Basic with the write key, or <c>writeKey</c> in the
+/// body), size limits, the source's rate, CORS, and one ingest per call (a batch's calls one by one, so one bad call
+/// never sinks the others). It answers 200 only once every call has a durable outcome. The function app and
+/// <c>ctmp serve</c> are thin adapters around <see cref="HandleAsync"/>.
+/// </summary>
+internal sealed class CollectorCalls(
+    CollectorIngest ingest,
+    IOptions<CollectorOptions> options,
+    IConfiguration configuration,
+    TimeProvider time,
+    ILogger<CollectorCalls> logger)
+{
+    /// <summary>Answers are JSON read by trackers and people: apostrophes and non-ASCII stay readable.</summary>
+    private static readonly JsonWriterOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly Dictionary<string, TokenBucket> buckets = new(StringComparer.Ordinal);
+
+    public async Task<CollectorResult> HandleAsync(CollectorRequest request, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        if (request.Method == "OPTIONS")
+        {
+            return Answer(Preflight(request.Origin));
+        }
+
+        if (request.Method != "POST")
+        {
+            return Answer(Error(405, "Only POST (and OPTIONS for CORS) is served.", [new("Allow", "POST, OPTIONS")]));
+        }
+
+        // analytics.js and analytics-next post to one-letter paths (/v1/t, /v1/p, /v1/b, ...): the same calls.
+        var callName = request.Call switch
+        {
+            "t" => SegmentTypes.Track,
+            "i" => SegmentTypes.Identify,
+            "p" => SegmentTypes.Page,
+            "s" => SegmentTypes.Screen,
+            "a" => SegmentTypes.Alias,
+            "g" => SegmentTypes.Group,
+            "b" => "batch",
+            var name => name,
+        };
+        var batch = callName == "batch";
+        if (!batch && !SegmentTypes.Endpoints.Contains(callName))
+        {
+            return Answer(Error(404, "Unknown endpoint: use /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/alias, /v1/group or /v1/batch."));
+        }
+
+        if (request.Body.Length > o.MaxRequestBytes)
+        {
+            return Answer(Error(413, $"The request is larger than {o.MaxRequestBytes / 1024} KB; send fewer calls per batch."));
+        }
+
+        var (body, refusal) = SegmentDecoder.Parse(request.Body.Span);
+        var source = Authenticate(request.Authorization, body);
+        if (source is null)
+        {
+            return Answer(body is null && request.Authorization is null
+                ? Error(400, $"The body is not a JSON object ({refusal!.Reason.Code()}): {refusal.Detail}")
+                : Error(401, "A valid write key is required: HTTP Basic with the key as user name and an empty password, or writeKey in the body.",
+                    [new("WWW-Authenticate", "Basic realm=\"ctmparticle\"")]));
+        }
+
+        var cors = Cors(source, request.Origin);
+        if (cors is null)
+        {
+            return Answer(Error(403, "This origin may not send to this source (Collector:Sources:N:AllowedOrigins)."));
+        }
+
+        if (body is null)
+        {
+            // Not JSON from an authenticated source: the bytes are quarantined with the reason, and the tracker told.
+            var rejected = await IngestAsync(new Inbound(request.Body, Source: source.Name), cancellationToken).ConfigureAwait(false);
+            return rejected.Outcome is null
+                ? Unavailable(cors)
+                : new CollectorResult(Error(400, $"{refusal!.Reason.Code()}: {refusal.Detail}", cors), [(rejected.Input, rejected.Outcome)]);
+        }
+
+        var calls = batch ? Items(body) : [body];
+        if (calls is null)
+        {
+            return Answer(Error(400, "batch is missing or not an array: the body of /v1/batch is {\"batch\": [...]}.", cors));
+        }
+
+        if (!Bucket(source).TryTake(calls.Count, out var retryAfter))
+        {
+            RelayLog.CollectorThrottled(logger, source.Name, calls.Count);
+            return Answer(Error(429, $"Source '{source.Name}' sends more than {source.RateLimitPerSecond} events per second; retry later.",
+                [.. cors, new("Retry-After", Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture))]));
+        }
+
+        if (!batch && Measure(body) > o.MaxEventBytes)
+        {
+            return Answer(Error(413, $"The call is larger than {o.MaxEventBytes / 1024} KB.", cors));
+        }
+
+        var receivedAt = time.GetUtcNow();
+        var results = new List<(Inbound, IngestOutcome)>(calls.Count);
+        foreach (var call in calls)
+        {
+            var inbound = new Inbound(Normalize(call, batch ? null : callName, receivedAt), Source: source.Name);
+            var (input, outcome) = await IngestAsync(inbound, cancellationToken).ConfigureAwait(false);
+            if (outcome is null)
+            {
+                // The store could not take the write: trackers retry a 503, and the calls already stored are
+                // duplicates then (same messageId), so nothing is lost or doubled.
+                return Unavailable(cors) with { Calls = results };
+            }
+
+            results.Add((input, outcome));
+        }
+
+        if (!batch && results[0].Item2 is { Kind: IngestOutcomeKind.Quarantined, Reason: { } reason } single && IsClientError(reason))
+        {
+            return new CollectorResult(Error(400, $"{reason}: {single.Detail}", cors), results);
+        }
+
+        return new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Item2).ToList())), results);
+    }
+
+    private async Task<(Inbound Input, IngestOutcome? Outcome)> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (inbound, await ingest.IngestAsync(inbound, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
+        {
+            RelayLog.CollectorUnavailable(logger, ex.GetType().Name);
+            return (inbound, null);
+        }
+    }
+
+    /// <summary>The source whose write key the request carries (Basic user name, else <c>writeKey</c> in the body).</summary>
+    private CollectorSourceOptions? Authenticate(string? authorization, JsonObject? body)
+    {
+        string? key = null;
+        if (authorization is { } header && header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+                key = decoded.Split(':', 2)[0];
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
+        }
+        else if (body?["writeKey"] is JsonValue value && value.GetValueKind() == JsonValueKind.String)
+        {
+            key = value.GetValue<string>();
+        }
+
+        if (string.IsNullOrEmpty(key))
+        {
+            return null;
+        }
+
+        var offered = Encoding.UTF8.GetBytes(key);
+        foreach (var source in options.Value.Sources)
+        {
+            var expected = configuration[source.WriteKeySetting];
+            if (!string.IsNullOrEmpty(expected) && CryptographicOperations.FixedTimeEquals(offered, Encoding.UTF8.GetBytes(expected)))
+            {
+                return source;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>CORS headers for a request from <paramref name="origin"/>, or null when the source does not allow it.</summary>
+    private static KeyValuePair<string, string>[]? Cors(CollectorSourceOptions source, string? origin) =>
+        origin is null ? []
+        : source.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase) ? [new("Access-Control-Allow-Origin", origin), new("Vary", "Origin")]
+        : null;
+
+    private CollectorResponse Preflight(string? origin)
+    {
+        if (origin is null || !options.Value.Sources.Any(s => s.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase)))
+        {
+            return Error(403, "This origin is not allowed to call the collector.");
+        }
+
+        return new CollectorResponse(204,
+        [
+            new("Access-Control-Allow-Origin", origin),
+            new("Vary", "Origin"),
+            new("Access-Control-Allow-Methods", "POST, OPTIONS"),
+            new("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+            new("Access-Control-Max-Age", "86400"),
+        ], []);
+    }
+
+    /// <summary>A batch's calls, or null when <c>batch</c> is not an array.</summary>
+    private static List<JsonObject>? Items(JsonObject body)
+    {
+        if (body["batch"] is not JsonArray items)
+        {
+            return null;
+        }
+
+        // A non-object item still gets an outcome: it goes through the pipeline as it is and is quarantined there.
+        return [.. items.Select(item => item as JsonObject ?? new JsonObject { ["_notAnObject"] = item?.DeepClone() })];
+    }
+
+    /// <summary>
+    /// The call as the relay keeps it: the client's JSON without any <c>writeKey</c>, with <c>type</c> (from the
+    /// endpoint when absent), a <c>messageId</c> (derived from the content when absent, so a retry keeps it) and the
+    /// collector's <c>receivedAt</c>.
+    /// </summary>
+    private static byte[] Normalize(JsonObject call, string? endpointType, DateTimeOffset receivedAt)
+    {
+        var copy = (JsonObject)call.DeepClone();
+        copy.Remove("writeKey");
+        copy.Remove("receivedAt");
+        if (endpointType is not null)
+        {
+            copy["type"] = endpointType;
+        }
+
+        if (copy["messageId"] is null)
+        {
+            var content = Encoding.UTF8.GetBytes(copy.ToJsonString());
+            copy["messageId"] = "ctmp-" + Convert.ToHexStringLower(SHA256.HashData(content))[..32];
+        }
+
+        copy["receivedAt"] = receivedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        return Encoding.UTF8.GetBytes(copy.ToJsonString());
+    }
+
+    private static int Measure(JsonObject call) => Encoding.UTF8.GetByteCount(call.ToJsonString());
+
+    private TokenBucket Bucket(CollectorSourceOptions source)
+    {
+        lock (buckets)
+        {
+            if (!buckets.TryGetValue(source.Name, out var bucket))
+            {
+                bucket = new TokenBucket(source.RateLimitPerSecond, time);
+                buckets[source.Name] = bucket;
+            }
+
+            return bucket;
+        }
+    }
+
+    /// <summary>Refusals a tracker's single call gets as 400 (its data is wrong), not outcomes of the relay's own rules.</summary>
+    private static bool IsClientError(string reason) => reason is "empty_body" or "not_utf8" or "malformed_json" or "not_an_object" or "too_deep"
+        or "missing_field" or "wrong_type" or "body_too_large" or "invalid_currency" or "invalid_money" or "invalid_quantity";
+
+    private static CollectorResult Answer(CollectorResponse response) => new(response, []);
+
+    private static CollectorResult Unavailable(IReadOnlyList<KeyValuePair<string, string>> cors) =>
+        Answer(Error(503, "The relay's store is unavailable; retry.", [.. cors, new("Retry-After", "5")]));
+
+    private static CollectorResponse Error(int status, string message, IReadOnlyList<KeyValuePair<string, string>>? headers = null)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, Relaxed))
+        {
+            json.WriteStartObject();
+            json.WriteBoolean("success", false);
+            json.WriteString("error", message);
+            json.WriteEndObject();
+        }
+
+        return new CollectorResponse(status, headers ?? [], buffer.ToArray());
+    }
+
+    private static byte[] Success(IReadOnlyList<IngestOutcome> outcomes)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteBoolean("success", true);
+            json.WriteNumber("accepted", outcomes.Count(o => o.Kind == IngestOutcomeKind.Accepted));
+            json.WriteNumber("duplicate", outcomes.Count(o => o.Kind == IngestOutcomeKind.Duplicate));
+            json.WriteNumber("filtered", outcomes.Count(o => o.Kind == IngestOutcomeKind.Filtered));
+            json.WriteNumber("quarantined", outcomes.Count(o => o.Kind == IngestOutcomeKind.Quarantined));
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Events per second with a burst of one second's worth; a batch larger than the burst may borrow.</summary>
+    private sealed class TokenBucket(int perSecond, TimeProvider time)
+    {
+        private readonly Lock gate = new();
+        private double tokens = perSecond;
+        private long last = time.GetTimestamp();
+
+        public bool TryTake(int count, out TimeSpan retryAfter)
+        {
+            lock (gate)
+            {
+                var now = time.GetTimestamp();
+                tokens = Math.Min(perSecond, tokens + (time.GetElapsedTime(last, now).TotalSeconds * perSecond));
+                last = now;
+                if (tokens >= Math.Min(count, perSecond))
+                {
+                    tokens -= count;
+                    retryAfter = TimeSpan.Zero;
+                    return true;
+                }
+
+                retryAfter = TimeSpan.FromSeconds((Math.Min(count, perSecond) - tokens) / perSecond);
+                return false;
+            }
+        }
+    }
+}

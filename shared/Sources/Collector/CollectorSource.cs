@@ -1,0 +1,81 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtMparticle.Configuration;
+using CtMparticle.Pipeline;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Sources.Collector;
+
+/// <summary>
+/// The storefront source: one Segment call per input (the collector splits batches), as stored by
+/// <see cref="CollectorCalls"/> → <see cref="SegmentDecoder"/> → nothing to resolve yet → <see cref="SegmentMapper"/>.
+/// </summary>
+internal sealed class CollectorSource(IOptions<CollectorOptions> options) : ISource
+{
+    public const string Format = "Segment";
+
+    /// <summary>Room for the fields the collector adds to a call (messageId, receivedAt, type) beyond the client's limit.</summary>
+    private const int NormalizedSlack = 160;
+
+    public Flow<SourceItem> Decode(Inbound inbound)
+    {
+        var sourceName = inbound.Source ?? "";
+        var (parsed, refusal) = SegmentDecoder.Parse(inbound.Body.Span);
+        var info = InfoOf(parsed, sourceName);
+        if (parsed is null)
+        {
+            return Flow<SourceItem>.Stop(info, new Reject("decode", refusal!.Reason, refusal.Detail));
+        }
+
+        if (inbound.Body.Length > options.Value.MaxEventBytes + NormalizedSlack)
+        {
+            return Flow<SourceItem>.Stop(info, new Reject("decode", Reason.BodyTooLarge,
+                $"The call is larger than {options.Value.MaxEventBytes / 1024} KB (Collector:MaxEventBytes)."));
+        }
+
+        if (Find(sourceName) is null)
+        {
+            return Flow<SourceItem>.Stop(info, new Reject("decode", Reason.UnknownSource,
+                $"No collector source is named '{SegmentDecoder.Safe(sourceName)}' (Collector:Sources); add it back to replay this call."));
+        }
+
+        var (call, problem) = SegmentDecoder.Decode(parsed, sourceName);
+        return call is null
+            ? Flow<SourceItem>.Stop(info, problem!.Reason == Reason.UnsupportedMessageType
+                ? new Filter(problem.Reason, problem.Detail)
+                : new Reject("decode", problem.Reason, problem.Detail))
+            : Flow<SourceItem>.Go(info, call);
+    }
+
+    // Product enrichment from commercetools and cart lookups land here; nothing to resolve yet.
+    public Task<Flow<SourceItem>> ResolveAsync(Flow<SourceItem> decoded, CancellationToken cancellationToken) => Task.FromResult(decoded);
+
+    public Flow<MappedEvents> Map(Flow<SourceItem> resolved)
+    {
+        if (resolved.Halt is not null)
+        {
+            return resolved.Halted<MappedEvents>();
+        }
+
+        if (resolved.Value is not SegmentCall call)
+        {
+            throw new InvalidOperationException("Map needs a decoded Segment call.");
+        }
+
+        return SegmentMapper.Map(call, resolved.Info, options.Value, Find(call.Source)!);
+    }
+
+    private CollectorSourceOptions? Find(string name) =>
+        options.Value.Sources.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal));
+
+    /// <summary>Ids for logs, the ledger and quarantine: the message id, the call (the event's name for track), the source.</summary>
+    private static InputInfo InfoOf(JsonObject? call, string source)
+    {
+        static string? Read(JsonObject? o, string name) =>
+            o?[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? SegmentDecoder.Safe(v.GetValue<string>()) : null;
+
+        var type = Read(call, "type");
+        var messageType = type == SegmentTypes.Track && Read(call, "event") is { } name ? name : type;
+        return new InputInfo(Format, Read(call, "messageId"), messageType, "collector-source", source);
+    }
+}

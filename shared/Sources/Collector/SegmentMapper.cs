@@ -1,0 +1,268 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtMparticle.Configuration;
+using CtMparticle.Pipeline;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Sources.Collector;
+
+/// <summary>
+/// Segment calls → the tracking plan's canonical events (Segment's e-commerce spec v2 names, and the account events).
+/// Pure. Each call becomes at most one event whose dedupe key is <c>{source}/segment/{messageId}</c>, so a tracker's
+/// retry of the same call is a duplicate. See the README's collector mapping table.
+/// </summary>
+internal static class SegmentMapper
+{
+    /// <summary>Scalar properties carried on events without fields of their own; more are dropped.</summary>
+    public const int MaxAttributes = 50;
+
+    private const decimal MaxAmount = 1_000_000_000_000_000m;
+
+    public static Flow<MappedEvents> Map(SegmentCall call, InputInfo info, CollectorOptions options, CollectorSourceOptions source)
+    {
+        var context = Context(call, options, source);
+        var currency = Currency(call.Properties, source.Currency ?? options.DefaultCurrency, out var currencyProblem);
+        if (currencyProblem is not null)
+        {
+            return Reject(info, Reason.InvalidCurrency, currencyProblem);
+        }
+
+        try
+        {
+            TrackingEvent? e = call.Type switch
+            {
+                SegmentTypes.Track => Track(call, context, currency),
+                SegmentTypes.Identify => Identify(call, context),
+                SegmentTypes.Page or SegmentTypes.Screen => new ScreenViewed(context,
+                    SegmentDecoder.Safe(call.Name ?? Text(call.Properties, "name") ?? (call.Type == SegmentTypes.Page ? "page" : "screen")),
+                    Scalars(call.Properties, "name")),
+                _ => null,
+            };
+            return e is null
+                ? Flow<MappedEvents>.Stop(info, new Filter(Reason.UnsupportedMessageType,
+                    $"A {call.Type} call is not forwarded as an event (alias and group link identities; see identity resolution)."))
+                : Flow<MappedEvents>.Go(info, new MappedEvents([e]));
+        }
+        catch (InvalidFieldException ex)
+        {
+            return Reject(info, ex.Reason, ex.Message);
+        }
+    }
+
+    private static TrackingEvent Track(SegmentCall call, EventContext context, string currency)
+    {
+        var p = call.Properties;
+        return call.Event switch
+        {
+            "Product Viewed" => new ProductViewed(context, Line(p, "properties"), currency),
+            "Product Added" => new ProductAdded(context, Line(p, "properties"), currency, Text(p, "cart_id")),
+            "Product Removed" => new ProductRemoved(context, Line(p, "properties"), currency, Text(p, "cart_id")),
+            "Checkout Started" => new CheckoutStepViewed(context, 1, null, Lines(p), currency, Text(p, "cart_id") ?? Text(p, "checkout_id")),
+            "Checkout Step Viewed" or "Checkout Step Completed" => new CheckoutStepViewed(context, Step(p), Text(p, "shipping_method") ?? Text(p, "payment_method"),
+                Lines(p), currency, Text(p, "checkout_id")),
+            "Payment Info Entered" => new CheckoutStepViewed(context, Step(p), Text(p, "payment_method"), Lines(p), currency, Text(p, "checkout_id")),
+            "Order Completed" => Order(p, context, currency),
+            "Signed Up" => new SignedUp(context, Profile(call.Traits), Text(p, "type") ?? Text(p, "method")),
+            "Signed In" => new SignedIn(context, Text(p, "type") ?? Text(p, "method")),
+            "Products Searched" => new StorefrontEvent(context, call.Event!, Scalars(p), IsSearch: true),
+            _ => new StorefrontEvent(context, call.Event!, Scalars(p)),
+        };
+    }
+
+    private static TrackingEvent Identify(SegmentCall call, EventContext context)
+    {
+        var profile = Profile(call.Traits);
+        return new ProfileUpdated(context, profile, [.. profile.Set.Keys.Select(k => k.TrimStart('$').ToLowerInvariant())]);
+    }
+
+    private static OrderCompleted Order(JsonObject p, EventContext context, string currency)
+    {
+        var orderId = Text(p, "order_id") ?? Text(p, "checkout_id")
+            ?? throw new InvalidFieldException(Reason.MissingField, "properties.order_id is required on Order Completed.");
+        var products = Lines(p);
+        var total = Money(p, "total") ?? Money(p, "revenue")
+            ?? products.Sum(l => (l.UnitPrice ?? 0m) * l.Quantity);
+        return new OrderCompleted(context, orderId, null, currency, total, Money(p, "tax"), Money(p, "shipping"), Money(p, "discount"),
+            products, OrderOrigin.Storefront, Text(p, "coupon"));
+    }
+
+    private static IReadOnlyList<ProductLine> Lines(JsonObject p)
+    {
+        if (p["products"] is null)
+        {
+            return [];
+        }
+
+        if (p["products"] is not JsonArray products)
+        {
+            throw new InvalidFieldException(Reason.WrongType, "properties.products must be an array.");
+        }
+
+        var lines = new List<ProductLine>(products.Count);
+        for (var i = 0; i < products.Count; i++)
+        {
+            lines.Add(products[i] is JsonObject product
+                ? Line(product, $"properties.products[{i}]")
+                : throw new InvalidFieldException(Reason.WrongType, $"properties.products[{i}] must be an object."));
+        }
+
+        return lines;
+    }
+
+    private static ProductLine Line(JsonObject p, string path)
+    {
+        var sku = Text(p, "sku") ?? Text(p, "product_id") ?? Text(p, "id")
+            ?? throw new InvalidFieldException(Reason.MissingField, $"{path}.sku or {path}.product_id is required.");
+        var quantity = 1L;
+        if (p["quantity"] is { } q)
+        {
+            if (q.GetValueKind() != JsonValueKind.Number || !q.AsValue().TryGetValue<long>(out quantity) || quantity < 1 || quantity > int.MaxValue)
+            {
+                throw new InvalidFieldException(Reason.InvalidQuantity, $"{path}.quantity must be a whole number from 1.");
+            }
+        }
+
+        var price = Money(p, "price", path);
+        return new ProductLine(sku, Text(p, "name"), Text(p, "variant"), Text(p, "brand"), Text(p, "category"), price, quantity,
+            price is { } unit ? unit * quantity : null, ProductId: Text(p, "product_id"));
+    }
+
+    private static int Step(JsonObject p)
+    {
+        if (p["step"] is not { } step)
+        {
+            return 1;
+        }
+
+        return step.GetValueKind() == JsonValueKind.Number && step.AsValue().TryGetValue<int>(out var value) && value is >= 1 and <= 100
+            ? value
+            : throw new InvalidFieldException(Reason.WrongType, "properties.step must be a whole number from 1 to 100.");
+    }
+
+    private static decimal? Money(JsonObject p, string name, string path = "properties")
+    {
+        if (p[name] is not { } node)
+        {
+            return null;
+        }
+
+        if (node.GetValueKind() != JsonValueKind.Number || !node.AsValue().TryGetValue<decimal>(out var value))
+        {
+            throw new InvalidFieldException(Reason.InvalidMoney, $"{path}.{name} must be a number.");
+        }
+
+        return value is < 0 or > MaxAmount
+            ? throw new InvalidFieldException(Reason.InvalidMoney, $"{path}.{name} must be between 0 and 10^15.")
+            : value;
+    }
+
+    private static string Currency(JsonObject p, string fallback, out string? problem)
+    {
+        problem = null;
+        if (p["currency"] is not { } node)
+        {
+            return fallback;
+        }
+
+        var code = node.GetValueKind() == JsonValueKind.String ? node.GetValue<string>().Trim().ToUpperInvariant() : null;
+        if (code is { Length: 3 } && code.All(char.IsAsciiLetterUpper))
+        {
+            return code;
+        }
+
+        problem = "properties.currency must be an ISO 4217 code such as EUR.";
+        return fallback;
+    }
+
+    private static ProfileAttributes Profile(JsonObject traits)
+    {
+        var set = new Dictionary<string, string>(StringComparer.Ordinal);
+        if ((Text(traits, "firstName") ?? Text(traits, "first_name")) is { } first)
+        {
+            set["$FirstName"] = first;
+        }
+
+        if ((Text(traits, "lastName") ?? Text(traits, "last_name")) is { } last)
+        {
+            set["$LastName"] = last;
+        }
+
+        return new ProfileAttributes(set, []);
+    }
+
+    private static EventContext Context(SegmentCall call, CollectorOptions options, CollectorSourceOptions source)
+    {
+        var key = $"{source.Name}/segment/{call.MessageId}";
+        var c = call.Context;
+        var devices = c.AdvertisingId is null && c.DeviceId is null ? null
+            : c.OsName?.Contains("android", StringComparison.OrdinalIgnoreCase) == true ? new DeviceIds(AndroidAdvertisingId: c.AdvertisingId, AndroidUuid: c.DeviceId)
+            : c.OsName?.Contains("ios", StringComparison.OrdinalIgnoreCase) == true || c.OsName?.Contains("ipados", StringComparison.OrdinalIgnoreCase) == true
+                ? new DeviceIds(IosAdvertisingId: c.AdvertisingId, IosVendorId: c.DeviceId)
+            : null;
+        var email = Text(call.Traits, "email");
+        var user = new UserIds(call.UserId, email, call.AnonymousId, c.SessionId, devices);
+        var region = c.Country is { Length: 2 } country && country.All(char.IsAsciiLetter)
+            ? Subdivisions.Normalize(country.ToUpperInvariant(), c.State)
+            : null;
+        return new EventContext(Uuid5.ForEvent(key), key, call.OccurredAt, EventSource.Storefront, call.MessageId, source.Store, region, user,
+            Consent(call, options), c.IsApp ? "app" : "web", c.Locale);
+    }
+
+    private static ConsentSnapshot? Consent(SegmentCall call, CollectorOptions options)
+    {
+        var purposes = new Dictionary<string, ConsentPurpose>(StringComparer.Ordinal);
+        foreach (var (category, consented) in call.Context.ConsentCategories)
+        {
+            var purpose = options.ConsentCategories.FirstOrDefault(p => string.Equals(p.Key, category, StringComparison.OrdinalIgnoreCase)).Value;
+            if (!string.IsNullOrWhiteSpace(purpose))
+            {
+                purposes[purpose] = new ConsentPurpose(consented, call.OccurredAt, Location: "storefront");
+            }
+        }
+
+        return purposes.Count == 0 ? null : new ConsentSnapshot(purposes);
+    }
+
+    private static Dictionary<string, string> Scalars(JsonObject p, params string[] except)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in p)
+        {
+            if (attributes.Count >= MaxAttributes || except.Contains(name) || name == "session_id")
+            {
+                continue;
+            }
+
+            switch (value?.GetValueKind())
+            {
+                case JsonValueKind.String:
+                    attributes[name] = value.GetValue<string>();
+                    break;
+                case JsonValueKind.Number:
+                    attributes[name] = value.ToJsonString();
+                    break;
+                case JsonValueKind.True or JsonValueKind.False:
+                    attributes[name] = value.GetValue<bool>() ? "true" : "false";
+                    break;
+            }
+        }
+
+        return attributes;
+    }
+
+    private static string? Text(JsonObject? p, string name) => p?[name] switch
+    {
+        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>().Trim() is { Length: > 0 } text ? text : null,
+        JsonValue v when v.GetValueKind() == JsonValueKind.Number => v.ToJsonString(),
+        _ => null,
+    };
+
+    private static Flow<MappedEvents> Reject(InputInfo info, Reason reason, string detail) =>
+        Flow<MappedEvents>.Stop(info, new Reject("map", reason, detail));
+
+    /// <summary>A field the mapping cannot use: caught in <see cref="Map"/>, never escapes it.</summary>
+    private sealed class InvalidFieldException(Reason reason, string message) : Exception(message)
+    {
+        public Reason Reason { get; } = reason;
+    }
+}

@@ -1,0 +1,150 @@
+using System.Text;
+using CtMparticle.Configuration;
+using CtMparticle.Pipeline;
+using CtMparticle.Sources.Collector;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Sources.Collector;
+
+/// <summary>The collector's decode and map stages on stored Segment calls: pure, no host.</summary>
+public sealed class SegmentMappingTests
+{
+    private static readonly CollectorOptions Options = new()
+    {
+        Sources = [new CollectorSourceOptions { Name = "web", WriteKeySetting = "K", Store = "acme-de", Currency = "EUR" }],
+    };
+
+    private static readonly CollectorSource Source = new(Microsoft.Extensions.Options.Options.Create(Options));
+
+    private static Flow<MappedEvents> Run(string json, string source = "web") =>
+        Source.Map(Source.Decode(new Inbound(Encoding.UTF8.GetBytes(json), Source: source)));
+
+    private static TrackingEvent Single(string json)
+    {
+        var flow = Run(json);
+        Assert.True(flow.Halt is null, flow.Halt?.Detail);
+        return Assert.Single(flow.Value!.Events);
+    }
+
+    private const string Stamp = "\"messageId\":\"m-1\",\"receivedAt\":\"2026-12-02T10:00:10Z\"";
+
+    [Fact]
+    public void ClockSkew_IsCorrectedTheWaySegmentDoes()
+    {
+        // The device's clock is an hour fast: it stamped 11:00:00 and sent at 11:00:05; the relay received at 10:00:10.
+        var e = Single($$$"""{"type":"track","event":"Signed In","userId":"c-1","timestamp":"2026-12-02T11:00:00Z","sentAt":"2026-12-02T11:00:05Z",{{{Stamp}}}}""");
+
+        Assert.Equal(new DateTimeOffset(2026, 12, 2, 10, 0, 5, TimeSpan.Zero), e.Context.OccurredAt);
+    }
+
+    [Fact]
+    public void WithoutTimestamps_TheEventHappenedWhenItWasReceived()
+    {
+        var e = Single($$$"""{"type":"track","event":"Signed In","userId":"c-1",{{{Stamp}}}}""");
+
+        Assert.Equal(new DateTimeOffset(2026, 12, 2, 10, 0, 10, TimeSpan.Zero), e.Context.OccurredAt);
+    }
+
+    [Fact]
+    public void ProductViewed_CarriesTheProduct_TheSourcesStoreAndCurrency_AndADedupeKeyPerSourceAndMessage()
+    {
+        var e = Assert.IsType<ProductViewed>(Single($$$"""{"type":"track","event":"Product Viewed","anonymousId":"a-1","properties":{"product_id":"p-9","sku":"SKU-9","name":"Mug","brand":"Acme","category":"Kitchen","variant":"blue","price":12.5},{{{Stamp}}}}"""));
+
+        Assert.Equal(("SKU-9", "Mug", "Acme", "Kitchen", "blue", 12.5m, 1L, "p-9"),
+            (e.Product.Sku, e.Product.Name, e.Product.Brand, e.Product.Category, e.Product.Variant, e.Product.UnitPrice, e.Product.Quantity, e.Product.ProductId));
+        Assert.Equal("EUR", e.Currency);
+        Assert.Equal("acme-de", e.Context.StoreKey);
+        Assert.Equal("web/segment/m-1", e.Context.DedupeKey);
+        Assert.Equal(Uuid5.ForEvent("web/segment/m-1"), e.Context.EventId);
+        Assert.Equal(EventSource.Storefront, e.Context.Source);
+        Assert.Equal("a-1", e.Context.User.AnonymousId);
+    }
+
+    [Fact]
+    public void OrderCompleted_IsAStorefrontPurchaseWithItsAmounts()
+    {
+        var e = Assert.IsType<OrderCompleted>(Single($$$"""{"type":"track","event":"Order Completed","userId":"c-1","properties":{"order_id":"o-7","total":30,"tax":4.79,"shipping":5,"discount":2,"coupon":"WELCOME","currency":"usd","products":[{"sku":"A","price":10,"quantity":2},{"sku":"B","price":7}]},{{{Stamp}}}}"""));
+
+        Assert.Equal(("o-7", 30m, 4.79m, 5m, 2m, "WELCOME", "USD", OrderOrigin.Storefront), (e.OrderId, e.Total, e.Tax, e.Shipping, e.Discount, e.CouponCode, e.Currency, e.Origin));
+        Assert.Equal([("A", 2L, 20m), ("B", 1L, 7m)], e.Products.Select(p => (p.Sku, p.Quantity, p.LineTotal!.Value)));
+    }
+
+    [Theory]
+    [InlineData("iOS", "idfa-1", "idfv-1", null, null)]
+    [InlineData("Android", null, null, "gaid-1", "android-1")]
+    public void DeviceIds_GoToTheirMParticleFieldsByOperatingSystem(string os, string? idfa, string? idfv, string? gaid, string? androidId)
+    {
+        var id = os == "iOS" ? "idfv-1" : "android-1";
+        var ad = os == "iOS" ? "idfa-1" : "gaid-1";
+        var e = Single($$$"""{"type":"screen","name":"Home","anonymousId":"a-1","context":{"app":{"name":"Shop"},"os":{"name":"{{{os}}}"},"device":{"id":"{{{id}}}","advertisingId":"{{{ad}}}"}},{{{Stamp}}}}""");
+
+        var devices = e.Context.User.Devices!;
+        Assert.Equal((idfa, idfv, gaid, androidId), (devices.IosAdvertisingId, devices.IosVendorId, devices.AndroidAdvertisingId, devices.AndroidUuid));
+        Assert.Equal("app", e.Context.Channel);
+        Assert.Equal("Home", Assert.IsType<ScreenViewed>(e).ScreenName);
+    }
+
+    [Fact]
+    public void ConsentCategories_BecomePurposesByConfiguration_AtTheEventsTime_UnmappedOnesIgnored()
+    {
+        var e = Single("""{"type":"track","event":"Signed In","userId":"c-1","context":{"consent":{"categoryPreferences":{"Analytics":true,"Advertising":false,"C0004":true}}},""" + Stamp + "}");
+
+        var consent = e.Context.Consent!;
+        Assert.True(consent.Gdpr["analytics"].Consented);
+        Assert.False(consent.Gdpr["advertising"].Consented);
+        Assert.Equal(2, consent.Gdpr.Count);
+        Assert.Equal(e.Context.OccurredAt, consent.Gdpr["analytics"].At);
+    }
+
+    [Fact]
+    public void Identify_SetsAllowListedTraitsOnly_AndCarriesTheEmailAsAnIdentity()
+    {
+        var e = Assert.IsType<ProfileUpdated>(Single($$$"""{"type":"identify","userId":42,"traits":{"firstName":"Ann","last_name":"Lee","email":"Ann@Example.com","birthday":"1990-01-01","address":{"city":"Berlin"}},{{{Stamp}}}}"""));
+
+        Assert.Equal(new Dictionary<string, string> { ["$FirstName"] = "Ann", ["$LastName"] = "Lee" }, e.Attributes.Set);
+        Assert.Equal("42", e.Context.User.CustomerId); // a numeric userId, as trackers send them
+        Assert.Equal("Ann@Example.com", e.Context.User.Email);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"track","userId":"c-1",MSG}""", "missing_field", "event is required")]
+    [InlineData("""{"type":"track","event":"Signed In",MSG}""", "missing_field", "userId or anonymousId")]
+    [InlineData("""{"type":"track","event":"Product Viewed","userId":"c-1","properties":{"price":1},MSG}""", "missing_field", "properties.sku")]
+    [InlineData("""{"type":"track","event":"Product Added","userId":"c-1","properties":{"sku":"S","quantity":0},MSG}""", "invalid_quantity", "quantity")]
+    [InlineData("""{"type":"track","event":"Product Added","userId":"c-1","properties":{"sku":"S","price":"cheap"},MSG}""", "invalid_money", "properties.price")]
+    [InlineData("""{"type":"track","event":"Product Added","userId":"c-1","properties":{"sku":"S","price":-1},MSG}""", "invalid_money", "properties.price")]
+    [InlineData("""{"type":"track","event":"Product Added","userId":"c-1","properties":{"sku":"S","currency":"euro"},MSG}""", "invalid_currency", "currency")]
+    [InlineData("""{"type":"track","event":"Order Completed","userId":"c-1","properties":{"total":3},MSG}""", "missing_field", "order_id")]
+    [InlineData("""{"type":"track","event":"Order Completed","userId":"c-1","properties":{"order_id":"o","products":{"sku":"S"}},MSG}""", "wrong_type", "properties.products")]
+    [InlineData("""{"type":"track","event":"Checkout Step Viewed","userId":"c-1","properties":{"step":"two"},MSG}""", "wrong_type", "properties.step")]
+    [InlineData("""{"type":"track","event":"Signed In","userId":"c-1","timestamp":"yesterday",MSG}""", "wrong_type", "timestamp")]
+    [InlineData("""{"type":"track","event":"Signed In","userId":"c-1","context":{"consent":{"categoryPreferences":{"analytics":"yes"}}},MSG}""", "wrong_type", "categoryPreferences")]
+    [InlineData("""{"type":"track","event":"Signed In","userId":{"id":1},MSG}""", "wrong_type", "userId")]
+    [InlineData("""{"type":"track","event":"Signed In","event":"Signed Up","userId":"c-1",MSG}""", "malformed_json", "event")]
+    [InlineData("""[1,2]""", "not_an_object", "not an object")]
+    public void BadCalls_AreRefusedAtTheRightStage_NamingTheField(string template, string reason, string named)
+    {
+        var flow = Run(template.Replace("MSG", Stamp, StringComparison.Ordinal));
+
+        var halt = Assert.IsType<Reject>(flow.Halt);
+        Assert.Equal(reason, halt.Reason.Code());
+        Assert.Contains(named, halt.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AliasAndGroup_AreFilteredNotQuarantined_AndAnUnknownSourceIsQuarantined()
+    {
+        Assert.IsType<Filter>(Run($$$"""{"type":"alias","userId":"c-1","previousId":"a-1",{{{Stamp}}}}""").Halt);
+        Assert.IsType<Filter>(Run($$$"""{"type":"group","userId":"c-1","groupId":"g",{{{Stamp}}}}""").Halt);
+        Assert.Equal("unknown_source", Assert.IsType<Reject>(Run($$$"""{"type":"track","event":"Signed In","userId":"c-1",{{{Stamp}}}}""", source: "gone").Halt).Reason.Code());
+    }
+
+    [Fact]
+    public void AnEventTheVocabularyDoesNotName_IsCarriedUnderItsOwnName_ForThePlanToDecide()
+    {
+        var e = Assert.IsType<StorefrontEvent>(Single($$$"""{"type":"track","event":"Products Searched","anonymousId":"a-1","properties":{"query":"mug","results":3,"filters":{"x":1}},{{{Stamp}}}}"""));
+
+        Assert.Equal("Products Searched", e.Name);
+        Assert.Equal(new Dictionary<string, string> { ["query"] = "mug", ["results"] = "3" }, e.Attributes);
+    }
+}

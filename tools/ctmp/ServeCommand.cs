@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Net;
+using CtMparticle.Configuration;
+using CtMparticle.Sources.Collector;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Tool;
+
+/// <summary>
+/// <c>ctmp serve</c>: the storefront collector (Segment HTTP Tracking API at <c>/v1/*</c>) on the embedded store,
+/// pushing on an interval. Ctrl-C or SIGTERM stops accepting, drains the outbox once more and exits 0.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create(Option<DirectoryInfo> store, Option<FileInfo?> settings, Option<bool> verbose)
+    {
+        var port = new Option<int>("--port") { Description = "TCP port (0 picks a free one).", DefaultValueFactory = _ => 8321 };
+        var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Send nothing: write each bulk request body to --out instead." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "With --dry-run: the folder for the request bodies (default out/requests)." };
+        var pushEvery = new Option<TimeSpan>("--push-every")
+        {
+            Description = "How often stored events are pushed (hh:mm:ss).",
+            DefaultValueFactory = _ => TimeSpan.FromSeconds(5),
+        };
+        var command = new Command("serve", "Serve the storefront collector (Segment-compatible /v1/track, /v1/batch, …) and push what it stores.")
+        {
+            port, host, store, settings, dryRun, output, pushEvery, verbose,
+        };
+        command.SetAction((parse, cancellationToken) => ServeAsync(
+            parse.GetValue(port), parse.GetRequiredValue(host), parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(dryRun),
+            parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(verbose), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> ServeAsync(
+        int port, string address, DirectoryInfo store, FileInfo? settings, bool dryRun, DirectoryInfo? output, TimeSpan pushEvery, bool verbose,
+        CancellationToken cancellationToken)
+    {
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            return Commands.Fail(ExitCodes.Usage, [$"--host '{address}' is not an IP address (use 127.0.0.1, or 0.0.0.0 to listen on every interface)."]);
+        }
+
+        if (port is < 0 or > 65_535 || pushEvery <= TimeSpan.Zero)
+        {
+            return Commands.Fail(ExitCodes.Usage, ["--port is 0–65535 and --push-every is positive (hh:mm:ss)."]);
+        }
+
+        if (!dryRun && output is not null)
+        {
+            return Commands.Fail(ExitCodes.Usage, ["--out goes with --dry-run (without it, requests are sent to mParticle)."]);
+        }
+
+        await using var relay = Commands.TryCreateHost(
+            new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose), out var exit);
+        if (relay is null)
+        {
+            return exit;
+        }
+
+        var collector = relay.Get<CollectorCalls>();
+        var limits = relay.Get<IOptions<CollectorOptions>>().Value;
+        if (limits.Sources.Length == 0)
+        {
+            return Commands.Fail(ExitCodes.Settings, ["No collector source is configured (Collector:Sources); every call would be refused."]);
+        }
+
+        var keyless = limits.Sources.Where(s => string.IsNullOrEmpty(relay.Configuration[s.WriteKeySetting])).ToArray();
+        if (keyless.Length == limits.Sources.Length)
+        {
+            return Commands.Fail(ExitCodes.Settings, [$"No collector source has a write key: the setting {keyless[0].WriteKeySetting} is empty. Set it with the CTMP_ prefix (CTMP_{keyless[0].WriteKeySetting}=...) and send it as the Basic user name."]);
+        }
+
+        foreach (var source in keyless)
+        {
+            await Console.Error.WriteLineAsync($"collector source {source.Name}: its write key setting {source.WriteKeySetting} is empty; its calls are refused (401)").ConfigureAwait(false);
+        }
+
+        var summary = new RelaySummary();
+        var runner = new RelayRunner(relay, Console.Error, TimeProvider.System);
+        using var gate = new SemaphoreSlim(1, 1); // one writer: ingest + ledger per request, and the push, take turns
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.Listen(ip, port);
+            k.Limits.MaxRequestBodySize = (limits.MaxRequestBytes * 2L) + 1; // the collector answers 413 itself, in JSON
+            k.AddServerHeader = false;
+        });
+        await using var app = builder.Build();
+        app.Run(async http =>
+        {
+            var path = http.Request.Path.Value ?? "";
+            var call = path.StartsWith("/v1/", StringComparison.Ordinal) ? path[4..].TrimEnd('/') : "";
+            var body = await ReadAsync(http.Request, limits.MaxRequestBytes + 1, http.RequestAborted).ConfigureAwait(false);
+            CollectorResult result;
+            await gate.WaitAsync(http.RequestAborted).ConfigureAwait(false);
+            try
+            {
+                result = await collector.HandleAsync(
+                    new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), http.Request.Headers.Origin.FirstOrDefault(), body),
+                    http.RequestAborted).ConfigureAwait(false);
+                foreach (var (input, outcome) in result.Calls)
+                {
+                    await runner.RecordAsync($"collector:{input.Source}", outcome, summary, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+
+            http.Response.StatusCode = result.Response.Status;
+            foreach (var (name, value) in result.Response.Headers)
+            {
+                http.Response.Headers[name] = value;
+            }
+
+            if (result.Response.Body.Length > 0)
+            {
+                http.Response.ContentType = "application/json";
+                await http.Response.Body.WriteAsync(result.Response.Body, http.RequestAborted).ConfigureAwait(false);
+            }
+        });
+
+        await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Console.WriteLine($"listening on {bound}");
+        Console.Out.Flush();
+
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(pushEvery, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                await PushAsync(runner, summary, gate, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // Stop accepting and let requests in progress finish, then drain what they stored once more.
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await PushAsync(runner, summary, gate, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var stats = await relay.Events.PendingStatsAsync(CancellationToken.None).ConfigureAwait(false);
+        Console.WriteLine($"ctmp serve: {summary.Inputs:N0} call(s): {string.Join(", ", summary.Outcomes.Select(o => $"{o.Key} {o.Value:N0}"))}; " +
+            $"events delivered {summary.EventsDelivered:N0} in {summary.Requests:N0} request(s), pending {stats.Count:N0}; store {store.FullName}");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task PushAsync(RelayRunner runner, RelaySummary summary, SemaphoreSlim gate, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await runner.PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            // The next interval tries again; what was not sent stays in the outbox.
+            await Console.Error.WriteLineAsync($"push failed ({ex.GetType().Name}); retrying at the next interval").ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>The body, up to <paramref name="limit"/> bytes (one more than the collector accepts, so it can answer 413).</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while (buffer.Length < limit && (read = await request.Body.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit - buffer.Length)), cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+}
