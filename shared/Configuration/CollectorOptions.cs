@@ -64,6 +64,12 @@ internal sealed class CollectorSourceOptions
     [Range(1, 1_000_000)]
     public int RateLimitPerSecond { get; init; } = 1_000;
 
+    /// <summary>
+    /// The commercetools project its orders live in: with it, an <c>Order Completed</c> whose <c>order_id</c> is the
+    /// commercetools order id and the project's own order message become one purchase. Without it they stay apart.
+    /// </summary>
+    public string? Project { get; init; }
+
     /// <summary>Currency of product events that name none (ISO 4217); empty for <see cref="CollectorOptions.DefaultCurrency"/>.</summary>
     public string? Currency { get; init; }
 }

@@ -32,6 +32,13 @@ internal sealed class RelayOptions
     [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
     public TimeSpan ConsentWait { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// How long a storefront purchase (Order Completed of a source with a project) waits in the outbox for
+    /// commercetools' own message of the order, whose amounts win; after it, it is sent as the storefront reported it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan StorefrontPurchaseWait { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Outbox and dedupe partitions (by event id), so no partition runs hot.</summary>
     [Range(1, 256)]
     public int Partitions { get; init; } = 16;

@@ -200,6 +200,16 @@ internal sealed class PushPipeline(
                     continue;
                 }
 
+                // A storefront purchase waits for commercetools' message of the same order (its amounts win; the two
+                // become one event when it arrives), up to Relay:StorefrontPurchaseWait, then goes as reported.
+                var purchaseWaitEnds = item.EnqueuedAt + push.relay.Value.StorefrontPurchaseWait;
+                if (trackingEvent is OrderCompleted { Origin: OrderOrigin.Storefront } && now < purchaseWaitEnds)
+                {
+                    hold.Add(item.Key);
+                    holdUntil = holdUntil is { } soonest && soonest < purchaseWaitEnds ? soonest : purchaseWaitEnds;
+                    continue;
+                }
+
                 var userKey = UserKeys.Of(trackingEvent.Context.User);
                 UserConsent? state = null;
                 if (userKey is not null && !states.TryGetValue(userKey, out state))

@@ -1,6 +1,7 @@
 using CtMparticle.Governance;
 using CtMparticle.Storage;
 using CtMparticle.Telemetry;
+using CtMparticle.Tracking;
 using Microsoft.Extensions.Logging;
 
 namespace CtMparticle.Pipeline;
@@ -59,6 +60,14 @@ internal sealed class StoreStage(
                         flags.AddRange(flagged.Errors);
                     }
 
+                    break;
+                case AddResult.Duplicate when trackingEvent is OrderCompleted
+                    && await events.ReplacePendingAsync(trackingEvent.Context.EventId, stored => PurchaseMerge.Combine(stored, trackingEvent), cancellationToken).ConfigureAwait(false):
+                    // The same order from the other source, while the first is still in the outbox: one purchase,
+                    // commercetools' amounts with the client's identifiers (PurchaseMerge). Once sent, a copy adds nothing.
+                    stored++;
+                    storedIds.Add(trackingEvent.Context.EventId);
+                    RelayLog.PurchaseMerged(logger, trackingEvent.Context.EventId, info.MessageId);
                     break;
                 case AddResult.Duplicate:
                     duplicates++;

@@ -74,6 +74,13 @@ internal interface IEventStore
     /// </summary>
     Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Rewrites a pending event in place (same id, same place in the outbox, due now) with what
+    /// <paramref name="replace"/> makes of it; null from <paramref name="replace"/>, or no such pending event (sent,
+    /// withdrawn, never stored), changes nothing and answers false. One purchase across sources uses it.
+    /// </summary>
+    Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken);
+
     /// <summary>Pending events that are due (not held past now), oldest first within each partition, at most <paramref name="max"/>.</summary>
     Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken);
 

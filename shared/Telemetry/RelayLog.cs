@@ -77,6 +77,9 @@ internal static partial class RelayLog
     [LoggerMessage(1011, LogLevel.Error, "Collector: the store could not take a call ({ExceptionType}); answered 503 with Retry-After")]
     public static partial void CollectorUnavailable(ILogger logger, string exceptionType);
 
+    [LoggerMessage(1012, LogLevel.Information, "Purchase {EventId}: the same order from another source ({MessageId}) merged into the one still pending")]
+    public static partial void PurchaseMerged(ILogger logger, Guid eventId, string? messageId);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

@@ -348,6 +348,52 @@ public sealed class CtmpServeTests : IAsyncLifetime
         Assert.DoesNotContain(Key, string.Concat(Directory.GetFiles(Out).Select(File.ReadAllText)), StringComparison.Ordinal);
     }
 
+    private const string Sample01 = "01-order-created-registered-with-discount.json";
+
+    private const string StorefrontOrder01 = """{"type":"track","event":"Order Completed","userId":"7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58","anonymousId":"anon-merge","messageId":"sf-order-01","properties":{"order_id":"b5f3c2a8-6d1e-4f0b-9a7c-2e8d4c1f9a30","total":99,"currency":"EUR","products":[{"sku":"X","price":99}]},"context":{"sessionId":"s-merge","consent":{"categoryPreferences":{"analytics":true}}}}""";
+
+    private static string Sample(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "commercetools", name);
+
+    [Fact]
+    public async Task OnePurchase_StorefrontFirst_WaitsForCommercetools_ThenGoesOnceWithItsAmountsAndTheClientsIds()
+    {
+        await StartAsync(("CTMP_Collector__Sources__0__Project", "acme-commerce-prod"));
+        var (status, _, _) = await PostAsync("track", StorefrontOrder01);
+        await StopAsync();
+        Assert.Equal(200, status);
+        Assert.Empty(SentEvents()); // held for commercetools' own message (Relay:StorefrontPurchaseWait)
+
+        var later = Path.Combine(work, "later");
+        var (exit, _, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--out", later, "--store", Store, "--quiet", Sample(Sample01));
+
+        Assert.Equal(0, exit);
+        var batch = Directory.GetFiles(later).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray()).Single()!;
+        var purchase = batch["events"]!.AsArray().Single()!["data"]!;
+        Assert.Equal("f34de537-8370-59c1-86b4-95bd3324b55b", (string?)purchase["source_message_id"]); // the purchase's one id
+        Assert.Equal(90.42m, (decimal)purchase["product_action"]!["total_amount"]!);                   // commercetools' amounts
+        Assert.Equal("s-merge", (string?)purchase["session_uuid"]);                                   // the client's session
+        Assert.Equal("anon-merge", (string?)batch["user_identities"]!["other"]);                      // and anonymous id
+        var report = JsonNode.Parse((await CtmpCommandTests.RunAsync("report", "--store", Store, "--json")).Stdout)!;
+        Assert.Equal(1, (int)report["events"]!["delivered"]!);
+        Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+    }
+
+    [Fact]
+    public async Task OnePurchase_CommercetoolsFirstAndSent_TheStorefrontCopyAddsNothing()
+    {
+        var (exit, _, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Sample(Sample01));
+        Assert.Equal(0, exit);
+        var before = SentEvents().Length;
+
+        await StartAsync(("CTMP_Collector__Sources__0__Project", "acme-commerce-prod"));
+        var (status, body, _) = await PostAsync("track", StorefrontOrder01);
+        await StopAsync();
+
+        Assert.Equal(200, status);
+        Assert.Equal(1, (int)body!["duplicate"]!);
+        Assert.Equal(before, SentEvents().Length);
+    }
+
     [Fact]
     public async Task Serve_WithoutAWriteKey_RefusesToStartAndSaysWhatToSet()
     {

@@ -181,6 +181,23 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return AddResult.Added;
     }, cancellationToken);
 
+    public Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Locked<bool>(() =>
+    {
+        using var own = Own(out var transaction);
+        var id = Key(eventId);
+        if (Scalar(transaction, "SELECT json FROM pending WHERE event_id = $id", ("$id", id)) is not byte[] json
+            || JsonSerializer.Deserialize(json, RelayJsonContext.Default.TrackingEvent) is not { } stored
+            || replace(stored) is not { } replacement)
+        {
+            return false;
+        }
+
+        Execute(transaction, "UPDATE pending SET json = $j, not_before_ticks = 0 WHERE event_id = $id",
+            ("$j", JsonSerializer.SerializeToUtf8Bytes(replacement, RelayJsonContext.Default.TrackingEvent)), ("$id", id));
+        own?.Commit();
+        return true;
+    }, cancellationToken);
+
     public Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);

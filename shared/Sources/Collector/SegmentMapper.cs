@@ -31,7 +31,7 @@ internal static class SegmentMapper
         {
             TrackingEvent? e = call.Type switch
             {
-                SegmentTypes.Track => Track(call, context, currency),
+                SegmentTypes.Track => Track(call, context, currency, source),
                 SegmentTypes.Identify => Identify(call, context),
                 SegmentTypes.Page or SegmentTypes.Screen => new ScreenViewed(context,
                     SegmentDecoder.Safe(call.Name ?? Text(call.Properties, "name") ?? (call.Type == SegmentTypes.Page ? "page" : "screen")),
@@ -49,7 +49,7 @@ internal static class SegmentMapper
         }
     }
 
-    private static TrackingEvent Track(SegmentCall call, EventContext context, string currency)
+    private static TrackingEvent Track(SegmentCall call, EventContext context, string currency, CollectorSourceOptions source)
     {
         var p = call.Properties;
         return call.Event switch
@@ -61,7 +61,7 @@ internal static class SegmentMapper
             "Checkout Step Viewed" or "Checkout Step Completed" => new CheckoutStepViewed(context, Step(p), Text(p, "shipping_method") ?? Text(p, "payment_method"),
                 Lines(p), currency, Text(p, "checkout_id")),
             "Payment Info Entered" => new CheckoutStepViewed(context, Step(p), Text(p, "payment_method"), Lines(p), currency, Text(p, "checkout_id")),
-            "Order Completed" => Order(p, context, currency),
+            "Order Completed" => Order(p, context, currency, source),
             "Signed Up" => new SignedUp(context, Profile(call.Traits), Text(p, "type") ?? Text(p, "method")),
             "Signed In" => new SignedIn(context, Text(p, "type") ?? Text(p, "method")),
             "Products Searched" => new StorefrontEvent(context, call.Event!, Scalars(p), IsSearch: true),
@@ -75,10 +75,17 @@ internal static class SegmentMapper
         return new ProfileUpdated(context, profile, [.. profile.Set.Keys.Select(k => k.TrimStart('$').ToLowerInvariant())]);
     }
 
-    private static OrderCompleted Order(JsonObject p, EventContext context, string currency)
+    private static OrderCompleted Order(JsonObject p, EventContext context, string currency, CollectorSourceOptions source)
     {
         var orderId = Text(p, "order_id") ?? Text(p, "checkout_id")
             ?? throw new InvalidFieldException(Reason.MissingField, "properties.order_id is required on Order Completed.");
+        if (!string.IsNullOrEmpty(source.Project))
+        {
+            // The purchase's own identity, shared with commercetools' message of the same order: one purchase.
+            var key = EventKeys.Purchase(source.Project, orderId);
+            context = context with { DedupeKey = key, EventId = Uuid5.ForEvent(key) };
+        }
+
         var products = Lines(p);
         var total = Money(p, "total") ?? Money(p, "revenue")
             ?? products.Sum(l => (l.UnitPrice ?? 0m) * l.Quantity);

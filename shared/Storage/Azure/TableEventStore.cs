@@ -24,6 +24,9 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
     private const string Parked = "parked|";
     private const string ParkedAt = "ParkedAt";
     private const string EnqueuedAt = "EnqueuedAt";
+
+    /// <summary>On a seen row: the row key of the event's outbox entry, so it can be found without a scan.</summary>
+    private const string PendingKey = "PendingRowKey";
     private const string InFlightPartition = "inflight";
     private const string Payload = "Payload";
 
@@ -42,6 +45,7 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
             ["MessageId"] = messageId,
             ["DedupeKey"] = trackingEvent.Context.DedupeKey,
             ["SeenAt"] = now,
+            [PendingKey] = PendingRowKey(now, id),
         };
         var pending = new TableEntity(partition, PendingRowKey(now, id))
         {
@@ -99,6 +103,37 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
             return existing.HasValue && existing.Value!.GetString("MessageId") == messageId && existing.Value.GetBoolean("Withheld") == true
                 ? AddResult.AddedBefore
                 : AddResult.Duplicate;
+        }
+    }
+
+    public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
+    {
+        var partition = Partitions.Name("e", Partitions.Of(eventId, PartitionCount));
+        var seen = await table.GetEntityIfExistsAsync<TableEntity>(partition, Seen + eventId.ToString("N"), [PendingKey], cancellationToken).ConfigureAwait(false);
+        if (!seen.HasValue || seen.Value?.GetString(PendingKey) is not { } rowKey)
+        {
+            return false; // never stored, or stored before seen rows named their outbox entry
+        }
+
+        var found = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!found.HasValue || found.Value is not { } pending
+            || JsonSerializer.Deserialize(Chunks.Read(pending, Payload), RelayJsonContext.Default.TrackingEvent) is not { } stored
+            || replace(stored) is not { } replacement)
+        {
+            return false;
+        }
+
+        var updated = new TableEntity(partition, rowKey) { ["MessageId"] = pending.GetString("MessageId"), [NotBefore] = time.GetUtcNow() };
+        Chunks.Write(updated, Payload, JsonSerializer.SerializeToUtf8Bytes(replacement, RelayJsonContext.Default.TrackingEvent));
+        try
+        {
+            // The ETag makes it a compare-and-swap: a push removing it meanwhile wins, and the replacement is not written.
+            await table.UpdateEntityAsync(updated, pending.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+        {
+            return false;
         }
     }
 

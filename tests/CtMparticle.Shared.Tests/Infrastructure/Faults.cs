@@ -93,6 +93,9 @@ internal sealed class FaultyEventStore(IEventStore inner, FaultPlan plan) : IEve
     public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) =>
         plan.Run("events.remove", () => inner.RemovePendingAsync(events, fate, cancellationToken));
 
+    public Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) =>
+        plan.Run("events.replace", () => inner.ReplacePendingAsync(eventId, replace, cancellationToken));
+
     public Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken) =>
         plan.Run("events.restore", () => inner.RestoreParkedAsync(eventIds, cancellationToken));
 

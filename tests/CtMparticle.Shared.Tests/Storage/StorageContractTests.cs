@@ -276,6 +276,26 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task ReplacePending_RewritesTheEventInPlace_DueNow_OnlyWhileItIsPending()
+    {
+        var e = Event("contract-replace");
+        await Events.TryAddAsync(e, "m-replace", default);
+        var before = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+        await Events.HoldPendingAsync([before.Key], TimeProvider.System.GetUtcNow().AddHours(1), default);
+        var replacement = e with { Context = e.Context with { User = e.Context.User with { SessionId = "s-replaced" } } };
+
+        Assert.False(await Events.ReplacePendingAsync(e.Context.EventId, _ => null, default));               // the rule declined
+        Assert.False(await Events.ReplacePendingAsync(Guid.NewGuid(), _ => replacement, default));           // never stored
+        Assert.True(await Events.ReplacePendingAsync(e.Context.EventId, stored => stored == e ? replacement : null, default));
+
+        var after = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId); // held before, due now
+        Assert.Equal(before.Key, after.Key);
+        Assert.Equal("s-replaced", System.Text.Json.JsonSerializer.Deserialize(after.Json, RelayJsonContext.Default.TrackingEvent)!.Context.User.SessionId);
+        await Events.RemovePendingAsync([after.Key], EventFate.Delivered, default);
+        Assert.False(await Events.ReplacePendingAsync(e.Context.EventId, _ => replacement, default));       // sent: nothing to change
+    }
+
+    [Fact]
     public async Task OrderContext_FoundByOrderAndByPayment()
     {
         var context = TestOptions.Order01Context();

@@ -1,4 +1,4 @@
-namespace CtMparticle.Sources.Commercetools;
+namespace CtMparticle.Tracking;
 
 /// <summary>
 /// The business identity of each canonical event. The event id (mParticle <c>source_message_id</c>) is the UUIDv5
@@ -7,7 +7,7 @@ namespace CtMparticle.Sources.Commercetools;
 /// </summary>
 internal static class EventKeys
 {
-    /// <summary>One purchase per order, whichever message announced it.</summary>
+    /// <summary>One purchase per order, whichever message announced it (a storefront's Order Completed included, when its source names the project).</summary>
     public static string Purchase(string? projectKey, string orderId) => $"{Project(projectKey)}/order/{orderId}/purchase";
 
     /// <summary>One refund per refund transaction.</summary>
