@@ -203,7 +203,7 @@ internal sealed class PushPipeline(
                 // A storefront purchase waits for commercetools' message of the same order (its amounts win; the two
                 // become one event when it arrives), up to Relay:StorefrontPurchaseWait, then goes as reported.
                 var purchaseWaitEnds = item.EnqueuedAt + push.relay.Value.StorefrontPurchaseWait;
-                if (trackingEvent is OrderCompleted { Origin: OrderOrigin.Storefront } && now < purchaseWaitEnds)
+                if (trackingEvent is OrderCompleted { Origin: OrderOrigin.Storefront } && EventKeys.IsPurchase(trackingEvent.Context.DedupeKey) && now < purchaseWaitEnds)
                 {
                     hold.Add(item.Key);
                     holdUntil = holdUntil is { } soonest && soonest < purchaseWaitEnds ? soonest : purchaseWaitEnds;

@@ -10,6 +10,10 @@ internal static class EventKeys
     /// <summary>One purchase per order, whichever message announced it (a storefront's Order Completed included, when its source names the project).</summary>
     public static string Purchase(string? projectKey, string orderId) => $"{Project(projectKey)}/order/{orderId}/purchase";
 
+    /// <summary>Whether a dedupe key is a purchase's (<see cref="Purchase"/>), one that another source may share.</summary>
+    public static bool IsPurchase(string dedupeKey) =>
+        dedupeKey.EndsWith("/purchase", StringComparison.Ordinal) && dedupeKey.Contains("/order/", StringComparison.Ordinal);
+
     /// <summary>One refund per refund transaction.</summary>
     public static string RefundTransaction(string? projectKey, string paymentId, string transactionId) =>
         $"{Project(projectKey)}/payment/{paymentId}/transaction/{transactionId}/refund";

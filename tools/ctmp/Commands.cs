@@ -54,6 +54,7 @@ internal static class Commands
         root.Subcommands.Add(PlanCommand.Create());
         root.Subcommands.Add(ConsentCommand.Create(StoreOption, SettingsOption, VerboseOption));
         root.Subcommands.Add(ServeCommand.Create(StoreOption, SettingsOption, VerboseOption));
+        root.Subcommands.Add(LoadCommand.Create());
         return root;
     }
 

@@ -106,13 +106,24 @@ internal static class ServeCommand
             await gate.WaitAsync(http.RequestAborted).ConfigureAwait(false);
             try
             {
+                // One SQLite transaction per request: its calls, their dedupe records and ledger rows become durable
+                // together, with one sync, before the answer is written (the answer never precedes the commit).
+                await relay.Embedded!.BeginBatchAsync(CancellationToken.None).ConfigureAwait(false);
                 result = await collector.HandleAsync(
                     new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), http.Request.Headers.Origin.FirstOrDefault(), body),
-                    http.RequestAborted).ConfigureAwait(false);
+                    CancellationToken.None).ConfigureAwait(false);
                 foreach (var (input, outcome) in result.Calls)
                 {
                     await runner.RecordAsync($"collector:{input.Source}", outcome, summary, CancellationToken.None).ConfigureAwait(false);
                 }
+
+                await relay.Embedded.CommitBatchAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or CtMparticle.Storage.TransientFailureException or IOException)
+            {
+                // The write did not become durable: say so, and the tracker retries (its calls are deduplicated then).
+                await relay.Embedded!.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
+                result = new CollectorResult(new CollectorResponse(503, [new("Retry-After", "5")], "{\"success\":false,\"error\":\"The relay's store is unavailable; retry.\"}"u8.ToArray()), []);
             }
             finally
             {

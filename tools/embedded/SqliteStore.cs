@@ -127,6 +127,15 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return true;
     }, cancellationToken);
 
+    /// <summary>Abandons the open batch: nothing of it was recorded.</summary>
+    public Task RollbackBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch?.Rollback();
+        batch?.Dispose();
+        batch = null;
+        return true;
+    }, cancellationToken);
+
     public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>
     {
         batch?.Commit();
