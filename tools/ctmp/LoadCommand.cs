@@ -16,7 +16,7 @@ internal static class LoadCommand
 {
     public static Command Create()
     {
-        var url = new Option<Uri>("--url") { Description = "The collector's base URL (ctmp serve prints it).", Required = true };
+        var url = new Option<string>("--url") { Description = "The collector's base URL (ctmp serve prints it).", Required = true };
         var events = new Option<int>("--events") { Description = "Distinct calls to send.", DefaultValueFactory = _ => 20_000 };
         var batch = new Option<int>("--batch") { Description = "Calls per /v1/batch request.", DefaultValueFactory = _ => 50 };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent clients.", DefaultValueFactory = _ => 8 };
@@ -32,8 +32,13 @@ internal static class LoadCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(Uri url, int events, int batchSize, int concurrency, double repeat, TimeSpan maxTime, int seed, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string baseUrl, int events, int batchSize, int concurrency, double repeat, TimeSpan maxTime, int seed, CancellationToken cancellationToken)
     {
+        if (!Uri.TryCreate(baseUrl.EndsWith('/') ? baseUrl : baseUrl + "/", UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+        {
+            return Commands.Fail(ExitCodes.Usage, [$"--url '{baseUrl}' is not an http(s) URL, such as http://127.0.0.1:8321 (or https://relay.example.com/api for the function app)."]);
+        }
+
         var key = RunnerHost.Settings(null)["COLLECTOR_WRITE_KEY"];
         if (string.IsNullOrEmpty(key))
         {
