@@ -36,6 +36,12 @@ internal sealed class CollectorOptions
         ["functional"] = "functional",
     };
 
+    /// <summary>
+    /// The consent purpose that must be given (in the call's own <c>context.consent.categoryPreferences</c>) for
+    /// <c>context.ip</c> and <c>context.userAgent</c> to be forwarded; without it they are dropped. Empty: never forwarded.
+    /// </summary>
+    public string NetworkDataPurpose { get; init; } = "analytics";
+
     /// <summary>Currency of product events that name none, when their source has no store that says (Segment's default: USD).</summary>
     [Required]
     [RegularExpression("^[A-Z]{3}$", ErrorMessage = "Collector:DefaultCurrency is an ISO 4217 code in capitals, such as EUR.")]

@@ -81,6 +81,7 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
 
         var ordered = events.Count == 1 ? [first] : events.OrderBy(e => e.Context.OccurredAt).ThenBy(e => e.Context.EventId).ToArray();
         var (setAttributes, removedAttributes) = MergeAttributes(ordered);
+        var network = ordered.LastOrDefault(e => e.Context.Network is not null)?.Context.Network;
         return new ComposedBatch(route, new MpBatch
         {
             Environment = route.Environment,
@@ -88,7 +89,8 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
             UserIdentities = userIdentities,
             UserAttributes = setAttributes.Count > 0 ? setAttributes : null,
             DeletedUserAttributes = removedAttributes.Count > 0 ? removedAttributes : null,
-            DeviceInfo = DeviceInfo(first.Context.User.Devices),
+            DeviceInfo = DeviceInfo(first.Context.User.Devices, network?.UserAgent),
+            Ip = network?.Ip,
             Context = string.IsNullOrEmpty(mapping.DataPlan.PlanId)
                 ? null
                 : new MpContext { DataPlan = new MpDataPlan { PlanId = mapping.DataPlan.PlanId, PlanVersion = mapping.DataPlan.PlanVersion } },
@@ -299,14 +301,15 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
         Location = purpose.Location,
     };
 
-    private static MpDeviceInfo? DeviceInfo(DeviceIds? devices) => devices is null
+    private static MpDeviceInfo? DeviceInfo(DeviceIds? devices, string? userAgent) => devices is null && userAgent is null
         ? null
         : new MpDeviceInfo
         {
-            IosAdvertisingId = devices.IosAdvertisingId,
-            IosIdfv = devices.IosVendorId,
-            AndroidAdvertisingId = devices.AndroidAdvertisingId,
-            AndroidUuid = devices.AndroidUuid,
+            IosAdvertisingId = devices?.IosAdvertisingId,
+            IosIdfv = devices?.IosVendorId,
+            AndroidAdvertisingId = devices?.AndroidAdvertisingId,
+            AndroidUuid = devices?.AndroidUuid,
+            HttpHeaderUserAgent = userAgent,
         };
 
     private static string Origin(OrderOrigin origin) => origin switch

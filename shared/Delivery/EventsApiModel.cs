@@ -13,6 +13,7 @@ internal sealed record MpBatch
     public IReadOnlyDictionary<string, string>? UserAttributes { get; init; }
     public IReadOnlyList<string>? DeletedUserAttributes { get; init; }
     public MpDeviceInfo? DeviceInfo { get; init; }
+    public string? Ip { get; init; }
     public MpContext? Context { get; init; }
     public MpConsentState? ConsentState { get; init; }
     public required IReadOnlyList<MpEvent> Events { get; init; }
@@ -35,6 +36,7 @@ internal sealed record MpDeviceInfo
     public string? IosIdfv { get; init; }
     public string? AndroidAdvertisingId { get; init; }
     public string? AndroidUuid { get; init; }
+    public string? HttpHeaderUserAgent { get; init; }
 }
 
 internal sealed record MpConsentState

@@ -98,6 +98,12 @@ internal sealed record ConsentSnapshot(
     public bool IsEmpty => Gdpr.Count == 0 && CcpaDataSaleOptOut is null;
 }
 
+/// <summary>
+/// The client's network address and browser or app user agent, carried only when the shopper's consent allows it
+/// (the collector's <c>Collector:NetworkDataPurpose</c>); mParticle reads them for geolocation and device detection.
+/// </summary>
+internal sealed record NetworkInfo(string? Ip, string? UserAgent);
+
 /// <summary>What every canonical event carries besides its own fields.</summary>
 /// <param name="EventId">Deterministic (UUIDv5 of <paramref name="DedupeKey"/>): mParticle's <c>source_message_id</c>.</param>
 /// <param name="DedupeKey">The business identity of the event, e.g. <c>acme/order/{id}/purchase</c>.</param>
@@ -113,7 +119,8 @@ internal sealed record EventContext(
     UserIds User,
     ConsentSnapshot? Consent = null,
     string? Channel = null,
-    string? Locale = null);
+    string? Locale = null,
+    NetworkInfo? Network = null);
 
 /// <summary>One product line. Prices are in the event's currency.</summary>
 /// <param name="Sku">SKU, else product key, else product id (see docs/adr/0002-commerce-mapping.md).</param>

@@ -294,6 +294,9 @@ public sealed class CtmpServeTests : IAsyncLifetime
             ["view_detail", "add_to_cart", "remove_from_cart", "checkout", "checkout", "checkout", "purchase"],
             sent.Where(e => (string?)e["event_type"] == "commerce_event").Select(e => (string)e["data"]!["product_action"]!["action"]!).ToArray());
         Assert.Equal(["Signed In", "Profile Updated"], sent.Where(e => (string?)e["event_type"] == "custom_event").Select(e => (string)e["data"]!["event_name"]!).ToArray());
+        var batches = Directory.GetFiles(Out).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray()).ToArray();
+        Assert.All(batches, b => Assert.Equal("203.0.113.7", (string?)b!["ip"])); // analytics consented: network data forwarded
+        Assert.All(batches, b => Assert.StartsWith("Mozilla/5.0", (string?)b!["device_info"]!["http_header_user_agent"], StringComparison.Ordinal));
         var reasons = Directory.GetFiles(Path.Combine(Store, "quarantine"), "*.json", SearchOption.AllDirectories)
             .Select(f => (string)JsonNode.Parse(File.ReadAllText(f))!["reasons"]![0]!).ToArray();
         Assert.All(reasons, r => Assert.Equal("plan_violation", r));

@@ -211,8 +211,22 @@ internal static class SegmentMapper
         var region = c.Country is { Length: 2 } country && country.All(char.IsAsciiLetter)
             ? Subdivisions.Normalize(country.ToUpperInvariant(), c.State)
             : null;
+        var consent = Consent(call, options);
         return new EventContext(Uuid5.ForEvent(key), key, call.OccurredAt, EventSource.Storefront, call.MessageId, source.Store, region, user,
-            Consent(call, options), c.IsApp ? "app" : "web", c.Locale);
+            consent, c.IsApp ? "app" : "web", c.Locale, Network(c, consent, options));
+    }
+
+    /// <summary>The client's IP and user agent, only when the call itself consents to the configured purpose.</summary>
+    private static NetworkInfo? Network(SegmentContext c, ConsentSnapshot? consent, CollectorOptions options)
+    {
+        if (string.IsNullOrEmpty(options.NetworkDataPurpose) || consent?.Gdpr.GetValueOrDefault(options.NetworkDataPurpose) is not { Consented: true })
+        {
+            return null;
+        }
+
+        var ip = System.Net.IPAddress.TryParse(c.Ip, out var address) ? address.ToString() : null;
+        var userAgent = c.UserAgent is { Length: > 0 and <= 512 } agent ? agent : null;
+        return ip is null && userAgent is null ? null : new NetworkInfo(ip, userAgent);
     }
 
     private static ConsentSnapshot? Consent(SegmentCall call, CollectorOptions options)

@@ -96,6 +96,19 @@ public sealed class SegmentMappingTests
         Assert.Equal(e.Context.OccurredAt, consent.Gdpr["analytics"].At);
     }
 
+    [Theory]
+    [InlineData(true, "203.0.113.7", "203.0.113.7", "Mozilla/5.0")]
+    [InlineData(false, "203.0.113.7", null, null)]
+    [InlineData(true, "not-an-ip", null, "Mozilla/5.0")]
+    public void IpAndUserAgent_AreCarriedOnlyWithConsentToTheConfiguredPurpose(bool analytics, string ip, string? expectedIp, string? expectedAgent)
+    {
+        var e = Single("""{"type":"track","event":"Signed In","userId":"c-1","context":{"ip":"IP","userAgent":"Mozilla/5.0","consent":{"categoryPreferences":{"analytics":CHOICE}}},"""
+            .Replace("IP", ip, StringComparison.Ordinal).Replace("CHOICE", analytics ? "true" : "false", StringComparison.Ordinal) + Stamp + "}");
+
+        Assert.Equal(expectedIp, e.Context.Network?.Ip);
+        Assert.Equal(expectedAgent, e.Context.Network?.UserAgent);
+    }
+
     [Fact]
     public void Identify_SetsAllowListedTraitsOnly_AndCarriesTheEmailAsAnIdentity()
     {
