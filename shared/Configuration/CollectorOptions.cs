@@ -42,6 +42,10 @@ internal sealed class CollectorOptions
     /// </summary>
     public string NetworkDataPurpose { get; init; } = "analytics";
 
+    /// <summary>Product details from commercetools for product events that carry only a SKU (with Commercetools:ProjectKey set).</summary>
+    [ValidateObjectMembers]
+    public CollectorEnrichmentOptions Enrichment { get; init; } = new();
+
     /// <summary>Currency of product events that name none, when their source has no store that says (Segment's default: USD).</summary>
     [Required]
     [RegularExpression("^[A-Z]{3}$", ErrorMessage = "Collector:DefaultCurrency is an ISO 4217 code in capitals, such as EUR.")]
@@ -78,4 +82,26 @@ internal sealed class CollectorSourceOptions
 
     /// <summary>Currency of product events that name none (ISO 4217); empty for <see cref="CollectorOptions.DefaultCurrency"/>.</summary>
     public string? Currency { get; init; }
+}
+
+/// <summary>Enrichment of storefront product events from commercetools' catalog. Section <c>Collector:Enrichment</c>.</summary>
+internal sealed class CollectorEnrichmentOptions
+{
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Longest a lookup may hold a call up; a slower catalog leaves the event as sent (counted unenriched).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:00:30")]
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a product's details are reused.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan Ttl { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long "no such SKU" is remembered.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MissingTtl { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Products kept in memory at most (least recently used go first).</summary>
+    [Range(1, 1_000_000)]
+    public int CacheSize { get; init; } = 10_000;
 }

@@ -109,10 +109,15 @@ internal static class ServiceRegistration
         services.AddOptions<CollectorOptions>().Bind(configuration.GetSection(CollectorOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CollectorOptions>, CollectorOptionsAttributeValidator>();
         services.AddSingleton<IValidateOptions<CollectorOptions>, CollectorOptionsValidator>();
-        services.TryAddSingleton<CollectorSource>();
-        services.TryAddSingleton(sp => new CollectorIngest(sp.GetRequiredService<CollectorSource>(), sp.GetRequiredService<ConsentStage>(),
+        // Transient like the commercetools source (the catalog lookup holds the typed commercetools HttpClient); what
+        // must outlive a call (the catalog cache, the sources' rate buckets) are singletons of their own.
+        services.TryAddSingleton<ProductCatalogCache>();
+        services.TryAddTransient<ProductCatalog>();
+        services.TryAddTransient<CollectorSource>();
+        services.TryAddTransient(sp => new CollectorIngest(sp.GetRequiredService<CollectorSource>(), sp.GetRequiredService<ConsentStage>(),
             sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<CollectorCalls>();
+        services.TryAddSingleton<CollectorRateLimits>();
+        services.TryAddTransient<CollectorCalls>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
         services.TryAddTransient<PushPipeline>();
         services.AddHttpClient<IEventsApi, EventsApiClient>((sp, http) =>

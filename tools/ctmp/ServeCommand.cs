@@ -66,7 +66,6 @@ internal static class ServeCommand
             return exit;
         }
 
-        var collector = relay.Get<CollectorCalls>();
         var limits = relay.Get<IOptions<CollectorOptions>>().Value;
         if (limits.Sources.Length == 0)
         {
@@ -109,7 +108,7 @@ internal static class ServeCommand
                 // One SQLite transaction per request: its calls, their dedupe records and ledger rows become durable
                 // together, with one sync, before the answer is written (the answer never precedes the commit).
                 await relay.Embedded!.BeginBatchAsync(CancellationToken.None).ConfigureAwait(false);
-                result = await collector.HandleAsync(
+                result = await relay.Get<CollectorCalls>().HandleAsync(
                     new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), http.Request.Headers.Origin.FirstOrDefault(), body),
                     CancellationToken.None).ConfigureAwait(false);
                 foreach (var (input, outcome) in result.Calls)

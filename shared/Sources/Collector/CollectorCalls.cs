@@ -39,6 +39,7 @@ internal sealed class CollectorIngest(CollectorSource source, ConsentStage gate,
 /// </summary>
 internal sealed class CollectorCalls(
     CollectorIngest ingest,
+    CollectorRateLimits limits,
     IOptions<CollectorOptions> options,
     IConfiguration configuration,
     TimeProvider time,
@@ -46,8 +47,6 @@ internal sealed class CollectorCalls(
 {
     /// <summary>Answers are JSON read by trackers and people: apostrophes and non-ASCII stay readable.</summary>
     private static readonly JsonWriterOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    private readonly Dictionary<string, TokenBucket> buckets = new(StringComparer.Ordinal);
 
     public async Task<CollectorResult> HandleAsync(CollectorRequest request, CancellationToken cancellationToken)
     {
@@ -116,7 +115,7 @@ internal sealed class CollectorCalls(
             return Answer(Error(400, "batch is missing or not an array: the body of /v1/batch is {\"batch\": [...]}.", cors));
         }
 
-        if (!Bucket(source).TryTake(calls.Count, out var retryAfter))
+        if (!limits.For(source).TryTake(calls.Count, out var retryAfter))
         {
             RelayLog.CollectorThrottled(logger, source.Name, calls.Count);
             return Answer(Error(429, $"Source '{source.Name}' sends more than {source.RateLimitPerSecond} events per second; retry later.",
@@ -266,20 +265,6 @@ internal sealed class CollectorCalls(
 
     private static int Measure(JsonObject call) => Encoding.UTF8.GetByteCount(call.ToJsonString());
 
-    private TokenBucket Bucket(CollectorSourceOptions source)
-    {
-        lock (buckets)
-        {
-            if (!buckets.TryGetValue(source.Name, out var bucket))
-            {
-                bucket = new TokenBucket(source.RateLimitPerSecond, time);
-                buckets[source.Name] = bucket;
-            }
-
-            return bucket;
-        }
-    }
-
     /// <summary>Refusals a tracker's single call gets as 400 (its data is wrong), not outcomes of the relay's own rules.</summary>
     private static bool IsClientError(string reason) => reason is "empty_body" or "not_utf8" or "malformed_json" or "not_an_object" or "too_deep"
         or "missing_field" or "wrong_type" or "body_too_large" or "invalid_currency" or "invalid_money" or "invalid_quantity";
@@ -319,9 +304,29 @@ internal sealed class CollectorCalls(
 
         return buffer.ToArray();
     }
+}
+
+/// <summary>The sources' rate limits, kept for the life of the process (one token bucket per source).</summary>
+internal sealed class CollectorRateLimits(TimeProvider time)
+{
+    private readonly Dictionary<string, TokenBucket> buckets = new(StringComparer.Ordinal);
+
+    public TokenBucket For(CollectorSourceOptions source)
+    {
+        lock (buckets)
+        {
+            if (!buckets.TryGetValue(source.Name, out var bucket))
+            {
+                bucket = new TokenBucket(source.RateLimitPerSecond, time);
+                buckets[source.Name] = bucket;
+            }
+
+            return bucket;
+        }
+    }
 
     /// <summary>Events per second with a burst of one second's worth; a batch larger than the burst may borrow.</summary>
-    private sealed class TokenBucket(int perSecond, TimeProvider time)
+    internal sealed class TokenBucket(int perSecond, TimeProvider time)
     {
         private readonly Lock gate = new();
         private double tokens = perSecond;

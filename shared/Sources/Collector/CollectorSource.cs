@@ -2,6 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CtMparticle.Configuration;
 using CtMparticle.Pipeline;
+using CtMparticle.Sources.Commercetools;
+using CtMparticle.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Sources.Collector;
@@ -10,7 +12,8 @@ namespace CtMparticle.Sources.Collector;
 /// The storefront source: one Segment call per input (the collector splits batches), as stored by
 /// <see cref="CollectorCalls"/> → <see cref="SegmentDecoder"/> → nothing to resolve yet → <see cref="SegmentMapper"/>.
 /// </summary>
-internal sealed class CollectorSource(IOptions<CollectorOptions> options) : ISource
+internal sealed class CollectorSource(
+    IOptions<CollectorOptions> options, IOptions<MParticleOptions> routing, IOptions<MappingOptions> mapping, ProductCatalog catalog, RelayMetrics metrics) : ISource
 {
     public const string Format = "Segment";
 
@@ -47,8 +50,62 @@ internal sealed class CollectorSource(IOptions<CollectorOptions> options) : ISou
             : Flow<SourceItem>.Go(info, call);
     }
 
-    // Product enrichment from commercetools and cart lookups land here; nothing to resolve yet.
-    public Task<Flow<SourceItem>> ResolveAsync(Flow<SourceItem> decoded, CancellationToken cancellationToken) => Task.FromResult(decoded);
+    private static readonly HashSet<string> ProductEvents = new(StringComparer.Ordinal) { "Product Viewed", "Product Added", "Product Removed" };
+
+    /// <summary>
+    /// Resolve: a product event that carries a SKU but not its name or price gets them from commercetools' catalog,
+    /// in the source store's currency, country and locale. Never holds the call up past the enrichment timeout and
+    /// never fails it: without an answer the event goes as sent (counted as unenriched).
+    /// </summary>
+    public async Task<Flow<SourceItem>> ResolveAsync(Flow<SourceItem> decoded, CancellationToken cancellationToken)
+    {
+        if (decoded.Value is not SegmentCall { Type: SegmentTypes.Track } call || !ProductEvents.Contains(call.Event ?? "") || !catalog.IsConfigured)
+        {
+            return decoded;
+        }
+
+        var p = call.Properties;
+        var sku = Text(p, "sku") ?? Text(p, "product_id");
+        if (sku is null || (p["name"] is not null && p["price"] is not null))
+        {
+            return decoded;
+        }
+
+        var source = Find(call.Source)!;
+        var store = routing.Value.FindStore(source.Store);
+        var currency = Text(p, "currency")?.ToUpperInvariant() ?? source.Currency ?? options.Value.DefaultCurrency;
+        var locale = call.Context.Locale ?? store?.Locale ?? mapping.Value.DefaultLocale;
+        var answer = await catalog.FindAsync(sku, currency, store?.DefaultCountry, locale, cancellationToken).ConfigureAwait(false);
+        if (answer.Product is not { } product)
+        {
+            metrics.Events("unenriched", 1, answer.Answered ? "product_not_found" : "catalog_unavailable");
+            return decoded;
+        }
+
+        var enriched = (JsonObject)p.DeepClone();
+        SetIfAbsent(enriched, "name", product.Name);
+        SetIfAbsent(enriched, "brand", product.Brand);
+        if (enriched["price"] is null && product.Price is { } price)
+        {
+            enriched["price"] = price;
+            enriched["currency"] = currency;
+        }
+
+        SetIfAbsent(enriched, "product_id", product.ProductId);
+        metrics.Events("enriched", 1);
+        return Flow<SourceItem>.Go(decoded.Info, call with { Properties = enriched });
+    }
+
+    private static void SetIfAbsent(JsonObject properties, string name, string? value)
+    {
+        if (properties[name] is null && value is not null)
+        {
+            properties[name] = value;
+        }
+    }
+
+    private static string? Text(JsonObject p, string name) =>
+        p[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Trim() is { Length: > 0 } text ? text : null;
 
     public Flow<MappedEvents> Map(Flow<SourceItem> resolved)
     {

@@ -135,6 +135,17 @@ internal sealed class CommercetoolsClient(
     public Task<CtFetch<CtCustomer>> GetCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         GetAsync($"customers/{Uri.EscapeDataString(customerId)}", CtClientJsonContext.Default.CtCustomer, cancellationToken);
 
+    /// <summary>The published product with a variant of this SKU, or a 404-style answer when there is none.</summary>
+    public async Task<CtFetch<CtProductProjection>> FindProductBySkuAsync(string sku, CancellationToken cancellationToken)
+    {
+        var quoted = sku.Replace("\\", "", StringComparison.Ordinal).Replace("\"", "", StringComparison.Ordinal);
+        var where = Uri.EscapeDataString($"masterVariant(sku = \"{quoted}\") or variants(sku = \"{quoted}\")");
+        var page = await GetAsync($"product-projections?where={where}&staged=false&limit=1&withTotal=false", CtClientJsonContext.Default.CtPageCtProductProjection, cancellationToken).ConfigureAwait(false);
+        return page.Value is { } p
+            ? p.Results.Count > 0 ? CtFetch<CtProductProjection>.Of(p.Results[0]) : new CtFetch<CtProductProjection>(null, 404, false, "No published product has this SKU.")
+            : new CtFetch<CtProductProjection>(null, page.Status, page.Transient, page.Problem);
+    }
+
     /// <summary>
     /// One page of customers modified after the cursor (<paramref name="since"/>, <paramref name="afterId"/>), sorted by
     /// lastModifiedAt then id, without totals (never deep offsets).
@@ -357,5 +368,6 @@ internal sealed class CommercetoolsSession : IDisposable
 [JsonSerializable(typeof(CtPayment))]
 [JsonSerializable(typeof(CtPage<CtOrder>))]
 [JsonSerializable(typeof(CtPage<CtCustomer>))]
+[JsonSerializable(typeof(CtPage<CtProductProjection>))]
 [JsonSerializable(typeof(CommercetoolsClient.TokenResponse))]
 internal sealed partial class CtClientJsonContext : JsonSerializerContext;

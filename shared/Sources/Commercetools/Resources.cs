@@ -83,6 +83,36 @@ internal sealed record CtProductVariant
     public IReadOnlyList<CtAttribute>? Attributes { get; init; }
 }
 
+/// <summary>A price of a product variant in the catalog, with the scope it applies to.</summary>
+internal sealed record CtCatalogPrice
+{
+    public required CtMoney Value { get; init; }
+    public string? Country { get; init; }
+    public CtReference? CustomerGroup { get; init; }
+    public CtReference? Channel { get; init; }
+    public DateTimeOffset? ValidFrom { get; init; }
+    public DateTimeOffset? ValidUntil { get; init; }
+    public CtDiscountedPrice? Discounted { get; init; }
+}
+
+internal sealed record CtCatalogVariant
+{
+    public required int Id { get; init; }
+    public string? Sku { get; init; }
+    public IReadOnlyList<CtCatalogPrice>? Prices { get; init; }
+    public IReadOnlyList<CtAttribute>? Attributes { get; init; }
+}
+
+/// <summary>A published product (<c>ProductProjection</c>): what a storefront shows.</summary>
+internal sealed record CtProductProjection
+{
+    public required string Id { get; init; }
+    public string? Key { get; init; }
+    public IReadOnlyDictionary<string, string>? Name { get; init; }
+    public required CtCatalogVariant MasterVariant { get; init; }
+    public IReadOnlyList<CtCatalogVariant>? Variants { get; init; }
+}
+
 internal sealed record CtLineItem
 {
     public required string Id { get; init; }

@@ -25,7 +25,7 @@ public sealed partial class LayeringTests
         ["Governance"] = ["Configuration", "Delivery", "Tracking"],
         ["Pipeline"] = ["Configuration", "Consent", "Governance", "Identity", "Storage", "Telemetry", "Tracking"],
         ["Sources.Commercetools"] = ["Configuration", "Consent", "Identity", "Pipeline", "Storage", "Telemetry", "Tracking"],
-        ["Sources.Collector"] = ["Configuration", "Pipeline", "Storage", "Telemetry", "Tracking"],
+        ["Sources.Collector"] = ["Configuration", "Pipeline", "Sources.Commercetools", "Storage", "Telemetry", "Tracking"],
         ["Hosting"] = ["Configuration", "Consent", "Delivery", "Governance", "Identity", "Pipeline", "Sources.Collector", "Sources.Commercetools", "Storage", "Storage.Azure", "Telemetry", "Tracking"],
     };
 

@@ -1,20 +1,36 @@
 using System.Text;
-using CtMparticle.Configuration;
+using CtMparticle.Hosting;
 using CtMparticle.Pipeline;
 using CtMparticle.Sources.Collector;
 using CtMparticle.Tracking;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CtMparticle.Tests.Sources.Collector;
 
-/// <summary>The collector's decode and map stages on stored Segment calls: pure, no host.</summary>
+/// <summary>The collector's decode and map stages (pure) on stored Segment calls, with the relay's own registration.</summary>
 public sealed class SegmentMappingTests
 {
-    private static readonly CollectorOptions Options = new()
-    {
-        Sources = [new CollectorSourceOptions { Name = "web", WriteKeySetting = "K", Store = "acme-de", Currency = "EUR" }],
-    };
+    private static readonly IConfiguration Settings = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MParticle:Inputs:0:Name"] = "acme-eu",
+            ["MParticle:Inputs:0:ApiKeySetting"] = "K1",
+            ["MParticle:Inputs:0:ApiSecretSetting"] = "K2",
+            ["MParticle:Stores:0:Key"] = "acme-de",
+            ["MParticle:Stores:0:Input"] = "acme-eu",
+            ["MParticle:DefaultInput"] = "acme-eu",
+            ["Collector:Sources:0:Name"] = "web",
+            ["Collector:Sources:0:WriteKeySetting"] = "K",
+            ["Collector:Sources:0:Store"] = "acme-de",
+            ["Collector:Sources:0:Currency"] = "EUR",
+        }).Build();
 
-    private static readonly CollectorSource Source = new(Microsoft.Extensions.Options.Options.Create(Options));
+    private static readonly CollectorSource Source = new ServiceCollection()
+        .AddLogging()
+        .AddSingleton(Settings)
+        .AddCtMparticleRelay(Settings)
+        .BuildServiceProvider()
+        .GetRequiredService<CollectorSource>();
 
     private static Flow<MappedEvents> Run(string json, string source = "web") =>
         Source.Map(Source.Decode(new Inbound(Encoding.UTF8.GetBytes(json), Source: source)));
