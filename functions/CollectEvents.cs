@@ -19,7 +19,7 @@ internal sealed class CollectEvents(CollectorCalls collector, IOptions<Collector
         string call,
         CancellationToken cancellationToken)
     {
-        var body = await ReadAsync(request.Body, options.Value.MaxRequestBytes + 1, cancellationToken).ConfigureAwait(false);
+        var body = await CollectorCalls.ReadBodyAsync(request.Body, options.Value.MaxRequestBytes + 1, cancellationToken).ConfigureAwait(false);
         var result = await collector.HandleAsync(
             new CollectorRequest(request.Method.ToUpperInvariant(), call, Header(request, "Authorization"), Header(request, "Origin"), body),
             cancellationToken).ConfigureAwait(false);
@@ -40,18 +40,4 @@ internal sealed class CollectEvents(CollectorCalls collector, IOptions<Collector
 
     private static string? Header(HttpRequestData request, string name) =>
         request.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
-
-    /// <summary>The body, up to <paramref name="limit"/> bytes (one more than the collector accepts, so it can answer 413).</summary>
-    private static async Task<ReadOnlyMemory<byte>> ReadAsync(Stream body, int limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while (buffer.Length < limit && (read = await body.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit - buffer.Length)), cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
-    }
 }

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -100,7 +99,7 @@ internal static class ServeCommand
         {
             var path = http.Request.Path.Value ?? "";
             var call = path.StartsWith("/v1/", StringComparison.Ordinal) ? path[4..].TrimEnd('/') : "";
-            var body = await ReadAsync(http.Request, limits.MaxRequestBytes + 1, http.RequestAborted).ConfigureAwait(false);
+            var body = await CollectorCalls.ReadBodyAsync(http.Request.Body, limits.MaxRequestBytes + 1, http.RequestAborted).ConfigureAwait(false);
             CollectorResult result;
             await gate.WaitAsync(http.RequestAborted).ConfigureAwait(false);
             try
@@ -192,19 +191,5 @@ internal static class ServeCommand
         {
             gate.Release();
         }
-    }
-
-    /// <summary>The body, up to <paramref name="limit"/> bytes (one more than the collector accepts, so it can answer 413).</summary>
-    private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while (buffer.Length < limit && (read = await request.Body.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit - buffer.Length)), cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 }

@@ -151,6 +151,20 @@ internal sealed class CollectorCalls(
         return new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Item2).ToList())), results);
     }
 
+    /// <summary>A request body, up to <paramref name="limit"/> bytes (hosts read one more than the collector accepts, so it can answer 413).</summary>
+    public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(Stream body, int limit, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while (buffer.Length < limit && (read = await body.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit - buffer.Length)), cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
     private async Task<(Inbound Input, IngestOutcome? Outcome)> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
     {
         try

@@ -320,20 +320,9 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         for (var shard = 0; shard < PartitionCount; shard++)
         {
             var partition = Partitions.Name("e", shard);
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Parked} and RowKey lt {"parked}"} and ParkedAt lt {olderThan}");
-            var keys = new List<string>();
-            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
-            {
-                keys.Add(entity.RowKey);
-            }
-
-            foreach (var chunk in keys.Chunk(100))
-            {
-                await table.SubmitTransactionAsync(
-                    chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)),
-                    cancellationToken).ConfigureAwait(false);
-                purged += chunk.Length;
-            }
+            var keys = await RowKeysAsync(TableClient.CreateQueryFilter(
+                $"PartitionKey eq {partition} and RowKey ge {Parked} and RowKey lt {"parked}"} and ParkedAt lt {olderThan}"), cancellationToken).ConfigureAwait(false);
+            purged += await DeleteRowsAsync(partition, keys, cancellationToken).ConfigureAwait(false);
         }
 
         return purged;
@@ -398,12 +387,8 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         for (var shard = 0; shard < PartitionCount; shard++)
         {
             var partition = Partitions.Name("e", shard);
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {Seen} and RowKey lt {"seen}"} and SeenAt lt {olderThan}");
-            var keys = new List<string>();
-            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
-            {
-                keys.Add(entity.RowKey);
-            }
+            var keys = await RowKeysAsync(TableClient.CreateQueryFilter(
+                $"PartitionKey eq {partition} and RowKey ge {Seen} and RowKey lt {"seen}"} and SeenAt lt {olderThan}"), cancellationToken).ConfigureAwait(false);
 
             if (keys.Count > 0)
             {
@@ -426,16 +411,34 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
                 keys.RemoveAll(stillPending.Contains);
             }
 
-            foreach (var chunk in keys.Chunk(100))
-            {
-                await table.SubmitTransactionAsync(
-                    chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)),
-                    cancellationToken).ConfigureAwait(false);
-                purged += chunk.Length;
-            }
+            purged += await DeleteRowsAsync(partition, keys, cancellationToken).ConfigureAwait(false);
         }
 
         return purged;
+    }
+
+    private async Task<List<string>> RowKeysAsync(string filter, CancellationToken cancellationToken)
+    {
+        var keys = new List<string>();
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            keys.Add(entity.RowKey);
+        }
+
+        return keys;
+    }
+
+    /// <summary>Deletes rows of one partition, 100 per entity-group transaction; returns how many.</summary>
+    private async Task<int> DeleteRowsAsync(string partition, IReadOnlyList<string> rowKeys, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in rowKeys.Chunk(100))
+        {
+            await table.SubmitTransactionAsync(
+                chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        return rowKeys.Count;
     }
 
     private async Task DeleteIfExistsAsync(string partition, string rowKey, CancellationToken cancellationToken)
