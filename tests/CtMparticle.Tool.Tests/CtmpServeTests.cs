@@ -152,7 +152,7 @@ public sealed class CtmpServeTests : IAsyncLifetime
         var (noKey, _, noKeyResponse) = await PostAsync("track", Consented("c-1", "Signed In", "{}"), key: null);
         var (wrongKey, _, _) = await PostAsync("track", Consented("c-1", "Signed In", "{}"), key: "not-the-key");
         var (bodyKey, _, _) = await PostAsync("track", $$"""{"writeKey":"{{Key}}","userId":"c-1","event":"Signed In","messageId":"body-key"}""", key: null);
-        var (notJson, notJsonBody, _) = await PostAsync("track", "{not json");
+        var (notJson, notJsonBody, _) = await PostAsync("track", "{not json, \"writeKey\":\"" + Key + "\"");
         var (missingEvent, missingBody, _) = await PostAsync("track", """{"userId":"c-1","properties":{}}""");
         var (noUser, _, _) = await PostAsync("track", """{"event":"Signed In"}""");
         var (tooBigEvent, _, _) = await PostAsync("track", Consented("c-1", "Product Viewed", $$"""{"sku":"S","note":"{{new string('x', 40_000)}}"}"""));
@@ -190,6 +190,8 @@ public sealed class CtmpServeTests : IAsyncLifetime
         var records = Directory.GetFiles(Path.Combine(Store, "quarantine"), "*.json", SearchOption.AllDirectories);
         Assert.Equal(3, records.Length);
         Assert.All(records, r => Assert.DoesNotContain(Key, File.ReadAllText(r), StringComparison.Ordinal));
+        Assert.All(records, r => Assert.DoesNotContain(Key,
+            Encoding.UTF8.GetString(Convert.FromBase64String((string)JsonNode.Parse(File.ReadAllText(r))!["payload_base64"]!)), StringComparison.Ordinal));
     }
 
     [Fact]

@@ -102,8 +102,9 @@ internal sealed class CollectorCalls(
 
         if (body is null)
         {
-            // Not JSON from an authenticated source: the bytes are quarantined with the reason, and the tracker told.
-            var rejected = await IngestAsync(new Inbound(request.Body, Source: source.Name), cancellationToken).ConfigureAwait(false);
+            // Not JSON from an authenticated source: the bytes are quarantined with the reason (any copy of the write key
+            // in them blanked: it is never stored), and the tracker told.
+            var rejected = await IngestAsync(new Inbound(WithoutKey(request.Body, configuration[source.WriteKeySetting]), Source: source.Name), cancellationToken).ConfigureAwait(false);
             return rejected.Outcome is null
                 ? Unavailable(cors)
                 : new CollectorResult(Error(400, $"{refusal!.Reason.Code()}: {refusal.Detail}", cors), [(rejected.Input, rejected.Outcome)]);
@@ -275,6 +276,26 @@ internal sealed class CollectorCalls(
 
         copy["receivedAt"] = receivedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         return Encoding.UTF8.GetBytes(copy.ToJsonString());
+    }
+
+    /// <summary>The bytes with every occurrence of the key replaced by asterisks of the same length.</summary>
+    private static byte[] WithoutKey(ReadOnlyMemory<byte> body, string? key)
+    {
+        var bytes = body.ToArray();
+        if (string.IsNullOrEmpty(key))
+        {
+            return bytes;
+        }
+
+        var needle = Encoding.UTF8.GetBytes(key);
+        for (var at = bytes.AsSpan().IndexOf(needle); at >= 0;)
+        {
+            bytes.AsSpan(at, needle.Length).Fill((byte)'*');
+            var next = bytes.AsSpan(at + needle.Length).IndexOf(needle);
+            at = next < 0 ? -1 : at + needle.Length + next;
+        }
+
+        return bytes;
     }
 
     private static int Measure(JsonObject call) => Encoding.UTF8.GetByteCount(call.ToJsonString());
