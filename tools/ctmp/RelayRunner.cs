@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CtMparticle.Delivery;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 
@@ -244,18 +245,25 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>One push run (at most Push:MaxEventsPerRun events), tallied into the summary.</summary>
+    public async Task<PushReport> PushRoundAsync(RelaySummary summary, CancellationToken cancellationToken)
+    {
+        var report = await host.Push.PushAsync(cancellationToken).ConfigureAwait(false);
+        summary.Requests += report.Requests;
+        summary.EventsDelivered += report.Delivered;
+        summary.EventsWithdrawn += report.Withdrawn;
+        summary.EventsQuarantined += report.Quarantined;
+        summary.EventsResent += report.Resent;
+        summary.EventsStranded = report.Stranded;
+        return report;
+    }
+
     /// <summary>Pushes until the outbox is empty or a run makes no progress (throttled, failing, misconfigured input).</summary>
     public async Task PushAsync(RelaySummary summary, bool drain, CancellationToken cancellationToken)
     {
         for (var round = 0; round < 1_000; round++)
         {
-            var report = await host.Push.PushAsync(cancellationToken).ConfigureAwait(false);
-            summary.Requests += report.Requests;
-            summary.EventsDelivered += report.Delivered;
-            summary.EventsWithdrawn += report.Withdrawn;
-            summary.EventsQuarantined += report.Quarantined;
-            summary.EventsResent += report.Resent;
-            summary.EventsStranded = report.Stranded;
+            var report = await PushRoundAsync(summary, cancellationToken).ConfigureAwait(false);
             var progressed = report.Delivered + report.Withdrawn + report.Quarantined > 0;
             if (!progressed || (!drain && report.PendingRead < 1))
             {

@@ -175,21 +175,33 @@ internal static class ServeCommand
         return ExitCodes.Ok;
     }
 
+    /// <summary>
+    /// Pushes until a run makes no progress, taking the writer one run at a time, so calls are answered between runs
+    /// instead of waiting for the whole drain.
+    /// </summary>
     private static async Task PushAsync(RelayRunner runner, RelaySummary summary, SemaphoreSlim gate, CancellationToken cancellationToken)
     {
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        for (var round = 0; round < 1_000; round++)
         {
-            await runner.PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or Microsoft.Data.Sqlite.SqliteException)
-        {
-            // The next interval tries again; what was not sent stays in the outbox.
-            await Console.Error.WriteLineAsync($"push failed ({ex.GetType().Name}); retrying at the next interval").ConfigureAwait(false);
-        }
-        finally
-        {
-            gate.Release();
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var report = await runner.PushRoundAsync(summary, cancellationToken).ConfigureAwait(false);
+                if (report.Delivered + report.Withdrawn + report.Quarantined == 0)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                // The next interval tries again; what was not sent stays in the outbox.
+                await Console.Error.WriteLineAsync($"push failed ({ex.GetType().Name}); retrying at the next interval").ConfigureAwait(false);
+                return;
+            }
+            finally
+            {
+                gate.Release();
+            }
         }
     }
 }
