@@ -34,6 +34,12 @@ internal static class SegmentDecoder
 
         try
         {
+            if (HalfSurrogate(body) is { } at)
+            {
+                return (null, new SegmentRefusal(Reason.MalformedJson,
+                    $"A string holds a \\u escape that is half a surrogate pair (at byte {at:N0}); that is not Unicode text."));
+            }
+
             var node = JsonNode.Parse(body, NodeOptions, DocumentOptions);
             return node is JsonObject call
                 ? (call, null)
@@ -48,6 +54,36 @@ internal static class SegmentDecoder
             // The reader's message names the position and, for a duplicated key, the key; it never quotes values.
             return (null, new SegmentRefusal(Reason.MalformedJson, $"The call is not valid JSON: {ex.Message}"));
         }
+    }
+
+    /// <summary>
+    /// Where an escaped string decodes to half a surrogate pair (JSON's grammar allows <c>\ud800</c> alone, Unicode does
+    /// not, and reading it later would fail), or null. Only bodies with a <c>\u</c> escape are read twice.
+    /// </summary>
+    private static long? HalfSurrogate(ReadOnlySpan<byte> body)
+    {
+        if (body.IndexOf("\\u"u8) < 0)
+        {
+            return null;
+        }
+
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = MaxNestingDepth + 2 });
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+            {
+                try
+                {
+                    _ = reader.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    return reader.TokenStartIndex;
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A parsed call (see <see cref="Parse"/>) to a typed one, or the field that is missing or of the wrong type.</summary>

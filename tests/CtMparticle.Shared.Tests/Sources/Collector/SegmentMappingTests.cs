@@ -25,7 +25,8 @@ public sealed class SegmentMappingTests
             ["Collector:Sources:0:Currency"] = "EUR",
         }).Build();
 
-    private static readonly CollectorSource Source = new ServiceCollection()
+    /// <summary>The collector source as the relay registers it (catalog not configured: resolve passes calls through).</summary>
+    internal static readonly CollectorSource Source = new ServiceCollection()
         .AddLogging()
         .AddSingleton(Settings)
         .AddCtMparticleRelay(Settings)
@@ -151,6 +152,7 @@ public sealed class SegmentMappingTests
     [InlineData("""{"type":"track","event":"Signed In","userId":{"id":1},MSG}""", "wrong_type", "userId")]
     [InlineData("""{"type":"track","event":"Signed In","event":"Signed Up","userId":"c-1",MSG}""", "malformed_json", "event")]
     [InlineData("""[1,2]""", "not_an_object", "not an object")]
+    [InlineData("""{"type":"track","event":"Signed \ud800In","userId":"c-1",MSG}""", "malformed_json", "half a surrogate pair")] // found by CollectorHostileInputTests
     public void BadCalls_AreRefusedAtTheRightStage_NamingTheField(string template, string reason, string named)
     {
         var flow = Run(template.Replace("MSG", Stamp, StringComparison.Ordinal));
