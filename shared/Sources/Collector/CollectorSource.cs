@@ -10,7 +10,8 @@ namespace CtMparticle.Sources.Collector;
 
 /// <summary>
 /// The storefront source: one Segment call per input (the collector splits batches), as stored by
-/// <see cref="CollectorCalls"/> → <see cref="SegmentDecoder"/> → nothing to resolve yet → <see cref="SegmentMapper"/>.
+/// <see cref="CollectorCalls"/> → <see cref="SegmentDecoder"/> → product details from the commercetools catalog
+/// (<see cref="ProductCatalog"/>) → <see cref="SegmentMapper"/>.
 /// </summary>
 internal sealed class CollectorSource(
     IOptions<CollectorOptions> options, IOptions<MParticleOptions> routing, IOptions<MappingOptions> mapping, ProductCatalog catalog, RelayMetrics metrics) : ISource
