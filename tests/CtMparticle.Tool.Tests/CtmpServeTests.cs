@@ -400,6 +400,24 @@ public sealed class CtmpServeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Relay_StorefrontNdjson_GoesThroughTheCollectorsPipeline_AndARerunSendsNothing()
+    {
+        var journey = Path.Combine(AppContext.BaseDirectory, "Fixtures", "storefront", "journey.ndjson");
+
+        var (first, summary, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", journey);
+        var sent = SentEvents().Length;
+        var (second, again, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--out", Path.Combine(work, "again"), "--store", Store, "--quiet", journey);
+
+        Assert.Equal(0, first);
+        Assert.Contains("accepted                                                  9", summary, StringComparison.Ordinal);
+        Assert.Contains("quarantined:plan_violation                                2", summary, StringComparison.Ordinal);
+        Assert.Equal(9, sent);
+        Assert.Equal(0, second);
+        Assert.Contains("duplicate:redelivered                                    11", again, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(work, "again")) && Directory.EnumerateFiles(Path.Combine(work, "again")).Any());
+    }
+
+    [Fact]
     public async Task Serve_WithoutAWriteKey_RefusesToStartAndSaysWhatToSet()
     {
         var (exit, _, stderr) = await CtmpCommandTests.RunAsync("serve", "--port", "0", "--store", Store, "--dry-run", "--out", Out);

@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using CtMparticle.Configuration;
 using CtMparticle.Delivery;
 using CtMparticle.Pipeline;
+using CtMparticle.Sources.Collector;
 using CtMparticle.Storage;
+using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Tool;
 
@@ -202,7 +205,12 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     /// <summary>One input: ingest, then record it. A redelivered message (its id already recorded) counts as a duplicate.</summary>
     public async Task<IngestOutcome> IngestOneAsync(InputItem input, RelaySummary summary, CancellationToken cancellationToken)
     {
-        var outcome = await host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken).ConfigureAwait(false);
+        // A storefront call in a file (Segment NDJSON) goes through the collector's pipeline under the first
+        // collector source; everything else is a commercetools delivery.
+        var collector = host.Get<IOptions<CollectorOptions>>().Value.Sources.FirstOrDefault();
+        var outcome = collector is not null && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is { } call
+            ? await host.Get<CollectorIngest>().IngestAsync(new Inbound(call, Source: collector.Name), cancellationToken).ConfigureAwait(false)
+            : await host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken).ConfigureAwait(false);
         await RecordAsync(input.Source, outcome, summary, cancellationToken).ConfigureAwait(false);
         return outcome;
     }

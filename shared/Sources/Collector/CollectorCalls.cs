@@ -152,6 +152,21 @@ internal sealed class CollectorCalls(
         return new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Item2).ToList())), results);
     }
 
+    /// <summary>
+    /// A Segment call read from a file (NDJSON exported from a tracker, the bundled journey) in the form the collector
+    /// stores, or null when the bytes are not one: a JSON object whose <c>type</c> is a Segment call type and that
+    /// carries none of commercetools' envelope members (their message types are PascalCase, never <c>track</c>).
+    /// </summary>
+    public static byte[]? AsStoredCall(ReadOnlySpan<byte> bytes, DateTimeOffset receivedAt)
+    {
+        var (call, _) = SegmentDecoder.Parse(bytes);
+        return call is not null
+            && call["type"] is JsonValue type && type.GetValueKind() == JsonValueKind.String && SegmentTypes.Endpoints.Contains(type.GetValue<string>())
+            && call["notificationType"] is null && call["specversion"] is null && call["resource"] is null
+                ? Normalize(call, null, receivedAt)
+                : null;
+    }
+
     /// <summary>A request body, up to <paramref name="limit"/> bytes (hosts read one more than the collector accepts, so it can answer 413).</summary>
     public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(Stream body, int limit, CancellationToken cancellationToken)
     {
@@ -258,7 +273,7 @@ internal sealed class CollectorCalls(
     /// endpoint when absent), a <c>messageId</c> (derived from the content when absent, so a retry keeps it) and the
     /// collector's <c>receivedAt</c>.
     /// </summary>
-    private static byte[] Normalize(JsonObject call, string? endpointType, DateTimeOffset receivedAt)
+    internal static byte[] Normalize(JsonObject call, string? endpointType, DateTimeOffset receivedAt)
     {
         var copy = (JsonObject)call.DeepClone();
         copy.Remove("writeKey");
