@@ -102,6 +102,7 @@ internal static class ServeCommand
             var body = await CollectorCalls.ReadBodyAsync(http.Request.Body, limits.MaxRequestBytes + 1, http.RequestAborted).ConfigureAwait(false);
             CollectorResult result;
             await gate.WaitAsync(http.RequestAborted).ConfigureAwait(false);
+            var committed = false;
             try
             {
                 // One SQLite transaction per request: its calls, their dedupe records and ledger rows become durable
@@ -116,15 +117,21 @@ internal static class ServeCommand
                 }
 
                 await relay.Embedded.CommitBatchAsync(CancellationToken.None).ConfigureAwait(false);
+                committed = true;
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or CtMparticle.Storage.TransientFailureException or IOException)
             {
                 // The write did not become durable: say so, and the tracker retries (its calls are deduplicated then).
-                await relay.Embedded!.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
                 result = new CollectorResult(new CollectorResponse(503, [new("Retry-After", "5")], "{\"success\":false,\"error\":\"The relay's store is unavailable; retry.\"}"u8.ToArray()), []);
             }
             finally
             {
+                if (!committed)
+                {
+                    // Nothing of a failed request stays half-written, and the next request starts a clean transaction.
+                    await relay.Embedded!.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
                 gate.Release();
             }
 
