@@ -22,6 +22,17 @@ public sealed class CommercetoolsMockFixture : IAsyncLifetime
 
     public Uri BaseUrl { get; private set; } = new("http://127.0.0.1/");
 
+    /// <summary>The relay's Commercetools:* settings for this mock (or for <paramref name="apiUrl"/>, e.g. an unreachable port).</summary>
+    public void Connect(Dictionary<string, string?> settings, string? apiUrl = null)
+    {
+        settings["Commercetools:ProjectKey"] = ProjectKey;
+        settings["Commercetools:ApiUrl"] = apiUrl ?? BaseUrl.ToString();
+        settings["Commercetools:AuthUrl"] = apiUrl ?? BaseUrl.ToString();
+        settings["Commercetools:ClientId"] = ClientId;
+        settings["Commercetools:ClientSecretSetting"] = "TestCommercetoolsSecret";
+        settings["TestCommercetoolsSecret"] = ClientSecret;
+    }
+
     public async Task InitializeAsync()
     {
         var root = RepositoryRoot.Find();

@@ -30,12 +30,7 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
 
     private RelayHarness Relay(string apiUrl) => RelayHarness.Create(azurite, server, s =>
     {
-        s["Commercetools:ProjectKey"] = CommercetoolsMockFixture.ProjectKey;
-        s["Commercetools:ApiUrl"] = apiUrl;
-        s["Commercetools:AuthUrl"] = apiUrl;
-        s["Commercetools:ClientId"] = CommercetoolsMockFixture.ClientId;
-        s["Commercetools:ClientSecretSetting"] = "TestCommercetoolsSecret";
-        s["TestCommercetoolsSecret"] = CommercetoolsMockFixture.ClientSecret;
+        commercetools.Connect(s, apiUrl);
         s["Collector:Sources:0:Name"] = "web";
         s["Collector:Sources:0:WriteKeySetting"] = "WebKey";
         s["Collector:Sources:0:Store"] = "acme-de";

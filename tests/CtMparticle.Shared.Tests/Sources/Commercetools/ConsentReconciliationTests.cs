@@ -24,15 +24,7 @@ public sealed class ConsentReconciliationTests(AzuriteFixture azurite, Commercet
 
     public async Task DisposeAsync() => await server.DisposeAsync();
 
-    private RelayHarness Relay(FaultPlan? faults = null) => RelayHarness.Create(azurite, server, s =>
-    {
-        s["Commercetools:ProjectKey"] = CommercetoolsMockFixture.ProjectKey;
-        s["Commercetools:ApiUrl"] = commercetools.BaseUrl.ToString();
-        s["Commercetools:AuthUrl"] = commercetools.BaseUrl.ToString();
-        s["Commercetools:ClientId"] = CommercetoolsMockFixture.ClientId;
-        s["Commercetools:ClientSecretSetting"] = "TestCommercetoolsSecret";
-        s["TestCommercetoolsSecret"] = CommercetoolsMockFixture.ClientSecret;
-    }, faults: faults);
+    private RelayHarness Relay(FaultPlan? faults = null) => RelayHarness.Create(azurite, server, s => commercetools.Connect(s), faults: faults);
 
     private async Task EnsureConsentTypeAsync()
     {
