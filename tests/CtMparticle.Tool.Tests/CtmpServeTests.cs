@@ -204,6 +204,7 @@ public sealed class CtmpServeTests : IAsyncLifetime
             """{"type":"track","userId":"c-b","event":"Product Viewed","properties":{"price":3},"messageId":"b-3"}""",
             """{"type":"identify","userId":"c-b","traits":{"firstName":"Ann"},"messageId":"b-4","context":{"consent":{"categoryPreferences":{"analytics":true}}}}""",
             """{"type":"track","userId":"c-b","event":"Product Viewed","properties":{"sku":"S","currency":"euro"},"messageId":"b-5"}""",
+            "42",
             Consented("c-b", "Signed In", "{}", "b-1")) + "]}";
 
         var (status, body, _) = await PostAsync("batch", batch);
@@ -211,10 +212,10 @@ public sealed class CtmpServeTests : IAsyncLifetime
 
         Assert.Equal(200, status);
         Assert.Equal(3, (int)body!["accepted"]! + (int)body["duplicate"]!); // b-1, the identify, and b-1 again (a retry inside the batch)
-        Assert.Equal(3, (int)body["quarantined"]!);                        // no event, no sku, a bad currency
+        Assert.Equal(4, (int)body["quarantined"]!);                        // no event, no sku, a bad currency, not an object
         var reasons = Directory.GetFiles(Path.Combine(Store, "quarantine"), "*.json", SearchOption.AllDirectories)
             .Select(f => (string)JsonNode.Parse(File.ReadAllText(f))!["reasons"]![0]!).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(["invalid_currency", "missing_field", "missing_field"], reasons);
+        Assert.Equal(["invalid_currency", "missing_field", "missing_field", "not_an_object"], reasons);
         Assert.Equal(2, SentEvents().Length);
     }
 

@@ -122,7 +122,7 @@ internal static class ServeCommand
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or CtMparticle.Storage.TransientFailureException or IOException)
             {
                 // The write did not become durable: say so, and the tracker retries (its calls are deduplicated then).
-                result = new CollectorResult(new CollectorResponse(503, [new("Retry-After", "5")], "{\"success\":false,\"error\":\"The relay's store is unavailable; retry.\"}"u8.ToArray()), []);
+                result = new CollectorResult(CollectorCalls.StoreUnavailable([]), []);
             }
             finally
             {

@@ -110,7 +110,7 @@ internal sealed class CollectorCalls(
                 : new CollectorResult(Error(400, $"{refusal!.Reason.Code()}: {refusal.Detail}", cors), [(rejected.Input, rejected.Outcome)]);
         }
 
-        var calls = batch ? Items(body) : [body];
+        var calls = batch ? Items(body) : [(JsonNode?)body];
         if (calls is null)
         {
             return Answer(Error(400, "batch is missing or not an array: the body of /v1/batch is {\"batch\": [...]}.", cors));
@@ -123,7 +123,7 @@ internal sealed class CollectorCalls(
                 [.. cors, new("Retry-After", Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture))]));
         }
 
-        if (!batch && Measure(body) > o.MaxEventBytes)
+        if (!batch && Encoding.UTF8.GetByteCount(body.ToJsonString()) > o.MaxEventBytes)
         {
             return Answer(Error(413, $"The call is larger than {o.MaxEventBytes / 1024} KB.", cors));
         }
@@ -132,7 +132,9 @@ internal sealed class CollectorCalls(
         var results = new List<(Inbound, IngestOutcome)>(calls.Count);
         foreach (var call in calls)
         {
-            var inbound = new Inbound(Normalize(call, batch ? null : callName, receivedAt), Source: source.Name);
+            // A batch item that is not an object goes in as it is, and the decoder refuses it as not_an_object.
+            var bytes = call is JsonObject obj ? Normalize(obj, batch ? null : callName, receivedAt) : Encoding.UTF8.GetBytes(call?.ToJsonString() ?? "null");
+            var inbound = new Inbound(bytes, Source: source.Name);
             var (input, outcome) = await IngestAsync(inbound, cancellationToken).ConfigureAwait(false);
             if (outcome is null)
             {
@@ -256,17 +258,8 @@ internal sealed class CollectorCalls(
         ], []);
     }
 
-    /// <summary>A batch's calls, or null when <c>batch</c> is not an array.</summary>
-    private static List<JsonObject>? Items(JsonObject body)
-    {
-        if (body["batch"] is not JsonArray items)
-        {
-            return null;
-        }
-
-        // A non-object item still gets an outcome: it goes through the pipeline as it is and is quarantined there.
-        return [.. items.Select(item => item as JsonObject ?? new JsonObject { ["_notAnObject"] = item?.DeepClone() })];
-    }
+    /// <summary>A batch's calls (an item that is not an object stays as it is, to be refused as such), or null when <c>batch</c> is not an array.</summary>
+    private static List<JsonNode?>? Items(JsonObject body) => body["batch"] is JsonArray items ? [.. items] : null;
 
     /// <summary>
     /// The call as the relay keeps it: the client's JSON without any <c>writeKey</c>, with <c>type</c> (from the
@@ -313,16 +306,17 @@ internal sealed class CollectorCalls(
         return bytes;
     }
 
-    private static int Measure(JsonObject call) => Encoding.UTF8.GetByteCount(call.ToJsonString());
-
     /// <summary>Refusals a tracker's single call gets as 400 (its data is wrong), not outcomes of the relay's own rules.</summary>
     private static bool IsClientError(string reason) => reason is "empty_body" or "not_utf8" or "malformed_json" or "not_an_object" or "too_deep"
         or "missing_field" or "wrong_type" or "body_too_large" or "invalid_currency" or "invalid_money" or "invalid_quantity";
 
     private static CollectorResult Answer(CollectorResponse response) => new(response, []);
 
-    private static CollectorResult Unavailable(IReadOnlyList<KeyValuePair<string, string>> cors) =>
-        Answer(Error(503, "The relay's store is unavailable; retry.", [.. cors, new("Retry-After", "5")]));
+    private static CollectorResult Unavailable(IReadOnlyList<KeyValuePair<string, string>> cors) => Answer(StoreUnavailable(cors));
+
+    /// <summary>503 with Retry-After: the store could not take the write (trackers retry; calls stored before are duplicates then).</summary>
+    internal static CollectorResponse StoreUnavailable(IReadOnlyList<KeyValuePair<string, string>> headers) =>
+        Error(503, "The relay's store is unavailable; retry.", [.. headers, new("Retry-After", "5")]);
 
     private static CollectorResponse Error(int status, string message, IReadOnlyList<KeyValuePair<string, string>>? headers = null)
     {

@@ -66,7 +66,7 @@ internal sealed class CollectorSource(
         }
 
         var p = call.Properties;
-        var sku = Text(p, "sku") ?? Text(p, "product_id");
+        var sku = SegmentMapper.Text(p, "sku") ?? SegmentMapper.Text(p, "product_id");
         if (sku is null || (p["name"] is not null && p["price"] is not null))
         {
             return decoded;
@@ -74,7 +74,7 @@ internal sealed class CollectorSource(
 
         var source = Find(call.Source)!;
         var store = routing.Value.FindStore(source.Store);
-        var currency = Text(p, "currency")?.ToUpperInvariant() ?? source.Currency ?? options.Value.DefaultCurrency;
+        var currency = SegmentMapper.Text(p, "currency")?.ToUpperInvariant() ?? source.Currency ?? options.Value.DefaultCurrency;
         var locale = call.Context.Locale ?? store?.Locale ?? mapping.Value.DefaultLocale;
         var answer = await catalog.FindAsync(sku, currency, store?.DefaultCountry, locale, cancellationToken).ConfigureAwait(false);
         if (answer.Product is not { } product)
@@ -105,8 +105,6 @@ internal sealed class CollectorSource(
         }
     }
 
-    private static string? Text(JsonObject p, string name) =>
-        p[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Trim() is { Length: > 0 } text ? text : null;
 
     public Flow<MappedEvents> Map(Flow<SourceItem> resolved)
     {

@@ -271,7 +271,8 @@ internal static class SegmentMapper
         return attributes;
     }
 
-    private static string? Text(JsonObject? p, string name) => p?[name] switch
+    /// <summary>A property as text: a non-blank string (trimmed) or a number as written; anything else is absent.</summary>
+    internal static string? Text(JsonObject? p, string name) => p?[name] switch
     {
         JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>().Trim() is { Length: > 0 } text ? text : null,
         JsonValue v when v.GetValueKind() == JsonValueKind.Number => v.ToJsonString(),
