@@ -53,7 +53,8 @@ internal static class LoadCommand
         var random = new Random(seed);
         var calls = Enumerable.Range(0, events).Select(i => Call(i, random)).ToList();
         calls.AddRange(Enumerable.Range(0, (int)(events * repeat)).Select(_ => calls[random.Next(events)]));
-        var requests = calls.OrderBy(_ => random.Next()).Chunk(batchSize).Select(chunk => "{\"batch\":[" + string.Join(',', chunk) + "]}").ToArray();
+        var chunks = calls.OrderBy(_ => random.Next()).Chunk(batchSize).ToArray();
+        var requests = chunks.Select(chunk => "{\"batch\":[" + string.Join(',', chunk) + "]}").ToArray();
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency }) { Timeout = TimeSpan.FromSeconds(60) };
         var auth = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(key + ":")));
@@ -97,7 +98,7 @@ internal static class LoadCommand
                     statuses[status] = statuses.GetValueOrDefault(status) + 1;
                 }
 
-                Interlocked.Add(ref sent, requests[index].Split("\"messageId\"").Length - 1);
+                Interlocked.Add(ref sent, chunks[index].Length);
                 Interlocked.Add(ref accepted, (long?)body?["accepted"] ?? 0);
                 Interlocked.Add(ref duplicate, (long?)body?["duplicate"] ?? 0);
                 Interlocked.Add(ref quarantined, (long?)body?["quarantined"] ?? 0);

@@ -123,7 +123,7 @@ internal sealed class CollectorCalls(
                 [.. cors, new("Retry-After", Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture))]));
         }
 
-        if (!batch && Encoding.UTF8.GetByteCount(body.ToJsonString()) > o.MaxEventBytes)
+        if (!batch && request.Body.Length > o.MaxEventBytes) // a single call's body is the call
         {
             return Answer(Error(413, $"The call is larger than {o.MaxEventBytes / 1024} KB.", cors));
         }
