@@ -147,5 +147,5 @@ internal sealed class DataPlanOptions
 
     /// <summary>The plan version; empty lets mParticle use the latest version active for the environment.</summary>
     [Range(1, int.MaxValue)]
-    public int? PlanVersion { get; init; } = 2;
+    public int? PlanVersion { get; init; } = 3;
 }

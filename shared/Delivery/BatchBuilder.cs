@@ -130,6 +130,19 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
             ("order_id", r.OrderId), ("transaction_id", r.TransactionId), ("return_item_id", r.ReturnItemId), ("sku", r.Item.Sku),
             ("quantity", r.Item.Quantity.ToString(CultureInfo.InvariantCulture)), ("shipment_state", r.ShipmentState), ("payment_state", r.PaymentState))),
         ProductViewed p => Commerce(e, p.Currency, new MpProductAction { Action = ProductActions.ViewDetail, Products = [Product(p.Product)] }, Attributes(e)),
+        ProductListViewed l => new MpEvent
+        {
+            EventType = "commerce_event",
+            Data = new MpEventData
+            {
+                TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
+                SourceMessageId = e.Context.EventId.ToString("D"),
+                SessionUuid = e.Context.User.SessionId,
+                CurrencyCode = l.Currency,
+                ProductImpressions = [new MpProductImpression { ProductImpressionList = l.ListName, Products = [.. l.Products.Select(Product)] }],
+                CustomAttributes = Attributes(e),
+            },
+        },
         ProductAdded p => Commerce(e, p.Currency, new MpProductAction { Action = ProductActions.AddToCart, Products = [Product(p.Product)] }, Attributes(e, ("cart_id", p.CartId))),
         ProductRemoved p => Commerce(e, p.Currency, new MpProductAction { Action = ProductActions.RemoveFromCart, Products = [Product(p.Product)] }, Attributes(e, ("cart_id", p.CartId))),
         CheckoutStepViewed c => Commerce(e, c.Currency, new MpProductAction

@@ -71,7 +71,15 @@ internal sealed record MpEventData
     public string? CustomEventType { get; init; }
     public string? CurrencyCode { get; init; }
     public MpProductAction? ProductAction { get; init; }
+    public IReadOnlyList<MpProductImpression>? ProductImpressions { get; init; }
     public IReadOnlyDictionary<string, string>? CustomAttributes { get; init; }
+}
+
+/// <summary>Products seen in one list (mParticle's impression-based commerce event).</summary>
+internal sealed record MpProductImpression
+{
+    public required string ProductImpressionList { get; init; }
+    public required IReadOnlyList<MpProduct> Products { get; init; }
 }
 
 internal sealed record MpProductAction

@@ -14,4 +14,12 @@ internal sealed record Inbound(
 
 /// <summary>What a source could read of an input's envelope, even when the rest was unusable: ids only, for logs and quarantine.</summary>
 /// <param name="Format">The wire format as the source names it (commercetools: <c>Platform</c> or <c>CloudEvents</c>).</param>
-internal sealed record InputInfo(string Format, string? MessageId, string? MessageType, string? ResourceTypeId, string? ResourceId);
+internal sealed record InputInfo(string Format, string? MessageId, string? MessageType, string? ResourceTypeId, string? ResourceId)
+{
+    /// <summary>
+    /// Why the input goes without the commercetools details the relay would have added (a storefront event whose
+    /// product or cart commercetools did not answer for): <c>catalog_unavailable</c>, <c>product_not_found</c>, ….
+    /// Null when nothing was missing. Counted in the report and the <c>unenriched</c> metric; the input is not held up.
+    /// </summary>
+    public string? Unenriched { get; init; }
+}

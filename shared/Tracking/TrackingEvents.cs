@@ -13,6 +13,7 @@ internal static class TrackingPlan
     public const int Version = 1;
 
     public const string ProductViewed = "Product Viewed";
+    public const string ProductListViewed = "Product List Viewed";
     public const string ProductAdded = "Product Added";
     public const string ProductRemoved = "Product Removed";
     public const string CheckoutStepViewed = "Checkout Step Viewed";
@@ -150,6 +151,7 @@ internal enum OrderOrigin
 /// <summary>The canonical events. Exactly one per business fact; the mapping to mParticle reads only these.</summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "$event")]
 [JsonDerivedType(typeof(ProductViewed), "product_viewed")]
+[JsonDerivedType(typeof(ProductListViewed), "product_list_viewed")]
 [JsonDerivedType(typeof(ProductAdded), "product_added")]
 [JsonDerivedType(typeof(ProductRemoved), "product_removed")]
 [JsonDerivedType(typeof(CheckoutStepViewed), "checkout_step_viewed")]
@@ -174,6 +176,13 @@ internal abstract record TrackingEvent(EventContext Context)
 internal sealed record ProductViewed(EventContext Context, ProductLine Product, string Currency) : TrackingEvent(Context)
 {
     public override string Name => TrackingPlan.ProductViewed;
+}
+
+/// <summary>A list of products the shopper saw (a category page, search results, a recommendation slot).</summary>
+/// <param name="ListName">The list's name as the storefront named it (<c>list_id</c>, else <c>category</c>): low cardinality.</param>
+internal sealed record ProductListViewed(EventContext Context, string ListName, IReadOnlyList<ProductLine> Products, string Currency) : TrackingEvent(Context)
+{
+    public override string Name => TrackingPlan.ProductListViewed;
 }
 
 internal sealed record ProductAdded(EventContext Context, ProductLine Product, string Currency, string? CartId = null) : TrackingEvent(Context)

@@ -290,13 +290,20 @@ public sealed class CtmpServeTests : IAsyncLifetime
         await StopAsync();
 
         Assert.Equal(200, status);
-        Assert.Equal(9, (int)body!["accepted"]!);
-        Assert.Equal(2, (int)body["quarantined"]!); // the page view and the search: the active plan (v2) does not list them
+        Assert.Equal(15, (int)body!["accepted"]!);
+        Assert.Equal(1, (int)body["quarantined"]!); // Product Shared: the active plan (v3) does not list it, and its policy blocks unplanned events
         var sent = SentEvents();
         Assert.Equal(
-            ["view_detail", "add_to_cart", "remove_from_cart", "checkout", "checkout", "checkout", "purchase"],
-            sent.Where(e => (string?)e["event_type"] == "commerce_event").Select(e => (string)e["data"]!["product_action"]!["action"]!).ToArray());
-        Assert.Equal(["Signed In", "Profile Updated"], sent.Where(e => (string?)e["event_type"] == "custom_event").Select(e => (string)e["data"]!["event_name"]!).ToArray());
+            ["impressions", "view_detail", "add_to_cart", "remove_from_cart", "checkout", "checkout", "checkout", "purchase"],
+            sent.Where(e => (string?)e["event_type"] == "commerce_event")
+                .Select(e => (string?)e["data"]!["product_action"]?["action"] ?? (e["data"]!["product_impressions"] is null ? "?" : "impressions")).ToArray());
+        var impression = sent.Single(e => e["data"]!["product_impressions"] is not null)["data"]!["product_impressions"]![0]!;
+        Assert.Equal("search-results", (string?)impression["product_impression_list"]);
+        Assert.Equal(["SHIRT-LIN-M", "SHIRT-LIN-L"], impression["products"]!.AsArray().Select(p => (string)p!["id"]!).ToArray());
+        Assert.Equal(
+            [("Cart Viewed", "other"), ("Coupon Applied", "other"), ("Products Searched", "search"), ("Profile Updated", "user_preference"), ("Signed In", "other"), ("Signed Out", "other")],
+            sent.Where(e => (string?)e["event_type"] == "custom_event").Select(e => ((string)e["data"]!["event_name"]!, (string)e["data"]!["custom_event_type"]!)).Order().ToArray());
+        Assert.Equal("Home", (string?)sent.Single(e => (string?)e["event_type"] == "screen_view")["data"]!["screen_name"]);
         var batches = Directory.GetFiles(Out).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray()).ToArray();
         Assert.All(batches, b => Assert.Equal("203.0.113.7", (string?)b!["ip"])); // analytics consented: network data forwarded
         Assert.All(batches, b => Assert.StartsWith("Mozilla/5.0", (string?)b!["device_info"]!["http_header_user_agent"], StringComparison.Ordinal));
@@ -309,9 +316,9 @@ public sealed class CtmpServeTests : IAsyncLifetime
     public async Task QuarantinedCall_IsReplayedThroughTheCollectorsPipeline_OnceTheCauseIsFixed()
     {
         await StartAsync();
-        var (status, _, _) = await PostAsync("page", """{"anonymousId":"a-replay","name":"Home","messageId":"page-1","context":{"consent":{"categoryPreferences":{"analytics":true}}}}""");
+        var (status, _, _) = await PostAsync("page", """{"anonymousId":"a-replay","name":"Gift Finder","messageId":"page-1","context":{"consent":{"categoryPreferences":{"analytics":true}}}}""");
         await StopAsync();
-        Assert.Equal(200, status); // stored as quarantined: plan v2 does not list page views
+        Assert.Equal(200, status); // stored as quarantined: plan v3 does not list this shop's own screen name
 
         // The fix: here, governance off (in production, a plan version that lists the page view).
         Environment.SetEnvironmentVariable("CTMP_Governance__Enabled", "false");
@@ -323,7 +330,7 @@ public sealed class CtmpServeTests : IAsyncLifetime
             Assert.Contains("1 resolved", replay, StringComparison.Ordinal);
             var sent = Directory.GetFiles(Path.Combine(work, "replayed")).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray())
                 .SelectMany(b => b!["events"]!.AsArray()).Single()!;
-            Assert.Equal(("screen_view", "Home"), ((string?)sent["event_type"], (string?)sent["data"]!["screen_name"]));
+            Assert.Equal(("screen_view", "Gift Finder"), ((string?)sent["event_type"], (string?)sent["data"]!["screen_name"]));
         }
         finally
         {
@@ -410,12 +417,56 @@ public sealed class CtmpServeTests : IAsyncLifetime
         var (second, again, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--out", Path.Combine(work, "again"), "--store", Store, "--quiet", journey);
 
         Assert.Equal(0, first);
-        Assert.Contains("accepted                                                  9", summary, StringComparison.Ordinal);
-        Assert.Contains("quarantined:plan_violation                                2", summary, StringComparison.Ordinal);
-        Assert.Equal(9, sent);
+        Assert.Contains("accepted                                                 15", summary, StringComparison.Ordinal);
+        Assert.Contains("quarantined:plan_violation                                1", summary, StringComparison.Ordinal);
+        Assert.Equal(15, sent);
         Assert.Equal(0, second);
-        Assert.Contains("duplicate:redelivered                                    11", again, StringComparison.Ordinal);
+        Assert.Contains("duplicate:redelivered                                    16", again, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(work, "again")) && Directory.EnumerateFiles(Path.Combine(work, "again")).Any());
+    }
+
+    [Fact]
+    public async Task Report_CountsStorefrontEventsSentWithoutTheirCommercetoolsDetails_ByReason()
+    {
+        // A product view with only a SKU, and a checkout naming a cart, while commercetools does not answer.
+        var calls = Path.Combine(work, "calls.ndjson");
+        await File.WriteAllLinesAsync(calls,
+        [
+            """{"type":"track","event":"Product Viewed","anonymousId":"a-1","messageId":"u-1","properties":{"sku":"SKU-1"},"context":{"consent":{"categoryPreferences":{"analytics":true}}}}""",
+            """{"type":"track","event":"Checkout Started","anonymousId":"a-1","messageId":"u-2","properties":{"cart_id":"c-1","products":[{"sku":"SKU-1"}]},"context":{"consent":{"categoryPreferences":{"analytics":true}}}}""",
+            """{"type":"track","event":"Signed In","userId":"c-1","messageId":"u-3","context":{"consent":{"categoryPreferences":{"analytics":true}}}}""",
+        ]);
+        (string Name, string Value)[] settings =
+        [
+            ("CTMP_Commercetools__ProjectKey", "acme"), ("CTMP_Commercetools__ApiUrl", "http://127.0.0.1:1/"), ("CTMP_Commercetools__AuthUrl", "http://127.0.0.1:1/"),
+            ("CTMP_Commercetools__ClientId", "relay"), ("CTMP_Commercetools__ClientSecretSetting", "TEST_CT_SECRET"), ("CTMP_TEST_CT_SECRET", "not-a-secret"),
+            ("CTMP_Collector__Enrichment__Timeout", "00:00:00.300"),
+        ];
+        foreach (var (name, value) in settings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            var (exit, _, stderr) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", calls);
+            Assert.Equal(0, exit);
+            Assert.Equal("", stderr);
+        }
+        finally
+        {
+            foreach (var (name, _) in settings)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+
+        var text = (await CtmpCommandTests.RunAsync("report", "--store", Store)).Stdout;
+        var json = JsonNode.Parse((await CtmpCommandTests.RunAsync("report", "--store", Store, "--json")).Stdout)!;
+        Assert.Equal(3, SentEvents().Length); // sent as reported, none held up
+        Assert.Equal(2, (int)json["unenriched"]!["total"]!);
+        Assert.Equal(2, (int)json["unenriched"]!["by_reason"]!["catalog_unavailable"]!);
+        Assert.Contains("Unenriched                2 input(s) sent without commercetools details   catalog_unavailable 2", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -396,7 +396,7 @@ internal static class Commands
 
             foreach (var seq in seqs)
             {
-                await host.Embedded!.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
+                await host.Embedded!.UpdateInputAsync(seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, outcome.Info?.Unenriched, cancellationToken).ConfigureAwait(false);
             }
 
             await archive.DeleteAsync(path, cancellationToken).ConfigureAwait(false);

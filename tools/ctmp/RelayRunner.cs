@@ -237,20 +237,20 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             // and now went through (its order arrived meanwhile), the earlier input takes the new outcome.
             if (earlier.Outcome == "quarantined" && outcome.Kind != IngestOutcomeKind.Quarantined)
             {
-                await ledger.UpdateInputAsync(earlier.Seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
+                await ledger.UpdateInputAsync(earlier.Seq, outcome.KindCode, outcome.Reason, outcome.Detail, null, outcome.EventIds, outcome.Flags, outcome.Info?.Unenriched, cancellationToken).ConfigureAwait(false);
             }
 
             summary.Redelivered++;
             summary.Count("duplicate", "redelivered");
             await ledger.RecordInputAsync(source, messageId, outcome.Info?.MessageType, "duplicate", "redelivered",
-                "The same message was received before.", null, [], [], cancellationToken).ConfigureAwait(false);
+                "The same message was received before.", null, [], [], null, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         summary.EventsStored += outcome.EventsStored;
         summary.Count(outcome.KindCode, outcome.Reason);
         await ledger.RecordInputAsync(source, messageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason, outcome.Detail,
-            outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, cancellationToken).ConfigureAwait(false);
+            outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, outcome.Info?.Unenriched, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One push run (at most Push:MaxEventsPerRun events), tallied into the summary.</summary>

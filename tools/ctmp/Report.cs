@@ -31,12 +31,19 @@ public sealed record Report(
     bool Reconciled,
     IReadOnlyList<string> Problems)
 {
+    /// <summary>
+    /// Accepted inputs that went without the commercetools details the relay would have added (a storefront product
+    /// or cart commercetools did not answer for), by reason. Informational: they are delivered or pending as sent.
+    /// </summary>
+    public ReasonCounts Unenriched { get; init; } = new(0, []);
+
     internal static async Task<Report> BuildAsync(SqliteStore store, TimeProvider time, CancellationToken cancellationToken)
     {
         var rows = await store.LedgerAsync(cancellationToken).ConfigureAwait(false);
         var totals = await store.EventTotalsAsync(cancellationToken).ConfigureAwait(false);
         var pendingStats = await store.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
         var flags = await store.FlagsAsync(cancellationToken).ConfigureAwait(false);
+        var unenriched = await store.UnenrichedAsync(cancellationToken).ConfigureAwait(false);
         long delivered = 0, duplicate = 0, pending = 0;
         var filtered = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var quarantined = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -93,7 +100,10 @@ public sealed record Report(
             new EventReport(totals.Stored, totals.Delivered, totals.Pending, totals.Withdrawn, totals.Quarantined, totals.InFlightRequests, totals.Held, totals.Withheld),
             new FlaggedReport(flags.Inputs, flags.ByError),
             problems.Count == 0,
-            problems);
+            problems)
+        {
+            Unenriched = new ReasonCounts(unenriched.Values.Sum(), unenriched),
+        };
 
         static void Add(SortedDictionary<string, long> counts, string reason) => counts[reason] = counts.GetValueOrDefault(reason) + 1;
     }
@@ -118,6 +128,12 @@ public sealed record Report(
             {
                 output.WriteLine($"  {count,8:N0}  {error}");
             }
+        }
+
+        if (Unenriched.Total > 0)
+        {
+            // Sent as the storefront reported it: commercetools did not answer for the product or cart in time.
+            output.WriteLine($"Unenriched       {Unenriched.Total,10:N0} input(s) sent without commercetools details{Reasons(Unenriched)}");
         }
 
         output.WriteLine(Reconciled

@@ -112,6 +112,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE INDEX IF NOT EXISTS input_events_by_event ON input_events (event_id);
         CREATE TABLE IF NOT EXISTS input_flags (seq INTEGER NOT NULL, error TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS input_flags_by_seq ON input_flags (seq);
+        CREATE TABLE IF NOT EXISTS input_unenriched (seq INTEGER PRIMARY KEY, reason TEXT NOT NULL);
         """;
 
     /// <summary>
@@ -396,8 +397,9 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     /// <summary>Records one input's outcome and the events it stored; returns its sequence number.</summary>
     /// <param name="flags">Plan violations the policy allowed on the stored events (sent, flagged).</param>
+    /// <param name="unenriched">Why the input went without the commercetools details the relay adds (<see cref="Pipeline.InputInfo.Unenriched"/>).</param>
     public Task<long> RecordInputAsync(string source, string? messageId, string? messageType, string outcome, string? reason, string detail,
-        string? quarantine, IReadOnlyList<Guid> eventIds, IReadOnlyList<string> flags, CancellationToken cancellationToken) => Locked(() =>
+        string? quarantine, IReadOnlyList<Guid> eventIds, IReadOnlyList<string> flags, string? unenriched, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
         var seq = (long)Scalar(transaction,
@@ -405,21 +407,22 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             ("$s", source), ("$m", messageId), ("$mt", messageType), ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine),
             ("$t", time.GetUtcNow().UtcTicks))!;
         LinkEvents(transaction, seq, eventIds);
-        RecordFlags(transaction, seq, flags);
+        RecordFlags(transaction, seq, flags, unenriched);
         own?.Commit();
         return seq;
     }, cancellationToken);
 
     /// <summary>Replaces an input's outcome (a quarantined input that a replay resolved).</summary>
     public Task UpdateInputAsync(long seq, string outcome, string? reason, string detail, string? quarantine, IReadOnlyList<Guid> eventIds,
-        IReadOnlyList<string> flags, CancellationToken cancellationToken) => Locked(() =>
+        IReadOnlyList<string> flags, string? unenriched, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
         Execute(transaction, "UPDATE inputs SET outcome = $o, reason = $r, detail = $d, quarantine = $q WHERE seq = $s",
             ("$o", outcome), ("$r", reason), ("$d", detail), ("$q", quarantine), ("$s", seq));
         LinkEvents(transaction, seq, eventIds);
         Execute(transaction, "DELETE FROM input_flags WHERE seq = $s", ("$s", seq));
-        RecordFlags(transaction, seq, flags);
+        Execute(transaction, "DELETE FROM input_unenriched WHERE seq = $s", ("$s", seq));
+        RecordFlags(transaction, seq, flags, unenriched);
         own?.Commit();
         return true;
     }, cancellationToken);
@@ -492,13 +495,33 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         }
     }
 
-    private void RecordFlags(SqliteTransaction transaction, long seq, IReadOnlyList<string> flags)
+    private void RecordFlags(SqliteTransaction transaction, long seq, IReadOnlyList<string> flags, string? unenriched)
     {
         foreach (var error in flags)
         {
             Execute(transaction, "INSERT INTO input_flags (seq, error) VALUES ($s, $e)", ("$s", seq), ("$e", error));
         }
+
+        if (unenriched is not null)
+        {
+            Execute(transaction, "INSERT INTO input_unenriched (seq, reason) VALUES ($s, $r)", ("$s", seq), ("$r", unenriched));
+        }
     }
+
+    /// <summary>Accepted inputs that went without the commercetools details the relay adds, by reason.</summary>
+    public Task<SortedDictionary<string, long>> UnenrichedAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        var command = Command(null,
+            "SELECT u.reason, COUNT(*) FROM input_unenriched u JOIN inputs i ON i.seq = u.seq WHERE i.outcome = 'accepted' GROUP BY u.reason");
+        using var reader = command.ExecuteReader();
+        var byReason = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            byReason[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return byReason;
+    }, cancellationToken);
 
     /// <summary>Plan violations sent under an allowing policy: how many inputs, and how often each error occurred.</summary>
     public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) => Locked(() =>

@@ -54,17 +54,29 @@ internal sealed class CollectorSource(
     private static readonly HashSet<string> ProductEvents = new(StringComparer.Ordinal) { "Product Viewed", "Product Added", "Product Removed" };
 
     /// <summary>
-    /// Resolve: a product event that carries a SKU but not its name or price gets them from commercetools' catalog,
-    /// in the source store's currency, country and locale. Never holds the call up past the enrichment timeout and
-    /// never fails it: without an answer the event goes as sent (counted as unenriched).
+    /// Resolve, where a commercetools project is configured: a product event that carries a SKU but not its name or
+    /// price gets them from the published catalog, in the source store's currency, country and locale; a
+    /// <c>Checkout Started</c> naming the shopper's cart (<c>cart_id</c>) takes the cart's lines. Never holds the call
+    /// up past the enrichment timeout and never fails it: without an answer the event goes as sent, and the input is
+    /// counted as unenriched with the reason.
     /// </summary>
     public async Task<Flow<SourceItem>> ResolveAsync(Flow<SourceItem> decoded, CancellationToken cancellationToken)
     {
-        if (decoded.Value is not SegmentCall { Type: SegmentTypes.Track } call || !ProductEvents.Contains(call.Event ?? "") || !catalog.IsConfigured)
+        if (decoded.Value is not SegmentCall { Type: SegmentTypes.Track } call || !catalog.IsConfigured)
         {
             return decoded;
         }
 
+        if (call.Event == "Checkout Started")
+        {
+            return await CartAsync(decoded, call, cancellationToken).ConfigureAwait(false);
+        }
+
+        return ProductEvents.Contains(call.Event ?? "") ? await ProductAsync(decoded, call, cancellationToken).ConfigureAwait(false) : decoded;
+    }
+
+    private async Task<Flow<SourceItem>> ProductAsync(Flow<SourceItem> decoded, SegmentCall call, CancellationToken cancellationToken)
+    {
         var p = call.Properties;
         var sku = SegmentMapper.Text(p, "sku") ?? SegmentMapper.Text(p, "product_id");
         if (sku is null || (p["name"] is not null && p["price"] is not null))
@@ -79,8 +91,7 @@ internal sealed class CollectorSource(
         var answer = await catalog.FindAsync(sku, currency, store?.DefaultCountry, locale, cancellationToken).ConfigureAwait(false);
         if (answer.Product is not { } product)
         {
-            metrics.Events("unenriched", 1, answer.Answered ? "product_not_found" : "catalog_unavailable");
-            return decoded;
+            return Unenriched(decoded, answer.Answered ? "product_not_found" : CartMiss.Unavailable);
         }
 
         var enriched = (JsonObject)p.DeepClone();
@@ -95,6 +106,30 @@ internal sealed class CollectorSource(
         SetIfAbsent(enriched, "product_id", product.ProductId);
         metrics.Events("enriched", 1);
         return Flow<SourceItem>.Go(decoded.Info, call with { Properties = enriched });
+    }
+
+    private async Task<Flow<SourceItem>> CartAsync(Flow<SourceItem> decoded, SegmentCall call, CancellationToken cancellationToken)
+    {
+        if ((SegmentMapper.Text(call.Properties, "cart_id") ?? SegmentMapper.Text(call.Properties, "checkout_id")) is not { } cartId)
+        {
+            return decoded;
+        }
+
+        var store = routing.Value.FindStore(Find(call.Source)!.Store);
+        var answer = await catalog.FindCartAsync(cartId, call.UserId, call.AnonymousId, store?.Locale, mapping.Value, cancellationToken).ConfigureAwait(false);
+        if (answer.Lines is not { } lines)
+        {
+            return Unenriched(decoded, answer.Miss!);
+        }
+
+        metrics.Events("enriched", 1);
+        return Flow<SourceItem>.Go(decoded.Info, call with { Cart = new CartLines(lines, answer.Currency!) });
+    }
+
+    private Flow<SourceItem> Unenriched(Flow<SourceItem> decoded, string reason)
+    {
+        metrics.Events("unenriched", 1, reason);
+        return decoded with { Info = decoded.Info with { Unenriched = reason } };
     }
 
     private static void SetIfAbsent(JsonObject properties, string name, string? value)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using CtMparticle.Pipeline;
+using CtMparticle.Tracking;
 
 namespace CtMparticle.Sources.Collector;
 
@@ -36,7 +37,14 @@ internal sealed record SegmentCall(
     string? Name,
     JsonObject Properties,
     JsonObject Traits,
-    SegmentContext Context) : SourceItem;
+    SegmentContext Context) : SourceItem
+{
+    /// <summary>The lines of the commercetools cart a <c>Checkout Started</c> names (resolved; they replace the call's own).</summary>
+    public CartLines? Cart { get; init; }
+}
+
+/// <summary>A commercetools cart's authoritative lines, in its currency.</summary>
+internal sealed record CartLines(IReadOnlyList<ProductLine> Lines, string Currency);
 
 /// <summary>What the collector reads of <c>context</c>.</summary>
 /// <param name="ConsentCategories"><c>context.consent.categoryPreferences</c>: the CMP's categories and the shopper's choice.</param>

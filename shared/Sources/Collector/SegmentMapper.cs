@@ -18,6 +18,12 @@ internal static class SegmentMapper
 
     private const decimal MaxAmount = 1_000_000_000_000_000m;
 
+    /// <summary>The screen name of a <c>page</c> call without a name (analytics.js' plain <c>page()</c>): mParticle's web SDK's own default.</summary>
+    public const string UnnamedPage = "PageView";
+
+    /// <summary>The screen name of a <c>screen</c> call without a name.</summary>
+    public const string UnnamedScreen = "ScreenView";
+
     public static Flow<MappedEvents> Map(SegmentCall call, InputInfo info, CollectorOptions options, CollectorSourceOptions source)
     {
         var context = Context(call, options, source);
@@ -34,7 +40,7 @@ internal static class SegmentMapper
                 SegmentTypes.Track => Track(call, context, currency, source),
                 SegmentTypes.Identify => Identify(call, context),
                 SegmentTypes.Page or SegmentTypes.Screen => new ScreenViewed(context,
-                    SegmentDecoder.Safe(call.Name ?? Text(call.Properties, "name") ?? (call.Type == SegmentTypes.Page ? "page" : "screen")),
+                    SegmentDecoder.Safe(call.Name ?? Text(call.Properties, "name") ?? (call.Type == SegmentTypes.Page ? UnnamedPage : UnnamedScreen)),
                     Scalars(call.Properties, "name")),
                 _ => null,
             };
@@ -55,9 +61,13 @@ internal static class SegmentMapper
         return call.Event switch
         {
             "Product Viewed" => new ProductViewed(context, Line(p, "properties"), currency),
+            "Product List Viewed" => new ProductListViewed(context, SegmentDecoder.Safe(Text(p, "list_id") ?? Text(p, "category") ?? "products"),
+                Lines(p) is { Count: > 0 } shown ? shown : throw new InvalidFieldException(Reason.MissingField, "properties.products must list the products shown on Product List Viewed."),
+                currency),
             "Product Added" => new ProductAdded(context, Line(p, "properties"), currency, Text(p, "cart_id")),
             "Product Removed" => new ProductRemoved(context, Line(p, "properties"), currency, Text(p, "cart_id")),
-            "Checkout Started" => new CheckoutStepViewed(context, 1, null, Lines(p), currency, Text(p, "cart_id") ?? Text(p, "checkout_id")),
+            "Checkout Started" => new CheckoutStepViewed(context, 1, null, call.Cart?.Lines ?? Lines(p), call.Cart?.Currency ?? currency,
+                Text(p, "cart_id") ?? Text(p, "checkout_id")),
             "Checkout Step Viewed" or "Checkout Step Completed" => new CheckoutStepViewed(context, Step(p), Text(p, "shipping_method") ?? Text(p, "payment_method"),
                 Lines(p), currency, Text(p, "checkout_id")),
             "Payment Info Entered" => new CheckoutStepViewed(context, Step(p), Text(p, "payment_method"), Lines(p), currency, Text(p, "checkout_id")),

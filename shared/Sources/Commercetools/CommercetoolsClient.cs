@@ -100,7 +100,7 @@ internal sealed record CtPayment
 /// <summary>
 /// A small commercetools HTTP API client (the official .NET SDK is not served here): OAuth2 client credentials with a
 /// cached token refreshed before expiry, one refresh on 401, back-off and retry on 429/502/503/504, and outcomes as
-/// values. Reads orders, payments and customers, and pages customers modified since a checkpoint.
+/// values. Reads orders, payments, customers, carts and published products, and pages customers modified since a checkpoint.
 /// </summary>
 internal sealed class CommercetoolsClient(
     HttpClient http, CommercetoolsSession session, IOptions<CommercetoolsOptions> options, IConfiguration configuration, TimeProvider time,
@@ -134,6 +134,9 @@ internal sealed class CommercetoolsClient(
 
     public Task<CtFetch<CtCustomer>> GetCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         GetAsync($"customers/{Uri.EscapeDataString(customerId)}", CtClientJsonContext.Default.CtCustomer, cancellationToken);
+
+    public Task<CtFetch<CtCart>> GetCartAsync(string cartId, CancellationToken cancellationToken) =>
+        GetAsync($"carts/{Uri.EscapeDataString(cartId)}", CtClientJsonContext.Default.CtCart, cancellationToken);
 
     /// <summary>The published product with a variant of this SKU, or a 404-style answer when there is none.</summary>
     public async Task<CtFetch<CtProductProjection>> FindProductBySkuAsync(string sku, CancellationToken cancellationToken)
@@ -366,6 +369,7 @@ internal sealed class CommercetoolsSession : IDisposable
 [JsonSerializable(typeof(CtOrder))]
 [JsonSerializable(typeof(CtCustomer))]
 [JsonSerializable(typeof(CtPayment))]
+[JsonSerializable(typeof(CtCart))]
 [JsonSerializable(typeof(CtPage<CtOrder>))]
 [JsonSerializable(typeof(CtPage<CtCustomer>))]
 [JsonSerializable(typeof(CtPage<CtProductProjection>))]

@@ -1,4 +1,5 @@
 using CtMparticle.Configuration;
+using CtMparticle.Tracking;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Sources.Commercetools;
@@ -8,6 +9,18 @@ internal sealed record CatalogProduct(string? ProductId, string? Name, string? B
 
 /// <summary>A catalog lookup's answer: the product (null when commercetools has none), or that it did not answer in time.</summary>
 internal sealed record CatalogAnswer(CatalogProduct? Product, bool Answered);
+
+/// <summary>Why a checkout event goes without its cart's lines: the <c>unenriched</c> reasons.</summary>
+internal static class CartMiss
+{
+    public const string Unavailable = "catalog_unavailable";
+    public const string NotFound = "cart_not_found";
+    public const string NotTheirs = "cart_not_theirs";
+    public const string Unusable = "cart_unusable";
+}
+
+/// <summary>A cart's lines and currency, or why the event goes without them (an <c>unenriched</c> reason).</summary>
+internal sealed record CartAnswer(IReadOnlyList<ProductLine>? Lines, string? Currency, string? Miss);
 
 /// <summary>
 /// Recent catalog answers, bounded in entries and age (least recently used go first), shared by every lookup of
@@ -80,14 +93,7 @@ internal sealed class ProductCatalog(CommercetoolsClient client, ProductCatalogC
             return new CatalogAnswer(cached, true);
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(options.Value.Enrichment.Timeout);
-        CtFetch<CtProductProjection> found;
-        try
-        {
-            found = await client.FindProductBySkuAsync(sku, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        if (await WithinTimeoutAsync(token => client.FindProductBySkuAsync(sku, token), cancellationToken).ConfigureAwait(false) is not { } found)
         {
             return new CatalogAnswer(null, false); // slow: the event goes as sent
         }
@@ -111,6 +117,51 @@ internal sealed class ProductCatalog(CommercetoolsClient client, ProductCatalogC
             Price(variant.Prices, currency, country, time.GetUtcNow()));
         cache.Put(key, entry);
         return new CatalogAnswer(entry, true);
+    }
+
+    /// <summary>
+    /// The cart's lines as a purchase of it would carry them, when the cart belongs to the shopper who sent the event
+    /// (its customer id is the call's <c>userId</c> or its anonymous id the call's <c>anonymousId</c>): a cart id from
+    /// a browser is not proof enough to read someone else's cart into their profile. Never cached (carts change).
+    /// </summary>
+    public async Task<CartAnswer> FindCartAsync(string cartId, string? userId, string? anonymousId, string? storeLocale, MappingOptions mapping, CancellationToken cancellationToken)
+    {
+        if (await WithinTimeoutAsync(token => client.GetCartAsync(cartId, token), cancellationToken).ConfigureAwait(false) is not { } found)
+        {
+            return new CartAnswer(null, null, CartMiss.Unavailable);
+        }
+
+        if (found.Value is not { } cart)
+        {
+            return new CartAnswer(null, null, found.Status == 404 ? CartMiss.NotFound : CartMiss.Unavailable);
+        }
+
+        var theirs = (cart.CustomerId is not null && string.Equals(cart.CustomerId, userId, StringComparison.Ordinal))
+            || (cart.AnonymousId is not null && string.Equals(cart.AnonymousId, anonymousId, StringComparison.Ordinal));
+        if (!theirs)
+        {
+            return new CartAnswer(null, null, CartMiss.NotTheirs);
+        }
+
+        return PurchaseMapper.CartLines(cart, storeLocale, mapping) is { } lines
+            ? new CartAnswer(lines.Lines, lines.Currency, null)
+            : new CartAnswer(null, null, CartMiss.Unusable);
+    }
+
+    /// <summary>The fetch's answer, or null when commercetools did not answer within <c>Collector:Enrichment:Timeout</c>.</summary>
+    private async Task<CtFetch<T>?> WithinTimeoutAsync<T>(Func<CancellationToken, Task<CtFetch<T>>> fetch, CancellationToken cancellationToken)
+        where T : class
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.Value.Enrichment.Timeout);
+        try
+        {
+            return await fetch(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     /// <summary>

@@ -97,6 +97,29 @@ internal static class PurchaseMapper
         return new Mapped([purchase], orderContext);
     }
 
+    /// <summary>
+    /// A cart's lines mapped as a purchase's are (the same unit price, line total and names), in the cart's currency:
+    /// what a storefront's <c>Checkout Started</c> carries when the relay can read the cart. Null when the cart is
+    /// empty or an amount is unusable.
+    /// </summary>
+    public static (IReadOnlyList<ProductLine> Lines, string Currency)? CartLines(CtCart cart, string? storeLocale, MappingOptions options)
+    {
+        var currency = cart.TotalPrice.CurrencyCode;
+        if (!MoneyMath.IsCurrencyCode(currency) || (cart.LineItems.Count == 0 && cart.CustomLineItems is not { Count: > 0 }))
+        {
+            return null;
+        }
+
+        var money = new MoneyReader(currency, cart.Id);
+        var digits = cart.TotalPrice.FractionDigits;
+        var lines = cart.LineItems.Where(l => l.Quantity is >= 1 and <= MaxQuantity)
+            .Select(item => MapLineItem(item, cart.Locale, storeLocale, options, money, digits))
+            .Concat((cart.CustomLineItems ?? []).Where(l => l.Quantity is >= 1 and <= MaxQuantity)
+                .Select(item => MapCustomLineItem(item, cart.Locale, storeLocale, options, money, digits)))
+            .ToList();
+        return money.Problem is null && lines.Count > 0 ? (lines, currency) : null;
+    }
+
     /// <summary>commercetools stores quantities as 32-bit integers; anything larger did not come from commercetools.</summary>
     public const long MaxQuantity = int.MaxValue;
 

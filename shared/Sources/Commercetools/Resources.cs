@@ -226,6 +226,19 @@ internal sealed record CtOrder
     public required DateTimeOffset CreatedAt { get; init; }
 }
 
+/// <summary>A cart, as much of it as a checkout event needs: its lines and who it belongs to.</summary>
+internal sealed record CtCart
+{
+    public required string Id { get; init; }
+    public string? CustomerId { get; init; }
+    public string? AnonymousId { get; init; }
+    public string? Locale { get; init; }
+    public CtReference? Store { get; init; }
+    public required IReadOnlyList<CtLineItem> LineItems { get; init; }
+    public IReadOnlyList<CtCustomLineItem>? CustomLineItems { get; init; }
+    public required CtMoney TotalPrice { get; init; }
+}
+
 internal sealed record CtCustomer
 {
     public required string Id { get; init; }

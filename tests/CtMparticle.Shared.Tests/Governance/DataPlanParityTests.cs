@@ -17,7 +17,7 @@ public sealed class DataPlanParityTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-parity-").FullName;
 
-    private static string PlanPath => Path.Combine(RepositoryRoot.Find(), "config", "plans", "ctmparticle_commerce.v2.json");
+    private static string PlanPath => Path.Combine(RepositoryRoot.Find(), "config", "plans", "ctmparticle_commerce.v3.json");
 
     /// <summary>Every batch the samples map to, with the order context they need.</summary>
     private static List<JsonObject> SampleBatches()

@@ -63,7 +63,7 @@ public sealed class HostileInputTests : IDisposable
             }
 
             await relay.Store.RecordInputAsync("hostile", outcome.Info?.MessageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason,
-                outcome.Detail, outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, default);
+                outcome.Detail, outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, outcome.Info?.Unenriched, default);
             var key = $"{outcome.KindCode}:{outcome.Reason}";
             reasons[key] = reasons.GetValueOrDefault(key) + 1;
             inputs++;

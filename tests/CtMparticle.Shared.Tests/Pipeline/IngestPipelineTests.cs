@@ -333,9 +333,9 @@ public sealed class GovernanceIngestTests(AzuriteFixture azurite)
     public async Task Ingest_PolicyAllow_SendsTheEventAndCountsTheViolation()
     {
         var folder = Directory.CreateTempSubdirectory("ctmp-policy-").FullName;
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "config", "plans", "ctmparticle_commerce.v2.json"), Path.Combine(folder, "ctmparticle_commerce.v2.json"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "config", "plans", "ctmparticle_commerce.v3.json"), Path.Combine(folder, "ctmparticle_commerce.v3.json"));
         await File.WriteAllTextAsync(Path.Combine(folder, "policies.json"),
-            "{\"plan_id\":\"ctmparticle_commerce\",\"active\":{\"production\":2},\"versions\":{\"2\":{\"unplanned_events\":\"block\",\"unplanned_attributes\":\"allow\",\"invalid_values\":\"block\"}}}");
+            "{\"plan_id\":\"ctmparticle_commerce\",\"active\":{\"production\":3},\"versions\":{\"3\":{\"unplanned_events\":\"block\",\"unplanned_attributes\":\"allow\",\"invalid_values\":\"block\"}}}");
         await using var server = new EventsApiServer();
         await using var relay = RelayHarness.Create(azurite, server, s =>
         {

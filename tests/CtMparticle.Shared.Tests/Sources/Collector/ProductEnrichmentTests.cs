@@ -102,9 +102,76 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
 
         var outcome = await relay.Get<CollectorIngest>().IngestAsync(Call("SKU-NOWHERE", "down-" + tag), default);
 
-        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
+        Assert.Equal((IngestOutcomeKind.Accepted, "catalog_unavailable"), (outcome.Kind, outcome.Info!.Unenriched));
         Assert.Null((await StoredAsync(relay, "down-" + tag)).Product.Name);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}"); // bounded by the timeout, not the API's retries
+    }
+
+    private static Inbound CheckoutStarted(string cartId, string messageId, string anonymousId = "a-1") => new(Encoding.UTF8.GetBytes(
+        "{\"type\":\"track\",\"event\":\"Checkout Started\",\"anonymousId\":\"" + anonymousId + "\",\"messageId\":\"" + messageId + "\"," +
+        "\"receivedAt\":\"2026-12-02T10:00:00Z\",\"properties\":{\"cart_id\":\"" + cartId + "\",\"currency\":\"USD\"," +
+        "\"products\":[{\"sku\":\"WHAT-THE-BROWSER-SAID\",\"price\":1,\"quantity\":9}]}," +
+        "\"context\":{\"locale\":\"de-DE\",\"consent\":{\"categoryPreferences\":{\"analytics\":true}}}}"), Source: "web");
+
+    private Task<JsonNode> CreateCartAsync(string sku, string anonymousId) => commercetools.SendAsync(HttpMethod.Post, "carts", new JsonObject
+    {
+        ["currency"] = "EUR",
+        ["country"] = "DE",
+        ["locale"] = "de-DE",
+        ["anonymousId"] = anonymousId,
+        ["lineItems"] = new JsonArray(new JsonObject { ["sku"] = sku, ["quantity"] = 2 }),
+    });
+
+    private static async Task<CheckoutStepViewed> StoredCheckoutAsync(RelayHarness relay, string messageId) =>
+        (await relay.Events.ReadPendingAsync(1_000, default))
+            .Select(p => JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent))
+            .OfType<CheckoutStepViewed>()
+            .Single(e => e.Context.SourceMessageId == messageId);
+
+    [Fact]
+    public async Task CheckoutStarted_NamingTheShoppersCart_TakesTheCartsLinesAndCurrency()
+    {
+        var sku = await CreateProductAsync();
+        var cart = await CreateCartAsync(sku, "a-1");
+        var cartId = (string)cart["id"]!;
+        var unit = (long)cart["lineItems"]![0]!["price"]!["value"]!["centAmount"]! / 100m; // the price commercetools chose for the cart
+        await using var relay = Relay(commercetools.BaseUrl.ToString());
+
+        var outcome = await relay.Get<CollectorIngest>().IngestAsync(CheckoutStarted(cartId, "cart-" + tag), default);
+
+        Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
+        Assert.Null(outcome.Info!.Unenriched);
+        var checkout = await StoredCheckoutAsync(relay, "cart-" + tag);
+        var line = Assert.Single(checkout.Products); // the cart's line, not what the browser listed
+        Assert.Equal((sku, "Leinenhemd", 2L, unit, unit * 2), (line.Sku, line.Name, line.Quantity, line.UnitPrice, line.LineTotal));
+        Assert.Equal(("EUR", 1, cartId), (checkout.Currency, checkout.Step, checkout.CartId));
+    }
+
+    [Fact]
+    public async Task CheckoutStarted_NamingSomeoneElsesCart_GoesAsSent_AndIsCountedUnenriched()
+    {
+        var sku = await CreateProductAsync();
+        var cartId = (string)(await CreateCartAsync(sku, "a-other"))["id"]!;
+        await using var relay = Relay(commercetools.BaseUrl.ToString());
+
+        var theirs = await relay.Get<CollectorIngest>().IngestAsync(CheckoutStarted(cartId, "foreign-" + tag), default);
+        var missing = await relay.Get<CollectorIngest>().IngestAsync(CheckoutStarted(Guid.NewGuid().ToString(), "missing-" + tag), default);
+
+        Assert.Equal((IngestOutcomeKind.Accepted, "cart_not_theirs"), (theirs.Kind, theirs.Info!.Unenriched));
+        Assert.Equal((IngestOutcomeKind.Accepted, "cart_not_found"), (missing.Kind, missing.Info!.Unenriched));
+        var checkout = await StoredCheckoutAsync(relay, "foreign-" + tag);
+        Assert.Equal(("WHAT-THE-BROWSER-SAID", 9L, "USD"), (Assert.Single(checkout.Products).Sku, checkout.Products[0].Quantity, checkout.Currency));
+    }
+
+    [Fact]
+    public async Task CheckoutStarted_CommercetoolsUnreachable_GoesAsSent_AsCatalogUnavailable()
+    {
+        await using var relay = Relay("http://127.0.0.1:1/");
+
+        var outcome = await relay.Get<CollectorIngest>().IngestAsync(CheckoutStarted("cart-x", "cart-down-" + tag), default);
+
+        Assert.Equal((IngestOutcomeKind.Accepted, "catalog_unavailable"), (outcome.Kind, outcome.Info!.Unenriched));
+        Assert.Equal("WHAT-THE-BROWSER-SAID", Assert.Single((await StoredCheckoutAsync(relay, "cart-down-" + tag)).Products).Sku);
     }
 
     [Fact]

@@ -101,6 +101,36 @@ public sealed class SegmentMappingTests
         Assert.Equal("Home", Assert.IsType<ScreenViewed>(e).ScreenName);
     }
 
+    [Theory]
+    [InlineData("page", "PageView")]
+    [InlineData("screen", "ScreenView")]
+    public void UnnamedPagesAndScreens_GetMParticlesDefaultScreenNames_AndKeepTheirProperties(string type, string screenName)
+    {
+        var e = Assert.IsType<ScreenViewed>(Single($$$"""{"type":"{{{type}}}","anonymousId":"a-1","properties":{"path":"/c/shirts","title":"Shirts","url":"https://shop.example/c/shirts"},{{{Stamp}}}}"""));
+
+        Assert.Equal(screenName, e.ScreenName);
+        Assert.Equal("/c/shirts", e.Attributes["path"]);
+    }
+
+    [Fact]
+    public void ProductListViewed_BecomesImpressionsOfTheNamedList()
+    {
+        var e = Assert.IsType<ProductListViewed>(Single($$$"""{"type":"track","event":"Product List Viewed","anonymousId":"a-1","properties":{"category":"Shirts","products":[{"sku":"S-1","price":10,"position":1},{"product_id":"p-2"}]},{{{Stamp}}}}"""));
+
+        Assert.Equal(("Shirts", "EUR"), (e.ListName, e.Currency)); // no list_id: the category names the list; the source's currency
+        Assert.Equal(["S-1", "p-2"], e.Products.Select(p => p.Sku).ToArray());
+    }
+
+    [Theory]
+    [InlineData("""{"list_id":"empty"}""")]
+    [InlineData("""{"list_id":"empty","products":[]}""")]
+    public void ProductListViewed_WithoutProducts_IsQuarantinedAsMissingField(string properties)
+    {
+        var flow = Run("""{"type":"track","event":"Product List Viewed","anonymousId":"a-1","properties":""" + properties + "," + Stamp + "}");
+
+        Assert.Equal(Reason.MissingField, Assert.IsType<Reject>(flow.Halt).Reason);
+    }
+
     [Fact]
     public void ConsentCategories_BecomePurposesByConfiguration_AtTheEventsTime_UnmappedOnesIgnored()
     {

@@ -88,7 +88,7 @@ public sealed class PurchaseMappingTests
         Assert.Null(batch["consent_state"]!["ccpa"]);
 
         Assert.Equal("ctmparticle_commerce", (string?)batch["context"]!["data_plan"]!["plan_id"]);
-        Assert.Equal(2, (int)batch["context"]!["data_plan"]!["plan_version"]!);
+        Assert.Equal(3, (int)batch["context"]!["data_plan"]!["plan_version"]!);
         Assert.False(string.IsNullOrEmpty((string?)batch["source_request_id"]));
         Assert.Null(batch["timestamp_unixtime_ms"]); // never set the batch timestamp
     }
