@@ -475,6 +475,40 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     }
 
     [Fact]
+    public async Task Store_WrittenWithTheEarlierOutbox_MovesItsPendingEventsToTheAppendOnlyTable()
+    {
+        store.Dispose();
+        var file = Path.Combine(folder, "old.db");
+        var e = Event("contract-old-outbox");
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            // The outbox as stores before 2026-12-02 created it (keyed by event id, without rowid, no not_before_ticks).
+            old.Open();
+            using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE pending (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL) WITHOUT ROWID;
+                CREATE INDEX pending_by_age ON pending (enqueued_ticks, event_id);
+                INSERT INTO pending VALUES ($id, 'e00', 638000000000000000, 'm-old', $json);
+                """;
+            create.Parameters.AddWithValue("$id", e.Context.EventId.ToString("N"));
+            create.Parameters.AddWithValue("$json", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(e, RelayJsonContext.Default.TrackingEvent));
+            create.ExecuteNonQuery();
+        }
+
+        using var opened = CtMparticle.Embedded.SqliteStore.Open(file, TimeProvider.System);
+
+        var pending = Assert.Single(await opened.ReadPendingAsync(10, default));
+        Assert.Equal((e.Context.EventId, "m-old"), (pending.EventId, pending.MessageId));
+        using var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False");
+        check.Open();
+        using var sql = check.CreateCommand();
+        sql.CommandText = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'pending'";
+        Assert.DoesNotContain("WITHOUT ROWID", (string)sql.ExecuteScalar()!, StringComparison.Ordinal);
+        await opened.RemovePendingAsync([pending.Key], EventFate.Delivered, default);
+        Assert.Empty(await opened.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
     public async Task Quarantine_FolderRecordsAreListedFoundAndDeleted()
     {
         var quarantine = new CtMparticle.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
