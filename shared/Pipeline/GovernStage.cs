@@ -24,7 +24,31 @@ internal sealed record GovernedEvents(
 /// </summary>
 internal sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, ILogger<GovernStage> logger)
 {
-    public Flow<GovernedEvents> Apply(Flow<GatedEvents> gated)
+    public static readonly IReadOnlyDictionary<TrackingEvent, GovernanceDecision> NothingChecked =
+        new Dictionary<TrackingEvent, GovernanceDecision>(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// Each mapped event's decision, ahead of the consent gate (the check is pure, so it can run outside the store's
+    /// writer); <see cref="Apply"/> acts on them for the events the gate lets through.
+    /// </summary>
+    public IReadOnlyDictionary<TrackingEvent, GovernanceDecision> Check(Flow<MappedEvents> mapped)
+    {
+        if (mapped.Value is not { Events.Count: > 0 } events)
+        {
+            return NothingChecked;
+        }
+
+        var decisions = new Dictionary<TrackingEvent, GovernanceDecision>(events.Events.Count, ReferenceEqualityComparer.Instance);
+        foreach (var trackingEvent in events.Events)
+        {
+            decisions[trackingEvent] = governor.Check(trackingEvent);
+        }
+
+        return decisions;
+    }
+
+    /// <param name="checkedEvents">Decisions made before (<see cref="Check"/>); an event without one is checked now.</param>
+    public Flow<GovernedEvents> Apply(Flow<GatedEvents> gated, IReadOnlyDictionary<TrackingEvent, GovernanceDecision>? checkedEvents = null)
     {
         if (gated.Value is not { } events)
         {
@@ -36,7 +60,7 @@ internal sealed class GovernStage(PlanGovernor governor, RelayMetrics metrics, I
         var flagged = new Dictionary<Guid, GovernanceDecision>();
         foreach (var trackingEvent in events.Allowed)
         {
-            var decision = governor.Check(trackingEvent);
+            var decision = checkedEvents?.GetValueOrDefault(trackingEvent) ?? governor.Check(trackingEvent);
             if (decision.Violations.Count > 0)
             {
                 RelayLog.PlanViolation(logger, trackingEvent.Context.EventId, trackingEvent.Name, gated.Info.MessageId, decision.Blocked ? "block" : "allow", decision.Violations.Count);

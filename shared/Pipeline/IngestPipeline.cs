@@ -1,6 +1,22 @@
+using CtMparticle.Governance;
 using CtMparticle.Storage;
+using CtMparticle.Tracking;
 
 namespace CtMparticle.Pipeline;
+
+/// <summary>
+/// An input after the stages that read nothing the relay stores (decode → resolve → map, and each event's check
+/// against the plan), ready for the ones that do. A failure of the relay itself on it is carried, to be settled as
+/// <c>internal_error</c> with the stage it happened in.
+/// </summary>
+internal sealed record PreparedInput(
+    Inbound Inbound,
+    DateTimeOffset ReceivedAt,
+    Flow<MappedEvents>? Mapped,
+    IReadOnlyDictionary<TrackingEvent, GovernanceDecision> Checked,
+    InputInfo? Info,
+    string Stage,
+    Exception? Failure);
 
 /// <summary>
 /// Ingest, for any source: decode → resolve → map (the source's) → gate (consent) → govern (the plan) → store.
@@ -9,9 +25,18 @@ namespace CtMparticle.Pipeline;
 /// Only transient infrastructure failures throw, so the transport redelivers; every stage is idempotent, so a
 /// redelivery after a crash at any point stores each event exactly once.
 /// </summary>
+/// <remarks>
+/// <see cref="PrepareAsync"/> touches no stored state, so a host with a single store writer (the embedded store)
+/// runs it for many inputs at once and only <see cref="SettleAsync"/> (consent, dedupe, outbox, quarantine) one
+/// writer at a time; <see cref="IngestAsync"/> is both in a row.
+/// </remarks>
 internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time)
 {
-    public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
+    public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) =>
+        await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Decode, resolve and map the input, and check its events against the plan; reads and writes nothing stored.</summary>
+    public async Task<PreparedInput> PrepareAsync(Inbound inbound, CancellationToken cancellationToken)
     {
         var receivedAt = time.GetUtcNow();
         var stage = "decode";
@@ -24,16 +49,36 @@ internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernSt
             var resolved = await source.ResolveAsync(decoded, cancellationToken).ConfigureAwait(false);
             stage = "map";
             var mapped = source.Map(resolved);
-            stage = "gate";
-            var gated = await gate.ApplyAsync(mapped, cancellationToken).ConfigureAwait(false);
             stage = "govern";
-            var governed = governor.Apply(gated);
-            stage = "store";
-            return await store.SettleAsync(inbound, governed, receivedAt, cancellationToken).ConfigureAwait(false);
+            var checkedEvents = governor.Check(mapped);
+            return new PreparedInput(inbound, receivedAt, mapped, checkedEvents, mapped.Info, "gate", null);
         }
         catch (Exception ex) when (!Faults.IsTransient(ex, cancellationToken))
         {
-            return await store.FailedAsync(inbound, info, stage, ex, receivedAt, cancellationToken).ConfigureAwait(false);
+            return new PreparedInput(inbound, receivedAt, null, GovernStage.NothingChecked, info, stage, ex);
+        }
+    }
+
+    /// <summary>Consent, the plan's policy and the store: the input's one durable outcome.</summary>
+    public async Task<IngestOutcome> SettleAsync(PreparedInput prepared, CancellationToken cancellationToken)
+    {
+        var stage = prepared.Stage;
+        try
+        {
+            if (prepared.Failure is { } failure)
+            {
+                return await store.FailedAsync(prepared.Inbound, prepared.Info, stage, failure, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
+            }
+
+            var gated = await gate.ApplyAsync(prepared.Mapped!, cancellationToken).ConfigureAwait(false);
+            stage = "govern";
+            var governed = governor.Apply(gated, prepared.Checked);
+            stage = "store";
+            return await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!Faults.IsTransient(ex, cancellationToken))
+        {
+            return await store.FailedAsync(prepared.Inbound, prepared.Info, stage, ex, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
         }
     }
 }

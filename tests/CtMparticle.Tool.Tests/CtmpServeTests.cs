@@ -281,6 +281,36 @@ public sealed class CtmpServeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_StoreLockedByAnotherProcess_Answers503_AndTheTrackersRetryStoresEachCallOnce()
+    {
+        await StartAsync();
+        var batch = "{\"batch\":[" + Consented("c-lock", "Signed In", "{}", "lock-1") + "," + Consented("c-lock", "Signed Up", "{}", "lock-2") + "]}";
+
+        int refused;
+        string? retryAfter;
+        using (var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(Store, "state.db")};Pooling=False"))
+        {
+            other.Open();
+            using var begin = other.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            begin.ExecuteNonQuery();
+            var (status, _, response) = await PostAsync("batch", batch); // the store's busy timeout (5 s) passes first
+            (refused, retryAfter) = (status, response.Headers.RetryAfter?.ToString());
+        }
+
+        var (again, body, _) = await PostAsync("batch", batch);
+        var (exit, _) = await StopAsync();
+
+        Assert.Equal((503, "5"), (refused, retryAfter));
+        Assert.Equal(200, again);
+        Assert.Equal(2, (int)body!["accepted"]! + (int)body["duplicate"]!);
+        Assert.Equal(0, exit);
+        Assert.Equal(["Signed In", "Signed Up"], SentEvents().Select(e => (string)e["data"]!["event_name"]!).Order(StringComparer.Ordinal).ToArray());
+        var report = JsonNode.Parse((await CtmpCommandTests.RunAsync("report", "--store", Store, "--json")).Stdout)!;
+        Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+    }
+
+    [Fact]
     public async Task Serve_TheSampleJourney_SendsTheCommerceFunnel_AndThePlanDecidesTheRest()
     {
         await StartAsync();

@@ -84,7 +84,15 @@ internal static class ServeCommand
 
         var summary = new RelaySummary();
         var runner = new RelayRunner(relay, Console.Error, TimeProvider.System);
-        using var gate = new SemaphoreSlim(1, 1); // one writer: ingest + ledger per request, and the push, take turns
+        using var gate = new SemaphoreSlim(1, 1); // one writer: ingest (a group of requests per transaction) and the push take turns
+        var writer = new ServeWriter(relay.Embedded!, gate, async settled =>
+        {
+            foreach (var (input, outcome) in settled.Calls)
+            {
+                await runner.RecordAsync($"collector:{input.Source}", outcome, summary, CancellationToken.None).ConfigureAwait(false);
+            }
+        }, Console.Error);
+        writer.Start();
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -94,47 +102,18 @@ internal static class ServeCommand
             k.Limits.MaxRequestBodySize = (limits.MaxRequestBytes * 2L) + 1; // the collector answers 413 itself, in JSON
             k.AddServerHeader = false;
         });
+
         await using var app = builder.Build();
         app.Run(async http =>
         {
             var path = http.Request.Path.Value ?? "";
             var call = path.StartsWith("/v1/", StringComparison.Ordinal) ? path[4..].TrimEnd('/') : "";
             var body = await CollectorCalls.ReadBodyAsync(http.Request.Body, limits.MaxRequestBytes + 1, http.RequestAborted).ConfigureAwait(false);
-            CollectorResult result;
-            await gate.WaitAsync(http.RequestAborted).ConfigureAwait(false);
-            var committed = false;
-            try
-            {
-                // One SQLite transaction per request: its calls, their dedupe records and ledger rows become durable
-                // together, with one sync, before the answer is written (the answer never precedes the commit).
-                await relay.Embedded!.BeginBatchAsync(CancellationToken.None).ConfigureAwait(false);
-                result = await relay.Get<CollectorCalls>().HandleAsync(
-                    new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), http.Request.Headers.Origin.FirstOrDefault(), body),
-                    CancellationToken.None).ConfigureAwait(false);
-                foreach (var (input, outcome) in result.Calls)
-                {
-                    await runner.RecordAsync($"collector:{input.Source}", outcome, summary, CancellationToken.None).ConfigureAwait(false);
-                }
+            var request = new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), http.Request.Headers.Origin.FirstOrDefault(), body);
 
-                await relay.Embedded.CommitBatchAsync(CancellationToken.None).ConfigureAwait(false);
-                committed = true;
-            }
-            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or CtMparticle.Storage.TransientFailureException or IOException)
-            {
-                // The write did not become durable: say so, and the tracker retries (its calls are deduplicated then).
-                result = new CollectorResult(CollectorCalls.StoreUnavailable([]), []);
-            }
-            finally
-            {
-                if (!committed)
-                {
-                    // Nothing of a failed request stays half-written, and the next request starts a clean transaction.
-                    await relay.Embedded!.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
-                }
-
-                gate.Release();
-            }
-
+            // Requests are decoded, enriched, mapped and checked against the plan side by side; the writer settles
+            // them and commits what queued up together, and each is answered only after its commit.
+            var result = await relay.Get<CollectorCalls>().HandleAsync(request, writer.WriteAsync, CancellationToken.None).ConfigureAwait(false);
             http.Response.StatusCode = result.Response.Status;
             foreach (var (name, value) in result.Response.Headers)
             {
@@ -173,6 +152,7 @@ internal static class ServeCommand
         {
             // Stop accepting and let requests in progress finish, then drain what they stored once more.
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await writer.StopAsync().ConfigureAwait(false);
             await PushAsync(runner, summary, gate, CancellationToken.None).ConfigureAwait(false);
         }
 
@@ -199,7 +179,7 @@ internal static class ServeCommand
                     return;
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or Microsoft.Data.Sqlite.SqliteException or CtMparticle.Storage.TransientFailureException)
             {
                 // The next interval tries again; what was not sent stays in the outbox.
                 await Console.Error.WriteLineAsync($"push failed ({ex.GetType().Name}); retrying at the next interval").ConfigureAwait(false);

@@ -173,6 +173,32 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return true;
     }, cancellationToken);
 
+    /// <summary>
+    /// Marks a point in the open batch that <see cref="RollbackToSavepointAsync"/> returns to: one unit of work (a
+    /// collector request) inside a batch that commits many, so a failure undoes only that unit's writes.
+    /// </summary>
+    public Task SavepointAsync(string name, CancellationToken cancellationToken) => Locked(() =>
+    {
+        (batch ?? throw new InvalidOperationException("A savepoint needs an open batch (BeginBatchAsync).")).Save(name);
+        return true;
+    }, cancellationToken);
+
+    /// <summary>Keeps what was written since the savepoint (it commits with the batch).</summary>
+    public Task ReleaseSavepointAsync(string name, CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch?.Release(name);
+        return true;
+    }, cancellationToken);
+
+    /// <summary>Undoes what was written since the savepoint; the batch stays open.</summary>
+    public Task RollbackToSavepointAsync(string name, CancellationToken cancellationToken) => Locked(() =>
+    {
+        var open = batch ?? throw new InvalidOperationException("The batch is gone: nothing to roll back to.");
+        open.Rollback(name);
+        open.Release(name);
+        return true;
+    }, cancellationToken);
+
     // ---- IEventStore -------------------------------------------------------------------------------------------
 
     public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Locked(() =>

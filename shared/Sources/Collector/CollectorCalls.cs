@@ -29,13 +29,24 @@ internal sealed class CollectorIngest(CollectorSource source, ConsentStage gate,
     private readonly IngestPipeline pipeline = new(source, gate, governor, store, time);
 
     public Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) => pipeline.IngestAsync(inbound, cancellationToken);
+
+    public Task<PreparedInput> PrepareAsync(Inbound inbound, CancellationToken cancellationToken) => pipeline.PrepareAsync(inbound, cancellationToken);
+
+    public Task<IngestOutcome> SettleAsync(PreparedInput prepared, CancellationToken cancellationToken) => pipeline.SettleAsync(prepared, cancellationToken);
 }
+
+/// <summary>
+/// A host's store writer: runs <c>settle</c> (every call's consent, plan and store writes for one request) as one
+/// durable unit, one request at a time, and returns its result only once it is durable. The embedded store has one
+/// writer; a host whose store takes concurrent writers (Table Storage) passes none.
+/// </summary>
+internal delegate Task<CollectorResult> WriterSection(Func<CancellationToken, Task<CollectorResult>> settle, CancellationToken cancellationToken);
 
 /// <summary>
 /// The Segment HTTP Tracking API, host-agnostic: authentication (Basic with the write key, or <c>writeKey</c> in the
 /// body), size limits, the source's rate, CORS, and one ingest per call (a batch's calls one by one, so one bad call
 /// never sinks the others). It answers 200 only once every call has a durable outcome. The function app and
-/// <c>ctmp serve</c> are thin adapters around <see cref="HandleAsync"/>.
+/// <c>ctmp serve</c> are thin adapters around <c>HandleAsync</c>.
 /// </summary>
 internal sealed class CollectorCalls(
     CollectorIngest ingest,
@@ -48,7 +59,13 @@ internal sealed class CollectorCalls(
     /// <summary>Answers are JSON read by trackers and people: apostrophes and non-ASCII stay readable.</summary>
     private static readonly JsonWriterOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public async Task<CollectorResult> HandleAsync(CollectorRequest request, CancellationToken cancellationToken)
+    public Task<CollectorResult> HandleAsync(CollectorRequest request, CancellationToken cancellationToken) => HandleAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// Answers one request. Its calls are decoded, enriched, mapped and checked against the plan first, concurrently
+    /// with other requests; only then does <paramref name="writer"/> (when given) settle them, one request at a time.
+    /// </summary>
+    public async Task<CollectorResult> HandleAsync(CollectorRequest request, WriterSection? writer, CancellationToken cancellationToken)
     {
         var o = options.Value;
         if (request.Method == "OPTIONS")
@@ -104,10 +121,10 @@ internal sealed class CollectorCalls(
         {
             // Not JSON from an authenticated source: the bytes are quarantined with the reason (any copy of the write key
             // in them blanked: it is never stored), and the tracker told.
-            var rejected = await IngestAsync(new Inbound(WithoutKey(request.Body, configuration[source.WriteKeySetting]), Source: source.Name), cancellationToken).ConfigureAwait(false);
-            return rejected.Outcome is null
+            var unreadable = await PrepareAsync(new Inbound(WithoutKey(request.Body, configuration[source.WriteKeySetting]), Source: source.Name), cancellationToken).ConfigureAwait(false);
+            return unreadable is null
                 ? Unavailable(cors)
-                : new CollectorResult(Error(400, $"{refusal!.Reason.Code()}: {refusal.Detail}", cors), [(rejected.Input, rejected.Outcome)]);
+                : await SettleAsync([unreadable], writer, cors, results => new CollectorResult(Error(400, $"{refusal!.Reason.Code()}: {refusal.Detail}", cors), results), cancellationToken).ConfigureAwait(false);
         }
 
         var calls = batch ? Items(body) : [(JsonNode?)body];
@@ -129,29 +146,53 @@ internal sealed class CollectorCalls(
         }
 
         var receivedAt = time.GetUtcNow();
-        var results = new List<(Inbound, IngestOutcome)>(calls.Count);
+        var prepared = new List<PreparedInput>(calls.Count);
         foreach (var call in calls)
         {
             // A batch item that is not an object goes in as it is, and the decoder refuses it as not_an_object.
             var bytes = call is JsonObject obj ? Normalize(obj, batch ? null : callName, receivedAt) : Encoding.UTF8.GetBytes(call?.ToJsonString() ?? "null");
-            var inbound = new Inbound(bytes, Source: source.Name);
-            var (input, outcome) = await IngestAsync(inbound, cancellationToken).ConfigureAwait(false);
-            if (outcome is null)
+            if (await PrepareAsync(new Inbound(bytes, Source: source.Name), cancellationToken).ConfigureAwait(false) is not { } input)
             {
-                // The store could not take the write: trackers retry a 503, and the calls already stored are
-                // duplicates then (same messageId), so nothing is lost or doubled.
-                return Unavailable(cors) with { Calls = results };
+                return Unavailable(cors);
             }
 
-            results.Add((input, outcome));
+            prepared.Add(input);
         }
 
-        if (!batch && results[0].Item2 is { Kind: IngestOutcomeKind.Quarantined, Reason: { } reason } single && IsClientError(reason))
+        return await SettleAsync(prepared, writer, cors, results =>
+            !batch && results[0].Outcome is { Kind: IngestOutcomeKind.Quarantined, Reason: { } reason } single && IsClientError(reason)
+                ? new CollectorResult(Error(400, $"{reason}: {single.Detail}", cors), results)
+                : new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Outcome).ToList())), results),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Settles the prepared calls in order (under the host's writer), and answers with <paramref name="answer"/>.</summary>
+    private async Task<CollectorResult> SettleAsync(
+        IReadOnlyList<PreparedInput> prepared, WriterSection? writer, KeyValuePair<string, string>[] cors,
+        Func<IReadOnlyList<(Inbound Input, IngestOutcome Outcome)>, CollectorResult> answer, CancellationToken cancellationToken)
+    {
+        async Task<CollectorResult> Settle(CancellationToken token)
         {
-            return new CollectorResult(Error(400, $"{reason}: {single.Detail}", cors), results);
+            var results = new List<(Inbound Input, IngestOutcome Outcome)>(prepared.Count);
+            foreach (var input in prepared)
+            {
+                try
+                {
+                    results.Add((input.Inbound, await ingest.SettleAsync(input, token).ConfigureAwait(false)));
+                }
+                catch (Exception ex) when (!token.IsCancellationRequested && Faults.IsTransient(ex, token))
+                {
+                    // The store could not take the write: trackers retry a 503, and the calls already stored are
+                    // duplicates then (same messageId), so nothing is lost or doubled.
+                    RelayLog.CollectorUnavailable(logger, ex.GetType().Name);
+                    return Unavailable(cors) with { Calls = results };
+                }
+            }
+
+            return answer(results);
         }
 
-        return new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Item2).ToList())), results);
+        return writer is null ? await Settle(cancellationToken).ConfigureAwait(false) : await writer(Settle, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -183,16 +224,17 @@ internal sealed class CollectorCalls(
         return buffer.ToArray();
     }
 
-    private async Task<(Inbound Input, IngestOutcome? Outcome)> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
+    /// <summary>The call prepared for settling, or null when a transient failure (commercetools down mid-resolve) means a 503.</summary>
+    private async Task<PreparedInput?> PrepareAsync(Inbound inbound, CancellationToken cancellationToken)
     {
         try
         {
-            return (inbound, await ingest.IngestAsync(inbound, cancellationToken).ConfigureAwait(false));
+            return await ingest.PrepareAsync(inbound, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
         {
             RelayLog.CollectorUnavailable(logger, ex.GetType().Name);
-            return (inbound, null);
+            return null;
         }
     }
 
