@@ -150,7 +150,9 @@ internal sealed class CollectorCalls(
         foreach (var call in calls)
         {
             // A batch item that is not an object goes in as it is, and the decoder refuses it as not_an_object.
-            var bytes = call is JsonObject obj ? Normalize(obj, batch ? null : callName, receivedAt) : Encoding.UTF8.GetBytes(call?.ToJsonString() ?? "null");
+            var bytes = call is JsonObject obj
+                ? Normalize(obj, batch ? null : callName, receivedAt, batch ? body : null)
+                : Encoding.UTF8.GetBytes(call?.ToJsonString() ?? "null");
             if (await PrepareAsync(new Inbound(bytes, Source: source.Name), cancellationToken).ConfigureAwait(false) is not { } input)
             {
                 return Unavailable(cors);
@@ -306,13 +308,39 @@ internal sealed class CollectorCalls(
     /// <summary>
     /// The call as the relay keeps it: the client's JSON without any <c>writeKey</c>, with <c>type</c> (from the
     /// endpoint when absent), a <c>messageId</c> (derived from the content when absent, so a retry keeps it) and the
-    /// collector's <c>receivedAt</c>.
+    /// collector's <c>receivedAt</c>. A batch item also takes what the batch states for all of its calls, as Segment's
+    /// batch endpoint does: the batch's <c>sentAt</c> (analytics-next sets it there; the clock-skew correction needs
+    /// it) and the members of its <c>context</c> the item's own context does not have.
     /// </summary>
-    internal static byte[] Normalize(JsonObject call, string? endpointType, DateTimeOffset receivedAt)
+    internal static byte[] Normalize(JsonObject call, string? endpointType, DateTimeOffset receivedAt, JsonObject? batch = null)
     {
         var copy = (JsonObject)call.DeepClone();
         copy.Remove("writeKey");
         copy.Remove("receivedAt");
+        if (batch is not null)
+        {
+            if (copy["sentAt"] is null && batch["sentAt"] is JsonValue sentAt)
+            {
+                copy["sentAt"] = sentAt.DeepClone();
+            }
+
+            if (batch["context"] is JsonObject shared && copy["context"] is null or JsonObject)
+            {
+                if (copy["context"] is not JsonObject context)
+                {
+                    copy["context"] = context = [];
+                }
+
+                foreach (var (name, value) in shared)
+                {
+                    if (!context.ContainsKey(name))
+                    {
+                        context[name] = value?.DeepClone();
+                    }
+                }
+            }
+        }
+
         if (endpointType is not null)
         {
             copy["type"] = endpointType;

@@ -132,6 +132,22 @@ public sealed class SegmentMappingTests
     }
 
     [Fact]
+    public void ABatchsContextAndSentAt_ApplyToItsCalls_WhereTheCallDoesNotStateItsOwn()
+    {
+        // analytics-next puts sentAt on the batch; Segment's batch endpoint applies a batch-level context to every call.
+        var batch = System.Text.Json.Nodes.JsonNode.Parse("""{"sentAt":"2026-12-02T11:00:05Z","context":{"consent":{"categoryPreferences":{"analytics":true}},"locale":"de-DE"},"batch":[]}""")!.AsObject();
+        var call = System.Text.Json.Nodes.JsonNode.Parse("""{"type":"track","event":"Signed In","userId":"c-1","timestamp":"2026-12-02T11:00:00Z","messageId":"m-1","context":{"locale":"en-US"}}""")!.AsObject();
+
+        var stored = CollectorCalls.Normalize(call, null, new DateTimeOffset(2026, 12, 2, 10, 0, 10, TimeSpan.Zero), batch);
+        var flow = Source.Map(Source.Decode(new Inbound(stored, Source: "web")));
+
+        var e = Assert.Single(flow.Value!.Events);
+        Assert.Equal(new DateTimeOffset(2026, 12, 2, 10, 0, 5, TimeSpan.Zero), e.Context.OccurredAt); // the device's clock corrected
+        Assert.True(e.Context.Consent!.Gdpr["analytics"].Consented);
+        Assert.Equal("en-US", e.Context.Locale); // the call's own context wins
+    }
+
+    [Fact]
     public void ConsentCategories_BecomePurposesByConfiguration_AtTheEventsTime_UnmappedOnesIgnored()
     {
         var e = Single("""{"type":"track","event":"Signed In","userId":"c-1","context":{"consent":{"categoryPreferences":{"Analytics":true,"Advertising":false,"C0004":true}}},""" + Stamp + "}");
