@@ -11,6 +11,10 @@ internal sealed class RelayOptions
     [Required]
     public string ConsentRulesPath { get; init; } = "config/consent-rules.json";
 
+    /// <summary>The identity rules file (placeholder values that never travel as identities); relative to the app's folder.</summary>
+    [Required]
+    public string IdentityRulesPath { get; init; } = "config/identity-rules.json";
+
     /// <summary>
     /// How long an event id is remembered for dedupe; at least <see cref="QuarantineRetentionDays"/>, so replaying any
     /// kept record is still deduplicated. An event still in the outbox or parked by a push quarantine keeps its id longer.

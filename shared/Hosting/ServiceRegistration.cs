@@ -59,6 +59,7 @@ internal static class ServiceRegistration
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsAttributeValidator>();
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayRetentionValidator>();
         services.AddSingleton<IValidateOptions<RelayOptions>, ConsentRulesFileValidator>();
+        services.AddSingleton<IValidateOptions<RelayOptions>, IdentityRulesFileValidator>();
         services.AddOptions<PushOptions>().Bind(configuration.GetSection(PushOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsAttributeValidator>();
         services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
@@ -94,12 +95,18 @@ internal static class ServiceRegistration
             var (rules, problems) = ConsentRulesLoader.Load(sp.GetRequiredService<IOptions<RelayOptions>>().Value);
             return rules ?? throw new OptionsValidationException(RelayOptions.Section, typeof(RelayOptions), problems);
         });
+        services.TryAddSingleton(sp =>
+        {
+            var (rules, problems) = IdentityRulesLoader.Load(sp.GetRequiredService<IOptions<RelayOptions>>().Value);
+            return rules ?? throw new OptionsValidationException(RelayOptions.Section, typeof(RelayOptions), problems);
+        });
         services.TryAddSingleton<PushThrottle>();
         services.TryAddSingleton<BatchPacker>();
         // Ingest: the commercetools source, then the shared stages. Transient: the source holds a typed HttpClient
         // (commercetools), which must not be captured by a singleton.
         services.TryAddTransient<CommercetoolsResolver>();
         services.TryAddTransient<ISource, CommercetoolsSource>();
+        services.TryAddTransient<IdentityStage>();
         services.TryAddTransient<ConsentStage>();
         services.TryAddTransient<GovernStage>();
         services.TryAddTransient<StoreStage>();
@@ -115,7 +122,7 @@ internal static class ServiceRegistration
         services.TryAddTransient<ProductCatalog>();
         services.TryAddTransient<CollectorSource>();
         services.TryAddTransient(sp => new CollectorIngest(sp.GetRequiredService<CollectorSource>(), sp.GetRequiredService<ConsentStage>(),
-            sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityStage>()));
         services.TryAddSingleton<CollectorRateLimits>();
         services.TryAddTransient<CollectorCalls>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.

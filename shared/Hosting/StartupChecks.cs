@@ -2,6 +2,7 @@ using CtMparticle.Configuration;
 using CtMparticle.Consent;
 using CtMparticle.Delivery;
 using CtMparticle.Governance;
+using CtMparticle.Identity;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Hosting;
@@ -15,6 +16,16 @@ internal sealed class ConsentRulesFileValidator : IValidateOptions<RelayOptions>
     public ValidateOptionsResult Validate(string? name, RelayOptions options)
     {
         var (_, problems) = ConsentRulesLoader.Load(options);
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}
+
+/// <summary>The identity rules file must exist and be valid at start; a broken one stops the host.</summary>
+internal sealed class IdentityRulesFileValidator : IValidateOptions<RelayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RelayOptions options)
+    {
+        var (_, problems) = IdentityRulesLoader.Load(options);
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 }
@@ -48,6 +59,17 @@ internal sealed class GovernanceOptionsValidator(IOptions<MappingOptions> mappin
 
     /// <summary>A settings path as the host reads it: absolute as given, relative to the app's folder otherwise.</summary>
     public static string ResolvePath(string path) => Path.IsPathRooted(path) ? path : Path.Combine(AppContext.BaseDirectory, path);
+}
+
+internal static class IdentityRulesLoader
+{
+    public static (IdentityRules? Rules, IReadOnlyList<string> Problems) Load(RelayOptions options)
+    {
+        var path = GovernanceOptionsValidator.ResolvePath(options.IdentityRulesPath);
+        return File.Exists(path)
+            ? IdentityRules.Parse(File.ReadAllText(path), path)
+            : (null, [$"Relay:IdentityRulesPath points to {path}, which does not exist. Ship config/identity-rules.json with the app or correct the setting."]);
+    }
 }
 
 internal static class ConsentRulesLoader

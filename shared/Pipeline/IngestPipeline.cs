@@ -19,7 +19,8 @@ internal sealed record PreparedInput(
     Exception? Failure);
 
 /// <summary>
-/// Ingest, for any source: decode → resolve → map (the source's) → gate (consent) → govern (the plan) → store.
+/// Ingest, for any source: decode → resolve → map (the source's) → identity (placeholders dropped) → gate (consent)
+/// → govern (the plan) → store.
 /// Bad input never throws: it ends filtered or quarantined with a reason, and so does a failure of the relay itself
 /// on one input (<c>internal_error</c>, with the original bytes), so one input never holds up the ones behind it.
 /// Only transient infrastructure failures throw, so the transport redelivers; every stage is idempotent, so a
@@ -30,12 +31,12 @@ internal sealed record PreparedInput(
 /// runs it for many inputs at once and only <see cref="SettleAsync"/> (consent, dedupe, outbox, quarantine) one
 /// writer at a time; <see cref="IngestAsync"/> is both in a row.
 /// </remarks>
-internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time)
+internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null)
 {
     public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) =>
         await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Decode, resolve and map the input, and check its events against the plan; reads and writes nothing stored.</summary>
+    /// <summary>Decode, resolve and map the input, drop placeholder identities, and check its events against the plan; reads and writes nothing stored.</summary>
     public async Task<PreparedInput> PrepareAsync(Inbound inbound, CancellationToken cancellationToken)
     {
         var receivedAt = time.GetUtcNow();
@@ -49,6 +50,8 @@ internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernSt
             var resolved = await source.ResolveAsync(decoded, cancellationToken).ConfigureAwait(false);
             stage = "map";
             var mapped = source.Map(resolved);
+            stage = "identity";
+            mapped = identities?.Apply(mapped) ?? mapped;
             stage = "govern";
             var checkedEvents = governor.Check(mapped);
             return new PreparedInput(inbound, receivedAt, mapped, checkedEvents, mapped.Info, "gate", null);

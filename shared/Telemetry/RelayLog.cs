@@ -80,6 +80,9 @@ internal static partial class RelayLog
     [LoggerMessage(1012, LogLevel.Information, "Purchase {EventId}: the same order from another source ({MessageId}) merged into the one still pending")]
     public static partial void PurchaseMerged(ILogger logger, Guid eventId, string? messageId);
 
+    [LoggerMessage(1013, LogLevel.Warning, "Dropped a placeholder {IdentityType} from event {EventId} ({EventName}) of {MessageId}: the identity rules {RulesVersion} block it")]
+    public static partial void IdentityBlocked(ILogger logger, string identityType, Guid eventId, string eventName, string? messageId, string rulesVersion);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

@@ -210,6 +210,7 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
     [InlineData("Push:MaxBatchesPerRequest", "500", "MaxBatchesPerRequest")]
     [InlineData("Storage:EventsTable", "no_underscores", "table names")]
     [InlineData("Relay:ConsentRulesPath", "config/missing.json", "does not exist")]
+    [InlineData("Relay:IdentityRulesPath", "config/missing.json", "Relay:IdentityRulesPath points to")]
     [InlineData("MParticle:DefaultInput", "nowhere", "MParticle:DefaultInput")]
     [InlineData("Governance:PoliciesPath", "config/plans/missing.json", "does not exist")]
     [InlineData("Mapping:DataPlan:PlanVersion", "7", "active plan")]

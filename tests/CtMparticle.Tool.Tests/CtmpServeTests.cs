@@ -311,6 +311,33 @@ public sealed class CtmpServeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_PlaceholderIdentities_NeverTravel_AndACallWithNothingElseIsQuarantinedAsNoIdentity()
+    {
+        await StartAsync();
+        var consent = ",\"context\":{\"consent\":{\"categoryPreferences\":{\"analytics\":true}}";
+        var batch = "{\"batch\":[" +
+            "{\"type\":\"track\",\"event\":\"Signed In\",\"userId\":\"c-real\",\"anonymousId\":\"undefined\",\"messageId\":\"ph-1\"" + consent + "}}," +
+            "{\"type\":\"track\",\"event\":\"Signed In\",\"anonymousId\":\"null\",\"messageId\":\"ph-2\"" + consent + "}}," +
+            "{\"type\":\"screen\",\"name\":\"Home\",\"anonymousId\":\"a-ios\",\"messageId\":\"ph-3\"" + consent +
+                ",\"os\":{\"name\":\"iOS\"},\"device\":{\"id\":\"idfv-1\",\"advertisingId\":\"00000000-0000-0000-0000-000000000000\"}}}]}";
+
+        var (status, body, _) = await PostAsync("batch", batch);
+        await StopAsync();
+
+        Assert.Equal(200, status);
+        Assert.Equal((2, 1), ((int)body!["accepted"]!, (int)body["quarantined"]!));
+        var batches = Directory.GetFiles(Out).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray()).Select(b => b!).ToArray();
+        var identities = batches.Select(b => b["user_identities"]!.ToJsonString()).ToArray();
+        Assert.DoesNotContain(identities, i => i.Contains("undefined", StringComparison.Ordinal) || i.Contains("\"null\"", StringComparison.Ordinal));
+        Assert.Contains(batches, b => (string?)b["user_identities"]!["customer_id"] == "c-real");
+        var device = batches.Single(b => b["device_info"] is not null)["device_info"]!;
+        Assert.Equal("idfv-1", (string?)device["ios_idfv"]);
+        Assert.Null(device["ios_advertising_id"]); // the all-zero IDFA of a phone that refused tracking
+        var record = Directory.GetFiles(Path.Combine(Store, "quarantine"), "*.json", SearchOption.AllDirectories).Select(f => JsonNode.Parse(File.ReadAllText(f))!).Single();
+        Assert.Equal(("no_identity", "identity"), ((string?)record["reasons"]![0], (string?)record["stage"]));
+    }
+
+    [Fact]
     public async Task Serve_TheSampleJourney_SendsTheCommerceFunnel_AndThePlanDecidesTheRest()
     {
         await StartAsync();

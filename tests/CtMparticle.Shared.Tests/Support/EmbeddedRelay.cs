@@ -3,6 +3,7 @@ using CtMparticle.Configuration;
 using CtMparticle.Consent;
 using CtMparticle.Embedded;
 using CtMparticle.Governance;
+using CtMparticle.Identity;
 using CtMparticle.Pipeline;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Telemetry;
@@ -49,6 +50,9 @@ internal sealed class EmbeddedRelay : IDisposable
     public static ConsentRules Rules { get; } =
         ConsentRules.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "config", "consent-rules.json")), "consent-rules.json").Rules!;
 
+    public static IdentityRules IdentityRules { get; } =
+        IdentityRules.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "config", "identity-rules.json")), "identity-rules.json").Rules!;
+
     public CommercetoolsSource Source(MappingOptions? mapping = null)
     {
         var mapper = TestOptions.Mapper(mapping);
@@ -64,7 +68,8 @@ internal sealed class EmbeddedRelay : IDisposable
             new ConsentStage(Store, Rules, Options.Create(TestOptions.Routing()), NullLogger<ConsentStage>.Instance),
             new GovernStage(governor ?? PlanGovernor.Disabled(TestOptions.Builder(mapping)), Metrics, NullLogger<GovernStage>.Instance),
             new StoreStage(Store, Store, Quarantine, Metrics, NullLogger<StoreStage>.Instance),
-            Time);
+            Time,
+            new IdentityStage(IdentityRules, Metrics, NullLogger<IdentityStage>.Instance));
     }
 
     public void Dispose()

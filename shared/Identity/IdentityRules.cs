@@ -1,0 +1,147 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Identity;
+
+/// <summary>
+/// The versioned identity rules (config/identity-rules.json): the placeholder values that never travel as
+/// identities, because one value shared by many shoppers makes mParticle merge them into one profile.
+/// </summary>
+/// <param name="BlockedValues">Compared trimmed, without regard to case, against every identifier.</param>
+/// <param name="BlockedPatterns">Regular expressions matched against the whole trimmed identifier (all-zero device ids, template placeholders).</param>
+/// <param name="BlockedEmails">Test and throwaway addresses, compared normalized (trimmed, lowercase).</param>
+internal sealed record IdentityRules(
+    string Version,
+    IReadOnlyList<string> BlockedValues,
+    IReadOnlyList<string> BlockedPatterns,
+    IReadOnlyList<string> BlockedEmails)
+{
+    private static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
+
+    private HashSet<string>? values;
+    private HashSet<string>? emails;
+    private Regex[]? patterns;
+
+    /// <summary>Whether an identifier is a placeholder these rules block.</summary>
+    public bool IsBlocked(string value)
+    {
+        var trimmed = value.Trim();
+        values ??= new HashSet<string>(BlockedValues.Select(v => v.Trim()), StringComparer.OrdinalIgnoreCase);
+        patterns ??= [.. BlockedPatterns.Select(p => new Regex(p, RegexOptions.CultureInvariant, MatchTimeout))];
+        if (values.Contains(trimmed))
+        {
+            return true;
+        }
+
+        foreach (var pattern in patterns)
+        {
+            try
+            {
+                if (pattern.IsMatch(trimmed))
+                {
+                    return true;
+                }
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                return true; // a value built to make a pattern slow is not an identity to trust
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether an e-mail is a test or throwaway address these rules block (or a blocked value).</summary>
+    public bool IsBlockedEmail(string email)
+    {
+        emails ??= new HashSet<string>(BlockedEmails.Select(e => Emails.Normalize(e) ?? ""), StringComparer.Ordinal);
+        return IsBlocked(email) || emails.Contains(Emails.Normalize(email) ?? "");
+    }
+
+    /// <summary>The user without the identifiers these rules block, and the types of those dropped (never their values).</summary>
+    public (UserIds User, IReadOnlyList<string> Dropped) Clean(UserIds user)
+    {
+        var dropped = new List<string>();
+        string? Keep(string? value, string type, bool email = false)
+        {
+            if (value is null || !(email ? IsBlockedEmail(value) : IsBlocked(value)))
+            {
+                return value;
+            }
+
+            dropped.Add(type);
+            return null;
+        }
+
+        var devices = user.Devices is { } d
+            ? new DeviceIds(Keep(d.IosAdvertisingId, "ios_idfa"), Keep(d.IosVendorId, "ios_idfv"), Keep(d.AndroidAdvertisingId, "android_aaid"), Keep(d.AndroidUuid, "android_uuid"))
+            : null;
+        var clean = new UserIds(
+            Keep(user.CustomerId, "customer_id"),
+            Keep(user.Email, "email", email: true),
+            Keep(user.AnonymousId, "anonymous_id"),
+            Keep(user.SessionId, "session_id"),
+            devices is { IosAdvertisingId: null, IosVendorId: null, AndroidAdvertisingId: null, AndroidUuid: null } ? null : devices);
+        return dropped.Count == 0 ? (user, dropped) : (clean, dropped);
+    }
+
+    /// <summary>Every problem with the rules, as sentences; empty when they are usable.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Version))
+        {
+            problems.Add("'version' is empty; give the rules a version so identity decisions can be traced to them.");
+        }
+
+        foreach (var pattern in BlockedPatterns)
+        {
+            try
+            {
+                _ = new Regex(pattern, RegexOptions.CultureInvariant, MatchTimeout);
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"blockedPatterns: '{pattern}' is not a regular expression ({ex.Message}).");
+            }
+        }
+
+        foreach (var email in BlockedEmails.Where(e => !e.Contains('@', StringComparison.Ordinal)))
+        {
+            problems.Add($"blockedEmails: '{email}' is not an e-mail address; list single values under blockedValues.");
+        }
+
+        return problems;
+    }
+
+    /// <summary>Reads rules from JSON; returns the problems instead of throwing.</summary>
+    public static (IdentityRules? Rules, IReadOnlyList<string> Problems) Parse(string json, string source)
+    {
+        try
+        {
+            var rules = JsonSerializer.Deserialize(json, IdentityRulesJsonContext.Default.IdentityRules);
+            if (rules is null)
+            {
+                return (null, [$"{source} is empty."]);
+            }
+
+            var problems = rules.Problems();
+            return (problems.Count == 0 ? rules : null, problems.Select(p => $"{source}: {p}").ToArray());
+        }
+        catch (JsonException ex)
+        {
+            return (null, [$"{source} is not valid identity rules: {ex.Message}"]);
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true)]
+[JsonSerializable(typeof(IdentityRules))]
+internal sealed partial class IdentityRulesJsonContext : JsonSerializerContext;
