@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CtMparticle.Configuration;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Consent;
@@ -135,24 +136,8 @@ internal sealed record ConsentRules(
         (code.Length == 2 || (code[2] == '-' && code.Length is >= 4 and <= 6 && code[3..].All(char.IsAsciiLetterOrDigit)));
 
     /// <summary>Reads rules from JSON; returns the problems instead of throwing.</summary>
-    public static (ConsentRules? Rules, IReadOnlyList<string> Problems) Parse(string json, string source)
-    {
-        try
-        {
-            var rules = JsonSerializer.Deserialize(json, ConsentRulesJsonContext.Default.ConsentRules);
-            if (rules is null)
-            {
-                return (null, [$"{source} is empty."]);
-            }
-
-            var problems = rules.Problems();
-            return (problems.Count == 0 ? rules : null, problems.Select(p => $"{source}: {p}").ToArray());
-        }
-        catch (JsonException ex)
-        {
-            return (null, [$"{source} is not valid consent rules: {ex.Message}"]);
-        }
-    }
+    public static (ConsentRules? Rules, IReadOnlyList<string> Problems) Parse(string json, string source) =>
+        RulesFile.Parse(json, source, ConsentRulesJsonContext.Default.ConsentRules, rules => rules.Problems(), "consent rules");
 }
 
 [JsonSourceGenerationOptions(

@@ -133,11 +133,8 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
         ProductListViewed l => new MpEvent
         {
             EventType = "commerce_event",
-            Data = new MpEventData
+            Data = Data(e) with
             {
-                TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
-                SourceMessageId = e.Context.EventId.ToString("D"),
-                SessionUuid = e.Context.User.SessionId,
                 CurrencyCode = l.Currency,
                 ProductImpressions = [new MpProductImpression { ProductImpressionList = l.ListName, Products = [.. l.Products.Select(Product)] }],
                 CustomAttributes = Attributes(e),
@@ -163,45 +160,30 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
         ScreenViewed v => new MpEvent
         {
             EventType = "screen_view",
-            Data = new MpEventData
-            {
-                TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
-                SourceMessageId = e.Context.EventId.ToString("D"),
-                SessionUuid = e.Context.User.SessionId,
-                ScreenName = v.ScreenName,
-                CustomAttributes = Attributes(e, [.. v.Attributes.Select(a => (a.Key, (string?)a.Value))]),
-            },
+            Data = Data(e) with { ScreenName = v.ScreenName, CustomAttributes = Attributes(e, [.. v.Attributes.Select(a => (a.Key, (string?)a.Value))]) },
         },
         StorefrontEvent s => Custom(e, s.IsSearch ? CustomEventTypes.Search : CustomEventTypes.Other, Attributes(e, [.. s.Attributes.Select(a => (a.Key, (string?)a.Value))])),
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Every canonical event needs an mParticle mapping."),
     };
 
+    /// <summary>What every event's data carries: when it happened, its id (mParticle dedupes on it), its session.</summary>
+    private static MpEventData Data(TrackingEvent e) => new()
+    {
+        TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
+        SourceMessageId = e.Context.EventId.ToString("D"),
+        SessionUuid = e.Context.User.SessionId,
+    };
+
     private static MpEvent Commerce(TrackingEvent e, string? currency, MpProductAction action, IReadOnlyDictionary<string, string>? attributes) => new()
     {
         EventType = "commerce_event",
-        Data = new MpEventData
-        {
-            TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
-            SourceMessageId = e.Context.EventId.ToString("D"),
-            SessionUuid = e.Context.User.SessionId,
-            CurrencyCode = currency,
-            ProductAction = action,
-            CustomAttributes = attributes,
-        },
+        Data = Data(e) with { CurrencyCode = currency, ProductAction = action, CustomAttributes = attributes },
     };
 
     private static MpEvent Custom(TrackingEvent e, string customEventType, IReadOnlyDictionary<string, string>? attributes) => new()
     {
         EventType = "custom_event",
-        Data = new MpEventData
-        {
-            TimestampUnixtimeMs = e.Context.OccurredAt.ToUnixTimeMilliseconds(),
-            SourceMessageId = e.Context.EventId.ToString("D"),
-            SessionUuid = e.Context.User.SessionId,
-            EventName = e.Name,
-            CustomEventType = customEventType,
-            CustomAttributes = attributes,
-        },
+        Data = Data(e) with { EventName = e.Name, CustomEventType = customEventType, CustomAttributes = attributes },
     };
 
     private static MpProduct Product(ProductLine line)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using CtMparticle.Configuration;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Identity;
@@ -117,24 +118,8 @@ internal sealed record IdentityRules(
     }
 
     /// <summary>Reads rules from JSON; returns the problems instead of throwing.</summary>
-    public static (IdentityRules? Rules, IReadOnlyList<string> Problems) Parse(string json, string source)
-    {
-        try
-        {
-            var rules = JsonSerializer.Deserialize(json, IdentityRulesJsonContext.Default.IdentityRules);
-            if (rules is null)
-            {
-                return (null, [$"{source} is empty."]);
-            }
-
-            var problems = rules.Problems();
-            return (problems.Count == 0 ? rules : null, problems.Select(p => $"{source}: {p}").ToArray());
-        }
-        catch (JsonException ex)
-        {
-            return (null, [$"{source} is not valid identity rules: {ex.Message}"]);
-        }
-    }
+    public static (IdentityRules? Rules, IReadOnlyList<string> Problems) Parse(string json, string source) =>
+        RulesFile.Parse(json, source, IdentityRulesJsonContext.Default.IdentityRules, rules => rules.Problems(), "identity rules");
 }
 
 [JsonSourceGenerationOptions(
