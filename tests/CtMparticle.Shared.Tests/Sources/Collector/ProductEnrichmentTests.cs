@@ -74,10 +74,12 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
         "{\"type\":\"track\",\"event\":\"Product Viewed\",\"anonymousId\":\"a-1\",\"messageId\":\"" + messageId + "\",\"receivedAt\":\"2026-12-02T10:00:00Z\"," +
         "\"properties\":{\"sku\":\"" + sku + "\"},\"context\":{\"locale\":\"de-DE\",\"consent\":{\"categoryPreferences\":{\"analytics\":true}}}}"), Source: "web");
 
-    private static async Task<ProductViewed> StoredAsync(RelayHarness relay, string messageId) =>
+    /// <summary>The event a call stored in the outbox, as push will read it.</summary>
+    private static async Task<T> StoredAsync<T>(RelayHarness relay, string messageId)
+        where T : TrackingEvent =>
         (await relay.Events.ReadPendingAsync(1_000, default))
             .Select(p => JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent))
-            .OfType<ProductViewed>()
+            .OfType<T>()
             .Single(e => e.Context.SourceMessageId == messageId);
 
     [Fact]
@@ -89,7 +91,7 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
         var outcome = await relay.Get<CollectorIngest>().IngestAsync(Call(sku, "enrich-" + tag), default);
 
         Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
-        var product = (await StoredAsync(relay, "enrich-" + tag)).Product;
+        var product = (await StoredAsync<ProductViewed>(relay, "enrich-" + tag)).Product;
         Assert.Equal(("Leinenhemd", "Acme", 59.00m, sku), (product.Name, product.Brand, product.UnitPrice, product.Sku)); // the DE price before the any-country one
         Assert.NotNull(product.ProductId);
     }
@@ -103,7 +105,7 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
         var outcome = await relay.Get<CollectorIngest>().IngestAsync(Call("SKU-NOWHERE", "down-" + tag), default);
 
         Assert.Equal((IngestOutcomeKind.Accepted, "catalog_unavailable"), (outcome.Kind, outcome.Info!.Unenriched));
-        Assert.Null((await StoredAsync(relay, "down-" + tag)).Product.Name);
+        Assert.Null((await StoredAsync<ProductViewed>(relay, "down-" + tag)).Product.Name);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}"); // bounded by the timeout, not the API's retries
     }
 
@@ -122,12 +124,6 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
         ["lineItems"] = new JsonArray(new JsonObject { ["sku"] = sku, ["quantity"] = 2 }),
     });
 
-    private static async Task<CheckoutStepViewed> StoredCheckoutAsync(RelayHarness relay, string messageId) =>
-        (await relay.Events.ReadPendingAsync(1_000, default))
-            .Select(p => JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent))
-            .OfType<CheckoutStepViewed>()
-            .Single(e => e.Context.SourceMessageId == messageId);
-
     [Fact]
     public async Task CheckoutStarted_NamingTheShoppersCart_TakesTheCartsLinesAndCurrency()
     {
@@ -141,7 +137,7 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
 
         Assert.Equal(IngestOutcomeKind.Accepted, outcome.Kind);
         Assert.Null(outcome.Info!.Unenriched);
-        var checkout = await StoredCheckoutAsync(relay, "cart-" + tag);
+        var checkout = await StoredAsync<CheckoutStepViewed>(relay, "cart-" + tag);
         var line = Assert.Single(checkout.Products); // the cart's line, not what the browser listed
         Assert.Equal((sku, "Leinenhemd", 2L, unit, unit * 2), (line.Sku, line.Name, line.Quantity, line.UnitPrice, line.LineTotal));
         Assert.Equal(("EUR", 1, cartId), (checkout.Currency, checkout.Step, checkout.CartId));
@@ -159,7 +155,7 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
 
         Assert.Equal((IngestOutcomeKind.Accepted, "cart_not_theirs"), (theirs.Kind, theirs.Info!.Unenriched));
         Assert.Equal((IngestOutcomeKind.Accepted, "cart_not_found"), (missing.Kind, missing.Info!.Unenriched));
-        var checkout = await StoredCheckoutAsync(relay, "foreign-" + tag);
+        var checkout = await StoredAsync<CheckoutStepViewed>(relay, "foreign-" + tag);
         Assert.Equal(("WHAT-THE-BROWSER-SAID", 9L, "USD"), (Assert.Single(checkout.Products).Sku, checkout.Products[0].Quantity, checkout.Currency));
     }
 
@@ -171,7 +167,7 @@ public sealed class ProductEnrichmentTests(AzuriteFixture azurite, Commercetools
         var outcome = await relay.Get<CollectorIngest>().IngestAsync(CheckoutStarted("cart-x", "cart-down-" + tag), default);
 
         Assert.Equal((IngestOutcomeKind.Accepted, "catalog_unavailable"), (outcome.Kind, outcome.Info!.Unenriched));
-        Assert.Equal("WHAT-THE-BROWSER-SAID", Assert.Single((await StoredCheckoutAsync(relay, "cart-down-" + tag)).Products).Sku);
+        Assert.Equal("WHAT-THE-BROWSER-SAID", Assert.Single((await StoredAsync<CheckoutStepViewed>(relay, "cart-down-" + tag)).Products).Sku);
     }
 
     [Fact]
