@@ -79,7 +79,7 @@ module storage 'modules/storage.bicep' = {
     name: take('ctmp${toLower(workload)}${suffix}', 24)
     tags: tags
     quarantineRetentionDays: quarantineRetentionDays
-    tableNames: [ 'ctmpevents', 'ctmporders', 'ctmpconsent' ]
+    tableNames: [ 'ctmpevents', 'ctmporders', 'ctmpconsent', 'ctmplinks' ]
   }
 }
 

@@ -118,6 +118,10 @@ internal sealed class StorageOptions
     public string ConsentTable { get; init; } = "ctmpconsent";
 
     [Required]
+    [RegularExpression("^[A-Za-z][A-Za-z0-9]{2,62}$", ErrorMessage = "Storage table names are 3–63 letters and digits, starting with a letter.")]
+    public string LinksTable { get; init; } = "ctmplinks";
+
+    [Required]
     [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Blob container names are 3–63 lowercase letters, digits and single hyphens.")]
     public string QuarantineContainer { get; init; } = "quarantine";
 }

@@ -107,6 +107,7 @@ internal static class ServiceRegistration
         services.TryAddTransient<CommercetoolsResolver>();
         services.TryAddTransient<ISource, CommercetoolsSource>();
         services.TryAddTransient<IdentityStage>();
+        services.TryAddTransient<LinkStage>();
         services.TryAddTransient<ConsentStage>();
         services.TryAddTransient<GovernStage>();
         services.TryAddTransient<StoreStage>();
@@ -122,7 +123,8 @@ internal static class ServiceRegistration
         services.TryAddTransient<ProductCatalog>();
         services.TryAddTransient<CollectorSource>();
         services.TryAddTransient(sp => new CollectorIngest(sp.GetRequiredService<CollectorSource>(), sp.GetRequiredService<ConsentStage>(),
-            sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityStage>()));
+            sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityStage>(),
+            sp.GetRequiredService<LinkStage>()));
         services.TryAddSingleton<CollectorRateLimits>();
         services.TryAddTransient<CollectorCalls>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.
@@ -162,6 +164,8 @@ internal static class ServiceRegistration
             Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<TableConsentStore>());
+        services.AddSingleton<IIdentityLinkStore>(sp => new TableIdentityLinkStore(
+            Table(sp, o => o.LinksTable), sp.GetRequiredService<IOptions<RelayOptions>>()));
         services.AddSingleton<IPushLease>(sp => new BlobPushLease(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer),
             sp.GetRequiredService<TimeProvider>()));

@@ -13,11 +13,18 @@ namespace CtMparticle.Identity;
 /// <param name="BlockedValues">Compared trimmed, without regard to case, against every identifier.</param>
 /// <param name="BlockedPatterns">Regular expressions matched against the whole trimmed identifier (all-zero device ids, template placeholders).</param>
 /// <param name="BlockedEmails">Test and throwaway addresses, compared normalized (trimmed, lowercase).</param>
+/// <param name="MaxCustomersPerIdentifier">
+/// How many customers one anonymous id, device id or e-mail may be seen with before it is a shared identifier (a
+/// family tablet, a call-centre browser, a recycled address): its links are then conflicted.
+/// </param>
+/// <param name="KeepFirstLinkOnConflict">Whether the first customer keeps a conflicted identifier (else nobody does).</param>
 internal sealed record IdentityRules(
     string Version,
     IReadOnlyList<string> BlockedValues,
     IReadOnlyList<string> BlockedPatterns,
-    IReadOnlyList<string> BlockedEmails)
+    IReadOnlyList<string> BlockedEmails,
+    int MaxCustomersPerIdentifier = 1,
+    bool KeepFirstLinkOnConflict = false)
 {
     private static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
 
@@ -107,6 +114,11 @@ internal sealed record IdentityRules(
             {
                 problems.Add($"blockedPatterns: '{pattern}' is not a regular expression ({ex.Message}).");
             }
+        }
+
+        if (MaxCustomersPerIdentifier is < 1 or > 100)
+        {
+            problems.Add($"maxCustomersPerIdentifier is {MaxCustomersPerIdentifier}; use 1 (an identifier belongs to one person) to 100.");
         }
 
         foreach (var email in BlockedEmails.Where(e => !e.Contains('@', StringComparison.Ordinal)))

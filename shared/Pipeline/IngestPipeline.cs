@@ -20,7 +20,7 @@ internal sealed record PreparedInput(
 
 /// <summary>
 /// Ingest, for any source: decode → resolve → map (the source's) → identity (placeholders dropped) → gate (consent)
-/// → govern (the plan) → store.
+/// → govern (the plan) → store → link (identity links the stored events show).
 /// Bad input never throws: it ends filtered or quarantined with a reason, and so does a failure of the relay itself
 /// on one input (<c>internal_error</c>, with the original bytes), so one input never holds up the ones behind it.
 /// Only transient infrastructure failures throw, so the transport redelivers; every stage is idempotent, so a
@@ -31,7 +31,8 @@ internal sealed record PreparedInput(
 /// runs it for many inputs at once and only <see cref="SettleAsync"/> (consent, dedupe, outbox, quarantine) one
 /// writer at a time; <see cref="IngestAsync"/> is both in a row.
 /// </remarks>
-internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null)
+internal sealed class IngestPipeline(
+    ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null, LinkStage? links = null)
 {
     public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) =>
         await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
@@ -77,7 +78,14 @@ internal sealed class IngestPipeline(ISource source, ConsentStage gate, GovernSt
             stage = "govern";
             var governed = governor.Apply(gated, prepared.Checked);
             stage = "store";
-            return await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
+            var outcome = await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
+            if (outcome.Kind == IngestOutcomeKind.Accepted && links is not null)
+            {
+                stage = "link";
+                await links.RecordAsync(governed, cancellationToken).ConfigureAwait(false);
+            }
+
+            return outcome;
         }
         catch (Exception ex) when (!Faults.IsTransient(ex, cancellationToken))
         {

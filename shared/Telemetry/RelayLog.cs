@@ -83,6 +83,12 @@ internal static partial class RelayLog
     [LoggerMessage(1013, LogLevel.Warning, "Dropped a placeholder {IdentityType} from event {EventId} ({EventName}) of {MessageId}: the identity rules {RulesVersion} block it")]
     public static partial void IdentityBlocked(ILogger logger, string identityType, Guid eventId, string eventName, string? messageId, string rulesVersion);
 
+    [LoggerMessage(1014, LogLevel.Information, "Linked {IdentityType} {IdentityValue} to customer {CustomerId} (event {EventId}, identity rules {RulesVersion})")]
+    public static partial void IdentityLinked(ILogger logger, string customerId, string identityType, string identityValue, Guid eventId, string rulesVersion);
+
+    [LoggerMessage(1015, LogLevel.Warning, "Shared identifier: {IdentityType} {IdentityValue} was seen with {Customers} customers; its link to customer {CustomerId} is now conflicted (identity rules {RulesVersion})")]
+    public static partial void IdentityConflicted(ILogger logger, string identityType, string identityValue, string customerId, int customers, string rulesVersion);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

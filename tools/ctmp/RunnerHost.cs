@@ -89,6 +89,7 @@ internal sealed class RunnerHost : IAsyncDisposable
             services.AddSingleton<IOrderContextStore>(sp => sp.GetRequiredService<SqliteStore>());
             services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<SqliteStore>());
             services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton<IIdentityLinkStore>(sp => sp.GetRequiredService<SqliteStore>());
             services.AddSingleton<IPushLease>(_ => new FilePushLease(options.Store.FullName));
             services.AddSingleton(_ => new FolderQuarantine(QuarantinePath(options.Store)));
             services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<FolderQuarantine>());

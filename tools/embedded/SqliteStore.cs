@@ -14,7 +14,7 @@ namespace CtMparticle.Embedded;
 /// Besides the ports it keeps the runner's ledger: one row per input and the fate of every event, which
 /// <c>ctmp report</c> reconciles.
 /// </summary>
-internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IAsyncDisposable, IDisposable
+internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IIdentityLinkStore, IAsyncDisposable, IDisposable
 {
     private readonly SqliteConnection connection;
     private readonly SemaphoreSlim gate = new(1, 1);
@@ -141,6 +141,11 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE TABLE IF NOT EXISTS input_flags (seq INTEGER NOT NULL, error TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS input_flags_by_seq ON input_flags (seq);
         CREATE TABLE IF NOT EXISTS input_unenriched (seq INTEGER PRIMARY KEY, reason TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS identity_links (
+            customer_id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, source_event_id TEXT NOT NULL,
+            first_ticks INTEGER NOT NULL, last_ticks INTEGER NOT NULL, state TEXT NOT NULL, rules_version TEXT NOT NULL,
+            PRIMARY KEY (customer_id, type, value)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS identity_links_by_identifier ON identity_links (type, value);
         """;
 
     /// <summary>
@@ -396,6 +401,49 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         Scalar(null, "SELECT json FROM orders WHERE order_id = $id", ("$id", orderId)) is byte[] json
             ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.OrderContext)
             : null;
+
+    // ---- IIdentityLinkStore ------------------------------------------------------------------------------------
+
+    public Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken) => Locked(() =>
+    {
+        // A new link as given; an existing one only moves its last sighting forward (state and first sighting kept).
+        Execute(null,
+            "INSERT INTO identity_links (customer_id, type, value, source_event_id, first_ticks, last_ticks, state, rules_version) " +
+            "VALUES ($c, $t, $v, $e, $f, $l, $s, $r) ON CONFLICT (customer_id, type, value) DO UPDATE SET last_ticks = MAX(last_ticks, excluded.last_ticks)",
+            ("$c", link.CustomerId), ("$t", link.Type), ("$v", link.Value), ("$e", Key(link.SourceEventId)), ("$f", link.FirstSeen.UtcTicks),
+            ("$l", link.LastSeen.UtcTicks), ("$s", link.State.ToString()), ("$r", link.RulesVersion));
+        return Links("WHERE customer_id = $c AND type = $t AND value = $v", ("$c", link.CustomerId), ("$t", link.Type), ("$v", link.Value)).Single();
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken) =>
+        Locked(() => Links("WHERE type = $t AND value = $v", ("$t", type), ("$v", value)), cancellationToken);
+
+    public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
+        Locked(() => Links("WHERE customer_id = $c", ("$c", customerId)), cancellationToken);
+
+    public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) =>
+        Locked(() => Execute(null, "UPDATE identity_links SET state = $s, rules_version = $r WHERE customer_id = $c AND type = $t AND value = $v",
+            ("$s", state.ToString()), ("$r", rulesVersion), ("$c", link.CustomerId), ("$t", link.Type), ("$v", link.Value)), cancellationToken);
+
+    public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) =>
+        Locked<int>(() => Execute(null, "DELETE FROM identity_links WHERE customer_id = $c", ("$c", customerId)), cancellationToken);
+
+    private IReadOnlyList<IdentityLink> Links(string where, params (string Name, object? Value)[] parameters)
+    {
+        var command = Command(null,
+            "SELECT customer_id, type, value, source_event_id, first_ticks, last_ticks, state, rules_version FROM identity_links " + where +
+            " ORDER BY first_ticks, customer_id", parameters);
+        using var reader = command.ExecuteReader();
+        var links = new List<IdentityLink>();
+        while (reader.Read())
+        {
+            links.Add(new IdentityLink(reader.GetString(0), reader.GetString(1), reader.GetString(2), Guid.Parse(reader.GetString(3)),
+                new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero), new DateTimeOffset(reader.GetInt64(5), TimeSpan.Zero),
+                Enum.Parse<LinkState>(reader.GetString(6)), reader.GetString(7)));
+        }
+
+        return links;
+    }
 
     // ---- IConsentStore -----------------------------------------------------------------------------------------
 

@@ -24,9 +24,10 @@ internal sealed record CollectorResponse(int Status, IReadOnlyList<KeyValuePair<
 internal sealed record CollectorResult(CollectorResponse Response, IReadOnlyList<(Inbound Input, IngestOutcome Outcome)> Calls);
 
 /// <summary>The storefront source's own ingest pipeline: the shared stages behind <see cref="CollectorSource"/>.</summary>
-internal sealed class CollectorIngest(CollectorSource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage identities)
+internal sealed class CollectorIngest(
+    CollectorSource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage identities, LinkStage links)
 {
-    private readonly IngestPipeline pipeline = new(source, gate, governor, store, time, identities);
+    private readonly IngestPipeline pipeline = new(source, gate, governor, store, time, identities, links);
 
     public Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) => pipeline.IngestAsync(inbound, cancellationToken);
 

@@ -38,6 +38,8 @@ internal sealed class RelayHarness : IAsyncDisposable
 
     public IOrderContextStore Orders => services.GetRequiredService<IOrderContextStore>();
 
+    public IIdentityLinkStore Links => services.GetRequiredService<IIdentityLinkStore>();
+
     public BlobContainerClient QuarantineContainer =>
         services.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(services.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer);
 
@@ -63,6 +65,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         ["Storage:EventsTable"] = prefix + "events",
         ["Storage:OrdersTable"] = prefix + "orders",
         ["Storage:ConsentTable"] = prefix + "consent",
+        ["Storage:LinksTable"] = prefix + "links",
         ["Storage:QuarantineContainer"] = prefix + "-quarantine",
         ["Relay:Partitions"] = "4",
         ["Push:HttpTimeout"] = "00:00:02",
@@ -138,7 +141,7 @@ internal sealed class RelayHarness : IAsyncDisposable
     {
         var tables = services.GetRequiredService<TableServiceClient>();
         var options = services.GetRequiredService<IOptions<StorageOptions>>().Value;
-        foreach (var name in new[] { options.EventsTable, options.OrdersTable, options.ConsentTable })
+        foreach (var name in new[] { options.EventsTable, options.OrdersTable, options.ConsentTable, options.LinksTable })
         {
             await tables.DeleteTableAsync(name);
         }

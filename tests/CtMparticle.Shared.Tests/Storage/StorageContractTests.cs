@@ -16,6 +16,63 @@ public abstract class StorageContractTests
 
     private protected abstract IConsentStore Consent { get; }
 
+    private protected abstract IIdentityLinkStore Links { get; }
+
+    private static readonly DateTimeOffset Monday = new(2026, 11, 30, 9, 0, 0, TimeSpan.Zero);
+
+    private static IdentityLink Link(string customer, string type, string value, DateTimeOffset at) =>
+        new(customer, type, value, Uuid5.ForEvent($"{customer}/{type}/{value}"), at, at, LinkState.Active, "2026-12-02");
+
+    [Fact]
+    public async Task Links_AreReadFromBothSides_AndARecordedAgainMovesOnlyTheLastSightingForward()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var first = Link("c-a-" + tag, "anonymous_id", "anon|" + tag, Monday);
+
+        Assert.Equal(first, await Links.RecordAsync(first, default));
+        var later = await Links.RecordAsync(first with { FirstSeen = Monday.AddDays(2), LastSeen = Monday.AddDays(2), SourceEventId = Guid.NewGuid() }, default);
+        var older = await Links.RecordAsync(first with { FirstSeen = Monday.AddDays(-1), LastSeen = Monday.AddDays(-1) }, default); // out of order
+
+        Assert.Equal(first with { LastSeen = Monday.AddDays(2) }, later);
+        Assert.Equal(later, older);
+        Assert.Equal(later, Assert.Single(await Links.ByCustomerAsync("c-a-" + tag, default)));
+        Assert.Equal(later, Assert.Single(await Links.ByIdentifierAsync("anonymous_id", "anon|" + tag, default)));
+    }
+
+    [Fact]
+    public async Task Links_OfASharedIdentifier_ListEveryCustomer_OldestFirst_AndStatesChange()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var tablet = "idfv-" + tag;
+        await Links.RecordAsync(Link("c-2-" + tag, "ios_idfv", tablet, Monday.AddHours(1)), default);
+        var parent = await Links.RecordAsync(Link("c-1-" + tag, "ios_idfv", tablet, Monday), default);
+        await Links.RecordAsync(Link("c-1-" + tag, "anonymous_id", "a-" + tag, Monday), default);
+        await Links.RecordAsync(Link("c-1-" + tag + "x", "ios_idfv", tablet + "x", Monday), default); // a neighbour by prefix, not the same
+
+        await Links.SetStateAsync(parent, LinkState.Conflicted, "2026-12-03", default);
+
+        var shared = await Links.ByIdentifierAsync("ios_idfv", tablet, default);
+        Assert.Equal(["c-1-" + tag, "c-2-" + tag], shared.Select(l => l.CustomerId).ToArray());
+        Assert.Equal((LinkState.Conflicted, "2026-12-03"), (shared[0].State, shared[0].RulesVersion));
+        Assert.Equal(2, (await Links.ByCustomerAsync("c-1-" + tag, default)).Count);
+    }
+
+    [Fact]
+    public async Task Links_OfADeletedCustomer_AreForgottenFromBothSides()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        await Links.RecordAsync(Link("c-gone-" + tag, "anonymous_id", "a-" + tag, Monday), default);
+        await Links.RecordAsync(Link("c-gone-" + tag, "email_sha256", "e-" + tag, Monday), default);
+        await Links.RecordAsync(Link("c-stays-" + tag, "anonymous_id", "a-" + tag, Monday), default);
+
+        Assert.Equal(2, await Links.ForgetCustomerAsync("c-gone-" + tag, default));
+
+        Assert.Empty(await Links.ByCustomerAsync("c-gone-" + tag, default));
+        Assert.Equal("c-stays-" + tag, Assert.Single(await Links.ByIdentifierAsync("anonymous_id", "a-" + tag, default)).CustomerId);
+        Assert.Empty(await Links.ByIdentifierAsync("email_sha256", "e-" + tag, default));
+        Assert.Equal(0, await Links.ForgetCustomerAsync("c-gone-" + tag, default));
+    }
+
     private protected static TrackingEvent Event(string key, string customer = "c-1", DateTimeOffset? at = null) =>
         new SignedIn(new EventContext(Uuid5.ForEvent(key), key, at ?? new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero),
             EventSource.Storefront, key, "acme-de", new Region("DE"), new UserIds(customer)), "password");
@@ -364,6 +421,8 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
 
     private protected override IConsentStore Consent => harness!.Consent;
 
+    private protected override IIdentityLinkStore Links => harness!.Links;
+
     public Task InitializeAsync()
     {
         server = new EventsApiServer();
@@ -434,6 +493,8 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     private protected override IOrderContextStore Orders => store;
 
     private protected override IConsentStore Consent => store;
+
+    private protected override IIdentityLinkStore Links => store;
 
     [Fact]
     public async Task Store_FileLockedByAnotherProcess_IsATransientFailureNotTheInputsFault()

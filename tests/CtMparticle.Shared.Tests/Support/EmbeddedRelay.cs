@@ -69,7 +69,8 @@ internal sealed class EmbeddedRelay : IDisposable
             new GovernStage(governor ?? PlanGovernor.Disabled(TestOptions.Builder(mapping)), Metrics, NullLogger<GovernStage>.Instance),
             new StoreStage(Store, Store, Quarantine, Metrics, NullLogger<StoreStage>.Instance),
             Time,
-            new IdentityStage(IdentityRules, Metrics, NullLogger<IdentityStage>.Instance));
+            new IdentityStage(IdentityRules, Metrics, NullLogger<IdentityStage>.Instance),
+            new LinkStage(Store, IdentityRules, Metrics, NullLogger<LinkStage>.Instance));
     }
 
     public void Dispose()

@@ -1,0 +1,111 @@
+using Azure;
+using Azure.Data.Tables;
+using CtMparticle.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace CtMparticle.Storage.Azure;
+
+/// <summary>
+/// Identity links on Azure Tables, one row per side: under the customer (<c>k{n}</c> partitions, row
+/// <c>{customer}|{type}|{value}</c>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), so
+/// both lookups are one partition range query. The identifier's row is written first; a crash between the two leaves
+/// a row the next record of the same link completes (every write is an idempotent upsert).
+/// </summary>
+internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOptions> options) : IIdentityLinkStore
+{
+    private const char Separator = '|'; // never in an encoded (base64url) key part, so prefixes never run into each other
+
+    public async Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken)
+    {
+        var (partition, row) = CustomerKey(link.CustomerId, link.Type, link.Value);
+        var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, row, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var stored = existing.HasValue ? Read(existing.Value!) : null;
+        var merged = stored is null ? link : stored with { LastSeen = link.LastSeen > stored.LastSeen ? link.LastSeen : stored.LastSeen };
+        if (stored != merged)
+        {
+            await WriteAsync(merged, cancellationToken).ConfigureAwait(false);
+        }
+
+        return merged;
+    }
+
+    public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken)
+    {
+        var prefix = RowKeys.Encode(type) + Separator + RowKeys.Encode(value) + Separator;
+        return RangeAsync(IdentifierPartition(type, value), prefix, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
+        RangeAsync(CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator, cancellationToken);
+
+    public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) =>
+        WriteAsync(link with { State = state, RulesVersion = rulesVersion }, cancellationToken);
+
+    public async Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken)
+    {
+        var links = await ByCustomerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        foreach (var link in links)
+        {
+            var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
+            var (cp, cr) = CustomerKey(link.CustomerId, link.Type, link.Value);
+            await table.DeleteEntityAsync(ip, ir, ETag.All, cancellationToken).ConfigureAwait(false);
+            await table.DeleteEntityAsync(cp, cr, ETag.All, cancellationToken).ConfigureAwait(false);
+        }
+
+        return links.Count;
+    }
+
+    private async Task WriteAsync(IdentityLink link, CancellationToken cancellationToken)
+    {
+        var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
+        var (cp, cr) = CustomerKey(link.CustomerId, link.Type, link.Value);
+        await table.UpsertEntityAsync(Entity(ip, ir, link), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        await table.UpsertEntityAsync(Entity(cp, cr, link), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken)
+    {
+        var end = prefix[..^1] + (char)(prefix[^1] + 1);
+        var links = new List<IdentityLink>();
+        await foreach (var entity in table.QueryAsync<TableEntity>(
+            e => e.PartitionKey == partition && string.Compare(e.RowKey, prefix) >= 0 && string.Compare(e.RowKey, end) < 0,
+            cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            links.Add(Read(entity));
+        }
+
+        return [.. links.OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
+    }
+
+    private string CustomerPartition(string customerId) => Partitions.Name("k", Partitions.Of(customerId, options.Value.Partitions));
+
+    private string IdentifierPartition(string type, string value) => Partitions.Name("i", Partitions.Of(type + ":" + value, options.Value.Partitions));
+
+    private (string Partition, string Row) CustomerKey(string customerId, string type, string value) =>
+        (CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator + RowKeys.Encode(type) + Separator + RowKeys.Encode(value));
+
+    private (string Partition, string Row) IdentifierKey(string customerId, string type, string value) =>
+        (IdentifierPartition(type, value), RowKeys.Encode(type) + Separator + RowKeys.Encode(value) + Separator + RowKeys.Encode(customerId));
+
+    private static TableEntity Entity(string partition, string row, IdentityLink link) => new(partition, row)
+    {
+        ["CustomerId"] = link.CustomerId,
+        ["Type"] = link.Type,
+        ["Value"] = link.Value,
+        ["SourceEventId"] = link.SourceEventId,
+        ["FirstSeen"] = link.FirstSeen,
+        ["LastSeen"] = link.LastSeen,
+        ["State"] = link.State.ToString(),
+        ["RulesVersion"] = link.RulesVersion,
+    };
+
+    private static IdentityLink Read(TableEntity entity) => new(
+        entity.GetString("CustomerId")!,
+        entity.GetString("Type")!,
+        entity.GetString("Value")!,
+        entity.GetGuid("SourceEventId") ?? Guid.Empty,
+        entity.GetDateTimeOffset("FirstSeen") ?? DateTimeOffset.MinValue,
+        entity.GetDateTimeOffset("LastSeen") ?? DateTimeOffset.MinValue,
+        Enum.TryParse<LinkState>(entity.GetString("State"), out var state) ? state : LinkState.Active,
+        entity.GetString("RulesVersion") ?? "");
+}

@@ -1,0 +1,53 @@
+namespace CtMparticle.Storage;
+
+internal enum LinkState
+{
+    /// <summary>The identifier travels with the customer's events.</summary>
+    Active,
+    /// <summary>The identifier was seen with more customers than the rules allow (a shared device): never sent beside a customer id.</summary>
+    Conflicted,
+    /// <summary>Undone (the customer was deleted, or a person unlinked it): never used again.</summary>
+    Revoked,
+}
+
+/// <summary>
+/// That one identifier (an anonymous id, a device id, a hashed e-mail) was seen with a known customer: the evidence
+/// identity resolution decides from. E-mails are kept as their SHA-256, never in the clear.
+/// </summary>
+/// <param name="Type">The identifier's type: <c>anonymous_id</c>, <c>email_sha256</c>, <c>ios_idfa</c>, <c>ios_idfv</c>, <c>android_aaid</c>, <c>android_uuid</c>.</param>
+/// <param name="SourceEventId">The event that first showed the link.</param>
+/// <param name="RulesVersion">The identity rules' version when the link was recorded or last changed state.</param>
+internal sealed record IdentityLink(
+    string CustomerId,
+    string Type,
+    string Value,
+    Guid SourceEventId,
+    DateTimeOffset FirstSeen,
+    DateTimeOffset LastSeen,
+    LinkState State,
+    string RulesVersion);
+
+/// <summary>
+/// Identity links, readable from both sides (a customer's identifiers; the customers an identifier was seen with).
+/// Every write is idempotent, so a redelivered message records nothing twice.
+/// </summary>
+internal interface IIdentityLinkStore
+{
+    /// <summary>
+    /// Records that the identifier was seen with the customer at <paramref name="link"/>'s time: a new link as given, or
+    /// the existing one's last-seen time moved forward (never back; its state and first sighting kept). Returns the link as stored.
+    /// </summary>
+    Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken);
+
+    /// <summary>Every link of the identifier, one per customer it was seen with, oldest first.</summary>
+    Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken);
+
+    /// <summary>Every link of the customer.</summary>
+    Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken);
+
+    /// <summary>Changes a link's state (conflicted, revoked) under the rules' version that decided it.</summary>
+    Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken);
+
+    /// <summary>Forgets every link of the customer (a deletion); returns how many.</summary>
+    Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken);
+}

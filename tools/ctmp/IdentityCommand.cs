@@ -1,0 +1,61 @@
+using System.CommandLine;
+using CtMparticle.Embedded;
+using CtMparticle.Identity;
+using CtMparticle.Storage;
+
+namespace CtMparticle.Tool;
+
+/// <summary><c>ctmp identity show ID</c>: what an identifier links to, since when, in which state, under which rules.</summary>
+internal static class IdentityCommand
+{
+    /// <summary>The identifier types a value may be; an e-mail is looked up by its hash.</summary>
+    private static readonly string[] Types = ["anonymous_id", "email_sha256", "ios_idfa", "ios_idfv", "android_aaid", "android_uuid"];
+
+    public static Command Create(Option<DirectoryInfo> store)
+    {
+        var identity = new Command("identity", "Identity links: which identifiers were seen with which customer, and why.");
+        var id = new Argument<string>("id") { Description = "A customer id, an anonymous or device id, or an e-mail address (looked up by its hash)." };
+        var show = new Command("show", "Print every link of an identifier or customer: the other side, state, first and last seen, the event that showed it, the rules version.")
+        {
+            id, store,
+        };
+        show.SetAction(async (parse, cancellationToken) =>
+        {
+            var database = RunnerHost.DatabasePath(parse.GetRequiredValue(store));
+            if (!File.Exists(database))
+            {
+                return Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store."]);
+            }
+
+            await using var sqlite = SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
+            var links = await FindAsync(sqlite, parse.GetRequiredValue(id).Trim(), cancellationToken).ConfigureAwait(false);
+            if (links.Count == 0)
+            {
+                Console.WriteLine("No identity links for this identifier.");
+                return ExitCodes.Ok;
+            }
+
+            foreach (var link in links)
+            {
+                Console.WriteLine($"customer {link.CustomerId}  {link.Type} {link.Value}  {link.State.ToString().ToLowerInvariant()}  " +
+                    $"first {link.FirstSeen:u}  last {link.LastSeen:u}  event {link.SourceEventId}  rules {link.RulesVersion}");
+            }
+
+            return ExitCodes.Ok;
+        });
+        identity.Subcommands.Add(show);
+        return identity;
+    }
+
+    private static async Task<IReadOnlyList<IdentityLink>> FindAsync(IIdentityLinkStore links, string id, CancellationToken cancellationToken)
+    {
+        var found = new List<IdentityLink>(await links.ByCustomerAsync(id, cancellationToken).ConfigureAwait(false));
+        var value = id.Contains('@', StringComparison.Ordinal) && Emails.Normalize(id) is { } email ? Emails.Sha256Hex(email) : id;
+        foreach (var type in Types)
+        {
+            found.AddRange(await links.ByIdentifierAsync(type, value, cancellationToken).ConfigureAwait(false));
+        }
+
+        return [.. found.Distinct()];
+    }
+}
