@@ -338,6 +338,18 @@ public sealed class CtmpServeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_ASingleCallWhoseOnlyIdentifierIsAPlaceholder_Answers400SayingSo()
+    {
+        await StartAsync();
+
+        var (status, body, _) = await PostAsync("track", """{"anonymousId":"undefined","event":"Signed In","messageId":"ph-single"}""");
+        await StopAsync();
+
+        Assert.Equal(400, status);
+        Assert.StartsWith("no_identity: Every identifier of Signed In is a placeholder", (string?)body!["error"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Serve_TheSampleJourney_SendsTheCommerceFunnel_AndThePlanDecidesTheRest()
     {
         await StartAsync();

@@ -379,7 +379,7 @@ internal sealed class CollectorCalls(
 
     /// <summary>Refusals a tracker's single call gets as 400 (its data is wrong), not outcomes of the relay's own rules.</summary>
     private static bool IsClientError(string reason) => reason is "empty_body" or "not_utf8" or "malformed_json" or "not_an_object" or "too_deep"
-        or "missing_field" or "wrong_type" or "body_too_large" or "invalid_currency" or "invalid_money" or "invalid_quantity";
+        or "missing_field" or "wrong_type" or "body_too_large" or "invalid_currency" or "invalid_money" or "invalid_quantity" or "no_identity";
 
     private static CollectorResult Answer(CollectorResponse response) => new(response, []);
 
