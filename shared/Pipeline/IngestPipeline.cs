@@ -79,7 +79,7 @@ internal sealed class IngestPipeline(
             var governed = governor.Apply(gated, prepared.Checked);
             stage = "store";
             var outcome = await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
-            if (outcome.Kind == IngestOutcomeKind.Accepted && links is not null)
+            if (links is not null && (outcome.Kind == IngestOutcomeKind.Accepted || governed.Halt is Filter { Reason: Reason.CustomerDeletion }))
             {
                 stage = "link";
                 await links.RecordAsync(governed, cancellationToken).ConfigureAwait(false);

@@ -11,12 +11,23 @@ namespace CtMparticle.Pipeline;
 /// a profile update, an order carrying both a customer and an anonymous id, an order assigned to a customer) become
 /// identity links, for the events consent and the plan let through. An identifier seen with more customers than the
 /// identity rules allow is shared: its links turn conflicted (the first customer keeps it only if the rules say so).
-/// E-mails are linked by their SHA-256. Idempotent: a redelivered message records nothing new.
+/// E-mails are linked by their SHA-256. A commercetools <c>CustomerDeleted</c> forgets every link of the customer.
+/// Idempotent: a redelivered message records nothing new.
 /// </summary>
 internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, RelayMetrics metrics, ILogger<LinkStage> logger)
 {
     public async Task RecordAsync(Flow<GovernedEvents> governed, CancellationToken cancellationToken)
     {
+        if (governed.Halt is Filter { Reason: Reason.CustomerDeletion } && governed.Info is { ResourceTypeId: "customer", ResourceId: { Length: > 0 } deleted })
+        {
+            // The person is gone from commercetools: every link of theirs is forgotten, so none of their former
+            // identifiers is ever joined to them again (later events of those identifiers travel alone).
+            var forgotten = await links.ForgetCustomerAsync(deleted, cancellationToken).ConfigureAwait(false);
+            RelayLog.IdentityForgotten(logger, deleted, forgotten, governed.Info.MessageId);
+            metrics.Events("identity_forgotten", forgotten);
+            return;
+        }
+
         foreach (var trackingEvent in governed.Value?.Allowed ?? [])
         {
             if (!ShowsALink(trackingEvent) || trackingEvent.Context.User.CustomerId?.Trim() is not { Length: > 0 } customer)

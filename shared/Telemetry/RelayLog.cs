@@ -89,6 +89,9 @@ internal static partial class RelayLog
     [LoggerMessage(1015, LogLevel.Warning, "Shared identifier: {IdentityType} {IdentityValue} was seen with {Customers} customers; its link to customer {CustomerId} is now conflicted (identity rules {RulesVersion})")]
     public static partial void IdentityConflicted(ILogger logger, string identityType, string identityValue, string customerId, int customers, string rulesVersion);
 
+    [LoggerMessage(1016, LogLevel.Information, "Customer {CustomerId} was deleted ({MessageId}): forgot {Count} identity link(s)")]
+    public static partial void IdentityForgotten(ILogger logger, string customerId, int count, string? messageId);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

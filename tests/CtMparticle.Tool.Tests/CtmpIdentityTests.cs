@@ -71,5 +71,16 @@ public sealed class CtmpIdentityTests : IDisposable
         Assert.Contains("customer c-parent  email_sha256 ", await ShowAsync(" parent@shop.example "), StringComparison.Ordinal); // found by the address's hash
         Assert.DoesNotContain("parent@shop.example", parent, StringComparison.OrdinalIgnoreCase); // e-mails are kept only as hashes
         Assert.Equal("No identity links for this identifier.", (await ShowAsync("a-nobody")).Trim());
+
+        // Unlinked by hand: kept as revoked, and signing in again on that phone does not bring the link back.
+        var (unlinked, said, _) = await CtmpCommandTests.RunAsync("identity", "unlink", "c-parent", "a-phone", "--store", Path.Combine(work, "store"));
+        var again = Path.Combine(work, "again.ndjson");
+        await File.WriteAllLinesAsync(again, [Call("id-6", "Signed In", "c-parent", "a-phone", at: "2026-12-03T09:00:00Z")]);
+        await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--out", Path.Combine(work, "out2"), "--store", Path.Combine(work, "store"), again);
+
+        Assert.Equal(0, unlinked);
+        Assert.Contains("revoked: customer c-parent  anonymous_id a-phone", said, StringComparison.Ordinal);
+        Assert.Contains("customer c-parent  anonymous_id a-phone  revoked", await ShowAsync("a-phone"), StringComparison.Ordinal);
+        Assert.NotEqual(0, (await CtmpCommandTests.RunAsync("identity", "unlink", "c-parent", "a-nobody", "--store", Path.Combine(work, "store"))).Exit);
     }
 }

@@ -5,7 +5,10 @@ using CtMparticle.Storage;
 
 namespace CtMparticle.Tool;
 
-/// <summary><c>ctmp identity show ID</c>: what an identifier links to, since when, in which state, under which rules.</summary>
+/// <summary>
+/// <c>ctmp identity show ID</c>: what an identifier links to, since when, in which state, under which rules;
+/// <c>ctmp identity unlink CUSTOMER ID</c>: revokes a link for good (a later sighting does not bring it back).
+/// </summary>
 internal static class IdentityCommand
 {
     /// <summary>The identifier types a value may be; an e-mail is looked up by its hash.</summary>
@@ -44,13 +47,46 @@ internal static class IdentityCommand
             return ExitCodes.Ok;
         });
         identity.Subcommands.Add(show);
+
+        var customer = new Argument<string>("customer") { Description = "The customer id." };
+        var other = new Argument<string>("id") { Description = "The identifier to detach: an anonymous or device id, or an e-mail address." };
+        var unlink = new Command("unlink", "Revoke the links between a customer and an identifier: they are kept as revoked (for the record) and never used again.")
+        {
+            customer, other, store,
+        };
+        unlink.SetAction(async (parse, cancellationToken) =>
+        {
+            var database = RunnerHost.DatabasePath(parse.GetRequiredValue(store));
+            if (!File.Exists(database))
+            {
+                return Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store."]);
+            }
+
+            await using var sqlite = SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
+            var customerId = parse.GetRequiredValue(customer).Trim();
+            var value = ValueOf(parse.GetRequiredValue(other).Trim());
+            var links = (await sqlite.ByCustomerAsync(customerId, cancellationToken).ConfigureAwait(false)).Where(l => l.Value == value).ToList();
+            if (links.Count == 0)
+            {
+                return Commands.Fail(ExitCodes.Usage, [$"Customer {customerId} has no link to that identifier; 'ctmp identity show {customerId}' lists theirs."]);
+            }
+
+            foreach (var link in links)
+            {
+                await sqlite.SetStateAsync(link, LinkState.Revoked, "unlinked by hand", cancellationToken).ConfigureAwait(false);
+                Console.WriteLine($"revoked: customer {link.CustomerId}  {link.Type} {link.Value}");
+            }
+
+            return ExitCodes.Ok;
+        });
+        identity.Subcommands.Add(unlink);
         return identity;
     }
 
     private static async Task<IReadOnlyList<IdentityLink>> FindAsync(IIdentityLinkStore links, string id, CancellationToken cancellationToken)
     {
         var found = new List<IdentityLink>(await links.ByCustomerAsync(id, cancellationToken).ConfigureAwait(false));
-        var value = id.Contains('@', StringComparison.Ordinal) && Emails.Normalize(id) is { } email ? Emails.Sha256Hex(email) : id;
+        var value = ValueOf(id);
         foreach (var type in Types)
         {
             found.AddRange(await links.ByIdentifierAsync(type, value, cancellationToken).ConfigureAwait(false));
@@ -58,4 +94,8 @@ internal static class IdentityCommand
 
         return [.. found.Distinct()];
     }
+
+    /// <summary>How an identifier is stored: an e-mail address as its hash, anything else as given.</summary>
+    private static string ValueOf(string id) =>
+        id.Contains('@', StringComparison.Ordinal) && Emails.Normalize(id) is { } email ? Emails.Sha256Hex(email) : id;
 }
