@@ -30,6 +30,14 @@ internal sealed class RelayOptions
     public int QuarantineRetentionDays { get; init; } = 90;
 
     /// <summary>
+    /// How long an identity link is kept after it was last seen (13 months by default, as long as analytics tools keep
+    /// user-level data); after it the retention job forgets it, so an identifier not seen for that long no longer
+    /// joins a person's profiles.
+    /// </summary>
+    [Range(1, 3650)]
+    public int IdentityLinkRetentionDays { get; init; } = 395;
+
+    /// <summary>
     /// How long an event waits in the outbox for its user's consent in an opt-in region where it is not known yet;
     /// a consent change within the wait releases or withdraws it, after it the event is withdrawn (consent_not_given).
     /// </summary>

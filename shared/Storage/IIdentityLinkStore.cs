@@ -50,4 +50,7 @@ internal interface IIdentityLinkStore
 
     /// <summary>Forgets every link of the customer (a deletion); returns how many.</summary>
     Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken);
+
+    /// <summary>Forgets the links last seen before <paramref name="cutoff"/> (retention); returns how many.</summary>
+    Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);
 }

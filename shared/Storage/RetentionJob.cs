@@ -7,9 +7,10 @@ namespace CtMparticle.Storage;
 
 /// <summary>
 /// Forgets events quarantined at push once their records' retention is over (Relay:QuarantineRetentionDays), then
-/// dedupe records older than Relay:DedupeRetentionDays, except those of events still pending, in flight or parked.
+/// dedupe records older than Relay:DedupeRetentionDays, except those of events still pending, in flight or parked, and
+/// identity links not seen for Relay:IdentityLinkRetentionDays.
 /// </summary>
-internal sealed class RetentionJob(IEventStore events, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
+internal sealed class RetentionJob(IEventStore events, IIdentityLinkStore links, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
 {
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -20,6 +21,9 @@ internal sealed class RetentionJob(IEventStore events, IOptions<RelayOptions> op
         var cutoff = now.AddDays(-options.Value.DedupeRetentionDays);
         var purged = await events.PurgeSeenAsync(cutoff, cancellationToken).ConfigureAwait(false);
         RelayLog.Purged(logger, purged, cutoff);
+        var linkCutoff = now.AddDays(-options.Value.IdentityLinkRetentionDays);
+        var forgotten = await links.PurgeOlderThanAsync(linkCutoff, cancellationToken).ConfigureAwait(false);
+        RelayLog.LinksPurged(logger, forgotten, linkCutoff);
         return purged;
     }
 }

@@ -95,6 +95,9 @@ internal static partial class RelayLog
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 
+    [LoggerMessage(3005, LogLevel.Information, "Retention: forgot {Count} identity link(s) last seen before {Cutoff:o}")]
+    public static partial void LinksPurged(ILogger logger, int count, DateTimeOffset cutoff);
+
     [LoggerMessage(3004, LogLevel.Information, "Retention: forgot {Count} event(s) quarantined at push before {Cutoff:o}; their records can no longer be replayed")]
     public static partial void ParkedPurged(ILogger logger, int count, DateTimeOffset cutoff);
 }

@@ -428,6 +428,9 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         Locked<int>(() => Execute(null, "DELETE FROM identity_links WHERE customer_id = $c", ("$c", customerId)), cancellationToken);
 
+    public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+        Locked<int>(() => Execute(null, "DELETE FROM identity_links WHERE last_ticks < $t", ("$t", cutoff.UtcTicks)), cancellationToken);
+
     private IReadOnlyList<IdentityLink> Links(string where, params (string Name, object? Value)[] parameters)
     {
         var command = Command(null,

@@ -55,6 +55,23 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         return links.Count;
     }
 
+    public async Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        // The customer side (k partitions) names every link once; each is deleted from both sides.
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"k"} and PartitionKey lt {"l"} and LastSeen lt {cutoff}");
+        var purged = 0;
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var link = Read(entity);
+            var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
+            await table.DeleteEntityAsync(ip, ir, ETag.All, cancellationToken).ConfigureAwait(false);
+            await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+            purged++;
+        }
+
+        return purged;
+    }
+
     private async Task WriteAsync(IdentityLink link, CancellationToken cancellationToken)
     {
         var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);

@@ -1,3 +1,4 @@
+using CtMparticle.Configuration;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using CtMparticle.Tests.Support;
@@ -28,5 +29,19 @@ public sealed class IdentityLinkTests
         Assert.Equal(IngestOutcomeKind.Filtered, again.Kind);
         Assert.Empty(await relay.Store.ByCustomerAsync(customer, default));
         Assert.Equal("c-other", Assert.Single(await relay.Store.ByIdentifierAsync("anonymous_id", "a-shared", default)).CustomerId);
+    }
+
+    [Fact]
+    public async Task Retention_ForgetsLinksNotSeenForTheConfiguredDays()
+    {
+        using var relay = new EmbeddedRelay();
+        await relay.Store.RecordAsync(Link("c-1", "anonymous_id", "a-stale") with { LastSeen = EmbeddedRelay.Now.AddDays(-400), FirstSeen = EmbeddedRelay.Now.AddDays(-400) }, default);
+        await relay.Store.RecordAsync(Link("c-1", "anonymous_id", "a-fresh"), default);
+        var job = new RetentionJob(relay.Store, relay.Store, Microsoft.Extensions.Options.Options.Create(new RelayOptions()), relay.Time,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<RetentionJob>.Instance);
+
+        await job.RunAsync(default); // the default: 395 days
+
+        Assert.Equal(["a-fresh"], (await relay.Store.ByCustomerAsync("c-1", default)).Select(l => l.Value).ToArray());
     }
 }

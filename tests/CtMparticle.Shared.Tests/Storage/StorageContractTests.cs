@@ -58,6 +58,20 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task Links_NotSeenSinceTheCutoff_AreForgottenFromBothSides_TheOthersKept()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        await Links.RecordAsync(Link("c-old-" + tag, "anonymous_id", "a-old-" + tag, Monday.AddYears(-2)), default);
+        await Links.RecordAsync(Link("c-new-" + tag, "anonymous_id", "a-new-" + tag, Monday), default);
+
+        Assert.True(await Links.PurgeOlderThanAsync(Monday.AddYears(-1), default) >= 1); // other tests' links may be older too
+
+        Assert.Empty(await Links.ByCustomerAsync("c-old-" + tag, default));
+        Assert.Empty(await Links.ByIdentifierAsync("anonymous_id", "a-old-" + tag, default));
+        Assert.Single(await Links.ByIdentifierAsync("anonymous_id", "a-new-" + tag, default));
+    }
+
+    [Fact]
     public async Task Links_OfADeletedCustomer_AreForgottenFromBothSides()
     {
         var tag = Guid.NewGuid().ToString("N");
