@@ -84,13 +84,14 @@ internal sealed record IdentityRules(
         }
 
         var devices = user.Devices is { } d
-            ? new DeviceIds(Keep(d.IosAdvertisingId, "ios_idfa"), Keep(d.IosVendorId, "ios_idfv"), Keep(d.AndroidAdvertisingId, "android_aaid"), Keep(d.AndroidUuid, "android_uuid"))
+            ? new DeviceIds(Keep(d.IosAdvertisingId, IdentifierTypes.IosIdfa), Keep(d.IosVendorId, IdentifierTypes.IosIdfv),
+                Keep(d.AndroidAdvertisingId, IdentifierTypes.AndroidAaid), Keep(d.AndroidUuid, IdentifierTypes.AndroidUuid))
             : null;
         var clean = new UserIds(
-            Keep(user.CustomerId, "customer_id"),
-            Keep(user.Email, "email", email: true),
-            Keep(user.AnonymousId, "anonymous_id"),
-            Keep(user.SessionId, "session_id"),
+            Keep(user.CustomerId, IdentifierTypes.CustomerId),
+            Keep(user.Email, IdentifierTypes.Email, email: true),
+            Keep(user.AnonymousId, IdentifierTypes.AnonymousId),
+            Keep(user.SessionId, IdentifierTypes.SessionId),
             devices is { IosAdvertisingId: null, IosVendorId: null, AndroidAdvertisingId: null, AndroidUuid: null } ? null : devices);
         return dropped.Count == 0 ? (user, dropped) : (clean, dropped);
     }

@@ -60,18 +60,18 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
     {
         if (user.AnonymousId?.Trim() is { Length: > 0 } anonymous)
         {
-            yield return ("anonymous_id", anonymous);
+            yield return (IdentifierTypes.AnonymousId, anonymous);
         }
 
         if (Emails.Normalize(user.Email) is { } email)
         {
-            yield return ("email_sha256", Emails.Sha256Hex(email));
+            yield return (IdentifierTypes.EmailSha256, Emails.Sha256Hex(email));
         }
 
         foreach (var (type, value) in new[]
                  {
-                     ("ios_idfa", user.Devices?.IosAdvertisingId), ("ios_idfv", user.Devices?.IosVendorId),
-                     ("android_aaid", user.Devices?.AndroidAdvertisingId), ("android_uuid", user.Devices?.AndroidUuid),
+                     (IdentifierTypes.IosIdfa, user.Devices?.IosAdvertisingId), (IdentifierTypes.IosIdfv, user.Devices?.IosVendorId),
+                     (IdentifierTypes.AndroidAaid, user.Devices?.AndroidAdvertisingId), (IdentifierTypes.AndroidUuid, user.Devices?.AndroidUuid),
                  })
         {
             if (value?.Trim() is { Length: > 0 } id)

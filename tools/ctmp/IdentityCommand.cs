@@ -11,9 +11,6 @@ namespace CtMparticle.Tool;
 /// </summary>
 internal static class IdentityCommand
 {
-    /// <summary>The identifier types a value may be; an e-mail is looked up by its hash.</summary>
-    private static readonly string[] Types = ["anonymous_id", "email_sha256", "ios_idfa", "ios_idfv", "android_aaid", "android_uuid"];
-
     public static Command Create(Option<DirectoryInfo> store)
     {
         var identity = new Command("identity", "Identity links: which identifiers were seen with which customer, and why.");
@@ -24,13 +21,12 @@ internal static class IdentityCommand
         };
         show.SetAction(async (parse, cancellationToken) =>
         {
-            var database = RunnerHost.DatabasePath(parse.GetRequiredValue(store));
-            if (!File.Exists(database))
+            await using var sqlite = Open(parse.GetRequiredValue(store), out var missing);
+            if (sqlite is null)
             {
-                return Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store."]);
+                return missing;
             }
 
-            await using var sqlite = SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
             var links = await FindAsync(sqlite, parse.GetRequiredValue(id).Trim(), cancellationToken).ConfigureAwait(false);
             if (links.Count == 0)
             {
@@ -56,13 +52,12 @@ internal static class IdentityCommand
         };
         unlink.SetAction(async (parse, cancellationToken) =>
         {
-            var database = RunnerHost.DatabasePath(parse.GetRequiredValue(store));
-            if (!File.Exists(database))
+            await using var sqlite = Open(parse.GetRequiredValue(store), out var missing);
+            if (sqlite is null)
             {
-                return Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store."]);
+                return missing;
             }
 
-            await using var sqlite = SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
             var customerId = parse.GetRequiredValue(customer).Trim();
             var value = ValueOf(parse.GetRequiredValue(other).Trim());
             var links = (await sqlite.ByCustomerAsync(customerId, cancellationToken).ConfigureAwait(false)).Where(l => l.Value == value).ToList();
@@ -87,12 +82,26 @@ internal static class IdentityCommand
     {
         var found = new List<IdentityLink>(await links.ByCustomerAsync(id, cancellationToken).ConfigureAwait(false));
         var value = ValueOf(id);
-        foreach (var type in Types)
+        foreach (var type in IdentifierTypes.Linkable)
         {
             found.AddRange(await links.ByIdentifierAsync(type, value, cancellationToken).ConfigureAwait(false));
         }
 
         return [.. found.Distinct()];
+    }
+
+    /// <summary>The store's file, or null (and the exit code, having said what to do) when there is none.</summary>
+    private static SqliteStore? Open(DirectoryInfo store, out int exit)
+    {
+        var database = RunnerHost.DatabasePath(store);
+        if (!File.Exists(database))
+        {
+            exit = Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store."]);
+            return null;
+        }
+
+        exit = ExitCodes.Ok;
+        return SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
     }
 
     /// <summary>How an identifier is stored: an e-mail address as its hash, anything else as given.</summary>
