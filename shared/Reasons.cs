@@ -27,6 +27,7 @@ internal enum Reason
     CustomFieldNotMapped,
     CustomerRemovedFromOrder,
     CustomerDeletion,
+    IdentityOnly,
 
     // Needs more data before it can be mapped (the relay fetches, or quarantines for replay).
     PayloadNotIncluded,
@@ -84,6 +85,7 @@ internal static class ReasonCodes
         Reason.CustomFieldNotMapped => "custom_field_not_mapped",
         Reason.CustomerRemovedFromOrder => "customer_removed_from_order",
         Reason.CustomerDeletion => "customer_deletion",
+        Reason.IdentityOnly => "identity_only",
         Reason.PayloadNotIncluded => "payload_not_included",
         Reason.OrderContextMissing => "order_context_missing",
         Reason.PaymentContextMissing => "payment_context_missing",

@@ -40,6 +40,8 @@ internal sealed class PushPipeline(
     IPushLease lease,
     IConsentStore consent,
     IQuarantine quarantine,
+    IIdentityLinkStore identityLinks,
+    IdentityResolver identities,
     IEventsApi api,
     BatchPacker packer,
     PushThrottle throttle,
@@ -61,6 +63,8 @@ internal sealed class PushPipeline(
     private readonly IPushLease lease = lease;
     private readonly IConsentStore consent = consent;
     private readonly IQuarantine quarantine = quarantine;
+    private readonly IIdentityLinkStore identityLinks = identityLinks;
+    private readonly IdentityResolver identities = identities;
     private readonly IEventsApi api = api;
     private readonly BatchPacker packer = packer;
     private readonly PushThrottle throttle = throttle;
@@ -137,7 +141,8 @@ internal sealed class PushPipeline(
             var oldest = pending.Length == 0 ? TimeSpan.Zero : now - pending.Min(p => p.EnqueuedAt);
             push.metrics.Outbox(pending.Length, oldest);
 
-            var sendable = await CheckConsentAsync(pending, cancellationToken).ConfigureAwait(false);
+            var allowed = await CheckConsentAsync(pending, cancellationToken).ConfigureAwait(false);
+            var sendable = await ResolveIdentitiesAsync(allowed, cancellationToken).ConfigureAwait(false);
             var (batches, unsendable) = push.packer.BuildBatches(sendable);
             foreach (var group in unsendable)
             {
@@ -173,11 +178,11 @@ internal sealed class PushPipeline(
         /// Re-checks consent with the newest stored state: allowed events go on; refused ones are withdrawn; ones whose
         /// consent is still unknown are held until <c>Relay:ConsentWait</c> has passed since they were stored, then withdrawn.
         /// </summary>
-        private async Task<List<(PendingEventKey Key, TrackingEvent Event)>> CheckConsentAsync(IReadOnlyList<PendingEvent> pending, CancellationToken cancellationToken)
+        private async Task<List<(PendingEventKey Key, TrackingEvent Event, ConsentDecision Consent)>> CheckConsentAsync(IReadOnlyList<PendingEvent> pending, CancellationToken cancellationToken)
         {
             var now = push.time.GetUtcNow();
             var states = new Dictionary<string, UserConsent?>(StringComparer.Ordinal);
-            var sendable = new List<(PendingEventKey, TrackingEvent)>(pending.Count);
+            var sendable = new List<(PendingEventKey, TrackingEvent, ConsentDecision)>(pending.Count);
             var withdraw = new List<PendingEventKey>();
             var hold = new List<PendingEventKey>();
             DateTimeOffset? holdUntil = null;
@@ -236,7 +241,7 @@ internal sealed class PushPipeline(
                 }
 
                 // Send the newest consent known, not the one at ingest.
-                sendable.Add((item.Key, trackingEvent with { Context = trackingEvent.Context with { Consent = decision.Consent } }));
+                sendable.Add((item.Key, trackingEvent with { Context = trackingEvent.Context with { Consent = decision.Consent } }, decision));
             }
 
             if (withdraw.Count > 0)
@@ -255,6 +260,59 @@ internal sealed class PushPipeline(
             }
 
             return sendable;
+        }
+
+        /// <summary>
+        /// Identity resolution (<see cref="IdentityResolver"/>): each event gets the identities the rules allow beside
+        /// its customer, from the links of its identifiers (read once per run), and the decision is kept for
+        /// <c>ctmp identity explain</c> before any batch of it is built.
+        /// </summary>
+        private async Task<List<(PendingEventKey Key, TrackingEvent Event)>> ResolveIdentitiesAsync(
+            List<(PendingEventKey Key, TrackingEvent Event, ConsentDecision Consent)> allowed, CancellationToken cancellationToken)
+        {
+            var wanted = allowed.SelectMany(a => IdentifierTypes.Of(a.Event.Context.User)).Distinct().ToArray();
+            var links = new System.Collections.Concurrent.ConcurrentDictionary<(string, string), IReadOnlyList<IdentityLink>>();
+            await Parallel.ForEachAsync(wanted, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
+                links[id] = await push.identityLinks.ByIdentifierAsync(id.Type, id.Value, ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+            var now = push.time.GetUtcNow();
+            var version = push.identities.Rules.Version;
+            var resolved = new List<(PendingEventKey, TrackingEvent)>(allowed.Count);
+            var decisions = new List<IdentityDecision>(allowed.Count);
+            var (joined, withheld) = (0, 0);
+            foreach (var (key, trackingEvent, consent) in allowed)
+            {
+                var context = trackingEvent.Context;
+                var identity = push.identities.Resolve(context.User, context.OccurredAt, consent, (type, value) => links.GetValueOrDefault((type, value), []));
+                decisions.Add(new IdentityDecision(context.EventId, trackingEvent.Name, now, version, consent.Regime, identity.Choices));
+                if (identity.JoinedBy is { } by)
+                {
+                    joined++;
+                    RelayLog.IdentityAttached(push.logger, context.EventId, identity.User.CustomerId!, by, version);
+                }
+
+                foreach (var choice in identity.Choices.Where(c => !c.Sent))
+                {
+                    withheld++;
+                    RelayLog.IdentityWithheld(push.logger, context.EventId, choice.Type, choice.Value, choice.Rule, version);
+                    push.metrics.Events("identity_withheld", 1, choice.Type);
+                }
+
+                resolved.Add((key, ReferenceEquals(identity.User, context.User) ? trackingEvent : trackingEvent with { Context = context with { User = identity.User } }));
+            }
+
+            if (decisions.Count > 0)
+            {
+                await push.identityLinks.SaveDecisionsAsync(decisions, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (joined + withheld > 0)
+            {
+                push.metrics.Events("identity_joined", joined);
+                RelayLog.IdentityApplied(push.logger, joined, withheld, version);
+            }
+
+            return resolved;
         }
 
         /// <summary>Sends one request and settles it by what the Events API answered. False when the input must not be called again in this run.</summary>

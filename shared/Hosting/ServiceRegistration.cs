@@ -100,6 +100,7 @@ internal static class ServiceRegistration
             var (rules, problems) = IdentityRulesLoader.Load(sp.GetRequiredService<IOptions<RelayOptions>>().Value);
             return rules ?? throw new OptionsValidationException(RelayOptions.Section, typeof(RelayOptions), problems);
         });
+        services.TryAddSingleton<IdentityResolver>();
         services.TryAddSingleton<PushThrottle>();
         services.TryAddSingleton<BatchPacker>();
         // Ingest: the commercetools source, then the shared stages. Transient: the source holds a typed HttpClient

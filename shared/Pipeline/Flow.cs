@@ -6,7 +6,11 @@ namespace CtMparticle.Pipeline;
 internal abstract record Halt(Reason Reason, string Detail);
 
 /// <summary>Deliberately not forwarded: counted and logged, nothing kept.</summary>
-internal sealed record Filter(Reason Reason, string Detail) : Halt(Reason, Detail);
+internal sealed record Filter(Reason Reason, string Detail) : Halt(Reason, Detail)
+{
+    /// <summary>An <c>alias</c> call's statement that its identifiers are one person: recorded as identity links, never sent.</summary>
+    public EventContext? Aliases { get; init; }
+}
 
 /// <summary>Unusable as it is: quarantined at <paramref name="Stage"/> with the original bytes, for a person to act on.</summary>
 /// <param name="Stage">Where it was refused (<c>decode</c>, <c>fetch</c>, <c>map</c>, <c>govern</c>); part of the quarantine record's name.</param>

@@ -79,7 +79,7 @@ internal sealed class IngestPipeline(
             var governed = governor.Apply(gated, prepared.Checked);
             stage = "store";
             var outcome = await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
-            if (links is not null && (outcome.Kind == IngestOutcomeKind.Accepted || governed.Halt is Filter { Reason: Reason.CustomerDeletion }))
+            if (links is not null && (outcome.Kind == IngestOutcomeKind.Accepted || governed.Halt is Filter { Reason: Reason.CustomerDeletion } or Filter { Aliases: not null }))
             {
                 stage = "link";
                 await links.RecordAsync(governed, cancellationToken).ConfigureAwait(false);

@@ -8,9 +8,16 @@ namespace CtMparticle.Pipeline;
 
 /// <summary>
 /// Link capture, after the store: the moments a known customer shows another of their identifiers (signing in or up,
-/// a profile update, an order carrying both a customer and an anonymous id, an order assigned to a customer) become
-/// identity links, for the events consent and the plan let through. An identifier seen with more customers than the
-/// identity rules allow is shared: its links turn conflicted (the first customer keeps it only if the rules say so).
+/// a profile update, an order carrying both a customer and an anonymous id, an order assigned to a customer, an
+/// <c>alias</c> call) become identity links, for the events consent and the plan let through. The identity rules
+/// decide each link's state:
+/// <list type="bullet">
+/// <item>an identifier seen with more customers than allowed is shared: its links turn conflicted (the first customer
+/// keeps it only if the rules say so);</item>
+/// <item>a customer who gains more identifiers of a type in a window than the rules allow gets the extra links as
+/// limited (a script or a shared login, not a person);</item>
+/// <item>a changed e-mail ends the link of the old one (revoked).</item>
+/// </list>
 /// E-mails are linked by their SHA-256. A commercetools <c>CustomerDeleted</c> forgets every link of the customer.
 /// Idempotent: a redelivered message records nothing new.
 /// </summary>
@@ -28,25 +35,27 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
             return;
         }
 
-        foreach (var trackingEvent in governed.Value?.Allowed ?? [])
+        if (governed.Halt is Filter { Aliases: { } alias })
         {
-            if (!ShowsALink(trackingEvent) || trackingEvent.Context.User.CustomerId?.Trim() is not { Length: > 0 } customer)
+            var (user, _) = rules.Clean(alias.User);
+            if (user.CustomerId?.Trim() is { Length: > 0 } customer && user.AnonymousId?.Trim() is { Length: > 0 } previous)
             {
-                continue;
+                RelayLog.IdentityAliased(logger, governed.Info.MessageId, customer, IdentifierTypes.AnonymousId, previous);
+                await LinkAsync(alias with { User = user }, customer, cancellationToken).ConfigureAwait(false);
             }
 
-            foreach (var (type, value) in Identifiers(trackingEvent.Context.User))
-            {
-                var at = trackingEvent.Context.OccurredAt;
-                var link = await links.RecordAsync(
-                    new IdentityLink(customer, type, value, trackingEvent.Context.EventId, at, at, LinkState.Active, rules.Version), cancellationToken).ConfigureAwait(false);
-                if (link.FirstSeen == at && link.SourceEventId == trackingEvent.Context.EventId)
-                {
-                    RelayLog.IdentityLinked(logger, customer, type, value, trackingEvent.Context.EventId, rules.Version);
-                    metrics.Events("identity_linked", 1, type);
-                }
+            return;
+        }
 
-                await CheckSharedAsync(type, value, cancellationToken).ConfigureAwait(false);
+        foreach (var trackingEvent in governed.Value?.Allowed ?? [])
+        {
+            if (ShowsALink(trackingEvent) && trackingEvent.Context.User.CustomerId?.Trim() is { Length: > 0 } customer)
+            {
+                await LinkAsync(trackingEvent.Context, customer, cancellationToken).ConfigureAwait(false);
+                if (trackingEvent is ProfileUpdated profile && profile.ChangedFields.Contains("email", StringComparer.Ordinal))
+                {
+                    await EndOldEmailsAsync(trackingEvent.Context, customer, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
     }
@@ -55,29 +64,63 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
     public static bool ShowsALink(TrackingEvent trackingEvent) =>
         trackingEvent is SignedIn or SignedUp or ProfileUpdated or OrderCompleted or OrderCustomerLinked;
 
-    /// <summary>The identifiers of a user that may link to a customer: anonymous id, the e-mail's hash, device ids.</summary>
-    public static IEnumerable<(string Type, string Value)> Identifiers(UserIds user)
+    private async Task LinkAsync(EventContext context, string customer, CancellationToken cancellationToken)
     {
-        if (user.AnonymousId?.Trim() is { Length: > 0 } anonymous)
+        var known = await links.ByCustomerAsync(customer, cancellationToken).ConfigureAwait(false);
+        var at = context.OccurredAt;
+        foreach (var (type, value) in IdentifierTypes.Of(context.User))
         {
-            yield return (IdentifierTypes.AnonymousId, anonymous);
-        }
-
-        if (Emails.Normalize(user.Email) is { } email)
-        {
-            yield return (IdentifierTypes.EmailSha256, Emails.Sha256Hex(email));
-        }
-
-        foreach (var (type, value) in new[]
-                 {
-                     (IdentifierTypes.IosIdfa, user.Devices?.IosAdvertisingId), (IdentifierTypes.IosIdfv, user.Devices?.IosVendorId),
-                     (IdentifierTypes.AndroidAaid, user.Devices?.AndroidAdvertisingId), (IdentifierTypes.AndroidUuid, user.Devices?.AndroidUuid),
-                 })
-        {
-            if (value?.Trim() is { Length: > 0 } id)
+            var existing = known.FirstOrDefault(l => l.Type == type && l.Value == value);
+            var state = existing is null && OverLimit(known, type, at) is not null ? LinkState.Limited : LinkState.Active;
+            var link = await links.RecordAsync(new IdentityLink(customer, type, value, context.EventId, at, at, state, rules.Version), cancellationToken).ConfigureAwait(false);
+            if (existing is null && link.SourceEventId == context.EventId)
             {
-                yield return (type, id);
+                known = [.. known, link];
+                if (state == LinkState.Limited)
+                {
+                    var rule = rules.RuleFor(type)!;
+                    RelayLog.IdentityLimited(logger, customer, type, value, rule.MaxPerCustomer!.Value, rule.WindowDays!.Value, rules.Version);
+                    metrics.Events("identity_limited", 1, type);
+                }
+                else
+                {
+                    RelayLog.IdentityLinked(logger, customer, type, value, context.EventId, rules.Version);
+                    metrics.Events("identity_linked", 1, type);
+                }
             }
+
+            await CheckSharedAsync(type, value, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The type's limit when the customer already gained that many identifiers of it in the rule's window before <paramref name="at"/>.</summary>
+    private int? OverLimit(IReadOnlyList<IdentityLink> known, string type, DateTimeOffset at)
+    {
+        if (rules.RuleFor(type) is not { MaxPerCustomer: { } max, WindowDays: { } days })
+        {
+            return null;
+        }
+
+        var since = at - TimeSpan.FromDays(days);
+        var gained = known.Count(l => l.Type == type && l.State != LinkState.Revoked && l.FirstSeen > since && l.FirstSeen <= at);
+        return gained >= max ? max : null;
+    }
+
+    /// <summary>The customer's e-mail changed: the links of their other e-mails end, so the old address no longer joins anyone to them.</summary>
+    private async Task EndOldEmailsAsync(EventContext context, string customer, CancellationToken cancellationToken)
+    {
+        if (Emails.Normalize(context.User.Email) is not { } email)
+        {
+            return;
+        }
+
+        var current = Emails.Sha256Hex(email);
+        foreach (var old in (await links.ByCustomerAsync(customer, cancellationToken).ConfigureAwait(false))
+                 .Where(l => l.Type == IdentifierTypes.EmailSha256 && l.Value != current && l.State != LinkState.Revoked && l.LastSeen <= context.OccurredAt))
+        {
+            await links.SetStateAsync(old, LinkState.Revoked, rules.Version, cancellationToken).ConfigureAwait(false);
+            RelayLog.IdentityRevoked(logger, customer, old.Type, old.Value, "the customer's e-mail changed", rules.Version);
+            metrics.Events("identity_revoked", 1, old.Type);
         }
     }
 
@@ -86,7 +129,7 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
     {
         var all = await links.ByIdentifierAsync(type, value, cancellationToken).ConfigureAwait(false);
         var customers = all.Where(l => l.State != LinkState.Revoked).ToList();
-        if (customers.Count <= rules.MaxCustomersPerIdentifier)
+        if (customers.Count <= rules.MaxCustomersFor(type))
         {
             return;
         }

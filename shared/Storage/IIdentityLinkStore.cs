@@ -6,8 +6,10 @@ internal enum LinkState
     Active,
     /// <summary>The identifier was seen with more customers than the rules allow (a shared device): never sent beside a customer id.</summary>
     Conflicted,
-    /// <summary>Undone (the customer was deleted, or a person unlinked it): never used again.</summary>
+    /// <summary>Undone (a person unlinked it, the customer's e-mail changed): never used again.</summary>
     Revoked,
+    /// <summary>Seen when the customer had already gained as many identifiers of the type as the rules allow in their window: never used.</summary>
+    Limited,
 }
 
 /// <summary>
@@ -26,6 +28,15 @@ internal sealed record IdentityLink(
     DateTimeOffset LastSeen,
     LinkState State,
     string RulesVersion);
+
+/// <summary>One identifier of an event at push: sent or withheld, and the rule that decided it (for <c>ctmp identity explain</c>).</summary>
+/// <param name="Type">An identifier type (<c>customer_id</c>, <c>anonymous_id</c>, <c>email_sha256</c>, a device id's type).</param>
+/// <param name="Value">The identifier; an e-mail as its SHA-256.</param>
+internal sealed record IdentityChoice(string Type, string Value, bool Sent, string Rule);
+
+/// <summary>What identity resolution decided for one event when its batch was built: the identities it went with, and why.</summary>
+/// <param name="Regime">The consent regime the event's region falls under (pairing rules are per regime).</param>
+internal sealed record IdentityDecision(Guid EventId, string EventName, DateTimeOffset DecidedAt, string RulesVersion, string Regime, IReadOnlyList<IdentityChoice> Choices);
 
 /// <summary>
 /// Identity links, readable from both sides (a customer's identifiers; the customers an identifier was seen with).
@@ -53,4 +64,13 @@ internal interface IIdentityLinkStore
 
     /// <summary>Forgets the links last seen before <paramref name="cutoff"/> (retention); returns how many.</summary>
     Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);
+
+    /// <summary>Keeps each event's newest identity decision (a rebuilt batch replaces the one before).</summary>
+    Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken);
+
+    /// <summary>The event's newest identity decision, or null when no batch of it was built (or it was forgotten).</summary>
+    Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken);
+
+    /// <summary>Forgets the decisions made before <paramref name="cutoff"/> (retention); returns how many.</summary>
+    Task<int> PurgeDecisionsOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);
 }

@@ -15,4 +15,5 @@ namespace CtMparticle.Storage;
 [JsonSerializable(typeof(ConsentSnapshot))]
 [JsonSerializable(typeof(QuarantineRecord))]
 [JsonSerializable(typeof(List<InFlightBatch>))]
+[JsonSerializable(typeof(IdentityDecision))]
 internal sealed partial class RelayJsonContext : JsonSerializerContext;

@@ -8,7 +8,7 @@ namespace CtMparticle.Storage;
 /// <summary>
 /// Forgets events quarantined at push once their records' retention is over (Relay:QuarantineRetentionDays), then
 /// dedupe records older than Relay:DedupeRetentionDays, except those of events still pending, in flight or parked, and
-/// identity links not seen for Relay:IdentityLinkRetentionDays.
+/// identity links not seen for Relay:IdentityLinkRetentionDays (identity decisions go with the dedupe records).
 /// </summary>
 internal sealed class RetentionJob(IEventStore events, IIdentityLinkStore links, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
 {
@@ -24,6 +24,9 @@ internal sealed class RetentionJob(IEventStore events, IIdentityLinkStore links,
         var linkCutoff = now.AddDays(-options.Value.IdentityLinkRetentionDays);
         var forgotten = await links.PurgeOlderThanAsync(linkCutoff, cancellationToken).ConfigureAwait(false);
         RelayLog.LinksPurged(logger, forgotten, linkCutoff);
+        // An event's identity decision is kept as long as its id is remembered for dedupe.
+        var decisions = await links.PurgeDecisionsOlderThanAsync(cutoff, cancellationToken).ConfigureAwait(false);
+        RelayLog.DecisionsPurged(logger, decisions, cutoff);
         return purged;
     }
 }

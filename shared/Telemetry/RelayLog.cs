@@ -62,6 +62,15 @@ internal static partial class RelayLog
     [LoggerMessage(2006, LogLevel.Warning, "Input {Input} rejected request {RequestId} with {Status}; splitting {Batches} batch(es) to find the bad one")]
     public static partial void Splitting(ILogger logger, string input, string requestId, int status, int batches);
 
+    [LoggerMessage(2012, LogLevel.Debug, "Event {EventId} goes as customer {CustomerId}: its {IdentityType} is linked to them (identity rules {RulesVersion})")]
+    public static partial void IdentityAttached(ILogger logger, Guid eventId, string customerId, string identityType, string rulesVersion);
+
+    [LoggerMessage(2013, LogLevel.Debug, "Event {EventId} goes without its {IdentityType} {IdentityValue}: {Rule} (identity rules {RulesVersion})")]
+    public static partial void IdentityWithheld(ILogger logger, Guid eventId, string identityType, string identityValue, string rule, string rulesVersion);
+
+    [LoggerMessage(2014, LogLevel.Information, "Identity: {Attached} event(s) joined to a known customer by a link, {Withheld} identifier(s) withheld from events by the identity rules {RulesVersion}")]
+    public static partial void IdentityApplied(ILogger logger, int attached, int withheld, string rulesVersion);
+
     [LoggerMessage(2007, LogLevel.Warning, "Withdrew event {EventId} ({EventName}) before sending: {Reason}")]
     public static partial void Withdrawn(ILogger logger, Guid eventId, string eventName, string reason);
 
@@ -92,11 +101,23 @@ internal static partial class RelayLog
     [LoggerMessage(1016, LogLevel.Information, "Customer {CustomerId} was deleted ({MessageId}): forgot {Count} identity link(s)")]
     public static partial void IdentityForgotten(ILogger logger, string customerId, int count, string? messageId);
 
+    [LoggerMessage(1017, LogLevel.Warning, "Limited: customer {CustomerId} gained {IdentityType} {IdentityValue}, beyond {Limit} in {WindowDays} days; the link is kept as limited and never used (identity rules {RulesVersion})")]
+    public static partial void IdentityLimited(ILogger logger, string customerId, string identityType, string identityValue, int limit, int windowDays, string rulesVersion);
+
+    [LoggerMessage(1018, LogLevel.Information, "Revoked the link of {IdentityType} {IdentityValue} to customer {CustomerId}: {Why} (identity rules {RulesVersion})")]
+    public static partial void IdentityRevoked(ILogger logger, string customerId, string identityType, string identityValue, string why, string rulesVersion);
+
+    [LoggerMessage(1019, LogLevel.Information, "Alias {MessageId}: customer {CustomerId} and {IdentityType} {IdentityValue} are one person; recorded as a link, not sent as an event")]
+    public static partial void IdentityAliased(ILogger logger, string? messageId, string customerId, string identityType, string identityValue);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 
     [LoggerMessage(3005, LogLevel.Information, "Retention: forgot {Count} identity link(s) last seen before {Cutoff:o}")]
     public static partial void LinksPurged(ILogger logger, int count, DateTimeOffset cutoff);
+
+    [LoggerMessage(3006, LogLevel.Information, "Retention: forgot {Count} identity decision(s) made before {Cutoff:o}")]
+    public static partial void DecisionsPurged(ILogger logger, int count, DateTimeOffset cutoff);
 
     [LoggerMessage(3004, LogLevel.Information, "Retention: forgot {Count} event(s) quarantined at push before {Cutoff:o}; their records can no longer be replayed")]
     public static partial void ParkedPurged(ILogger logger, int count, DateTimeOffset cutoff);

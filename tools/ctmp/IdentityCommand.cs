@@ -7,6 +7,7 @@ namespace CtMparticle.Tool;
 
 /// <summary>
 /// <c>ctmp identity show ID</c>: what an identifier links to, since when, in which state, under which rules;
+/// <c>ctmp identity explain EVENT_ID</c>: which identities an event was sent with, and the rule behind each;
 /// <c>ctmp identity unlink CUSTOMER ID</c>: revokes a link for good (a later sighting does not bring it back).
 /// </summary>
 internal static class IdentityCommand
@@ -43,6 +44,40 @@ internal static class IdentityCommand
             return ExitCodes.Ok;
         });
         identity.Subcommands.Add(show);
+
+        var eventId = new Argument<string>("event-id") { Description = "The event's id: the source_message_id of its event in the batch mParticle received." };
+        var explain = new Command("explain", "Print the identities an event was sent with, those withheld, and the rule behind each.")
+        {
+            eventId, store,
+        };
+        explain.SetAction(async (parse, cancellationToken) =>
+        {
+            if (!Guid.TryParse(parse.GetRequiredValue(eventId).Trim(), out var guid))
+            {
+                return Commands.Fail(ExitCodes.Usage, ["The event id is a UUID: the source_message_id of the event in the batch sent to mParticle (or in ctmp relay --dry-run's files)."]);
+            }
+
+            await using var sqlite = Open(parse.GetRequiredValue(store), out var missing);
+            if (sqlite is null)
+            {
+                return missing;
+            }
+
+            if (await sqlite.DecisionAsync(guid, cancellationToken).ConfigureAwait(false) is not { } decision)
+            {
+                Console.WriteLine($"No identity decision for event {guid:D}: no batch of it was built (it is still pending, was withdrawn or quarantined before push), or it was forgotten after Relay:DedupeRetentionDays.");
+                return ExitCodes.Ok;
+            }
+
+            Console.WriteLine($"event {decision.EventId:D} ({decision.EventName})  decided {decision.DecidedAt:u}  identity rules {decision.RulesVersion}  consent regime {decision.Regime}");
+            foreach (var choice in decision.Choices)
+            {
+                Console.WriteLine($"  {(choice.Sent ? "sent    " : "withheld")}  {choice.Type} {choice.Value}  {choice.Rule}");
+            }
+
+            return ExitCodes.Ok;
+        });
+        identity.Subcommands.Add(explain);
 
         var customer = new Argument<string>("customer") { Description = "The customer id." };
         var other = new Argument<string>("id") { Description = "The identifier to detach: an anonymous or device id, or an e-mail address." };

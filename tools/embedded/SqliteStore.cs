@@ -146,6 +146,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             first_ticks INTEGER NOT NULL, last_ticks INTEGER NOT NULL, state TEXT NOT NULL, rules_version TEXT NOT NULL,
             PRIMARY KEY (customer_id, type, value)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS identity_links_by_identifier ON identity_links (type, value);
+        CREATE TABLE IF NOT EXISTS identity_decisions (event_id TEXT PRIMARY KEY, decided_ticks INTEGER NOT NULL, json BLOB NOT NULL) WITHOUT ROWID;
         """;
 
     /// <summary>
@@ -430,6 +431,27 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
         Locked<int>(() => Execute(null, "DELETE FROM identity_links WHERE last_ticks < $t", ("$t", cutoff.UtcTicks)), cancellationToken);
+
+    public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken) => Locked(() =>
+    {
+        using var own = Own(out var transaction);
+        foreach (var decision in decisions)
+        {
+            Execute(transaction, "INSERT OR REPLACE INTO identity_decisions (event_id, decided_ticks, json) VALUES ($id, $t, $j)",
+                ("$id", Key(decision.EventId)), ("$t", decision.DecidedAt.UtcTicks), ("$j", JsonSerializer.SerializeToUtf8Bytes(decision, RelayJsonContext.Default.IdentityDecision)));
+        }
+
+        own?.Commit();
+        return decisions.Count;
+    }, cancellationToken);
+
+    public Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken) => Locked(() =>
+        Scalar(null, "SELECT json FROM identity_decisions WHERE event_id = $id", ("$id", Key(eventId))) is byte[] json
+            ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.IdentityDecision)
+            : null, cancellationToken);
+
+    public Task<int> PurgeDecisionsOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+        Locked<int>(() => Execute(null, "DELETE FROM identity_decisions WHERE decided_ticks < $t", ("$t", cutoff.UtcTicks)), cancellationToken);
 
     private IReadOnlyList<IdentityLink> Links(string where, params (string Name, object? Value)[] parameters)
     {

@@ -39,6 +39,9 @@ internal sealed record SegmentCall(
     JsonObject Traits,
     SegmentContext Context) : SourceItem
 {
+    /// <summary>An <c>alias</c> call's <c>previousId</c>: the identifier the user had before <c>userId</c>.</summary>
+    public string? PreviousId { get; init; }
+
     /// <summary>The lines of the commercetools cart a <c>Checkout Started</c> names (resolved; they replace the call's own).</summary>
     public CartLines? Cart { get; init; }
 }

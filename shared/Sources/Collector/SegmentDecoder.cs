@@ -146,6 +146,7 @@ internal static class SegmentDecoder
         var messageId = Text(call, "messageId", "messageId");
         var userId = Text(call, "userId", "userId");
         var anonymousId = Text(call, "anonymousId", "anonymousId");
+        var previousId = Text(call, "previousId", "previousId");
         var eventName = Text(call, "event", "event");
         var name = Text(call, "name", "name");
         var properties = Object(call, "properties", "properties") ?? [];
@@ -216,7 +217,10 @@ internal static class SegmentDecoder
         var occurredAt = timestamp is { } t && sentAt is { } s ? receivedAt.Value - (s - t) : timestamp ?? receivedAt.Value;
         var mergedTraits = traits ?? contextTraits ?? [];
         return (new SegmentCall(source, type, messageId, occurredAt, userId, anonymousId, eventName, name, properties, mergedTraits,
-            new SegmentContext(ip, userAgent, locale, country, region, sessionId, osName, deviceId, advertisingId, isApp, categories)), null);
+            new SegmentContext(ip, userAgent, locale, country, region, sessionId, osName, deviceId, advertisingId, isApp, categories))
+        {
+            PreviousId = previousId,
+        }, null);
     }
 
     /// <summary>A client-sent word for a detail: short, and only letters, digits and a few separators (details reach logs).</summary>

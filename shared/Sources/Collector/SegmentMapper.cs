@@ -44,10 +44,18 @@ internal static class SegmentMapper
                     Scalars(call.Properties, "name")),
                 _ => null,
             };
-            return e is null
-                ? Flow<MappedEvents>.Stop(info, new Filter(Reason.UnsupportedMessageType,
-                    $"A {call.Type} call is not forwarded as an event (alias and group link identities; see identity resolution)."))
-                : Flow<MappedEvents>.Go(info, new MappedEvents([e]));
+            if (e is not null)
+            {
+                return Flow<MappedEvents>.Go(info, new MappedEvents([e]));
+            }
+
+            return call.Type == SegmentTypes.Alias && Alias(call, context) is { } aliases
+                ? Flow<MappedEvents>.Stop(info, new Filter(Reason.IdentityOnly,
+                    "An alias call says its userId and previousId are one person: recorded as an identity link under the identity rules, not sent as an event.") { Aliases = aliases })
+                : Flow<MappedEvents>.Stop(info, new Filter(Reason.UnsupportedMessageType,
+                    call.Type == SegmentTypes.Alias
+                        ? "An alias call needs a userId and a different previousId (or anonymousId) to say who is one person."
+                        : $"A {call.Type} call is not forwarded as an event."));
         }
         catch (InvalidFieldException ex)
         {
@@ -77,6 +85,18 @@ internal static class SegmentMapper
             "Products Searched" => new StorefrontEvent(context, call.Event!, Scalars(p), IsSearch: true),
             _ => new StorefrontEvent(context, call.Event!, Scalars(p)),
         };
+    }
+
+    /// <summary>
+    /// Segment's <c>alias</c>: <c>previousId</c> (the browser's anonymous id before sign-up) and <c>userId</c> are one
+    /// person. The context carries the customer id and the previous id as its anonymous id, or null when they say nothing.
+    /// </summary>
+    private static EventContext? Alias(SegmentCall call, EventContext context)
+    {
+        var previous = call.PreviousId ?? call.AnonymousId;
+        return call.UserId is { } customer && previous is not null && !string.Equals(previous.Trim(), customer.Trim(), StringComparison.Ordinal)
+            ? context with { User = context.User with { CustomerId = customer, AnonymousId = previous } }
+            : null;
     }
 
     private static TrackingEvent Identify(SegmentCall call, EventContext context)

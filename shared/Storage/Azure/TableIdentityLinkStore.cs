@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
 using CtMparticle.Configuration;
@@ -8,7 +9,8 @@ namespace CtMparticle.Storage.Azure;
 /// <summary>
 /// Identity links on Azure Tables, one row per side: under the customer (<c>k{n}</c> partitions, row
 /// <c>{customer}|{type}|{value}</c>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), so
-/// both lookups are one partition range query. The identifier's row is written first; a crash between the two leaves
+/// both lookups are one partition range query. Identity decisions (what each event was sent with) live under
+/// <c>d{n}</c> partitions by event id. The identifier's row is written first; a crash between the two leaves
 /// a row the next record of the same link completes (every write is an idempotent upsert).
 /// </summary>
 internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOptions> options) : IIdentityLinkStore
@@ -72,6 +74,42 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         return purged;
     }
 
+    public async Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken)
+    {
+        // Under d{n} partitions by event id, 100 to a transaction; an upsert replaces an older decision of the event.
+        foreach (var partition in decisions.GroupBy(d => DecisionPartition(d.EventId), StringComparer.Ordinal))
+        {
+            foreach (var chunk in partition.DistinctBy(d => d.EventId).Chunk(100))
+            {
+                var actions = chunk.Select(d => new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition.Key, d.EventId.ToString("N"))
+                {
+                    ["DecidedAt"] = d.DecidedAt,
+                    ["Json"] = JsonSerializer.Serialize(d, RelayJsonContext.Default.IdentityDecision),
+                })).ToArray();
+                await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken)
+    {
+        var entity = await table.GetEntityIfExistsAsync<TableEntity>(DecisionPartition(eventId), eventId.ToString("N"), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return entity.HasValue && entity.Value!.GetString("Json") is { } json ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.IdentityDecision) : null;
+    }
+
+    public async Task<int> PurgeDecisionsOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"d"} and PartitionKey lt {"e"} and DecidedAt lt {cutoff}");
+        var purged = 0;
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+            purged++;
+        }
+
+        return purged;
+    }
+
     private async Task WriteAsync(IdentityLink link, CancellationToken cancellationToken)
     {
         var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
@@ -93,6 +131,8 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
 
         return [.. links.OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
     }
+
+    private string DecisionPartition(Guid eventId) => Partitions.Name("d", Partitions.Of(eventId, options.Value.Partitions));
 
     private string CustomerPartition(string customerId) => Partitions.Name("k", Partitions.Of(customerId, options.Value.Partitions));
 

@@ -72,6 +72,29 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task IdentityDecisions_AreKeptPerEvent_TheNewestWins_AndOldOnesAreForgotten()
+    {
+        var (kept, replaced, old) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        IdentityDecision Decision(Guid id, DateTimeOffset at, string rule) => new(id, "Signed In", at, "2026-12-02.2", "gdpr-opt-in",
+            [new IdentityChoice("customer_id", "c-1", true, rule), new IdentityChoice("anonymous_id", "a|1", false, "shared")]);
+        // More than one table transaction's worth, over several partitions.
+        var many = Enumerable.Range(0, 150).Select(_ => Decision(Guid.NewGuid(), Monday, "bulk")).ToList();
+        await Links.SaveDecisionsAsync([.. many, Decision(kept, Monday, "own"), Decision(replaced, Monday, "first"), Decision(old, Monday.AddYears(-1), "old")], default);
+        await Links.SaveDecisionsAsync([Decision(replaced, Monday.AddHours(1), "rebuilt")], default);
+
+        Assert.True(await Links.PurgeDecisionsOlderThanAsync(Monday.AddDays(-90), default) >= 1); // other tests' decisions may be older too
+
+        var read = await Links.DecisionAsync(kept, default);
+        Assert.NotNull(read);
+        Assert.Equal(Decision(kept, Monday, "own").Choices, read.Choices);
+        Assert.Equal((kept, "Signed In", Monday, "2026-12-02.2", "gdpr-opt-in"), (read.EventId, read.EventName, read.DecidedAt, read.RulesVersion, read.Regime));
+        Assert.Equal("rebuilt", (await Links.DecisionAsync(replaced, default))!.Choices[0].Rule);
+        Assert.Null(await Links.DecisionAsync(old, default));
+        Assert.Null(await Links.DecisionAsync(Guid.NewGuid(), default));
+        Assert.NotNull(await Links.DecisionAsync(many[149].EventId, default));
+    }
+
+    [Fact]
     public async Task Links_OfADeletedCustomer_AreForgottenFromBothSides()
     {
         var tag = Guid.NewGuid().ToString("N");

@@ -1,0 +1,132 @@
+using CtMparticle.Consent;
+using CtMparticle.Identity;
+using CtMparticle.Storage;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Delivery;
+
+/// <summary>What identity resolution made of one event's user: the identities to send, and every choice with its rule.</summary>
+/// <param name="JoinedBy">The identifier type whose link joined an anonymous event to a customer, or null.</param>
+internal sealed record ResolvedIdentity(UserIds User, IReadOnlyList<IdentityChoice> Choices, string? JoinedBy)
+{
+    public int Withheld => Choices.Count(c => !c.Sent);
+}
+
+/// <summary>
+/// Applying identity links at push, pure: mParticle merges the profiles of identities that travel in one batch, so
+/// this decides which travel together.
+/// <list type="bullet">
+/// <item>An event without a customer id is joined to the customer its identifiers are actively linked to, by the
+/// identity rules' priority (the first batch after a sign-in carries both sides, and every later anonymous event of
+/// that browser or device carries the customer id). Only a link of a type the rules list, within its lifetime, to
+/// exactly one customer joins; a guest's e-mail joins only if <c>linkGuestOrdersByEmail</c> says so.</item>
+/// <item>Beside a customer id, an identifier is withheld when its link to that customer is conflicted, limited or
+/// revoked, when it is seen with more customers than the rules allow, or when a pairing rule's consent is missing in
+/// the event's regime. The event then travels with the customer id alone.</item>
+/// </list>
+/// Deterministic: the same event and the same links give the same identities, so a rebuilt batch is the same batch.
+/// </summary>
+internal sealed class IdentityResolver(IdentityRules rules)
+{
+    public IdentityRules Rules => rules;
+
+    /// <param name="at">The event's time: lifetimes are measured back from it, not from the clock.</param>
+    /// <param name="linksOf">Every link of an identifier (type, value), as the store returns it.</param>
+    public ResolvedIdentity Resolve(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf)
+    {
+        var identifiers = IdentifierTypes.Of(user).ToArray();
+        var choices = new List<IdentityChoice>(identifiers.Length + 1);
+        string? joinedBy = null;
+        var customer = user.CustomerId?.Trim() is { Length: > 0 } own ? own : null;
+        if (customer is not null)
+        {
+            choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, customer, true, "the event's own customer id"));
+        }
+        else if (Join(identifiers, at, consent, linksOf) is { } join)
+        {
+            customer = join.CustomerId;
+            joinedBy = join.Type;
+            choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, customer, true,
+                $"joined by its {join.Type} link, seen with this customer since {join.FirstSeen:yyyy-MM-dd} (identity rules {join.RulesVersion})"));
+        }
+
+        if (customer is null)
+        {
+            choices.AddRange(identifiers.Select(i => new IdentityChoice(i.Type, i.Value, true, "the event's own identifier; no customer to join it to")));
+            return new ResolvedIdentity(user, choices, null);
+        }
+
+        var withheld = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (type, value) in identifiers)
+        {
+            var links = linksOf(type, value);
+            var mine = links.FirstOrDefault(l => l.CustomerId == customer);
+            var reason = WithheldBeside(customer, type, links, mine, consent);
+            if (reason is not null)
+            {
+                withheld.Add(type);
+            }
+
+            choices.Add(new IdentityChoice(type, value, reason is null, reason
+                ?? (mine is null ? "the event's own identifier, beside the customer id" : $"linked to the customer since {mine.FirstSeen:yyyy-MM-dd} (identity rules {mine.RulesVersion})")));
+        }
+
+        var resolved = IdentifierTypes.Without(user, withheld) with { CustomerId = customer };
+        return new ResolvedIdentity(resolved, choices, joinedBy);
+    }
+
+    /// <summary>Why an identifier must not travel beside the customer id, or null when it may.</summary>
+    private string? WithheldBeside(string customer, string type, IReadOnlyList<IdentityLink> links, IdentityLink? mine, ConsentDecision consent)
+    {
+        switch (mine?.State)
+        {
+            case LinkState.Revoked:
+                return "its link to this customer was revoked (unlinked by hand, or an e-mail since changed)";
+            case LinkState.Conflicted:
+                var seenWith = links.Where(l => l.State != LinkState.Revoked).Select(l => l.CustomerId).Distinct(StringComparer.Ordinal).Count();
+                return $"shared: seen with {seenWith} customers, so its link is conflicted";
+            case LinkState.Limited:
+                return $"limited: the customer had gained the most {type} identifiers the rules allow in their window";
+        }
+
+        // Not linked to this customer yet (the link stage records it once the event shows one): the other customers decide.
+        var others = links.Where(l => l.State != LinkState.Revoked && l.CustomerId != customer).Select(l => l.CustomerId).Distinct(StringComparer.Ordinal).Count();
+        if (mine is null && others + 1 > rules.MaxCustomersFor(type))
+        {
+            return $"shared: also seen with {others} other customer(s), more than the rules allow";
+        }
+
+        return Pairing(type, consent) is { } rule ? $"pairing rule {rule.Name}: {rule.Condition} ({consent.Regime})" : null;
+    }
+
+    /// <summary>The first pairing rule that keeps this identifier type away from a customer id under the event's consent.</summary>
+    private PairingRule? Pairing(string type, ConsentDecision consent) =>
+        (rules.Pairing ?? []).FirstOrDefault(p => p.AppliesTo(consent.Regime, type) && !p.Allows(consent.Consent));
+
+    /// <summary>
+    /// The customer an anonymous event belongs to: by the rules' priority, the first identifier with an active link to
+    /// exactly one customer, last seen within its type's lifetime of the event, that may pair with a customer id here.
+    /// </summary>
+    private IdentityLink? Join((string Type, string Value)[] identifiers, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf)
+    {
+        foreach (var (type, value, rule) in identifiers
+                     .Select(i => (i.Type, i.Value, Rule: rules.RuleFor(i.Type)))
+                     .Where(i => i.Rule is not null)
+                     .OrderBy(i => i.Rule!.Priority))
+        {
+            if ((type == IdentifierTypes.EmailSha256 && !rules.LinkGuestOrdersByEmail) || Pairing(type, consent) is not null)
+            {
+                continue;
+            }
+
+            var oldest = rule!.LifetimeDays is { } days ? at - TimeSpan.FromDays(days) : DateTimeOffset.MinValue;
+            var active = linksOf(type, value).Where(l => l.State == LinkState.Active && l.LastSeen >= oldest).ToArray();
+            if (active.Select(l => l.CustomerId).Distinct(StringComparer.Ordinal).Count() == 1)
+            {
+                return active[0];
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,196 @@
+using CtMparticle.Consent;
+using CtMparticle.Delivery;
+using CtMparticle.Identity;
+using CtMparticle.Storage;
+using CtMparticle.Tests.Support;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tests.Identity;
+
+/// <summary>
+/// Applying links at push, on the shipped identity rules (config/identity-rules.json): which identities an event
+/// travels with, given the links its identifiers have. Each case states a rule of the file and what it forbids.
+/// </summary>
+public sealed class IdentityResolverTests
+{
+    private static readonly DateTimeOffset At = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+
+    private static readonly ConsentDecision OptIn = Decision("gdpr-opt-in", ("analytics", true));
+
+    private readonly List<IdentityLink> links = [];
+
+    private static ConsentDecision Decision(string regime, params (string Purpose, bool Consented)[] purposes) =>
+        new(ConsentVerdict.Allow, regime, null,
+            new ConsentSnapshot(purposes.Where(p => p.Purpose != ConsentSnapshot.CcpaPurpose).ToDictionary(p => p.Purpose, p => new ConsentPurpose(p.Consented, At)),
+                purposes.Where(p => p.Purpose == ConsentSnapshot.CcpaPurpose).Select(p => new ConsentPurpose(p.Consented, At)).FirstOrDefault()),
+            "test");
+
+    private void Link(string customer, string type, string value, LinkState state = LinkState.Active, int daysAgo = 1) =>
+        links.Add(new IdentityLink(customer, type, value, Guid.NewGuid(), At.AddDays(-daysAgo), At.AddDays(-daysAgo), state, "2026-12-02.2"));
+
+    private ResolvedIdentity Resolve(UserIds user, ConsentDecision? consent = null, IdentityRules? rules = null) =>
+        new IdentityResolver(rules ?? EmbeddedRelay.IdentityRules).Resolve(user, At, consent ?? OptIn,
+            (type, value) => links.Where(l => l.Type == type && l.Value == value).OrderBy(l => l.FirstSeen).ToArray());
+
+    private static string[] Sent(ResolvedIdentity resolved) => [.. resolved.Choices.Where(c => c.Sent).Select(c => $"{c.Type}={c.Value}")];
+
+    private static string[] Withheld(ResolvedIdentity resolved) => [.. resolved.Choices.Where(c => !c.Sent).Select(c => $"{c.Type}={c.Value}")];
+
+    [Fact]
+    public void AnonymousEventAfterSignIn_CarriesTheCustomerId_BesideItsAnonymousId()
+    {
+        Link("c-1", "anonymous_id", "a-phone");
+
+        var resolved = Resolve(new UserIds(AnonymousId: "a-phone"));
+
+        Assert.Equal(new UserIds("c-1", AnonymousId: "a-phone"), resolved.User);
+        Assert.Equal("anonymous_id", resolved.JoinedBy);
+        Assert.Contains("joined by its anonymous_id link", resolved.Choices[0].Rule, StringComparison.Ordinal);
+        Assert.Equal(["customer_id=c-1", "anonymous_id=a-phone"], Sent(resolved));
+    }
+
+    [Fact]
+    public void AnonymousEventWithoutLinks_TravelsAsItCame()
+    {
+        var user = new UserIds(AnonymousId: "a-new", SessionId: "s-1");
+
+        var resolved = Resolve(user);
+
+        Assert.Same(user, resolved.User);
+        Assert.Null(resolved.JoinedBy);
+        Assert.Empty(Withheld(resolved));
+    }
+
+    [Fact]
+    public void FamilyTablet_ConflictedId_IsNeverSentBesideEitherCustomer_AndItsAnonymousEventsTravelAlone()
+    {
+        Link("c-parent", "anonymous_id", "a-tablet", LinkState.Conflicted, daysAgo: 2);
+        Link("c-child", "anonymous_id", "a-tablet", LinkState.Conflicted);
+
+        var parent = Resolve(new UserIds("c-parent", AnonymousId: "a-tablet"));
+        var child = Resolve(new UserIds("c-child", AnonymousId: "a-tablet"));
+        var anonymous = Resolve(new UserIds(AnonymousId: "a-tablet"));
+
+        Assert.Equal(new UserIds("c-parent"), parent.User);
+        Assert.Equal(new UserIds("c-child"), child.User);
+        Assert.Contains("shared: seen with 2 customers", parent.Choices.Single(c => !c.Sent).Rule, StringComparison.Ordinal);
+        Assert.Equal(new UserIds(AnonymousId: "a-tablet"), anonymous.User);
+    }
+
+    [Fact]
+    public void AThirdCustomerOnASharedDevice_BeforeTheLinkStageMarksIt_IsAlreadyKeptApart()
+    {
+        Link("c-1", "ios_idfv", "TABLET-1");
+
+        var resolved = Resolve(new UserIds("c-2", Devices: new DeviceIds(IosVendorId: "TABLET-1")));
+
+        Assert.Equal(new UserIds("c-2"), resolved.User);
+        Assert.Contains("also seen with 1 other customer", resolved.Choices.Single(c => !c.Sent).Rule, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KeepFirstLinkOnConflict_TheFirstCustomerKeepsTheDevice_TheSecondGoesAlone()
+    {
+        var rules = EmbeddedRelay.IdentityRules with { KeepFirstLinkOnConflict = true };
+        Link("c-first", "anonymous_id", "a-tablet", daysAgo: 3);
+        Link("c-second", "anonymous_id", "a-tablet", LinkState.Conflicted);
+
+        Assert.Equal(new UserIds("c-first", AnonymousId: "a-tablet"), Resolve(new UserIds("c-first", AnonymousId: "a-tablet"), rules: rules).User);
+        Assert.Equal(new UserIds("c-second"), Resolve(new UserIds("c-second", AnonymousId: "a-tablet"), rules: rules).User);
+        Assert.Equal("c-first", Resolve(new UserIds(AnonymousId: "a-tablet"), rules: rules).User.CustomerId);
+    }
+
+    [Theory]
+    [InlineData("Revoked", "revoked")]
+    [InlineData("Limited", "limited")]
+    public void RevokedOrLimitedLink_NeitherJoinsNorTravelsBesideTheCustomer(string state, string said)
+    {
+        Link("c-1", "anonymous_id", "a-1", Enum.Parse<LinkState>(state));
+
+        var beside = Resolve(new UserIds("c-1", AnonymousId: "a-1"));
+        var alone = Resolve(new UserIds(AnonymousId: "a-1"));
+
+        Assert.Equal(new UserIds("c-1"), beside.User);
+        Assert.Contains(said, beside.Choices.Single(c => !c.Sent).Rule, StringComparison.Ordinal);
+        Assert.Equal(new UserIds(AnonymousId: "a-1"), alone.User);
+    }
+
+    [Fact]
+    public void ALinkLastSeenBeyondItsTypesLifetime_NoLongerJoins()
+    {
+        Link("c-1", "anonymous_id", "a-old", daysAgo: 91); // anonymous ids: 90 days
+
+        Assert.Null(Resolve(new UserIds(AnonymousId: "a-old")).User.CustomerId);
+    }
+
+    [Fact]
+    public void GuestOrderByEmail_JoinsTheAccountOnlyWhenTheRulesSaySo()
+    {
+        Link("c-1", "email_sha256", Emails.Sha256Hex("anna@shop.example"));
+        var guest = new UserIds(Email: " Anna@Shop.Example ");
+
+        var byDefault = Resolve(guest);
+        var allowed = Resolve(guest, rules: EmbeddedRelay.IdentityRules with { LinkGuestOrdersByEmail = true });
+
+        Assert.Null(byDefault.User.CustomerId);
+        Assert.Equal("c-1", allowed.User.CustomerId);
+        Assert.Equal(" Anna@Shop.Example ", allowed.User.Email);
+        Assert.DoesNotContain(allowed.Choices, c => c.Value.Contains('@', StringComparison.Ordinal)); // e-mails only as their hash
+    }
+
+    [Fact]
+    public void AdvertisingId_BesideACustomerId_NeedsAdvertisingConsentWhereTheRegimeIsOptIn()
+    {
+        var user = new UserIds("c-1", Devices: new DeviceIds(IosAdvertisingId: "IDFA-1", IosVendorId: "IDFV-1"));
+
+        var without = Resolve(user);
+        var with = Resolve(user, Decision("gdpr-opt-in", ("analytics", true), ("advertising", true)));
+        var elsewhere = Resolve(user, Decision("none"));
+
+        Assert.Equal(new DeviceIds(IosVendorId: "IDFV-1"), without.User.Devices);
+        Assert.Contains("advertising-ids-need-advertising-consent", without.Choices.Single(c => !c.Sent).Rule, StringComparison.Ordinal);
+        Assert.Equal(user, with.User);
+        Assert.Equal(user, elsewhere.User);
+    }
+
+    [Fact]
+    public void AdvertisingId_AfterASaleOptOut_NeverTravelsWithTheCustomerId_NorJoinsAnAnonymousEvent()
+    {
+        Link("c-1", "ios_idfa", "IDFA-1");
+        var optedOut = Decision("ccpa-opt-out", (ConsentSnapshot.CcpaPurpose, true));
+
+        Assert.Equal(new UserIds("c-1"), Resolve(new UserIds("c-1", Devices: new DeviceIds(IosAdvertisingId: "IDFA-1")), optedOut).User);
+        Assert.Null(Resolve(new UserIds(Devices: new DeviceIds(IosAdvertisingId: "IDFA-1")), optedOut).User.CustomerId);
+        Assert.Equal("c-1", Resolve(new UserIds(Devices: new DeviceIds(IosAdvertisingId: "IDFA-1")), Decision("ccpa-opt-out")).User.CustomerId);
+    }
+
+    [Fact]
+    public void IdentifiersPointingAtDifferentCustomers_ThePriorityDecides_AndTheOtherIsWithheld()
+    {
+        Link("c-app", "ios_idfv", "IDFV-1");      // priority 2
+        Link("c-web", "anonymous_id", "a-web");   // priority 4
+
+        var resolved = Resolve(new UserIds(AnonymousId: "a-web", Devices: new DeviceIds(IosVendorId: "IDFV-1")));
+
+        Assert.Equal(new UserIds("c-app", Devices: new DeviceIds(IosVendorId: "IDFV-1")), resolved.User);
+        Assert.Equal(["anonymous_id=a-web"], Withheld(resolved));
+    }
+
+    [Fact]
+    public void SameEventAndLinks_SameDecision_AndTheSameBatchBytes()
+    {
+        Link("c-1", "anonymous_id", "a-1");
+        Link("c-2", "ios_idfv", "IDFV-2", LinkState.Conflicted);
+        var user = new UserIds(AnonymousId: "a-1", Devices: new DeviceIds(IosVendorId: "IDFV-2"));
+        var builder = new BatchBuilder(TestOptions.Mapping(), TestOptions.Routing());
+        var context = new EventContext(Guid.Parse("6f1c7c1e-0d3a-4b6e-9a51-0c1b2d3e4f50"), "web/segment/m-1", At, EventSource.Storefront, "m-1", "acme-de", new Region("DE"), user);
+        byte[] Bytes(ResolvedIdentity r) => ((BuiltBatch)builder.Build(new SignedIn(context with { User = r.User }, "password"))).Json;
+
+        var first = Resolve(user);
+        var second = Resolve(user);
+
+        Assert.Equal(first.Choices, second.Choices);
+        Assert.Equal(Bytes(first), Bytes(second));
+        Assert.Equal(new UserIds("c-1", AnonymousId: "a-1"), first.User); // the shared device's id stays out
+    }
+}
