@@ -66,9 +66,22 @@ internal static class IdentityRulesLoader
     public static (IdentityRules? Rules, IReadOnlyList<string> Problems) Load(RelayOptions options)
     {
         var path = GovernanceOptionsValidator.ResolvePath(options.IdentityRulesPath);
-        return File.Exists(path)
-            ? IdentityRules.Parse(File.ReadAllText(path), path)
-            : (null, [$"Relay:IdentityRulesPath points to {path}, which does not exist. Ship config/identity-rules.json with the app or correct the setting."]);
+        if (!File.Exists(path))
+        {
+            return (null, [$"Relay:IdentityRulesPath points to {path}, which does not exist. Ship config/identity-rules.json with the app or correct the setting."]);
+        }
+
+        var (rules, problems) = IdentityRules.Parse(File.ReadAllText(path), path);
+        if (rules is null || ConsentRulesLoader.Load(options).Rules is not { } consent)
+        {
+            return (rules, problems); // broken consent rules are reported by their own check
+        }
+
+        // A pairing rule names consent regimes: one the consent rules do not have would never apply, silently.
+        var unknown = (rules.Pairing ?? []).SelectMany(p => p.Regimes.Where(r => r != "*" && consent.Regimes.All(c => c.Name != r)).Select(r => (p.Name, Regime: r))).ToArray();
+        return unknown.Length == 0
+            ? (rules, problems)
+            : (null, [.. unknown.Select(u => $"{path}: pairing '{u.Name}' names regime '{u.Regime}', which {ConsentRulesLoader.ResolvePath(options)} does not define; use one of {string.Join(", ", consent.Regimes.Select(c => c.Name))} or \"*\".")]);
     }
 }
 

@@ -233,6 +233,28 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Host_IdentityPairingRuleNamingARegimeTheConsentRulesLack_StopsTheHostWithTheRegimeNamed()
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("ctmp-rules-").FullName, "identity-rules.json");
+        await File.WriteAllTextAsync(file, """
+            {"version":"t","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],
+             "pairing":[{"name":"ads","regimes":["gdpr-opt-in","lgpd"],"types":["ios_idfa"],"requiresPurpose":"advertising"}]}
+            """);
+        var settings = Settings();
+        settings["Relay:IdentityRulesPath"] = file;
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddRelayFunctions(builder.Configuration);
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+
+        var failures = (ex is AggregateException many ? many.Flatten().InnerExceptions : [ex]).OfType<OptionsValidationException>().SelectMany(e => e.Failures);
+        Assert.Contains(failures, f => f.Contains("pairing 'ads' names regime 'lgpd'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Host_GoodSettings_Starts()
     {
         var builder = Host.CreateApplicationBuilder();

@@ -440,7 +440,7 @@ public sealed class CtmpCommandTests : IDisposable
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
-    [InlineData(3)]
+    [InlineData(2)] // the last: the samples make three batches (the customer's events go without the e-mail they changed)
     public async Task Relay_KilledRightAfterMParticleAccepted_RerunResendsOnlyTheIdenticalRequest(int killAt)
     {
         // A real process, killed (SIGKILL) while mParticle is accepting its request number killAt (one batch per

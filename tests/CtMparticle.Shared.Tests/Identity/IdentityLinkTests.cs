@@ -1,11 +1,17 @@
 using CtMparticle.Configuration;
+using CtMparticle.Identity;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using CtMparticle.Tests.Support;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CtMparticle.Tests.Identity;
 
-/// <summary>Identity links through the commercetools source on the embedded store: a deleted customer is forgotten.</summary>
+/// <summary>
+/// Identity links as the link stage records them on the embedded store, under the shipped rules: a deleted customer
+/// is forgotten, a changed e-mail ends the old one's link, a customer who gains too many ids is limited, an alias links.
+/// </summary>
 public sealed class IdentityLinkTests
 {
     private static IdentityLink Link(string customer, string type, string value) =>
@@ -43,5 +49,69 @@ public sealed class IdentityLinkTests
         await job.RunAsync(default); // the default: 395 days
 
         Assert.Equal(["a-fresh"], (await relay.Store.ByCustomerAsync("c-1", default)).Select(l => l.Value).ToArray());
+    }
+
+    private static LinkStage Stage(EmbeddedRelay relay) => new(relay.Store, EmbeddedRelay.IdentityRules, relay.Metrics, NullLogger<LinkStage>.Instance);
+
+    private static Flow<GovernedEvents> Allowed(params TrackingEvent[] events) =>
+        Flow<GovernedEvents>.Go(new InputInfo("test", "m", null, null, null),
+            new GovernedEvents(events, new Dictionary<Guid, CtMparticle.Governance.GovernanceDecision>(), [], [], 0, null, null));
+
+    private static SignedIn SignIn(string customer, string anonymousId, DateTimeOffset at) =>
+        new(new EventContext(Guid.NewGuid(), "k-" + anonymousId, at, EventSource.Storefront, null, null, null, new UserIds(customer, AnonymousId: anonymousId)));
+
+    [Fact]
+    public async Task EmailChange_EndsTheOldAddressLink_AndAnOlderChangeArrivingLate_EndsNothingNewer()
+    {
+        using var relay = new EmbeddedRelay();
+        var created = await relay.Pipeline().IngestAsync(new Inbound(Samples.Bytes(Samples.Json(Samples.CustomerCreated))), default);
+        var changed = await relay.Pipeline().IngestAsync(new Inbound(Samples.Bytes(Samples.Json(Samples.CustomerEmailChanged))), default);
+        var customer = (string)Samples.Json(Samples.CustomerCreated)["resource"]!["id"]!;
+        // A change from before the sign-up's address was last seen, delivered late: it must not end the newer one.
+        var late = Samples.Json(Samples.CustomerEmailChanged);
+        late["id"] = Guid.NewGuid().ToString();
+        late["email"] = "anna.old@example.org";
+        late["createdAt"] = "2025-01-01T00:00:00Z";
+        await relay.Pipeline().IngestAsync(new Inbound(Samples.Bytes(late)), default);
+
+        Assert.Equal((IngestOutcomeKind.Accepted, IngestOutcomeKind.Accepted), (created.Kind, changed.Kind));
+        var links = await relay.Store.ByCustomerAsync(customer, default);
+        Assert.Equal(LinkState.Revoked, links.Single(l => l.Value == Emails.Sha256Hex("anna.schmidt@example.com")).State);
+        Assert.Equal(LinkState.Active, links.Single(l => l.Value == Emails.Sha256Hex("anna.s@example.org")).State);
+        Assert.Equal(LinkState.Active, links.Single(l => l.Type == "anonymous_id").State); // the sign-up's anonymous session stays linked
+    }
+
+    [Fact]
+    public async Task ACustomerGainingMoreAnonymousIdsInAWeekThanTheRulesAllow_GetsTheExtraOnesLimited()
+    {
+        using var relay = new EmbeddedRelay();
+        var stage = Stage(relay);
+        var start = EmbeddedRelay.Now;
+        for (var i = 0; i < 21; i++) // the rules: 20 anonymous ids in 7 days
+        {
+            await stage.RecordAsync(Allowed(SignIn("c-script", "a-" + i, start.AddHours(i))), default);
+        }
+
+        await stage.RecordAsync(Allowed(SignIn("c-script", "a-later", start.AddDays(8))), default);
+        await stage.RecordAsync(Allowed(SignIn("c-script", "a-20", start.AddDays(9))), default); // seen again: still limited
+
+        var links = (await relay.Store.ByCustomerAsync("c-script", default)).ToDictionary(l => l.Value, l => l.State);
+        Assert.Equal(20, links.Count(l => l.Key != "a-later" && l.Value == LinkState.Active));
+        Assert.Equal(LinkState.Limited, links["a-20"]);
+        Assert.Equal(LinkState.Active, links["a-later"]); // outside the window
+    }
+
+    [Fact]
+    public async Task AnAliasCall_LinksItsPreviousIdToTheCustomer_ButNotAPlaceholder()
+    {
+        using var relay = new EmbeddedRelay();
+        var stage = Stage(relay);
+        EventContext Alias(string previous) => new(Guid.NewGuid(), "web/segment/alias-" + previous, EmbeddedRelay.Now, EventSource.Storefront, "alias-" + previous, null, null,
+            new UserIds("c-1", AnonymousId: previous));
+
+        await stage.RecordAsync(Flow<GovernedEvents>.Stop(new InputInfo("segment", "alias-1", null, null, null), new Filter(Reason.IdentityOnly, "alias") { Aliases = Alias("a-before-signup") }), default);
+        await stage.RecordAsync(Flow<GovernedEvents>.Stop(new InputInfo("segment", "alias-2", null, null, null), new Filter(Reason.IdentityOnly, "alias") { Aliases = Alias("undefined") }), default);
+
+        Assert.Equal(["a-before-signup"], (await relay.Store.ByCustomerAsync("c-1", default)).Select(l => l.Value).ToArray());
     }
 }

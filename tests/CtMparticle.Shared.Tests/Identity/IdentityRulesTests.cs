@@ -58,6 +58,12 @@ public sealed class IdentityRulesTests
     [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":["(unclosed"],"blockedEmails":[]}""", "not a regular expression")]
     [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":["nobody"]}""", "not an e-mail address")]
     [InlineData("""{"version":"1","blockedValues":"null"}""", "not valid identity rules")]
+    [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],"identifiers":[{"type":"customer_id","priority":1}]}""", "'customer_id' is not an identifier type a customer can be linked to")]
+    [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],"identifiers":[{"type":"anonymous_id","priority":1},{"type":"ios_idfv","priority":1}]}""", "share priority 1")]
+    [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],"identifiers":[{"type":"anonymous_id","priority":1,"maxPerCustomer":5}]}""", "needs both maxPerCustomer and windowDays")]
+    [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],"identifiers":[{"type":"anonymous_id","priority":1,"lifetimeDays":0}]}""", "below 1")]
+    [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],"pairing":[{"name":"p","regimes":["*"],"types":["ios_idfa"]}]}""", "exactly one of requiresPurpose")]
+    [InlineData("""{"version":"1","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],"pairing":[{"name":"p","regimes":["*"],"types":["idfa"],"requiresPurpose":"advertising"}]}""", "names 'idfa'")]
     [InlineData("""{"version":"1",""", "not valid identity rules")]
     public void BrokenRules_AreRefusedWithWhatToFix(string json, string expected)
     {

@@ -211,8 +211,13 @@ public sealed class SegmentMappingTests
     [Fact]
     public void AliasAndGroup_AreFilteredNotQuarantined_AndAnUnknownSourceIsQuarantined()
     {
-        Assert.IsType<Filter>(Run($$$"""{"type":"alias","userId":"c-1","previousId":"a-1",{{{Stamp}}}}""").Halt);
-        Assert.IsType<Filter>(Run($$$"""{"type":"group","userId":"c-1","groupId":"g",{{{Stamp}}}}""").Halt);
+        var alias = Assert.IsType<Filter>(Run($$$"""{"type":"alias","userId":"c-1","previousId":"a-1",{{{Stamp}}}}""").Halt);
+        Assert.Equal("identity_only", alias.Reason.Code());
+        Assert.Equal(new UserIds("c-1", AnonymousId: "a-1"), alias.Aliases?.User); // recorded as a link, never sent
+        var sameIds = Assert.IsType<Filter>(Run($$$"""{"type":"alias","userId":"c-1","previousId":"c-1",{{{Stamp}}}}""").Halt);
+        Assert.Equal(("unsupported_message_type", null), (sameIds.Reason.Code(), sameIds.Aliases));
+        Assert.Equal("c-1", Assert.IsType<Filter>(Run($$$"""{"type":"alias","userId":"c-1","anonymousId":"a-2",{{{Stamp}}}}""").Halt).Aliases?.User.CustomerId);
+        Assert.Equal("unsupported_message_type", Assert.IsType<Filter>(Run($$$"""{"type":"group","userId":"c-1","groupId":"g",{{{Stamp}}}}""").Halt).Reason.Code());
         Assert.Equal("unknown_source", Assert.IsType<Reject>(Run($$$"""{"type":"track","event":"Signed In","userId":"c-1",{{{Stamp}}}}""", source: "gone").Halt).Reason.Code());
     }
 
