@@ -79,7 +79,10 @@ internal sealed class IngestPipeline(
             var governed = governor.Apply(gated, prepared.Checked);
             stage = "store";
             var outcome = await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
-            if (links is not null && (outcome.Kind == IngestOutcomeKind.Accepted || governed.Halt is Filter { Reason: Reason.CustomerDeletion } or Filter { Aliases: not null }))
+            // A duplicate still shows its identifiers (the storefront's copy of a purchase commercetools reported first
+            // carries the browser's anonymous id); recording a link is idempotent.
+            if (links is not null && (outcome.Kind is IngestOutcomeKind.Accepted or IngestOutcomeKind.Duplicate
+                    || governed.Halt is Filter { Reason: Reason.CustomerDeletion } or Filter { Aliases: not null }))
             {
                 stage = "link";
                 await links.RecordAsync(governed, cancellationToken).ConfigureAwait(false);

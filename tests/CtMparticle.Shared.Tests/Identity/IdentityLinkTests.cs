@@ -114,4 +114,21 @@ public sealed class IdentityLinkTests
 
         Assert.Equal(["a-before-signup"], (await relay.Store.ByCustomerAsync("c-1", default)).Select(l => l.Value).ToArray());
     }
+
+    [Fact]
+    public async Task ADuplicateOfAPurchase_StillLinksTheIdentifiersItShows()
+    {
+        using var relay = new EmbeddedRelay();
+        var second = Samples.Json(Samples.OrderCreatedRegistered);
+        second["id"] = "0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f";
+        second["type"] = "OrderImported";
+        second["order"]!["anonymousId"] = "a-browser"; // the copy that knows the browser: same purchase, more identifiers
+        var customer = (string)second["order"]!["customerId"]!;
+
+        await relay.Pipeline().IngestAsync(new Inbound(Samples.Bytes(Samples.Json(Samples.OrderCreatedRegistered))), default);
+        var duplicate = await relay.Pipeline().IngestAsync(new Inbound(Samples.Bytes(second)), default);
+
+        Assert.Equal(IngestOutcomeKind.Duplicate, duplicate.Kind);
+        Assert.Equal(customer, Assert.Single(await relay.Store.ByIdentifierAsync("anonymous_id", "a-browser", default)).CustomerId);
+    }
 }
