@@ -30,19 +30,35 @@ internal sealed class IdentityResolver(IdentityRules rules)
 {
     public IdentityRules Rules => rules;
 
+    /// <summary>The customer an anonymous event's links would join it to (before consent), or null: what the caller checks consent for.</summary>
+    public string? Candidate(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf) =>
+        string.IsNullOrWhiteSpace(user.CustomerId) ? Join([.. IdentifierTypes.Of(user)], at, consent, linksOf)?.CustomerId : null;
+
     /// <param name="at">The event's time: lifetimes are measured back from it, not from the clock.</param>
     /// <param name="linksOf">Every link of an identifier (type, value), as the store returns it.</param>
-    public ResolvedIdentity Resolve(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf)
+    /// <param name="refusedBy">
+    /// Why the customer's own consent keeps an anonymous event from being joined to them (null: it allows it); an
+    /// event is joined only where both the browser's and the customer's consent let it go.
+    /// </param>
+    public ResolvedIdentity Resolve(
+        UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf, Func<string, string?>? refusedBy = null)
     {
         var identifiers = IdentifierTypes.Of(user).ToArray();
         var choices = new List<IdentityChoice>(identifiers.Length + 1);
         string? joinedBy = null;
         var customer = user.CustomerId?.Trim() is { Length: > 0 } own ? own : null;
+        var candidate = customer is null ? Join(identifiers, at, consent, linksOf) : null;
+        if (candidate is not null && refusedBy?.Invoke(candidate.CustomerId) is { } refused)
+        {
+            choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, candidate.CustomerId, false, $"not joined by its {candidate.Type} link: {refused}"));
+            candidate = null;
+        }
+
         if (customer is not null)
         {
             choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, customer, true, "the event's own customer id"));
         }
-        else if (Join(identifiers, at, consent, linksOf) is { } join)
+        else if (candidate is { } join)
         {
             customer = join.CustomerId;
             joinedBy = join.Type;

@@ -275,6 +275,33 @@ internal sealed class PushPipeline(
             await Parallel.ForEachAsync(wanted, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
                 links[id] = await push.identityLinks.ByIdentifierAsync(id.Type, id.Value, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
+            IReadOnlyList<IdentityLink> LinksOf(string type, string value) => links.GetValueOrDefault((type, value), []);
+
+            // An anonymous event joins a customer only where the customer's own stored consent does not refuse it: the
+            // browser's choice speaks for the browser, the customer's for the profile the event would land in.
+            // Keyed by customer and the event's region (the gate's first source of where the user is).
+            var refusals = new Dictionary<(string Customer, string? Region), string?>();
+            var customerStates = new Dictionary<string, UserConsent?>(StringComparer.Ordinal);
+            foreach (var (_, trackingEvent, consent) in allowed)
+            {
+                var region = trackingEvent.Context.Region?.Code;
+                if (push.identities.Candidate(trackingEvent.Context.User, trackingEvent.Context.OccurredAt, consent, LinksOf) is not { } candidate
+                    || refusals.ContainsKey((candidate, region)))
+                {
+                    continue;
+                }
+
+                if (!customerStates.TryGetValue(candidate, out var state))
+                {
+                    customerStates[candidate] = state = await push.consent.GetAsync(UserKeys.Customer(candidate), cancellationToken).ConfigureAwait(false);
+                }
+
+                var asCustomer = trackingEvent with { Context = trackingEvent.Context with { User = new UserIds(candidate), Consent = null } };
+                var decision = ConsentGate.Decide(asCustomer, state, push.rules, push.routing.Value);
+                // Refused, not merely unknown: a customer who never stated a choice is the person whose browser consented.
+                refusals[(candidate, region)] = decision.Verdict == ConsentVerdict.Refuse ? $"the customer's own consent refuses it ({decision.Detail})" : null;
+            }
+
             var now = push.time.GetUtcNow();
             var version = push.identities.Rules.Version;
             var resolved = new List<(PendingEventKey, TrackingEvent)>(allowed.Count);
@@ -283,7 +310,7 @@ internal sealed class PushPipeline(
             foreach (var (key, trackingEvent, consent) in allowed)
             {
                 var context = trackingEvent.Context;
-                var identity = push.identities.Resolve(context.User, context.OccurredAt, consent, (type, value) => links.GetValueOrDefault((type, value), []));
+                var identity = push.identities.Resolve(context.User, context.OccurredAt, consent, LinksOf, customer => refusals.GetValueOrDefault((customer, context.Region?.Code)));
                 decisions.Add(new IdentityDecision(context.EventId, trackingEvent.Name, now, version, consent.Regime, identity.Choices));
                 if (identity.JoinedBy is { } by)
                 {

@@ -311,4 +311,28 @@ public sealed class CtmpIdentityTests : IDisposable
         Assert.Equal((customer, cartAnonymousId, order.Ids["email"]), (signUp.Ids["customer_id"], signUp.Ids["other"], signUp.Ids["email"]));
         Assert.Equal(customer, Assert.Single(later, b => b.Events.Any(e => e.Id == EventId("g-01"))).Ids["customer_id"]);
     }
+
+    [Fact]
+    public async Task ACustomerWhoWithdrewConsent_IsNotJoinedToTheBrowsersLaterEvents_ThoughTheBrowserConsents()
+    {
+        var first = Directory.CreateDirectory(Path.Combine(work, "signin")).FullName;
+        File.WriteAllText(Path.Combine(first, "signin.ndjson"), Storefront("w-01", "track", "Signed In", "c-withdrawn", "a-shop", "2026-12-02T10:00:00Z").ToJsonString());
+        var later = Directory.CreateDirectory(Path.Combine(work, "later")).FullName;
+        var withdrawal = Storefront("w-02", "track", "Segment Consent Preference Updated", "c-withdrawn", "a-other", "2026-12-02T11:00:00Z");
+        withdrawal["context"]!["consent"]!["categoryPreferences"]!["analytics"] = false;
+        File.WriteAllLines(Path.Combine(later, "calls.ndjson"),
+        [
+            withdrawal.ToJsonString(),
+            Storefront("w-03", "track", "Product Viewed", null, "a-shop", "2026-12-02T12:00:00Z").ToJsonString(), // the browser still consents
+        ]);
+
+        await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--out", Path.Combine(work, "out-signin"), "--store", Store, first);
+        await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--out", Path.Combine(work, "out-later"), "--store", Store, later);
+
+        Assert.Equal("c-withdrawn", Assert.Single(Batches(Path.Combine(work, "out-signin"))).Ids["customer_id"]); // linked while consenting
+        var view = Assert.Single(Batches(Path.Combine(work, "out-later")), b => b.Events.Any(e => e.Id == EventId("w-03")));
+        Assert.Equal(new Dictionary<string, string> { ["other"] = "a-shop" }, view.Ids);
+        var explained = (await CtmpCommandTests.RunAsync("identity", "explain", EventId("w-03"), "--store", Store)).Stdout;
+        Assert.Contains("withheld  customer_id c-withdrawn  not joined by its anonymous_id link: the customer's own consent refuses it", explained, StringComparison.Ordinal);
+    }
 }

@@ -24,6 +24,9 @@ internal static class SegmentMapper
     /// <summary>The screen name of a <c>screen</c> call without a name.</summary>
     public const string UnnamedScreen = "ScreenView";
 
+    /// <summary>The track event Segment's consent management sends when the shopper changes their choices.</summary>
+    public const string ConsentPreferenceUpdated = "Segment Consent Preference Updated";
+
     public static Flow<MappedEvents> Map(SegmentCall call, InputInfo info, CollectorOptions options, CollectorSourceOptions source)
     {
         var context = Context(call, options, source);
@@ -83,6 +86,11 @@ internal static class SegmentMapper
             "Signed Up" => new SignedUp(context, Profile(call.Traits), Text(p, "type") ?? Text(p, "method")),
             "Signed In" => new SignedIn(context, Text(p, "type") ?? Text(p, "method")),
             "Products Searched" => new StorefrontEvent(context, call.Event!, Scalars(p), IsSearch: true),
+            // Segment's consent event (Consent Management): the CMP's categories in context.consent are the change.
+            ConsentPreferenceUpdated => context.Consent is { IsEmpty: false } stated
+                ? new ConsentUpdated(context, stated.Purposes)
+                : throw new InvalidFieldException(Reason.MissingField,
+                    "Segment Consent Preference Updated needs context.consent.categoryPreferences with at least one category the collector maps (Collector:ConsentCategories)."),
             _ => new StorefrontEvent(context, call.Event!, Scalars(p)),
         };
     }

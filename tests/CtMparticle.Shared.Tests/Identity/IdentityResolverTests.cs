@@ -50,6 +50,19 @@ public sealed class IdentityResolverTests
     }
 
     [Fact]
+    public void ACustomerWhoseOwnConsentRefuses_IsNotJoinedToTheBrowsersEvents_AndExplainSaysWhy()
+    {
+        Link("c-1", "anonymous_id", "a-phone");
+
+        var resolved = new IdentityResolver(EmbeddedRelay.IdentityRules).Resolve(new UserIds(AnonymousId: "a-phone"), At, OptIn,
+            (type, value) => links.Where(l => l.Type == type && l.Value == value).ToArray(), customer => customer == "c-1" ? "analytics refused" : null);
+
+        Assert.Equal(new UserIds(AnonymousId: "a-phone"), resolved.User);
+        Assert.Null(resolved.JoinedBy);
+        Assert.Equal(new IdentityChoice("customer_id", "c-1", false, "not joined by its anonymous_id link: analytics refused"), resolved.Choices[0]);
+    }
+
+    [Fact]
     public void AnonymousEventWithoutLinks_TravelsAsItCame()
     {
         var user = new UserIds(AnonymousId: "a-new", SessionId: "s-1");

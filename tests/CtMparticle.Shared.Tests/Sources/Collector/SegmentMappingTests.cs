@@ -209,6 +209,17 @@ public sealed class SegmentMappingTests
     }
 
     [Fact]
+    public void ConsentPreferenceUpdated_IsAConsentChange_WithTheCategoriesItStates_AndWithoutThemIsRefused()
+    {
+        var e = Assert.IsType<ConsentUpdated>(Single($$$$"""{"type":"track","event":"Segment Consent Preference Updated","userId":"c-1","context":{"consent":{"categoryPreferences":{"analytics":false,"advertising":true}}},{{{{Stamp}}}}}"""));
+
+        Assert.Equal(["advertising", "analytics"], e.ChangedPurposes.Order(StringComparer.Ordinal).ToArray());
+        Assert.False(e.Context.Consent!.Gdpr["analytics"].Consented);
+        var empty = Run($$$"""{"type":"track","event":"Segment Consent Preference Updated","userId":"c-1",{{{Stamp}}}}""");
+        Assert.Equal("missing_field", Assert.IsType<Reject>(empty.Halt).Reason.Code());
+    }
+
+    [Fact]
     public void AliasAndGroup_AreFilteredNotQuarantined_AndAnUnknownSourceIsQuarantined()
     {
         var alias = Assert.IsType<Filter>(Run($$$"""{"type":"alias","userId":"c-1","previousId":"a-1",{{{Stamp}}}}""").Halt);
