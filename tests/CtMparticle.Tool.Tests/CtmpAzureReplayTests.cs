@@ -5,7 +5,10 @@ using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tool.Tests;
 
-/// <summary><c>ctmp quarantine replay --azure</c>: the function app's quarantine container and tables, on Azurite.</summary>
+/// <summary>
+/// <c>--azure</c>: the function app's quarantine container and tables, on Azurite (<c>ctmp quarantine replay</c>,
+/// <c>ctmp identity show / explain / unlink</c>).
+/// </summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
 {
@@ -56,6 +59,54 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
             var sent = Directory.GetFiles(output).SelectMany(f => JsonNode.Parse(File.ReadAllText(f))!.AsArray())
                 .SelectMany(b => b!["events"]!.AsArray()).Select(e => (string?)e!["data"]!["event_name"]).ToArray();
             Assert.Contains("Signed Up", sent);
+        }
+        finally
+        {
+            foreach (var name in settings.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Identity_Azure_ShowsExplainsAndUnlinksTheFunctionAppsLinks()
+    {
+        var table = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "links");
+        await table.CreateIfNotExistsAsync();
+        var links = new CtMparticle.Storage.Azure.TableIdentityLinkStore(table, Microsoft.Extensions.Options.Options.Create(new CtMparticle.Configuration.RelayOptions()));
+        var at = new DateTimeOffset(2026, 12, 2, 9, 0, 0, TimeSpan.Zero);
+        var eventId = Guid.NewGuid();
+        await links.RecordAsync(new IdentityLink("c-azure", "anonymous_id", "a-azure", eventId, at, at, LinkState.Active, "2026-12-02.2"), default);
+        await links.SaveDecisionsAsync([new IdentityDecision(eventId, "Signed In", at, "2026-12-02.2", "gdpr-opt-in",
+            [new IdentityChoice("customer_id", "c-azure", true, "the event's own customer id")])], default);
+        var settings = new Dictionary<string, string>
+        {
+            ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
+            ["CTMP_Storage__LinksTable"] = prefix + "links",
+            ["CTMP_Storage__EventsTable"] = prefix + "events",
+            ["CTMP_Storage__OrdersTable"] = prefix + "orders",
+            ["CTMP_Storage__ConsentTable"] = prefix + "consent",
+            ["CTMP_Storage__QuarantineContainer"] = prefix + "-quarantine",
+        };
+        foreach (var (name, value) in settings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            var store = Path.Combine(work, "no-store-here");
+            var (shown, show) = await Ctmp("identity", "show", "a-azure", "--azure", "--store", store);
+            var (explained, explain) = await Ctmp("identity", "explain", eventId.ToString(), "--azure", "--store", store);
+            var (unlinked, _) = await Ctmp("identity", "unlink", "c-azure", "a-azure", "--azure", "--store", store);
+            var (embedded, _) = await Ctmp("identity", "show", "a-azure", "--store", store); // without --azure: the embedded store, which is not there
+
+            Assert.Equal((0, 0, 0), (shown, explained, unlinked));
+            Assert.Contains("customer c-azure  anonymous_id a-azure  active", show, StringComparison.Ordinal);
+            Assert.Contains("sent      customer_id c-azure  the event's own customer id", explain, StringComparison.Ordinal);
+            Assert.Equal(LinkState.Revoked, Assert.Single(await links.ByIdentifierAsync("anonymous_id", "a-azure", default)).State);
+            Assert.Equal(2, embedded); // usage: no store at that path
         }
         finally
         {

@@ -55,7 +55,7 @@ internal static class Commands
         root.Subcommands.Add(ConsentCommand.Create(StoreOption, SettingsOption, VerboseOption));
         root.Subcommands.Add(ServeCommand.Create(StoreOption, SettingsOption, VerboseOption));
         root.Subcommands.Add(LoadCommand.Create());
-        root.Subcommands.Add(IdentityCommand.Create(StoreOption));
+        root.Subcommands.Add(IdentityCommand.Create(StoreOption, SettingsOption));
         return root;
     }
 

@@ -12,58 +12,47 @@ namespace CtMparticle.Tool;
 /// </summary>
 internal static class IdentityCommand
 {
-    public static Command Create(Option<DirectoryInfo> store)
+    public static Command Create(Option<DirectoryInfo> store, Option<FileInfo?> settings)
     {
+        var azure = new Option<bool>("--azure")
+        {
+            Description = "Read the function app's links and decisions in Azure Tables (Storage:* settings, e.g. CTMP_Storage__ConnectionString) instead of the embedded store.",
+        };
         var identity = new Command("identity", "Identity links: which identifiers were seen with which customer, and why.");
         var id = new Argument<string>("id") { Description = "A customer id, an anonymous or device id, or an e-mail address (looked up by its hash)." };
         var show = new Command("show", "Print every link of an identifier or customer: the other side, state, first and last seen, the event that showed it, the rules version.")
         {
-            id, store,
+            id, store, settings, azure,
         };
-        show.SetAction(async (parse, cancellationToken) =>
+        show.SetAction((parse, cancellationToken) => WithLinksAsync(parse, store, settings, azure, async links =>
         {
-            await using var sqlite = Open(parse.GetRequiredValue(store), out var missing);
-            if (sqlite is null)
-            {
-                return missing;
-            }
-
-            var links = await FindAsync(sqlite, parse.GetRequiredValue(id).Trim(), cancellationToken).ConfigureAwait(false);
-            if (links.Count == 0)
+            var found = await FindAsync(links, parse.GetRequiredValue(id).Trim(), cancellationToken).ConfigureAwait(false);
+            if (found.Count == 0)
             {
                 Console.WriteLine("No identity links for this identifier.");
                 return ExitCodes.Ok;
             }
 
-            foreach (var link in links)
+            foreach (var link in found)
             {
                 Console.WriteLine($"customer {link.CustomerId}  {link.Type} {link.Value}  {link.State.ToString().ToLowerInvariant()}  " +
                     $"first {link.FirstSeen:u}  last {link.LastSeen:u}  event {link.SourceEventId}  rules {link.RulesVersion}");
             }
 
             return ExitCodes.Ok;
-        });
+        }));
         identity.Subcommands.Add(show);
 
         var eventId = new Argument<string>("event-id") { Description = "The event's id: the source_message_id of its event in the batch mParticle received." };
         var explain = new Command("explain", "Print the identities an event was sent with, those withheld, and the rule behind each.")
         {
-            eventId, store,
+            eventId, store, settings, azure,
         };
-        explain.SetAction(async (parse, cancellationToken) =>
+        explain.SetAction((parse, cancellationToken) => !Guid.TryParse(parse.GetRequiredValue(eventId).Trim(), out var guid)
+            ? Task.FromResult(Commands.Fail(ExitCodes.Usage, ["The event id is a UUID: the source_message_id of the event in the batch sent to mParticle (or in ctmp relay --dry-run's files)."]))
+            : WithLinksAsync(parse, store, settings, azure, async links =>
         {
-            if (!Guid.TryParse(parse.GetRequiredValue(eventId).Trim(), out var guid))
-            {
-                return Commands.Fail(ExitCodes.Usage, ["The event id is a UUID: the source_message_id of the event in the batch sent to mParticle (or in ctmp relay --dry-run's files)."]);
-            }
-
-            await using var sqlite = Open(parse.GetRequiredValue(store), out var missing);
-            if (sqlite is null)
-            {
-                return missing;
-            }
-
-            if (await sqlite.DecisionAsync(guid, cancellationToken).ConfigureAwait(false) is not { } decision)
+            if (await links.DecisionAsync(guid, cancellationToken).ConfigureAwait(false) is not { } decision)
             {
                 Console.WriteLine($"No identity decision for event {guid:D}: no batch of it was built (it is still pending, was withdrawn or quarantined before push), or it was forgotten after Relay:DedupeRetentionDays.");
                 return ExitCodes.Ok;
@@ -76,26 +65,20 @@ internal static class IdentityCommand
             }
 
             return ExitCodes.Ok;
-        });
+        }));
         identity.Subcommands.Add(explain);
 
         var customer = new Argument<string>("customer") { Description = "The customer id." };
         var other = new Argument<string>("id") { Description = "The identifier to detach: an anonymous or device id, or an e-mail address." };
         var unlink = new Command("unlink", "Revoke the links between a customer and an identifier: they are kept as revoked (for the record) and never used again.")
         {
-            customer, other, store,
+            customer, other, store, settings, azure,
         };
-        unlink.SetAction(async (parse, cancellationToken) =>
+        unlink.SetAction((parse, cancellationToken) => WithLinksAsync(parse, store, settings, azure, async store =>
         {
-            await using var sqlite = Open(parse.GetRequiredValue(store), out var missing);
-            if (sqlite is null)
-            {
-                return missing;
-            }
-
             var customerId = parse.GetRequiredValue(customer).Trim();
             var value = ValueOf(parse.GetRequiredValue(other).Trim());
-            var links = (await sqlite.ByCustomerAsync(customerId, cancellationToken).ConfigureAwait(false)).Where(l => l.Value == value).ToList();
+            var links = (await store.ByCustomerAsync(customerId, cancellationToken).ConfigureAwait(false)).Where(l => l.Value == value).ToList();
             if (links.Count == 0)
             {
                 return Commands.Fail(ExitCodes.Usage, [$"Customer {customerId} has no link to that identifier; 'ctmp identity show {customerId}' lists theirs."]);
@@ -103,12 +86,12 @@ internal static class IdentityCommand
 
             foreach (var link in links)
             {
-                await sqlite.SetStateAsync(link, LinkState.Revoked, "unlinked by hand", cancellationToken).ConfigureAwait(false);
+                await store.SetStateAsync(link, LinkState.Revoked, "unlinked by hand", cancellationToken).ConfigureAwait(false);
                 Console.WriteLine($"revoked: customer {link.CustomerId}  {link.Type} {link.Value}");
             }
 
             return ExitCodes.Ok;
-        });
+        }));
         identity.Subcommands.Add(unlink);
         return identity;
     }
@@ -125,18 +108,27 @@ internal static class IdentityCommand
         return [.. found.Distinct()];
     }
 
-    /// <summary>The store's file, or null (and the exit code, having said what to do) when there is none.</summary>
-    private static SqliteStore? Open(DirectoryInfo store, out int exit)
+    /// <summary>
+    /// Runs <paramref name="work"/> on the links: the embedded store's file (never created here: a missing one is a
+    /// wrong --store), or with --azure the function app's table, through the relay's own registration and settings.
+    /// </summary>
+    private static async Task<int> WithLinksAsync(
+        ParseResult parse, Option<DirectoryInfo> store, Option<FileInfo?> settings, Option<bool> azure, Func<IIdentityLinkStore, Task<int>> work)
     {
-        var database = RunnerHost.DatabasePath(store);
-        if (!File.Exists(database))
+        if (parse.GetValue(azure))
         {
-            exit = Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store."]);
-            return null;
+            await using var host = Commands.TryCreateHost(new RunnerOptions(parse.GetValue(settings), parse.GetRequiredValue(store), null, AzureStorage: true), out var exit);
+            return host is null ? exit : await work(host.Get<IIdentityLinkStore>()).ConfigureAwait(false);
         }
 
-        exit = ExitCodes.Ok;
-        return SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
+        var database = RunnerHost.DatabasePath(parse.GetRequiredValue(store));
+        if (!File.Exists(database))
+        {
+            return Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store (or --azure for the function app's)."]);
+        }
+
+        await using var sqlite = SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
+        return await work(sqlite).ConfigureAwait(false);
     }
 
     /// <summary>How an identifier is stored: an e-mail address as its hash, anything else as given.</summary>
