@@ -211,6 +211,7 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
     [InlineData("Storage:EventsTable", "no_underscores", "table names")]
     [InlineData("Relay:ConsentRulesPath", "config/missing.json", "does not exist")]
     [InlineData("Relay:IdentityRulesPath", "config/missing.json", "Relay:IdentityRulesPath points to")]
+    [InlineData("Relay:IdentityRulesPath", "Fixtures/identity-rules-unknown-regime.json", "pairing 'ads' names regime 'lgpd'")]
     [InlineData("MParticle:DefaultInput", "nowhere", "MParticle:DefaultInput")]
     [InlineData("Governance:PoliciesPath", "config/plans/missing.json", "does not exist")]
     [InlineData("Mapping:DataPlan:PlanVersion", "7", "active plan")]
@@ -230,28 +231,6 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         var failures = (ex is AggregateException many ? many.Flatten().InnerExceptions : [ex]).OfType<OptionsValidationException>().SelectMany(e => e.Failures).ToArray();
         Assert.NotEmpty(failures);
         Assert.Contains(expected, string.Join(" | ", failures), StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Host_IdentityPairingRuleNamingARegimeTheConsentRulesLack_StopsTheHostWithTheRegimeNamed()
-    {
-        var file = Path.Combine(Directory.CreateTempSubdirectory("ctmp-rules-").FullName, "identity-rules.json");
-        await File.WriteAllTextAsync(file, """
-            {"version":"t","blockedValues":[],"blockedPatterns":[],"blockedEmails":[],
-             "pairing":[{"name":"ads","regimes":["gdpr-opt-in","lgpd"],"types":["ios_idfa"],"requiresPurpose":"advertising"}]}
-            """);
-        var settings = Settings();
-        settings["Relay:IdentityRulesPath"] = file;
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddRelayFunctions(builder.Configuration);
-        using var host = builder.Build();
-
-        var ex = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
-
-        var failures = (ex is AggregateException many ? many.Flatten().InnerExceptions : [ex]).OfType<OptionsValidationException>().SelectMany(e => e.Failures);
-        Assert.Contains(failures, f => f.Contains("pairing 'ads' names regime 'lgpd'", StringComparison.Ordinal));
     }
 
     [Fact]

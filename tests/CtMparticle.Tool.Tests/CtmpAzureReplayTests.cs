@@ -28,20 +28,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
             await container.UploadBlobAsync(record.Path, BinaryData.FromObjectAsJson(record, RelayJsonContext.Default.QuarantineRecord.Options));
         }
 
-        var settings = new Dictionary<string, string>
-        {
-            ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
-            ["CTMP_Storage__EventsTable"] = prefix + "events",
-            ["CTMP_Storage__OrdersTable"] = prefix + "orders",
-            ["CTMP_Storage__ConsentTable"] = prefix + "consent",
-            ["CTMP_Storage__QuarantineContainer"] = prefix + "-quarantine",
-        };
-        foreach (var (name, value) in settings)
-        {
-            Environment.SetEnvironmentVariable(name, value);
-        }
-
-        try
+        using (AzureSettings())
         {
             var output = Path.Combine(work, "out");
             var (exit, stdout) = await Ctmp("quarantine", "replay", "--all", "--azure", "--dry-run", "--out", output, "--store", Path.Combine(work, "store"));
@@ -60,13 +47,6 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
                 .SelectMany(b => b!["events"]!.AsArray()).Select(e => (string?)e!["data"]!["event_name"]).ToArray();
             Assert.Contains("Signed Up", sent);
         }
-        finally
-        {
-            foreach (var name in settings.Keys)
-            {
-                Environment.SetEnvironmentVariable(name, null);
-            }
-        }
     }
 
     [Fact]
@@ -80,21 +60,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         await links.RecordAsync(new IdentityLink("c-azure", "anonymous_id", "a-azure", eventId, at, at, LinkState.Active, "2026-12-02.2"), default);
         await links.SaveDecisionsAsync([new IdentityDecision(eventId, "Signed In", at, "2026-12-02.2", "gdpr-opt-in",
             [new IdentityChoice("customer_id", "c-azure", true, "the event's own customer id")])], default);
-        var settings = new Dictionary<string, string>
-        {
-            ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
-            ["CTMP_Storage__LinksTable"] = prefix + "links",
-            ["CTMP_Storage__EventsTable"] = prefix + "events",
-            ["CTMP_Storage__OrdersTable"] = prefix + "orders",
-            ["CTMP_Storage__ConsentTable"] = prefix + "consent",
-            ["CTMP_Storage__QuarantineContainer"] = prefix + "-quarantine",
-        };
-        foreach (var (name, value) in settings)
-        {
-            Environment.SetEnvironmentVariable(name, value);
-        }
-
-        try
+        using (AzureSettings())
         {
             var store = Path.Combine(work, "no-store-here");
             var (shown, show) = await Ctmp("identity", "show", "a-azure", "--azure", "--store", store);
@@ -108,9 +74,36 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
             Assert.Equal(LinkState.Revoked, Assert.Single(await links.ByIdentifierAsync("anonymous_id", "a-azure", default)).State);
             Assert.Equal(2, embedded); // usage: no store at that path
         }
-        finally
+    }
+
+    /// <summary>The function app's storage settings for ctmp's --azure, on this test's tables and container, until disposed.</summary>
+    private EnvironmentScope AzureSettings() => new(new Dictionary<string, string>
+    {
+        ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
+        ["CTMP_Storage__EventsTable"] = prefix + "events",
+        ["CTMP_Storage__OrdersTable"] = prefix + "orders",
+        ["CTMP_Storage__ConsentTable"] = prefix + "consent",
+        ["CTMP_Storage__LinksTable"] = prefix + "links",
+        ["CTMP_Storage__QuarantineContainer"] = prefix + "-quarantine",
+    });
+
+    /// <summary>Environment variables set for a scope (ctmp reads CTMP_* settings from the environment) and cleared after.</summary>
+    private sealed class EnvironmentScope : IDisposable
+    {
+        private readonly IReadOnlyCollection<string> names;
+
+        public EnvironmentScope(IReadOnlyDictionary<string, string> variables)
         {
-            foreach (var name in settings.Keys)
+            names = [.. variables.Keys];
+            foreach (var (name, value) in variables)
+            {
+                Environment.SetEnvironmentVariable(name, value);
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var name in names)
             {
                 Environment.SetEnvironmentVariable(name, null);
             }
