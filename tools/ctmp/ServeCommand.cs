@@ -29,20 +29,27 @@ internal static class ServeCommand
             Description = "How often stored events are pushed (hh:mm:ss).",
             DefaultValueFactory = _ => TimeSpan.FromSeconds(5),
         };
+        var demo = new Option<bool>("--demo")
+        {
+            Description = "Also serve the demo shop at /demo/: every click is sent by the first-party web tracker to this collector (first source's write key).",
+        };
         var command = new Command("serve", "Serve the storefront collector (Segment-compatible /v1/track, /v1/batch, …) and push what it stores.")
         {
-            port, host, store, settings, dryRun, output, pushEvery, verbose,
+            port, host, store, settings, dryRun, output, pushEvery, demo, verbose,
         };
         command.SetAction((parse, cancellationToken) => ServeAsync(
-            parse.GetValue(port), parse.GetRequiredValue(host), parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(dryRun),
-            parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(verbose), cancellationToken));
+            new ServeOptions(parse.GetValue(port), parse.GetRequiredValue(host), parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(dryRun),
+                parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(demo), parse.GetValue(verbose)), cancellationToken));
         return command;
     }
 
-    private static async Task<int> ServeAsync(
-        int port, string address, DirectoryInfo store, FileInfo? settings, bool dryRun, DirectoryInfo? output, TimeSpan pushEvery, bool verbose,
-        CancellationToken cancellationToken)
+    private sealed record ServeOptions(
+        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose);
+
+    private static async Task<int> ServeAsync(ServeOptions serve, CancellationToken cancellationToken)
     {
+        var (port, address, store, settings, dryRun, output, pushEvery, verbose) =
+            (serve.Port, serve.Address, serve.Store, serve.Settings, serve.DryRun, serve.Output, serve.PushEvery, serve.Verbose);
         if (!IPAddress.TryParse(address, out var ip))
         {
             return Commands.Fail(ExitCodes.Usage, [$"--host '{address}' is not an IP address (use 127.0.0.1, or 0.0.0.0 to listen on every interface)."]);
@@ -104,12 +111,21 @@ internal static class ServeCommand
         });
 
         await using var app = builder.Build();
+        if (serve.Demo)
+        {
+            var keyed = limits.Sources.First(s => !string.IsNullOrEmpty(relay.Configuration[s.WriteKeySetting]));
+            DemoSite.Map(app, relay.Configuration[keyed.WriteKeySetting]!);
+        }
+
         app.Run(async http =>
         {
             var path = http.Request.Path.Value ?? "";
             var call = path.StartsWith("/v1/", StringComparison.Ordinal) ? path[4..].TrimEnd('/') : "";
             var body = await CollectorCalls.ReadBodyAsync(http.Request.Body, limits.MaxRequestBytes + 1, http.RequestAborted).ConfigureAwait(false);
-            var request = new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), http.Request.Headers.Origin.FirstOrDefault(), body);
+            // A page of this server (the demo) calls it from its own origin: no cross-origin rule applies to that.
+            var origin = http.Request.Headers.Origin.FirstOrDefault();
+            var sameOrigin = origin is not null && string.Equals(origin, $"{http.Request.Scheme}://{http.Request.Host}", StringComparison.OrdinalIgnoreCase);
+            var request = new CollectorRequest(http.Request.Method, call, http.Request.Headers.Authorization.FirstOrDefault(), sameOrigin ? null : origin, body);
 
             // Requests are decoded, enriched, mapped and checked against the plan side by side; the writer settles
             // them and commits what queued up together, and each is answered only after its commit.
@@ -130,6 +146,11 @@ internal static class ServeCommand
         await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Console.WriteLine($"listening on {bound}");
+        if (serve.Demo)
+        {
+            Console.WriteLine($"demo shop: {bound}/demo/ (accept analytics in the banner, then click around; ctmp report --store {store.FullName} shows what arrived)");
+        }
+
         Console.Out.Flush();
 
         try

@@ -183,7 +183,7 @@ export class Tracker {
   /**
    * The shopper's choice from the site's CMP. Calls held while it was unknown are sent (or discarded, when the
    * required category is refused), and a change is itself sent as Segment's consent event, so the relay learns a
-   * withdrawal; a first refusal sends nothing at all.
+   * withdrawal; a first refusal sends nothing at all, and the same choice stated again sends nothing new.
    */
   setConsent(categories: Categories): void {
     const before = this.categories;
@@ -199,7 +199,8 @@ export class Tracker {
       }
     }
 
-    if (allowed || (before !== undefined && before[this.options.requiredCategory] === true)) {
+    const changed = before === undefined || canonical(before) !== canonical(this.categories);
+    if (changed && (allowed || before?.[this.options.requiredCategory] === true)) {
       this.push({ ...this.base("track"), event: "Segment Consent Preference Updated", properties: {} });
     }
   }
@@ -410,6 +411,10 @@ export class Tracker {
       // Storage full or refused (private mode): the queue lives in memory for this page.
     }
   }
+}
+
+function canonical(categories: Categories): string {
+  return JSON.stringify(Object.keys(categories).sort().map((k) => [k, categories[k]]));
 }
 
 /** Retry-After as seconds or an HTTP date, in milliseconds from now. */

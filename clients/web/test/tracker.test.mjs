@@ -160,6 +160,7 @@ test("consent given releases the held calls with the CMP's categories; a later w
   const tracker = createTracker({ writeKey: "k", requireConsent: true, env: page.env });
   tracker.track("Product Viewed");
   tracker.setConsent({ analytics: true, advertising: false });
+  tracker.setConsent({ advertising: false, analytics: true }); // the same choice again: nothing new
   tracker.setConsent({ analytics: false });
   tracker.track("Product Added"); // refused now
   await page.advance(1000);
