@@ -114,7 +114,8 @@ internal static class ServeCommand
         if (serve.Demo)
         {
             var keyed = limits.Sources.First(s => !string.IsNullOrEmpty(relay.Configuration[s.WriteKeySetting]));
-            DemoSite.Map(app, relay.Configuration[keyed.WriteKeySetting]!);
+            var commercetools = relay.Get<CtMparticle.Sources.Commercetools.CommercetoolsClient>().IsConfigured;
+            DemoSite.Map(app, relay.Configuration[keyed.WriteKeySetting]!, commercetools ? relay.Get<CtMparticle.Sources.Commercetools.CommercetoolsClient> : null);
         }
 
         app.Run(async http =>

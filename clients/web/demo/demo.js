@@ -3,12 +3,13 @@
 // (products.json); the cart lives in localStorage. Names follow the tracking plan (config/plans, v3).
 import { createTracker } from "./ctmp.mjs";
 
-const CURRENCY = "EUR";
 const CONSENT = "demo_consent";
 const CART = "demo_cart";
 
 const config = await (await fetch("config.json", { cache: "no-store" })).json();
-const products = await (await fetch("products.json")).json();
+// The commercetools project's products when ctmp serve has one configured, else the bundled sample.
+const products = await (await fetch("products.json", { cache: "no-store" })).json();
+const CURRENCY = products[0]?.currency ?? "EUR";
 const stored = readJson(CONSENT);
 const tracker = createTracker({
   writeKey: config.writeKey,
@@ -76,7 +77,7 @@ function productPage(product) {
   tracker.page("Product", { path: location.pathname });
   tracker.track("Product Viewed", { ...line(product), currency: CURRENCY });
   view.innerHTML = `<div class="card">${swatch(product)}<h1>${product.name}</h1>
-    <p>${product.brand} · ${product.category}</p><p>${money(product.price)}</p>
+    <p>${[product.brand, product.category].filter(Boolean).join(" · ")}</p><p>${money(product.price)}</p>
     <button class="primary" id="add">Add to cart</button> <a href="#/">Back to products</a></div>`;
   document.getElementById("add").onclick = () => {
     const lines = cart();
@@ -171,7 +172,9 @@ function donePage(orderId) {
 /** A colour swatch with the product's initials (no image or emoji font needed). */
 function swatch(p) {
   const initials = p.name.split(" ").map((w) => w[0]).join("").slice(0, 2).toUpperCase();
-  return `<div class="icon" style="background:${p.color}">${initials}</div>`;
+  const palette = ["#4f7cac", "#c8a165", "#6b8f71", "#1f3a5f", "#b22d2d", "#6b4f3a"];
+  const colour = p.color ?? palette[[...p.sku].reduce((h, c) => h + c.charCodeAt(0), 0) % palette.length];
+  return `<div class="icon" style="background:${colour}">${initials}</div>`;
 }
 
 function line(p) {

@@ -41,7 +41,7 @@ internal sealed class CommercetoolsOptions
     public bool Enabled => !string.IsNullOrWhiteSpace(ProjectKey);
 
     public string EffectiveScopes => string.IsNullOrWhiteSpace(Scopes)
-        ? $"view_orders:{ProjectKey} view_customers:{ProjectKey} view_payments:{ProjectKey}"
+        ? $"view_orders:{ProjectKey} view_customers:{ProjectKey} view_payments:{ProjectKey} view_published_products:{ProjectKey}"
         : Scopes;
 }
 
@@ -148,6 +148,10 @@ internal sealed class CommercetoolsClient(
             ? p.Results.Count > 0 ? CtFetch<CtProductProjection>.Of(p.Results[0]) : new CtFetch<CtProductProjection>(null, 404, false, "No published product has this SKU.")
             : new CtFetch<CtProductProjection>(null, page.Status, page.Transient, page.Problem);
     }
+
+    /// <summary>The first published products (the demo shop's catalogue), without totals.</summary>
+    public Task<CtFetch<CtPage<CtProductProjection>>> ListProductsAsync(int limit, CancellationToken cancellationToken) =>
+        GetAsync($"product-projections?staged=false&limit={Math.Clamp(limit, 1, 100)}&withTotal=false", CtClientJsonContext.Default.CtPageCtProductProjection, cancellationToken);
 
     /// <summary>
     /// One page of customers modified after the cursor (<paramref name="since"/>, <paramref name="afterId"/>), sorted by
