@@ -202,6 +202,8 @@ public sealed class DemoBrowserTests : IAsyncLifetime
 
         var sent = await WaitForAsync(s => s.Any(e => e.Name == "purchase"), "the purchase");
         await context.CloseAsync();
+        await StopAsync();
+        var report = (await CtmpCommandTests.RunAsync("report", "--store", Path.Combine(work, "store"))).Stdout;
 
         var names = sent.Select(e => e.Name).ToList();
         foreach (var expected in new[] { "Consent Updated", "Product List", "product_impressions", "view_detail", "add_to_cart", "remove_from_cart", "Cart", "Signed In", "checkout", "purchase", "Order Confirmation" })
@@ -216,6 +218,9 @@ public sealed class DemoBrowserTests : IAsyncLifetime
         Assert.Equal("SHIRT-LIN-M", Assert.Single(purchase.Data["product_action"]!["products"]!.AsArray())!["id"]!.GetValue<string>());
         Assert.Single(sent.Select(e => e.Ids["other"]).Distinct()); // one browser: one anonymous id throughout
         Assert.Equal(sent.Count, sent.Select(e => e.Id).Distinct().Count()); // nothing twice
+        Assert.Contains("Reconciles: yes", report, StringComparison.Ordinal); // the relay's own accounting of the same calls
+        Assert.Matches(@"quarantined\s+0\b", report);
+        Assert.Matches($@"Events stored\s+{sent.Count}: delivered {sent.Count}, pending 0", report); // every stored event went out
     }
 
     [Fact]
