@@ -38,6 +38,22 @@ internal sealed class RelayOptions
     public int IdentityLinkRetentionDays { get; init; } = 395;
 
     /// <summary>
+    /// How long an order's context (its customer, e-mail, address region, lines: personal data) is kept after it was
+    /// last saved, for the returns, refunds and status changes that come after the order. 400 days covers a year's
+    /// return and warranty window; a message of an order forgotten by then is quarantined order_context_missing.
+    /// </summary>
+    [Range(30, 3650)]
+    public int OrderContextRetentionDays { get; init; } = 400;
+
+    /// <summary>
+    /// How long a user's consent state is kept after it last changed (13 months, as identity links). A state that
+    /// refuses a purpose or opts out of sale is kept whatever its age: forgetting it would let that user's events go
+    /// again where the regime forwards unless refused.
+    /// </summary>
+    [Range(30, 3650)]
+    public int ConsentRetentionDays { get; init; } = 395;
+
+    /// <summary>
     /// How long an event waits in the outbox for its user's consent in an opt-in region where it is not known yet;
     /// a consent change within the wait releases or withdraws it, after it the event is withdrawn (consent_not_given).
     /// </summary>

@@ -13,6 +13,12 @@ internal interface IConsentStore
     /// so out-of-order messages are harmless), and sets the region when one is given. Returns the new state.
     /// </summary>
     Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Forgets the states last updated before <paramref name="cutoff"/> that <paramref name="keep"/> does not keep
+    /// (retention); returns how many.
+    /// </summary>
+    Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken);
 }
 
 /// <summary>How a region is kept in a country and a state column: an unknown subdivision is stored as <c>?</c>, so it is never read back as "no subdivision".</summary>

@@ -11,4 +11,7 @@ internal interface IOrderContextStore
     Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken);
 
     Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken);
+
+    /// <summary>Forgets the contexts (and their payment index) last saved before <paramref name="cutoff"/> (retention); returns how many orders.</summary>
+    Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);
 }

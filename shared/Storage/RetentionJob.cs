@@ -1,4 +1,5 @@
 using CtMparticle.Configuration;
+using CtMparticle.Consent;
 using CtMparticle.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -8,9 +9,12 @@ namespace CtMparticle.Storage;
 /// <summary>
 /// Forgets events quarantined at push once their records' retention is over (Relay:QuarantineRetentionDays), then
 /// dedupe records older than Relay:DedupeRetentionDays, except those of events still pending, in flight or parked, and
-/// identity links not seen for Relay:IdentityLinkRetentionDays (identity decisions go with the dedupe records).
+/// identity links not seen for Relay:IdentityLinkRetentionDays (identity decisions go with the dedupe records), order
+/// contexts not saved for Relay:OrderContextRetentionDays, and consent states not changed for Relay:ConsentRetentionDays
+/// (but those that refuse something).
 /// </summary>
-internal sealed class RetentionJob(IEventStore events, IIdentityLinkStore links, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
+internal sealed class RetentionJob(
+    IEventStore events, IIdentityLinkStore links, IOrderContextStore orders, IConsentStore consent, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
 {
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -27,6 +31,15 @@ internal sealed class RetentionJob(IEventStore events, IIdentityLinkStore links,
         // An event's identity decision is kept as long as its id is remembered for dedupe.
         var decisions = await links.PurgeDecisionsOlderThanAsync(cutoff, cancellationToken).ConfigureAwait(false);
         RelayLog.DecisionsPurged(logger, decisions, cutoff);
+        // Personal data kept for later messages: order contexts and consent states, each after its own lifetime.
+        var orderCutoff = now.AddDays(-options.Value.OrderContextRetentionDays);
+        RelayLog.PersonalDataPurged(logger, "order context", await orders.PurgeOrdersOlderThanAsync(orderCutoff, cancellationToken).ConfigureAwait(false), orderCutoff);
+        var consentCutoff = now.AddDays(-options.Value.ConsentRetentionDays);
+        RelayLog.PersonalDataPurged(logger, "consent state", await consent.PurgeConsentOlderThanAsync(consentCutoff, KeepsARefusal, cancellationToken).ConfigureAwait(false), consentCutoff);
         return purged;
     }
+
+    /// <summary>A state that refuses a purpose or opts out of sale is kept: forgetting it would let the user's events go again.</summary>
+    public static bool KeepsARefusal(UserConsent state) =>
+        state.Consent.Gdpr.Values.Any(p => !p.Consented) || state.Consent.CcpaDataSaleOptOut is { Consented: true };
 }

@@ -119,6 +119,9 @@ internal static partial class RelayLog
     [LoggerMessage(3006, LogLevel.Information, "Retention: forgot {Count} identity decision(s) made before {Cutoff:o}")]
     public static partial void DecisionsPurged(ILogger logger, int count, DateTimeOffset cutoff);
 
+    [LoggerMessage(3007, LogLevel.Information, "Retention: forgot {Count} {What}(s) last written before {Cutoff:o}")]
+    public static partial void PersonalDataPurged(ILogger logger, string what, int count, DateTimeOffset cutoff);
+
     [LoggerMessage(3004, LogLevel.Information, "Retention: forgot {Count} event(s) quarantined at push before {Cutoff:o}; their records can no longer be replayed")]
     public static partial void ParkedPurged(ILogger logger, int count, DateTimeOffset cutoff);
 }

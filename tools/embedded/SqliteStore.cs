@@ -44,7 +44,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         using var command = connection.CreateCommand();
         command.CommandText = Schema;
         command.ExecuteNonQuery();
-        Migrate(connection);
+        Migrate(connection, time);
         if (checkLayout)
         {
             CheckLayout(connection, partitions);
@@ -72,8 +72,20 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     }
 
     /// <summary>Columns added after a store file may have been created: added in place, with their defaults.</summary>
-    private static void Migrate(SqliteConnection connection)
+    private static void Migrate(SqliteConnection connection, TimeProvider time)
     {
+        // Order contexts before retention had no save time: they count as saved when the store is first opened since.
+        using (var orderColumns = connection.CreateCommand())
+        {
+            orderColumns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('orders') WHERE name = 'saved_ticks'";
+            if ((long)orderColumns.ExecuteScalar()! == 0)
+            {
+                using var alter = connection.CreateCommand();
+                alter.CommandText = $"ALTER TABLE orders ADD COLUMN saved_ticks INTEGER NOT NULL DEFAULT {time.GetUtcNow().UtcTicks}";
+                alter.ExecuteNonQuery();
+            }
+        }
+
         using var columns = connection.CreateCommand();
         columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('pending') WHERE name = 'not_before_ticks'";
         if ((long)columns.ExecuteScalar()! == 0)
@@ -127,7 +139,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE TABLE IF NOT EXISTS parked (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, parked_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS fates (event_id TEXT PRIMARY KEY, fate TEXT NOT NULL, ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL, saved_ticks INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS payment_orders (payment_id TEXT PRIMARY KEY, order_id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -381,8 +393,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
-        Execute(transaction, "INSERT OR REPLACE INTO orders (order_id, json) VALUES ($id, $j)",
-            ("$id", order.OrderId), ("$j", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext)));
+        Execute(transaction, "INSERT OR REPLACE INTO orders (order_id, json, saved_ticks) VALUES ($id, $j, $t)",
+            ("$id", order.OrderId), ("$j", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext)), ("$t", time.GetUtcNow().UtcTicks));
         foreach (var payment in order.PaymentIds)
         {
             Execute(transaction, "INSERT OR REPLACE INTO payment_orders (payment_id, order_id) VALUES ($p, $o)", ("$p", payment), ("$o", order.OrderId));
@@ -397,6 +409,37 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken) => Locked(() =>
         Scalar(null, "SELECT order_id FROM payment_orders WHERE payment_id = $p", ("$p", paymentId)) is string orderId ? FindOrder(orderId) : null,
         cancellationToken);
+
+    public Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => Locked<int>(() =>
+    {
+        using var own = Own(out var transaction);
+        var purged = Execute(transaction, "DELETE FROM orders WHERE saved_ticks < $t", ("$t", cutoff.UtcTicks));
+        Execute(transaction, "DELETE FROM payment_orders WHERE order_id NOT IN (SELECT order_id FROM orders)");
+        own?.Commit();
+        return purged;
+    }, cancellationToken);
+
+    public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) => Locked<int>(() =>
+    {
+        using var own = Own(out var transaction);
+        var old = new List<string>();
+        using (var reader = Command(transaction, "SELECT user_key FROM consent WHERE updated_ticks < $t", ("$t", cutoff.UtcTicks)).ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                old.Add(reader.GetString(0));
+            }
+        }
+
+        var purged = 0;
+        foreach (var key in old.Where(k => ReadConsent(transaction, k) is { } state && !keep(state)))
+        {
+            purged += Execute(transaction, "DELETE FROM consent WHERE user_key = $k", ("$k", key));
+        }
+
+        own?.Commit();
+        return purged;
+    }, cancellationToken);
 
     private OrderContext? FindOrder(string orderId) =>
         Scalar(null, "SELECT json FROM orders WHERE order_id = $id", ("$id", orderId)) is byte[] json

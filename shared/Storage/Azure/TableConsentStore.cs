@@ -55,6 +55,23 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
         }
     }
 
+    public async Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken)
+    {
+        // Users' states live in c### partitions; the job checkpoints ("checkpoint") sort after them and are never read here.
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"c0"} and PartitionKey lt {"c:"} and UpdatedAt lt {cutoff}");
+        var purged = 0;
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (!keep(Read(entity)))
+            {
+                await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
+                purged++;
+            }
+        }
+
+        return purged;
+    }
+
     private async Task<string?> CheckpointAsync(string name, CancellationToken cancellationToken)
     {
         var response = await table.GetEntityIfExistsAsync<TableEntity>("checkpoint", RowKeys.Encode(name), cancellationToken: cancellationToken).ConfigureAwait(false);

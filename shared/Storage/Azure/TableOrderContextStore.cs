@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Azure;
 using Azure.Data.Tables;
 using CtMparticle.Configuration;
 using CtMparticle.Tracking;
@@ -39,6 +40,23 @@ internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOp
     {
         var index = await GetAsync(Partitions.Name("p", Partitions.Of(paymentId, PartitionCount)), RowKeys.Encode(paymentId), cancellationToken).ConfigureAwait(false);
         return index?.GetString("OrderId") is { } orderId ? await FindByOrderAsync(orderId, cancellationToken).ConfigureAwait(false) : null;
+    }
+
+    public async Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        // Orders (o###) and the payment index (p###) are saved together, so both go by their own last write.
+        var orders = 0;
+        foreach (var prefix in new[] { "o", "p" })
+        {
+            var filter = TableClient.CreateQueryFilter($"PartitionKey ge {prefix + "0"} and PartitionKey lt {prefix + ":"} and Timestamp lt {cutoff}");
+            await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+                orders += prefix == "o" ? 1 : 0;
+            }
+        }
+
+        return orders;
     }
 
     private async Task<TableEntity?> GetAsync(string partition, string rowKey, CancellationToken cancellationToken)

@@ -43,7 +43,7 @@ public sealed class IdentityLinkTests
         using var relay = new EmbeddedRelay();
         await relay.Store.RecordAsync(Link("c-1", "anonymous_id", "a-stale") with { LastSeen = EmbeddedRelay.Now.AddDays(-400), FirstSeen = EmbeddedRelay.Now.AddDays(-400) }, default);
         await relay.Store.RecordAsync(Link("c-1", "anonymous_id", "a-fresh"), default);
-        var job = new RetentionJob(relay.Store, relay.Store, Microsoft.Extensions.Options.Options.Create(new RelayOptions()), relay.Time,
+        var job = new RetentionJob(relay.Store, relay.Store, relay.Store, relay.Store, Microsoft.Extensions.Options.Options.Create(new RelayOptions()), relay.Time,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<RetentionJob>.Instance);
 
         await job.RunAsync(default); // the default: 395 days

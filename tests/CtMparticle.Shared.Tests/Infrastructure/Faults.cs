@@ -124,6 +124,8 @@ internal sealed class FaultyOrderStore(IOrderContextStore inner, FaultPlan plan)
 
     public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken) =>
         plan.Run("orders.findByPayment", () => inner.FindByPaymentAsync(paymentId, cancellationToken));
+
+    public Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => inner.PurgeOrdersOlderThanAsync(cutoff, cancellationToken);
 }
 
 internal sealed class FaultyConsentStore(IConsentStore inner, FaultPlan plan) : IConsentStore
@@ -132,6 +134,9 @@ internal sealed class FaultyConsentStore(IConsentStore inner, FaultPlan plan) : 
 
     public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) =>
         plan.Run("consent.merge", () => inner.MergeAsync(userKey, consent, region, cancellationToken));
+
+    public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) =>
+        inner.PurgeConsentOlderThanAsync(cutoff, keep, cancellationToken);
 }
 
 internal sealed class FaultyQuarantine(IQuarantine inner, FaultPlan plan) : IQuarantine

@@ -390,6 +390,30 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task PersonalData_IsForgottenAfterItsLifetime_ButAConsentRefusalIsKept()
+    {
+        var context = TestOptions.Order01Context() with { OrderId = "retention-" + Guid.NewGuid().ToString("N"), PaymentIds = ["pay-" + Guid.NewGuid().ToString("N")] };
+        var (consented, refused) = ("customer:r-yes-" + Guid.NewGuid().ToString("N"), "customer:r-no-" + Guid.NewGuid().ToString("N"));
+        var at = TimeProvider.System.GetUtcNow();
+        await Orders.SaveAsync(context, default);
+        await Consent.MergeAsync(consented, new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, at) }), null, default);
+        await Consent.MergeAsync(refused, new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, at) }), null, default);
+
+        await Orders.PurgeOrdersOlderThanAsync(at.AddDays(-1), default);
+        await Consent.PurgeConsentOlderThanAsync(at.AddDays(-1), RetentionJob.KeepsARefusal, default);
+        Assert.NotNull(await Orders.FindByPaymentAsync(context.PaymentIds[0], default)); // within its lifetime: kept
+        Assert.NotNull(await Consent.GetAsync(consented, default));
+
+        Assert.True(await Orders.PurgeOrdersOlderThanAsync(at.AddMinutes(1), default) >= 1);
+        Assert.True(await Consent.PurgeConsentOlderThanAsync(at.AddMinutes(1), RetentionJob.KeepsARefusal, default) >= 1);
+
+        Assert.Null(await Orders.FindByOrderAsync(context.OrderId, default));
+        Assert.Null(await Orders.FindByPaymentAsync(context.PaymentIds[0], default));
+        Assert.Null(await Consent.GetAsync(consented, default));
+        Assert.False((await Consent.GetAsync(refused, default))!.Consent.Gdpr["analytics"].Consented); // a refusal outlives the lifetime
+    }
+
+    [Fact]
     public async Task OrderContext_FoundByOrderAndByPayment()
     {
         var context = TestOptions.Order01Context();
@@ -604,6 +628,34 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         Assert.DoesNotContain("WITHOUT ROWID", (string)sql.ExecuteScalar()!, StringComparison.Ordinal);
         await opened.RemovePendingAsync([pending.Key], EventFate.Delivered, default);
         Assert.Empty(await opened.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
+    public async Task Store_WrittenBeforeOrderRetention_CountsItsOrdersAsSavedWhenFirstOpened()
+    {
+        store.Dispose();
+        var file = Path.Combine(folder, "old-orders.db");
+        var context = TestOptions.Order01Context();
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            // The order context table as stores before retention created it (no save time).
+            old.Open();
+            using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
+                INSERT INTO orders VALUES ($id, $json);
+                """;
+            create.Parameters.AddWithValue("$id", context.OrderId);
+            create.Parameters.AddWithValue("$json", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(context, RelayJsonContext.Default.OrderContext));
+            create.ExecuteNonQuery();
+        }
+
+        var opened = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        using var reopened = CtMparticle.Embedded.SqliteStore.Open(file, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(opened));
+
+        Assert.Equal(0, await reopened.PurgeOrdersOlderThanAsync(opened.AddDays(-400), default)); // not forgotten at once
+        Assert.Equal(context.OrderNumber, (await reopened.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
+        Assert.Equal(1, await reopened.PurgeOrdersOlderThanAsync(opened.AddDays(1), default));  // but aging from then on
     }
 
     [Fact]
