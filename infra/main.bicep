@@ -64,8 +64,13 @@ param maximumInstanceCount int = 40
 @description('Tags for every resource.')
 param tags object = { application: 'ctmparticle' }
 
+@description('Whether the storage accounts and Key Vault take traffic from public networks. Disabled needs private endpoints and a VNet-integrated Flex plan, which this template does not create yet (docs/deploy.md).')
+@allowed([ 'Enabled', 'Disabled' ])
+param publicNetworkAccess string = 'Enabled'
+
 var suffix = uniqueString(resourceGroup().id, workload)
 var prefix = 'ctmp-${workload}'
+var tableNames = [ 'ctmpevents', 'ctmporders', 'ctmpconsent', 'ctmplinks' ]
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -79,13 +84,24 @@ module storage 'modules/storage.bicep' = {
     name: take('ctmp${toLower(workload)}${suffix}', 24)
     tags: tags
     quarantineRetentionDays: quarantineRetentionDays
-    tableNames: [ 'ctmpevents', 'ctmporders', 'ctmpconsent', 'ctmplinks' ]
+    tableNames: tableNames
+    publicNetworkAccess: publicNetworkAccess
+  }
+}
+
+module hostStorage 'modules/hoststorage.bicep' = {
+  name: 'hoststorage'
+  params: {
+    location: location
+    name: take('ctmphost${toLower(workload)}${suffix}', 24)
+    tags: tags
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
 module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
-  params: { location: location, name: take('ctmp-${workload}-${suffix}', 24), tags: tags, mparticleCredentials: mparticleCredentials }
+  params: { location: location, name: take('ctmp-${workload}-${suffix}', 24), tags: tags, mparticleCredentials: mparticleCredentials, publicNetworkAccess: publicNetworkAccess }
 }
 
 module serviceBus 'modules/servicebus.bicep' = {
@@ -98,6 +114,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     subscriptionName: subscriptionName
     maxDeliveryCount: maxDeliveryCount
     keyVaultName: vault.outputs.name
+    dedupeRetentionDays: quarantineRetentionDays
   }
 }
 
@@ -108,6 +125,7 @@ module monitoring 'modules/monitoring.bicep' = {
     namePrefix: prefix
     tags: tags
     serviceBusNamespaceId: serviceBus.outputs.namespaceId
+    deadLetterQueueName: serviceBus.outputs.deadLetterQueueName
     alertEmail: alertEmail
     quarantineSpikeThreshold: quarantineSpikeThreshold
   }
@@ -118,6 +136,9 @@ module roles 'modules/roles.bicep' = {
   params: {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
+    tableNames: tableNames
+    hostStorageAccountName: hostStorage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     topicName: topicName
     keyVaultName: vault.outputs.name
@@ -134,7 +155,8 @@ module functionApp 'modules/functionapp.bicep' = {
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
-    deploymentContainerUrl: storage.outputs.deploymentsContainerUrl
+    hostStorageAccountName: hostStorage.outputs.name
+    deploymentContainerUrl: hostStorage.outputs.deploymentsContainerUrl
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     topicName: topicName
     subscriptionName: subscriptionName
@@ -154,6 +176,8 @@ module functionApp 'modules/functionapp.bicep' = {
 
 output functionAppName string = functionApp.outputs.name
 output storageAccountName string = storage.outputs.name
+output hostStorageAccountName string = hostStorage.outputs.name
+output deadLetterQueueName string = serviceBus.outputs.deadLetterQueueName
 output keyVaultName string = vault.outputs.name
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output commercetoolsSendSecretName string = serviceBus.outputs.sendConnectionSecretName

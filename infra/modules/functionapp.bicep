@@ -13,8 +13,11 @@ param identityId string
 @description('Client id of that identity (identity-based connections name it).')
 param identityClientId string
 
-@description('Storage account of the host and the relay.')
+@description('The relay\'s storage account (Storage:*: tables and the quarantine container).')
 param storageAccountName string
+
+@description('The Functions host\'s storage account (AzureWebJobsStorage).')
+param hostStorageAccountName string
 
 @description('Blob container URL for Flex Consumption deployment packages.')
 param deploymentContainerUrl string
@@ -89,7 +92,7 @@ var keyVaultRef = '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName='
 
 var baseSettings = [
   // Host storage, identity-based (shared keys are off on the account).
-  { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+  { name: 'AzureWebJobsStorage__accountName', value: hostStorageAccountName }
   { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
   { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
   // Service Bus trigger, identity-based.

@@ -11,6 +11,10 @@ param tags object
 @secure()
 param mparticleCredentials object
 
+@description('Whether the vault takes traffic from public networks (Disabled needs a private endpoint and a VNet-integrated app; docs/deploy.md).')
+@allowed([ 'Enabled', 'Disabled' ])
+param publicNetworkAccess string
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -22,6 +26,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 30
     enablePurgeProtection: true
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 

@@ -10,6 +10,9 @@ param tags object
 @description('Service Bus namespace whose dead letters are alerted on.')
 param serviceBusNamespaceId string
 
+@description('The queue the commercetools subscription forwards its dead letters to.')
+param deadLetterQueueName string
+
 @description('E-mail address that receives the alerts; empty for none.')
 param alertEmail string
 
@@ -149,7 +152,7 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   location: 'global'
   tags: tags
   properties: {
-    description: 'Messages reached the dead-letter queue of the commercetools subscription: they failed maxDeliveryCount times (a transient failure that did not clear). Inspect and resubmit them.'
+    description: 'Messages were dead-lettered from the commercetools subscription (forwarded to ${deadLetterQueueName}): they failed maxDeliveryCount times (a transient failure that did not clear) or expired. Inspect and resubmit them before Relay:DedupeRetentionDays, when the queue drops them.'
     severity: 2
     enabled: true
     scopes: [ serviceBusNamespaceId ]
@@ -161,8 +164,9 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
         {
           criterionType: 'StaticThresholdCriterion'
           name: 'deadLettered'
-          metricName: 'DeadletteredMessages'
+          metricName: 'ActiveMessages'
           metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          dimensions: [ { name: 'EntityName', operator: 'Include', values: [ deadLetterQueueName ] } ]
           operator: 'GreaterThan'
           threshold: 0
           timeAggregation: 'Maximum'

@@ -1,8 +1,17 @@
 @description('Principal (the function app\'s managed identity) that receives the roles.')
 param principalId string
 
-@description('Storage account name.')
+@description('The relay\'s storage account (its tables and the quarantine container).')
 param storageAccountName string
+
+@description('The relay\'s tables, each granted on its own.')
+param tableNames array
+
+@description('The Functions host\'s storage account (leases, deployment package).')
+param hostStorageAccountName string
+
+@description('Application Insights the app sends telemetry to with its identity (Authorization=AAD).')
+param appInsightsName string
 
 @description('Service Bus namespace name.')
 param serviceBusNamespaceName string
@@ -20,10 +29,29 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageAccountName
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource relayTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = [for table in tableNames: {
+  parent: tableService
+  name: table
+}]
+
+resource insights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
 }
 
 resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
@@ -60,16 +88,16 @@ resource receiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The relay's tables: dedupe + outbox, order context, consent.
-resource tables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageTableDataContributor)
-  scope: storage
+// The relay's tables, each on its own (dedupe + outbox, order context, consent, identity links): nothing else in the account.
+resource tables 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (table, i) in tableNames: {
+  name: guid(relayTables[i].id, principalId, roles.storageTableDataContributor)
+  scope: relayTables[i]
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
   }
-}
+}]
 
 // The quarantine container only.
 resource quarantineWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -82,10 +110,11 @@ resource quarantineWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// The Functions host itself (AzureWebJobsStorage: timer leases, deployment package) needs blob ownership and queues.
+// The Functions host itself (AzureWebJobsStorage: timer leases, deployment package) needs blob ownership and queues,
+// on its own account only.
 resource hostBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageBlobDataOwner)
-  scope: storage
+  name: guid(hostStorage.id, principalId, roles.storageBlobDataOwner)
+  scope: hostStorage
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
@@ -94,8 +123,8 @@ resource hostBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 resource hostQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageQueueDataContributor)
-  scope: storage
+  name: guid(hostStorage.id, principalId, roles.storageQueueDataContributor)
+  scope: hostStorage
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
@@ -111,5 +140,17 @@ resource secrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// Telemetry with the app's identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING ...Authorization=AAD) is accepted only
+// from a principal that may publish metrics to the component.
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, principalId, roles.monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
   }
 }

@@ -21,6 +21,14 @@ param maxDeliveryCount int
 @description('Key Vault that receives the send-only connection string for the commercetools subscription.')
 param keyVaultName string
 
+@description('Days the relay remembers event ids (Relay:DedupeRetentionDays): no message may be delivered or resubmitted later than that, or its events could go twice.')
+@minValue(7)
+param dedupeRetentionDays int
+
+// A message older than the dedupe window must never reach the relay: the topic and subscription keep one at most 14
+// days, or the window if it is shorter.
+var messageTtl = 'P${min(14, dedupeRetentionDays)}D'
+
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: name
   location: location
@@ -38,15 +46,27 @@ resource topic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
   name: topicName
   properties: {
     maxSizeInMegabytes: 5120
-    defaultMessageTimeToLive: 'P14D'
+    defaultMessageTimeToLive: messageTtl
     requiresDuplicateDetection: false
     supportOrdering: false
   }
 }
 
-// A message that expires or fails maxDeliveryCount times moves to the dead-letter sub-queue, where no TTL applies: it
-// stays until someone resubmits or deletes it. Resubmit within Relay:DedupeRetentionDays (= quarantineRetentionDays) of
-// its first delivery, while its events' dedupe records are still kept (docs/deploy.md).
+// A message that expires or fails maxDeliveryCount times is dead-lettered. The dead-letter sub-queue itself has no
+// TTL, so dead letters are forwarded to a queue that keeps them only as long as the relay remembers event ids: one
+// resubmitted from there is always deduplicated, and one older than that is gone rather than sent twice (docs/deploy.md).
+resource deadLetters 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: '${subscriptionName}-deadletters'
+  properties: {
+    maxSizeInMegabytes: 5120
+    defaultMessageTimeToLive: 'P${dedupeRetentionDays}D'
+    deadLetteringOnMessageExpiration: false
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+  }
+}
+
 resource subscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
   parent: topic
   name: subscriptionName
@@ -56,7 +76,8 @@ resource subscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022
     deadLetteringOnMessageExpiration: true
     deadLetteringOnFilterEvaluationExceptions: true
     requiresSession: false
-    defaultMessageTimeToLive: 'P14D'
+    defaultMessageTimeToLive: messageTtl
+    forwardDeadLetteredMessagesTo: deadLetters.name
   }
 }
 
@@ -82,4 +103,5 @@ output namespaceId string = namespace.id
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output topicId string = topic.id
 output subscriptionId string = subscription.id
+output deadLetterQueueName string = deadLetters.name
 output sendConnectionSecretName string = sendConnection.name

@@ -12,8 +12,12 @@ param tags object
 @maxValue(3650)
 param quarantineRetentionDays int
 
-@description('Tables the relay keeps its state in (dedupe + outbox, order context, consent). Names match Storage:*Table settings.')
+@description('Tables the relay keeps its state in (dedupe + outbox, order context, consent, identity links). Names match Storage:*Table settings.')
 param tableNames array
+
+@description('Whether the account takes traffic from public networks (Disabled needs private endpoints and a VNet-integrated app; docs/deploy.md).')
+@allowed([ 'Enabled', 'Disabled' ])
+param publicNetworkAccess string
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -25,10 +29,10 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     minimumTlsVersion: 'TLS1_2'
     allowBlobPublicAccess: false
-    // Identity-based connections only: the function host, the relay and deployments all use the managed identity.
+    // Identity-based connections only: the relay uses the managed identity.
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
@@ -40,12 +44,6 @@ resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
 resource quarantine 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobs
   name: 'quarantine'
-  properties: { publicAccess: 'None' }
-}
-
-resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobs
-  name: 'deployments'
   properties: { publicAccess: 'None' }
 }
 
@@ -84,4 +82,3 @@ output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = account.properties.primaryEndpoints.table
 output quarantineContainerId string = quarantine.id
-output deploymentsContainerUrl string = '${account.properties.primaryEndpoints.blob}${deployments.name}'
