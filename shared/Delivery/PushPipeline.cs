@@ -366,8 +366,14 @@ internal sealed class PushPipeline(
                 await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             }
 
+            using var span = RelayTracing.Source.StartActivity("ctmp.push.request", System.Diagnostics.ActivityKind.Client);
+            span?.SetTag("ctmp.request_id", request.RequestId);
+            span?.SetTag("ctmp.input", input);
+            span?.SetTag("ctmp.batches", request.Batches.Count);
+            span?.SetTag("ctmp.resend", persisted);
             var started = push.time.GetTimestamp();
             var result = await push.api.SendBulkAsync(route, request.Body, cancellationToken).ConfigureAwait(false);
+            span?.SetTag("http.response.status_code", result.Status);
             if (result is NotConfigured notConfigured)
             {
                 // Nothing was sent: the request is dropped (its events stay pending) until a person fixes the settings.

@@ -1,5 +1,6 @@
 using CtMparticle.Governance;
 using CtMparticle.Storage;
+using CtMparticle.Telemetry;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Pipeline;
@@ -34,8 +35,15 @@ internal sealed record PreparedInput(
 internal sealed class IngestPipeline(
     ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null, LinkStage? links = null)
 {
-    public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) =>
-        await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+    public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
+    {
+        using var span = RelayTracing.Source.StartActivity("ctmp.ingest", System.Diagnostics.ActivityKind.Consumer);
+        var outcome = await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        span?.SetTag("ctmp.outcome", outcome.Kind.ToString().ToLowerInvariant());
+        span?.SetTag("ctmp.reason", outcome.Reason);
+        span?.SetTag("messaging.message.id", outcome.Info?.MessageId);
+        return outcome;
+    }
 
     /// <summary>Decode, resolve and map the input, drop placeholder identities, and check its events against the plan; reads and writes nothing stored.</summary>
     public async Task<PreparedInput> PrepareAsync(Inbound inbound, CancellationToken cancellationToken)

@@ -43,6 +43,12 @@ internal static class Commands
 
     private static readonly Option<bool> VerboseOption = new("--verbose") { Description = "Log every decision (ids only) to standard error." };
 
+    /// <summary>Sends the run's logs, metrics and spans to an OTLP/HTTP endpoint (a collector, Jaeger, the Aspire dashboard).</summary>
+    internal static readonly Option<string?> OtlpOption = new("--otlp")
+    {
+        Description = "Also send the run's logs, metrics and spans to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318/), as the function app sends them to Application Insights.",
+    };
+
     public static RootCommand Root()
     {
         var root = new RootCommand("ctmp: the CtMparticle relay (commercetools → mParticle) on your machine, without Azure.");
@@ -76,17 +82,18 @@ internal static class Commands
         };
         var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
         {
-            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor,
+            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, OtlpOption,
         };
         command.SetAction((parse, cancellationToken) => RunRelayAsync(
             parse.GetRequiredValue(paths), parse.GetValue(dryRun), parse.GetValue(output), parse.GetRequiredValue(StoreOption),
-            parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), parse.GetValue(retryFor), cancellationToken));
+            parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), parse.GetValue(retryFor),
+            parse.GetValue(OtlpOption), cancellationToken));
         return command;
     }
 
     private static async Task<int> RunRelayAsync(
         string[] paths, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool json, bool quiet, bool verbose,
-        TimeSpan retryFor, CancellationToken cancellationToken)
+        TimeSpan retryFor, string? otlpUrl, CancellationToken cancellationToken)
     {
         if (retryFor < TimeSpan.Zero)
         {
@@ -104,7 +111,12 @@ internal static class Commands
             return Fail(ExitCodes.Usage, ["--out goes with --dry-run (without it, requests are sent to mParticle)."]);
         }
 
-        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose), out var exit);
+        if (!TryOtlp(otlpUrl, out var otlp))
+        {
+            return Fail(ExitCodes.Usage, [OtlpUsage]);
+        }
+
+        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp), out var exit);
         if (host is null)
         {
             return exit;
@@ -418,6 +430,26 @@ internal static class Commands
             .SelectMany(i => new[] { i.ApiKeySetting, i.ApiSecretSetting })
             .Where(setting => string.IsNullOrEmpty(host.Configuration[setting]))
             .Distinct(StringComparer.Ordinal));
+    }
+
+    internal const string OtlpUsage = "--otlp is the OTLP/HTTP endpoint's base URL, e.g. http://127.0.0.1:4318/ (signals go to v1/logs, v1/metrics, v1/traces under it).";
+
+    /// <summary>The --otlp endpoint: absent, or an absolute http(s) URL.</summary>
+    internal static bool TryOtlp(string? text, out Uri? endpoint)
+    {
+        endpoint = null;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            return false;
+        }
+
+        endpoint = uri.AbsolutePath.EndsWith('/') ? uri : new Uri(uri + "/");
+        return true;
     }
 
     internal static RunnerHost? TryCreateHost(RunnerOptions options, out int exitCode)

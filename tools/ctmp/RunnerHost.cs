@@ -19,7 +19,8 @@ internal sealed record RunnerOptions(
     DirectoryInfo Store,
     DirectoryInfo? DryRunOutput,
     bool AzureStorage = false,
-    bool Verbose = false);
+    bool Verbose = false,
+    Uri? Otlp = null);
 
 /// <summary>
 /// The relay as the runner uses it: the same registration as the function app, on the embedded store (SQLite file
@@ -96,6 +97,12 @@ internal sealed class RunnerHost : IAsyncDisposable
             services.AddSingleton<IQuarantineArchive>(sp => sp.GetRequiredService<FolderQuarantine>());
         }
 
+        if (options.Otlp is { } otlp)
+        {
+            // The same logs, metrics and spans the function app sends to Application Insights, to an OTLP endpoint.
+            services.AddRelayTelemetry(new TelemetryExport(OtlpEndpoint: otlp));
+        }
+
         if (options.DryRunOutput is { } output)
         {
             services.AddSingleton(new DryRunEventsApi(output));
@@ -104,6 +111,8 @@ internal sealed class RunnerHost : IAsyncDisposable
         }
 
         var provider = services.BuildServiceProvider();
+        _ = provider.GetService<OpenTelemetry.Metrics.MeterProvider>(); // started here (no generic host starts them); disposing the provider flushes them
+        _ = provider.GetService<OpenTelemetry.Trace.TracerProvider>();
         _ = provider.GetRequiredService<IOptions<MappingOptions>>().Value;
         _ = provider.GetRequiredService<IOptions<MParticleOptions>>().Value;
         _ = provider.GetRequiredService<IOptions<RelayOptions>>().Value;

@@ -35,16 +35,16 @@ internal static class ServeCommand
         };
         var command = new Command("serve", "Serve the storefront collector (Segment-compatible /v1/track, /v1/batch, …) and push what it stores.")
         {
-            port, host, store, settings, dryRun, output, pushEvery, demo, verbose,
+            port, host, store, settings, dryRun, output, pushEvery, demo, verbose, Commands.OtlpOption,
         };
         command.SetAction((parse, cancellationToken) => ServeAsync(
             new ServeOptions(parse.GetValue(port), parse.GetRequiredValue(host), parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(dryRun),
-                parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(demo), parse.GetValue(verbose)), cancellationToken));
+                parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(demo), parse.GetValue(verbose), parse.GetValue(Commands.OtlpOption)), cancellationToken));
         return command;
     }
 
     private sealed record ServeOptions(
-        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose);
+        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose, string? Otlp);
 
     private static async Task<int> ServeAsync(ServeOptions serve, CancellationToken cancellationToken)
     {
@@ -65,8 +65,13 @@ internal static class ServeCommand
             return Commands.Fail(ExitCodes.Usage, ["--out goes with --dry-run (without it, requests are sent to mParticle)."]);
         }
 
+        if (!Commands.TryOtlp(serve.Otlp, out var otlp))
+        {
+            return Commands.Fail(ExitCodes.Usage, [Commands.OtlpUsage]);
+        }
+
         await using var relay = Commands.TryCreateHost(
-            new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose), out var exit);
+            new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp), out var exit);
         if (relay is null)
         {
             return exit;

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using CtMparticle.Hosting;
+using CtMparticle.Tests;
+using CtMparticle.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace CtMparticle.Functions.Tests;
+
+/// <summary>
+/// The function app's telemetry as it leaves the worker: the host's own setup (<c>AddRelayTelemetry</c>, as Program.cs
+/// calls it) with in-memory exporters in place of Azure Monitor, after a real ingest and push (Azurite, a local
+/// Events API). What the workbook and alerts query must be what is exported: these names, dimensions and categories.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private readonly List<Metric> metrics = [];
+    private readonly List<LogRecord> logs = [];
+    private readonly List<Activity> spans = [];
+    private EventsApiServer server = null!;
+    private ServiceProvider services = null!;
+
+    public Task InitializeAsync()
+    {
+        server = new EventsApiServer();
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Storage:ConnectionString"] = azurite.ConnectionString,
+            ["Storage:EventsTable"] = prefix + "events",
+            ["Storage:OrdersTable"] = prefix + "orders",
+            ["Storage:ConsentTable"] = prefix + "consent",
+            ["Storage:LinksTable"] = prefix + "links",
+            ["Storage:QuarantineContainer"] = prefix + "-quarantine",
+            ["Mapping:Environment"] = "production",
+            ["MParticle:Inputs:0:Name"] = "web",
+            ["MParticle:Inputs:0:ApiKeySetting"] = "K",
+            ["MParticle:Inputs:0:ApiSecretSetting"] = "S",
+            ["MParticle:Inputs:0:BaseUrl"] = server.BaseUrl.ToString(),
+            ["MParticle:DefaultInput"] = "web",
+            ["K"] = "k",
+            ["S"] = "s",
+        }).Build();
+        services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration).AddRelayFunctions(configuration)
+            .Also(s => s.AddRelayTelemetry(TelemetryExport.FromFunctionsSettings(configuration), telemetry => telemetry
+                .WithMetrics(m => m.AddInMemoryExporter(metrics))
+                .WithTracing(t => t.AddInMemoryExporter(spans))
+                .WithLogging(l => l.AddInMemoryExporter(logs))))
+            .BuildServiceProvider();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await services.DisposeAsync();
+        await server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task IngestAndPush_ExportTheRelaysMetricsLogsAndSpans_UnderTheNamesTheWorkbookQueries()
+    {
+        _ = services.GetRequiredService<TracerProvider>();
+        var meters = services.GetRequiredService<MeterProvider>();
+        var ingest = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
+        await ingest.Run([Samples.Bytes(Samples.OrderCreatedRegistered), "{not json"u8.ToArray()], new FakeFunctionContext(new Dictionary<string, object?>()), default);
+        await ActivatorUtilities.CreateInstance<PushToMParticle>(services).Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), default);
+
+        meters.ForceFlush();
+        services.GetRequiredService<LoggerProvider>().ForceFlush();
+
+        // Metrics: names, and the dimensions the workbook splits by.
+        var names = metrics.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        Assert.Superset(new HashSet<string>(StringComparer.Ordinal) { "ctmp.deliveries", "ctmp.events", "ctmp.push.requests", "ctmp.push.latency", "ctmp.outbox.pending", "ctmp.outbox.oldest_age" }, names);
+        Assert.Equal(["outcome", "reason"], TagKeys(metrics.First(m => m.Name == "ctmp.deliveries")));
+        Assert.Equal(["input", "status"], TagKeys(metrics.First(m => m.Name == "ctmp.push.requests")));
+        Assert.Contains(("accepted", "none"), Points(metrics.First(m => m.Name == "ctmp.deliveries")).Select(t => ((string)t["outcome"]!, (string)t["reason"]!)));
+        Assert.Contains(("quarantined", "malformed_json"), Points(metrics.First(m => m.Name == "ctmp.deliveries")).Select(t => ((string)t["outcome"]!, (string)t["reason"]!)));
+
+        // Logs: the relay's own categories and event ids (what KQL filters on), never the host's.
+        Assert.Contains(logs, l => l.CategoryName == "CtMparticle.Pipeline.StoreStage" && l.EventId.Id == 1004); // the quarantine
+        Assert.All(logs.Where(l => l.CategoryName?.StartsWith("CtMparticle", StringComparison.Ordinal) == true), l => Assert.NotEqual(0, l.EventId.Id));
+
+        // Spans: one per ingested input and one per Events API request, with the ids that tie them to logs and records.
+        Assert.Equal(2, spans.Count(s => s.DisplayName == "ctmp.ingest"));
+        var request = Assert.Single(spans, s => s.DisplayName == "ctmp.push.request");
+        Assert.Equal(202, request.GetTagItem("http.response.status_code"));
+        Assert.Single(server.Received);
+        Assert.Matches("^[0-9a-f]{32}$", (string?)request.GetTagItem("ctmp.request_id")); // the request's persisted id, as logged
+    }
+
+    private static string[] TagKeys(Metric metric)
+    {
+        foreach (ref readonly var point in metric.GetMetricPoints())
+        {
+            var keys = new List<string>();
+            foreach (var tag in point.Tags)
+            {
+                keys.Add(tag.Key);
+            }
+
+            return [.. keys.Order(StringComparer.Ordinal)];
+        }
+
+        return [];
+    }
+
+    private static List<Dictionary<string, object?>> Points(Metric metric)
+    {
+        var points = new List<Dictionary<string, object?>>();
+        foreach (ref readonly var point in metric.GetMetricPoints())
+        {
+            var tags = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var tag in point.Tags)
+            {
+                tags[tag.Key] = tag.Value;
+            }
+
+            points.Add(tags);
+        }
+
+        return points;
+    }
+}
+
+internal static class ServiceCollectionTestExtensions
+{
+    public static IServiceCollection Also(this IServiceCollection services, Action<IServiceCollection> configure)
+    {
+        configure(services);
+        return services;
+    }
+}
