@@ -20,6 +20,14 @@ param alertEmail string
 @minValue(1)
 param quarantineSpikeThreshold int
 
+@description('Age in minutes of the oldest event waiting in the outbox above which an alert fires.')
+@minValue(5)
+param outboxAgeMinutes int = 30
+
+@description('Events held for consent in 15 minutes above which an alert fires (a consent source is not arriving).')
+@minValue(1)
+param consentBacklogThreshold int = 1000
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
   name: '${namePrefix}-logs'
   location: location
@@ -208,7 +216,7 @@ resource failingPushes 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
   location: location
   tags: tags
   properties: {
-    description: 'Pushes to mParticle keep failing (credentials refused, 5xx or timeouts, a misconfigured input): events are piling up in the outbox.'
+    description: 'Pushes to mParticle keep failing (credentials refused, 4xx rejections, 5xx or timeouts, a misconfigured input): events are piling up in the outbox or being quarantined.'
     severity: 1
     enabled: true
     scopes: [ insights.id ]
@@ -217,10 +225,65 @@ resource failingPushes 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
     criteria: {
       allOf: [
         {
-          query: '${relayTraces} | where EventId in (2004, 2005, 2008)'
+          query: '${relayTraces} | where EventId in (2004, 2005, 2006, 2008)'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 5
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: [ actions.id ] }
+  }
+}
+
+// The push reports the oldest pending event's age on every run (log 2001): a growing age means events are not leaving.
+resource outboxAge 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-outbox-age'
+  location: location
+  tags: tags
+  properties: {
+    description: 'The oldest event in the outbox has waited more than ${outboxAgeMinutes} minutes: pushes are failing, throttled or not running. See the workbook (Push) and the failing-pushes alert.'
+    severity: 2
+    enabled: true
+    scopes: [ insights.id ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: '${relayTraces} | where EventId == 2001 | extend OldestAgeSeconds = todouble(customDimensions["OldestAgeSeconds"]) | where OldestAgeSeconds > ${outboxAgeMinutes * 60}'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: [ actions.id ] }
+  }
+}
+
+// Events held because their user's consent is not known yet (log 2010): a backlog means consent is not arriving.
+resource consentBacklog 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${namePrefix}-consent-backlog'
+  location: location
+  tags: tags
+  properties: {
+    description: 'Many events are waiting for their users\' consent (opt-in regions): the CMP or commercetools consent fields may not be reaching the relay. Held events are withdrawn after Relay:ConsentWait.'
+    severity: 3
+    enabled: true
+    scopes: [ insights.id ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: '${relayTraces} | where EventId == 2010 | extend Held = toint(customDimensions["Count"])'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'Held'
+          operator: 'GreaterThan'
+          threshold: consentBacklogThreshold
           failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
         }
       ]

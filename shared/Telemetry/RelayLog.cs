@@ -20,11 +20,11 @@ internal static partial class RelayLog
     [LoggerMessage(1004, LogLevel.Warning, "Quarantined {MessageType} {MessageId} ({ResourceTypeId} {ResourceId}) at {Stage}: {Reason} → {Location}")]
     public static partial void Quarantined(ILogger logger, string? messageType, string? messageId, string? resourceTypeId, string? resourceId, string stage, string reason, string location);
 
-    [LoggerMessage(1005, LogLevel.Information, "Blocked event {EventId} ({EventName}) of {MessageId}: regime {Regime}, region {Region}, reason {Reason}")]
-    public static partial void Blocked(ILogger logger, Guid eventId, string eventName, string? messageId, string regime, string? region, string reason);
+    [LoggerMessage(1005, LogLevel.Information, "Blocked event {TrackingEventId} ({EventName}) of {MessageId}: regime {Regime}, region {Region}, reason {Reason}")]
+    public static partial void Blocked(ILogger logger, Guid trackingEventId, string eventName, string? messageId, string regime, string? region, string reason);
 
-    [LoggerMessage(1007, LogLevel.Warning, "Plan violation by event {EventId} ({EventName}) of {MessageId}: policy {Action}, {Count} error(s)")]
-    public static partial void PlanViolation(ILogger logger, Guid eventId, string eventName, string? messageId, string action, int count);
+    [LoggerMessage(1007, LogLevel.Warning, "Plan violation by event {TrackingEventId} ({EventName}) of {MessageId}: policy {Action}, {Count} error(s)")]
+    public static partial void PlanViolation(ILogger logger, Guid trackingEventId, string eventName, string? messageId, string action, int count);
 
     [LoggerMessage(1008, LogLevel.Error, "Relay failure on {MessageType} {MessageId} at {Stage}: {ExceptionType}; the input is quarantined as internal_error and the batch goes on")]
     public static partial void InputFailed(ILogger logger, string exceptionType, string stage, string? messageType, string? messageId);
@@ -32,8 +32,8 @@ internal static partial class RelayLog
     [LoggerMessage(3002, LogLevel.Error, "commercetools refused the relay's credentials (HTTP {Status}); fetching is paused for {PauseSeconds} s and the messages that need it are retried, not quarantined: {Problem}")]
     public static partial void CommercetoolsCredentialsRefused(ILogger logger, int status, double pauseSeconds, string problem);
 
-    [LoggerMessage(1009, LogLevel.Information, "Consent update {EventId} of {MessageId} is older than what is known for every purpose it states: recorded, nothing sent")]
-    public static partial void Superseded(ILogger logger, Guid eventId, string? messageId);
+    [LoggerMessage(1009, LogLevel.Information, "Consent update {TrackingEventId} of {MessageId} is older than what is known for every purpose it states: recorded, nothing sent")]
+    public static partial void Superseded(ILogger logger, Guid trackingEventId, string? messageId);
 
     [LoggerMessage(2010, LogLevel.Information, "Held {Count} event(s) whose user's consent is not known yet; looked at again from {Until:o}")]
     public static partial void Held(ILogger logger, int count, DateTimeOffset until);
@@ -62,17 +62,17 @@ internal static partial class RelayLog
     [LoggerMessage(2006, LogLevel.Warning, "Input {Input} rejected request {RequestId} with {Status}; splitting {Batches} batch(es) to find the bad one")]
     public static partial void Splitting(ILogger logger, string input, string requestId, int status, int batches);
 
-    [LoggerMessage(2012, LogLevel.Debug, "Event {EventId} goes as customer {CustomerId}: its {IdentityType} is linked to them (identity rules {RulesVersion})")]
-    public static partial void IdentityAttached(ILogger logger, Guid eventId, string customerId, string identityType, string rulesVersion);
+    [LoggerMessage(2012, LogLevel.Debug, "Event {TrackingEventId} goes as customer {CustomerId}: its {IdentityType} is linked to them (identity rules {RulesVersion})")]
+    public static partial void IdentityAttached(ILogger logger, Guid trackingEventId, string customerId, string identityType, string rulesVersion);
 
-    [LoggerMessage(2013, LogLevel.Debug, "Event {EventId} goes without its {IdentityType} {IdentityValue}: {Rule} (identity rules {RulesVersion})")]
-    public static partial void IdentityWithheld(ILogger logger, Guid eventId, string identityType, string identityValue, string rule, string rulesVersion);
+    [LoggerMessage(2013, LogLevel.Debug, "Event {TrackingEventId} goes without its {IdentityType} {IdentityValue}: {Rule} (identity rules {RulesVersion})")]
+    public static partial void IdentityWithheld(ILogger logger, Guid trackingEventId, string identityType, string identityValue, string rule, string rulesVersion);
 
     [LoggerMessage(2014, LogLevel.Information, "Identity: {Attached} event(s) joined to a known customer by a link, {Withheld} identifier(s) withheld from events by the identity rules {RulesVersion}")]
     public static partial void IdentityApplied(ILogger logger, int attached, int withheld, string rulesVersion);
 
-    [LoggerMessage(2007, LogLevel.Warning, "Withdrew event {EventId} ({EventName}) before sending: {Reason}")]
-    public static partial void Withdrawn(ILogger logger, Guid eventId, string eventName, string reason);
+    [LoggerMessage(2007, LogLevel.Warning, "Withdrew event {TrackingEventId} ({EventName}) before sending: {Reason}")]
+    public static partial void Withdrawn(ILogger logger, Guid trackingEventId, string eventName, string reason);
 
     [LoggerMessage(2008, LogLevel.Error, "Input {Input} cannot be sent to: {Problem}. Events stay pending.")]
     public static partial void InputMisconfigured(ILogger logger, string input, string problem);
@@ -86,14 +86,14 @@ internal static partial class RelayLog
     [LoggerMessage(1011, LogLevel.Error, "Collector: the store could not take a call ({ExceptionType}); answered 503 with Retry-After")]
     public static partial void CollectorUnavailable(ILogger logger, string exceptionType);
 
-    [LoggerMessage(1012, LogLevel.Information, "Purchase {EventId}: the same order from another source ({MessageId}) merged into the one still pending")]
-    public static partial void PurchaseMerged(ILogger logger, Guid eventId, string? messageId);
+    [LoggerMessage(1012, LogLevel.Information, "Purchase {TrackingEventId}: the same order from another source ({MessageId}) merged into the one still pending")]
+    public static partial void PurchaseMerged(ILogger logger, Guid trackingEventId, string? messageId);
 
-    [LoggerMessage(1013, LogLevel.Warning, "Dropped a placeholder {IdentityType} from event {EventId} ({EventName}) of {MessageId}: the identity rules {RulesVersion} block it")]
-    public static partial void IdentityBlocked(ILogger logger, string identityType, Guid eventId, string eventName, string? messageId, string rulesVersion);
+    [LoggerMessage(1013, LogLevel.Warning, "Dropped a placeholder {IdentityType} from event {TrackingEventId} ({EventName}) of {MessageId}: the identity rules {RulesVersion} block it")]
+    public static partial void IdentityBlocked(ILogger logger, string identityType, Guid trackingEventId, string eventName, string? messageId, string rulesVersion);
 
-    [LoggerMessage(1014, LogLevel.Information, "Linked {IdentityType} {IdentityValue} to customer {CustomerId} (event {EventId}, identity rules {RulesVersion})")]
-    public static partial void IdentityLinked(ILogger logger, string customerId, string identityType, string identityValue, Guid eventId, string rulesVersion);
+    [LoggerMessage(1014, LogLevel.Information, "Linked {IdentityType} {IdentityValue} to customer {CustomerId} (event {TrackingEventId}, identity rules {RulesVersion})")]
+    public static partial void IdentityLinked(ILogger logger, string customerId, string identityType, string identityValue, Guid trackingEventId, string rulesVersion);
 
     [LoggerMessage(1015, LogLevel.Warning, "Shared identifier: {IdentityType} {IdentityValue} was seen with {Customers} customers; its link to customer {CustomerId} is now conflicted (identity rules {RulesVersion})")]
     public static partial void IdentityConflicted(ILogger logger, string identityType, string identityValue, string customerId, int customers, string rulesVersion);

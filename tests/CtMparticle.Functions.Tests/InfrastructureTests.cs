@@ -88,6 +88,50 @@ public sealed partial class InfrastructureTests
         Assert.Contains("dedupeRetentionDays: quarantineRetentionDays", Infra("main.bicep"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void WorkbookAndAlerts_QueryOnlyTheLogFieldsTheRelayWrites()
+    {
+        // What the relay logs: each event id's template fields (Azure Monitor puts them in customDimensions, beside
+        // CategoryName and EventId, which a template field must therefore never be named).
+        var templates = typeof(CtMparticle.Telemetry.RelayLog).GetMethods()
+            .Select(m => m.GetCustomAttributes(typeof(Microsoft.Extensions.Logging.LoggerMessageAttribute), false).OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().SingleOrDefault())
+            .OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>()
+            .ToDictionary(a => a.EventId, a => TemplateField().Matches(a.Message).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal));
+        Assert.All(templates.Values, fields => Assert.DoesNotContain("EventId", fields));
+        Assert.All(templates.Values, fields => Assert.DoesNotContain("CategoryName", fields));
+
+        var monitoring = Infra("modules/monitoring.bicep");
+        var relayTraces = RelayTracesVar().Match(monitoring).Groups[1].Value;
+        var queries = KqlQuery().Matches(monitoring).Select(m => m.Groups[1].Value.Replace("${relayTraces}", relayTraces, StringComparison.Ordinal)).ToList();
+        Assert.True(queries.Count >= 8, $"found {queries.Count} queries");
+        foreach (var query in queries.Where(q => q.Contains("customDimensions", StringComparison.Ordinal)))
+        {
+            var ids = EventIdFilter().Matches(query).SelectMany(m => (m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value)
+                .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Select(int.Parse).ToList();
+            Assert.All(ids, id => Assert.True(templates.ContainsKey(id), $"the query filters on event id {id}, which the relay never logs: {query}"));
+            var allowed = ids.SelectMany(id => templates[id]).Append("CategoryName").Append("EventId").ToHashSet(StringComparer.Ordinal);
+            foreach (var field in Dimension().Matches(query).Select(m => m.Groups[1].Value))
+            {
+                Assert.True(allowed.Contains(field), $"the query reads customDimensions[\"{field}\"], which log(s) {string.Join(", ", ids)} do not write: {query}");
+            }
+        }
+    }
+
+    [GeneratedRegex(@"\{(\w+)(?::[^}]*)?\}")]
+    private static partial Regex TemplateField();
+
+    [GeneratedRegex(@"var relayTraces = '([^']*)'")]
+    private static partial Regex RelayTracesVar();
+
+    [GeneratedRegex(@"query: '((?:[^'\\]|\\.)*)'")]
+    private static partial Regex KqlQuery();
+
+    [GeneratedRegex(@"EventId (?:== (\d+)|in \(([\d, ]+)\))")]
+    private static partial Regex EventIdFilter();
+
+    [GeneratedRegex(@"customDimensions\[""(\w+)""\]")]
+    private static partial Regex Dimension();
+
     [GeneratedRegex(@"resource \w+ 'Microsoft.Authorization/roleAssignments@[^']+' = (?:\[for [^:]+: )?\{[^{}]*?scope: (?<scope>[\w\[\]]+)\s+properties: \{[^}]*?roles\.(?<role>\w+)\)", RegexOptions.Singleline)]
     private static partial Regex RoleAssignment();
 
