@@ -121,8 +121,8 @@ var workbookContent = {
       type: 3
       content: {
         version: 'KqlItem/1.0'
-        title: 'Service Bus dead letters'
-        query: 'AzureMetrics | where ResourceId =~ "${serviceBusNamespaceId}" and MetricName == "DeadletteredMessages" | summarize max(Maximum) by bin(TimeGenerated, 15m) | render timechart'
+        title: 'Service Bus messages waiting (the subscription and its dead letters\' queue)'
+        query: 'AzureMetrics | where ResourceId =~ "${serviceBusNamespaceId}" and MetricName == "ActiveMessages" | summarize max(Maximum) by bin(TimeGenerated, 15m) | render timechart'
         size: 0
         queryType: 0
         resourceType: 'microsoft.operationalinsights/workspaces'
