@@ -61,8 +61,10 @@ internal static class RelayTelemetry
                 options.ConnectionString = connection;
                 if (export.ManagedIdentityClientId is { } clientId)
                 {
-                    // Telemetry accepted only from the app's identity (Monitoring Metrics Publisher on the component).
-                    options.Credential = new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
+                    // Telemetry accepted only from the app's identity (Monitoring Metrics Publisher on the component); no
+                    // ClientId in the authentication string means the system-assigned one.
+                    options.Credential = new ManagedIdentityCredential(
+                        clientId.Length > 0 ? ManagedIdentityId.FromUserAssignedClientId(clientId) : ManagedIdentityId.SystemAssigned);
                 }
             }
 

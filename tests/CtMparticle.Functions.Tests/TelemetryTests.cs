@@ -93,6 +93,24 @@ public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Matches("^[0-9a-f]{32}$", (string?)request.GetTagItem("ctmp.request_id")); // the request's persisted id, as logged
     }
 
+    [Theory]
+    [InlineData(null, null, null, null)]
+    [InlineData("InstrumentationKey=00000000-0000-0000-0000-000000000000", null, "InstrumentationKey=00000000-0000-0000-0000-000000000000", null)]
+    [InlineData("InstrumentationKey=00000000-0000-0000-0000-000000000000", "ClientId=abc-123;Authorization=AAD", "InstrumentationKey=00000000-0000-0000-0000-000000000000", "abc-123")]
+    [InlineData("InstrumentationKey=00000000-0000-0000-0000-000000000000", "Authorization=AAD", "InstrumentationKey=00000000-0000-0000-0000-000000000000", "")] // the system-assigned identity
+    public void FunctionsSettings_SayWhereTelemetryGoesAndWithWhichIdentity(string? connection, string? authentication, string? expectedConnection, string? expectedClientId)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = connection,
+            ["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] = authentication,
+        }).Build();
+
+        var export = TelemetryExport.FromFunctionsSettings(configuration);
+
+        Assert.Equal((expectedConnection, expectedClientId, (Uri?)null), (export.AzureMonitorConnectionString, export.ManagedIdentityClientId, export.OtlpEndpoint));
+    }
+
     private static string[] TagKeys(Metric metric)
     {
         foreach (ref readonly var point in metric.GetMetricPoints())
