@@ -89,8 +89,12 @@ public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(2, spans.Count(s => s.DisplayName == "ctmp.ingest"));
         var request = Assert.Single(spans, s => s.DisplayName == "ctmp.push.request");
         Assert.Equal(202, request.GetTagItem("http.response.status_code"));
-        Assert.Single(server.Received);
         Assert.Matches("^[0-9a-f]{32}$", (string?)request.GetTagItem("ctmp.request_id")); // the request's persisted id, as logged
+
+        // One trace from the push to mParticle: the request carries the span's W3C context, and the push's log lines
+        // carry its trace id (App Insights' operation id), so a request, its logs and its span are found together.
+        Assert.Contains(request.TraceId.ToHexString(), Assert.Single(server.Received).TraceParent, StringComparison.Ordinal);
+        Assert.Contains(logs, l => l.EventId.Id == 2002 && l.TraceId == request.TraceId);
     }
 
     [Theory]

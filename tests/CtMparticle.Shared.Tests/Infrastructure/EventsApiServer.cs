@@ -8,6 +8,9 @@ namespace CtMparticle.Tests.Infrastructure;
 /// <summary>One request the fake Events API received.</summary>
 public sealed record RecordedRequest(string Path, string? Authorization, byte[] Body, int AnsweredStatus)
 {
+    /// <summary>The W3C trace context the client sent (the relay's push span), if any.</summary>
+    public string? TraceParent { get; init; }
+
     public JsonArray Batches => JsonNode.Parse(Body)!.AsArray();
 
     public IEnumerable<string> SourceMessageIds =>
@@ -114,7 +117,10 @@ public sealed class EventsApiServer : IAsyncDisposable
             }
         }
 
-        Received.Enqueue(new RecordedRequest(context.Request.Url!.AbsolutePath, context.Request.Headers["Authorization"], body, answer.Status));
+        Received.Enqueue(new RecordedRequest(context.Request.Url!.AbsolutePath, context.Request.Headers["Authorization"], body, answer.Status)
+        {
+            TraceParent = context.Request.Headers["traceparent"],
+        });
         recorded.Release();
         try
         {
