@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -156,18 +155,8 @@ public sealed class CtmpIdentityTests : IDisposable
     {
         // 1. The storefront, over HTTP to ctmp serve (nothing pushed until it stops, so every link is known by then).
         var serveOut = Path.Combine(work, "serve-out");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "serve", "--port", "0", "--store", Store, "--dry-run", "--out", serveOut, "--push-every", "01:00:00" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["CTMP_COLLECTOR_WRITE_KEY"] = "journey-key";
-        using var server = Process.Start(start)!;
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginErrorReadLine();
-        var listening = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.StartsWith("listening on http://127.0.0.1:", listening, StringComparison.Ordinal);
+        await using var server = await ServeProcess.StartAsync(
+            ["--store", Store, "--dry-run", "--out", serveOut, "--push-every", "01:00:00"], new Dictionary<string, string> { ["CTMP_COLLECTOR_WRITE_KEY"] = "journey-key" });
         var journey = new JsonArray
         {
             // Parent's phone: browses anonymously, signs in, and the tracker keeps sending only the anonymous id.
@@ -187,18 +176,12 @@ public sealed class CtmpIdentityTests : IDisposable
             // The parent signs up on the laptop app's web view: alias says the laptop's anonymous id is theirs.
             Storefront("j-12", "alias", null, "c-parent", "a-laptop", "2026-12-02T21:00:00Z", previousId: "a-laptop"),
         };
-        using var http = new HttpClient(new SocketsHttpHandler()) { BaseAddress = new Uri(listening!["listening on ".Length..]) };
+        using var http = new HttpClient(new SocketsHttpHandler()) { BaseAddress = new Uri(server.BaseUrl) };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/batch") { Content = new StringContent(new JsonObject { ["batch"] = journey }.ToJsonString(), Encoding.UTF8, "application/json") };
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("journey-key:")));
         var answer = await http.SendAsync(request);
         Assert.Equal(200, (int)answer.StatusCode);
-        using (var term = Process.Start("kill", ["-TERM", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await term.WaitForExitAsync();
-        }
-
-        await server.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.Equal(0, server.ExitCode);
+        Assert.Equal(0, (await server.StopAsync()).Exit);
 
         // 2. commercetools and the laptop, to ctmp relay on the same store: the parent's purchase of the phone's cart,
         // the parent's order from the laptop, then a later visit on the laptop.

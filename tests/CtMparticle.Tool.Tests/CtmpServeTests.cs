@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -16,7 +15,7 @@ public sealed class CtmpServeTests : IAsyncLifetime
 
     private readonly string work = Directory.CreateTempSubdirectory("ctmp-serve-").FullName;
     private readonly HttpClient http = new(new SocketsHttpHandler()) { Timeout = TimeSpan.FromSeconds(30) };
-    private Process? server;
+    private ServeProcess? server;
     private Uri? baseUrl;
 
     private string Store => Path.Combine(work, "store");
@@ -27,37 +26,20 @@ public sealed class CtmpServeTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (server is { HasExited: false })
+        if (server is not null)
         {
-            server.Kill(entireProcessTree: true);
-            await server.WaitForExitAsync();
+            await server.DisposeAsync();
         }
 
-        server?.Dispose();
         http.Dispose();
     }
 
     private async Task StartAsync(params (string Name, string Value)[] settings)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "serve", "--port", "0", "--store", Store, "--dry-run", "--out", Out, "--push-every", "00:00:00.500" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["CTMP_COLLECTOR_WRITE_KEY"] = Key;
-        foreach (var (name, value) in settings)
-        {
-            start.Environment[name] = value;
-        }
-
-        server = Process.Start(start)!;
-        server.ErrorDataReceived += (_, _) => { }; // drained, so a chatty stderr never blocks the server
-        server.BeginErrorReadLine();
-        var line = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.NotNull(line);
-        Assert.StartsWith("listening on http://127.0.0.1:", line, StringComparison.Ordinal);
-        baseUrl = new Uri(line["listening on ".Length..]);
+        var environment = settings.ToDictionary(s => s.Name, s => s.Value);
+        environment["CTMP_COLLECTOR_WRITE_KEY"] = Key;
+        server = await ServeProcess.StartAsync(["--store", Store, "--dry-run", "--out", Out, "--push-every", "00:00:00.500"], environment);
+        baseUrl = new Uri(server.BaseUrl);
     }
 
     private async Task<(int Status, JsonNode? Body, HttpResponseMessage Response)> PostAsync(string call, string json, string? key = Key, string? origin = null)
@@ -79,17 +61,7 @@ public sealed class CtmpServeTests : IAsyncLifetime
     }
 
     /// <summary>Stops the server as a service manager would (SIGTERM), and waits for its drain and exit code.</summary>
-    private async Task<(int Exit, string Stdout)> StopAsync()
-    {
-        using (var kill = Process.Start("kill", ["-TERM", server!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
-
-        var rest = await server.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        await server.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return (server.ExitCode, rest);
-    }
+    private Task<(int Exit, string Stdout)> StopAsync() => server!.StopAsync();
 
     private JsonNode[] SentEvents() =>
         Directory.Exists(Out)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Playwright;
 
@@ -15,7 +14,7 @@ public sealed class DemoBrowserTests : IAsyncLifetime
     private const string Key = "demo-browser-key";
 
     private readonly string work = Directory.CreateTempSubdirectory("ctmp-demo-").FullName;
-    private Process? server;
+    private ServeProcess? server;
     private IPlaywright? playwright;
     private IBrowser? browser;
     private string baseUrl = "";
@@ -39,24 +38,11 @@ public sealed class DemoBrowserTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[]
-                 {
-                     Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "serve", "--demo", "--port", "0", "--store", Path.Combine(work, "store"),
-                     "--dry-run", "--out", Out, "--push-every", "00:00:00.300",
-                 })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["CTMP_COLLECTOR_WRITE_KEY"] = Key;
-        server = Process.Start(start)!;
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginErrorReadLine();
-        var line = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.StartsWith("listening on http://127.0.0.1:", line, StringComparison.Ordinal);
-        baseUrl = line!["listening on ".Length..];
-        var demo = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        server = await ServeProcess.StartAsync(
+            ["--demo", "--store", Path.Combine(work, "store"), "--dry-run", "--out", Out, "--push-every", "00:00:00.300"],
+            new Dictionary<string, string> { ["CTMP_COLLECTOR_WRITE_KEY"] = Key });
+        baseUrl = server.BaseUrl;
+        var demo = await server.Output.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.StartsWith($"demo shop: {baseUrl}/demo/", demo, StringComparison.Ordinal);
 
         playwright = await Playwright.CreateAsync();
@@ -71,13 +57,11 @@ public sealed class DemoBrowserTests : IAsyncLifetime
         }
 
         playwright?.Dispose();
-        if (server is { HasExited: false })
+        if (server is not null)
         {
-            server.Kill(entireProcessTree: true);
-            await server.WaitForExitAsync();
+            await server.DisposeAsync();
         }
 
-        server?.Dispose();
         Directory.Delete(work, recursive: true);
         Assert.True(pageErrors.Count == 0, "The page threw: " + string.Join(" | ", pageErrors));
     }
@@ -141,14 +125,8 @@ public sealed class DemoBrowserTests : IAsyncLifetime
     /// <summary>Stops the server (SIGTERM: it drains) and returns its closing summary line.</summary>
     private async Task<string> StopAsync()
     {
-        using (var term = Process.Start("kill", ["-TERM", server!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await term.WaitForExitAsync();
-        }
-
-        var rest = await server.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        await server.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.Equal(0, server.ExitCode);
+        var (exit, rest) = await server!.StopAsync();
+        Assert.Equal(0, exit);
         return rest;
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using CtMparticle.Tests.Infrastructure;
 
@@ -12,19 +11,17 @@ public sealed class DemoCatalogTests(CommercetoolsMockFixture commercetools) : I
 {
     private readonly string work = Directory.CreateTempSubdirectory("ctmp-catalog-").FullName;
     private readonly HttpClient http = new(new SocketsHttpHandler()) { Timeout = TimeSpan.FromSeconds(30) };
-    private Process? server;
+    private ServeProcess? server;
 
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        if (server is { HasExited: false })
+        if (server is not null)
         {
-            server.Kill(entireProcessTree: true);
-            await server.WaitForExitAsync();
+            await server.DisposeAsync();
         }
 
-        server?.Dispose();
         http.Dispose();
         Directory.Delete(work, recursive: true);
     }
@@ -32,24 +29,10 @@ public sealed class DemoCatalogTests(CommercetoolsMockFixture commercetools) : I
     /// <summary>Starts ctmp serve --demo with these settings and returns its base URL.</summary>
     private async Task<string> StartAsync(Dictionary<string, string?> settings)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "serve", "--demo", "--port", "0", "--store", Path.Combine(work, "store"), "--dry-run", "--out", Path.Combine(work, "out") })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["CTMP_COLLECTOR_WRITE_KEY"] = "catalog-key";
-        foreach (var (name, value) in settings)
-        {
-            start.Environment["CTMP_" + name.Replace(":", "__", StringComparison.Ordinal)] = value;
-        }
-
-        server = Process.Start(start)!;
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginErrorReadLine();
-        var line = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.StartsWith("listening on ", line, StringComparison.Ordinal);
-        return line!["listening on ".Length..];
+        var environment = settings.ToDictionary(s => "CTMP_" + s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value ?? "");
+        environment["CTMP_COLLECTOR_WRITE_KEY"] = "catalog-key";
+        server = await ServeProcess.StartAsync(["--demo", "--store", Path.Combine(work, "store"), "--dry-run", "--out", Path.Combine(work, "out")], environment);
+        return server.BaseUrl;
     }
 
     [Fact]
