@@ -30,9 +30,9 @@ internal sealed class IdentityResolver(IdentityRules rules)
 {
     public IdentityRules Rules => rules;
 
-    /// <summary>The customer an anonymous event's links would join it to (before consent), or null: what the caller checks consent for.</summary>
-    public string? Candidate(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf) =>
-        string.IsNullOrWhiteSpace(user.CustomerId) ? Join([.. IdentifierTypes.Of(user)], at, consent, linksOf)?.CustomerId : null;
+    /// <summary>The link an anonymous event would be joined by (before consent), or null: what the caller checks consent for.</summary>
+    public IdentityLink? Candidate(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf) =>
+        string.IsNullOrWhiteSpace(user.CustomerId) ? Join([.. IdentifierTypes.Of(user)], at, consent, linksOf) : null;
 
     /// <param name="at">The event's time: lifetimes are measured back from it, not from the clock.</param>
     /// <param name="linksOf">Every link of an identifier (type, value), as the store returns it.</param>
@@ -41,13 +41,17 @@ internal sealed class IdentityResolver(IdentityRules rules)
     /// event is joined only where both the browser's and the customer's consent let it go.
     /// </param>
     public ResolvedIdentity Resolve(
-        UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf, Func<string, string?>? refusedBy = null)
+        UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf, Func<string, string?>? refusedBy = null) =>
+        Resolve(user, consent, linksOf, Candidate(user, at, consent, linksOf), refusedBy);
+
+    /// <summary>As above, with the <see cref="Candidate"/> the caller already found (push reads it once per event).</summary>
+    public ResolvedIdentity Resolve(
+        UserIds user, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf, IdentityLink? candidate, Func<string, string?>? refusedBy)
     {
         var identifiers = IdentifierTypes.Of(user).ToArray();
         var choices = new List<IdentityChoice>(identifiers.Length + 1);
         string? joinedBy = null;
         var customer = user.CustomerId?.Trim() is { Length: > 0 } own ? own : null;
-        var candidate = customer is null ? Join(identifiers, at, consent, linksOf) : null;
         if (candidate is not null && refusedBy?.Invoke(candidate.CustomerId) is { } refused)
         {
             choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, candidate.CustomerId, false, $"not joined by its {candidate.Type} link: {refused}"));

@@ -282,11 +282,13 @@ internal sealed class PushPipeline(
             // Keyed by customer and the event's region (the gate's first source of where the user is).
             var refusals = new Dictionary<(string Customer, string? Region), string?>();
             var customerStates = new Dictionary<string, UserConsent?>(StringComparer.Ordinal);
-            foreach (var (_, trackingEvent, consent) in allowed)
+            var candidates = new IdentityLink?[allowed.Count];
+            for (var i = 0; i < allowed.Count; i++)
             {
+                var (_, trackingEvent, consent) = allowed[i];
                 var region = trackingEvent.Context.Region?.Code;
-                if (push.identities.Candidate(trackingEvent.Context.User, trackingEvent.Context.OccurredAt, consent, LinksOf) is not { } candidate
-                    || refusals.ContainsKey((candidate, region)))
+                candidates[i] = push.identities.Candidate(trackingEvent.Context.User, trackingEvent.Context.OccurredAt, consent, LinksOf);
+                if (candidates[i]?.CustomerId is not { } candidate || refusals.ContainsKey((candidate, region)))
                 {
                     continue;
                 }
@@ -307,10 +309,11 @@ internal sealed class PushPipeline(
             var resolved = new List<(PendingEventKey, TrackingEvent)>(allowed.Count);
             var decisions = new List<IdentityDecision>(allowed.Count);
             var (joined, withheld) = (0, 0);
-            foreach (var (key, trackingEvent, consent) in allowed)
+            for (var i = 0; i < allowed.Count; i++)
             {
+                var (key, trackingEvent, consent) = allowed[i];
                 var context = trackingEvent.Context;
-                var identity = push.identities.Resolve(context.User, context.OccurredAt, consent, LinksOf, customer => refusals.GetValueOrDefault((customer, context.Region?.Code)));
+                var identity = push.identities.Resolve(context.User, consent, LinksOf, candidates[i], customer => refusals.GetValueOrDefault((customer, context.Region?.Code)));
                 decisions.Add(new IdentityDecision(context.EventId, trackingEvent.Name, now, version, consent.Regime, identity.Choices));
                 if (identity.JoinedBy is { } by)
                 {
