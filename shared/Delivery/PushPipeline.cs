@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using CtMparticle.Configuration;
 using CtMparticle.Consent;
@@ -56,6 +57,9 @@ internal sealed class PushPipeline(
     /// <summary>How often an event held for consent is looked at again (a consent change releases it within this).</summary>
     public static readonly TimeSpan HoldRecheck = TimeSpan.FromMinutes(1);
 
+    /// <summary>Links from one request's span to the ingests of its events, at most (Azure Monitor keeps 100 per span).</summary>
+    public const int MaxIngestLinks = 64;
+
     private static readonly string RelayVersion = QuarantineRecord.RelayVersionOf(typeof(PushPipeline));
 
     // Named fields, so that a run (below) can reach them.
@@ -99,6 +103,7 @@ internal sealed class PushPipeline(
         private readonly Dictionary<string, int> sentPerInput = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> allowances = new(StringComparer.Ordinal);
         private readonly HashSet<string> stoppedInputs = new(StringComparer.Ordinal);
+        private readonly Dictionary<Guid, ActivityContext> ingestTraces = [];
         private int requests, delivered, withdrawn, quarantined, deferred, held, resent, stranded;
 
         public async Task<PushReport> ExecuteAsync(CancellationToken cancellationToken)
@@ -143,6 +148,14 @@ internal sealed class PushPipeline(
 
             var allowed = await CheckConsentAsync(pending, cancellationToken).ConfigureAwait(false);
             var sendable = await ResolveIdentitiesAsync(allowed, cancellationToken).ConfigureAwait(false);
+            foreach (var (key, trackingEvent) in sendable)
+            {
+                if (trackingEvent.Context.Trace is { } trace && ActivityContext.TryParse(trace, null, out var context))
+                {
+                    ingestTraces[key.EventId] = context;
+                }
+            }
+
             var (batches, unsendable) = push.packer.BuildBatches(sendable);
             foreach (var group in unsendable)
             {
@@ -369,7 +382,9 @@ internal sealed class PushPipeline(
                 await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             }
 
-            using var span = RelayTracing.Source.StartActivity("ctmp.push.request", System.Diagnostics.ActivityKind.Client);
+            // The request's span links to the ingests that stored its events, so a delivery is followed from its trigger
+            // to this request (a resent request's events were not read in this run: it has no links).
+            using var span = RelayTracing.Source.StartActivity("ctmp.push.request", ActivityKind.Client, parentContext: default, links: IngestLinks(request));
             span?.SetTag("ctmp.request_id", request.RequestId);
             span?.SetTag("ctmp.input", input);
             span?.SetTag("ctmp.batches", request.Batches.Count);
@@ -424,6 +439,25 @@ internal sealed class PushPipeline(
                     RelayLog.Transient(push.logger, input, result.Status, result is NoAnswer noAnswer ? $", {noAnswer.Error}" : null, backoff.TotalSeconds);
                     return Stop(input);
             }
+        }
+
+        private List<ActivityLink>? IngestLinks(OutgoingRequest request)
+        {
+            List<ActivityLink>? links = null;
+            var seen = new HashSet<ActivityTraceId>();
+            foreach (var key in request.Events)
+            {
+                if (ingestTraces.TryGetValue(key.EventId, out var context) && seen.Add(context.TraceId))
+                {
+                    (links ??= []).Add(new ActivityLink(context));
+                    if (links.Count == MaxIngestLinks)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            return links;
         }
 
         /// <summary>
@@ -517,6 +551,7 @@ internal sealed class PushPipeline(
                 "push")
             {
                 EventIds = keys.Select(k => k.EventId).ToArray(),
+                TraceId = QuarantineRecord.CurrentTraceId(),
             };
             var location = await push.quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
             await push.events.RemovePendingAsync(keys, EventFate.Quarantined, cancellationToken).ConfigureAwait(false);

@@ -43,6 +43,8 @@ internal sealed class StoreStage(
             RelayLog.OrderContextSaved(logger, order.OrderId, order.PaymentIds.Count);
         }
 
+        // Each stored event remembers the ingest's trace, which the push's span links to.
+        var trace = System.Diagnostics.Activity.Current?.Id;
         int stored = 0, duplicates = 0;
         var storedIds = new List<Guid>(governed.Allowed.Count);
         var flags = new List<string>();
@@ -50,7 +52,7 @@ internal sealed class StoreStage(
         {
             // A redelivery of the message that stored the event (after a crash before it was completed) keeps the
             // message's outcome; only another message storing the same event makes this one a duplicate.
-            switch (await events.TryAddAsync(trackingEvent, info.MessageId, cancellationToken).ConfigureAwait(false))
+            switch (await events.TryAddAsync(Traced(trackingEvent, trace), info.MessageId, cancellationToken).ConfigureAwait(false))
             {
                 case AddResult.Added or AddResult.AddedBefore:
                     stored++;
@@ -81,7 +83,7 @@ internal sealed class StoreStage(
         {
             if (await events.WithholdAsync(refused.Event, info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate
                 && refused.Learnt is { } learnt
-                && await events.TryAddAsync(learnt, info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate)
+                && await events.TryAddAsync(Traced(learnt, trace), info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate)
             {
                 stored++;
                 storedIds.Add(learnt.Context.EventId);
@@ -143,6 +145,9 @@ internal sealed class StoreStage(
         return outcome with { Info = known };
     }
 
+    private static TrackingEvent Traced(TrackingEvent trackingEvent, string? trace) =>
+        trace is null ? trackingEvent : trackingEvent with { Context = trackingEvent.Context with { Trace = trace } };
+
     private static Reject PlanRejection(IReadOnlyList<GovernanceDecision> blocked) => new(
         "govern",
         Reason.PlanViolation,
@@ -165,7 +170,10 @@ internal sealed class StoreStage(
                 inbound.DeliveryCount, inbound.EnqueuedAt, receivedAt, info.Format),
             Convert.ToBase64String(inbound.Body.Span),
             RelayVersion,
-            reject.Stage);
+            reject.Stage)
+        {
+            TraceId = QuarantineRecord.CurrentTraceId(),
+        };
         var location = await quarantine.WriteAsync(record, cancellationToken).ConfigureAwait(false);
         RelayLog.Quarantined(logger, info.MessageType, info.MessageId, info.ResourceTypeId, info.ResourceId, reject.Stage, reject.Reason.Code(), location);
         return new IngestOutcome(IngestOutcomeKind.Quarantined, reject.Reason.Code(), reject.Detail, QuarantineLocation: location);

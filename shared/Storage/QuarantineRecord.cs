@@ -31,6 +31,15 @@ internal sealed record QuarantineRecord(
     /// <summary>For a record written at push: the events it parked, which a replay puts back into the outbox.</summary>
     public IReadOnlyList<Guid>? EventIds { get; init; }
 
+    /// <summary>
+    /// The trace the record was written in (32 hex digits), when traced: the same id as the log lines and spans of
+    /// that ingest or push (App Insights' <c>operation_Id</c>), so a record leads to them and they to it.
+    /// </summary>
+    public string? TraceId { get; init; }
+
+    /// <summary>The current trace's id, for <see cref="TraceId"/>.</summary>
+    public static string? CurrentTraceId() => System.Diagnostics.Activity.Current is { } activity ? activity.TraceId.ToHexString() : null;
+
     /// <summary>Stable id: the message id when known, else the payload's SHA-256, so a redelivery overwrites rather than duplicates.</summary>
     public string Id => Source.MessageId is { Length: > 0 } id && IsSafe(id)
         ? id

@@ -109,6 +109,10 @@ internal sealed record NetworkInfo(string? Ip, string? UserAgent);
 /// <param name="EventId">Deterministic (UUIDv5 of <paramref name="DedupeKey"/>): mParticle's <c>source_message_id</c>.</param>
 /// <param name="DedupeKey">The business identity of the event, e.g. <c>acme/order/{id}/purchase</c>.</param>
 /// <param name="SourceMessageId">The commercetools message id (or collector event id) the event came from.</param>
+/// <param name="Trace">
+/// The W3C <c>traceparent</c> of the ingest that stored the event, when it was traced: the push's span links to it, so
+/// one delivery is followed from its trigger to the mParticle request. Diagnostics only; never sent to mParticle.
+/// </param>
 internal sealed record EventContext(
     Guid EventId,
     string DedupeKey,
@@ -121,7 +125,8 @@ internal sealed record EventContext(
     ConsentSnapshot? Consent = null,
     string? Channel = null,
     string? Locale = null,
-    NetworkInfo? Network = null);
+    NetworkInfo? Network = null,
+    string? Trace = null);
 
 /// <summary>One product line. Prices are in the event's currency.</summary>
 /// <param name="Sku">SKU, else product key, else product id (see docs/adr/0002-commerce-mapping.md).</param>

@@ -97,6 +97,43 @@ public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Contains(logs, l => l.EventId.Id == 2002 && l.TraceId == request.TraceId);
     }
 
+    [Fact]
+    public async Task OneDelivery_IsFollowedFromItsTriggerToTheMParticleRequest_AndItsQuarantineRecordCarriesTheTrace()
+    {
+        _ = services.GetRequiredService<TracerProvider>();
+        using var worker = new ActivitySource("Microsoft.Azure.Functions.Worker"); // the invocation span the Functions worker starts
+        using var listener = new ActivityListener { ShouldListenTo = s => s == worker, Sample = (ref _) => ActivitySamplingResult.AllDataAndRecorded };
+        ActivitySource.AddActivityListener(listener);
+
+        ActivityTraceId trigger;
+        using (var invocation = worker.StartActivity("Invoke CommercetoolsIngest", ActivityKind.Server)!)
+        {
+            trigger = invocation.TraceId;
+            await ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services)
+                .Run([Samples.Bytes(Samples.OrderCreatedRegistered), "{not json"u8.ToArray()], new FakeFunctionContext(new Dictionary<string, object?>()), default);
+        }
+
+        // A later, separate run (a timer): its own trace, linked to the ingest that stored the events it sends.
+        await ActivatorUtilities.CreateInstance<PushToMParticle>(services).Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), default);
+
+        var ingests = spans.Where(s => s.DisplayName == "ctmp.ingest").ToList();
+        Assert.Equal(2, ingests.Count);
+        Assert.All(ingests, s => Assert.Equal(trigger, s.TraceId));
+        var request = Assert.Single(spans, s => s.DisplayName == "ctmp.push.request");
+        Assert.NotEqual(trigger, request.TraceId);
+        var link = Assert.Single(request.Links);
+        Assert.Equal(trigger, link.Context.TraceId);
+        Assert.Equal(ingests.Single(s => (string?)s.GetTagItem("ctmp.outcome") == "accepted").SpanId, link.Context.SpanId);
+        Assert.Contains(request.TraceId.ToHexString(), Assert.Single(server.Received).TraceParent, StringComparison.Ordinal);
+
+        // The bad input's record names the trace its ingest ran in, as do that ingest's log lines.
+        var records = await services.GetRequiredService<CtMparticle.Storage.IQuarantineArchive>().ListAsync(default).ToListAsync();
+        var record = Assert.Single(records).Record;
+        Assert.Equal(trigger.ToHexString(), record.TraceId);
+        services.GetRequiredService<LoggerProvider>().ForceFlush();
+        Assert.Contains(logs, l => l.EventId.Id == 1004 && l.TraceId == trigger);
+    }
+
     [Theory]
     [InlineData(null, null, null, null)]
     [InlineData("InstrumentationKey=00000000-0000-0000-0000-000000000000", null, "InstrumentationKey=00000000-0000-0000-0000-000000000000", null)]

@@ -297,6 +297,11 @@ internal static class Commands
 
         o.WriteLine($"source     message {record.Source.MessageId ?? "-"} ({record.Source.MessageType ?? "-"}) on {record.Source.ResourceTypeId ?? "-"} {record.Source.ResourceId ?? "-"}, received {record.Source.ReceivedAt:u}");
         o.WriteLine($"relay      {record.RelayVersion}");
+        if (record.TraceId is { } traceId)
+        {
+            o.WriteLine($"trace      {traceId} (the operation id of its logs and spans)");
+        }
+
         var payload = Convert.FromBase64String(record.PayloadBase64);
         o.WriteLine($"payload    {payload.Length:N0} bytes{(System.Text.Unicode.Utf8.IsValid(payload) ? ":" : " (not UTF-8; base64 below):")}");
         o.WriteLine(System.Text.Unicode.Utf8.IsValid(payload) ? Encoding.UTF8.GetString(payload) : record.PayloadBase64);
