@@ -100,11 +100,10 @@ public sealed partial class InfrastructureTests
         Assert.All(templates.Values, fields => Assert.DoesNotContain("EventId", fields));
         Assert.All(templates.Values, fields => Assert.DoesNotContain("CategoryName", fields));
 
-        var monitoring = Infra("modules/monitoring.bicep");
-        var relayTraces = RelayTracesVar().Match(monitoring).Groups[1].Value;
-        var queries = KqlQuery().Matches(monitoring).Select(m => m.Groups[1].Value.Replace("${relayTraces}", relayTraces, StringComparison.Ordinal)).ToList();
-        Assert.True(queries.Count >= 8, $"found {queries.Count} queries");
-        foreach (var query in queries.Where(q => q.Contains("customDimensions", StringComparison.Ordinal)))
+        var queries = MonitoringQueries();
+        Assert.True(queries.Count >= 15, $"found {queries.Count} queries");
+        Assert.All(queries, q => Assert.Matches(@"^(traces|customMetrics|AzureMetrics) \|", q)); // the tables Azure Monitor fills (docs/deploy.md)
+        foreach (var query in queries.Where(q => q.StartsWith("traces", StringComparison.Ordinal) && q.Contains("customDimensions", StringComparison.Ordinal)))
         {
             var ids = EventIdFilter().Matches(query).SelectMany(m => (m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value)
                 .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Select(int.Parse).ToList();
@@ -117,11 +116,21 @@ public sealed partial class InfrastructureTests
         }
     }
 
+    /// <summary>Every KQL query of the workbook and alerts, with the Bicep variables they start from filled in.</summary>
+    internal static List<string> MonitoringQueries()
+    {
+        var monitoring = Infra("modules/monitoring.bicep");
+        var variables = BicepStringVar().Matches(monitoring).ToDictionary(m => "${" + m.Groups[1].Value + "}", m => m.Groups[2].Value, StringComparer.Ordinal);
+        return KqlQuery().Matches(monitoring)
+            .Select(m => variables.Aggregate(m.Groups[1].Value, (query, v) => query.Replace(v.Key, v.Value, StringComparison.Ordinal)))
+            .ToList();
+    }
+
     [GeneratedRegex(@"\{(\w+)(?::[^}]*)?\}")]
     private static partial Regex TemplateField();
 
-    [GeneratedRegex(@"var relayTraces = '([^']*)'")]
-    private static partial Regex RelayTracesVar();
+    [GeneratedRegex(@"var (relay\w+) = '([^']*)'")]
+    private static partial Regex BicepStringVar();
 
     [GeneratedRegex(@"query: '((?:[^'\\]|\\.)*)'")]
     private static partial Regex KqlQuery();

@@ -17,7 +17,7 @@ namespace CtMparticle.Functions.Tests;
 /// Events API). What the workbook and alerts query must be what is exported: these names, dimensions and categories.
 /// </summary>
 [Collection(AzuriteCollection.Name)]
-public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
 {
     private readonly List<Metric> metrics = [];
     private readonly List<LogRecord> logs = [];
@@ -80,6 +80,21 @@ public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(["input", "status"], TagKeys(metrics.First(m => m.Name == "ctmp.push.requests")));
         Assert.Contains(("accepted", "none"), Points(metrics.First(m => m.Name == "ctmp.deliveries")).Select(t => ((string)t["outcome"]!, (string)t["reason"]!)));
         Assert.Contains(("quarantined", "malformed_json"), Points(metrics.First(m => m.Name == "ctmp.deliveries")).Select(t => ((string)t["outcome"]!, (string)t["reason"]!)));
+
+        // The workbook's and alerts' metric queries read only metrics and dimensions that are exported.
+        var metricQueries = InfrastructureTests.MonitoringQueries().Where(q => q.StartsWith("customMetrics", StringComparison.Ordinal)).ToList();
+        Assert.True(metricQueries.Count >= 5, $"found {metricQueries.Count} metric queries");
+        foreach (var query in metricQueries)
+        {
+            var named = MetricName().Matches(query).Select(m => m.Groups[1].Value).ToList();
+            Assert.NotEmpty(named);
+            Assert.All(named, n => Assert.True(names.Contains(n), $"the query reads metric {n}, which the relay does not export: {query}"));
+            var dimensions = named.SelectMany(n => TagKeys(metrics.First(m => m.Name == n))).ToHashSet(StringComparer.Ordinal);
+            foreach (var dimension in DimensionRead().Matches(query).Select(m => m.Groups[1].Value))
+            {
+                Assert.True(dimensions.Contains(dimension), $"the query reads customDimensions[\"{dimension}\"], which {string.Join(", ", named)} do not carry: {query}");
+            }
+        }
 
         // Logs: the relay's own categories and event ids (what KQL filters on), never the host's.
         Assert.Contains(logs, l => l.CategoryName == "CtMparticle.Pipeline.StoreStage" && l.EventId.Id == 1004); // the quarantine
@@ -151,6 +166,12 @@ public sealed class TelemetryTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.Equal((expectedConnection, expectedClientId, (Uri?)null), (export.AzureMonitorConnectionString, export.ManagedIdentityClientId, export.OtlpEndpoint));
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"""(ctmp\.[a-z_.]+)""")]
+    private static partial System.Text.RegularExpressions.Regex MetricName();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"customDimensions\[""(\w+)""\]")]
+    private static partial System.Text.RegularExpressions.Regex DimensionRead();
 
     private static string[] TagKeys(Metric metric)
     {
