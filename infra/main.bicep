@@ -64,13 +64,20 @@ param maximumInstanceCount int = 40
 @description('Tags for every resource.')
 param tags object = { application: 'ctmparticle' }
 
-@description('Whether the storage accounts and Key Vault take traffic from public networks. Disabled needs private endpoints and a VNet-integrated Flex plan, which this template does not create yet (docs/deploy.md).')
+@description('Whether the storage accounts and Key Vault take traffic from public networks. Disabled (the production setting) creates a virtual network, integrates the function app with it, and reaches both storage accounts and the vault through private endpoints only. Enabled is for a trial: no network is created (docs/deploy.md).')
 @allowed([ 'Enabled', 'Disabled' ])
-param publicNetworkAccess string = 'Enabled'
+param publicNetworkAccess string = 'Disabled'
+
+@description('Address space of the network created when publicNetworkAccess is Disabled (at least a /23; its first /24 is the app\'s subnet, its second the private endpoints\').')
+param networkAddressPrefix string = '10.40.0.0/23'
+
+@description('Addresses (IPv4 or CIDR) the storage accounts and vault still let through when publicNetworkAccess is Disabled: an operator\'s, for ctmp ... --azure from outside the network. Empty: private endpoints only.')
+param allowedIpRanges array = []
 
 var suffix = uniqueString(resourceGroup().id, workload)
 var prefix = 'ctmp-${workload}'
 var tableNames = [ 'ctmpevents', 'ctmporders', 'ctmpconsent', 'ctmplinks' ]
+var isolated = publicNetworkAccess == 'Disabled'
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -86,6 +93,7 @@ module storage 'modules/storage.bicep' = {
     quarantineRetentionDays: quarantineRetentionDays
     tableNames: tableNames
     publicNetworkAccess: publicNetworkAccess
+    allowedIpRanges: allowedIpRanges
   }
 }
 
@@ -96,12 +104,39 @@ module hostStorage 'modules/hoststorage.bicep' = {
     name: take('ctmphost${toLower(workload)}${suffix}', 24)
     tags: tags
     publicNetworkAccess: publicNetworkAccess
+    allowedIpRanges: allowedIpRanges
   }
 }
 
 module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
-  params: { location: location, name: take('ctmp-${workload}-${suffix}', 24), tags: tags, mparticleCredentials: mparticleCredentials, publicNetworkAccess: publicNetworkAccess }
+  params: { location: location, name: take('ctmp-${workload}-${suffix}', 24), tags: tags, mparticleCredentials: mparticleCredentials, publicNetworkAccess: publicNetworkAccess, allowedIpRanges: allowedIpRanges }
+}
+
+// Private networking (publicNetworkAccess Disabled): the app's outbound traffic enters the network, and the relay's
+// tables and quarantine, the host's blobs and queues, and the vault are reached through private endpoints. Service Bus
+// and Application Insights stay public on purpose: commercetools sends from its own cloud, and ingestion needs no
+// inbound path (docs/deploy.md, "Network").
+module network 'modules/network.bicep' = if (isolated) {
+  name: 'network'
+  params: { location: location, name: '${prefix}-network', tags: tags, addressPrefix: networkAddressPrefix }
+}
+
+module privateEndpoints 'modules/privateendpoints.bicep' = if (isolated) {
+  name: 'privateendpoints'
+  params: {
+    location: location
+    tags: tags
+    subnetId: isolated ? network!.outputs.endpointSubnetId : ''
+    endpoints: isolated ? [
+      { name: '${prefix}-relay-table', resourceId: storage.outputs.id, groupId: 'table', zoneId: network!.outputs.zoneIds.table }
+      { name: '${prefix}-relay-blob', resourceId: storage.outputs.id, groupId: 'blob', zoneId: network!.outputs.zoneIds.blob }
+      { name: '${prefix}-host-blob', resourceId: hostStorage.outputs.id, groupId: 'blob', zoneId: network!.outputs.zoneIds.blob }
+      { name: '${prefix}-host-queue', resourceId: hostStorage.outputs.id, groupId: 'queue', zoneId: network!.outputs.zoneIds.queue }
+      { name: '${prefix}-host-table', resourceId: hostStorage.outputs.id, groupId: 'table', zoneId: network!.outputs.zoneIds.table }
+      { name: '${prefix}-vault', resourceId: vault.outputs.id, groupId: 'vault', zoneId: network!.outputs.zoneIds.vault }
+    ] : []
+  }
 }
 
 module serviceBus 'modules/servicebus.bicep' = {
@@ -147,7 +182,8 @@ module roles 'modules/roles.bicep' = {
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
-  dependsOn: [ roles ]
+  // The app starts only once its identity's roles and, when private, the endpoints its storage is reached through exist.
+  dependsOn: [ roles, privateEndpoints ]
   params: {
     location: location
     name: '${prefix}-${suffix}'
@@ -171,6 +207,7 @@ module functionApp 'modules/functionapp.bicep' = {
     quarantineRetentionDays: quarantineRetentionDays
     commercetools: commercetools
     maximumInstanceCount: maximumInstanceCount
+    subnetId: isolated ? network!.outputs.appSubnetId : ''
   }
 }
 

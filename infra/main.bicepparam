@@ -24,3 +24,6 @@ param commercetools = {
   clientId: 'replace-with-the-api-client-id'
 }
 param alertEmail = 'commerce-ops@example.com'
+// Private by default (publicNetworkAccess = 'Disabled': a network, private endpoints for storage and the vault). To run
+// ctmp ... --azure from an operator's machine outside it, list its address:
+// param allowedIpRanges = [ '203.0.113.7' ]

@@ -71,6 +71,9 @@ param quarantineRetentionDays int
 @maxValue(1000)
 param maximumInstanceCount int
 
+@description('Subnet the app\'s outbound traffic enters a virtual network through (delegated to Microsoft.App/environments); empty for none.')
+param subnetId string
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -150,6 +153,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Flex Consumption sends all outbound traffic (storage, Key Vault references, mParticle) into the network when
+    // integrated. Inbound stays public: browsers post storefront calls to /v1/batch.
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     keyVaultReferenceIdentity: identityId
     functionAppConfig: {
       deployment: {

@@ -1,3 +1,5 @@
+import { publicAccess, storageAcls } from 'networkrules.bicep'
+
 @description('Azure region for the resources.')
 param location string
 
@@ -10,6 +12,9 @@ param tags object
 @description('Whether the account takes traffic from public networks (Disabled needs private endpoints and a VNet-integrated app; docs/deploy.md).')
 @allowed([ 'Enabled', 'Disabled' ])
 param publicNetworkAccess string
+
+@description('Addresses (IPv4 or CIDR) let through when publicNetworkAccess is Disabled, e.g. an operator\'s for ctmp ... --azure.')
+param allowedIpRanges array
 
 // The Functions host's own account (AzureWebJobsStorage: timer and singleton leases, the deployment package), apart
 // from the relay's data: the host needs blob ownership here, and that must not reach the relay's tables or quarantine.
@@ -25,7 +30,8 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: publicNetworkAccess
+    publicNetworkAccess: publicAccess(publicNetworkAccess, allowedIpRanges)
+    networkAcls: storageAcls(publicNetworkAccess, allowedIpRanges)
   }
 }
 

@@ -1,3 +1,5 @@
+import { publicAccess, vaultAcls } from 'networkrules.bicep'
+
 @description('Azure region for the resources.')
 param location string
 
@@ -15,6 +17,9 @@ param mparticleCredentials object
 @allowed([ 'Enabled', 'Disabled' ])
 param publicNetworkAccess string
 
+@description('Addresses (IPv4 or CIDR) let through when publicNetworkAccess is Disabled, e.g. an operator\'s for ctmp ... --azure.')
+param allowedIpRanges array
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -26,7 +31,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 30
     enablePurgeProtection: true
-    publicNetworkAccess: publicNetworkAccess
+    publicNetworkAccess: publicAccess(publicNetworkAccess, allowedIpRanges)
+    networkAcls: vaultAcls(publicNetworkAccess, allowedIpRanges)
   }
 }
 

@@ -38,6 +38,8 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
     minimumTlsVersion: '1.2'
     // The relay reads with its managed identity; only commercetools uses a key, the topic-scoped send rule below.
     disableLocalAuth: false
+    // Public on purpose: commercetools sends from its own cloud, outside the relay's network (docs/deploy.md, "Network").
+    publicNetworkAccess: 'Enabled'
   }
 }
 

@@ -1,3 +1,5 @@
+import { publicAccess, storageAcls } from 'networkrules.bicep'
+
 @description('Azure region for the resources.')
 param location string
 
@@ -19,6 +21,9 @@ param tableNames array
 @allowed([ 'Enabled', 'Disabled' ])
 param publicNetworkAccess string
 
+@description('Addresses (IPv4 or CIDR) let through when publicNetworkAccess is Disabled, e.g. an operator\'s for ctmp ... --azure.')
+param allowedIpRanges array
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -32,7 +37,8 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     // Identity-based connections only: the relay uses the managed identity.
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: publicNetworkAccess
+    publicNetworkAccess: publicAccess(publicNetworkAccess, allowedIpRanges)
+    networkAcls: storageAcls(publicNetworkAccess, allowedIpRanges)
   }
 }
 
