@@ -48,9 +48,11 @@ public sealed class CtmpOtlpTests : IDisposable
             }
         });
         var samples = Path.Combine(AppContext.BaseDirectory, "Fixtures", "commercetools");
+        var bad = Path.Combine(work, "bad.json");
+        await File.WriteAllTextAsync(bad, "{not json");
 
         var (exit, _, stderr) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--out", Path.Combine(work, "out"), "--store", Path.Combine(work, "store"),
-            "--otlp", $"http://127.0.0.1:{port}/", samples);
+            "--otlp", $"http://127.0.0.1:{port}/", samples, bad);
         http.Stop();
         await serving;
 
@@ -60,5 +62,13 @@ public sealed class CtmpOtlpTests : IDisposable
         Assert.All(received, r => Assert.Equal("application/x-protobuf", r.ContentType));
         Assert.All(received, r => Assert.True(r.Length > 0));
         Assert.NotEqual(0, (await CtmpCommandTests.RunAsync("relay", "--otlp", "not-a-url", samples)).Exit); // usage: says what --otlp takes
+
+        // A traced run's quarantine record names its trace, which the exported spans and logs carry.
+        var record = Assert.Single(Directory.GetFiles(Path.Combine(work, "store"), "*.json", SearchOption.AllDirectories), f => f.Contains("malformed_json", StringComparison.Ordinal));
+        var traceId = (string?)System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(record))!["trace_id"];
+        Assert.Matches("^[0-9a-f]{32}$", traceId);
+        var (showExit, shown, _) = await CtmpCommandTests.RunAsync("quarantine", "show", Path.GetFileNameWithoutExtension(record), "--store", Path.Combine(work, "store"));
+        Assert.Equal(0, showExit);
+        Assert.Contains($"trace      {traceId}", shown, StringComparison.Ordinal);
     }
 }
