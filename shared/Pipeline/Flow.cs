@@ -24,7 +24,7 @@ internal sealed record Reject(string Stage, Reason Reason, string Detail, IReadO
 
 /// <summary>
 /// What one ingest stage hands the next: its result, or the halt that ends the input's path here. A halted flow
-/// passes through every later stage untouched, so <see cref="IngestPipeline.IngestAsync"/> reads top to bottom.
+/// passes through every later stage untouched, so <see cref="IngestPipeline.IngestAsync(Inbound, CancellationToken)"/> reads top to bottom.
 /// </summary>
 internal sealed record Flow<T>(InputInfo Info, T? Value, Halt? Halt)
     where T : class

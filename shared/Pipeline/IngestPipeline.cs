@@ -30,15 +30,22 @@ internal sealed record PreparedInput(
 /// <remarks>
 /// <see cref="PrepareAsync"/> touches no stored state, so a host with a single store writer (the embedded store)
 /// runs it for many inputs at once and only <see cref="SettleAsync"/> (consent, dedupe, outbox, quarantine) one
-/// writer at a time; <see cref="IngestAsync"/> is both in a row.
+/// writer at a time; <see cref="IngestAsync(Inbound, CancellationToken)"/> is both in a row.
 /// </remarks>
 internal sealed class IngestPipeline(
     ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null, LinkStage? links = null)
 {
-    public async Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken)
+    public Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) =>
+        TracedAsync(async () => await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Settles an input prepared ahead, on another thread (the runner's prepare-ahead); its span covers the settling.</summary>
+    public Task<IngestOutcome> IngestAsync(PreparedInput prepared, CancellationToken cancellationToken) =>
+        TracedAsync(() => SettleAsync(prepared, cancellationToken));
+
+    private static async Task<IngestOutcome> TracedAsync(Func<Task<IngestOutcome>> ingest)
     {
         using var span = RelayTracing.Source.StartActivity("ctmp.ingest", System.Diagnostics.ActivityKind.Consumer);
-        var outcome = await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        var outcome = await ingest().ConfigureAwait(false);
         span?.SetTag("ctmp.outcome", outcome.Kind.ToString().ToLowerInvariant());
         span?.SetTag("ctmp.reason", outcome.Reason);
         span?.SetTag("messaging.message.id", outcome.Info?.MessageId);

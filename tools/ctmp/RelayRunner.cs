@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using CtMparticle.Configuration;
 using CtMparticle.Delivery;
 using CtMparticle.Pipeline;
@@ -80,41 +81,66 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         var sinceLastPush = 0;
         var sinceLastCommit = 0;
         await BeginAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var input in inputs)
+        // One thread reads and prepares the inputs (decode, resolve, map, plan check) up to PrepareAhead ahead, while
+        // this loop settles them one at a time in their order: the store sees the same writes in the same order.
+        var ahead = Channel.CreateBounded<Ahead>(new BoundedChannelOptions(Math.Max(1, PrepareAhead)) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _ = host.Ingest; // built here, before both threads use it
+        var preparing = Task.Factory.StartNew(() => PrepareAll(inputs, ahead.Writer, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (await IngestWithRetriesAsync(input, summary, showProgress, cancellationToken).ConfigureAwait(false) is { } failure)
+            await foreach (var next in ahead.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                // Storage or commercetools could not serve within --retry-for: stop here, keep what is done; a rerun
-                // redoes this input (every stage is idempotent) and goes on. Nothing is quarantined for an outage.
-                summary.Interrupted = failure;
-                break;
+                cancellationToken.ThrowIfCancellationRequested();
+                var input = next.Input;
+                if (await IngestWithRetriesAsync(input, summary, showProgress, next, cancellationToken).ConfigureAwait(false) is { } failure)
+                {
+                    // Storage or commercetools could not serve within --retry-for: stop here, keep what is done; a rerun
+                    // redoes this input (every stage is idempotent) and goes on. Nothing is quarantined for an outage.
+                    summary.Interrupted = failure;
+                    break;
+                }
+
+                if (++sinceLastCommit >= CommitEvery)
+                {
+                    sinceLastCommit = 0;
+                    await CommitAsync(cancellationToken).ConfigureAwait(false);
+                    await BeginAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                if (++sinceLastPush >= PushEvery)
+                {
+                    // Push outside the batch transaction: each request must be durably in flight before it is POSTed,
+                    // and its events durably removed once mParticle accepted it (a kill in between resends it identically).
+                    sinceLastPush = 0;
+                    sinceLastCommit = 0;
+                    await CommitAsync(cancellationToken).ConfigureAwait(false);
+                    await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
+                    await BeginAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                if (showProgress && time.GetElapsedTime(lastProgress) > TimeSpan.FromSeconds(2))
+                {
+                    lastProgress = time.GetTimestamp();
+                    var elapsed = time.GetElapsedTime(started).TotalSeconds;
+                    progress.WriteLine($"ctmp: {summary.Inputs:N0} inputs ({summary.Inputs / elapsed:N0}/s), {summary.EventsDelivered:N0} events delivered");
+                }
+            }
+        }
+        catch (ChannelClosedException closed) when (closed.InnerException is { } reading)
+        {
+            // Reading the inputs failed on the preparing thread: the same error as when the loop read them itself.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(reading);
+        }
+        finally
+        {
+            // The preparing thread only reads; it stops at the next input and ends before the store closes.
+            await stop.CancelAsync().ConfigureAwait(false);
+            while (ahead.Reader.TryRead(out _))
+            {
             }
 
-            if (++sinceLastCommit >= CommitEvery)
-            {
-                sinceLastCommit = 0;
-                await CommitAsync(cancellationToken).ConfigureAwait(false);
-                await BeginAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            if (++sinceLastPush >= PushEvery)
-            {
-                // Push outside the batch transaction: each request must be durably in flight before it is POSTed,
-                // and its events durably removed once mParticle accepted it (a kill in between resends it identically).
-                sinceLastPush = 0;
-                sinceLastCommit = 0;
-                await CommitAsync(cancellationToken).ConfigureAwait(false);
-                await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
-                await BeginAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            if (showProgress && time.GetElapsedTime(lastProgress) > TimeSpan.FromSeconds(2))
-            {
-                lastProgress = time.GetTimestamp();
-                var elapsed = time.GetElapsedTime(started).TotalSeconds;
-                progress.WriteLine($"ctmp: {summary.Inputs:N0} inputs ({summary.Inputs / elapsed:N0}/s), {summary.EventsDelivered:N0} events delivered");
-            }
+            await preparing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         await CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -134,7 +160,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     /// One input, retried while it fails transiently and --retry-for lasts, backing off as the push does
     /// (Push:InitialBackoff doubling to Push:MaxBackoff); the failure when it gave up.
     /// </summary>
-    private async Task<string?> IngestWithRetriesAsync(InputItem input, RelaySummary summary, bool showProgress, CancellationToken cancellationToken)
+    private async Task<string?> IngestWithRetriesAsync(InputItem input, RelaySummary summary, bool showProgress, Ahead? ahead, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         var backoff = host.Get<Microsoft.Extensions.Options.IOptions<CtMparticle.Configuration.PushOptions>>().Value;
@@ -143,7 +169,18 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         {
             try
             {
-                await IngestOneAsync(input, summary, cancellationToken).ConfigureAwait(false);
+                // The first attempt settles what was prepared ahead, unless it failed or read an order context saved since.
+                var prepared = ahead?.Reads is { } reads && !host.Get<OrderContextWatch>().Changed(reads) ? ahead.Prepared : null;
+                ahead = null;
+                if (prepared is null)
+                {
+                    await IngestOneAsync(input, summary, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await RecordAsync(input.Source, await host.Ingest.IngestAsync(prepared, cancellationToken).ConfigureAwait(false), summary, cancellationToken).ConfigureAwait(false);
+                }
+
                 return null;
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
@@ -193,6 +230,67 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
             await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
             await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// How many inputs are prepared ahead of the one being settled, on a thread of their own. Zero prepares each
+    /// input only when its turn comes (one at a time, as before prepare-ahead; tests compare the two).
+    /// </summary>
+    public int PrepareAhead { get; init; } = 64;
+
+    /// <summary>
+    /// An input, prepared ahead with the order contexts its preparing read; or not prepared (a storefront call, which
+    /// its turn ingests whole, or a prepare that failed transiently, which its turn retries).
+    /// </summary>
+    private sealed record Ahead(InputItem Input, PreparedInput? Prepared, OrderContextWatch.Reads? Reads);
+
+    /// <summary>The preparing thread: reads the inputs in order and prepares each commercetools delivery, until the run stops.</summary>
+    private void PrepareAll(IEnumerable<InputItem> inputs, ChannelWriter<Ahead> ahead, CancellationToken stop)
+    {
+        Exception? failed = null;
+        try
+        {
+            var watch = host.Get<OrderContextWatch>();
+            var collector = host.Get<IOptions<CollectorOptions>>().Value.Sources.Length > 0;
+            foreach (var input in inputs)
+            {
+                stop.ThrowIfCancellationRequested();
+                Ahead item;
+                if (PrepareAhead == 0 || (collector && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is not null))
+                {
+                    item = new Ahead(input, null, null);
+                }
+                else
+                {
+                    try
+                    {
+                        var reads = watch.Watch();
+                        item = new Ahead(input, host.Ingest.PrepareAsync(new Inbound(input.Body), stop).GetAwaiter().GetResult(), reads);
+                    }
+                    catch (Exception ex) when (!stop.IsCancellationRequested && Faults.IsTransient(ex, stop))
+                    {
+                        item = new Ahead(input, null, null);
+                    }
+                }
+
+                if (!ahead.TryWrite(item))
+                {
+                    ahead.WriteAsync(item, stop).AsTask().GetAwaiter().GetResult();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // Reading the inputs failed: the run stops with it, as it did when it read them itself.
+            failed = ex;
+        }
+        finally
+        {
+            ahead.TryComplete(failed);
         }
     }
 

@@ -97,6 +97,13 @@ internal sealed class RunnerHost : IAsyncDisposable
             services.AddSingleton<IQuarantineArchive>(sp => sp.GetRequiredService<FolderQuarantine>());
         }
 
+        // The runner prepares inputs ahead of the writer; the order-context store tells it when one must be prepared again.
+        var orders = services.Last(d => d.ServiceType == typeof(IOrderContextStore));
+        services.Remove(orders);
+        services.AddSingleton(sp => new OrderContextWatch((IOrderContextStore)(orders.ImplementationFactory?.Invoke(sp)
+            ?? orders.ImplementationInstance ?? ActivatorUtilities.CreateInstance(sp, orders.ImplementationType!))));
+        services.AddSingleton<IOrderContextStore>(sp => sp.GetRequiredService<OrderContextWatch>());
+
         if (options.Otlp is { } otlp)
         {
             // The same logs, metrics and spans the function app sends to Application Insights, to an OTLP endpoint.

@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using CtMparticle.Storage;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tool;
+
+/// <summary>
+/// The order-context store, watched for the runner's prepare-ahead: inputs are decoded, resolved, mapped and checked
+/// on the other core while the writer settles the ones before them, and resolving a commercetools follow-up reads the
+/// order context an earlier, not yet settled input may still save. This records what each prepare read and every
+/// save since, so the writer prepares such an input again, in order, when a save it could have missed happened:
+/// every outcome is the one a run one input at a time gives.
+/// </summary>
+internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContextStore
+{
+    private static readonly AsyncLocal<Reads?> Current = new();
+    private readonly ConcurrentDictionary<string, long> savedAt = new(StringComparer.Ordinal);
+    private long saves;
+
+    /// <summary>What one prepare read, from when it began.</summary>
+    internal sealed class Reads(long since)
+    {
+        public long Since { get; } = since;
+
+        public ConcurrentBag<string> Keys { get; } = [];
+    }
+
+    /// <summary>Records the reads of the calling flow (a prepare running ahead) from now on.</summary>
+    public Reads Watch() => Current.Value = new Reads(Interlocked.Read(ref saves));
+
+    /// <summary>Whether a context the prepare read (or looked for and missed) was saved after it began.</summary>
+    public bool Changed(Reads reads) => reads.Keys.Any(key => savedAt.TryGetValue(key, out var at) && at > reads.Since);
+
+    public async Task SaveAsync(OrderContext order, CancellationToken cancellationToken)
+    {
+        await inner.SaveAsync(order, cancellationToken).ConfigureAwait(false);
+        // Counted once written: a prepare that began before this point is told; one that began after reads it.
+        var at = Interlocked.Increment(ref saves);
+        savedAt[OrderKey(order.OrderId)] = at;
+        foreach (var payment in order.PaymentIds)
+        {
+            savedAt[PaymentKey(payment)] = at;
+        }
+    }
+
+    public Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken)
+    {
+        Current.Value?.Keys.Add(OrderKey(orderId));
+        return inner.FindByOrderAsync(orderId, cancellationToken);
+    }
+
+    public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken)
+    {
+        Current.Value?.Keys.Add(PaymentKey(paymentId));
+        return inner.FindByPaymentAsync(paymentId, cancellationToken);
+    }
+
+    public Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+        inner.PurgeOrdersOlderThanAsync(cutoff, cancellationToken);
+
+    private static string OrderKey(string orderId) => "order:" + orderId;
+
+    private static string PaymentKey(string paymentId) => "payment:" + paymentId;
+}
