@@ -136,6 +136,23 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Relay_WritesPerEventWarningsOnlyWithVerbose_TheReportCountsThemEitherWay()
+    {
+        var file = Path.Combine(work, "bad.ndjson");
+        await File.WriteAllLinesAsync(file, ["not json at all", "{\"truncated\":"]);
+
+        var (quietExit, _, quietErr) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", file);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+        var (verboseExit, _, verboseErr) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Path.Combine(work, "store2"), "--quiet", "--verbose", file);
+
+        Assert.Equal(0, quietExit);
+        Assert.DoesNotContain("Quarantined", quietErr, StringComparison.Ordinal);
+        Assert.Equal(2, (int)report["quarantined"]!["by_reason"]!["malformed_json"]!);
+        Assert.Equal(0, verboseExit);
+        Assert.Equal(2, verboseErr.Split('\n').Count(line => line.Contains("[1004] Quarantined", StringComparison.Ordinal) && line.Contains("malformed_json", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Quarantine_OutOfOrderMessage_IsListedShownAndResolvedByReplay()
     {
         Copy("07-order-state-changed.json", "a.json");

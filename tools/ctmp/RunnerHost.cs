@@ -9,6 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Tool;
@@ -77,6 +78,14 @@ internal sealed class RunnerHost : IAsyncDisposable
                 .AddFilter("System.Net.Http", LogLevel.Warning)
                 .AddFilter("Microsoft", LogLevel.Warning))
             .AddCtMparticleRelay(configuration);
+
+        if (!options.Verbose)
+        {
+            // Without --verbose the console leaves out the per-event warnings (the report counts them; DecisionLogFilter).
+            var console = services.Single(d => d.ServiceType == typeof(ILoggerProvider) && d.ImplementationType == typeof(ConsoleLoggerProvider));
+            services.Remove(console);
+            services.AddSingleton<ILoggerProvider>(sp => new DecisionLogFilter(ActivatorUtilities.CreateInstance<ConsoleLoggerProvider>(sp)));
+        }
 
         if (options.AzureStorage)
         {
