@@ -88,7 +88,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
     });
 
     /// <summary>Environment variables set for a scope (ctmp reads CTMP_* settings from the environment) and cleared after.</summary>
-    private sealed class EnvironmentScope : IDisposable
+    internal sealed class EnvironmentScope : IDisposable
     {
         private readonly IReadOnlyCollection<string> names;
 
