@@ -84,3 +84,51 @@ public class HotPathBenchmarks
         return size;
     }
 }
+
+/// <summary>
+/// The floor for the end-to-end figures of tools/bench/run.sh: a plain System.Text.Json parse and serialize of each line of
+/// the corpus the relay ran (its first 20,000 lines), what any relay must at least do per input. The script passes
+/// the corpus in <c>CTMP_BENCH_CORPUS</c>.
+/// </summary>
+[MedianColumn]
+[SimpleJob(warmupCount: 2, iterationCount: 10)]
+public class CorpusFloorBenchmarks
+{
+    public const int Lines = 20_000;
+    private readonly ArrayBufferWriter<byte> buffer = new(64 * 1024);
+    private byte[][] lines = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+#pragma warning disable RS0030 // a knob of the benchmark run, not a relay setting
+        var path = Environment.GetEnvironmentVariable("CTMP_BENCH_CORPUS")
+            ?? throw new InvalidOperationException("Set CTMP_BENCH_CORPUS to an NDJSON corpus (ctmp generate), or run tools/bench/run.sh.");
+#pragma warning restore RS0030
+        lines = [.. File.ReadLines(path).Take(Lines).Select(System.Text.Encoding.UTF8.GetBytes)];
+    }
+
+    [Benchmark]
+    public long ParseAndSerializeEachLine()
+    {
+        long written = 0;
+        foreach (var line in lines)
+        {
+            buffer.ResetWrittenCount();
+            try
+            {
+                using var document = JsonDocument.Parse(line);
+                using var writer = new Utf8JsonWriter(buffer);
+                document.WriteTo(writer);
+            }
+            catch (JsonException)
+            {
+                // the corpus's deliberately malformed lines: parsed as far as they go, like the relay's decode
+            }
+
+            written += buffer.WrittenCount;
+        }
+
+        return written;
+    }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The end-to-end throughput figures of docs/performance.md in one command:
+#   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor]
+# Builds ctmp (Release), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
+#   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store;
+#   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
+#      202 after L ms, default 0), R times;
+#   3. the floor: System.Text.Json parse + serialize of the corpus's first 20,000 lines (BenchmarkDotNet).
+# and prints each as a median with its range, and the peak memory, from the runner's own report line.
+# Needs the .NET SDK and Node.js; nothing leaves the machine. Takes about R x 2 x N / 2,500 seconds plus the floor's minute.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --count) count="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --latency-ms) latency="$2"; shift 2 ;;
+    --work) work="$2"; shift 2 ;;
+    --no-send) send=0; shift ;;
+    --no-floor) floor=0; shift ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+mkdir -p "$work"
+echo "== build (Release)"
+dotnet build -c Release tools/ctmp --nologo -v q > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+ctmp="$PWD/tools/ctmp/bin/Release/net10.0/ctmp"
+
+corpus="$work/corpus-$count-$seed.ndjson"
+if [ ! -s "$corpus" ]; then
+  echo "== corpus: $count deliveries, seed $seed"
+  "$ctmp" generate --count "$count" --seed "$seed" --out "$corpus" > /dev/null
+fi
+echo "corpus $corpus ($(du -h "$corpus" | cut -f1))"
+
+# One relay run on a fresh store; prints "inputs_per_second peak_mb" from the runner's report line.
+relay_once() {
+  local run="$work/run"
+  rm -rf "$run"
+  local line
+  line="$("$ctmp" relay --quiet --store "$run/store" "$@" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
+  [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why)" >&2; exit 1; }
+  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s\), peak memory ([0-9,]+) MB.*/\1 \2/; s/,//g'
+  rm -rf "$run"
+}
+
+# Reads "rate mb" lines and prints "median (min–max) inputs/s, peak max MB".
+summarize() {
+  sort -n | awk '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
+    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB\n", med, r[1], r[NR], NR, m }'
+}
+
+echo "== ctmp relay --dry-run, $runs runs"
+dry="$(for _ in $(seq "$runs"); do relay_once --dry-run --out "$work/run/requests"; done | tee /dev/stderr | summarize)"
+echo "dry run: $dry"
+
+if [ "$send" = 1 ]; then
+  echo "== ctmp relay sending to a local Events API fake (${latency} ms per request), $runs runs"
+  fake_log="$work/fake.log"
+  node tools/bench/events-api-fake.mjs --latency-ms "$latency" > "$fake_log" 2>&1 &
+  fake=$!
+  trap 'kill $fake 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do grep -q '^listening' "$fake_log" 2>/dev/null && break; sleep 0.1; done
+  port="$(sed -n 's/^listening //p' "$fake_log")"
+  [ -n "$port" ] || { echo "run.sh: the Events API fake did not start: $(cat "$fake_log")" >&2; exit 1; }
+  sent="$(for _ in $(seq "$runs"); do
+      CTMP_MPARTICLE_API_KEY=bench CTMP_MPARTICLE_API_SECRET=bench CTMP_MParticle__Inputs__0__BaseUrl="http://127.0.0.1:$port/v2" relay_once
+    done | tee /dev/stderr | summarize)"
+  kill "$fake"; wait "$fake" 2>/dev/null || true
+  trap - EXIT
+  echo "sent:    $sent ($(tail -n 1 "$fake_log"))"
+fi
+
+if [ "$floor" = 1 ]; then
+  echo "== floor: System.Text.Json parse + serialize of the first 20,000 lines (BenchmarkDotNet)"
+  rm -rf "$work/bdn"
+  CTMP_BENCH_CORPUS="$corpus" dotnet run -c Release --project tools/benchmarks -- --filter '*CorpusFloor*' --exporters json --artifacts "$work/bdn" > "$work/floor.log" 2>&1 \
+    || { tail -n 30 "$work/floor.log" >&2; exit 1; }
+  report="$(ls -t "$work"/bdn/results/*CorpusFloor*-report-full*.json 2>/dev/null | head -n 1)"
+  [ -n "$report" ] && grep -q '"Median"' "$report" || { echo "run.sh: BenchmarkDotNet measured nothing; see $work/floor.log" >&2; exit 1; }
+  lines=$(( count < 20000 ? count : 20000 ))
+  node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); const s = r.Benchmarks[0].Statistics;
+    console.log(`floor:   ${Math.round(process.argv[2] / (s.Median / 1e9))} inputs/s (median of ${s.N} iterations over ${process.argv[2]} lines)`)' "$report" "$lines"
+fi
+
+echo "== summary ($count deliveries, seed $seed)"
+echo "dry run: $dry"
+[ "$send" = 1 ] && echo "sent:    $sent"
+exit 0
