@@ -30,6 +30,10 @@ public sealed class PrepareAheadTests : IDisposable
         Assert.Equal(sequential.Quarantined, ahead.Quarantined);
         Assert.Contains(sequential.Ledger, row => row.Outcome == "accepted");
         Assert.Contains(sequential.Ledger, row => row.Reason == "order_context_missing"); // the disorder matters to the outcome
+
+        // What the watch keeps is bounded by the prepares ahead (an order and its payments each), not by the run.
+        Assert.Equal(0, sequential.Watched);
+        Assert.InRange(ahead.Watched, 0, 64 * 4);
     }
 
     [Fact]
@@ -65,7 +69,7 @@ public sealed class PrepareAheadTests : IDisposable
         Assert.NotNull(await watch.FindByOrderAsync("o-1", default)); // outside a prepare nothing is recorded, reads pass through
     }
 
-    private async Task<(List<(string Outcome, string? Reason)> Ledger, SortedDictionary<string, byte[]> Requests, List<string> Quarantined)> RelayAsync(
+    private async Task<(List<(string Outcome, string? Reason)> Ledger, SortedDictionary<string, byte[]> Requests, List<string> Quarantined, int Watched)> RelayAsync(
         string name, int prepareAhead, string corpus)
     {
         var store = new DirectoryInfo(Path.Combine(work, name, "store"));
@@ -80,7 +84,7 @@ public sealed class PrepareAheadTests : IDisposable
             var quarantined = Directory.GetFiles(Path.Combine(store.FullName, "quarantine"), "*.json", SearchOption.AllDirectories)
                 .Select(f => Path.GetRelativePath(Path.Combine(store.FullName, "quarantine"), f)[11..]) // without the yyyy/MM/dd of the day it ran
                 .Order(StringComparer.Ordinal).ToList();
-            return (ledger, requests, quarantined);
+            return (ledger, requests, quarantined, host.Get<OrderContextWatch>().Held);
         }
     }
 

@@ -15,6 +15,8 @@ internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContex
 {
     private static readonly AsyncLocal<Reads?> Current = new();
     private readonly ConcurrentDictionary<string, long> savedAt = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(long At, string Key)> saved = new();
+    private readonly ConcurrentQueue<Reads> outstanding = new();
     private long saves;
 
     /// <summary>What one prepare read, from when it began.</summary>
@@ -25,8 +27,35 @@ internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContex
         public ConcurrentBag<string> Keys { get; } = [];
     }
 
-    /// <summary>Records the reads of the calling flow (a prepare running ahead) from now on.</summary>
-    public Reads Watch() => Current.Value = new Reads(Interlocked.Read(ref saves));
+    /// <summary>Records the reads of the calling flow (a prepare running ahead) from now on, until <see cref="Settled"/>.</summary>
+    public Reads Watch()
+    {
+        var reads = new Reads(Interlocked.Read(ref saves));
+        outstanding.Enqueue(reads);
+        return Current.Value = reads;
+    }
+
+    /// <summary>
+    /// The oldest prepare was settled (prepares settle in the order they began): the saves no prepare still waiting
+    /// can have missed are forgotten, so what the watch holds is bounded by the prepares ahead, not by the run.
+    /// </summary>
+    public void Settled(Reads reads)
+    {
+        if (outstanding.TryPeek(out var oldest) && ReferenceEquals(oldest, reads))
+        {
+            outstanding.TryDequeue(out _);
+        }
+
+        // Saves happen on the settling thread only, so the count cannot move while this runs.
+        var upTo = outstanding.TryPeek(out var next) ? next.Since : Interlocked.Read(ref saves);
+        while (saved.TryPeek(out var save) && save.At <= upTo && saved.TryDequeue(out save))
+        {
+            savedAt.TryRemove(KeyValuePair.Create(save.Key, save.At));
+        }
+    }
+
+    /// <summary>How many saves the watch holds (bounded by the prepares ahead; tests).</summary>
+    internal int Held => savedAt.Count;
 
     /// <summary>Whether a context the prepare read (or looked for and missed) was saved after it began.</summary>
     public bool Changed(Reads reads) => reads.Keys.Any(key => savedAt.TryGetValue(key, out var at) && at > reads.Since);
@@ -36,10 +65,16 @@ internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContex
         await inner.SaveAsync(order, cancellationToken).ConfigureAwait(false);
         // Counted once written: a prepare that began before this point is told; one that began after reads it.
         var at = Interlocked.Increment(ref saves);
-        savedAt[OrderKey(order.OrderId)] = at;
-        foreach (var payment in order.PaymentIds)
+        if (outstanding.IsEmpty)
         {
-            savedAt[PaymentKey(payment)] = at;
+            // No prepare is running ahead: any that starts from here reads this save.
+            return;
+        }
+
+        foreach (var key in order.PaymentIds.Select(PaymentKey).Prepend(OrderKey(order.OrderId)))
+        {
+            savedAt[key] = at;
+            saved.Enqueue((at, key));
         }
     }
 

@@ -170,7 +170,13 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             try
             {
                 // The first attempt settles what was prepared ahead, unless it failed or read an order context saved since.
-                var prepared = ahead?.Reads is { } reads && !host.Get<OrderContextWatch>().Changed(reads) ? ahead.Prepared : null;
+                var watch = host.Get<OrderContextWatch>();
+                var prepared = ahead?.Reads is { } reads && !watch.Changed(reads) ? ahead.Prepared : null;
+                if (ahead?.Reads is { } done)
+                {
+                    watch.Settled(done);
+                }
+
                 ahead = null;
                 if (prepared is null)
                 {
@@ -263,14 +269,14 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                 }
                 else
                 {
+                    var reads = watch.Watch();
                     try
                     {
-                        var reads = watch.Watch();
                         item = new Ahead(input, host.Ingest.PrepareAsync(new Inbound(input.Body), stop).GetAwaiter().GetResult(), reads);
                     }
                     catch (Exception ex) when (!stop.IsCancellationRequested && Faults.IsTransient(ex, stop))
                     {
-                        item = new Ahead(input, null, null);
+                        item = new Ahead(input, null, reads); // its turn ingests it whole; the reads tell the watch when it settled
                     }
                 }
 
