@@ -49,6 +49,9 @@ relay_once() {
   rm -rf "$run"
 }
 
+# Passes each run's "rate mb" line on, and shows it on standard error as it comes.
+show() { while read -r line; do echo "  run: $line inputs/s, MB" >&2; echo "$line"; done; }
+
 # Reads "rate mb" lines and prints "median (min–max) inputs/s, peak max MB".
 summarize() {
   sort -n | awk '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
@@ -56,7 +59,7 @@ summarize() {
 }
 
 echo "== ctmp relay --dry-run, $runs runs"
-dry="$(for _ in $(seq "$runs"); do relay_once --dry-run --out "$work/run/requests"; done | tee /dev/stderr | summarize)"
+dry="$(for _ in $(seq "$runs"); do relay_once --dry-run --out "$work/run/requests"; done | show | summarize)"
 echo "dry run: $dry"
 
 if [ "$send" = 1 ]; then
@@ -70,7 +73,7 @@ if [ "$send" = 1 ]; then
   [ -n "$port" ] || { echo "run.sh: the Events API fake did not start: $(cat "$fake_log")" >&2; exit 1; }
   sent="$(for _ in $(seq "$runs"); do
       CTMP_MPARTICLE_API_KEY=bench CTMP_MPARTICLE_API_SECRET=bench CTMP_MParticle__Inputs__0__BaseUrl="http://127.0.0.1:$port/v2" relay_once
-    done | tee /dev/stderr | summarize)"
+    done | show | summarize)"
   kill "$fake"; wait "$fake" 2>/dev/null || true
   trap - EXIT
   echo "sent:    $sent ($(tail -n 1 "$fake_log"))"
