@@ -28,7 +28,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
             await container.UploadBlobAsync(record.Path, BinaryData.FromObjectAsJson(record, RelayJsonContext.Default.QuarantineRecord.Options));
         }
 
-        using (AzureSettings())
+        using (AzureSettings(azurite, prefix))
         {
             var output = Path.Combine(work, "out");
             var (exit, stdout) = await Ctmp("quarantine", "replay", "--all", "--azure", "--dry-run", "--out", output, "--store", Path.Combine(work, "store"));
@@ -60,7 +60,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         await links.RecordAsync(new IdentityLink("c-azure", "anonymous_id", "a-azure", eventId, at, at, LinkState.Active, "2026-12-02.2"), default);
         await links.SaveDecisionsAsync([new IdentityDecision(eventId, "Signed In", at, "2026-12-02.2", "gdpr-opt-in",
             [new IdentityChoice("customer_id", "c-azure", true, "the event's own customer id")])], default);
-        using (AzureSettings())
+        using (AzureSettings(azurite, prefix))
         {
             var store = Path.Combine(work, "no-store-here");
             var (shown, show) = await Ctmp("identity", "show", "a-azure", "--azure", "--store", store);
@@ -77,7 +77,8 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
     }
 
     /// <summary>The function app's storage settings for ctmp's --azure, on this test's tables and container, until disposed.</summary>
-    private EnvironmentScope AzureSettings() => new(new Dictionary<string, string>
+    /// <summary>The CTMP_Storage__* settings that point ctmp at Azurite, with table and container names unique to a test.</summary>
+    internal static EnvironmentScope AzureSettings(AzuriteFixture azurite, string prefix) => new(new Dictionary<string, string>
     {
         ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
         ["CTMP_Storage__EventsTable"] = prefix + "events",

@@ -33,15 +33,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         new CorpusGenerator(7).Write(corpus, count);
         var lines = System.Text.Encoding.UTF8.GetString(corpus.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
-        using var settings = new CtmpAzureReplayTests.EnvironmentScope(new Dictionary<string, string>
-        {
-            ["CTMP_Storage__ConnectionString"] = azurite.ConnectionString,
-            ["CTMP_Storage__EventsTable"] = prefix + "events",
-            ["CTMP_Storage__OrdersTable"] = prefix + "orders",
-            ["CTMP_Storage__ConsentTable"] = prefix + "consent",
-            ["CTMP_Storage__LinksTable"] = prefix + "links",
-            ["CTMP_Storage__QuarantineContainer"] = prefix + "-quarantine",
-        });
+        using var settings = CtmpAzureReplayTests.AzureSettings(azurite, prefix);
         await using var host = RunnerHost.Create(new RunnerOptions(null, new DirectoryInfo(Path.Combine(work, "store")), new DirectoryInfo(Path.Combine(work, "out")), AzureStorage: true));
         _ = host.Ingest; // the tables are created here, before counting
         _ = host.Get<PushPipeline>();
