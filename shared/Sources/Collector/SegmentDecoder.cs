@@ -45,7 +45,9 @@ internal static class SegmentDecoder
                 ? (call, null)
                 : (null, new SegmentRefusal(Reason.NotAnObject, "The call is JSON but not an object."));
         }
-        catch (JsonException ex) when (ex.Message.Contains("depth", StringComparison.OrdinalIgnoreCase))
+        // The reader's depth limit ("...maximum configured depth..."); a body cut off mid-object also speaks of depth
+        // ("Expected depth to be zero...") and is malformed, not too deep.
+        catch (JsonException ex) when (ex.Message.Contains("maximum", StringComparison.OrdinalIgnoreCase) && ex.Message.Contains("depth", StringComparison.OrdinalIgnoreCase))
         {
             return (null, new SegmentRefusal(Reason.TooDeep, $"The call nests deeper than {MaxNestingDepth} levels."));
         }

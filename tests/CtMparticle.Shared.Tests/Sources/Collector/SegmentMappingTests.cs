@@ -198,6 +198,7 @@ public sealed class SegmentMappingTests
     [InlineData("""{"type":"track","event":"Signed In","userId":{"id":1},MSG}""", "wrong_type", "userId")]
     [InlineData("""{"type":"track","event":"Signed In","event":"Signed Up","userId":"c-1",MSG}""", "malformed_json", "event")]
     [InlineData("""[1,2]""", "not_an_object", "not an object")]
+    [InlineData("""{"type":"track","event":"Signed In","userId":"c-1",MSG""", "malformed_json", "not valid JSON")] // cut off: still open, not too deep
     [InlineData("""{"type":"track","event":"Signed \ud800In","userId":"c-1",MSG}""", "malformed_json", "half a surrogate pair")] // found by CollectorHostileInputTests
     public void BadCalls_AreRefusedAtTheRightStage_NamingTheField(string template, string reason, string named)
     {
@@ -206,6 +207,16 @@ public sealed class SegmentMappingTests
         var halt = Assert.IsType<Reject>(flow.Halt);
         Assert.Equal(reason, halt.Reason.Code());
         Assert.Contains(named, halt.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACallNestedDeeperThanTheLimit_IsRefusedAsTooDeep()
+    {
+        var deep = string.Concat(Enumerable.Repeat("{\"a\":", 40)) + "1" + new string('}', 40);
+
+        var flow = Run($$$"""{"type":"track","event":"Signed In","userId":"c-1","properties":{{{deep}}},{{{Stamp}}}}""");
+
+        Assert.Equal("too_deep", Assert.IsType<Reject>(flow.Halt).Reason.Code());
     }
 
     [Fact]
