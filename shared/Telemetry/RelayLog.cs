@@ -8,6 +8,13 @@ namespace CtMparticle.Telemetry;
 /// </summary>
 internal static partial class RelayLog
 {
+    /// <summary>
+    /// The warnings that speak of one input or event each (quarantined, plan violation, placeholder dropped, link
+    /// conflicted or limited, withdrawn), as opposed to the run: ctmp leaves them off the console without --verbose.
+    /// A new per-event warning belongs here.
+    /// </summary>
+    public static readonly System.Collections.Frozen.FrozenSet<int> PerEventWarnings = System.Collections.Frozen.FrozenSet.Create(1004, 1007, 1013, 1015, 1017, 2007);
+
     [LoggerMessage(1001, LogLevel.Information, "Accepted {MessageType} {MessageId}: {Stored} event(s) stored, {Duplicates} duplicate(s), {Blocked} blocked")]
     public static partial void Accepted(ILogger logger, string? messageType, string? messageId, int stored, int duplicates, int blocked);
 

@@ -153,6 +153,18 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public void PerEventWarnings_NameOnlyWarningsTheRelayLogs()
+    {
+        var warnings = typeof(CtMparticle.Telemetry.RelayLog).GetMethods()
+            .Select(m => m.GetCustomAttributes(typeof(Microsoft.Extensions.Logging.LoggerMessageAttribute), false).Cast<Microsoft.Extensions.Logging.LoggerMessageAttribute>().SingleOrDefault())
+            .Where(a => a is { Level: Microsoft.Extensions.Logging.LogLevel.Warning })
+            .Select(a => a!.EventId)
+            .ToHashSet();
+
+        Assert.Subset(warnings, CtMparticle.Telemetry.RelayLog.PerEventWarnings.ToHashSet());
+    }
+
+    [Fact]
     public async Task Quarantine_OutOfOrderMessage_IsListedShownAndResolvedByReplay()
     {
         Copy("07-order-state-changed.json", "a.json");

@@ -1,4 +1,4 @@
-using System.Collections.Frozen;
+using CtMparticle.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace CtMparticle.Tool;
@@ -11,9 +11,6 @@ namespace CtMparticle.Tool;
 /// </summary>
 internal sealed class DecisionLogFilter(ILoggerProvider inner) : ILoggerProvider
 {
-    /// <summary>The event ids of <see cref="Telemetry.RelayLog"/> that speak of one input or event, at Warning.</summary>
-    internal static readonly FrozenSet<int> PerEvent = FrozenSet.Create(1004, 1007, 1013, 1015, 1017, 2007);
-
     public ILogger CreateLogger(string categoryName) => new Filtered(inner.CreateLogger(categoryName));
 
     public void Dispose() => inner.Dispose();
@@ -28,7 +25,7 @@ internal sealed class DecisionLogFilter(ILoggerProvider inner) : ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             // Errors always show; the message is formatted only when written.
-            if (logLevel < LogLevel.Error && PerEvent.Contains(eventId.Id))
+            if (logLevel < LogLevel.Error && RelayLog.PerEventWarnings.Contains(eventId.Id))
             {
                 return;
             }
