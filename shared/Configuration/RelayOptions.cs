@@ -97,6 +97,13 @@ internal sealed class PushOptions
     [Range(1, 10_000)]
     public int MaxRequestsPerRun { get; init; } = 50;
 
+    /// <summary>
+    /// Requests to one input awaiting mParticle's answer at once, so a run does not wait out each round trip in turn.
+    /// A request never shares a user with one still unanswered: a user's batches reach mParticle in their order.
+    /// </summary>
+    [Range(1, 32)]
+    public int MaxRequestsInFlight { get; init; } = 4;
+
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan HttpTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

@@ -8,7 +8,11 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Delivery;
 
 /// <summary>A batch's exact bytes and the outbox entries it carries.</summary>
-internal sealed record OutgoingBatch(string InputName, byte[] Json, IReadOnlyList<PendingEventKey> Events);
+internal sealed record OutgoingBatch(string InputName, byte[] Json, IReadOnlyList<PendingEventKey> Events)
+{
+    /// <summary>The user and input the batch belongs to (<see cref="BatchPacker.GroupKey"/>); null when not known (a request read back).</summary>
+    public string? User { get; init; }
+}
 
 /// <summary>Events that cannot be sent as any batch, with the reason.</summary>
 internal sealed record UnsendableEvents(IReadOnlyList<PendingEventKey> Events, IReadOnlyList<TrackingEvent> Tracking, Reason Reason, string Detail);
@@ -122,24 +126,24 @@ internal sealed class BatchPacker(BatchBuilder builder, InputRouter router, Iden
             var ordered = group.OrderBy(e => e.Event.Context.OccurredAt).ThenBy(e => e.Event.Context.EventId).ToArray();
             for (var start = 0; start < ordered.Length; start += maxEventsPerBatch)
             {
-                Build(ordered.AsSpan(start, Math.Min(maxEventsPerBatch, ordered.Length - start)).ToArray(), batches, unsendable);
+                Build(group.Key, ordered.AsSpan(start, Math.Min(maxEventsPerBatch, ordered.Length - start)).ToArray(), batches, unsendable);
             }
         }
 
         return (batches, unsendable);
     }
 
-    private void Build((PendingEventKey Key, TrackingEvent Event)[] chunk, List<OutgoingBatch> batches, List<UnsendableEvents> unsendable)
+    private void Build(string user, (PendingEventKey Key, TrackingEvent Event)[] chunk, List<OutgoingBatch> batches, List<UnsendableEvents> unsendable)
     {
         switch (builder.BuildGrouped(chunk.Select(c => c.Event).ToArray()))
         {
             case BuiltBatch built:
-                batches.Add(new OutgoingBatch(built.Route.InputName, built.Json, chunk.Select(c => c.Key).ToArray()));
+                batches.Add(new OutgoingBatch(built.Route.InputName, built.Json, chunk.Select(c => c.Key).ToArray()) { User = user });
                 break;
             case BatchRejected { Reason: Reason.BatchTooLarge } when chunk.Length > 1:
                 var half = chunk.Length / 2;
-                Build(chunk[..half], batches, unsendable);
-                Build(chunk[half..], batches, unsendable);
+                Build(user, chunk[..half], batches, unsendable);
+                Build(user, chunk[half..], batches, unsendable);
                 break;
             case BatchRejected rejected:
                 unsendable.Add(new UnsendableEvents(chunk.Select(c => c.Key).ToArray(), chunk.Select(c => c.Event).ToArray(), rejected.Reason, rejected.Detail));

@@ -101,10 +101,15 @@ internal sealed class PushPipeline(
     {
         private readonly Dictionary<int, int> statuses = [];
         private readonly Dictionary<string, int> sentPerInput = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> startedPerInput = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> allowances = new(StringComparer.Ordinal);
         private readonly HashSet<string> stoppedInputs = new(StringComparer.Ordinal);
         private readonly Dictionary<Guid, ActivityContext> ingestTraces = [];
         private int requests, delivered, withdrawn, quarantined, deferred, held, resent, stranded;
+
+        // Requests awaiting mParticle's answer run their store writes and tallies one at a time, under this; only the
+        // HTTP round trips overlap.
+        private readonly SemaphoreSlim settling = new(1, 1);
 
         public async Task<PushReport> ExecuteAsync(CancellationToken cancellationToken)
         {
@@ -163,18 +168,11 @@ internal sealed class PushPipeline(
                     JsonSerializer.SerializeToUtf8Bytes(group.Tracking.ToList(), RelayJsonContext.Default.ListTrackingEvent), cancellationToken).ConfigureAwait(false);
             }
 
-            // 3. Per input, in order of the oldest event; an input that must not be called again defers the rest.
+            // 3. Per input, in order of the oldest event, several requests awaiting their answers at once; an input that
+            //    must not be called again defers the rest.
             foreach (var input in batches.GroupBy(b => b.InputName, StringComparer.Ordinal))
             {
-                var packed = push.packer.PackRequests(input.Key, input.ToArray());
-                foreach (var request in packed)
-                {
-                    if (!await SendAsync(request, persisted: false, cancellationToken).ConfigureAwait(false))
-                    {
-                        deferred += packed.SkipWhile(r => r != request).Sum(r => r.Events.Count);
-                        break;
-                    }
-                }
+                deferred += await SendAllAsync(push.packer.PackRequests(input.Key, input.ToArray()), cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var input in sentPerInput.Keys)
@@ -358,28 +356,123 @@ internal sealed class PushPipeline(
             return resolved;
         }
 
+        /// <summary>
+        /// Sends one input's requests, up to <c>Push:MaxRequestsInFlight</c> awaiting an answer at once, each as early as
+        /// its order allows: a request waits while an unanswered or earlier waiting one carries any of its users (so a
+        /// user's batches reach mParticle in their order), and requests of other users go past it. Once the input is
+        /// stopped (a 429, a 5xx, no answer) the rest return at once, unsent. Every request started is settled before
+        /// this returns, even when one fails. Returns how many events were deferred to a later run.
+        /// </summary>
+        private async Task<int> SendAllAsync(IReadOnlyList<OutgoingRequest> requests, CancellationToken cancellationToken)
+        {
+            var limit = push.options.Value.MaxRequestsInFlight;
+            // Batches read back from the store name no user (null): such a request goes alone, and nothing overtakes it.
+            var waiting = requests
+                .Select(r => (Request: r, Users: r.Batches.All(b => b.User is not null) ? r.Batches.Select(b => b.User!).ToHashSet(StringComparer.Ordinal) : null))
+                .ToList();
+            var inFlight = new List<(OutgoingRequest Request, HashSet<string>? Users, Task<bool> Sent)>(limit);
+            var deferredEvents = 0;
+            Exception? failure = null;
+
+            // Takes the answered requests out of the window, counting the events of those that were not sent.
+            void Collect()
+            {
+                foreach (var done in inFlight.Where(f => f.Sent.IsCompleted).ToArray())
+                {
+                    inFlight.Remove(done);
+                    if (done.Sent.IsCompletedSuccessfully)
+                    {
+                        deferredEvents += done.Sent.Result ? 0 : done.Request.Events.Count;
+                    }
+                    else
+                    {
+                        failure ??= done.Sent.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
+                    }
+                }
+            }
+
+            try
+            {
+                while (waiting.Count > 0 && failure is null)
+                {
+                    var blocked = inFlight.Where(f => f.Users is not null).SelectMany(f => f.Users!).ToHashSet(StringComparer.Ordinal);
+                    var alone = inFlight.Any(f => f.Users is null);
+                    for (var i = 0; i < waiting.Count && inFlight.Count < limit && !alone;)
+                    {
+                        var (request, users) = waiting[i];
+                        if (users is null ? i == 0 && inFlight.Count == 0 : !users.Overlaps(blocked))
+                        {
+                            waiting.RemoveAt(i);
+                            inFlight.Add((request, users, SendAsync(request, persisted: false, cancellationToken)));
+                            alone = users is null;
+                            blocked.UnionWith(users ?? []);
+                            continue;
+                        }
+
+                        // It waits; a later request of its users must not overtake it.
+                        if (users is null)
+                        {
+                            break;
+                        }
+
+                        blocked.UnionWith(users);
+                        i++;
+                    }
+
+                    await Task.WhenAny(inFlight.Select(f => f.Sent)).ConfigureAwait(false);
+                    Collect();
+                }
+
+                deferredEvents += waiting.Sum(w => w.Request.Events.Count);
+            }
+            finally
+            {
+                // No request outlives the run: its writes belong to this run (and to its lease).
+                await Task.WhenAll(inFlight.Select(f => (Task)f.Sent)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                Collect();
+            }
+
+            if (failure is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
+
+            return deferredEvents;
+        }
+
         /// <summary>Sends one request and settles it by what the Events API answered. False when the input must not be called again in this run.</summary>
         private async Task<bool> SendAsync(OutgoingRequest request, bool persisted, CancellationToken cancellationToken)
         {
             var input = request.InputName;
-            if (!MayCall(input))
+            InputRoute route;
+            await settling.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
-                return false;
-            }
+                if (!MayCall(input))
+                {
+                    return false;
+                }
 
-            if (push.packer.RouteOf(input) is not { } route)
-            {
-                // A request persisted for an input since removed from the settings: kept (it may have reached
-                // mParticle), counted and logged on every run, so it never hides; restoring the input sends it.
-                stranded += request.Events.Count;
-                push.metrics.Events("stranded", request.Events.Count);
-                RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs); its persisted requests wait for it");
-                return Stop(input);
-            }
+                if (push.packer.RouteOf(input) is not { } configured)
+                {
+                    // A request persisted for an input since removed from the settings: kept (it may have reached
+                    // mParticle), counted and logged on every run, so it never hides; restoring the input sends it.
+                    stranded += request.Events.Count;
+                    push.metrics.Events("stranded", request.Events.Count);
+                    RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs); its persisted requests wait for it");
+                    return Stop(input);
+                }
 
-            if (!persisted)
+                route = configured;
+                startedPerInput[input] = startedPerInput.GetValueOrDefault(input) + 1;
+                if (!persisted)
+                {
+                    await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
             {
-                await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                settling.Release();
             }
 
             // The request's span links to the ingests that stored its events, so a delivery is followed from its trigger
@@ -392,6 +485,49 @@ internal sealed class PushPipeline(
             var started = push.time.GetTimestamp();
             var result = await push.api.SendBulkAsync(route, request.Body, cancellationToken).ConfigureAwait(false);
             span?.SetTag("http.response.status_code", result.Status);
+            IReadOnlyList<OutgoingRequest> parts;
+            await settling.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (result is not Rejected rejected)
+                {
+                    return await SettleAsync(request, persisted, result, started, cancellationToken).ConfigureAwait(false);
+                }
+
+                Count(request, result, push.time.GetElapsedTime(started));
+                if (request.Batches.Count == 1)
+                {
+                    var batch = request.Batches[0];
+                    await QuarantineAsync(batch.Events, Reason.MParticleRejected,
+                        $"mParticle answered {rejected.Status} for this batch; it is not retried unchanged.",
+                        [rejected.Body ?? $"HTTP {rejected.Status} without a body"], batch.Json, cancellationToken).ConfigureAwait(false);
+                    await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
+                    return true;
+                }
+
+                parts = await SplitAsync(request, rejected, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                settling.Release();
+            }
+
+            // A 4xx for the payload with several batches: the halves go one after the other, to find the bad one.
+            foreach (var part in parts)
+            {
+                if (!await SendAsync(part, persisted: true, cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>Settles a request by an answer other than a 4xx for its payload. False when the input must not be called again in this run.</summary>
+        private async Task<bool> SettleAsync(OutgoingRequest request, bool persisted, EventsApiResult result, long started, CancellationToken cancellationToken)
+        {
+            var input = request.InputName;
             if (result is NotConfigured notConfigured)
             {
                 // Nothing was sent: the request is dropped (its events stay pending) until a person fixes the settings.
@@ -412,9 +548,6 @@ internal sealed class PushPipeline(
                     push.metrics.Events("delivered", sent.Count);
                     push.throttle.Succeeded(input, accepted.PercentageUsed);
                     return true;
-
-                case Rejected rejected:
-                    return await IsolateAsync(request, rejected, cancellationToken).ConfigureAwait(false);
 
                 case Unauthorized unauthorized:
                     await SettleRefusedAsync(request, persisted, cancellationToken).ConfigureAwait(false);
@@ -482,7 +615,7 @@ internal sealed class PushPipeline(
                 allowances[input] = allowance = push.throttle.Allowance(input);
             }
 
-            return !stoppedInputs.Contains(input) && push.throttle.MayCall(input) && sentPerInput.GetValueOrDefault(input) < allowance
+            return !stoppedInputs.Contains(input) && push.throttle.MayCall(input) && startedPerInput.GetValueOrDefault(input) < allowance
                 || Stop(input);
         }
 
@@ -502,21 +635,12 @@ internal sealed class PushPipeline(
         }
 
         /// <summary>
-        /// A 4xx for the payload: never retried unchanged. Several batches are split in halves to find the bad one;
-        /// a single bad batch is quarantined with mParticle's answer and the rest goes on.
+        /// A 4xx for the payload: never retried unchanged. A request of several batches is split in halves, each persisted
+        /// in flight before the original is dropped, to be sent in turn until the bad batch stands alone (then quarantined
+        /// with mParticle's answer) and the rest goes on.
         /// </summary>
-        private async Task<bool> IsolateAsync(OutgoingRequest request, Rejected rejected, CancellationToken cancellationToken)
+        private async Task<IReadOnlyList<OutgoingRequest>> SplitAsync(OutgoingRequest request, Rejected rejected, CancellationToken cancellationToken)
         {
-            if (request.Batches.Count == 1)
-            {
-                var batch = request.Batches[0];
-                await QuarantineAsync(batch.Events, Reason.MParticleRejected,
-                    $"mParticle answered {rejected.Status} for this batch; it is not retried unchanged.",
-                    [rejected.Body ?? $"HTTP {rejected.Status} without a body"], batch.Json, cancellationToken).ConfigureAwait(false);
-                await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
-                return true;
-            }
-
             RelayLog.Splitting(push.logger, request.InputName, request.RequestId, rejected.Status, request.Batches.Count);
             var half = request.Batches.Count / 2;
             var parts = new[] { OutgoingRequest.Of(request.InputName, request.Batches.Take(half).ToArray()), OutgoingRequest.Of(request.InputName, request.Batches.Skip(half).ToArray()) };
@@ -526,15 +650,7 @@ internal sealed class PushPipeline(
             }
 
             await push.events.DeleteInFlightAsync(request.RequestId, cancellationToken).ConfigureAwait(false);
-            foreach (var part in parts)
-            {
-                if (!await SendAsync(part, persisted: true, cancellationToken).ConfigureAwait(false))
-                {
-                    return false;
-                }
-            }
-
-            return true;
+            return parts;
         }
 
         private async Task QuarantineAsync(

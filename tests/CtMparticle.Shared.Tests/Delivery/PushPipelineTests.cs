@@ -41,13 +41,99 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
     }
 
     /// <summary>A US customer's sign-in (no consent regime), stored directly.</summary>
-    private async Task<TrackingEvent> StoreEvent(string key, string customer, int padding = 0)
+    private async Task<TrackingEvent> StoreEvent(string key, string customer, int padding = 0, RelayHarness? into = null)
     {
         var e = new ProfileUpdated(
             new EventContext(Uuid5.ForEvent(key), key, At, EventSource.Storefront, key, "acme-de", new Region("US", "NY"), new UserIds(customer)),
             new ProfileAttributes(new Dictionary<string, string> { ["note"] = new string('x', padding) }, []), ["note"]);
-        Assert.Equal(AddResult.Added, await relay.Events.TryAddAsync(e, key, default));
+        Assert.Equal(AddResult.Added, await (into ?? relay).Events.TryAddAsync(e, key, default));
         return e;
+    }
+
+    /// <summary>
+    /// A harness that sends each batch as its own request (at most two events a batch), with up to
+    /// <paramref name="inFlight"/> requests awaiting their answers, holding one customer's five events (three batches,
+    /// stored first, so their requests come first) and nine other customers' one each.
+    /// </summary>
+    private async Task<RelayHarness> WindowedAsync(int inFlight)
+    {
+        var windowed = RelayHarness.Create(azurite, server, s =>
+        {
+            s["Push:MaxBatchesPerRequest"] = "1";
+            s["Push:MaxEventsPerBatch"] = "2";
+            s["Push:MaxRequestsInFlight"] = inFlight.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }, time);
+        for (var i = 0; i < 5; i++)
+        {
+            await StoreEvent($"window-busy-{i}", "window-busy", into: windowed);
+        }
+
+        for (var i = 0; i < 9; i++)
+        {
+            await StoreEvent($"window-{i}", $"window-customer-{i}", into: windowed);
+        }
+
+        return windowed;
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(1)]
+    public async Task Push_ManyRequests_AwaitUpToTheLimitOfAnswersAtOnce_NeverTwoOfOneUser(int inFlight)
+    {
+        await using var windowed = await WindowedAsync(inFlight);
+        server.Respond = (_, _) => ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(200) };
+
+        var report = await windowed.Push.PushAsync(default);
+
+        Assert.Equal(14, report.Delivered);
+        Assert.Equal(12, report.Requests);
+        Assert.Equal(inFlight, server.MostAtOnce);
+        Assert.Equal(14, server.Received.SelectMany(r => r.SourceMessageIds).Distinct().Count());
+        Assert.Equal(14, server.Received.SelectMany(r => r.SourceMessageIds).Count());
+        // The busy customer's requests one after another, in the order of their events; the others went meanwhile.
+        var busyIds = Enumerable.Range(0, 5).Select(i => Uuid5.ForEvent($"window-busy-{i}").ToString("D")).ToArray();
+        var busy = server.Received.Where(r => r.SourceMessageIds.Any(busyIds.Contains)).OrderBy(r => r.Arrived).ToArray();
+        Assert.Equal(3, busy.Length);
+        for (var i = 1; i < busy.Length; i++)
+        {
+            Assert.True(busy[i].Arrived > busy[i - 1].Answered, $"the busy customer's request {i} was sent before request {i - 1} was answered");
+        }
+
+        // Its events all happened at one time, so the packer orders them by event id.
+        Assert.Equal(busyIds.OrderBy(Guid.Parse), busy.SelectMany(r => r.SourceMessageIds));
+        Assert.Empty(await windowed.Events.ReadPendingAsync(100, default));
+        Assert.Empty(await windowed.Events.ReadInFlightAsync(default));
+    }
+
+    [Fact]
+    public async Task Push_RateLimitedWhileOthersAwaitAnswers_SettlesThemAndLeavesTheRestPendingForTheNextRun()
+    {
+        await using var windowed = await WindowedAsync(4);
+        // The second request to arrive is throttled; the others are answered after a moment (so several await at once).
+        server.Respond = (n, _) => n == 1
+            ? new ScriptedResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" })
+            : ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(200) };
+
+        var first = await windowed.Push.PushAsync(default);
+
+        // Those already awaiting their answer when the 429 came were delivered; nothing after it was sent.
+        var pending = await windowed.Events.ReadPendingAsync(100, default);
+        Assert.InRange(first.Requests, 2, 4); // the window, and nothing started once the 429 was in
+        Assert.InRange(first.Delivered, 1, 13);
+        Assert.Equal(14, first.Delivered + pending.Count);
+        Assert.Equal(pending.Count, first.Deferred);
+        Assert.Equal(first.Requests, server.Received.Count);
+        Assert.Empty(await windowed.Events.ReadInFlightAsync(default)); // a 429 answered: its request reached no one
+
+        time.Advance(TimeSpan.FromSeconds(1.2));
+        var second = await windowed.Push.PushAsync(default);
+
+        Assert.Equal(pending.Count, second.Delivered);
+        var delivered = server.Accepted.SelectMany(r => r.SourceMessageIds).ToArray();
+        Assert.Equal(14, delivered.Length);
+        Assert.Equal(14, delivered.Distinct().Count());
+        Assert.Empty(await windowed.Events.ReadPendingAsync(100, default));
     }
 
     [Fact]

@@ -11,6 +11,15 @@ public sealed record RecordedRequest(string Path, string? Authorization, byte[] 
     /// <summary>The W3C trace context the client sent (the relay's push span), if any.</summary>
     public string? TraceParent { get; init; }
 
+    /// <summary>The request's number in the order of arrival (0-based), as <see cref="EventsApiServer.Respond"/> was given it.</summary>
+    public int Number { get; init; }
+
+    /// <summary>When the request arrived and when it was answered, on the server's own sequence (one counter for both).</summary>
+    public long Arrived { get; init; }
+
+    /// <inheritdoc cref="Arrived"/>
+    public long Answered { get; init; }
+
     public JsonArray Batches => JsonNode.Parse(Body)!.AsArray();
 
     public IEnumerable<string> SourceMessageIds =>
@@ -73,6 +82,12 @@ public sealed class EventsApiServer : IAsyncDisposable
     public IReadOnlyList<RecordedRequest> Accepted => Received.Where(r => r.AnsweredStatus is >= 200 and < 300).ToArray();
 
     private int count;
+    private long sequence;
+    private int unanswered;
+    private int mostUnanswered;
+
+    /// <summary>The most requests this server held unanswered at once (received, answer not yet sent).</summary>
+    public int MostAtOnce => Volatile.Read(ref mostUnanswered);
 
     private async Task LoopAsync()
     {
@@ -101,6 +116,13 @@ public sealed class EventsApiServer : IAsyncDisposable
         using var buffer = new MemoryStream();
         await context.Request.InputStream.CopyToAsync(buffer);
         var body = buffer.ToArray();
+        var arrived = Interlocked.Increment(ref sequence);
+        var atOnce = Interlocked.Increment(ref unanswered);
+        for (var most = Volatile.Read(ref mostUnanswered); atOnce > most; most = Volatile.Read(ref mostUnanswered))
+        {
+            Interlocked.CompareExchange(ref mostUnanswered, atOnce, most);
+        }
+
         var number = Interlocked.Increment(ref count) - 1;
         var path = context.Request.Url?.AbsolutePath ?? "";
         var answer = path == "/v2/bulkevents" ? Respond(number, body)
@@ -117,9 +139,13 @@ public sealed class EventsApiServer : IAsyncDisposable
             }
         }
 
+        Interlocked.Decrement(ref unanswered);
         Received.Enqueue(new RecordedRequest(context.Request.Url!.AbsolutePath, context.Request.Headers["Authorization"], body, answer.Status)
         {
             TraceParent = context.Request.Headers["traceparent"],
+            Number = number,
+            Arrived = arrived,
+            Answered = Interlocked.Increment(ref sequence),
         });
         recorded.Release();
         try
