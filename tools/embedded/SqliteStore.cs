@@ -98,24 +98,37 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         // The outbox was a WITHOUT ROWID table keyed by the (random) event id: every event's JSON landed in a random
         // page, so each commit rewrote several 4 KB pages per event (a 2 GB WAL for 110,000 calls). As a rowid table
         // the JSON is appended in order and only the unique index on the id is random; stores written before move over.
+        MoveToRowid(connection, "pending", PendingTable, "event_id, partition, enqueued_ticks, message_id, json, not_before_ticks", "enqueued_ticks, event_id", PendingIndex);
+
+        // The same for the order contexts (about 1.2 KB each: over a WITHOUT ROWID page's inline limit, so every row
+        // also took an overflow page, and the table was 44 % of a 20,000-delivery store) and the identity decisions.
+        MoveToRowid(connection, "orders", OrdersTable, "order_id, json, saved_ticks", "saved_ticks, order_id", null);
+        MoveToRowid(connection, "identity_decisions", DecisionsTable, "event_id, decided_ticks, json", "decided_ticks, event_id", null);
+    }
+
+    /// <summary>Rebuilds a table written as WITHOUT ROWID (by an earlier version) as the rowid table <paramref name="create"/> makes, in one transaction.</summary>
+    private static void MoveToRowid(SqliteConnection connection, string table, string create, string columns, string orderBy, string? index)
+    {
         using var shape = connection.CreateCommand();
-        shape.CommandText = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'pending'";
-        if (shape.ExecuteScalar() is string sql && sql.Contains("WITHOUT ROWID", StringComparison.OrdinalIgnoreCase))
+        shape.CommandText = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $t";
+        shape.Parameters.AddWithValue("$t", table);
+        if (shape.ExecuteScalar() is not string sql || !sql.Contains("WITHOUT ROWID", StringComparison.OrdinalIgnoreCase))
         {
-            using var transaction = connection.BeginTransaction();
-            using var move = connection.CreateCommand();
-            move.Transaction = transaction;
-            move.CommandText = $"""
-                {PendingTable.Replace("pending (", "pending_rowid (", StringComparison.Ordinal)}
-                INSERT INTO pending_rowid (event_id, partition, enqueued_ticks, message_id, json, not_before_ticks)
-                    SELECT event_id, partition, enqueued_ticks, message_id, json, not_before_ticks FROM pending ORDER BY enqueued_ticks, event_id;
-                DROP TABLE pending;
-                ALTER TABLE pending_rowid RENAME TO pending;
-                {PendingIndex}
-                """;
-            move.ExecuteNonQuery();
-            transaction.Commit();
+            return;
         }
+
+        using var transaction = connection.BeginTransaction();
+        using var move = connection.CreateCommand();
+        move.Transaction = transaction;
+        move.CommandText = $"""
+            {create.Replace($"{table} (", $"{table}_rowid (", StringComparison.Ordinal)}
+            INSERT INTO {table}_rowid ({columns}) SELECT {columns} FROM {table} ORDER BY {orderBy};
+            DROP TABLE {table};
+            ALTER TABLE {table}_rowid RENAME TO {table};
+            {index}
+            """;
+        move.ExecuteNonQuery();
+        transaction.Commit();
     }
 
     /// <summary>The outbox: a rowid table (events appended in arrival order), unique by event id.</summary>
@@ -123,6 +136,14 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         "CREATE TABLE IF NOT EXISTS pending (event_id TEXT NOT NULL UNIQUE, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, not_before_ticks INTEGER NOT NULL DEFAULT 0);";
 
     private const string PendingIndex = "CREATE INDEX IF NOT EXISTS pending_by_age ON pending (enqueued_ticks, event_id);";
+
+    /// <summary>Order contexts: a rowid table (appended as saved), unique by order id.</summary>
+    private const string OrdersTable =
+        "CREATE TABLE IF NOT EXISTS orders (order_id TEXT NOT NULL UNIQUE, json BLOB NOT NULL, saved_ticks INTEGER NOT NULL DEFAULT 0);";
+
+    /// <summary>Identity decisions: a rowid table (appended as decided), unique by event id.</summary>
+    private const string DecisionsTable =
+        "CREATE TABLE IF NOT EXISTS identity_decisions (event_id TEXT NOT NULL UNIQUE, decided_ticks INTEGER NOT NULL, json BLOB NOT NULL);";
 
     private const string Schema = $"""
         PRAGMA journal_mode = WAL;
@@ -139,7 +160,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE TABLE IF NOT EXISTS parked (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, parked_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS fates (event_id TEXT PRIMARY KEY, fate TEXT NOT NULL, ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL, saved_ticks INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+        {OrdersTable}
         CREATE TABLE IF NOT EXISTS payment_orders (payment_id TEXT PRIMARY KEY, order_id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -158,7 +179,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             first_ticks INTEGER NOT NULL, last_ticks INTEGER NOT NULL, state TEXT NOT NULL, rules_version TEXT NOT NULL,
             PRIMARY KEY (customer_id, type, value)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS identity_links_by_identifier ON identity_links (type, value);
-        CREATE TABLE IF NOT EXISTS identity_decisions (event_id TEXT PRIMARY KEY, decided_ticks INTEGER NOT NULL, json BLOB NOT NULL) WITHOUT ROWID;
+        {DecisionsTable}
         """;
 
     /// <summary>

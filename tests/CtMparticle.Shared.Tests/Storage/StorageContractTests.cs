@@ -659,6 +659,58 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
     }
 
     [Fact]
+    public async Task Store_WrittenWithKeyedOrderAndDecisionTables_MovesThemToAppendOnlyTablesKeepingEveryRow()
+    {
+        store.Dispose();
+        var file = Path.Combine(folder, "old-keyed.db");
+        var context = TestOptions.Order01Context();
+        var at = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        var decision = new IdentityDecision(Guid.NewGuid(), "Signed In", at, "rules-1", "gdpr-opt-in", [new IdentityChoice("customer_id", "c-1", true, "own")]);
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            // The two tables as stores before 2026-12-03 created them: keyed by the id, without rowid.
+            old.Open();
+            using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE orders (order_id TEXT PRIMARY KEY, json BLOB NOT NULL, saved_ticks INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+                INSERT INTO orders VALUES ($id, $json, $t);
+                CREATE TABLE identity_decisions (event_id TEXT PRIMARY KEY, decided_ticks INTEGER NOT NULL, json BLOB NOT NULL) WITHOUT ROWID;
+                INSERT INTO identity_decisions VALUES ($e, $t, $d);
+                """;
+            create.Parameters.AddWithValue("$id", context.OrderId);
+            create.Parameters.AddWithValue("$json", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(context, RelayJsonContext.Default.OrderContext));
+            create.Parameters.AddWithValue("$t", at.UtcTicks);
+            create.Parameters.AddWithValue("$e", decision.EventId.ToString("N"));
+            create.Parameters.AddWithValue("$d", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(decision, RelayJsonContext.Default.IdentityDecision));
+            create.ExecuteNonQuery();
+        }
+
+        using var opened = CtMparticle.Embedded.SqliteStore.Open(file, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(at));
+
+        Assert.Equal(context.OrderNumber, (await opened.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
+        Assert.Equal("own", Assert.Single((await opened.DecisionAsync(decision.EventId, default))!.Choices).Rule);
+        // Saving again replaces the row (still one per id), as before.
+        await opened.SaveAsync(context with { OrderNumber = "renumbered" }, default);
+        await opened.SaveDecisionsAsync([decision with { RulesVersion = "rules-2" }], default);
+        Assert.Equal("renumbered", (await opened.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
+        Assert.Equal("rules-2", (await opened.DecisionAsync(decision.EventId, default))!.RulesVersion);
+        Assert.Equal(1, await opened.PurgeOrdersOlderThanAsync(at.AddDays(1), default));
+        using var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False");
+        check.Open();
+        using var sql = check.CreateCommand();
+        sql.CommandText = "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('orders', 'identity_decisions') ORDER BY name";
+        using var reader = sql.ExecuteReader();
+        var tables = new List<string>();
+        while (reader.Read())
+        {
+            tables.Add(reader.GetString(0));
+            Assert.DoesNotContain("WITHOUT ROWID", reader.GetString(1), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(["identity_decisions", "orders"], tables);
+    }
+
+    [Fact]
     public async Task Quarantine_FolderRecordsAreListedFoundAndDeleted()
     {
         var quarantine = new CtMparticle.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
