@@ -170,7 +170,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         CREATE INDEX IF NOT EXISTS inputs_by_message ON inputs (message_id);
         CREATE INDEX IF NOT EXISTS inputs_by_quarantine ON inputs (quarantine);
         CREATE TABLE IF NOT EXISTS input_events (seq INTEGER NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (seq, event_id)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS input_events_by_event ON input_events (event_id);
+        -- An index of the ledger by event id was never read and cost a random insert per event.
+        DROP INDEX IF EXISTS input_events_by_event;
         CREATE TABLE IF NOT EXISTS input_flags (seq INTEGER NOT NULL, error TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS input_flags_by_seq ON input_flags (seq);
         CREATE TABLE IF NOT EXISTS input_unenriched (seq INTEGER PRIMARY KEY, reason TEXT NOT NULL);
