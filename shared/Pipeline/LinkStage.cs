@@ -70,10 +70,26 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
         var at = context.OccurredAt;
         foreach (var (type, value) in IdentifierTypes.Of(context.User))
         {
-            var existing = known.FirstOrDefault(l => l.Type == type && l.Value == value);
-            var state = existing is null && OverLimit(known, type, at) is not null ? LinkState.Limited : LinkState.Active;
-            var link = await links.RecordAsync(new IdentityLink(customer, type, value, context.EventId, at, at, state, rules.Version), cancellationToken).ConfigureAwait(false);
-            if (existing is null && link.SourceEventId == context.EventId)
+            if (known.FirstOrDefault(l => l.Type == type && l.Value == value) is { } existing)
+            {
+                // Seen before: only its last sighting moves. A link recorded or decided under these rules was checked for
+                // sharing then, and this sighting adds no customer to the identifier; under other rules it is checked again.
+                if (at > existing.LastSeen)
+                {
+                    await links.SeenAgainAsync(existing, at, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (existing.RulesVersion != rules.Version)
+                {
+                    await CheckSharedAsync(type, value, cancellationToken).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            var state = OverLimit(known, type, at) is not null ? LinkState.Limited : LinkState.Active;
+            var link = await links.RecordNewAsync(new IdentityLink(customer, type, value, context.EventId, at, at, state, rules.Version), cancellationToken).ConfigureAwait(false);
+            if (link.SourceEventId == context.EventId)
             {
                 known = [.. known, link];
                 if (state == LinkState.Limited)

@@ -50,6 +50,24 @@ internal interface IIdentityLinkStore
     /// </summary>
     Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records a link the caller just found absent (not among <see cref="ByCustomerAsync"/>'s links): as
+    /// <see cref="RecordAsync"/>, but a store that must read a link before writing it (Azure Tables) writes it as given
+    /// at once. A half-written copy (a crash between the two sides) is completed; a copy another writer saved in the
+    /// moment since the caller read is replaced, and the sharing check that follows every new link decides its state again.
+    /// </summary>
+    Task<IdentityLink> RecordNewAsync(IdentityLink link, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Moves the last-seen time of a link the caller just read (<paramref name="stored"/>) forward to
+    /// <paramref name="at"/> when that is later than what it read, and changes nothing else (a state set meanwhile is
+    /// kept): cheaper than <see cref="RecordAsync"/>, which reads the link first. A link forgotten meanwhile stays
+    /// forgotten. Another writer's later sighting saved between the caller's read and this call may be moved back to
+    /// <paramref name="at"/> (Azure Tables has no conditional maximum); last-seen times feed retention and the e-mail
+    /// change rule, where a sighting earlier by that much changes nothing.
+    /// </summary>
+    Task SeenAgainAsync(IdentityLink stored, DateTimeOffset at, CancellationToken cancellationToken);
+
     /// <summary>Every link of the identifier, one per customer it was seen with, oldest first.</summary>
     Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken);
 

@@ -67,10 +67,11 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         output.WriteLine($"push:   {push.Total:N0} storage transactions, {perEvent:F2} per delivered event; {push}");
 
         Assert.True(delivered > lines.Length / 2, $"only {delivered} events delivered");
-        // Budgets around what was measured on 2026-12-03 (6.1 per input, 1.2 per delivered event at 1,000 deliveries): a
-        // change that adds a read or a write per input or per event fails here, and the figures above say where.
-        Assert.InRange(perInput, 1, 8);
-        Assert.InRange(perEvent, 0.1, 2);
+        // Budgets just above what was measured (5.6 per input since links seen before are no longer read back, 1.2 per
+        // delivered event, at 1,000 deliveries): a change that adds a read or a write per input or per event fails
+        // here, and the figures above say where. (Issue 17's target is 2 and 1: not reached.)
+        Assert.InRange(perInput, 1, 6);
+        Assert.InRange(perEvent, 0.1, 1.5);
     }
 
     public void Dispose() => Directory.Delete(work, recursive: true);

@@ -481,6 +481,13 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return Links("WHERE customer_id = $c AND type = $t AND value = $v", ("$c", link.CustomerId), ("$t", link.Type), ("$v", link.Value)).Single();
     }, cancellationToken);
 
+    /// <remarks>The embedded store's upsert needs no read first: the same as <see cref="RecordAsync"/>.</remarks>
+    public Task<IdentityLink> RecordNewAsync(IdentityLink link, CancellationToken cancellationToken) => RecordAsync(link, cancellationToken);
+
+    public Task SeenAgainAsync(IdentityLink stored, DateTimeOffset at, CancellationToken cancellationToken) =>
+        Locked(() => Execute(null, "UPDATE identity_links SET last_ticks = MAX(last_ticks, $l) WHERE customer_id = $c AND type = $t AND value = $v",
+            ("$l", at.UtcTicks), ("$c", stored.CustomerId), ("$t", stored.Type), ("$v", stored.Value)), cancellationToken);
+
     public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken) =>
         Locked(() => Links("WHERE type = $t AND value = $v", ("$t", type), ("$v", value)), cancellationToken);
 

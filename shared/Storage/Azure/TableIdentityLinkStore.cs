@@ -31,6 +31,33 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         return merged;
     }
 
+    public async Task<IdentityLink> RecordNewAsync(IdentityLink link, CancellationToken cancellationToken)
+    {
+        await WriteAsync(link, cancellationToken).ConfigureAwait(false);
+        return link;
+    }
+
+    public async Task SeenAgainAsync(IdentityLink stored, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        if (at <= stored.LastSeen)
+        {
+            return;
+        }
+
+        // Only LastSeen is merged into each side (a state set meanwhile is kept); an update, not an upsert, so a link
+        // forgotten meanwhile is not brought back as a row holding nothing but a time.
+        foreach (var (partition, row) in new[] { IdentifierKey(stored.CustomerId, stored.Type, stored.Value), CustomerKey(stored.CustomerId, stored.Type, stored.Value) })
+        {
+            try
+            {
+                await table.UpdateEntityAsync(new TableEntity(partition, row) { ["LastSeen"] = at }, ETag.All, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+            }
+        }
+    }
+
     public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken)
     {
         var prefix = RowKeys.Encode(type) + Separator + RowKeys.Encode(value) + Separator;

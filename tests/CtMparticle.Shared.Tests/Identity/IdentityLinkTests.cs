@@ -82,6 +82,29 @@ public sealed class IdentityLinkTests
     }
 
     [Fact]
+    public async Task ALinkSeenAgain_MovesItsLastSighting_AndIsCheckedForSharingAgainOnlyUnderNewRules()
+    {
+        using var relay = new EmbeddedRelay();
+        // Rules that let two customers share a device id, then the shipped ones (one customer per identifier).
+        var loose = EmbeddedRelay.IdentityRules with { Version = "loose-1", MaxCustomersPerIdentifier = 2 };
+        var underLoose = new LinkStage(relay.Store, loose, relay.Metrics, NullLogger<LinkStage>.Instance);
+        var start = EmbeddedRelay.Now;
+        await underLoose.RecordAsync(Allowed(SignIn("c-parent", "a-tablet", start)), default);
+        await underLoose.RecordAsync(Allowed(SignIn("c-child", "a-tablet", start.AddHours(1))), default);
+
+        await underLoose.RecordAsync(Allowed(SignIn("c-parent", "a-tablet", start.AddDays(2))), default); // seen again, same rules
+        var shared = await relay.Store.ByIdentifierAsync("anonymous_id", "a-tablet", default);
+        Assert.All(shared, l => Assert.Equal(LinkState.Active, l.State));
+        Assert.Equal(start.AddDays(2), shared.Single(l => l.CustomerId == "c-parent").LastSeen);
+        Assert.Equal(start, shared.Single(l => l.CustomerId == "c-parent").FirstSeen);
+
+        await Stage(relay).RecordAsync(Allowed(SignIn("c-parent", "a-tablet", start.AddDays(3))), default); // seen again under the shipped rules
+        shared = await relay.Store.ByIdentifierAsync("anonymous_id", "a-tablet", default);
+        Assert.All(shared, l => Assert.Equal((LinkState.Conflicted, EmbeddedRelay.IdentityRules.Version), (l.State, l.RulesVersion)));
+        Assert.Equal(start.AddDays(3), shared.Single(l => l.CustomerId == "c-parent").LastSeen);
+    }
+
+    [Fact]
     public async Task ACustomerGainingMoreAnonymousIdsInAWeekThanTheRulesAllow_GetsTheExtraOnesLimited()
     {
         using var relay = new EmbeddedRelay();

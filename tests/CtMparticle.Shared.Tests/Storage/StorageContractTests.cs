@@ -40,6 +40,30 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task Links_RecordedNewThenSeenAgain_MoveOnlyTheLastSightingForward_OnBothSides_KeepTheState_AndBringNothingBack()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var link = await Links.RecordNewAsync(Link("c-s-" + tag, "email_sha256", "e|" + tag, Monday), default);
+        Assert.Equal(link, Assert.Single(await Links.ByIdentifierAsync("email_sha256", "e|" + tag, default)));
+        // A state set after the caller read the link is kept: only the time moves.
+        await Links.SetStateAsync(link, LinkState.Conflicted, "2026-12-03", default);
+
+        await Links.SeenAgainAsync(link, Monday.AddDays(3), default);
+        var read = Assert.Single(await Links.ByCustomerAsync("c-s-" + tag, default));
+        await Links.SeenAgainAsync(read, Monday.AddDays(1), default); // out of order: never back from what was read
+
+        var expected = link with { LastSeen = Monday.AddDays(3), State = LinkState.Conflicted, RulesVersion = "2026-12-03" };
+        Assert.Equal(expected, Assert.Single(await Links.ByCustomerAsync("c-s-" + tag, default)));
+        Assert.Equal(expected, Assert.Single(await Links.ByIdentifierAsync("email_sha256", "e|" + tag, default)));
+
+        // Forgotten meanwhile (the customer was deleted): seeing it again does not bring a row back.
+        await Links.ForgetCustomerAsync("c-s-" + tag, default);
+        await Links.SeenAgainAsync(link, Monday.AddDays(4), default);
+        Assert.Empty(await Links.ByCustomerAsync("c-s-" + tag, default));
+        Assert.Empty(await Links.ByIdentifierAsync("email_sha256", "e|" + tag, default));
+    }
+
+    [Fact]
     public async Task Links_OfASharedIdentifier_ListEveryCustomer_OldestFirst_AndStatesChange()
     {
         var tag = Guid.NewGuid().ToString("N");
