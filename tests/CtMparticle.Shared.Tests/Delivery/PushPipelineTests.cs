@@ -82,7 +82,8 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
     public async Task Push_ManyRequests_AwaitUpToTheLimitOfAnswersAtOnce_NeverTwoOfOneUser(int inFlight)
     {
         await using var windowed = await WindowedAsync(inFlight);
-        server.Respond = (_, _) => ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(200) };
+        // Answers slow enough that the window fills before the first comes back, even on a loaded machine.
+        server.Respond = (_, _) => ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(400) };
 
         var report = await windowed.Push.PushAsync(default);
 
