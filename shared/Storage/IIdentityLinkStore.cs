@@ -53,8 +53,9 @@ internal interface IIdentityLinkStore
     /// <summary>
     /// Records a link the caller just found absent (not among <see cref="ByCustomerAsync"/>'s links): as
     /// <see cref="RecordAsync"/>, but a store that must read a link before writing it (Azure Tables) writes it as given
-    /// at once. A half-written copy (a crash between the two sides) is completed; a copy another writer saved in the
-    /// moment since the caller read is replaced, and the sharing check that follows every new link decides its state again.
+    /// at once. A half-written copy (a crash between the two sides) is completed. A copy another writer saved in the
+    /// moment since the caller read is replaced (its first sighting and state by this one's, as an upsert after a read
+    /// could do in the same race); the sharing check that follows every new link applies the sharing rule again.
     /// </summary>
     Task<IdentityLink> RecordNewAsync(IdentityLink link, CancellationToken cancellationToken);
 
