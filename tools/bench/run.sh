@@ -87,11 +87,17 @@ if [ "$floor" = 1 ]; then
   report="$(ls -t "$work"/bdn/results/*CorpusFloor*-report-full*.json 2>/dev/null | head -n 1)"
   [ -n "$report" ] && grep -q '"Median"' "$report" || { echo "run.sh: BenchmarkDotNet measured nothing; see $work/floor.log" >&2; exit 1; }
   lines=$(( count < 20000 ? count : 20000 ))
-  node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); const s = r.Benchmarks[0].Statistics;
-    console.log(`floor:   ${Math.round(process.argv[2] / (s.Median / 1e9))} inputs/s (median of ${s.N} iterations over ${process.argv[2]} lines)`)' "$report" "$lines"
+  floored="$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); const s = r.Benchmarks[0].Statistics;
+    console.log(`${Math.round(process.argv[2] / (s.Median / 1e9))} inputs/s (median of ${s.N} iterations over ${process.argv[2]} lines)`)' "$report" "$lines")"
+  echo "floor:   $floored"
 fi
+
+# The first number of a "median ..." line.
+median_of() { echo "$1" | awk '{ print $1 }'; }
 
 echo "== summary ($count deliveries, seed $seed)"
 echo "dry run: $dry"
-[ "$send" = 1 ] && echo "sent:    $sent"
+[ "$send" = 1 ] && echo "sent:    $sent" \
+  && echo "sent / dry run: $(awk -v s="$(median_of "$sent")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d %%", 100 * s / d }') (issue 17: within 20 %)"
+[ "$floor" = 1 ] && echo "dry run / floor: 1/$(awk -v f="$(median_of "$floored")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d", f / d }') of the System.Text.Json floor"
 exit 0
