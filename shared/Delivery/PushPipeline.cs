@@ -282,9 +282,7 @@ internal sealed class PushPipeline(
             List<(PendingEventKey Key, TrackingEvent Event, ConsentDecision Consent)> allowed, CancellationToken cancellationToken)
         {
             var wanted = allowed.SelectMany(a => IdentifierTypes.Of(a.Event.Context.User)).Distinct().ToArray();
-            var links = new System.Collections.Concurrent.ConcurrentDictionary<(string, string), IReadOnlyList<IdentityLink>>();
-            await Parallel.ForEachAsync(wanted, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
-                links[id] = await push.identityLinks.ByIdentifierAsync(id.Type, id.Value, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            var links = await push.identityLinks.ByIdentifiersAsync(wanted, cancellationToken).ConfigureAwait(false);
 
             IReadOnlyList<IdentityLink> LinksOf(string type, string value) => links.GetValueOrDefault((type, value), []);
 

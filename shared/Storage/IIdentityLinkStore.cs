@@ -72,6 +72,13 @@ internal interface IIdentityLinkStore
     /// <summary>Every link of the identifier, one per customer it was seen with, oldest first.</summary>
     Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="ByIdentifierAsync"/> for many identifiers at once (a push reads every identifier of its events):
+    /// each identifier asked for is in the answer, with no links when it has none.
+    /// </summary>
+    Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsync(
+        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken);
+
     /// <summary>Every link of the customer.</summary>
     Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken);
 

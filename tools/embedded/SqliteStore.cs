@@ -491,6 +491,12 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken) =>
         Locked(() => Links("WHERE type = $t AND value = $v", ("$t", type), ("$v", value)), cancellationToken);
 
+    /// <summary>One statement per identifier, all under one turn of the connection.</summary>
+    public Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsync(
+        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken) =>
+        Locked<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>>(
+            () => identifiers.Distinct().ToDictionary(id => id, id => Links("WHERE type = $t AND value = $v", ("$t", id.Type), ("$v", id.Value))), cancellationToken);
+
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         Locked(() => Links("WHERE customer_id = $c", ("$c", customerId)), cancellationToken);
 

@@ -64,6 +64,16 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         return RangeAsync(IdentifierPartition(type, value), prefix, cancellationToken);
     }
 
+    /// <summary>One range read per identifier (each in its own partition), up to 8 at a time.</summary>
+    public async Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsync(
+        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken)
+    {
+        var links = new System.Collections.Concurrent.ConcurrentDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>();
+        await Parallel.ForEachAsync(identifiers.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
+            links[id] = await ByIdentifierAsync(id.Type, id.Value, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        return links;
+    }
+
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         RangeAsync(CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator, cancellationToken);
 

@@ -64,6 +64,29 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task Links_ReadForManyIdentifiersAtOnce_AnswerEachAsReadAlone_AndThoseWithoutLinksEmpty()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var tablet = "idfv-" + tag;
+        await Links.RecordAsync(Link("c-2-" + tag, "ios_idfv", tablet, Monday.AddHours(1)), default);
+        await Links.RecordAsync(Link("c-1-" + tag, "ios_idfv", tablet, Monday), default);
+        await Links.RecordAsync(Link("c-1-" + tag, "anonymous_id", "a-" + tag, Monday), default);
+        (string, string)[] asked = [("ios_idfv", tablet), ("anonymous_id", "a-" + tag), ("anonymous_id", "never-" + tag), ("ios_idfv", tablet)];
+
+        var many = await Links.ByIdentifiersAsync(asked, default);
+
+        Assert.Equal(3, many.Count); // asked twice, answered once
+        foreach (var (type, value) in asked)
+        {
+            Assert.Equal(await Links.ByIdentifierAsync(type, value, default), many[(type, value)]);
+        }
+
+        Assert.Equal(["c-1-" + tag, "c-2-" + tag], many[("ios_idfv", tablet)].Select(l => l.CustomerId));
+        Assert.Empty(many[("anonymous_id", "never-" + tag)]);
+        Assert.Empty(await Links.ByIdentifiersAsync([], default));
+    }
+
+    [Fact]
     public async Task Links_OfASharedIdentifier_ListEveryCustomer_OldestFirst_AndStatesChange()
     {
         var tag = Guid.NewGuid().ToString("N");
