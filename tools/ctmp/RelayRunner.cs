@@ -1,10 +1,15 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using CtMparticle.Configuration;
+using CtMparticle.Consent;
 using CtMparticle.Delivery;
+using CtMparticle.Embedded;
 using CtMparticle.Pipeline;
 using CtMparticle.Sources.Collector;
 using CtMparticle.Storage;
+using CtMparticle.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Tool;
@@ -68,7 +73,14 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     public TimeSpan RetryFor { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>Push after this many inputs, so the outbox never grows with the corpus.</summary>
-    private const int PushEvery = 5_000;
+    public int PushEvery { get; init; } = 5_000;
+
+    /// <summary>
+    /// On the embedded store, each push during the run goes on beside the ingest of the next inputs, on the other core,
+    /// instead of stopping it (<see cref="SnapshotPushStore"/>): it sends what a push at the same point would send.
+    /// False pushes in turn with the ingest (tests compare the two).
+    /// </summary>
+    public bool PushBeside { get; init; } = true;
 
     /// <summary>Inputs per store transaction (the embedded store): a crash loses at most this many, and a rerun redoes them.</summary>
     private const int CommitEvery = 5_000;
@@ -86,6 +98,9 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         var ahead = Channel.CreateBounded<Ahead>(new BoundedChannelOptions(Math.Max(1, PrepareAhead)) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _ = host.Ingest; // built here, before both threads use it
+        await using var beside = PushBeside && host.Embedded is { } embedded
+            ? new BesidePush(embedded, SqliteStore.OpenReader(embedded.Path, time, host.Get<IOptions<RelayOptions>>().Value.Partitions), this, host.Services)
+            : null;
         var preparing = Task.Factory.StartNew(() => PrepareAll(inputs, ahead.Writer, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
@@ -110,12 +125,23 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
                 if (++sinceLastPush >= PushEvery)
                 {
-                    // Push outside the batch transaction: each request must be durably in flight before it is POSTed,
-                    // and its events durably removed once mParticle accepted it (a kill in between resends it identically).
+                    // Each request must be durably in flight before it is POSTed (a kill then resends it identically).
+                    // In turn: outside the batch transaction. Beside: the previous push ends first, the push takes its
+                    // snapshot of what is committed now, and the store commits the batch with each request it saves.
                     sinceLastPush = 0;
                     sinceLastCommit = 0;
-                    await CommitAsync(cancellationToken).ConfigureAwait(false);
-                    await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
+                    if (beside is not null)
+                    {
+                        await beside.EndAsync(summary).ConfigureAwait(false);
+                        await CommitAsync(cancellationToken).ConfigureAwait(false);
+                        await beside.StartAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await CommitAsync(cancellationToken).ConfigureAwait(false);
+                        await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
+                    }
+
                     await BeginAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -141,6 +167,11 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             }
 
             await preparing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (beside is not null)
+        {
+            await beside.EndAsync(summary).ConfigureAwait(false);
         }
 
         await CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -361,35 +392,104 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     public async Task<PushReport> PushRoundAsync(RelaySummary summary, CancellationToken cancellationToken)
     {
         var report = await host.Push.PushAsync(cancellationToken).ConfigureAwait(false);
+        Tally(summary, report);
+        return report;
+    }
+
+    private static void Tally(RelaySummary summary, PushReport report)
+    {
         summary.Requests += report.Requests;
         summary.EventsDelivered += report.Delivered;
         summary.EventsWithdrawn += report.Withdrawn;
         summary.EventsQuarantined += report.Quarantined;
         summary.EventsResent += report.Resent;
         summary.EventsStranded = report.Stranded;
-        return report;
     }
 
     /// <summary>Pushes until the outbox is empty or a run makes no progress (throttled, failing, misconfigured input).</summary>
-    public async Task PushAsync(RelaySummary summary, bool drain, CancellationToken cancellationToken)
+    public Task PushAsync(RelaySummary summary, bool drain, CancellationToken cancellationToken) =>
+        PushRoundsAsync(host.Push, host.Events, drain, report => Tally(summary, report), cancellationToken);
+
+    /// <summary>
+    /// Push runs until one makes no progress; unless <paramref name="drain"/>, also once fewer than
+    /// <see cref="PushEvery"/> events are left pending in <paramref name="events"/> (the next push takes them).
+    /// </summary>
+    private async Task PushRoundsAsync(PushPipeline push, IEventStore events, bool drain, Action<PushReport> tally, CancellationToken cancellationToken)
     {
         for (var round = 0; round < 1_000; round++)
         {
-            var report = await PushRoundAsync(summary, cancellationToken).ConfigureAwait(false);
+            var report = await push.PushAsync(cancellationToken).ConfigureAwait(false);
+            tally(report);
             var progressed = report.Delivered + report.Withdrawn + report.Quarantined > 0;
             if (!progressed || (!drain && report.PendingRead < 1))
             {
                 return;
             }
 
-            if (!drain)
+            if (!drain && (await events.PendingStatsAsync(cancellationToken).ConfigureAwait(false)).Count < PushEvery)
             {
-                var stats = await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
-                if (stats.Count < PushEvery)
-                {
-                    return;
-                }
+                return;
             }
+        }
+    }
+
+    /// <summary>
+    /// The pushes of a run on the embedded store, each beside the ingest of the inputs after it: one at a time, on
+    /// its own snapshot (<see cref="SnapshotPushStore"/>) and its own reader connection. The writer ends one (and takes
+    /// its tallies) before it commits and starts the next, so each starts from all that the one before it did.
+    /// </summary>
+    private sealed class BesidePush(SqliteStore writer, SqliteStore reader, RelayRunner runner, IServiceProvider services) : IAsyncDisposable
+    {
+        private Task<List<PushReport>>? running;
+
+        /// <summary>Takes the snapshot (the writer has just committed) and starts the push on the thread pool.</summary>
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            var view = await SnapshotPushStore.BeginAsync(writer, reader, cancellationToken).ConfigureAwait(false);
+            running = Task.Run(() => RunAsync(view, cancellationToken), cancellationToken);
+            writer.ClaimOutbox(running);
+        }
+
+        /// <summary>Waits for the running push, if any, and adds what it did to the summary; its failure is thrown here.</summary>
+        public async Task EndAsync(RelaySummary summary)
+        {
+            if (running is null)
+            {
+                return;
+            }
+
+            var reports = await running.ConfigureAwait(false);
+            running = null;
+            foreach (var report in reports)
+            {
+                Tally(summary, report);
+            }
+        }
+
+        private async Task<List<PushReport>> RunAsync(SnapshotPushStore view, CancellationToken cancellationToken)
+        {
+            await using (view.ConfigureAwait(false))
+            {
+                var push = new PushPipeline(view, services.GetRequiredService<IPushLease>(), view, services.GetRequiredService<IQuarantine>(), view,
+                    services.GetRequiredService<IdentityResolver>(), services.GetRequiredService<IEventsApi>(), services.GetRequiredService<BatchPacker>(),
+                    services.GetRequiredService<PushThrottle>(), services.GetRequiredService<ConsentRules>(), services.GetRequiredService<IOptions<PushOptions>>(),
+                    services.GetRequiredService<IOptions<MParticleOptions>>(), services.GetRequiredService<IOptions<RelayOptions>>(),
+                    services.GetRequiredService<RelayMetrics>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<PushPipeline>>());
+                var reports = new List<PushReport>();
+                await runner.PushRoundsAsync(push, view, drain: false, reports.Add, cancellationToken).ConfigureAwait(false);
+                return reports;
+            }
+        }
+
+        /// <summary>A run that stops early (an error, a cancellation) still waits for its push before the store closes.</summary>
+        public async ValueTask DisposeAsync()
+        {
+            if (running is not null)
+            {
+                await ((Task)running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            await reader.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

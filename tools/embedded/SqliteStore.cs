@@ -53,6 +53,21 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return new SqliteStore(connection, time, partitions);
     }
 
+    /// <summary>
+    /// A second connection to a store another <see cref="SqliteStore"/> has open, for reads only (<c>query_only</c>):
+    /// a push beside the ingest reads consent and links through it as of its snapshot (<see cref="BeginSnapshotAsync"/>)
+    /// while the writer goes on. It writes nothing, not even the schema.
+    /// </summary>
+    public static SqliteStore OpenReader(string file, TimeProvider time, int partitions)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false, DefaultTimeout = 5, Mode = SqliteOpenMode.ReadWrite }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;";
+        command.ExecuteNonQuery();
+        return new SqliteStore(connection, time, partitions);
+    }
+
     /// <summary>Records the partition count on first use; a store written with another count refuses to open (StoreLayout).</summary>
     private static void CheckLayout(SqliteConnection connection, int partitions)
     {
@@ -186,15 +201,29 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     /// <summary>
     /// Starts a batch: until <see cref="CommitBatchAsync"/>, every operation joins one transaction, so a run writes
     /// thousands of inputs per commit. A crash loses the whole uncommitted batch (events and their ledger rows
-    /// together), which a rerun processes again: nothing is half-recorded. Push never runs inside a batch: its writes
-    /// (the in-flight request before the POST, the removal after the 202) must each be durable at once, and with
-    /// <c>synchronous = FULL</c> they survive a power loss too.
+    /// together), which a rerun processes again: nothing is half-recorded. A push's in-flight request must be durable
+    /// before its POST (with <c>synchronous = FULL</c>, across a power loss too): saved inside a batch (a push beside
+    /// the ingest), it commits the batch (<see cref="SaveInFlightAsync"/>); a push's other writes join the batch.
     /// </summary>
     public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() =>
     {
         batch ??= connection.BeginTransaction();
         return true;
     }, cancellationToken);
+
+    /// <summary>
+    /// Starts a read transaction and takes its snapshot at once: until <see cref="RollbackBatchAsync"/> every read sees
+    /// the store as it was committed now, whatever other connections commit meanwhile (WAL).
+    /// </summary>
+    public Task BeginSnapshotAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        batch ??= connection.BeginTransaction(deferred: true);
+        return Scalar(null, "SELECT COUNT(*) FROM checkpoints") is not null; // a read starts the snapshot; BEGIN alone does not
+    }, cancellationToken);
+
+    /// <summary>The outbox's newest place (0 when it was never written): events stored from now on come after it.</summary>
+    public Task<long> OutboxEndAsync(CancellationToken cancellationToken) =>
+        Locked(() => Scalar(null, "SELECT COALESCE(MAX(rowid), 0) FROM pending") is long end ? end : 0, cancellationToken);
 
     /// <summary>Abandons the open batch: nothing of it was recorded.</summary>
     public Task RollbackBatchAsync(CancellationToken cancellationToken) => Locked(() =>
@@ -285,7 +314,27 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return AddResult.Added;
     }, cancellationToken);
 
-    public Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Locked<bool>(() =>
+    /// <summary>
+    /// A push running beside the ingest over the outbox as it was when the push began (<see cref="ClaimOutbox"/>), or
+    /// null. A rewrite of a pending event waits for it, so it finds the event as a push run before it would leave it.
+    /// </summary>
+    private volatile Task? claim;
+
+    /// <summary>Marks the outbox as read and settled by <paramref name="push"/> until it completes (see <see cref="ReplacePendingAsync"/>).</summary>
+    public void ClaimOutbox(Task push) => claim = push;
+
+    public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
+    {
+        if (claim is { IsCompleted: false } running)
+        {
+            await running.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return await Replace(eventId, replace, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<bool> Replace(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Locked<bool>(() =>
     {
         using var own = Own(out var transaction);
         var id = Key(eventId);
@@ -314,10 +363,13 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return true;
     }, cancellationToken);
 
-    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Locked<IReadOnlyList<PendingEvent>>(() =>
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => ReadPendingAsync(max, long.MaxValue, cancellationToken);
+
+    /// <summary>As <see cref="ReadPendingAsync(int, CancellationToken)"/>, of the events stored up to <paramref name="upTo"/> (<see cref="OutboxEndAsync"/>).</summary>
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, long upTo, CancellationToken cancellationToken) => Locked<IReadOnlyList<PendingEvent>>(() =>
     {
-        var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending WHERE not_before_ticks <= $now ORDER BY enqueued_ticks, event_id LIMIT $max",
-            ("$now", time.GetUtcNow().UtcTicks), ("$max", max));
+        var command = Command(null, "SELECT event_id, partition, enqueued_ticks, message_id, json FROM pending WHERE not_before_ticks <= $now AND rowid <= $upTo ORDER BY enqueued_ticks, event_id LIMIT $max",
+            ("$now", time.GetUtcNow().UtcTicks), ("$upTo", upTo), ("$max", max));
         using var reader = command.ExecuteReader();
         var list = new List<PendingEvent>();
         while (reader.Read())
@@ -375,11 +427,26 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) =>
         Locked<int>(() => Execute(null, "DELETE FROM parked WHERE parked_ticks < $t", ("$t", olderThan.UtcTicks)), cancellationToken);
 
+    /// <summary>
+    /// Persists a request before its POST: durable when this returns, also inside a batch (a push beside the ingest),
+    /// whose writes so far then commit with it and whose next writes go on in a new transaction. Committing a batch
+    /// between two writes of one input is safe: a crash before its ledger row redoes the input, and every stage
+    /// recognizes what the same message wrote before.
+    /// </summary>
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
+    {
         Execute(null, "INSERT OR REPLACE INTO inflight (request_id, input_name, body, batches, created_ticks) VALUES ($id, $i, $b, $bs, $t)",
             ("$id", request.RequestId), ("$i", request.InputName), ("$b", request.Body),
-            ("$bs", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch)), ("$t", request.CreatedAt.UtcTicks)),
-        cancellationToken);
+            ("$bs", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch)), ("$t", request.CreatedAt.UtcTicks));
+        if (batch is not null)
+        {
+            batch.Commit();
+            batch.Dispose();
+            batch = connection.BeginTransaction();
+        }
+
+        return true;
+    }, cancellationToken);
 
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Locked<IReadOnlyList<InFlightRequest>>(() =>
     {
@@ -399,9 +466,13 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) =>
         Locked(() => Execute(null, "DELETE FROM inflight WHERE request_id = $id", ("$id", requestId)), cancellationToken);
 
-    public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => Locked(() =>
+    public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => PendingStatsAsync(long.MaxValue, cancellationToken);
+
+    /// <summary>As <see cref="PendingStatsAsync(CancellationToken)"/>, of the events stored up to <paramref name="upTo"/> (<see cref="OutboxEndAsync"/>).</summary>
+    public Task<PendingStats> PendingStatsAsync(long upTo, CancellationToken cancellationToken) => Locked(() =>
     {
-        var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks), SUM(CASE WHEN not_before_ticks > $now THEN 1 ELSE 0 END) FROM pending", ("$now", time.GetUtcNow().UtcTicks));
+        var command = Command(null, "SELECT COUNT(*), MIN(enqueued_ticks), SUM(CASE WHEN not_before_ticks > $now THEN 1 ELSE 0 END) FROM pending WHERE rowid <= $upTo",
+            ("$now", time.GetUtcNow().UtcTicks), ("$upTo", upTo));
         using var reader = command.ExecuteReader();
         reader.Read();
         return new PendingStats(reader.GetInt64(0), reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
