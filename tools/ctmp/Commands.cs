@@ -80,20 +80,25 @@ internal static class Commands
             Description = "How long to keep retrying what fails transiently (throttling, 5xx, no answer, storage or commercetools down) before stopping (hh:mm:ss).",
             DefaultValueFactory = _ => TimeSpan.FromMinutes(2),
         };
+        var pushInTurn = new Option<bool>("--push-in-turn")
+        {
+            Description = "Stop reading inputs while each push runs (slower) instead of pushing beside them. A run killed during a push then decides " +
+                "that push's events exactly as an uninterrupted run would; beside, the rerun decides them with the consent the inputs read meanwhile taught.",
+        };
         var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
         {
-            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, OtlpOption,
+            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, pushInTurn, OtlpOption,
         };
         command.SetAction((parse, cancellationToken) => RunRelayAsync(
             parse.GetRequiredValue(paths), parse.GetValue(dryRun), parse.GetValue(output), parse.GetRequiredValue(StoreOption),
             parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), parse.GetValue(retryFor),
-            parse.GetValue(OtlpOption), cancellationToken));
+            parse.GetValue(pushInTurn), parse.GetValue(OtlpOption), cancellationToken));
         return command;
     }
 
     private static async Task<int> RunRelayAsync(
         string[] paths, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool json, bool quiet, bool verbose,
-        TimeSpan retryFor, string? otlpUrl, CancellationToken cancellationToken)
+        TimeSpan retryFor, bool pushInTurn, string? otlpUrl, CancellationToken cancellationToken)
     {
         if (retryFor < TimeSpan.Zero)
         {
@@ -127,7 +132,7 @@ internal static class Commands
             return Fail(ExitCodes.Settings, [$"No mParticle credentials: the settings {missing} are empty. Set them as environment variables with the CTMP_ prefix (CTMP_{missing.Split(',')[0].Trim()}=...), or use --dry-run --out DIR."]);
         }
 
-        var runner = new RelayRunner(host, Console.Error, TimeProvider.System) { RetryFor = retryFor };
+        var runner = new RelayRunner(host, Console.Error, TimeProvider.System) { RetryFor = retryFor, PushBeside = !pushInTurn };
         var summary = await runner.RunAsync(InputFiles.Read(paths), showProgress: !quiet && !json, cancellationToken).ConfigureAwait(false);
         if (json)
         {
