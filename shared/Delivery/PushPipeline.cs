@@ -81,7 +81,10 @@ internal sealed class PushPipeline(
     private readonly ILogger<PushPipeline> logger = logger;
 
     /// <summary>One push run, under the store's push lease; when another pusher holds it, nothing is read or sent.</summary>
-    public async Task<PushReport> PushAsync(CancellationToken cancellationToken)
+    public Task<PushReport> PushAsync(CancellationToken cancellationToken) => PushAsync(options.Value.MaxEventsPerRun, cancellationToken);
+
+    /// <summary>One push run that reads at most <paramref name="maxEvents"/> pending events (a caller's smaller round).</summary>
+    public async Task<PushReport> PushAsync(int maxEvents, CancellationToken cancellationToken)
     {
         var held = await lease.TryAcquireAsync(cancellationToken).ConfigureAwait(false);
         if (held is null)
@@ -92,12 +95,12 @@ internal sealed class PushPipeline(
 
         await using (held.ConfigureAwait(false))
         {
-            return await new Run(this).ExecuteAsync(cancellationToken).ConfigureAwait(false);
+            return await new Run(this, Math.Clamp(maxEvents, 1, options.Value.MaxEventsPerRun)).ExecuteAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>One push run: its tallies and the inputs it may no longer call live here, not in the pipeline.</summary>
-    private sealed class Run(PushPipeline push)
+    private sealed class Run(PushPipeline push, int maxEvents)
     {
         private readonly Dictionary<int, int> statuses = [];
         private readonly Dictionary<string, int> sentPerInput = new(StringComparer.Ordinal);
@@ -145,7 +148,7 @@ internal sealed class PushPipeline(
             }
 
             // 2. New work: pending events not already in a request.
-            var pending = (await push.events.ReadPendingAsync(push.options.Value.MaxEventsPerRun, cancellationToken).ConfigureAwait(false))
+            var pending = (await push.events.ReadPendingAsync(maxEvents, cancellationToken).ConfigureAwait(false))
                 .Where(p => !busy.Contains(p.EventId))
                 .ToArray();
             var oldest = pending.Length == 0 ? TimeSpan.Zero : now - pending.Min(p => p.EnqueuedAt);

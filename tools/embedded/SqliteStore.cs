@@ -63,7 +63,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false, DefaultTimeout = 5, Mode = SqliteOpenMode.ReadWrite }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;";
+        // A small cache: SQLite empties a connection's cache whenever another connection wrote, so each snapshot starts cold anyway.
+        command.CommandText = "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048;";
         command.ExecuteNonQuery();
         return new SqliteStore(connection, time, partitions);
     }
