@@ -104,15 +104,17 @@ public sealed class PushBesideTests : IDisposable
         Assert.False(await rewrite);
     }
 
-    private static (long InFlight, long Pending) Committed(string file)
+    private static (long InFlight, long Pending) Committed(string file) =>
+        (Count(file, "SELECT COUNT(*) FROM inflight"), Count(file, "SELECT COUNT(*) FROM pending"));
+
+    /// <summary>A count as another connection sees the store: what is committed.</summary>
+    private static long Count(string file, string sql)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT (SELECT COUNT(*) FROM inflight), (SELECT COUNT(*) FROM pending)";
-        using var reader = command.ExecuteReader();
-        reader.Read();
-        return (reader.GetInt64(0), reader.GetInt64(1));
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
     }
 
     private async Task<(IReadOnlyList<LedgerRow> Ledger, List<string> Requests, List<string> Quarantined, List<long> LedgerAtArrival)> RelayAsync(
@@ -128,7 +130,7 @@ public sealed class PushBesideTests : IDisposable
         {
             Respond = (_, _) =>
             {
-                atArrival.Enqueue(CommittedInputs(database));
+                atArrival.Enqueue(Count(database, "SELECT COUNT(*) FROM inputs"));
                 return ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(40) };
             },
         };
@@ -157,15 +159,6 @@ public sealed class PushBesideTests : IDisposable
             Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", null);
         }
 #pragma warning restore RS0030
-    }
-
-    private static long CommittedInputs(string database)
-    {
-        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM inputs";
-        return (long)command.ExecuteScalar()!;
     }
 
     private static TrackingEvent Event()
