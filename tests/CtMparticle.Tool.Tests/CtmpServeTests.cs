@@ -129,6 +129,8 @@ public sealed class CtmpServeTests : IAsyncLifetime
         var (noUser, _, _) = await PostAsync("track", """{"event":"Signed In"}""");
         var (tooBigEvent, _, _) = await PostAsync("track", Consented("c-1", "Product Viewed", $$"""{"sku":"S","note":"{{new string('x', 40_000)}}"}"""));
         var (tooBigRequest, _, _) = await PostAsync("batch", $$"""{"batch":[{{string.Join(',', Enumerable.Repeat(Consented("c-1", "Signed In", $$"""{"note":"{{new string('y', 20_000)}}"}"""), 30))}}]}""");
+        // Far over the limit (more than the server would ever read): still the collector's own answer, in JSON.
+        var (wayTooBig, wayTooBigBody, _) = await PostAsync("batch", "{\"batch\":[" + new string(' ', 3 * 1024 * 1024) + "]}");
         var (unknownPath, _, _) = await PostAsync("nothing", "{}");
 
         Assert.Equal(401, noKey);
@@ -142,6 +144,8 @@ public sealed class CtmpServeTests : IAsyncLifetime
         Assert.Equal(400, noUser);
         Assert.Equal(413, tooBigEvent);
         Assert.Equal(413, tooBigRequest);
+        Assert.Equal(413, wayTooBig);
+        Assert.Contains("send fewer calls per batch", (string?)wayTooBigBody?["error"], StringComparison.Ordinal);
         Assert.Equal(404, unknownPath);
 
         // Above the source's rate (20 events/s): 429 with Retry-After, once a full second's worth was taken.

@@ -111,7 +111,9 @@ internal static class ServeCommand
         builder.WebHost.UseKestrel(k =>
         {
             k.Listen(ip, port);
-            k.Limits.MaxRequestBodySize = (limits.MaxRequestBytes * 2L) + 1; // the collector answers 413 itself, in JSON
+            // No server limit: the collector reads at most one byte over Collector:MaxRequestBytes and answers 413 itself, in
+            // JSON, however large the declared length (a server limit answered a bare 413 before the collector saw it).
+            k.Limits.MaxRequestBodySize = null;
             k.AddServerHeader = false;
         });
 
