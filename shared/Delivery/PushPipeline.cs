@@ -336,7 +336,7 @@ internal sealed class PushPipeline(
                 foreach (var choice in identity.Choices.Where(c => !c.Sent))
                 {
                     withheld++;
-                    RelayLog.IdentityWithheld(push.logger, context.EventId, choice.Type, choice.Value, choice.Rule, version);
+                    RelayLog.IdentityWithheld(push.logger, context.EventId, choice.Type, choice.Rule, version);
                     push.metrics.Events("identity_withheld", 1, choice.Type);
                 }
 

@@ -15,6 +15,11 @@ internal sealed class IdentityStage(IdentityRules rules, RelayMetrics metrics, I
 {
     public Flow<MappedEvents> Apply(Flow<MappedEvents> mapped)
     {
+        if (mapped.Halt is Filter { Aliases: { } alias } filter)
+        {
+            return Alias(mapped.Info, filter, alias) ?? mapped;
+        }
+
         if (mapped.Value is not { } events)
         {
             return mapped;
@@ -53,5 +58,36 @@ internal sealed class IdentityStage(IdentityRules rules, RelayMetrics metrics, I
         return cleaned is null && ReferenceEquals(order, events.OrderContext)
             ? mapped
             : Flow<MappedEvents>.Go(mapped.Info, events with { Events = cleaned ?? events.Events, OrderContext = order });
+    }
+
+    /// <summary>
+    /// An alias call exists only to say two ids are one person. When the rules block either side (a previousId of
+    /// "undefined", a userId never rendered), there is no such statement: the call is quarantined as
+    /// <c>no_identity</c> saying which side, rather than answered as recorded while nothing is. A blocked device id
+    /// beside them is only dropped, as from any event.
+    /// </summary>
+    private Flow<MappedEvents>? Alias(InputInfo info, Filter filter, EventContext alias)
+    {
+        var (user, dropped) = rules.Clean(alias.User);
+        if (dropped.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var type in dropped)
+        {
+            RelayLog.IdentityBlocked(logger, type, alias.EventId, "alias", info.MessageId, rules.Version);
+            metrics.Events("identity_blocked", 1, type);
+        }
+
+        if (user is { CustomerId: not null, AnonymousId: not null })
+        {
+            return Flow<MappedEvents>.Stop(info, filter with { Aliases = alias with { User = user } });
+        }
+
+        var sides = string.Join(" and ", new[] { user.CustomerId is null ? "userId" : null, user.AnonymousId is null ? "previousId" : null }.OfType<string>());
+        return Flow<MappedEvents>.Stop(info, new Reject("identity", Reason.NoIdentity,
+            $"An alias call says its userId and previousId are one person, but its {sides} is a placeholder the identity rules (version {rules.Version}) block: " +
+            "nothing was recorded, because a link to a value many shoppers share would merge them into one profile. Fix the tracker that sends it."));
     }
 }

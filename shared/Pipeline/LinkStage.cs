@@ -38,9 +38,9 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
         if (governed.Halt is Filter { Aliases: { } alias })
         {
             var (user, _) = rules.Clean(alias.User);
-            if (user.CustomerId?.Trim() is { Length: > 0 } customer && user.AnonymousId?.Trim() is { Length: > 0 } previous)
+            if (user.CustomerId?.Trim() is { Length: > 0 } customer && user.AnonymousId?.Trim() is { Length: > 0 })
             {
-                RelayLog.IdentityAliased(logger, governed.Info.MessageId, customer, IdentifierTypes.AnonymousId, previous);
+                RelayLog.IdentityAliased(logger, governed.Info.MessageId, customer, IdentifierTypes.AnonymousId);
                 await LinkAsync(alias with { User = user }, customer, cancellationToken).ConfigureAwait(false);
             }
 
@@ -95,12 +95,12 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
                 if (state == LinkState.Limited)
                 {
                     var rule = rules.RuleFor(type)!;
-                    RelayLog.IdentityLimited(logger, customer, type, value, rule.MaxPerCustomer!.Value, rule.WindowDays!.Value, rules.Version);
+                    RelayLog.IdentityLimited(logger, customer, type, rule.MaxPerCustomer!.Value, rule.WindowDays!.Value, rules.Version);
                     metrics.Events("identity_limited", 1, type);
                 }
                 else
                 {
-                    RelayLog.IdentityLinked(logger, customer, type, value, context.EventId, rules.Version);
+                    RelayLog.IdentityLinked(logger, customer, type, context.EventId, rules.Version);
                     metrics.Events("identity_linked", 1, type);
                 }
             }
@@ -135,7 +135,7 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
                  .Where(l => l.Type == IdentifierTypes.EmailSha256 && l.Value != current && l.State != LinkState.Revoked && l.LastSeen <= context.OccurredAt))
         {
             await links.SetStateAsync(old, LinkState.Revoked, rules.Version, cancellationToken).ConfigureAwait(false);
-            RelayLog.IdentityRevoked(logger, customer, old.Type, old.Value, "the customer's e-mail changed", rules.Version);
+            RelayLog.IdentityRevoked(logger, customer, old.Type, "the customer's e-mail changed", rules.Version);
             metrics.Events("identity_revoked", 1, old.Type);
         }
     }
@@ -154,7 +154,7 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
         foreach (var link in customers.Where(l => l.State == LinkState.Active && !ReferenceEquals(l, keep)))
         {
             await links.SetStateAsync(link, LinkState.Conflicted, rules.Version, cancellationToken).ConfigureAwait(false);
-            RelayLog.IdentityConflicted(logger, type, value, link.CustomerId, customers.Count, rules.Version);
+            RelayLog.IdentityConflicted(logger, type, link.CustomerId, customers.Count, rules.Version);
             metrics.Events("identity_conflict", 1, type);
         }
     }

@@ -4,7 +4,10 @@ namespace CtMparticle.Telemetry;
 
 /// <summary>
 /// Every decision the relay takes, as source-generated structured logs with stable event ids. Only ids, types,
-/// codes and counts are logged: never bodies, e-mails, names or addresses.
+/// codes and counts are logged: never bodies, e-mails, names or addresses, and never an identifier's value (an
+/// anonymous, device or advertising id, an e-mail's hash): those name a person. A log of an identity decision names
+/// the identifier's type and the customer or event; <c>ctmp identity show</c> and <c>explain</c> give the values to
+/// whoever may read the store. <c>LayeringTests.RelayLogs_NeverTakeAnIdentifiersValue</c> holds this.
 /// </summary>
 internal static partial class RelayLog
 {
@@ -72,8 +75,8 @@ internal static partial class RelayLog
     [LoggerMessage(2012, LogLevel.Debug, "Event {TrackingEventId} goes as customer {CustomerId}: its {IdentityType} is linked to them (identity rules {RulesVersion})")]
     public static partial void IdentityAttached(ILogger logger, Guid trackingEventId, string customerId, string identityType, string rulesVersion);
 
-    [LoggerMessage(2013, LogLevel.Debug, "Event {TrackingEventId} goes without its {IdentityType} {IdentityValue}: {Rule} (identity rules {RulesVersion})")]
-    public static partial void IdentityWithheld(ILogger logger, Guid trackingEventId, string identityType, string identityValue, string rule, string rulesVersion);
+    [LoggerMessage(2013, LogLevel.Debug, "Event {TrackingEventId} goes without its {IdentityType}: {Rule} (identity rules {RulesVersion}); ctmp identity explain names it")]
+    public static partial void IdentityWithheld(ILogger logger, Guid trackingEventId, string identityType, string rule, string rulesVersion);
 
     [LoggerMessage(2014, LogLevel.Information, "Identity: {Attached} event(s) joined to a known customer by a link, {Withheld} identifier(s) withheld from events by the identity rules {RulesVersion}")]
     public static partial void IdentityApplied(ILogger logger, int attached, int withheld, string rulesVersion);
@@ -99,23 +102,23 @@ internal static partial class RelayLog
     [LoggerMessage(1013, LogLevel.Warning, "Dropped a placeholder {IdentityType} from event {TrackingEventId} ({EventName}) of {MessageId}: the identity rules {RulesVersion} block it")]
     public static partial void IdentityBlocked(ILogger logger, string identityType, Guid trackingEventId, string eventName, string? messageId, string rulesVersion);
 
-    [LoggerMessage(1014, LogLevel.Information, "Linked {IdentityType} {IdentityValue} to customer {CustomerId} (event {TrackingEventId}, identity rules {RulesVersion})")]
-    public static partial void IdentityLinked(ILogger logger, string customerId, string identityType, string identityValue, Guid trackingEventId, string rulesVersion);
+    [LoggerMessage(1014, LogLevel.Information, "Linked an identifier of type {IdentityType} to customer {CustomerId} (event {TrackingEventId}, identity rules {RulesVersion}); ctmp identity show lists it")]
+    public static partial void IdentityLinked(ILogger logger, string customerId, string identityType, Guid trackingEventId, string rulesVersion);
 
-    [LoggerMessage(1015, LogLevel.Warning, "Shared identifier: {IdentityType} {IdentityValue} was seen with {Customers} customers; its link to customer {CustomerId} is now conflicted (identity rules {RulesVersion})")]
-    public static partial void IdentityConflicted(ILogger logger, string identityType, string identityValue, string customerId, int customers, string rulesVersion);
+    [LoggerMessage(1015, LogLevel.Warning, "Shared identifier: an identifier of type {IdentityType} was seen with {Customers} customers; its link to customer {CustomerId} is now conflicted (identity rules {RulesVersion})")]
+    public static partial void IdentityConflicted(ILogger logger, string identityType, string customerId, int customers, string rulesVersion);
 
     [LoggerMessage(1016, LogLevel.Information, "Customer {CustomerId} was deleted ({MessageId}): forgot {Count} identity link(s)")]
     public static partial void IdentityForgotten(ILogger logger, string customerId, int count, string? messageId);
 
-    [LoggerMessage(1017, LogLevel.Warning, "Limited: customer {CustomerId} gained {IdentityType} {IdentityValue}, beyond {Limit} in {WindowDays} days; the link is kept as limited and never used (identity rules {RulesVersion})")]
-    public static partial void IdentityLimited(ILogger logger, string customerId, string identityType, string identityValue, int limit, int windowDays, string rulesVersion);
+    [LoggerMessage(1017, LogLevel.Warning, "Limited: customer {CustomerId} gained another identifier of type {IdentityType}, beyond {Limit} in {WindowDays} days; the link is kept as limited and never used (identity rules {RulesVersion})")]
+    public static partial void IdentityLimited(ILogger logger, string customerId, string identityType, int limit, int windowDays, string rulesVersion);
 
-    [LoggerMessage(1018, LogLevel.Information, "Revoked the link of {IdentityType} {IdentityValue} to customer {CustomerId}: {Why} (identity rules {RulesVersion})")]
-    public static partial void IdentityRevoked(ILogger logger, string customerId, string identityType, string identityValue, string why, string rulesVersion);
+    [LoggerMessage(1018, LogLevel.Information, "Revoked a link of type {IdentityType} to customer {CustomerId}: {Why} (identity rules {RulesVersion})")]
+    public static partial void IdentityRevoked(ILogger logger, string customerId, string identityType, string why, string rulesVersion);
 
-    [LoggerMessage(1019, LogLevel.Information, "Alias {MessageId}: customer {CustomerId} and {IdentityType} {IdentityValue} are one person; recorded as a link, not sent as an event")]
-    public static partial void IdentityAliased(ILogger logger, string? messageId, string customerId, string identityType, string identityValue);
+    [LoggerMessage(1019, LogLevel.Information, "Alias {MessageId}: customer {CustomerId} and the call's {IdentityType} are one person; recorded as a link, not sent as an event")]
+    public static partial void IdentityAliased(ILogger logger, string? messageId, string customerId, string identityType);
 
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);

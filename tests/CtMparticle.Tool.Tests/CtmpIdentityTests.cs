@@ -318,4 +318,69 @@ public sealed class CtmpIdentityTests : IDisposable
         var explained = (await CtmpCommandTests.RunAsync("identity", "explain", EventId("w-03"), "--store", Store)).Stdout;
         Assert.Contains("withheld  customer_id c-withdrawn  not joined by its anonymous_id link: the customer's own consent refuses it", explained, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task IdentityDecisionLogs_NameTheTypeAndTheCustomer_NeverTheIdentifiersValue()
+    {
+        // commercetools: a customer signs up, then changes their e-mail (the old address's link revoked, 1018).
+        var inputs = Directory.CreateDirectory(Path.Combine(work, "decisions")).FullName;
+        File.Copy(Path.Combine(samples, "05-customer-created.json"), Path.Combine(inputs, "0-created.json"));
+        File.Copy(Path.Combine(samples, "06-customer-email-changed.json"), Path.Combine(inputs, "1-changed.json"));
+        var customer = (string)JsonNode.Parse(File.ReadAllText(Path.Combine(samples, "05-customer-created.json")))!["resource"]!["id"]!;
+        await File.WriteAllLinesAsync(Path.Combine(inputs, "2-calls.ndjson"),
+        [
+            Call("d-01", "Signed In", "c-parent", "a-phone", at: "2026-12-02T09:00:00Z"), // linked (1014)
+            Call("d-02", "identify", "c-parent", "a-phone", email: "Parent@Shop.Example", at: "2026-12-02T09:01:00Z"),
+            Call("d-04", "Signed In", "c-parent", "a-tablet", idfv: "TABLET-1", at: "2026-12-02T18:00:00Z"),
+            Call("d-05", "Signed In", "c-child", "a-tablet", idfv: "TABLET-1", at: "2026-12-02T19:00:00Z"), // the tablet shared: conflicted (1015)
+            .. Enumerable.Range(1, 6).Select(n => Call($"d-s{n}", "Signed In", "c-script", $"a-script-{n}", idfv: $"IDFV-SCRIPT-{n}", at: $"2026-12-02T1{n}:30:00Z")), // the sixth limited (1017)
+            Storefront("d-07", "alias", null, "c-laptop", "a-laptop", "2026-12-02T21:00:00Z", previousId: "a-laptop").ToJsonString(), // alias (1019)
+        ]);
+
+        var (exit, _, stderr) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--verbose", "--out", Path.Combine(work, "out"), "--store", Store, inputs);
+
+        Assert.Equal(0, exit);
+        foreach (var logged in new[]
+                 {
+                     "[1014] Linked an identifier of type anonymous_id to customer c-parent",
+                     "[1018] Revoked a link of type email_sha256 to customer " + customer,
+                     "[1015] Shared identifier: an identifier of type ios_idfv was seen with 2 customers; its link to customer",
+                     "[1017] Limited: customer c-script gained another identifier of type ios_idfv",
+                     "[1019] Alias ",
+                 })
+        {
+            Assert.Contains(logged, stderr, StringComparison.Ordinal);
+        }
+
+        var emails = new[] { "parent@shop.example", "anna.schmidt@example.com", "anna.s@example.org" };
+        var values = new[] { "0e4b8d2f-7c1a-4e95-b6d3-2a9f5c8e1b70", "a-phone", "a-tablet", "TABLET-1", "a-script-", "IDFV-SCRIPT-", "a-laptop" }.Concat(emails)
+            .Concat(emails.Select(e => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(e)))));
+        Assert.All(values, value => Assert.DoesNotContain(value, stderr, StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("email_sha256", await ShowAsync("c-parent"), StringComparison.Ordinal); // the values are in the store, for whoever may read it
+    }
+
+    [Fact]
+    public async Task AnAliasWhosePreviousIdIsAPlaceholder_IsQuarantinedSayingSo_AndLinksNothing()
+    {
+        var calls = Path.Combine(work, "aliases.ndjson");
+        var withZeroIdfa = Storefront("al-2", "alias", null, "c-real", "a-real", "2026-12-02T10:00:00Z", idfv: "IDFV-REAL", idfa: "00000000-0000-0000-0000-000000000000", previousId: "a-real");
+        await File.WriteAllLinesAsync(calls,
+        [
+            Storefront("al-1", "alias", null, "c-placeholder", "undefined", "2026-12-02T10:00:00Z", previousId: "undefined").ToJsonString(),
+            withZeroIdfa.ToJsonString(),
+        ]);
+
+        var (exit, stdout, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--json", "--out", Path.Combine(work, "out"), "--store", Store, calls);
+
+        Assert.Equal(0, exit);
+        var record = Directory.GetFiles(Path.Combine(Store, "quarantine"), "*.json", SearchOption.AllDirectories).Select(f => JsonNode.Parse(File.ReadAllText(f))!).Single();
+        Assert.Equal(("no_identity", "identity"), ((string?)record["reasons"]![0], (string?)record["stage"]));
+        Assert.Contains("its previousId is a placeholder the identity rules", record.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal("No identity links for this identifier.", (await ShowAsync("c-placeholder")).Trim());
+        var real = await ShowAsync("c-real");
+        Assert.Contains("customer c-real  anonymous_id a-real  active", real, StringComparison.Ordinal); // a blocked device id beside the pair is only dropped
+        Assert.Contains("customer c-real  ios_idfv IDFV-REAL  active", real, StringComparison.Ordinal);
+        Assert.DoesNotContain("ios_idfa", real, StringComparison.Ordinal);
+        Assert.NotNull(JsonNode.Parse(stdout));
+    }
 }

@@ -94,6 +94,38 @@ public sealed partial class LayeringTests
         Assert.Empty(publicTypes);
     }
 
+    /// <summary>
+    /// The fields a log line may carry: ids of messages, events, orders, customers and requests, types, reasons,
+    /// counts and times. Never a value that names a person (an e-mail or its hash, an anonymous, device or advertising
+    /// id, a name, an address): a new field goes here only after asking that question.
+    /// </summary>
+    private static readonly HashSet<string> LogFields = new(StringComparer.Ordinal)
+    {
+        "Action", "Attached", "BackoffSeconds", "Batches", "Blocked", "Bytes", "Changed", "Complete", "Count", "CustomerId", "Customers",
+        "Cutoff", "Deferred", "Delivered", "Duplicates", "EventName", "ExceptionType", "IdentityType", "Input", "LatencyMs", "Limit",
+        "Location", "MessageId", "MessageType", "OldestAgeSeconds", "OrderId", "PauseSeconds", "PaymentCount", "Pending", "Problem",
+        "Quarantined", "Read", "Reason", "Regime", "Region", "RequestId", "Requests", "ResourceId", "ResourceTypeId", "RetryAfterSeconds",
+        "Rule", "RulesVersion", "Source", "Stage", "Status", "Stored", "TrackingEventId", "TransportError", "Until", "WindowDays", "What",
+        "Why", "Withdrawn", "Withheld",
+    };
+
+    [Fact]
+    public void RelayLogs_NeverTakeAnIdentifiersValue()
+    {
+        var sources = Directory.EnumerateFiles(Root, "*.cs", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(Root, p).Replace('\\', '/'))
+            .Where(p => !p.StartsWith("tests/", StringComparison.Ordinal) && !p.Contains("/obj/", StringComparison.Ordinal) && !p.Contains("/bin/", StringComparison.Ordinal))
+            .Select(p => (File: p, Text: File.ReadAllText(Path.Combine(Root, p))))
+            .ToList();
+        var templates = sources.SelectMany(s => LoggerMessageTemplate().Matches(s.Text).Select(m => (s.File, Template: m.Groups[1].Value))).ToList();
+
+        var unknown = templates.SelectMany(t => Placeholder().Matches(t.Template).Select(m => m.Groups[1].Value).Where(f => !LogFields.Contains(f)).Select(f => $"{t.File}: {{{f}}}")).ToArray();
+
+        var attributes = sources.Sum(s => s.Text.Split("[LoggerMessage(").Length - 1);
+        Assert.True(attributes > 40 && templates.Count == attributes, $"read {templates.Count} templates of {attributes} [LoggerMessage] attributes: the scan is broken");
+        Assert.Empty(unknown);
+    }
+
     private static IEnumerable<(string File, string Namespace, IReadOnlyList<string> Uses)> SharedFiles()
     {
         foreach (var path in Directory.EnumerateFiles(Path.Combine(Root, "shared"), "*.cs", SearchOption.AllDirectories))
@@ -132,6 +164,12 @@ public sealed partial class LayeringTests
 
         throw new InvalidOperationException("The tests run inside the repository; CtMparticle.sln was not found above " + AppContext.BaseDirectory);
     }
+
+    [GeneratedRegex(@"\[LoggerMessage\([^""]*""((?:[^""\\]|\\.)*)""")]
+    private static partial Regex LoggerMessageTemplate();
+
+    [GeneratedRegex(@"\{(\w+)(?::[^}]*)?\}")]
+    private static partial Regex Placeholder();
 
     [GeneratedRegex(@"^namespace CtMparticle\.([\w.]+);", RegexOptions.Multiline)]
     private static partial Regex NamespaceLine();
