@@ -294,7 +294,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             {
                 stop.ThrowIfCancellationRequested();
                 Ahead item;
-                if (PrepareAhead == 0 || (collector && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is not null))
+                if (PrepareAhead == 0 || (collector && !CollectorCalls.SurelyNotACall(input.Body) && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is not null))
                 {
                     item = new Ahead(input, null, null);
                 }
@@ -343,7 +343,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         // A storefront call in a file (Segment NDJSON) goes through the collector's pipeline under the first
         // collector source; everything else is a commercetools delivery.
         var collector = host.Get<IOptions<CollectorOptions>>().Value.Sources.FirstOrDefault();
-        var outcome = collector is not null && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is { } call
+        var outcome = collector is not null && !CollectorCalls.SurelyNotACall(input.Body) && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is { } call
             ? await host.Get<CollectorIngest>().IngestAsync(new Inbound(call, Source: collector.Name), cancellationToken).ConfigureAwait(false)
             : await host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken).ConfigureAwait(false);
         await RecordAsync(input.Source, outcome, summary, cancellationToken).ConfigureAwait(false);

@@ -213,6 +213,46 @@ internal sealed class CollectorCalls(
                 : null;
     }
 
+    /// <summary>
+    /// True when the bytes surely are not a Segment call (<see cref="AsStoredCall"/> would answer null): a top-level
+    /// member <c>resource</c>, <c>notificationType</c> or <c>specversion</c> that is not null, as every commercetools
+    /// message and CloudEvent has. Reads the top level only, without building it, so a runner can tell commercetools'
+    /// deliveries from calls without parsing each delivery twice; when unsure (not JSON, cut off) it answers false.
+    /// </summary>
+    public static bool SurelyNotACall(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(bytes);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var envelope = reader.ValueTextEquals("resource"u8) || reader.ValueTextEquals("notificationType"u8) || reader.ValueTextEquals("specversion"u8);
+                if (!reader.Read())
+                {
+                    return false;
+                }
+
+                if (envelope && reader.TokenType != JsonTokenType.Null)
+                {
+                    return true;
+                }
+
+                reader.Skip();
+            }
+
+            return false;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A request body, up to <paramref name="limit"/> bytes (hosts read one more than the collector accepts, so it can answer 413).</summary>
     public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(Stream body, int limit, CancellationToken cancellationToken)
     {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CsCheck;
 using CtMparticle.Pipeline;
+using CtMparticle.Sources.Collector;
 using CtMparticle.Tests.Support;
 
 namespace CtMparticle.Tests.Sources.Collector;
@@ -71,5 +72,36 @@ public sealed class CollectorHostileInputTests
         Assert.Contains("wrong_type", outcomes.Keys);
         Assert.Contains("malformed_json", outcomes.Keys);
         Assert.True(outcomes.Count >= 4, string.Join(", ", outcomes.Select(o => $"{o.Key} {o.Value}")));
+    }
+
+    [Fact]
+    public void SurelyNotACall_OnMutatedCallsAndDeliveries_NeverTurnsAwayWhatIsACall_AndKnowsEveryDelivery()
+    {
+        var deliveries = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Fixtures", "commercetools"), "*.json")
+            .Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+        var journey = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Fixtures", "storefront", "journey.ndjson")).Select(Encoding.UTF8.GetBytes).ToArray();
+        var at = new DateTimeOffset(2026, 12, 2, 10, 0, 0, TimeSpan.Zero);
+        var originals = deliveries.Concat(journey).ToArray();
+        var turnedAway = 0;
+
+        Gen.Select(Gen.Int[0, originals.Length - 1], Gen.Int[1, 3], Gen.Int).Sample(c =>
+        {
+            var body = HostileInputs.Mutate(originals[c.Item1], c.Item2, c.Item3);
+            if (CollectorCalls.SurelyNotACall(body))
+            {
+                turnedAway++;
+                Assert.Null(CollectorCalls.AsStoredCall(body, at));
+            }
+        }, iter: Cases, threads: 1);
+
+        Assert.All(deliveries, d => Assert.True(CollectorCalls.SurelyNotACall(d))); // what it is for: no second parse of a delivery
+        Assert.All(journey, c => Assert.False(CollectorCalls.SurelyNotACall(c)));
+        Assert.True(turnedAway > Cases / 4, $"{turnedAway} of {Cases}");
+        foreach (var unsure in new[] { """{"type":"track","event":"A","resource":null,"anonymousId":"a"}""", """{"resource":""", "[1]", "" })
+        {
+            Assert.False(CollectorCalls.SurelyNotACall(Encoding.UTF8.GetBytes(unsure)), unsure);
+        }
+
+        Assert.NotNull(CollectorCalls.AsStoredCall("""{"type":"track","event":"A","resource":null,"anonymousId":"a","messageId":"m"}"""u8, at)); // a null member is no envelope
     }
 }
