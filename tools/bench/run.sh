@@ -38,24 +38,27 @@ if [ ! -s "$corpus" ]; then
 fi
 echo "corpus $corpus ($(du -h "$corpus" | cut -f1))"
 
-# One relay run on a fresh store; prints "inputs_per_second peak_mb" from the runner's report line.
+# One relay run on a fresh store; prints "inputs_per_second peak_mb cpu_us_per_input" from the runner's report line.
 relay_once() {
   local run="$work/run"
   rm -rf "$run"
   local line
   line="$("$ctmp" relay --quiet --store "$run/store" "$@" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
   [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why)" >&2; exit 1; }
-  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s\), peak memory ([0-9,]+) MB.*/\1 \2/; s/,//g'
+  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB.*/\1 \3 \2/; s/,//g'
   rm -rf "$run"
 }
 
-# Passes each run's "rate mb" line on, and shows it on standard error as it comes.
-show() { while read -r line; do echo "  run: $line inputs/s, MB" >&2; echo "$line"; done; }
+# Passes each run's "rate mb cpu" line on, and shows it on standard error as it comes.
+show() { while read -r rate mb cpu; do echo "  run: $rate inputs/s, $mb MB, $cpu µs CPU per input" >&2; echo "$rate $mb $cpu"; done; }
 
-# Reads "rate mb" lines and prints "median (min–max) inputs/s, peak max MB".
+# Reads "rate mb cpu" lines and prints "median (min–max) inputs/s, peak max MB, median CPU per input". The CPU per
+# input (all threads, user and system) moves less than the rate on a shared machine: compare builds by it.
 summarize() {
-  sort -n | awk '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
-    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB\n", med, r[1], r[NR], NR, m }'
+  local runs; runs="$(cat)"
+  local cpu; cpu="$(echo "$runs" | awk '{ print $3 }' | sort -n | awk '{ c[NR]=$1 } END { printf "%d µs CPU per input median (%d–%d)", (NR%2) ? c[(NR+1)/2] : (c[NR/2]+c[NR/2+1])/2, c[1], c[NR] }')"
+  echo "$runs" | sort -n | awk -v cpu="$cpu" '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
+    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB, %s\n", med, r[1], r[NR], NR, m, cpu }'
 }
 
 echo "== ctmp relay --dry-run, $runs runs"
