@@ -82,8 +82,8 @@ internal static class Commands
         };
         var pushInTurn = new Option<bool>("--push-in-turn")
         {
-            Description = "Stop reading inputs while each push runs (slower) instead of pushing beside them. A run killed during a push then decides " +
-                "that push's events exactly as an uninterrupted run would; beside, the rerun decides them with the consent the inputs read meanwhile taught.",
+            Description = "Stop reading inputs while each push runs (slower) instead of pushing beside them. Both send the same requests, " +
+                "and a run killed during a push ends, when run again, where an uninterrupted run ends.",
         };
         var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
         {

@@ -22,6 +22,11 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     private readonly int partitions;
     private SqliteTransaction? batch;
 
+    // Requests saved while a batch was open, and those of them whose events the open batch removed (left out of
+    // ReadInFlight; dropped from the journal when the batch commits).
+    private InFlightJournal? journal;
+    private readonly HashSet<string> settledInJournal = new(StringComparer.Ordinal);
+
     // Prepared statements, one per SQL text, reused for the connection's lifetime (preparing dominated the cost).
     private readonly Dictionary<string, SqliteCommand> prepared = new(StringComparer.Ordinal);
 
@@ -50,6 +55,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             CheckLayout(connection, partitions);
         }
 
+        RecoverJournal(connection, file);
         return new SqliteStore(connection, time, partitions);
     }
 
@@ -67,6 +73,46 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         command.CommandText = "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048;";
         command.ExecuteNonQuery();
         return new SqliteStore(connection, time, partitions);
+    }
+
+    /// <summary>
+    /// Moves what a crashed run left in the in-flight journal (<see cref="InFlightJournal"/>) into the store's own
+    /// in-flight table, where the next push resends it byte for byte; then empties the journal.
+    /// </summary>
+    private static void RecoverJournal(SqliteConnection connection, string file)
+    {
+        if (!File.Exists(InFlightJournal.PathFor(file)))
+        {
+            return;
+        }
+
+        using var journal = InFlightJournal.Open(file);
+        var left = journal.ReadAll();
+        if (left.Count == 0)
+        {
+            return;
+        }
+
+        using (var transaction = connection.BeginTransaction())
+        {
+            using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = InFlightJournal.Insert;
+            foreach (var request in left)
+            {
+                insert.Parameters.Clear();
+                foreach (var (name, value) in InFlightJournal.Parameters(request))
+                {
+                    insert.Parameters.AddWithValue(name, value!);
+                }
+
+                insert.ExecuteNonQuery();
+            }
+
+            transaction.Commit();
+        }
+
+        journal.Delete(left.Select(r => r.RequestId));
     }
 
     /// <summary>Records the partition count on first use; a store written with another count refuses to open (StoreLayout).</summary>
@@ -175,7 +221,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         {PendingIndex}
         CREATE TABLE IF NOT EXISTS parked (event_id TEXT PRIMARY KEY, partition TEXT NOT NULL, enqueued_ticks INTEGER NOT NULL, message_id TEXT, json BLOB NOT NULL, parked_ticks INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS fates (event_id TEXT PRIMARY KEY, fate TEXT NOT NULL, ticks INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;
+        {InFlightJournal.Table}
         {OrdersTable}
         CREATE TABLE IF NOT EXISTS payment_orders (payment_id TEXT PRIMARY KEY, order_id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
@@ -204,7 +250,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     /// thousands of inputs per commit. A crash loses the whole uncommitted batch (events and their ledger rows
     /// together), which a rerun processes again: nothing is half-recorded. A push's in-flight request must be durable
     /// before its POST (with <c>synchronous = FULL</c>, across a power loss too): saved inside a batch (a push beside
-    /// the ingest), it commits the batch (<see cref="SaveInFlightAsync"/>); a push's other writes join the batch.
+    /// the ingest), it goes to the in-flight journal, a file of its own (<see cref="InFlightJournal"/>), so the batch
+    /// still commits only when its owner commits it; a push's other writes join the batch.
     /// </summary>
     public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() =>
     {
@@ -232,6 +279,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         batch?.Rollback();
         batch?.Dispose();
         batch = null;
+        settledInJournal.Clear(); // their events' removal is undone: they go again, byte for byte
         return true;
     }, cancellationToken);
 
@@ -240,8 +288,19 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         batch?.Commit();
         batch?.Dispose();
         batch = null;
+        ForgetSettledRequests();
         return true;
     }, cancellationToken);
+
+    /// <summary>The journal's requests whose events a batch removed, now that it committed: nothing to resend.</summary>
+    private void ForgetSettledRequests()
+    {
+        if (settledInJournal.Count > 0)
+        {
+            journal!.Delete(settledInJournal);
+            settledInJournal.Clear();
+        }
+    }
 
     /// <summary>
     /// Marks a point in the open batch that <see cref="RollbackToSavepointAsync"/> returns to: one unit of work (a
@@ -429,43 +488,61 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         Locked<int>(() => Execute(null, "DELETE FROM parked WHERE parked_ticks < $t", ("$t", olderThan.UtcTicks)), cancellationToken);
 
     /// <summary>
-    /// Persists a request before its POST: durable when this returns, also inside a batch (a push beside the ingest),
-    /// whose writes so far then commit with it and whose next writes go on in a new transaction. Committing a batch
-    /// between two writes of one input is safe: a crash before its ledger row redoes the input, and every stage
-    /// recognizes what the same message wrote before.
+    /// Persists a request before its POST: durable when this returns. Inside a batch (a push beside the ingest) it goes
+    /// to the in-flight journal, so the batch's writes stay uncommitted until its owner commits: a crash then loses
+    /// the inputs read after the last commit and the push's settling together, and the rerun redoes both as an
+    /// uninterrupted run would, resending the journal's requests byte for byte.
     /// </summary>
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
     {
-        Execute(null, "INSERT OR REPLACE INTO inflight (request_id, input_name, body, batches, created_ticks) VALUES ($id, $i, $b, $bs, $t)",
-            ("$id", request.RequestId), ("$i", request.InputName), ("$b", request.Body),
-            ("$bs", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch)), ("$t", request.CreatedAt.UtcTicks));
         if (batch is not null)
         {
-            batch.Commit();
-            batch.Dispose();
-            batch = connection.BeginTransaction();
+            (journal ??= InFlightJournal.Open(Path)).Save(request);
+            return true;
         }
 
+        Execute(null, InFlightJournal.Insert, InFlightJournal.Parameters(request));
         return true;
     }, cancellationToken);
 
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Locked<IReadOnlyList<InFlightRequest>>(() =>
     {
-        var command = Command(null, "SELECT request_id, input_name, body, batches, created_ticks FROM inflight ORDER BY created_ticks");
-        using var reader = command.ExecuteReader();
-        var list = new List<InFlightRequest>();
-        while (reader.Read())
+        List<InFlightRequest> list;
+        using (var reader = Command(null, InFlightJournal.Select).ExecuteReader())
         {
-            list.Add(new InFlightRequest(reader.GetString(0), reader.GetString(1), (byte[])reader[2],
-                JsonSerializer.Deserialize((byte[])reader[3], RelayJsonContext.Default.ListInFlightBatch) ?? [],
-                new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero)));
+            list = InFlightJournal.ReadAll(reader);
+        }
+
+        if (journal is not null)
+        {
+            list.AddRange(journal.ReadAll().Where(r => !settledInJournal.Contains(r.RequestId)));
+            list.Sort((a, b) => a.CreatedAt != b.CreatedAt ? a.CreatedAt.CompareTo(b.CreatedAt) : string.CompareOrdinal(a.RequestId, b.RequestId));
         }
 
         return list;
     }, cancellationToken);
 
-    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) =>
-        Locked(() => Execute(null, "DELETE FROM inflight WHERE request_id = $id", ("$id", requestId)), cancellationToken);
+    /// <summary>
+    /// The request's events are settled: it is no longer in flight. A journal request leaves the journal only once
+    /// the open batch, which holds its events' removal, commits.
+    /// </summary>
+    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Locked(() =>
+    {
+        Execute(null, "DELETE FROM inflight WHERE request_id = $id", ("$id", requestId));
+        if (journal is not null)
+        {
+            if (batch is not null)
+            {
+                settledInJournal.Add(requestId);
+            }
+            else
+            {
+                journal.Delete([requestId]);
+            }
+        }
+
+        return true;
+    }, cancellationToken);
 
     public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => PendingStatsAsync(long.MaxValue, cancellationToken);
 
@@ -905,6 +982,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         batch?.Commit();
         batch?.Dispose();
         batch = null;
+        ForgetSettledRequests();
+        journal?.Dispose();
         foreach (var command in prepared.Values)
         {
             command.Dispose();

@@ -1,0 +1,104 @@
+using System.Text.Json;
+using CtMparticle.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace CtMparticle.Embedded;
+
+/// <summary>
+/// Requests a push saves while the writer's batch is open (a push beside the ingest), in a small SQLite file of their
+/// own next to the store (<c>state.inflight.db</c>): durable before their POST (<c>synchronous = FULL</c>) without
+/// committing the writer's batch, which then commits only at its own points. A request leaves the journal once the
+/// batch that removed its events committed (<see cref="SqliteStore.CommitBatchAsync"/>); what a crash leaves in it is
+/// moved into the store's own in-flight table when the store is next opened, and resent byte for byte from there.
+/// Used only under the store's lock.
+/// </summary>
+internal sealed class InFlightJournal : IDisposable
+{
+    private readonly SqliteConnection connection;
+
+    private InFlightJournal(SqliteConnection connection) => this.connection = connection;
+
+    /// <summary>The journal's file for the store at <paramref name="storeFile"/>.</summary>
+    public static string PathFor(string storeFile) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(storeFile))!, Path.GetFileNameWithoutExtension(storeFile) + ".inflight.db");
+
+    public static InFlightJournal Open(string storeFile)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = PathFor(storeFile), Pooling = false, DefaultTimeout = 5 }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            PRAGMA busy_timeout = 5000;
+            """ + Table;
+        command.ExecuteNonQuery();
+        return new InFlightJournal(connection);
+    }
+
+    /// <summary>Durable when this returns.</summary>
+    public void Save(InFlightRequest request)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = Insert;
+        foreach (var (name, value) in Parameters(request))
+        {
+            command.Parameters.AddWithValue(name, value!);
+        }
+
+        command.ExecuteNonQuery();
+    }
+
+    public IReadOnlyList<InFlightRequest> ReadAll()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = Select;
+        using var reader = command.ExecuteReader();
+        return ReadAll(reader);
+    }
+
+    public void Delete(IEnumerable<string> requestIds)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "DELETE FROM inflight WHERE request_id = $id";
+        var id = command.Parameters.Add("$id", SqliteType.Text);
+        foreach (var requestId in requestIds)
+        {
+            id.Value = requestId;
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    public void Dispose() => connection.Dispose();
+
+    // The row, shared with the store's own in-flight table.
+    internal const string Table =
+        "CREATE TABLE IF NOT EXISTS inflight (request_id TEXT PRIMARY KEY, input_name TEXT NOT NULL, body BLOB NOT NULL, batches BLOB NOT NULL, created_ticks INTEGER NOT NULL) WITHOUT ROWID;";
+
+    internal const string Insert = "INSERT OR REPLACE INTO inflight (request_id, input_name, body, batches, created_ticks) VALUES ($id, $i, $b, $bs, $t)";
+
+    internal const string Select = "SELECT request_id, input_name, body, batches, created_ticks FROM inflight ORDER BY created_ticks, request_id";
+
+    internal static (string Name, object? Value)[] Parameters(InFlightRequest request) =>
+    [
+        ("$id", request.RequestId), ("$i", request.InputName), ("$b", request.Body),
+        ("$bs", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch)), ("$t", request.CreatedAt.UtcTicks),
+    ];
+
+    internal static List<InFlightRequest> ReadAll(SqliteDataReader reader)
+    {
+        var list = new List<InFlightRequest>();
+        while (reader.Read())
+        {
+            list.Add(new InFlightRequest(reader.GetString(0), reader.GetString(1), (byte[])reader[2],
+                JsonSerializer.Deserialize((byte[])reader[3], RelayJsonContext.Default.ListInFlightBatch) ?? [],
+                new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero)));
+        }
+
+        return list;
+    }
+}
