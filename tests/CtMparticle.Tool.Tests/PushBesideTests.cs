@@ -178,6 +178,22 @@ public sealed class PushBesideTests : IDisposable
     }
 
     [Fact]
+    public async Task OpeningAStoreWhileARunWritesIt_LeavesThatRunsJournalToIt()
+    {
+        var file = Path.Combine(work, "state.db");
+        await using var running = SqliteStore.Open(file, TimeProvider.System, 16);
+        await running.BeginBatchAsync(default); // holds the store's write lock, as a relay run does between its commits
+        await running.SaveInFlightAsync(new InFlightRequest("r-live", "default", [1], [], TimeProvider.System.GetUtcNow()), default);
+
+        await using (SqliteStore.Open(file, TimeProvider.System, 16, checkLayout: false)) // ctmp report, meanwhile
+        {
+        }
+
+        Assert.Equal(1, Count(InFlightJournal.PathFor(file), "SELECT COUNT(*) FROM inflight")); // not taken from the run
+        Assert.Equal(["r-live"], (await running.ReadInFlightAsync(default)).Select(r => r.RequestId));
+    }
+
+    [Fact]
     public async Task ASnapshot_SeesConsentAndTheOutboxAsTheyWereCommitted_WhileTheWriterGoesOn()
     {
         var file = Path.Combine(work, "state.db");

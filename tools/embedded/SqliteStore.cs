@@ -93,6 +93,29 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             return;
         }
 
+        // A run that is writing the store now owns these (its batch holds the write lock): leave them to it, at once.
+        using var wait = connection.CreateCommand();
+        wait.CommandText = "PRAGMA busy_timeout = 0";
+        wait.ExecuteNonQuery();
+        try
+        {
+            MoveIntoStore(connection, left);
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is SqliteBusy or SqliteLocked)
+        {
+            return;
+        }
+        finally
+        {
+            wait.CommandText = "PRAGMA busy_timeout = 5000";
+            wait.ExecuteNonQuery();
+        }
+
+        journal.Delete(left.Select(r => r.RequestId));
+    }
+
+    private static void MoveIntoStore(SqliteConnection connection, IReadOnlyList<InFlightRequest> left)
+    {
         using (var transaction = connection.BeginTransaction())
         {
             using var insert = connection.CreateCommand();
@@ -111,8 +134,6 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
             transaction.Commit();
         }
-
-        journal.Delete(left.Select(r => r.RequestId));
     }
 
     /// <summary>Records the partition count on first use; a store written with another count refuses to open (StoreLayout).</summary>
