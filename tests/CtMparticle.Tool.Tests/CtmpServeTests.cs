@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tool.Tests;
 
@@ -284,6 +285,47 @@ public sealed class CtmpServeTests : IAsyncLifetime
         Assert.Equal(["Signed In", "Signed Up"], SentEvents().Select(e => (string)e["data"]!["event_name"]!).Order(StringComparer.Ordinal).ToArray());
         var report = JsonNode.Parse((await CtmpCommandTests.RunAsync("report", "--store", Store, "--json")).Stdout)!;
         Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Serve_WhileAPushWaitsForMParticle_CallsAreSettledAndAnswered_AndSigtermStillDrainsEachEventOnce()
+    {
+        // mParticle answers after 3 s. Once the push's first request has arrived there, a new call must be answered
+        // without waiting for that answer: the push's store work takes turns with the calls, its round trips do not.
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var mparticle = new EventsApiServer
+        {
+            Respond = (_, _) =>
+            {
+                arrived.TrySetResult();
+                return ScriptedResponse.Accepted with { Delay = TimeSpan.FromSeconds(3) };
+            },
+        };
+        server = await ServeProcess.StartAsync(["--store", Store, "--push-every", "00:00:00.100"], new Dictionary<string, string>
+        {
+            ["CTMP_COLLECTOR_WRITE_KEY"] = Key,
+            ["CTMP_MPARTICLE_API_KEY"] = "k",
+            ["CTMP_MPARTICLE_API_SECRET"] = "s",
+            ["CTMP_MParticle__Inputs__0__BaseUrl"] = mparticle.BaseUrl.ToString(),
+        });
+        baseUrl = new Uri(server.BaseUrl);
+
+        var (first, _, _) = await PostAsync("track", Consented("c-1", "Signed In", "{}", "slow-1"));
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var (second, body, _) = await PostAsync("batch", "{\"batch\":[" + Consented("c-2", "Signed In", "{}", "slow-2") + "," + Consented("c-3", "Signed Up", "{}", "slow-3") + "]}");
+        var answeredMeanwhile = mparticle.Received.Count;
+        var (exit, _) = await StopAsync(); // SIGTERM while mParticle still holds the first request: the drain waits for it (beyond System.CommandLine's 2 s)
+
+        Assert.Equal((200, 200), (first, second));
+        Assert.Equal(2, (int)body!["accepted"]!);
+        Assert.Equal(0, answeredMeanwhile); // the second call was answered while the push still waited for mParticle
+        Assert.Equal(0, exit);
+        var delivered = mparticle.Accepted.SelectMany(r => r.SourceMessageIds).ToList();
+        Assert.Equal(3, delivered.Count);
+        Assert.Equal(3, delivered.Distinct(StringComparer.Ordinal).Count());
+        var report = JsonNode.Parse((await CtmpCommandTests.RunAsync("report", "--store", Store, "--json")).Stdout)!;
+        Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+        Assert.Equal(3, (int)report["events"]!["delivered"]!);
     }
 
     [Fact]

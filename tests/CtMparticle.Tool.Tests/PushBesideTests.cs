@@ -242,6 +242,22 @@ public sealed class PushBesideTests : IDisposable
         Assert.False(await rewrite);
     }
 
+    [Fact]
+    public async Task ARewriteOfAPendingEvent_WhileAServePushRuns_IsRefusedAsTransient_AndGoesThroughAfterIt()
+    {
+        await using var store = SqliteStore.Open(Path.Combine(work, "state.db"), TimeProvider.System, 16);
+        var stored = Event();
+        await store.TryAddAsync(stored, "m-1", default);
+        var push = new TaskCompletionSource();
+        store.RefuseRewritesWhile(push.Task);
+
+        // ctmp serve's writer cannot wait here (it holds the turn the push needs): the call is answered 503 instead.
+        await Assert.ThrowsAsync<TransientFailureException>(() => store.ReplacePendingAsync(stored.Context.EventId, e => e, default));
+
+        push.SetResult();
+        Assert.True(await store.ReplacePendingAsync(stored.Context.EventId, e => e, default)); // the tracker's retry
+    }
+
     private static (long InFlight, long Pending) Committed(string file) =>
         (Count(file, "SELECT COUNT(*) FROM inflight"), Count(file, "SELECT COUNT(*) FROM pending"));
 

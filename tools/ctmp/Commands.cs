@@ -49,6 +49,12 @@ internal static class Commands
         Description = "Also send the run's logs, metrics and spans to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318/), as the function app sends them to Application Insights.",
     };
 
+    /// <summary>
+    /// How long a command may take to stop after Ctrl-C or SIGTERM before the process ends anyway (System.CommandLine's
+    /// own default is 2 s, shorter than <c>ctmp serve</c>'s drain): under the 30 s a container orchestrator grants.
+    /// </summary>
+    public static readonly TimeSpan TerminationGrace = TimeSpan.FromSeconds(25);
+
     public static RootCommand Root()
     {
         var root = new RootCommand("ctmp: the CtMparticle relay (commercetools → mParticle) on your machine, without Azure.");

@@ -402,12 +402,24 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     }
 
     /// <summary>One push run (at most Push:MaxEventsPerRun events), tallied into the summary.</summary>
-    public async Task<PushReport> PushRoundAsync(RelaySummary summary, CancellationToken cancellationToken)
+    public Task<PushReport> PushRoundAsync(RelaySummary summary, CancellationToken cancellationToken) => PushRoundAsync(host.Push, summary, cancellationToken);
+
+    /// <summary>One run of <paramref name="push"/>, tallied into the summary.</summary>
+    public static async Task<PushReport> PushRoundAsync(PushPipeline push, RelaySummary summary, CancellationToken cancellationToken)
     {
-        var report = await host.Push.PushAsync(cancellationToken).ConfigureAwait(false);
+        var report = await push.PushAsync(cancellationToken).ConfigureAwait(false);
         Tally(summary, report);
         return report;
     }
+
+    /// <summary>The push over another view of the store (a snapshot, turns with a writer), with the host's other parts.</summary>
+    public static PushPipeline PushOver<TView>(IServiceProvider services, TView view)
+        where TView : IEventStore, IConsentStore, IIdentityLinkStore =>
+        new(view, services.GetRequiredService<IPushLease>(), view, services.GetRequiredService<IQuarantine>(), view,
+            services.GetRequiredService<IdentityResolver>(), services.GetRequiredService<IEventsApi>(), services.GetRequiredService<BatchPacker>(),
+            services.GetRequiredService<PushThrottle>(), services.GetRequiredService<ConsentRules>(), services.GetRequiredService<IOptions<PushOptions>>(),
+            services.GetRequiredService<IOptions<MParticleOptions>>(), services.GetRequiredService<IOptions<RelayOptions>>(),
+            services.GetRequiredService<RelayMetrics>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<PushPipeline>>());
 
     private static void Tally(RelaySummary summary, PushReport report)
     {
@@ -488,11 +500,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         {
             await using (view.ConfigureAwait(false))
             {
-                var push = new PushPipeline(view, services.GetRequiredService<IPushLease>(), view, services.GetRequiredService<IQuarantine>(), view,
-                    services.GetRequiredService<IdentityResolver>(), services.GetRequiredService<IEventsApi>(), services.GetRequiredService<BatchPacker>(),
-                    services.GetRequiredService<PushThrottle>(), services.GetRequiredService<ConsentRules>(), services.GetRequiredService<IOptions<PushOptions>>(),
-                    services.GetRequiredService<IOptions<MParticleOptions>>(), services.GetRequiredService<IOptions<RelayOptions>>(),
-                    services.GetRequiredService<RelayMetrics>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<PushPipeline>>());
+                var push = PushOver(services, view);
                 var reports = new List<PushReport>();
                 await PushRoundsAsync(push, drain: false, reports.Add, cancellationToken).ConfigureAwait(false);
                 return reports;

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Net;
 using CtMparticle.Configuration;
+using CtMparticle.Delivery;
+using CtMparticle.Embedded;
 using CtMparticle.Sources.Collector;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -96,7 +98,7 @@ internal static class ServeCommand
 
         var summary = new RelaySummary();
         var runner = new RelayRunner(relay, Console.Error, TimeProvider.System);
-        using var gate = new SemaphoreSlim(1, 1); // one writer: ingest (a group of requests per transaction) and the push take turns
+        using var gate = new SemaphoreSlim(1, 1); // one writer: ingest (a group of requests per transaction) and the push's store work take turns
         var writer = new ServeWriter(relay.Embedded!, gate, async settled =>
         {
             foreach (var (input, outcome) in settled.Calls)
@@ -105,6 +107,7 @@ internal static class ServeCommand
             }
         }, Console.Error);
         writer.Start();
+        var push = RelayRunner.PushOver(relay.Services, new TurnTakingPushStore(relay.Embedded!, gate));
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -174,7 +177,7 @@ internal static class ServeCommand
                     break;
                 }
 
-                await PushAsync(runner, summary, gate, CancellationToken.None).ConfigureAwait(false);
+                await PushAsync(push, relay.Embedded!, summary, CancellationToken.None).ConfigureAwait(false);
             }
         }
         finally
@@ -182,7 +185,7 @@ internal static class ServeCommand
             // Stop accepting and let requests in progress finish, then drain what they stored once more.
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             await writer.StopAsync().ConfigureAwait(false);
-            await PushAsync(runner, summary, gate, CancellationToken.None).ConfigureAwait(false);
+            await PushAsync(push, relay.Embedded!, summary, CancellationToken.None, until: TimeProvider.System.GetUtcNow() + DrainAtStop).ConfigureAwait(false);
         }
 
         var stats = await relay.Events.PendingStatsAsync(CancellationToken.None).ConfigureAwait(false);
@@ -192,17 +195,31 @@ internal static class ServeCommand
     }
 
     /// <summary>
-    /// Pushes until a run makes no progress, taking the writer one run at a time, so calls are answered between runs
-    /// instead of waiting for the whole drain.
+    /// The drain after Ctrl-C or SIGTERM starts no push run after this (inside <see cref="Commands.TerminationGrace"/>):
+    /// what is still pending stays in the store, durable, for the next start.
     /// </summary>
-    private static async Task PushAsync(RelayRunner runner, RelaySummary summary, SemaphoreSlim gate, CancellationToken cancellationToken)
+    private static readonly TimeSpan DrainAtStop = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Pushes until a run makes no progress (or, draining at a stop, until <paramref name="until"/>). Its store work takes turns with the writer's groups one operation at a
+    /// time (<see cref="TurnTakingPushStore"/>), so calls are settled and answered while its requests wait for
+    /// mParticle; a purchase merge into a pending event is refused while a run goes on.
+    /// </summary>
+    private static async Task PushAsync(PushPipeline push, SqliteStore store, RelaySummary summary, CancellationToken cancellationToken, DateTimeOffset? until = null)
     {
         for (var round = 0; round < 1_000; round++)
         {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (TimeProvider.System.GetUtcNow() >= until)
+            {
+                await Console.Error.WriteLineAsync($"ctmp serve: stopped draining after {DrainAtStop.TotalSeconds:N0} s; what is pending stays in the store for the next start").ConfigureAwait(false);
+                return;
+            }
+
+            var running = new TaskCompletionSource();
+            store.RefuseRewritesWhile(running.Task);
             try
             {
-                var report = await runner.PushRoundAsync(summary, cancellationToken).ConfigureAwait(false);
+                var report = await RelayRunner.PushRoundAsync(push, summary, cancellationToken).ConfigureAwait(false);
                 if (report.Delivered + report.Withdrawn + report.Quarantined == 0)
                 {
                     return;
@@ -216,7 +233,7 @@ internal static class ServeCommand
             }
             finally
             {
-                gate.Release();
+                running.SetResult();
             }
         }
     }

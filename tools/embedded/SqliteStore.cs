@@ -404,8 +404,25 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     /// <summary>Marks the outbox as read and settled by <paramref name="push"/> until it completes (see <see cref="ReplacePendingAsync"/>).</summary>
     public void ClaimOutbox(Task push) => claim = push;
 
+    /// <summary>
+    /// A push whose store work takes turns with a writer that cannot wait for it (<c>ctmp serve</c>: a rewrite comes
+    /// inside a group of calls that holds the turn the push needs next), or null.
+    /// </summary>
+    private volatile Task? refusing;
+
+    /// <summary>
+    /// Until <paramref name="push"/> completes, a rewrite of a pending event fails as transient (the call is answered
+    /// 503 and its retry merges after the push), since the push may be sending that event right now.
+    /// </summary>
+    public void RefuseRewritesWhile(Task push) => refusing = push;
+
     public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
     {
+        if (refusing is { IsCompleted: false })
+        {
+            throw new TransientFailureException("A push is sending the outbox now: a pending event is not rewritten under it. Retry after the push run.");
+        }
+
         if (claim is { IsCompleted: false } running)
         {
             await running.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

@@ -1,0 +1,93 @@
+using CtMparticle.Consent;
+using CtMparticle.Embedded;
+using CtMparticle.Storage;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Tool;
+
+/// <summary>
+/// The store as <c>ctmp serve</c>'s push uses it: each operation takes its turn with the writer's groups of calls
+/// (<paramref name="gate"/>), between two commits, so the push never reads a group's uncommitted writes nor writes
+/// inside a group that may still be undone, and the gate is free while its requests wait for mParticle: calls are
+/// settled and answered meanwhile. The writer's rewrite of a pending event (a purchase merge) is refused while a push
+/// runs (<see cref="SqliteStore.RefuseRewritesWhile"/>): the push may be sending that event.
+/// </summary>
+internal sealed class TurnTakingPushStore(SqliteStore store, SemaphoreSlim gate) : IEventStore, IConsentStore, IIdentityLinkStore
+{
+    private async Task<T> Turn<T>(Func<Task<T>> work, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await work().ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private Task Turn(Func<Task> work, CancellationToken cancellationToken) =>
+        Turn(async () =>
+        {
+            await work().ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Turn(() => store.ReadPendingAsync(max, cancellationToken), cancellationToken);
+
+    public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => Turn(() => store.PendingStatsAsync(cancellationToken), cancellationToken);
+
+    public Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken) => Turn(() => store.HoldPendingAsync(events, until, cancellationToken), cancellationToken);
+
+    public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) => Turn(() => store.RemovePendingAsync(events, fate, cancellationToken), cancellationToken);
+
+    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Turn(() => store.SaveInFlightAsync(request, cancellationToken), cancellationToken);
+
+    public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Turn(() => store.ReadInFlightAsync(cancellationToken), cancellationToken);
+
+    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Turn(() => store.DeleteInFlightAsync(requestId, cancellationToken), cancellationToken);
+
+    public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) => Turn(() => store.GetAsync(userKey, cancellationToken), cancellationToken);
+
+    public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken) => Turn(() => store.ByIdentifierAsync(type, value, cancellationToken), cancellationToken);
+
+    public Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsync(
+        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken) => Turn(() => store.ByIdentifiersAsync(identifiers, cancellationToken), cancellationToken);
+
+    public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) => Turn(() => store.ByCustomerAsync(customerId, cancellationToken), cancellationToken);
+
+    public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken) => Turn(() => store.SaveDecisionsAsync(decisions, cancellationToken), cancellationToken);
+
+    public Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken) => Turn(() => store.DecisionAsync(eventId, cancellationToken), cancellationToken);
+
+    public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Turn(() => store.TryAddAsync(trackingEvent, messageId, cancellationToken), cancellationToken);
+
+    public Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Turn(() => store.WithholdAsync(trackingEvent, messageId, cancellationToken), cancellationToken);
+
+    public Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Turn(() => store.ReplacePendingAsync(eventId, replace, cancellationToken), cancellationToken);
+
+    public Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken) => Turn(() => store.RestoreParkedAsync(eventIds, cancellationToken), cancellationToken);
+
+    public Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Turn(() => store.PurgeParkedAsync(olderThan, cancellationToken), cancellationToken);
+
+    public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Turn(() => store.PurgeSeenAsync(olderThan, cancellationToken), cancellationToken);
+
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) => Turn(() => store.MergeAsync(userKey, consent, region, cancellationToken), cancellationToken);
+
+    public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) => Turn(() => store.PurgeConsentOlderThanAsync(cutoff, keep, cancellationToken), cancellationToken);
+
+    public Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken) => Turn(() => store.RecordAsync(link, cancellationToken), cancellationToken);
+
+    public Task<IdentityLink> RecordNewAsync(IdentityLink link, CancellationToken cancellationToken) => Turn(() => store.RecordNewAsync(link, cancellationToken), cancellationToken);
+
+    public Task SeenAgainAsync(IdentityLink stored, DateTimeOffset at, CancellationToken cancellationToken) => Turn(() => store.SeenAgainAsync(stored, at, cancellationToken), cancellationToken);
+
+    public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) => Turn(() => store.SetStateAsync(link, state, rulesVersion, cancellationToken), cancellationToken);
+
+    public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) => Turn(() => store.ForgetCustomerAsync(customerId, cancellationToken), cancellationToken);
+
+    public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => Turn(() => store.PurgeOlderThanAsync(cutoff, cancellationToken), cancellationToken);
+
+    public Task<int> PurgeDecisionsOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => Turn(() => store.PurgeDecisionsOlderThanAsync(cutoff, cancellationToken), cancellationToken);
+}
