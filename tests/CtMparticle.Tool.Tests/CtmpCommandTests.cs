@@ -18,6 +18,23 @@ public sealed class CtmpCommandTests : IDisposable
     /// <summary>Runs ctmp in this process with its console captured (the assembly's tests run one at a time).</summary>
     internal static Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args) => Ctmp(args);
 
+    /// <summary>Starts ctmp as a real process of its own (to be killed), with <paramref name="environment"/> added.</summary>
+    internal static System.Diagnostics.Process StartProcess(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll") }.Concat(args))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return System.Diagnostics.Process.Start(start)!;
+    }
+
     private static async Task<(int Exit, string Stdout, string Stderr)> Ctmp(params string[] args)
     {
         var stdout = new StringWriter();
@@ -488,12 +505,6 @@ public sealed class CtmpCommandTests : IDisposable
                 return ScriptedResponse.Accepted;
             },
         };
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "relay", "--store", Store, "--quiet", samples })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
         var settings = new Dictionary<string, string>
         {
             ["CTMP_MPARTICLE_API_KEY"] = "k",
@@ -501,12 +512,7 @@ public sealed class CtmpCommandTests : IDisposable
             ["CTMP_MParticle__Inputs__0__BaseUrl"] = server.BaseUrl.ToString(),
             ["CTMP_Push__MaxBatchesPerRequest"] = "1",
         };
-        foreach (var (name, value) in settings)
-        {
-            start.Environment[name] = value;
-        }
-
-        child = System.Diagnostics.Process.Start(start)!;
+        child = StartProcess(settings, "relay", "--store", Store, "--quiet", samples);
         await child.WaitForExitAsync();
         Assert.NotEqual(0, child.ExitCode);
 
@@ -602,18 +608,7 @@ public sealed class CtmpCommandTests : IDisposable
             ["CTMP_MParticle__Inputs__0__BaseUrl"] = server.BaseUrl.ToString(),
             ["CTMP_Push__MaxBatchesPerRequest"] = "3",
         };
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "relay", "--store", Store, "--quiet", corpus })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in settings)
-        {
-            start.Environment[name] = value;
-        }
-
-        child = System.Diagnostics.Process.Start(start)!;
+        child = StartProcess(settings, "relay", "--store", Store, "--quiet", corpus);
         if (mode == 2)
         {
             await Task.WhenAny(child.WaitForExitAsync(), Task.Delay(killDelay));

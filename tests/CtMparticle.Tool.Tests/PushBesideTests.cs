@@ -87,18 +87,7 @@ public sealed class PushBesideTests : IDisposable
         };
         if (killAtRequest is not null)
         {
-            var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "relay", "--store", store, "--quiet", corpus })
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            foreach (var (key, value) in settings)
-            {
-                start.Environment[key] = value;
-            }
-
-            child = System.Diagnostics.Process.Start(start)!;
+            child = CtmpCommandTests.StartProcess(settings, "relay", "--store", store, "--quiet", corpus);
             await child.WaitForExitAsync();
             Assert.NotEqual(0, child.ExitCode); // killed, not finished
         }

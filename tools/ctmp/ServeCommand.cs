@@ -201,9 +201,10 @@ internal static class ServeCommand
     private static readonly TimeSpan DrainAtStop = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// Pushes until a run makes no progress (or, draining at a stop, until <paramref name="until"/>). Its store work takes turns with the writer's groups one operation at a
-    /// time (<see cref="TurnTakingPushStore"/>), so calls are settled and answered while its requests wait for
-    /// mParticle; a purchase merge into a pending event is refused while a run goes on.
+    /// Pushes until a run makes no progress (or, draining at a stop, until <paramref name="until"/>). Its store work
+    /// takes turns with the writer's groups one operation at a time (<see cref="TurnTakingPushStore"/>), so calls are
+    /// settled and answered while its requests wait for mParticle; a purchase merge into a pending event is refused
+    /// while a run goes on.
     /// </summary>
     private static async Task PushAsync(PushPipeline push, SqliteStore store, RelaySummary summary, CancellationToken cancellationToken, DateTimeOffset? until = null)
     {

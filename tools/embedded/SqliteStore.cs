@@ -116,24 +116,22 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     private static void MoveIntoStore(SqliteConnection connection, IReadOnlyList<InFlightRequest> left)
     {
-        using (var transaction = connection.BeginTransaction())
+        using var transaction = connection.BeginTransaction();
+        using var insert = connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = InFlightJournal.Insert;
+        foreach (var request in left)
         {
-            using var insert = connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = InFlightJournal.Insert;
-            foreach (var request in left)
+            insert.Parameters.Clear();
+            foreach (var (name, value) in InFlightJournal.Parameters(request))
             {
-                insert.Parameters.Clear();
-                foreach (var (name, value) in InFlightJournal.Parameters(request))
-                {
-                    insert.Parameters.AddWithValue(name, value!);
-                }
-
-                insert.ExecuteNonQuery();
+                insert.Parameters.AddWithValue(name, value!);
             }
 
-            transaction.Commit();
+            insert.ExecuteNonQuery();
         }
+
+        transaction.Commit();
     }
 
     /// <summary>Records the partition count on first use; a store written with another count refuses to open (StoreLayout).</summary>
