@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Net;
 using CtMparticle.Configuration;
 using CtMparticle.Delivery;
-using CtMparticle.Embedded;
 using CtMparticle.Sources.Collector;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -107,7 +106,8 @@ internal static class ServeCommand
             }
         }, Console.Error);
         writer.Start();
-        var push = RelayRunner.PushOver(relay.Services, new TurnTakingPushStore(relay.Embedded!, gate));
+        var view = new TurnTakingPushStore(relay.Embedded!, gate);
+        var push = RelayRunner.PushOver(relay.Services, view);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -177,7 +177,7 @@ internal static class ServeCommand
                     break;
                 }
 
-                await PushAsync(push, relay.Embedded!, summary, CancellationToken.None).ConfigureAwait(false);
+                await PushAsync(push, view, summary, CancellationToken.None).ConfigureAwait(false);
             }
         }
         finally
@@ -185,7 +185,7 @@ internal static class ServeCommand
             // Stop accepting and let requests in progress finish, then drain what they stored once more.
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             await writer.StopAsync().ConfigureAwait(false);
-            await PushAsync(push, relay.Embedded!, summary, CancellationToken.None, until: TimeProvider.System.GetUtcNow() + DrainAtStop).ConfigureAwait(false);
+            await PushAsync(push, view, summary, CancellationToken.None, until: TimeProvider.System.GetUtcNow() + DrainAtStop).ConfigureAwait(false);
         }
 
         var stats = await relay.Events.PendingStatsAsync(CancellationToken.None).ConfigureAwait(false);
@@ -203,10 +203,10 @@ internal static class ServeCommand
     /// <summary>
     /// Pushes until a run makes no progress (or, draining at a stop, until <paramref name="until"/>). Its store work
     /// takes turns with the writer's groups one operation at a time (<see cref="TurnTakingPushStore"/>), so calls are
-    /// settled and answered while its requests wait for mParticle; a purchase merge into a pending event is refused
-    /// while a run goes on.
+    /// settled and answered while its requests wait for mParticle; a purchase merge into a pending event the running
+    /// run read is refused until the run is over.
     /// </summary>
-    private static async Task PushAsync(PushPipeline push, SqliteStore store, RelaySummary summary, CancellationToken cancellationToken, DateTimeOffset? until = null)
+    private static async Task PushAsync(PushPipeline push, TurnTakingPushStore view, RelaySummary summary, CancellationToken cancellationToken, DateTimeOffset? until = null)
     {
         for (var round = 0; round < 1_000; round++)
         {
@@ -216,8 +216,6 @@ internal static class ServeCommand
                 return;
             }
 
-            var running = new TaskCompletionSource();
-            store.RefuseRewritesWhile(running.Task);
             try
             {
                 var report = await RelayRunner.PushRoundAsync(push, summary, cancellationToken).ConfigureAwait(false);
@@ -234,7 +232,7 @@ internal static class ServeCommand
             }
             finally
             {
-                running.SetResult();
+                view.EndRun();
             }
         }
     }

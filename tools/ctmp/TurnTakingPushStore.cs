@@ -7,13 +7,27 @@ namespace CtMparticle.Tool;
 
 /// <summary>
 /// The store as <c>ctmp serve</c>'s push uses it: each operation takes its turn with the writer's groups of calls
-/// (<paramref name="gate"/>), between two commits, so the push never reads a group's uncommitted writes nor writes
+/// (the gate), between two commits, so the push never reads a group's uncommitted writes nor writes
 /// inside a group that may still be undone, and the gate is free while its requests wait for mParticle: calls are
-/// settled and answered meanwhile. The writer's rewrite of a pending event (a purchase merge) is refused while a push
-/// runs (<see cref="SqliteStore.RefuseRewritesWhile"/>): the push may be sending that event.
+/// settled and answered meanwhile. The writer's rewrite of a pending event (a purchase merge) is refused while the
+/// push run that read the event goes on (<see cref="SqliteStore.RefuseRewritesOf"/>): the push may be sending it.
 /// </summary>
-internal sealed class TurnTakingPushStore(SqliteStore store, SemaphoreSlim gate) : IEventStore, IConsentStore, IIdentityLinkStore
+internal sealed class TurnTakingPushStore : IEventStore, IConsentStore, IIdentityLinkStore
 {
+    private readonly SqliteStore store;
+    private readonly SemaphoreSlim gate;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, bool> taken = new();
+
+    public TurnTakingPushStore(SqliteStore store, SemaphoreSlim gate)
+    {
+        this.store = store;
+        this.gate = gate;
+        store.RefuseRewritesOf(taken.ContainsKey);
+    }
+
+    /// <summary>The push run is over: what it read and left pending may be rewritten again.</summary>
+    public void EndRun() => taken.Clear();
+
     private async Task<T> Turn<T>(Func<Task<T>> work, CancellationToken cancellationToken)
     {
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -34,7 +48,17 @@ internal sealed class TurnTakingPushStore(SqliteStore store, SemaphoreSlim gate)
             return true;
         }, cancellationToken);
 
-    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Turn(() => store.ReadPendingAsync(max, cancellationToken), cancellationToken);
+    /// <summary>Reads the outbox and marks what it read as taken, in the same turn, so no rewrite comes between.</summary>
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => Turn(async () =>
+    {
+        var pending = await store.ReadPendingAsync(max, cancellationToken).ConfigureAwait(false);
+        foreach (var e in pending)
+        {
+            taken[e.EventId] = true;
+        }
+
+        return pending;
+    }, cancellationToken);
 
     public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => Turn(() => store.PendingStatsAsync(cancellationToken), cancellationToken);
 

@@ -403,22 +403,22 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public void ClaimOutbox(Task push) => claim = push;
 
     /// <summary>
-    /// A push whose store work takes turns with a writer that cannot wait for it (<c>ctmp serve</c>: a rewrite comes
-    /// inside a group of calls that holds the turn the push needs next), or null.
+    /// The pending events a push whose store work takes turns with a writer that cannot wait for it (<c>ctmp serve</c>:
+    /// a rewrite comes inside a group of calls that holds the turn the push needs next) has read and may be sending.
     /// </summary>
-    private volatile Task? refusing;
+    private volatile Func<Guid, bool>? taken;
 
     /// <summary>
-    /// Until <paramref name="push"/> completes, a rewrite of a pending event fails as transient (the call is answered
-    /// 503 and its retry merges after the push), since the push may be sending that event right now.
+    /// From now on, a rewrite of a pending event <paramref name="takenByPush"/> names fails as transient (the call is
+    /// answered 503 and its retry merges once the push run is over), since the push may be sending that event.
     /// </summary>
-    public void RefuseRewritesWhile(Task push) => refusing = push;
+    public void RefuseRewritesOf(Func<Guid, bool> takenByPush) => taken = takenByPush;
 
     public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
     {
-        if (refusing is { IsCompleted: false })
+        if (taken?.Invoke(eventId) == true)
         {
-            throw new TransientFailureException("A push is sending the outbox now: a pending event is not rewritten under it. Retry after the push run.");
+            throw new TransientFailureException("A push run is sending this pending event now: it is not rewritten under it. Retry after the run.");
         }
 
         if (claim is { IsCompleted: false } running)
