@@ -38,6 +38,9 @@ public sealed class DemoBrowserTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // Before anything starts: xUnit does not dispose a class whose InitializeAsync failed, so a missing browser found
+        // after the server started left that ctmp serve process running.
+        var chromium = ChromiumPath;
         server = await ServeProcess.StartAsync(
             ["--demo", "--store", Path.Combine(work, "store"), "--dry-run", "--out", Out, "--push-every", "00:00:00.300"],
             new Dictionary<string, string> { ["CTMP_COLLECTOR_WRITE_KEY"] = Key });
@@ -46,7 +49,7 @@ public sealed class DemoBrowserTests : IAsyncLifetime
         Assert.StartsWith($"demo shop: {baseUrl}/demo/", demo, StringComparison.Ordinal);
 
         playwright = await Playwright.CreateAsync();
-        browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumPath, Headless = true, Args = ["--no-sandbox"] });
+        browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox"] });
     }
 
     public async Task DisposeAsync()
