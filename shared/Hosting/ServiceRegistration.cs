@@ -157,16 +157,18 @@ internal static class ServiceRegistration
                 : new BlobServiceClient(o.ConnectionString);
         });
 
+        // The ingest of a Service Bus batch writes through one write-behind batch (CommercetoolsIngest); nothing else does.
+        services.AddSingleton<TableWriteBehind>();
         services.AddSingleton<IEventStore>(sp => new TableEventStore(
-            Table(sp, o => o.EventsTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
+            Table(sp, o => o.EventsTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IOrderContextStore>(sp => new TableOrderContextStore(
-            Table(sp, o => o.OrdersTable), sp.GetRequiredService<IOptions<RelayOptions>>()));
+            Table(sp, o => o.OrdersTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton(sp => new TableConsentStore(
-            Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>()));
+            Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<IIdentityLinkStore>(sp => new TableIdentityLinkStore(
-            Table(sp, o => o.LinksTable), sp.GetRequiredService<IOptions<RelayOptions>>()));
+            Table(sp, o => o.LinksTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IPushLease>(sp => new BlobPushLease(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<StorageOptions>>().Value.QuarantineContainer),
             sp.GetRequiredService<TimeProvider>()));

@@ -10,15 +10,23 @@ namespace CtMparticle.Storage.Azure;
 
 /// <summary>
 /// Consent per user on Azure Tables. Merges are read-modify-write with optimistic concurrency (ETag), retried on
-/// conflict, so two instances learning consent for the same user at once both land.
+/// conflict, so two instances learning consent for the same user at once both land. Inside a
+/// <see cref="TableWriteBatch"/> a merge reads the batch's own state of the user first and its write waits for the
+/// flush, under the same condition: should the stored state have changed by then, the merge is done again on it.
 /// </summary>
-internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IConsentStore, ICheckpointStore
+internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time, TableWriteBehind? writeBehind = null)
+    : IConsentStore, ICheckpointStore
 {
     private const int MaxAttempts = 8;
 
     public async Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken)
     {
         var (partition, rowKey) = Key(userKey);
+        if (writeBehind?.Current is { } batch && batch.TryRead(table, partition, rowKey, out var written))
+        {
+            return written is null ? null : Read(written);
+        }
+
         var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
         return response.HasValue ? Read(response.Value!) : null;
     }
@@ -26,6 +34,11 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
     public async Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
     {
         var (partition, rowKey) = Key(userKey);
+        if (writeBehind?.Current is { } batch)
+        {
+            return await MergeLaterAsync(batch, userKey, partition, rowKey, consent, region, cancellationToken).ConfigureAwait(false);
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -53,6 +66,27 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
                 // Someone else changed it between our read and write: read again and merge again.
             }
         }
+    }
+
+    private async Task<UserConsent> MergeLaterAsync(
+        TableWriteBatch batch, string userKey, string partition, string rowKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
+    {
+        UserConsent? existing = null;
+        var etag = default(ETag);
+        if (batch.TryRead(table, partition, rowKey, out var written))
+        {
+            existing = written is null ? null : Read(written);
+        }
+        else
+        {
+            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+            (existing, etag) = response.HasValue ? (Read(response.Value!), response.Value!.ETag) : (null, default);
+        }
+
+        var merged = new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
+        batch.ReplaceIfUnchanged(table, TableWriteBehind.ConsentOrder, Write(partition, rowKey, merged), etag,
+            ct => MergeAsync(userKey, consent, region, ct));
+        return merged;
     }
 
     public async Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken)

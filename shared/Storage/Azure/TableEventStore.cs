@@ -16,8 +16,10 @@ namespace CtMparticle.Storage.Azure;
 /// In-flight requests live in partition <c>inflight</c>. An event quarantined at push is parked as
 /// <c>parked|{id}</c> in its partition (the pending row moved, in one transaction) until a replay restores it or the
 /// quarantine retention ends.
+/// Inside a <see cref="TableWriteBatch"/> an event's rows are looked up (a point read) and, when new, written at the
+/// batch's flush, after the batch's consent, order contexts and links.
 /// </summary>
-internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time) : IEventStore
+internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time, TableWriteBehind? writeBehind = null) : IEventStore
 {
     private const string Seen = "seen|";
     private const string Pending = "pending|";
@@ -53,6 +55,17 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
             [NotBefore] = now,
         };
         Chunks.Write(pending, Payload, JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent));
+        if (writeBehind?.Current is { } batch)
+        {
+            if (await SeenAsync(batch, partition, seen.RowKey, cancellationToken).ConfigureAwait(false) is not { } earlier)
+            {
+                batch.Insert(table, TableWriteBehind.EventsOrder, [seen, pending]);
+                return AddResult.Added;
+            }
+
+            return messageId is null ? AddResult.Duplicate : AddedBefore(earlier, messageId, withheld: false);
+        }
+
         try
         {
             await table.SubmitTransactionAsync(
@@ -69,10 +82,27 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
 
             // Stored before by this message (a redelivery after a crash); an event it withheld was never stored.
             var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
-            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId && existing.Value.GetBoolean("Withheld") != true
-                ? AddResult.AddedBefore
-                : AddResult.Duplicate;
+            return existing.HasValue ? AddedBefore(existing.Value!, messageId, withheld: false) : AddResult.Duplicate;
         }
+    }
+
+    /// <summary>
+    /// An event seen before counts as added by this message only when this message recorded it (a redelivery after a
+    /// crash), and as the same fate: stored, or withheld.
+    /// </summary>
+    private static AddResult AddedBefore(TableEntity seen, string messageId, bool withheld) =>
+        seen.GetString("MessageId") == messageId && (seen.GetBoolean("Withheld") == true) == withheld ? AddResult.AddedBefore : AddResult.Duplicate;
+
+    /// <summary>The dedupe record of an event, as this batch wrote it or as the table holds it (null: never seen).</summary>
+    private async Task<TableEntity?> SeenAsync(TableWriteBatch batch, string partition, string row, CancellationToken cancellationToken)
+    {
+        if (batch.TryRead(table, partition, row, out var written))
+        {
+            return written;
+        }
+
+        var stored = await table.GetEntityIfExistsAsync<TableEntity>(partition, row, [PendingKey, "MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
+        return stored.HasValue ? stored.Value : null;
     }
 
     public async Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
@@ -86,6 +116,17 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
             ["SeenAt"] = time.GetUtcNow(),
             ["Withheld"] = true,
         };
+        if (writeBehind?.Current is { } batch)
+        {
+            if (await SeenAsync(batch, partition, seen.RowKey, cancellationToken).ConfigureAwait(false) is not { } earlier)
+            {
+                batch.Insert(table, TableWriteBehind.EventsOrder, [seen]);
+                return AddResult.Added;
+            }
+
+            return messageId is null ? AddResult.Duplicate : AddedBefore(earlier, messageId, withheld: true);
+        }
+
         try
         {
             await table.AddEntityAsync(seen, cancellationToken).ConfigureAwait(false);
@@ -100,19 +141,35 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
 
             // Only this message's own earlier withholding (a redelivery after a crash) counts as done before.
             var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, seen.RowKey, ["MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
-            return existing.HasValue && existing.Value!.GetString("MessageId") == messageId && existing.Value.GetBoolean("Withheld") == true
-                ? AddResult.AddedBefore
-                : AddResult.Duplicate;
+            return existing.HasValue ? AddedBefore(existing.Value!, messageId, withheld: true) : AddResult.Duplicate;
         }
     }
 
     public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
     {
         var partition = Partitions.Name("e", Partitions.Of(eventId, PartitionCount));
-        var seen = await table.GetEntityIfExistsAsync<TableEntity>(partition, Seen + eventId.ToString("N"), [PendingKey], cancellationToken).ConfigureAwait(false);
-        if (!seen.HasValue || seen.Value?.GetString(PendingKey) is not { } rowKey)
+        var batch = writeBehind?.Current;
+        var seen = batch is not null
+            ? await SeenAsync(batch, partition, Seen + eventId.ToString("N"), cancellationToken).ConfigureAwait(false)
+            : (await table.GetEntityIfExistsAsync<TableEntity>(partition, Seen + eventId.ToString("N"), [PendingKey], cancellationToken).ConfigureAwait(false)) is { HasValue: true } s ? s.Value : null;
+        if (seen?.GetString(PendingKey) is not { } rowKey)
         {
             return false; // never stored, or stored before seen rows named their outbox entry
+        }
+
+        if (batch is not null && batch.TryRead(table, partition, rowKey, out var written))
+        {
+            // Stored by this batch, not sent yet by anyone: replaced where it waits for the flush.
+            if (written is null || JsonSerializer.Deserialize(Chunks.Read(written, Payload), RelayJsonContext.Default.TrackingEvent) is not { } own
+                || replace(own) is not { } ownReplacement)
+            {
+                return false;
+            }
+
+            var rewritten = new TableEntity(partition, rowKey) { ["MessageId"] = written.GetString("MessageId"), [NotBefore] = time.GetUtcNow() };
+            Chunks.Write(rewritten, Payload, JsonSerializer.SerializeToUtf8Bytes(ownReplacement, RelayJsonContext.Default.TrackingEvent));
+            batch.Upsert(table, TableWriteBehind.EventsOrder, rewritten);
+            return true;
         }
 
         var found = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -11,9 +11,10 @@ namespace CtMparticle.Storage.Azure;
 /// <c>{customer}|{type}|{value}</c>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), so
 /// both lookups are one partition range query. Identity decisions (what each event was sent with) live under
 /// <c>d{n}</c> partitions by event id. The identifier's row is written first; a crash between the two leaves
-/// a row the next record of the same link completes (every write is an idempotent upsert).
+/// a row the next record of the same link completes (every write is an idempotent upsert). Inside a
+/// <see cref="TableWriteBatch"/> link writes wait for its flush, and reads see them.
 /// </summary>
-internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOptions> options) : IIdentityLinkStore
+internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOptions> options, TableWriteBehind? writeBehind = null) : IIdentityLinkStore
 {
     private const char Separator = '|'; // never in an encoded (base64url) key part, so prefixes never run into each other
 
@@ -21,7 +22,9 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     {
         var (partition, row) = CustomerKey(link.CustomerId, link.Type, link.Value);
         var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, row, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var stored = existing.HasValue ? Read(existing.Value!) : null;
+        var entity = existing.HasValue ? existing.Value : null;
+        entity = writeBehind?.Current is { } batch ? batch.Apply(table, partition, row, entity) : entity;
+        var stored = entity is null ? null : Read(entity);
         var merged = stored is null ? link : stored with { LastSeen = link.LastSeen > stored.LastSeen ? link.LastSeen : stored.LastSeen };
         if (stored != merged)
         {
@@ -48,6 +51,12 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         // forgotten meanwhile is not brought back as a row holding nothing but a time.
         foreach (var (partition, row) in new[] { IdentifierKey(stored.CustomerId, stored.Type, stored.Value), CustomerKey(stored.CustomerId, stored.Type, stored.Value) })
         {
+            if (writeBehind?.Current is { } batch)
+            {
+                batch.Merge(table, TableWriteBehind.LinksOrder, new TableEntity(partition, row) { ["LastSeen"] = at });
+                continue;
+            }
+
             try
             {
                 await table.UpdateEntityAsync(new TableEntity(partition, row) { ["LastSeen"] = at }, ETag.All, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
@@ -87,6 +96,13 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         {
             var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
             var (cp, cr) = CustomerKey(link.CustomerId, link.Type, link.Value);
+            if (writeBehind?.Current is { } batch)
+            {
+                batch.Delete(table, TableWriteBehind.LinksOrder, ip, ir);
+                batch.Delete(table, TableWriteBehind.LinksOrder, cp, cr);
+                continue;
+            }
+
             await table.DeleteEntityAsync(ip, ir, ETag.All, cancellationToken).ConfigureAwait(false);
             await table.DeleteEntityAsync(cp, cr, ETag.All, cancellationToken).ConfigureAwait(false);
         }
@@ -151,6 +167,13 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     {
         var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
         var (cp, cr) = CustomerKey(link.CustomerId, link.Type, link.Value);
+        if (writeBehind?.Current is { } batch)
+        {
+            batch.Upsert(table, TableWriteBehind.LinksOrder, Entity(ip, ir, link));
+            batch.Upsert(table, TableWriteBehind.LinksOrder, Entity(cp, cr, link));
+            return;
+        }
+
         await table.UpsertEntityAsync(Entity(ip, ir, link), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
         await table.UpsertEntityAsync(Entity(cp, cr, link), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
     }
@@ -158,14 +181,15 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken)
     {
         var end = prefix[..^1] + (char)(prefix[^1] + 1);
-        var links = new List<IdentityLink>();
+        var entities = new List<TableEntity>();
         await foreach (var entity in table.QueryAsync<TableEntity>(
             e => e.PartitionKey == partition && string.Compare(e.RowKey, prefix) >= 0 && string.Compare(e.RowKey, end) < 0,
             cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            links.Add(Read(entity));
+            entities.Add(entity);
         }
 
+        var links = (writeBehind?.Current is { } batch ? batch.ApplyRange(table, partition, prefix, end, entities) : entities).Select(Read);
         return [.. links.OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
     }
 

@@ -9,9 +9,10 @@ namespace CtMparticle.Storage.Azure;
 
 /// <summary>
 /// Order context on Azure Tables: the context under <c>o{shard}/{orderId}</c>, and an index row per payment under
-/// <c>p{shard}/{paymentId}</c> (payments carry no order reference, refunds arrive on payments).
+/// <c>p{shard}/{paymentId}</c> (payments carry no order reference, refunds arrive on payments). Inside a
+/// <see cref="TableWriteBatch"/> saves wait for its flush, and reads see them.
 /// </summary>
-internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOptions> options) : IOrderContextStore
+internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOptions> options, TableWriteBehind? writeBehind = null) : IOrderContextStore
 {
     private int PartitionCount => options.Value.Partitions;
 
@@ -19,14 +20,15 @@ internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOp
     {
         var entity = new TableEntity(Partitions.Name("o", Partitions.Of(order.OrderId, PartitionCount)), RowKeys.Encode(order.OrderId));
         Chunks.Write(entity, "Context", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext));
-        await table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        var batch = writeBehind?.Current;
+        await UpsertAsync(batch, entity, cancellationToken).ConfigureAwait(false);
         foreach (var payment in order.PaymentIds)
         {
             var index = new TableEntity(Partitions.Name("p", Partitions.Of(payment, PartitionCount)), RowKeys.Encode(payment))
             {
                 ["OrderId"] = order.OrderId,
             };
-            await table.UpsertEntityAsync(index, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            await UpsertAsync(batch, index, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -59,8 +61,24 @@ internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOp
         return orders;
     }
 
+    private async Task UpsertAsync(TableWriteBatch? batch, TableEntity entity, CancellationToken cancellationToken)
+    {
+        if (batch is not null)
+        {
+            batch.Upsert(table, TableWriteBehind.OrdersOrder, entity);
+            return;
+        }
+
+        await table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<TableEntity?> GetAsync(string partition, string rowKey, CancellationToken cancellationToken)
     {
+        if (writeBehind?.Current is { } batch && batch.TryRead(table, partition, rowKey, out var written))
+        {
+            return written;
+        }
+
         var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
         return response.HasValue ? response.Value : null;
     }

@@ -1,0 +1,337 @@
+using Azure;
+using Azure.Data.Tables;
+
+namespace CtMparticle.Storage.Azure;
+
+/// <summary>
+/// Write-behind for the ingest of one batch of inputs on Azure Tables (the function app's Service Bus batch). While a
+/// <see cref="TableWriteBatch"/> is open in the calling flow, the table stores put their ingest writes into it instead
+/// of sending each at once, and read through it (every read sees the batch's own writes); <see cref="TableWriteBatch.FlushAsync"/>
+/// then sends them as entity-group transactions, up to 100 writes of one partition each, instead of one request per
+/// write. A batch that is never flushed wrote nothing: the transport redelivers its inputs, and every stage is
+/// idempotent. Without an open batch (the push, the command-line runner, the jobs) every store writes at once, as before.
+/// </summary>
+/// <remarks>
+/// The batch is ambient to the calling flow (an <see cref="AsyncLocal{T}"/>), so the stores behind the shared ingest
+/// pipeline need no second set of methods, and a push or a concurrent invocation in the same process never sees it.
+/// </remarks>
+internal sealed class TableWriteBehind
+{
+    /// <summary>
+    /// The order tables are flushed in: consent, order contexts and identity links before the outbox, so a push never
+    /// reads an event of the batch before what the batch learnt with it.
+    /// </summary>
+    public const int ConsentOrder = 0, OrdersOrder = 1, LinksOrder = 2, EventsOrder = 3;
+
+    private readonly AsyncLocal<TableWriteBatch?> current = new();
+
+    /// <summary>The batch open in the calling flow, if any.</summary>
+    public TableWriteBatch? Current => current.Value;
+
+    /// <summary>
+    /// Opens a batch for the calling flow until it is disposed. Synchronous on purpose: an <see cref="AsyncLocal{T}"/>
+    /// set in a synchronous method stays set for its caller (set in an async one, it would be gone on return).
+    /// </summary>
+    public TableWriteBatch Begin()
+    {
+        if (current.Value is not null)
+        {
+            throw new InvalidOperationException("A write-behind batch is already open in this flow; flush and dispose it first.");
+        }
+
+        var batch = new TableWriteBatch(() => current.Value = null);
+        current.Value = batch;
+        return batch;
+    }
+}
+
+/// <summary>
+/// The writes of one batch, one per entity (a later write of the same entity is folded into the earlier one, as an
+/// entity-group transaction allows one operation per entity), and the order in which tables are flushed.
+/// </summary>
+internal sealed class TableWriteBatch : IDisposable
+{
+    /// <summary>At most 100 operations per entity-group transaction; its payload may be up to 4 MiB, kept well under.</summary>
+    private const int MaxActions = 100;
+
+    private const long MaxPayloadBytes = 2 * 1024 * 1024;
+
+    private readonly Action close;
+    private readonly Dictionary<(string Table, string Partition, string Row), Write> writes = [];
+    private readonly Dictionary<string, (TableClient Client, int Order)> tables = new(StringComparer.Ordinal);
+    private int groups;
+    private bool flushing;
+
+    internal TableWriteBatch(Action close) => this.close = close;
+
+    /// <summary>How many entities wait to be written.</summary>
+    public int Count => writes.Count;
+
+    /// <summary>
+    /// Entities that must not exist yet, written in one transaction together (an event's dedupe record and its outbox
+    /// entry). When they do exist at the flush (another instance wrote them after this batch looked), they are left as
+    /// they are, or <paramref name="conflicted"/> runs instead.
+    /// </summary>
+    public void Insert(TableClient table, int flushOrder, IReadOnlyList<TableEntity> entities, Func<CancellationToken, Task>? conflicted = null)
+    {
+        var group = ++groups;
+        foreach (var entity in entities)
+        {
+            Put(table, flushOrder, new Write(WriteKind.Insert, Copy(entity), default, conflicted, group));
+        }
+    }
+
+    /// <summary>An entity written whole, whether it exists or not.</summary>
+    public void Upsert(TableClient table, int flushOrder, TableEntity entity) =>
+        Put(table, flushOrder, new Write(WriteKind.Upsert, Copy(entity), default, null, ++groups));
+
+    /// <summary>Properties merged into an entity that exists; nothing when it does not (any more).</summary>
+    public void Merge(TableClient table, int flushOrder, TableEntity properties) =>
+        Put(table, flushOrder, new Write(WriteKind.Merge, Copy(properties), default, null, ++groups));
+
+    /// <summary>An entity deleted, whether it exists or not.</summary>
+    public void Delete(TableClient table, int flushOrder, string partition, string row) =>
+        Put(table, flushOrder, new Write(WriteKind.Delete, new TableEntity(partition, row), default, null, ++groups));
+
+    /// <summary>
+    /// An entity replaced only if it is still the version read (<paramref name="etag"/>), or added only if it is still
+    /// absent (<c>default</c>); otherwise <paramref name="conflicted"/> runs at the flush (a read-modify-write done
+    /// again on what is stored then). Written over an entity this batch already holds, it keeps that write's condition.
+    /// </summary>
+    public void ReplaceIfUnchanged(TableClient table, int flushOrder, TableEntity entity, ETag etag, Func<CancellationToken, Task> conflicted) =>
+        Put(table, flushOrder, new Write(etag == default ? WriteKind.Insert : WriteKind.Replace, Copy(entity), etag, conflicted, ++groups));
+
+    /// <summary>
+    /// What the batch knows of an entity without asking the table: true with the entity it wrote (or null, deleted);
+    /// false when the batch did not write it whole (not at all, or only merged properties into it).
+    /// </summary>
+    public bool TryRead(TableClient table, string partition, string row, out TableEntity? entity)
+    {
+        entity = null;
+        if (!writes.TryGetValue((table.Name, partition, row), out var write) || write.Kind == WriteKind.Merge)
+        {
+            return false;
+        }
+
+        entity = write.Kind == WriteKind.Delete ? null : Copy(write.Entity);
+        return true;
+    }
+
+    /// <summary>An entity as read from the table (null: absent), with the batch's writes of it applied.</summary>
+    public TableEntity? Apply(TableClient table, string partition, string row, TableEntity? stored) =>
+        writes.TryGetValue((table.Name, partition, row), out var write) ? Applied(write, stored) : stored;
+
+    /// <summary>The entities of a partition's row range [<paramref name="from"/>, <paramref name="to"/>) as read, with the batch's writes applied.</summary>
+    public IReadOnlyList<TableEntity> ApplyRange(TableClient table, string partition, string from, string to, IEnumerable<TableEntity> stored)
+    {
+        var rows = stored.ToDictionary(e => e.RowKey, StringComparer.Ordinal);
+        foreach (var ((name, p, row), write) in writes)
+        {
+            if (name != table.Name || p != partition || string.CompareOrdinal(row, from) < 0 || string.CompareOrdinal(row, to) >= 0)
+            {
+                continue;
+            }
+
+            if (Applied(write, rows.GetValueOrDefault(row)) is { } entity)
+            {
+                rows[row] = entity;
+            }
+            else
+            {
+                rows.Remove(row);
+            }
+        }
+
+        return [.. rows.Values.OrderBy(e => e.RowKey, StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// Sends every write: table by table in their flush order (so what a later table's rows refer to is stored first),
+    /// each table's partitions side by side, up to 100 writes of a partition per entity-group transaction. A transaction
+    /// refused because of one write's condition is sent again write by write (or group by group), each settled by its
+    /// kind. A transient failure throws and leaves the batch unflushed as a whole, for the transport to redeliver.
+    /// </summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        // Whatever runs from here (a conflicted write's read-modify-write) writes at once, not into this batch.
+        close();
+        flushing = true;
+        foreach (var (name, (client, _)) in tables.OrderBy(t => t.Value.Order))
+        {
+            var partitions = writes.Where(w => w.Key.Table == name).GroupBy(w => w.Key.Partition, StringComparer.Ordinal).ToArray();
+            await Parallel.ForEachAsync(partitions, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (partition, ct) =>
+            {
+                foreach (var transaction in Transactions(partition.Select(w => w.Value)))
+                {
+                    await SubmitAsync(client, transaction, ct).ConfigureAwait(false);
+                }
+            }).ConfigureAwait(false);
+        }
+
+        writes.Clear();
+        tables.Clear();
+    }
+
+    public void Dispose()
+    {
+        close();
+        writes.Clear();
+    }
+
+    private void Put(TableClient table, int flushOrder, Write incoming)
+    {
+        if (flushing)
+        {
+            throw new InvalidOperationException("This write-behind batch was flushed; open another.");
+        }
+
+        tables.TryAdd(table.Name, (table, flushOrder));
+        var key = (table.Name, incoming.Entity.PartitionKey, incoming.Entity.RowKey);
+        writes[key] = writes.TryGetValue(key, out var existing) ? Folded(existing, incoming) : incoming;
+    }
+
+    /// <summary>Two writes of one entity as one: what the table would hold after both, under the first one's condition.</summary>
+    private static Write Folded(Write first, Write then) => (first.Kind, then.Kind) switch
+    {
+        (_, WriteKind.Delete) => then,
+        (WriteKind.Delete, WriteKind.Merge) => first, // merging into what is gone does nothing
+        (WriteKind.Delete, _) => then with { Kind = WriteKind.Upsert, ETag = default },
+        (_, WriteKind.Merge) => first with { Entity = Merged(first.Entity, then.Entity) },
+        (WriteKind.Merge, _) => then,
+        // Insert or Replace first keeps its condition (on what the table held before the batch); Upsert first stays an upsert.
+        (WriteKind.Insert or WriteKind.Replace, _) => first with { Entity = then.Entity, Conflicted = Chained(first.Conflicted, then.Conflicted) },
+        _ => then with { Kind = WriteKind.Upsert, ETag = default, Conflicted = null },
+    };
+
+    /// <summary>Both read-modify-writes, in their order: each done again on what is stored, as they were done on the batch.</summary>
+    private static Func<CancellationToken, Task>? Chained(Func<CancellationToken, Task>? first, Func<CancellationToken, Task>? then) =>
+        first is null || then is null ? then ?? first : async ct =>
+        {
+            await first(ct).ConfigureAwait(false);
+            await then(ct).ConfigureAwait(false);
+        };
+
+    private static TableEntity? Applied(Write write, TableEntity? stored) => write.Kind switch
+    {
+        WriteKind.Delete => null,
+        WriteKind.Merge => stored is null ? null : Merged(stored, write.Entity),
+        _ => Copy(write.Entity),
+    };
+
+    private static TableEntity Merged(TableEntity into, TableEntity properties)
+    {
+        var merged = Copy(into);
+        foreach (var (name, value) in properties)
+        {
+            if (name is not ("PartitionKey" or "RowKey" or "odata.etag" or "Timestamp"))
+            {
+                merged[name] = value;
+            }
+        }
+
+        return merged;
+    }
+
+    private static TableEntity Copy(TableEntity entity)
+    {
+        var copy = new TableEntity(entity.PartitionKey, entity.RowKey);
+        foreach (var (name, value) in entity)
+        {
+            if (name is not ("PartitionKey" or "RowKey" or "odata.etag" or "Timestamp"))
+            {
+                copy[name] = value;
+            }
+        }
+
+        return copy;
+    }
+
+    /// <summary>A partition's writes in transactions of at most 100 and about 2 MiB, a group's writes never split.</summary>
+    private static IEnumerable<IReadOnlyList<Write>> Transactions(IEnumerable<Write> partition)
+    {
+        var transaction = new List<Write>();
+        long bytes = 0;
+        foreach (var group in partition.GroupBy(w => w.Group))
+        {
+            var size = group.Sum(w => Size(w.Entity));
+            if (transaction.Count > 0 && (transaction.Count + group.Count() > MaxActions || bytes + size > MaxPayloadBytes))
+            {
+                yield return transaction;
+                transaction = [];
+                bytes = 0;
+            }
+
+            transaction.AddRange(group);
+            bytes += size;
+        }
+
+        if (transaction.Count > 0)
+        {
+            yield return transaction;
+        }
+    }
+
+    /// <summary>An estimate of an entity's size in a transaction's body (binary goes as base64, text as UTF-8 JSON).</summary>
+    private static long Size(TableEntity entity) =>
+        256 + entity.Sum(p => (long)p.Key.Length + 16 + p.Value switch
+        {
+            byte[] binary => binary.Length * 4L / 3,
+            string text => text.Length * 2L,
+            _ => 32,
+        });
+
+    private static async Task SubmitAsync(TableClient table, IReadOnlyList<Write> transaction, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await table.SubmitTransactionAsync(transaction.Select(Action), cancellationToken).ConfigureAwait(false);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status is 404 or 409 or 412)
+        {
+            // One write's condition failed (an entity added or changed by another instance since this batch read it,
+            // or a merge into one deleted meanwhile), and with it the whole transaction: each group on its own.
+            foreach (var group in transaction.GroupBy(w => w.Group))
+            {
+                await SubmitAloneAsync(table, [.. group], cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task SubmitAloneAsync(TableClient table, IReadOnlyList<Write> group, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await table.SubmitTransactionAsync(group.Select(Action), cancellationToken).ConfigureAwait(false);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status is 404 or 409 or 412)
+        {
+            if (group[0].Conflicted is { } conflicted)
+            {
+                await conflicted(cancellationToken).ConfigureAwait(false); // done again on what is stored now
+            }
+
+            // Otherwise: inserts found their entities there (written by a redelivery or another instance: the same
+            // content, by id), or a merge found its entity deleted. Nothing is missing.
+        }
+    }
+
+    private static TableTransactionAction Action(Write write) => write.Kind switch
+    {
+        WriteKind.Insert => new TableTransactionAction(TableTransactionActionType.Add, write.Entity),
+        WriteKind.Upsert => new TableTransactionAction(TableTransactionActionType.UpsertReplace, write.Entity),
+        WriteKind.Merge => new TableTransactionAction(TableTransactionActionType.UpdateMerge, write.Entity, ETag.All),
+        WriteKind.Replace => new TableTransactionAction(TableTransactionActionType.UpdateReplace, write.Entity, write.ETag),
+        _ => new TableTransactionAction(TableTransactionActionType.Delete, write.Entity, ETag.All),
+    };
+
+    private enum WriteKind
+    {
+        Insert,
+        Upsert,
+        Merge,
+        Replace,
+        Delete,
+    }
+
+    private sealed record Write(WriteKind Kind, TableEntity Entity, ETag ETag, Func<CancellationToken, Task>? Conflicted, int Group);
+}
