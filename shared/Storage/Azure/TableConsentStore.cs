@@ -22,12 +22,14 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
     public async Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken)
     {
         var (partition, rowKey) = Key(userKey);
-        if (writeBehind?.Current is { } batch && batch.TryRead(table, partition, rowKey, out var written))
+        var batch = writeBehind?.Current;
+        if (batch is not null && batch.TryRead(table, partition, rowKey, out var known))
         {
-            return written is null ? null : Read(written);
+            return known is null ? null : Read(known);
         }
 
         var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        batch?.Remember(table, partition, rowKey, response.HasValue ? response.Value : null);
         return response.HasValue ? Read(response.Value!) : null;
     }
 
@@ -71,17 +73,16 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
     private async Task<UserConsent> MergeLaterAsync(
         TableWriteBatch batch, string userKey, string partition, string rowKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
     {
-        UserConsent? existing = null;
-        var etag = default(ETag);
-        if (batch.TryRead(table, partition, rowKey, out var written))
-        {
-            existing = written is null ? null : Read(written);
-        }
-        else
+        // As the batch wrote it (its write keeps the condition of its first read), as the batch read it, or as stored now;
+        // the write is conditional on the version read (default: on its absence).
+        if (!batch.TryRead(table, partition, rowKey, out var known))
         {
             var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-            (existing, etag) = response.HasValue ? (Read(response.Value!), response.Value!.ETag) : (null, default);
+            known = response.HasValue ? response.Value : null;
         }
+
+        var existing = known is null ? null : Read(known);
+        var etag = known?.ETag ?? default;
 
         var merged = new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
         batch.ReplaceIfUnchanged(table, TableWriteBehind.ConsentOrder, Write(partition, rowKey, merged), etag,

@@ -96,12 +96,13 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
     /// <summary>The dedupe record of an event, as this batch wrote it or as the table holds it (null: never seen).</summary>
     private async Task<TableEntity?> SeenAsync(TableWriteBatch batch, string partition, string row, CancellationToken cancellationToken)
     {
-        if (batch.TryRead(table, partition, row, out var written))
+        if (batch.TryRead(table, partition, row, out var known))
         {
-            return written;
+            return known;
         }
 
         var stored = await table.GetEntityIfExistsAsync<TableEntity>(partition, row, [PendingKey, "MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
+        batch.Remember(table, partition, row, stored.HasValue ? stored.Value : null);
         return stored.HasValue ? stored.Value : null;
     }
 

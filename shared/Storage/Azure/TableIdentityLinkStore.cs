@@ -181,6 +181,12 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken)
     {
         var end = prefix[..^1] + (char)(prefix[^1] + 1);
+        var batch = writeBehind?.Current;
+        if (batch is not null && batch.TryReadRange(table, partition, prefix, end, out var known))
+        {
+            return Links(known);
+        }
+
         var entities = new List<TableEntity>();
         await foreach (var entity in table.QueryAsync<TableEntity>(
             e => e.PartitionKey == partition && string.Compare(e.RowKey, prefix) >= 0 && string.Compare(e.RowKey, end) < 0,
@@ -189,9 +195,17 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
             entities.Add(entity);
         }
 
-        var links = (writeBehind?.Current is { } batch ? batch.ApplyRange(table, partition, prefix, end, entities) : entities).Select(Read);
-        return [.. links.OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
+        if (batch is null)
+        {
+            return Links(entities);
+        }
+
+        batch.RememberRange(table, partition, prefix, end, entities);
+        return Links(batch.ApplyRange(table, partition, prefix, end, entities));
     }
+
+    private static IReadOnlyList<IdentityLink> Links(IEnumerable<TableEntity> entities) =>
+        [.. entities.Select(Read).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
 
     private string DecisionPartition(Guid eventId) => Partitions.Name("d", Partitions.Of(eventId, options.Value.Partitions));
 

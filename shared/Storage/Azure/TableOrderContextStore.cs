@@ -74,12 +74,14 @@ internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOp
 
     private async Task<TableEntity?> GetAsync(string partition, string rowKey, CancellationToken cancellationToken)
     {
-        if (writeBehind?.Current is { } batch && batch.TryRead(table, partition, rowKey, out var written))
+        var batch = writeBehind?.Current;
+        if (batch is not null && batch.TryRead(table, partition, rowKey, out var known))
         {
-            return written;
+            return known;
         }
 
         var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        batch?.Remember(table, partition, rowKey, response.HasValue ? response.Value : null);
         return response.HasValue ? response.Value : null;
     }
 }

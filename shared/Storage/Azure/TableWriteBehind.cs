@@ -6,7 +6,8 @@ namespace CtMparticle.Storage.Azure;
 /// <summary>
 /// Write-behind for the ingest of one batch of inputs on Azure Tables (the function app's Service Bus batch). While a
 /// <see cref="TableWriteBatch"/> is open in the calling flow, the table stores put their ingest writes into it instead
-/// of sending each at once, and read through it (every read sees the batch's own writes); <see cref="TableWriteBatch.FlushAsync"/>
+/// of sending each at once, and read through it (every read sees the batch's own writes, and each entity or range is
+/// read from the table once per batch); <see cref="TableWriteBatch.FlushAsync"/>
 /// then sends them as entity-group transactions, up to 100 writes of one partition each, instead of one request per
 /// write. A batch that is never flushed wrote nothing: the transport redelivers its inputs, and every stage is
 /// idempotent. Without an open batch (the push, the command-line runner, the jobs) every store writes at once, as before.
@@ -59,6 +60,8 @@ internal sealed class TableWriteBatch : IDisposable
     private readonly Action close;
     private readonly Dictionary<(string Table, string Partition, string Row), Write> writes = [];
     private readonly Dictionary<string, (TableClient Client, int Order)> tables = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Table, string Partition, string Row), TableEntity?> read = [];
+    private readonly Dictionary<(string Table, string Partition, string From, string To), TableEntity[]> ranges = [];
     private int groups;
     private bool flushing;
 
@@ -102,20 +105,54 @@ internal sealed class TableWriteBatch : IDisposable
         Put(table, flushOrder, new Write(etag == default ? WriteKind.Insert : WriteKind.Replace, Copy(entity), etag, conflicted, ++groups));
 
     /// <summary>
-    /// What the batch knows of an entity without asking the table: true with the entity it wrote (or null, deleted);
-    /// false when the batch did not write it whole (not at all, or only merged properties into it).
+    /// What the batch knows of an entity without asking the table: true with the entity as the batch wrote it (null:
+    /// deleted), or as the table held it when the batch read it (<see cref="Remember"/>) with the batch's writes
+    /// applied; false when the table must be asked. An entity read from the table carries that read's ETag.
     /// </summary>
     public bool TryRead(TableClient table, string partition, string row, out TableEntity? entity)
     {
         entity = null;
-        if (!writes.TryGetValue((table.Name, partition, row), out var write) || write.Kind == WriteKind.Merge)
+        var key = (table.Name, partition, row);
+        var written = writes.TryGetValue(key, out var write);
+        if (written && write!.Kind != WriteKind.Merge)
+        {
+            entity = write.Kind == WriteKind.Delete ? null : Copy(write.Entity);
+            return true;
+        }
+
+        if (!read.TryGetValue(key, out var stored))
         {
             return false;
         }
 
-        entity = write.Kind == WriteKind.Delete ? null : Copy(write.Entity);
+        entity = written ? Applied(write!, stored) : stored is null ? null : Copy(stored, withETag: true);
         return true;
     }
+
+    /// <summary>
+    /// Keeps what the table held (null: absent) for the rest of the batch: a user's, an order's or an event's state is
+    /// read once per batch. What other instances write meanwhile is not seen until the next batch, as if every read
+    /// had been made at the first; the push checks consent again on what is stored then.
+    /// </summary>
+    public void Remember(TableClient table, string partition, string row, TableEntity? stored) =>
+        read[(table.Name, partition, row)] = stored is null ? null : Copy(stored, withETag: true);
+
+    /// <summary>A partition's row range [<paramref name="from"/>, <paramref name="to"/>) as the batch read it before, with its writes applied.</summary>
+    public bool TryReadRange(TableClient table, string partition, string from, string to, out IReadOnlyList<TableEntity> entities)
+    {
+        entities = [];
+        if (!ranges.TryGetValue((table.Name, partition, from, to), out var stored))
+        {
+            return false;
+        }
+
+        entities = ApplyRange(table, partition, from, to, stored.Select(e => Copy(e, withETag: true)));
+        return true;
+    }
+
+    /// <summary>Keeps a row range as the table held it for the rest of the batch (see <see cref="Remember"/>).</summary>
+    public void RememberRange(TableClient table, string partition, string from, string to, IEnumerable<TableEntity> stored) =>
+        ranges[(table.Name, partition, from, to)] = [.. stored.Select(e => Copy(e, withETag: true))];
 
     /// <summary>An entity as read from the table (null: absent), with the batch's writes of it applied.</summary>
     public TableEntity? Apply(TableClient table, string partition, string row, TableEntity? stored) =>
@@ -170,12 +207,16 @@ internal sealed class TableWriteBatch : IDisposable
 
         writes.Clear();
         tables.Clear();
+        read.Clear();
+        ranges.Clear();
     }
 
     public void Dispose()
     {
         close();
         writes.Clear();
+        read.Clear();
+        ranges.Clear();
     }
 
     private void Put(TableClient table, int flushOrder, Write incoming)
@@ -232,7 +273,7 @@ internal sealed class TableWriteBatch : IDisposable
         return merged;
     }
 
-    private static TableEntity Copy(TableEntity entity)
+    private static TableEntity Copy(TableEntity entity, bool withETag = false)
     {
         var copy = new TableEntity(entity.PartitionKey, entity.RowKey);
         foreach (var (name, value) in entity)
@@ -241,6 +282,11 @@ internal sealed class TableWriteBatch : IDisposable
             {
                 copy[name] = value;
             }
+        }
+
+        if (withETag)
+        {
+            copy.ETag = entity.ETag;
         }
 
         return copy;

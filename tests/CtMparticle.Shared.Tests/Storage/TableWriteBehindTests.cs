@@ -97,12 +97,16 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
         var user = "customer:c-" + tag;
         await harness.Consent.MergeAsync(user, Snapshot("analytics", false, Monday), new Region("DE"), default);
         using var batch = WriteBehind.Begin();
-        var inBatch = await harness.Consent.MergeAsync(user, Snapshot("analytics", true, Monday.AddHours(1)), null, default);
-        var again = await harness.Consent.MergeAsync(user, Snapshot("marketing", true, Monday.AddHours(1)), null, default); // read from the batch
+        var gateRead = await harness.Consent.GetAsync(user, default); // the batch reads the user once
         await OutsideAsync(() => harness.Consent.MergeAsync(user, Snapshot("personalization", true, Monday.AddHours(2)), new Region("FR"), default));
+        var unseen = await harness.Consent.GetAsync(user, default); // not seen until the flush
+        var inBatch = await harness.Consent.MergeAsync(user, Snapshot("analytics", true, Monday.AddHours(1)), null, default);
+        var again = await harness.Consent.MergeAsync(user, Snapshot("marketing", true, Monday.AddHours(1)), null, default);
 
         await batch.FlushAsync(default);
 
+        Assert.Equal(["analytics"], gateRead!.Consent.Gdpr.Keys);
+        Assert.Equal(["analytics"], unseen!.Consent.Gdpr.Keys);
         Assert.True(inBatch.Consent.Gdpr["analytics"].Consented);
         Assert.True(again.Consent.Gdpr["analytics"].Consented);
         var stored = await harness.Consent.GetAsync(user, default);
