@@ -9,8 +9,9 @@ namespace CtMparticle.Functions;
 /// Bus delivered (a string binding would already have decoded, and possibly mangled, it). A bad message, and a failure
 /// of the relay on one message, is quarantined or filtered and completed with the batch; only a transient
 /// infrastructure failure throws, so the batch is redelivered (harmlessly: every step is idempotent).
-/// The batch's table writes wait in one write-behind batch and go as entity-group transactions before the messages
-/// are completed (docs/performance.md, "Storage transactions on Azure"); a batch that throws wrote none of them.
+/// A batch of at least <see cref="TableWriteBehind.WorthFrom"/> messages writes behind: its table writes go as
+/// entity-group transactions before the messages are completed (docs/performance.md, "Storage transactions on Azure");
+/// a batch that throws wrote none of them.
 /// </summary>
 internal sealed class CommercetoolsIngest(IngestPipeline pipeline, TableWriteBehind writeBehind)
 {
@@ -20,12 +21,16 @@ internal sealed class CommercetoolsIngest(IngestPipeline pipeline, TableWriteBeh
         FunctionContext context,
         CancellationToken cancellationToken)
     {
-        using var writes = writeBehind.Begin();
-        foreach (var delivery in ServiceBusBatch.Read(messages, context))
+        var deliveries = ServiceBusBatch.Read(messages, context);
+        using var writes = deliveries.Count >= TableWriteBehind.WorthFrom ? writeBehind.Begin() : null;
+        foreach (var delivery in deliveries)
         {
             await pipeline.IngestAsync(delivery, cancellationToken).ConfigureAwait(false);
         }
 
-        await writes.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (writes is not null)
+        {
+            await writes.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Text;
 using Azure.Storage.Blobs;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
+using CtMparticle.Storage.Azure;
 using CtMparticle.Tests;
 using CtMparticle.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
@@ -101,6 +102,23 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(2, record.Source.DeliveryCount);
         Assert.Equal(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero), record.Source.EnqueuedAt);
         Assert.Equal("{\"truncated\": ", Encoding.UTF8.GetString(Convert.FromBase64String(record.PayloadBase64)));
+    }
+
+    [Fact]
+    public async Task Ingest_ALargeBatch_WritesBehind_ReadsItsOwnWrites_AndStoresEachEventOnce()
+    {
+        // Every sample twice (a redelivered copy of each), in one batch over the write-behind's threshold: the status
+        // change, the return and the refund find the order context their purchase stored earlier in the same batch.
+        byte[][] batch = [.. Samples.All.Select(Samples.Bytes), .. Samples.All.Select(Samples.Bytes)];
+        Assert.True(batch.Length >= TableWriteBehind.WorthFrom);
+        var function = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
+
+        await function.Run(batch, Context(batch.Length), default);
+
+        var pending = await services.GetRequiredService<IEventStore>().ReadPendingAsync(100, default);
+        Assert.Equal(8, pending.Count); // as IngestPipelineTests finds ingesting them one by one, in order
+        Assert.Equal(8, pending.Select(p => p.EventId).Distinct().Count());
+        Assert.Null(services.GetRequiredService<TableWriteBehind>().Current);
     }
 
     [Fact]

@@ -25,7 +25,10 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
     private static int Inputs =>
         int.TryParse(Environment.GetEnvironmentVariable("CTMP_ECONOMY_INPUTS"), System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 1_000;
 
-    /// <summary>The function app's largest Service Bus batch (host.json <c>maxMessageBatchSize</c>); <c>CTMP_ECONOMY_BATCH</c> tries another.</summary>
+    /// <summary>
+    /// The function app's largest Service Bus batch (host.json <c>maxMessageBatchSize</c>); <c>CTMP_ECONOMY_BATCH</c> writes behind
+    /// in batches of another size, small ones included (the function app writes batches under <see cref="TableWriteBehind.WorthFrom"/> at once).
+    /// </summary>
     private static int BatchSize =>
         int.TryParse(Environment.GetEnvironmentVariable("CTMP_ECONOMY_BATCH"), System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 ? n : HostBatchSize();
 #pragma warning restore RS0030

@@ -24,6 +24,14 @@ internal sealed class TableWriteBehind
     /// </summary>
     public const int ConsentOrder = 0, OrdersOrder = 1, LinksOrder = 2, EventsOrder = 3;
 
+    /// <summary>
+    /// The fewest inputs for which a batch is worth it. A batch adds a point read per event (its dedupe, which a lone
+    /// write learns from the write's conflict) and its writes spread over every partition, so small batches cost more
+    /// than writing at once: measured on Azurite over 1,000 commercetools deliveries (16 partitions), 6.26 transactions
+    /// per input in batches of 1, 5.63 in batches of 10, 4.93 of 25, 2.10 of 500, against 5.59 written at once.
+    /// </summary>
+    public const int WorthFrom = 16;
+
     private readonly AsyncLocal<TableWriteBatch?> current = new();
 
     /// <summary>The batch open in the calling flow, if any.</summary>
