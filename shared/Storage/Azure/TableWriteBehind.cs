@@ -56,7 +56,8 @@ internal sealed class TableWriteBehind
 
 /// <summary>
 /// The writes of one batch, one per entity (a later write of the same entity is folded into the earlier one, as an
-/// entity-group transaction allows one operation per entity), and the order in which tables are flushed.
+/// entity-group transaction allows one operation per entity), what the batch read, and the order in which tables are
+/// flushed. Not thread-safe, and need not be: one flow settles its inputs one at a time.
 /// </summary>
 internal sealed class TableWriteBatch : IDisposable
 {
