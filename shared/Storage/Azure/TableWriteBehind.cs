@@ -194,8 +194,8 @@ internal sealed class TableWriteBatch : IDisposable
     /// <summary>
     /// Sends every write: table by table in their flush order (so what a later table's rows refer to is stored first),
     /// each table's partitions side by side, up to 100 writes of a partition per entity-group transaction. A transaction
-    /// refused because of one write's condition is sent again write by write (or group by group), each settled by its
-    /// kind. A transient failure throws and leaves the batch unflushed as a whole, for the transport to redeliver.
+    /// refused because of one write's condition is sent again without that write's group, which is settled on its own
+    /// by its kind. A transient failure throws and leaves the rest unflushed, for the transport to redeliver.
     /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
@@ -337,17 +337,33 @@ internal sealed class TableWriteBatch : IDisposable
 
     private static async Task SubmitAsync(TableClient table, IReadOnlyList<Write> transaction, CancellationToken cancellationToken)
     {
-        try
+        var remaining = transaction.ToList();
+        while (remaining.Count > 0)
         {
-            await table.SubmitTransactionAsync(transaction.Select(Action), cancellationToken).ConfigureAwait(false);
-        }
-        catch (TableTransactionFailedException ex) when (ex.Status is 404 or 409 or 412)
-        {
-            // One write's condition failed (an entity added or changed by another instance since this batch read it,
-            // or a merge into one deleted meanwhile), and with it the whole transaction: each group on its own.
-            foreach (var group in transaction.GroupBy(w => w.Group))
+            try
             {
-                await SubmitAloneAsync(table, [.. group], cancellationToken).ConfigureAwait(false);
+                await table.SubmitTransactionAsync(remaining.Select(Action), cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status is 404 or 409 or 412)
+            {
+                // One write's condition failed (an entity added or changed by another instance since this batch read
+                // it, or a merge into one deleted meanwhile), and with it the whole transaction: that write's group is
+                // settled on its own and the rest sent again together; each group on its own when the service did
+                // not say which write failed.
+                if (ex.FailedTransactionActionIndex is not { } index || index < 0 || index >= remaining.Count)
+                {
+                    foreach (var group in remaining.GroupBy(w => w.Group))
+                    {
+                        await SubmitAloneAsync(table, [.. group], cancellationToken).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                var failed = remaining[index].Group;
+                await SubmitAloneAsync(table, [.. remaining.Where(w => w.Group == failed)], cancellationToken).ConfigureAwait(false);
+                remaining.RemoveAll(w => w.Group == failed);
             }
         }
     }

@@ -92,6 +92,27 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task Flush_OneOfManyEventsStoredElsewhereMeanwhile_StoresEachOnce()
+    {
+        // Twelve events over the harness's 4 partitions: the one another instance stores shares its transaction with
+        // others, which must still be written.
+        var events = Enumerable.Range(0, 12).Select(i => Event($"wb-many-{i}")).ToArray();
+        using var batch = WriteBehind.Begin();
+        foreach (var e in events)
+        {
+            Assert.Equal(AddResult.Added, await harness.Events.TryAddAsync(e, "m-here", default));
+        }
+
+        await OutsideAsync(() => harness.Events.TryAddAsync(events[5], "m-there", default));
+
+        await batch.FlushAsync(default);
+
+        var pending = await harness.Events.ReadPendingAsync(100, default);
+        Assert.Equal(events.Select(e => e.Context.EventId).Order(), pending.Select(p => p.EventId).Order());
+        Assert.Equal("m-there", pending.Single(p => p.EventId == events[5].Context.EventId).MessageId);
+    }
+
+    [Fact]
     public async Task Flush_ConsentChangedElsewhereMeanwhile_KeepsBothChanges()
     {
         var user = "customer:c-" + tag;
