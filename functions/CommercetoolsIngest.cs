@@ -9,7 +9,7 @@ namespace CtMparticle.Functions;
 /// Bus delivered (a string binding would already have decoded, and possibly mangled, it). A bad message, and a failure
 /// of the relay on one message, is quarantined or filtered and completed with the batch; only a transient
 /// infrastructure failure throws, so the batch is redelivered (harmlessly: every step is idempotent).
-/// A batch of at least <see cref="TableWriteBehind.WorthFrom"/> messages writes behind: its table writes go as
+/// A batch large enough (<see cref="TableWriteBehind.WorthFor"/>: 16 messages with the default partitions) writes behind: its table writes go as
 /// entity-group transactions before the messages are completed (docs/performance.md, "Storage transactions on Azure");
 /// a batch that throws wrote none of them.
 /// </summary>
@@ -22,7 +22,7 @@ internal sealed class CommercetoolsIngest(IngestPipeline pipeline, TableWriteBeh
         CancellationToken cancellationToken)
     {
         var deliveries = ServiceBusBatch.Read(messages, context);
-        using var writes = deliveries.Count >= TableWriteBehind.WorthFrom ? writeBehind.Begin() : null;
+        using var writes = writeBehind.WorthFor(deliveries.Count) ? writeBehind.Begin() : null;
         foreach (var delivery in deliveries)
         {
             await pipeline.IngestAsync(delivery, cancellationToken).ConfigureAwait(false);

@@ -27,7 +27,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
 
     /// <summary>
     /// The function app's largest Service Bus batch (host.json <c>maxMessageBatchSize</c>); <c>CTMP_ECONOMY_BATCH</c> writes behind
-    /// in batches of another size, small ones included (the function app writes batches under <see cref="TableWriteBehind.WorthFrom"/> at once).
+    /// in batches of another size, small ones included (the function app writes small batches at once: <see cref="TableWriteBehind.WorthFor"/>).
     /// </summary>
     private static int BatchSize =>
         int.TryParse(Environment.GetEnvironmentVariable("CTMP_ECONOMY_BATCH"), System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 ? n : HostBatchSize();
