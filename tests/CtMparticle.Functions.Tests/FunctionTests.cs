@@ -110,7 +110,13 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         // Every sample twice (a redelivered copy of each), in one batch over the write-behind's threshold: the status
         // change, the return and the refund find the order context their purchase stored earlier in the same batch.
         // Then the whole batch again, as Service Bus redelivers a batch whose completion was lost.
-        byte[][] batch = [.. Samples.All.Select(Samples.Bytes), .. Samples.All.Select(Samples.Bytes)];
+        byte[][] batch =
+        [
+            .. Samples.All.Select(Samples.Bytes),
+            Encoding.UTF8.GetBytes("{\"truncated\": "),
+            [0x7B, 0xFF, 0xFE, 0x7D],
+            .. Samples.All.Select(Samples.Bytes),
+        ];
         Assert.True(services.GetRequiredService<TableWriteBehind>().WorthFor(batch.Length));
         var function = ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services);
 
@@ -121,6 +127,16 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(8, pending.Count); // as IngestPipelineTests finds ingesting them one by one, in order
         Assert.Equal(8, pending.Select(p => p.EventId).Distinct().Count());
         Assert.Null(services.GetRequiredService<TableWriteBehind>().Current);
+        var quarantined = new List<string>();
+        await foreach (var blob in services.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(prefix + "-quarantine").GetBlobsAsync())
+        {
+            quarantined.Add(blob.Name);
+        }
+
+        // The two bad bodies, and the sample whose payload was not included (each once, however often delivered).
+        Assert.Equal(3, quarantined.Count);
+        Assert.Contains(quarantined, b => b.Contains("/malformed_json/", StringComparison.Ordinal));
+        Assert.Contains(quarantined, b => b.Contains("/not_utf8/", StringComparison.Ordinal));
     }
 
     [Fact]
