@@ -45,10 +45,7 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
         {
             var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
             var existing = response.HasValue ? Read(response.Value!) : null;
-            var merged = new UserConsent(
-                ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty,
-                region ?? existing?.Region,
-                time.GetUtcNow());
+            var merged = Merged(existing, consent, region);
             var entity = Write(partition, rowKey, merged);
             try
             {
@@ -81,14 +78,16 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
             known = response.HasValue ? response.Value : null;
         }
 
-        var existing = known is null ? null : Read(known);
+        var merged = Merged(known is null ? null : Read(known), consent, region);
         var etag = known?.ETag ?? default;
-
-        var merged = new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
         batch.ReplaceIfUnchanged(table, TableWriteBehind.ConsentOrder, Write(partition, rowKey, merged), etag,
             ct => MergeAsync(userKey, consent, region, ct));
         return merged;
     }
+
+    /// <summary>What is stored after learning <paramref name="consent"/> and <paramref name="region"/>: per purpose the newest, the region given or kept.</summary>
+    private UserConsent Merged(UserConsent? existing, ConsentSnapshot? consent, Region? region) =>
+        new(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
 
     public async Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken)
     {

@@ -57,13 +57,7 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         Chunks.Write(pending, Payload, JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent));
         if (writeBehind?.Current is { } batch)
         {
-            if (await SeenAsync(batch, partition, seen.RowKey, cancellationToken).ConfigureAwait(false) is not { } earlier)
-            {
-                batch.Insert(table, TableWriteBehind.EventsOrder, [seen, pending]);
-                return AddResult.Added;
-            }
-
-            return messageId is null ? AddResult.Duplicate : AddedBefore(earlier, messageId, withheld: false);
+            return await AddLaterAsync(batch, [seen, pending], messageId, withheld: false, cancellationToken).ConfigureAwait(false);
         }
 
         try
@@ -93,6 +87,21 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
     private static AddResult AddedBefore(TableEntity seen, string messageId, bool withheld) =>
         seen.GetString("MessageId") == messageId && (seen.GetBoolean("Withheld") == true) == withheld ? AddResult.AddedBefore : AddResult.Duplicate;
 
+    /// <summary>
+    /// Inside a batch: an event never seen gets its rows (the dedupe record first) written at the flush, together; one
+    /// seen before is answered as <see cref="TryAddAsync"/> answers a conflict, from the record itself.
+    /// </summary>
+    private async Task<AddResult> AddLaterAsync(TableWriteBatch batch, TableEntity[] rows, string? messageId, bool withheld, CancellationToken cancellationToken)
+    {
+        if (await SeenAsync(batch, rows[0].PartitionKey, rows[0].RowKey, cancellationToken).ConfigureAwait(false) is not { } earlier)
+        {
+            batch.Insert(table, TableWriteBehind.EventsOrder, rows);
+            return AddResult.Added;
+        }
+
+        return messageId is null ? AddResult.Duplicate : AddedBefore(earlier, messageId, withheld);
+    }
+
     /// <summary>The dedupe record of an event, as this batch wrote it or as the table holds it (null: never seen).</summary>
     private async Task<TableEntity?> SeenAsync(TableWriteBatch batch, string partition, string row, CancellationToken cancellationToken)
     {
@@ -119,13 +128,7 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         };
         if (writeBehind?.Current is { } batch)
         {
-            if (await SeenAsync(batch, partition, seen.RowKey, cancellationToken).ConfigureAwait(false) is not { } earlier)
-            {
-                batch.Insert(table, TableWriteBehind.EventsOrder, [seen]);
-                return AddResult.Added;
-            }
-
-            return messageId is null ? AddResult.Duplicate : AddedBefore(earlier, messageId, withheld: true);
+            return await AddLaterAsync(batch, [seen], messageId, withheld: true, cancellationToken).ConfigureAwait(false);
         }
 
         try
@@ -158,23 +161,20 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
             return false; // never stored, or stored before seen rows named their outbox entry
         }
 
+        // Stored by this batch (not sent by anyone yet: replaced where it waits for the flush), or as the table holds it.
+        var inBatch = false;
+        TableEntity? pending;
         if (batch is not null && batch.TryRead(table, partition, rowKey, out var written))
         {
-            // Stored by this batch, not sent yet by anyone: replaced where it waits for the flush.
-            if (written is null || JsonSerializer.Deserialize(Chunks.Read(written, Payload), RelayJsonContext.Default.TrackingEvent) is not { } own
-                || replace(own) is not { } ownReplacement)
-            {
-                return false;
-            }
-
-            var rewritten = new TableEntity(partition, rowKey) { ["MessageId"] = written.GetString("MessageId"), [NotBefore] = time.GetUtcNow() };
-            Chunks.Write(rewritten, Payload, JsonSerializer.SerializeToUtf8Bytes(ownReplacement, RelayJsonContext.Default.TrackingEvent));
-            batch.Upsert(table, TableWriteBehind.EventsOrder, rewritten);
-            return true;
+            (inBatch, pending) = (true, written);
+        }
+        else
+        {
+            var found = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+            pending = found.HasValue ? found.Value : null;
         }
 
-        var found = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (!found.HasValue || found.Value is not { } pending
+        if (pending is null
             || JsonSerializer.Deserialize(Chunks.Read(pending, Payload), RelayJsonContext.Default.TrackingEvent) is not { } stored
             || replace(stored) is not { } replacement)
         {
@@ -183,6 +183,12 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
 
         var updated = new TableEntity(partition, rowKey) { ["MessageId"] = pending.GetString("MessageId"), [NotBefore] = time.GetUtcNow() };
         Chunks.Write(updated, Payload, JsonSerializer.SerializeToUtf8Bytes(replacement, RelayJsonContext.Default.TrackingEvent));
+        if (inBatch)
+        {
+            batch!.Upsert(table, TableWriteBehind.EventsOrder, updated);
+            return true;
+        }
+
         try
         {
             // The ETag makes it a compare-and-swap: a push removing it meanwhile wins, and the replacement is not written.

@@ -113,6 +113,29 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task ReplacePending_InABatch_RewritesItsOwnEventAndOneStoredBefore()
+    {
+        var before = Event("wb-before");
+        var own = Event("wb-own");
+        await harness.Events.TryAddAsync(before, "m-0", default);
+        static TrackingEvent Rewrite(TrackingEvent e) => ((SignedIn)e) with { Method = "passkey" };
+        using (var batch = WriteBehind.Begin())
+        {
+            await harness.Events.TryAddAsync(own, "m-1", default);
+
+            Assert.True(await harness.Events.ReplacePendingAsync(own.Context.EventId, Rewrite, default));
+            Assert.True(await harness.Events.ReplacePendingAsync(before.Context.EventId, Rewrite, default));
+            Assert.False(await harness.Events.ReplacePendingAsync(Guid.NewGuid(), Rewrite, default));
+            await batch.FlushAsync(default);
+        }
+
+        var pending = await harness.Events.ReadPendingAsync(100, default);
+        Assert.Equal(2, pending.Count);
+        Assert.All(pending, p => Assert.Equal("passkey",
+            ((SignedIn)System.Text.Json.JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!).Method));
+    }
+
+    [Fact]
     public async Task Flush_ConsentChangedElsewhereMeanwhile_KeepsBothChanges()
     {
         var user = "customer:c-" + tag;
