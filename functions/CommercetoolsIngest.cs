@@ -1,4 +1,4 @@
-using CtMparticle.Pipeline;
+using CtMparticle.Hosting;
 using CtMparticle.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
 
@@ -11,26 +11,16 @@ namespace CtMparticle.Functions;
 /// infrastructure failure throws, so the batch is redelivered (harmlessly: every step is idempotent).
 /// A batch large enough (<see cref="TableWriteBehind.WorthFor"/>: 16 messages with the default partitions) writes behind: its table writes go as
 /// entity-group transactions before the messages are completed (docs/performance.md, "Storage transactions on Azure");
-/// a batch that throws wrote none of them.
+/// a batch that throws wrote none of them, and counted none of its outcomes in the metrics. A message whose outcome
+/// the flush found wrong (an event it took as new was another message's) is settled again, at once, and counted once
+/// (<see cref="WriteBehindIngest"/>).
 /// </summary>
-internal sealed class CommercetoolsIngest(IngestPipeline pipeline, TableWriteBehind writeBehind)
+internal sealed class CommercetoolsIngest(WriteBehindIngest ingest)
 {
     [Function(nameof(CommercetoolsIngest))]
     public async Task Run(
         [ServiceBusTrigger("%CommercetoolsTopic%", "%CommercetoolsSubscription%", Connection = "ServiceBusConnection", IsBatched = true)] byte[][] messages,
         FunctionContext context,
-        CancellationToken cancellationToken)
-    {
-        var deliveries = ServiceBusBatch.Read(messages, context);
-        using var writes = writeBehind.WorthFor(deliveries.Count) ? writeBehind.Begin() : null;
-        foreach (var delivery in deliveries)
-        {
-            await pipeline.IngestAsync(delivery, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (writes is not null)
-        {
-            await writes.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+        CancellationToken cancellationToken) =>
+        await ingest.IngestAsync(ServiceBusBatch.Read(messages, context), cancellationToken).ConfigureAwait(false);
 }

@@ -120,6 +120,9 @@ internal static partial class RelayLog
     [LoggerMessage(1019, LogLevel.Information, "Alias {MessageId}: customer {CustomerId} and the call's {IdentityType} are one person; recorded as a link, not sent as an event")]
     public static partial void IdentityAliased(ILogger logger, string? messageId, string customerId, string identityType);
 
+    [LoggerMessage(1020, LogLevel.Information, "{MessageType} {MessageId} settled again after its batch was written: an event it took as new had been stored before by another message")]
+    public static partial void SettledAgain(ILogger logger, string? messageType, string messageId);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

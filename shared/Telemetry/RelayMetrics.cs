@@ -16,6 +16,7 @@ internal sealed class RelayMetrics : IDisposable
     private readonly Counter<long> events;
     private readonly Counter<long> requests;
     private readonly Histogram<double> pushLatency;
+    private readonly AsyncLocal<MetricsHold?> held = new();
     private long pendingCount;
     private double oldestPendingSeconds;
 
@@ -30,14 +31,68 @@ internal sealed class RelayMetrics : IDisposable
         meter.CreateObservableGauge("ctmp.outbox.oldest_age", () => Volatile.Read(ref oldestPendingSeconds), "s", "Age of the oldest pending event, as last seen by the push.");
     }
 
-    public void Delivery(string outcome, string? reason) =>
+    public void Delivery(string outcome, string? reason)
+    {
+        if (held.Value is { } hold)
+        {
+            hold.Keep(new HeldCount(true, outcome, 1, reason));
+            return;
+        }
+
         deliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("reason", reason ?? "none"));
+    }
 
     public void Events(string outcome, long count, string? reason = null)
     {
-        if (count > 0)
+        if (count <= 0)
         {
-            events.Add(count, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("reason", reason ?? "none"));
+            return;
+        }
+
+        if (held.Value is { } hold)
+        {
+            hold.Keep(new HeldCount(false, outcome, count, reason));
+            return;
+        }
+
+        events.Add(count, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("reason", reason ?? "none"));
+    }
+
+    /// <summary>
+    /// Keeps the delivery and event counts made in the calling flow, until the hold is disposed, for the caller to
+    /// <see cref="MetricsHold.Release"/> or <see cref="MetricsHold.Discard"/> later: an input counted only once its
+    /// outcome is final (a write-behind batch's inputs once the batch is flushed; one settled again, by that settling).
+    /// Synchronous on purpose, like <c>TableWriteBehind.Begin</c>: the hold stays set for the caller.
+    /// </summary>
+    public MetricsHold Hold()
+    {
+        if (held.Value is not null)
+        {
+            throw new InvalidOperationException("Counts are already held in this flow.");
+        }
+
+        var hold = new MetricsHold(this);
+        held.Value = hold;
+        return hold;
+    }
+
+    internal void EndHold(MetricsHold hold)
+    {
+        if (ReferenceEquals(held.Value, hold))
+        {
+            held.Value = null;
+        }
+    }
+
+    internal void Count(HeldCount count)
+    {
+        if (count.Delivery)
+        {
+            Delivery(count.Outcome, count.Reason);
+        }
+        else
+        {
+            Events(count.Outcome, count.Count, count.Reason);
         }
     }
 
@@ -55,3 +110,46 @@ internal sealed class RelayMetrics : IDisposable
 
     public void Dispose() => meter.Dispose();
 }
+
+/// <summary>Counts kept by <see cref="RelayMetrics.Hold"/>; disposing it stops keeping them in the flow that opened it.</summary>
+internal sealed class MetricsHold(RelayMetrics metrics) : IDisposable
+{
+    private readonly List<HeldCount> counts = [];
+
+    internal void Keep(HeldCount count)
+    {
+        lock (counts)
+        {
+            counts.Add(count);
+        }
+    }
+
+    /// <summary>Counts what was kept (after the hold is disposed: while it is open they would be kept again).</summary>
+    public void Release()
+    {
+        HeldCount[] kept;
+        lock (counts)
+        {
+            kept = [.. counts];
+            counts.Clear();
+        }
+
+        foreach (var count in kept)
+        {
+            metrics.Count(count);
+        }
+    }
+
+    /// <summary>Drops what was kept: the outcome it counted did not stand.</summary>
+    public void Discard()
+    {
+        lock (counts)
+        {
+            counts.Clear();
+        }
+    }
+
+    public void Dispose() => metrics.EndHold(this);
+}
+
+internal readonly record struct HeldCount(bool Delivery, string Outcome, long Count, string? Reason);

@@ -113,6 +113,30 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
     }
 
     [Fact]
+    public async Task WrittenBehind_AMessageWhoseEventAnotherStoredBefore_IsSettledAgain_AndCountedOnce()
+    {
+        var meters = services.GetRequiredService<MeterProvider>();
+        var context = new FakeFunctionContext(new Dictionary<string, object?>());
+        // A small batch, written at once: the order is stored by its message.
+        await ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services).Run([Samples.Bytes(Samples.OrderCreatedRegistered)], context, default);
+        // A batch large enough to write behind: the same order under another message id (its events are another
+        // message's, so it is a duplicate), which the batch takes as new until its flush, and 15 bad bodies.
+        var copy = Samples.Json(Samples.OrderCreatedRegistered);
+        copy["id"] = Guid.NewGuid().ToString();
+        var batch = new[] { Samples.Bytes(copy) }.Concat(Enumerable.Range(0, 15).Select(i => System.Text.Encoding.UTF8.GetBytes($"{{not json {i}"))).ToArray();
+        await ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services).Run(batch, context, default);
+
+        meters.ForceFlush();
+        services.GetRequiredService<LoggerProvider>().ForceFlush();
+        var deliveries = Sums(metrics.Last(m => m.Name == "ctmp.deliveries"));
+        Assert.Equal(1, deliveries.GetValueOrDefault(("accepted", "none")));
+        Assert.Equal(1, deliveries.GetValueOrDefault(("duplicate", "duplicate")));
+        Assert.Equal(15, deliveries.GetValueOrDefault(("quarantined", "malformed_json")));
+        Assert.Equal(17, deliveries.Values.Sum());
+        Assert.Single(logs, l => l.EventId.Id == 1020);
+    }
+
+    [Fact]
     public async Task OneDelivery_IsFollowedFromItsTriggerToTheMParticleRequest_AndItsQuarantineRecordCarriesTheTrace()
     {
         _ = services.GetRequiredService<TracerProvider>();
@@ -187,6 +211,24 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
         }
 
         return [];
+    }
+
+    /// <summary>A counter's sums by outcome and reason.</summary>
+    private static Dictionary<(string Outcome, string Reason), long> Sums(Metric metric)
+    {
+        var sums = new Dictionary<(string, string), long>();
+        foreach (ref readonly var point in metric.GetMetricPoints())
+        {
+            string? outcome = null, reason = null;
+            foreach (var tag in point.Tags)
+            {
+                (outcome, reason) = tag.Key switch { "outcome" => ((string?)tag.Value, reason), "reason" => (outcome, (string?)tag.Value), _ => (outcome, reason) };
+            }
+
+            sums[(outcome!, reason!)] = sums.GetValueOrDefault((outcome!, reason!)) + point.GetSumLong();
+        }
+
+        return sums;
     }
 
     private static List<Dictionary<string, object?>> Points(Metric metric)

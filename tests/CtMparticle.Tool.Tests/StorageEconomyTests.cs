@@ -2,9 +2,11 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Tracing;
 using Azure.Core.Diagnostics;
 using CtMparticle.Delivery;
+using CtMparticle.Hosting;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage.Azure;
 using CtMparticle.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace CtMparticle.Tool.Tests;
@@ -115,18 +117,17 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
     private static async Task<IReadOnlyList<IngestOutcomeKind>> IngestAsync(RunnerHost host, string[] lines, int batchSize)
     {
         var outcomes = new List<IngestOutcomeKind>(lines.Length);
+        var ingest = ActivatorUtilities.CreateInstance<WriteBehindIngest>(host.Services);
         foreach (var batch in lines.Chunk(batchSize > 0 ? batchSize : 1))
         {
-            using var writes = batchSize > 0 ? host.Get<TableWriteBehind>().Begin() : null;
-            foreach (var line in batch)
+            var inputs = batch.Select((line, i) => new Inbound(System.Text.Encoding.UTF8.GetBytes(line), "m-" + (outcomes.Count + i))).ToArray();
+            if (batchSize == 0)
             {
-                outcomes.Add((await host.Ingest.IngestAsync(new Inbound(System.Text.Encoding.UTF8.GetBytes(line), "m-" + outcomes.Count), CancellationToken.None)).Kind);
+                outcomes.Add((await host.Ingest.IngestAsync(inputs[0], CancellationToken.None)).Kind);
+                continue;
             }
 
-            if (writes is not null)
-            {
-                await writes.FlushAsync(CancellationToken.None);
-            }
+            outcomes.AddRange((await ingest.IngestBehindAsync(inputs, CancellationToken.None)).Select(o => o.Kind));
         }
 
         return outcomes;

@@ -88,31 +88,70 @@ internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> 
         seen.GetString("MessageId") == messageId && (seen.GetBoolean("Withheld") == true) == withheld ? AddResult.AddedBefore : AddResult.Duplicate;
 
     /// <summary>
-    /// Inside a batch: an event never seen gets its rows (the dedupe record first) written at the flush, together; one
-    /// seen before is answered as <see cref="TryAddAsync"/> answers a conflict, from the record itself.
+    /// Inside a batch. An event the batch knows (it wrote or read its dedupe record) is answered from that record, as
+    /// <see cref="TryAddAsync"/> answers a conflict. One it does not know is taken as new without a read, since an
+    /// input's events almost always are: its rows go at the flush, which finds out whether the record existed after
+    /// all. Stored before by the same input with the same fate (a redelivery) is the answer given; anything else
+    /// (another input's event) leaves the input to be settled again after the flush (<see cref="TableWriteBatch.Unsettle"/>).
     /// </summary>
     private async Task<AddResult> AddLaterAsync(TableWriteBatch batch, TableEntity[] rows, string? messageId, bool withheld, CancellationToken cancellationToken)
     {
-        if (await SeenAsync(batch, rows[0].PartitionKey, rows[0].RowKey, cancellationToken).ConfigureAwait(false) is not { } earlier)
+        var (partition, row) = (rows[0].PartitionKey, rows[0].RowKey);
+        TableEntity? earlier;
+        if (messageId is null || withheld)
         {
-            batch.Insert(table, TableWriteBehind.EventsOrder, rows);
+            // Looked up: with no input to settle again; or a withholding, on whose outcome the input writes more (the
+            // consent it learnt goes as an update only when the withholding is new), which settling again could not take back.
+            earlier = await SeenAsync(batch, partition, row, cancellationToken).ConfigureAwait(false);
+        }
+        else if (!batch.TryRead(table, partition, row, out earlier))
+        {
+            batch.Insert(table, TableWriteBehind.EventsOrder, rows, ct => CheckAsync(batch, partition, row, messageId, withheld, ct), unread: true);
+            return AddResult.Added;
+        }
+        else if (earlier?.GetString("MessageId") != messageId && batch.IsUnread(table, partition, row))
+        {
+            // Another input of the batch took it as new: whether it was is known from the table alone.
+            earlier = await SeenAsync(batch, partition, row, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (earlier is null)
+        {
+            batch.Insert(table, TableWriteBehind.EventsOrder, rows, messageId is null ? null : ct => CheckAsync(batch, partition, row, messageId, withheld, ct));
             return AddResult.Added;
         }
 
         return messageId is null ? AddResult.Duplicate : AddedBefore(earlier, messageId, withheld);
     }
 
-    /// <summary>The dedupe record of an event, as this batch wrote it or as the table holds it (null: never seen).</summary>
+    /// <summary>
+    /// At the flush, an event's rows found their dedupe record there: the outcome given (added) stands for a redelivery
+    /// of the input that stored it with the same fate; otherwise the input is settled again.
+    /// </summary>
+    private async Task CheckAsync(TableWriteBatch batch, string partition, string row, string messageId, bool withheld, CancellationToken cancellationToken)
+    {
+        var stored = await table.GetEntityIfExistsAsync<TableEntity>(partition, row, ["MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
+        if (!stored.HasValue || AddedBefore(stored.Value!, messageId, withheld) != AddResult.AddedBefore)
+        {
+            batch.Unsettle(messageId);
+        }
+    }
+
+    /// <summary>
+    /// The dedupe record of an event (null: never seen): as this batch wrote or read it, or as the table holds it. An
+    /// insert the batch made unread is checked against the table, which wins when it holds the record.
+    /// </summary>
     private async Task<TableEntity?> SeenAsync(TableWriteBatch batch, string partition, string row, CancellationToken cancellationToken)
     {
-        if (batch.TryRead(table, partition, row, out var known))
+        var unread = batch.IsUnread(table, partition, row);
+        if (batch.TryRead(table, partition, row, out var known) && !unread)
         {
             return known;
         }
 
         var stored = await table.GetEntityIfExistsAsync<TableEntity>(partition, row, [PendingKey, "MessageId", "Withheld"], cancellationToken).ConfigureAwait(false);
         batch.Remember(table, partition, row, stored.HasValue ? stored.Value : null);
-        return stored.HasValue ? stored.Value : null;
+        return stored.HasValue ? stored.Value : known;
     }
 
     public async Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Azure;
 using Azure.Data.Tables;
 using CtMparticle.Configuration;
@@ -80,6 +81,7 @@ internal sealed class TableWriteBatch : IDisposable
     private readonly Dictionary<string, (TableClient Client, int Order)> tables = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Table, string Partition, string Row), TableEntity?> read = [];
     private readonly Dictionary<(string Table, string Partition, string From, string To), TableEntity[]> ranges = [];
+    private readonly ConcurrentDictionary<string, byte> unsettled = new(StringComparer.Ordinal);
     private int groups;
     private bool flushing;
 
@@ -90,17 +92,32 @@ internal sealed class TableWriteBatch : IDisposable
 
     /// <summary>
     /// Entities that must not exist yet, written in one transaction together (an event's dedupe record and its outbox
-    /// entry). When they do exist at the flush (another instance wrote them after this batch looked), they are left as
-    /// they are, or <paramref name="conflicted"/> runs instead.
+    /// entry). When they do exist at the flush (written by an earlier input, or by another instance after this batch
+    /// looked), they are left as they are, and <paramref name="conflicted"/> runs if given. <paramref name="unread"/>:
+    /// the batch did not read the first entity before (<see cref="IsUnread"/>), so its absence is an assumption the
+    /// flush checks.
     /// </summary>
-    public void Insert(TableClient table, int flushOrder, IReadOnlyList<TableEntity> entities, Func<CancellationToken, Task>? conflicted = null)
+    public void Insert(TableClient table, int flushOrder, IReadOnlyList<TableEntity> entities, Func<CancellationToken, Task>? conflicted = null, bool unread = false)
     {
         var group = ++groups;
         foreach (var entity in entities)
         {
-            Put(table, flushOrder, new Write(WriteKind.Insert, Copy(entity), default, conflicted, group));
+            Put(table, flushOrder, new Write(WriteKind.Insert, Copy(entity), default, conflicted, group) { Unread = unread });
         }
     }
+
+    /// <summary>Whether the batch holds an insert of this entity made without reading it first (see <see cref="Insert"/>).</summary>
+    public bool IsUnread(TableClient table, string partition, string row) =>
+        writes.TryGetValue((table.Name, partition, row), out var write) && write is { Kind: WriteKind.Insert, Unread: true };
+
+    /// <summary>
+    /// An input whose outcome the batch gave on an assumption the flush found false (an event inserted unread was
+    /// stored before by another input): its host settles it again, at once, once the batch is flushed.
+    /// </summary>
+    public void Unsettle(string inputId) => unsettled.TryAdd(inputId, 0);
+
+    /// <summary>The inputs to settle again after the flush (<see cref="Unsettle"/>).</summary>
+    public IReadOnlySet<string> Unsettled => unsettled.Keys.ToHashSet(StringComparer.Ordinal);
 
     /// <summary>An entity written whole, whether it exists or not.</summary>
     public void Upsert(TableClient table, int flushOrder, TableEntity entity) =>
@@ -371,7 +388,17 @@ internal sealed class TableWriteBatch : IDisposable
                 }
 
                 var failed = remaining[index].Group;
-                await SubmitAloneAsync(table, [.. remaining.Where(w => w.Group == failed)], cancellationToken).ConfigureAwait(false);
+                var writes = remaining.Where(w => w.Group == failed).ToArray();
+                if (ex.Status == 409 && remaining[index] is { Kind: WriteKind.Insert } insert && ReferenceEquals(insert, writes[0]))
+                {
+                    // The group's first entity (an event's dedupe record) exists: sent alone it would fail the same way.
+                    await ConflictedAsync(writes, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await SubmitAloneAsync(table, writes, cancellationToken).ConfigureAwait(false);
+                }
+
                 remaining.RemoveAll(w => w.Group == failed);
             }
         }
@@ -385,14 +412,19 @@ internal sealed class TableWriteBatch : IDisposable
         }
         catch (TableTransactionFailedException ex) when (ex.Status is 404 or 409 or 412)
         {
-            if (group[0].Conflicted is { } conflicted)
-            {
-                await conflicted(cancellationToken).ConfigureAwait(false); // done again on what is stored now
-            }
-
-            // Otherwise: inserts found their entities there (written by a redelivery or another instance: the same
-            // content, by id), or a merge found its entity deleted. Nothing is missing.
+            await ConflictedAsync(group, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private static async Task ConflictedAsync(IReadOnlyList<Write> group, CancellationToken cancellationToken)
+    {
+        if (group[0].Conflicted is { } conflicted)
+        {
+            await conflicted(cancellationToken).ConfigureAwait(false); // done again, or checked, on what is stored now
+        }
+
+        // Otherwise: inserts found their entities there (written by a redelivery or another instance: the same
+        // content, by id), or a merge found its entity deleted. Nothing is missing.
     }
 
     private static TableTransactionAction Action(Write write) => write.Kind switch
@@ -413,5 +445,9 @@ internal sealed class TableWriteBatch : IDisposable
         Delete,
     }
 
-    private sealed record Write(WriteKind Kind, TableEntity Entity, ETag ETag, Func<CancellationToken, Task>? Conflicted, int Group);
+    private sealed record Write(WriteKind Kind, TableEntity Entity, ETag ETag, Func<CancellationToken, Task>? Conflicted, int Group)
+    {
+        /// <summary>An insert made without reading the entity first: its absence is checked by the flush.</summary>
+        public bool Unread { get; init; }
+    }
 }

@@ -89,6 +89,7 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
 
         var pending = Assert.Single(await harness.Events.ReadPendingAsync(100, default));
         Assert.Equal("m-there", pending.MessageId);
+        Assert.Equal(["m-here"], batch.Unsettled); // its outcome (added) did not stand: it is settled again
     }
 
     [Fact]
@@ -110,6 +111,41 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
         var pending = await harness.Events.ReadPendingAsync(100, default);
         Assert.Equal(events.Select(e => e.Context.EventId).Order(), pending.Select(p => p.EventId).Order());
         Assert.Equal("m-there", pending.Single(p => p.EventId == events[5].Context.EventId).MessageId);
+    }
+
+    [Fact]
+    public async Task Batch_TakesEventsItDoesNotKnowAsNew_AndItsFlushNamesTheMessagesForWhichThatWasWrong()
+    {
+        var others = Event("wb-others");
+        var redelivered = Event("wb-redelivered");
+        var fresh = Event("wb-fresh");
+        await harness.Events.TryAddAsync(others, "m-0", default);
+        await harness.Events.TryAddAsync(redelivered, "m-2", default);
+        static TrackingEvent Rewrite(TrackingEvent e) => ((SignedIn)e) with { Method = "passkey" };
+        using (var batch = WriteBehind.Begin())
+        {
+            // Not looked up: each is taken as new, to be checked by the flush.
+            Assert.Equal(AddResult.Added, await harness.Events.TryAddAsync(others, "m-1", default));
+            Assert.Equal(AddResult.Added, await harness.Events.TryAddAsync(redelivered, "m-2", default));
+            Assert.Equal(AddResult.Added, await harness.Events.TryAddAsync(fresh, "m-3", default));
+            // Known to the batch only as another message's assumption: the table decides. m-0 redelivered stored it,
+            // and a rewrite goes to its stored entry, not to the rows m-1 will not get to write.
+            Assert.Equal(AddResult.AddedBefore, await harness.Events.TryAddAsync(others, "m-0", default));
+            Assert.True(await harness.Events.ReplacePendingAsync(others.Context.EventId, Rewrite, default));
+            Assert.Equal(AddResult.Duplicate, await harness.Events.TryAddAsync(fresh, "m-4", default));
+
+            await batch.FlushAsync(default);
+
+            // m-1's outcome (added) was wrong: its host settles it again. m-2's stands: it stored the event before.
+            Assert.Equal(["m-1"], batch.Unsettled);
+        }
+
+        var pending = await harness.Events.ReadPendingAsync(100, default);
+        Assert.Equal(
+            new[] { (others.Context.EventId, "m-0"), (redelivered.Context.EventId, "m-2"), (fresh.Context.EventId, "m-3") }.Order(),
+            pending.Select(p => (p.EventId, p.MessageId!)).Order());
+        var rewritten = pending.Single(p => p.EventId == others.Context.EventId);
+        Assert.Equal("passkey", ((SignedIn)System.Text.Json.JsonSerializer.Deserialize(rewritten.Json, RelayJsonContext.Default.TrackingEvent)!).Method);
     }
 
     [Fact]
