@@ -1,5 +1,4 @@
 using CtMparticle.Hosting;
-using CtMparticle.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
 
 namespace CtMparticle.Functions;
@@ -9,11 +8,10 @@ namespace CtMparticle.Functions;
 /// Bus delivered (a string binding would already have decoded, and possibly mangled, it). A bad message, and a failure
 /// of the relay on one message, is quarantined or filtered and completed with the batch; only a transient
 /// infrastructure failure throws, so the batch is redelivered (harmlessly: every step is idempotent).
-/// A batch large enough (<see cref="TableWriteBehind.WorthFor"/>: 16 messages with the default partitions) writes behind: its table writes go as
-/// entity-group transactions before the messages are completed (docs/performance.md, "Storage transactions on Azure");
-/// a batch that throws wrote none of them, and counted none of its outcomes in the metrics. A message whose outcome
-/// the flush found wrong (an event it took as new was another message's) is settled again, at once, and counted once
-/// (<see cref="WriteBehindIngest"/>).
+/// Each batch writes behind (<see cref="WriteBehindIngest"/>): its table writes go as entity-group transactions before
+/// the messages are completed (docs/performance.md, "Storage transactions on Azure"); a batch that throws wrote none of
+/// them and counted none of its outcomes in the metrics; a message whose outcome the flush found wrong (an event it
+/// took as new was another message's) is settled again at once, and counted once.
 /// </summary>
 internal sealed class CommercetoolsIngest(WriteBehindIngest ingest)
 {

@@ -117,10 +117,10 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
     {
         var meters = services.GetRequiredService<MeterProvider>();
         var context = new FakeFunctionContext(new Dictionary<string, object?>());
-        // A small batch, written at once: the order is stored by its message.
+        // A first batch stores the order under its message.
         await ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services).Run([Samples.Bytes(Samples.OrderCreatedRegistered)], context, default);
-        // A batch large enough to write behind: the same order under another message id (its events are another
-        // message's, so it is a duplicate), which the batch takes as new until its flush, and 15 bad bodies.
+        // Another batch: the same order under another message id (its events are another message's, so it is a
+        // duplicate), which the batch takes as new until its flush, and 15 bad bodies.
         var copy = Samples.Json(Samples.OrderCreatedRegistered);
         copy["id"] = Guid.NewGuid().ToString();
         var batch = new[] { Samples.Bytes(copy) }.Concat(Enumerable.Range(0, 15).Select(i => System.Text.Encoding.UTF8.GetBytes($"{{not json {i}"))).ToArray();

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Azure;
 using Azure.Data.Tables;
-using CtMparticle.Configuration;
-using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Storage.Azure;
 
@@ -27,22 +25,7 @@ internal sealed class TableWriteBehind
     /// </summary>
     public const int ConsentOrder = 0, OrdersOrder = 1, LinksOrder = 2, EventsOrder = 3;
 
-    /// <summary>
-    /// The fewest inputs for which a batch is worth it with the default 16 partitions. A batch adds a point read per
-    /// event (its dedupe, which a lone write learns from the write's conflict) and its writes spread over every
-    /// partition, so small batches cost more than writing at once: measured on Azurite over 1,000 commercetools
-    /// deliveries, 6.26 transactions per input in batches of 1, 5.63 in batches of 10, 4.93 of 25, 2.10 of 500,
-    /// against 5.59 written at once. With more partitions a batch's writes spread further (<see cref="WorthFor"/>).
-    /// </summary>
-    public const int WorthFrom = 16;
-
     private readonly AsyncLocal<TableWriteBatch?> current = new();
-    private readonly int partitions;
-
-    public TableWriteBehind(IOptions<RelayOptions> options) => partitions = options.Value.Partitions;
-
-    /// <summary>Whether a batch of this many inputs costs fewer transactions written behind than written at once.</summary>
-    public bool WorthFor(int inputs) => inputs >= Math.Max(WorthFrom, partitions);
 
     /// <summary>The batch open in the calling flow, if any.</summary>
     public TableWriteBatch? Current => current.Value;

@@ -260,15 +260,6 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
         }
     }
 
-    [Theory]
-    [InlineData(16, 15, false)]
-    [InlineData(16, 16, true)]
-    [InlineData(4, 16, true)]
-    [InlineData(64, 20, false)] // with more partitions a batch's writes spread further: worth it only from as many inputs
-    [InlineData(64, 64, true)]
-    public void WorthFor_SmallBatches_WriteAtOnce(int partitions, int inputs, bool worth) =>
-        Assert.Equal(worth, new TableWriteBehind(Microsoft.Extensions.Options.Options.Create(new CtMparticle.Configuration.RelayOptions { Partitions = partitions })).WorthFor(inputs));
-
     /// <summary>Runs work as another instance would: outside this flow's batch.</summary>
     private static async Task<T> OutsideAsync<T>(Func<Task<T>> work)
     {
