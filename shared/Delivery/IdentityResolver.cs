@@ -30,6 +30,40 @@ internal sealed class IdentityResolver(IdentityRules rules)
 {
     public IdentityRules Rules => rules;
 
+    /// <summary>The event's own customer id (trimmed), or null for an anonymous event.</summary>
+    public static string? CustomerOf(UserIds user) => user.CustomerId?.Trim() is { Length: > 0 } customer ? customer : null;
+
+    /// <summary>
+    /// The identifiers of an event whose every link (the identifier's side of the links) resolution needs, given the
+    /// links of the event's own customer (<paramref name="customersOwn"/>): every identifier of an anonymous event (any
+    /// may join it to a customer); beside a customer id, only those whose link to that customer does not decide alone.
+    /// An active, limited or revoked link to the customer decides alone (<see cref="WithheldBeside"/> reads nothing
+    /// else); a missing one leaves it to the other customers of the identifier, and a conflicted one's reason counts them.
+    /// </summary>
+    public static IEnumerable<(string Type, string Value)> NeedingEveryLink(UserIds user, IReadOnlyList<IdentityLink> customersOwn)
+    {
+        var customer = CustomerOf(user);
+        return IdentifierTypes.Of(user).Where(i => customer is null
+            || Own(customersOwn, customer, i.Type, i.Value) is not { State: LinkState.Active or LinkState.Limited or LinkState.Revoked });
+    }
+
+    /// <summary>
+    /// What <see cref="Resolve(UserIds, ConsentDecision, Func{string, string, IReadOnlyList{IdentityLink}}, IdentityLink?, Func{string, string?}?)"/>
+    /// is given as an identifier's links for an event of <paramref name="user"/>: every link where they were read
+    /// (<paramref name="everyLink"/>), else the identifier's link to the event's own customer alone, which then decides
+    /// alone (<see cref="NeedingEveryLink"/>).
+    /// </summary>
+    public static Func<string, string, IReadOnlyList<IdentityLink>> LinksFor(
+        UserIds user, IReadOnlyList<IdentityLink> customersOwn, Func<string, string, IReadOnlyList<IdentityLink>?> everyLink)
+    {
+        var customer = CustomerOf(user);
+        return (type, value) => everyLink(type, value)
+            ?? (customer is not null && Own(customersOwn, customer, type, value) is { } mine ? [mine] : []);
+    }
+
+    private static IdentityLink? Own(IReadOnlyList<IdentityLink> customersOwn, string customer, string type, string value) =>
+        customersOwn.FirstOrDefault(l => l.CustomerId == customer && l.Type == type && l.Value == value);
+
     /// <summary>The link an anonymous event would be joined by (before consent), or null: what the caller checks consent for.</summary>
     public IdentityLink? Candidate(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf) =>
         string.IsNullOrWhiteSpace(user.CustomerId) ? Join([.. IdentifierTypes.Of(user)], at, consent, linksOf) : null;
@@ -51,7 +85,7 @@ internal sealed class IdentityResolver(IdentityRules rules)
         var identifiers = IdentifierTypes.Of(user).ToArray();
         var choices = new List<IdentityChoice>(identifiers.Length + 1);
         string? joinedBy = null;
-        var customer = user.CustomerId?.Trim() is { Length: > 0 } own ? own : null;
+        var customer = CustomerOf(user);
         if (candidate is not null && refusedBy?.Invoke(candidate.CustomerId) is { } refused)
         {
             choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, candidate.CustomerId, false, $"not joined by its {candidate.Type} link: {refused}"));

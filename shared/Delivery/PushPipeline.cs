@@ -284,10 +284,17 @@ internal sealed class PushPipeline(
         private async Task<List<(PendingEventKey Key, TrackingEvent Event)>> ResolveIdentitiesAsync(
             List<(PendingEventKey Key, TrackingEvent Event, ConsentDecision Consent)> allowed, CancellationToken cancellationToken)
         {
-            var wanted = allowed.SelectMany(a => IdentifierTypes.Of(a.Event.Context.User)).Distinct().ToArray();
+            // Each customer's own links first (one read per customer holds every identifier's link to them), then every
+            // link of the identifiers whose link to the event's customer does not decide alone, and of anonymous
+            // events' identifiers (one read per identifier): the same decisions as reading every identifier's links.
+            var customers = allowed.Select(a => IdentityResolver.CustomerOf(a.Event.Context.User)).OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
+            var own = customers.Length == 0 ? new Dictionary<string, IReadOnlyList<IdentityLink>>() : await push.identityLinks.ByCustomersAsync(customers, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<IdentityLink> OwnOf(UserIds user) => IdentityResolver.CustomerOf(user) is { } customer ? own.GetValueOrDefault(customer, []) : [];
+            var wanted = allowed.SelectMany(a => IdentityResolver.NeedingEveryLink(a.Event.Context.User, OwnOf(a.Event.Context.User))).Distinct().ToArray();
             var links = await push.identityLinks.ByIdentifiersAsync(wanted, cancellationToken).ConfigureAwait(false);
 
             IReadOnlyList<IdentityLink> LinksOf(string type, string value) => links.GetValueOrDefault((type, value), []);
+            IReadOnlyList<IdentityLink>? EveryLinkOf(string type, string value) => links.GetValueOrDefault((type, value));
 
             // An anonymous event joins a customer only where the customer's own stored consent does not refuse it: the
             // browser's choice speaks for the browser, the customer's for the profile the event would land in.
@@ -325,7 +332,8 @@ internal sealed class PushPipeline(
             {
                 var (key, trackingEvent, consent) = allowed[i];
                 var context = trackingEvent.Context;
-                var identity = push.identities.Resolve(context.User, consent, LinksOf, candidates[i], customer => refusals.GetValueOrDefault((customer, context.Region?.Code)));
+                var identity = push.identities.Resolve(context.User, consent, IdentityResolver.LinksFor(context.User, OwnOf(context.User), EveryLinkOf), candidates[i],
+                    customer => refusals.GetValueOrDefault((customer, context.Region?.Code)));
                 decisions.Add(new IdentityDecision(context.EventId, trackingEvent.Name, now, version, consent.Regime, identity.Choices));
                 if (identity.JoinedBy is { } by)
                 {

@@ -82,6 +82,12 @@ internal interface IIdentityLinkStore
     /// <summary>Every link of the customer.</summary>
     Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="ByCustomerAsync"/> for many customers at once (a push reads each customer's own links once): each
+    /// customer asked for is in the answer, with no links when it has none.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken);
+
     /// <summary>Changes a link's state (conflicted, revoked) under the rules' version that decided it.</summary>
     Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken);
 

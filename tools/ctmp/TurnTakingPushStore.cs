@@ -81,6 +81,9 @@ internal sealed class TurnTakingPushStore : IEventStore, IConsentStore, IIdentit
 
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) => Turn(() => store.ByCustomerAsync(customerId, cancellationToken), cancellationToken);
 
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
+        Turn(() => store.ByCustomersAsync(customerIds, cancellationToken), cancellationToken);
+
     public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken) => Turn(() => store.SaveDecisionsAsync(decisions, cancellationToken), cancellationToken);
 
     public Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken) => Turn(() => store.DecisionAsync(eventId, cancellationToken), cancellationToken);

@@ -63,6 +63,9 @@ internal sealed class SnapshotPushStore : IEventStore, IConsentStore, IIdentityL
 
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) => snapshot.ByCustomerAsync(customerId, cancellationToken);
 
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
+        snapshot.ByCustomersAsync(customerIds, cancellationToken);
+
     public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken) => writer.SaveDecisionsAsync(decisions, cancellationToken);
 
     public Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken) => writer.DecisionAsync(eventId, cancellationToken);

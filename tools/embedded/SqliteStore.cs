@@ -685,6 +685,11 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         Locked(() => Links("WHERE customer_id = $c", ("$c", customerId)), cancellationToken);
 
+    /// <summary>One statement per customer, all under one turn of the connection.</summary>
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
+        Locked<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>>(
+            () => customerIds.Distinct(StringComparer.Ordinal).ToDictionary(id => id, id => Links("WHERE customer_id = $c", ("$c", id)), StringComparer.Ordinal), cancellationToken);
+
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) =>
         Locked(() => Execute(null, "UPDATE identity_links SET state = $s, rules_version = $r WHERE customer_id = $c AND type = $t AND value = $v",
             ("$s", state.ToString()), ("$r", rulesVersion), ("$c", link.CustomerId), ("$t", link.Type), ("$v", link.Value)), cancellationToken);

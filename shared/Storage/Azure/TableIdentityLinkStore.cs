@@ -86,6 +86,15 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         RangeAsync(CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator, cancellationToken);
 
+    /// <summary>One range read per customer (each on the customer's side, in its partition), up to 8 at a time.</summary>
+    public async Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken)
+    {
+        var links = new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<IdentityLink>>(StringComparer.Ordinal);
+        await Parallel.ForEachAsync(customerIds.Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
+            links[id] = await ByCustomerAsync(id, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        return links;
+    }
+
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) =>
         WriteAsync(link with { State = state, RulesVersion = rulesVersion }, cancellationToken);
 

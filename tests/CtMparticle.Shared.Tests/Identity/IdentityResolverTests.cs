@@ -1,3 +1,4 @@
+using CsCheck;
 using CtMparticle.Consent;
 using CtMparticle.Delivery;
 using CtMparticle.Identity;
@@ -35,6 +36,52 @@ public sealed class IdentityResolverTests
     private static string[] Sent(ResolvedIdentity resolved) => [.. resolved.Choices.Where(c => c.Sent).Select(c => $"{c.Type}={c.Value}")];
 
     private static string[] Withheld(ResolvedIdentity resolved) => [.. resolved.Choices.Where(c => !c.Sent).Select(c => $"{c.Type}={c.Value}")];
+
+    /// <summary>
+    /// The push reads each customer's own links and only the identifiers whose link to the event's customer does not
+    /// decide alone (<see cref="IdentityResolver.NeedingEveryLink"/>): over random links (shared identifiers, every
+    /// state, old and recent, duplicates) and random users, that gives the same identities and the same reasons as
+    /// reading every identifier's links.
+    /// </summary>
+    [Fact]
+    public void ResolvingFromTheCustomersOwnLinks_DecidesAsReadingEveryIdentifiersLinks()
+    {
+        string[] customers = ["c-1", "c-2", "c-3"];
+        string[] values = ["v-1", "v-2", "v-3"];
+        string[] emails = ["a@example.com", "b@example.com"];
+        (string Type, string[] Values)[] kinds =
+        [
+            (IdentifierTypes.AnonymousId, values), (IdentifierTypes.IosIdfv, values), (IdentifierTypes.EmailSha256, [.. emails.Select(Emails.Sha256Hex)]),
+        ];
+        var linkGen = Gen.Select(Gen.Int[0, 2], Gen.Int[0, 2], Gen.Int[0, 2], Gen.Enum<LinkState>(), Gen.Int[0, 400])
+            .Select(p => new IdentityLink(customers[p.Item1], kinds[p.Item2].Type, kinds[p.Item2].Values[p.Item3 % kinds[p.Item2].Values.Length],
+                Guid.Empty, At.AddDays(-p.Item5), At.AddDays(-p.Item5 / 2), p.Item4, "2026-12-02.2"));
+        var userGen = Gen.Select(Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[0, 2], Gen.Int[0, 3])
+            .Select(p => new UserIds(
+                p.Item1 < 3 ? customers[p.Item1] : null,
+                p.Item2 < 2 ? emails[p.Item2] : null,
+                p.Item3 < 3 ? values[p.Item3] : null,
+                Devices: p.Item4 < 3 ? new DeviceIds(IosVendorId: values[p.Item4]) : null));
+        ConsentDecision[] consents = [OptIn, Decision("gdpr-opt-in", ("analytics", false)), Decision("ccpa", (ConsentSnapshot.CcpaPurpose, true))];
+        var resolver = new IdentityResolver(EmbeddedRelay.IdentityRules);
+
+        Gen.Select(linkGen.Array[0, 14], userGen, Gen.Int[0, 2]).Sample(p =>
+        {
+            var (generated, user, c) = p;
+            var stored = generated.DistinctBy(l => (l.CustomerId, l.Type, l.Value)).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal).ToArray();
+            IReadOnlyList<IdentityLink> Every(string type, string value) => [.. stored.Where(l => l.Type == type && l.Value == value)];
+            var own = stored.Where(l => l.CustomerId == IdentityResolver.CustomerOf(user)).ToArray();
+            var read = IdentityResolver.NeedingEveryLink(user, own).ToHashSet();
+
+            var expected = resolver.Resolve(user, At, consents[c], Every);
+            var candidate = resolver.Candidate(user, At, consents[c], Every); // an anonymous event's identifiers are all read
+            var actual = resolver.Resolve(user, consents[c], IdentityResolver.LinksFor(user, own, (t, v) => read.Contains((t, v)) ? Every(t, v) : null), candidate, null);
+
+            Assert.Equal(expected.User, actual.User);
+            Assert.Equal(expected.JoinedBy, actual.JoinedBy);
+            Assert.Equal(expected.Choices, actual.Choices);
+        }, iter: 20_000);
+    }
 
     [Fact]
     public void AnonymousEventAfterSignIn_CarriesTheCustomerId_BesideItsAnonymousId()

@@ -87,6 +87,29 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task Links_OfManyCustomers_AreEachCustomersOwn_AndACustomerWithoutAnyHasNone()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var tablet = "idfv-" + tag;
+        await Links.RecordAsync(Link("c-2-" + tag, "ios_idfv", tablet, Monday.AddHours(1)), default);
+        await Links.RecordAsync(Link("c-1-" + tag, "ios_idfv", tablet, Monday), default);
+        await Links.RecordAsync(Link("c-1-" + tag, "anonymous_id", "a-" + tag, Monday), default);
+        string[] asked = ["c-1-" + tag, "c-2-" + tag, "c-never-" + tag, "c-1-" + tag];
+
+        var many = await Links.ByCustomersAsync(asked, default);
+
+        Assert.Equal(3, many.Count); // asked twice, answered once
+        foreach (var customer in asked)
+        {
+            Assert.Equal(await Links.ByCustomerAsync(customer, default), many[customer]);
+        }
+
+        Assert.Equal(["anonymous_id", "ios_idfv"], many["c-1-" + tag].Select(l => l.Type).Order(StringComparer.Ordinal));
+        Assert.Empty(many["c-never-" + tag]);
+        Assert.Empty(await Links.ByCustomersAsync([], default));
+    }
+
+    [Fact]
     public async Task Links_OfASharedIdentifier_ListEveryCustomer_OldestFirst_AndStatesChange()
     {
         var tag = Guid.NewGuid().ToString("N");
