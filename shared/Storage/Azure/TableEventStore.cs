@@ -16,8 +16,9 @@ namespace CtMparticle.Storage.Azure;
 /// In-flight requests live in partition <c>inflight</c>. An event quarantined at push is parked as
 /// <c>parked|{id}</c> in its partition (the pending row moved, in one transaction) until a replay restores it or the
 /// quarantine retention ends.
-/// Inside a <see cref="TableWriteBatch"/> an event's rows are looked up (a point read) and, when new, written at the
-/// batch's flush, after the batch's consent, order contexts and links.
+/// Inside a <see cref="TableWriteBatch"/> an event the batch does not know is taken as new without a read, and its rows
+/// are written at the batch's flush, after the batch's consent, order contexts and links; the flush finds out whether
+/// it was (<see cref="AddLaterAsync"/>).
 /// </summary>
 internal sealed class TableEventStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time, TableWriteBehind? writeBehind = null) : IEventStore
 {
