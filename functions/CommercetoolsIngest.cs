@@ -1,4 +1,5 @@
 using CtMparticle.Hosting;
+using CtMparticle.Pipeline;
 using Microsoft.Azure.Functions.Worker;
 
 namespace CtMparticle.Functions;
@@ -13,12 +14,12 @@ namespace CtMparticle.Functions;
 /// them and counted none of its outcomes in the metrics; a message whose outcome the flush found wrong (an event it
 /// took as new was another message's) is settled again at once, and counted once.
 /// </summary>
-internal sealed class CommercetoolsIngest(WriteBehindIngest ingest)
+internal sealed class CommercetoolsIngest(IngestPipeline pipeline, WriteBehindIngest batches)
 {
     [Function(nameof(CommercetoolsIngest))]
     public async Task Run(
         [ServiceBusTrigger("%CommercetoolsTopic%", "%CommercetoolsSubscription%", Connection = "ServiceBusConnection", IsBatched = true)] byte[][] messages,
         FunctionContext context,
         CancellationToken cancellationToken) =>
-        await ingest.IngestAsync(ServiceBusBatch.Read(messages, context), cancellationToken).ConfigureAwait(false);
+        await batches.SettleAsync(ServiceBusBatch.Read(messages, context), pipeline.IngestAsync, cancellationToken).ConfigureAwait(false);
 }

@@ -159,7 +159,8 @@ internal static class ServiceRegistration
 
         // The ingest of a Service Bus batch writes through one write-behind batch (CommercetoolsIngest); nothing else does.
         services.AddSingleton<TableWriteBehind>();
-        services.TryAddTransient<WriteBehindIngest>();
+        services.TryAddSingleton<WriteBehindIngest>();
+        services.TryAddSingleton<IBatchSettler>(sp => sp.GetRequiredService<WriteBehindIngest>());
         services.AddSingleton<IEventStore>(sp => new TableEventStore(
             Table(sp, o => o.EventsTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IOrderContextStore>(sp => new TableOrderContextStore(

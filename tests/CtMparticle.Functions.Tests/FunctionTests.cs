@@ -38,6 +38,7 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         ["Collector:Sources:0:Name"] = "web",
         ["Collector:Sources:0:WriteKeySetting"] = "WebWriteKey",
         ["Collector:Sources:0:AllowedOrigins:0"] = "https://shop.example.com",
+        ["Collector:Sources:0:Project"] = "acme-commerce-prod",
         ["WebWriteKey"] = "web-key",
     };
 
@@ -211,6 +212,28 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("view_detail", (string?)sent["data"]!["product_action"]!["action"]);
         var quarantined = new BlobContainerClient(azurite.ConnectionString, prefix + "-quarantine").GetBlobs().Select(b => b.Name).ToArray();
         Assert.Contains(quarantined, name => name.Contains("/missing_field/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Collect_StorefrontCopyOfAPurchaseCommercetoolsStored_IsMergedIntoIt_ThoughItsRequestIsWrittenBehind()
+    {
+        // commercetools' message stores the purchase; the storefront's copy comes through the collector, whose request
+        // is written behind: the batch takes the copy's event as new, its flush finds it stored by another message,
+        // and the call is settled again, which merges the client's identifiers into the stored purchase.
+        await ActivatorUtilities.CreateInstance<CommercetoolsIngest>(services).Run([Samples.Bytes(Samples.OrderCreatedRegistered)], Context(1), default);
+        var storefront = """{"type":"track","event":"Order Completed","userId":"7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58","anonymousId":"anon-merge","messageId":"sf-order-01","properties":{"order_id":"b5f3c2a8-6d1e-4f0b-9a7c-2e8d4c1f9a30","total":99,"currency":"EUR","products":[{"sku":"X","price":99}]},"context":{"sessionId":"s-merge","consent":{"categoryPreferences":{"analytics":true}}}}""";
+        var response = (TestHttpResponse)await ActivatorUtilities.CreateInstance<CollectEvents>(services).Run(
+            new TestHttpRequest(new FakeFunctionContext(new Dictionary<string, object?>()), "POST", "https://relay.example.com/api/v1/track", Encoding.UTF8.GetBytes(storefront),
+                ("Authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("web-key:")))),
+            "track", default);
+        await ActivatorUtilities.CreateInstance<PushToMParticle>(services).Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), default);
+
+        Assert.Equal(200, (int)response.StatusCode);
+        var batch = Assert.Single(Assert.Single(server.Received).Batches)!;
+        var purchase = Assert.Single(batch["events"]!.AsArray())!["data"]!;
+        Assert.Equal("f34de537-8370-59c1-86b4-95bd3324b55b", (string?)purchase["source_message_id"]); // one purchase
+        Assert.Equal(90.42m, (decimal)purchase["product_action"]!["total_amount"]!);                   // commercetools' amounts
+        Assert.Equal("anon-merge", (string?)batch["user_identities"]!["other"]);                      // the client's anonymous id
     }
 
     [Fact]

@@ -5,7 +5,6 @@ using CtMparticle.Delivery;
 using CtMparticle.Hosting;
 using CtMparticle.Pipeline;
 using CtMparticle.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace CtMparticle.Tool.Tests;
@@ -96,6 +95,75 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         Assert.Equal((await PushAllAsync(hostOne)).Delivered, (await PushAllAsync(hostBatched)).Delivered);
     }
 
+    /// <summary>
+    /// The collector's function settles each request's calls written behind (<see cref="CtMparticle.Sources.Collector.CollectorCalls"/>
+    /// with the function app's <see cref="IBatchSettler"/>): storefront requests of 25 calls (ctmp load's calls: product
+    /// views, adds to cart and sign-ins of 5,000 shoppers, a tenth of them sent twice), settled call by call and written
+    /// behind, leave the same outcomes and the same rows, for fewer transactions.
+    /// </summary>
+    [Fact]
+    public async Task CollectorRequests_WrittenBehind_LeaveTheTablesAsCallByCall_ForFewerTransactions()
+    {
+        var random = new Random(7);
+        // Timed by the tracker, so both runs store the same events (an untimed call takes the time it is received).
+        var calls = Enumerable.Range(0, 1_000).Select(i => "{\"timestamp\":\"2026-11-27T08:00:00Z\"," + LoadCommand.Call(i, random)[1..]).ToList();
+        calls.AddRange(Enumerable.Range(0, 100).Select(_ => calls[random.Next(1_000)]));
+        var requests = calls.OrderBy(_ => random.Next()).Chunk(25).Select(chunk => "{\"batch\":[" + string.Join(',', chunk) + "]}").ToArray();
+        var one = prefix + "c";
+        var behind = prefix + "d";
+        using var collector = new CtmpAzureReplayTests.EnvironmentScope(new Dictionary<string, string>
+        {
+            ["CTMP_COLLECTOR_WRITE_KEY"] = "economy-key",
+            ["CTMP_Collector__Sources__0__RateLimitPerSecond"] = "1000000",
+        });
+        await using var hostOne = Host(one, "calls-one");
+        await using var hostBehind = Host(behind, "calls-behind");
+        using var counted = new StorageRequests(prefix);
+
+        var atOnce = await CollectAsync(new CtMparticle.Sources.Collector.CollectorCalls(
+            hostOne.Get<CtMparticle.Sources.Collector.CollectorIngest>(), hostOne.Get<CtMparticle.Sources.Collector.CollectorRateLimits>(),
+            hostOne.Get<Microsoft.Extensions.Options.IOptions<CtMparticle.Configuration.CollectorOptions>>(), hostOne.Get<Microsoft.Extensions.Configuration.IConfiguration>(),
+            hostOne.Get<TimeProvider>(), hostOne.Get<Microsoft.Extensions.Logging.ILogger<CtMparticle.Sources.Collector.CollectorCalls>>()), requests);
+        var oneCost = counted.Take();
+        var writtenBehind = await CollectAsync(hostBehind.Get<CtMparticle.Sources.Collector.CollectorCalls>(), requests);
+        var behindCost = counted.Take();
+
+        output.WriteLine($"{calls.Count:N0} calls in {requests.Length} requests ({string.Join(", ", writtenBehind.GroupBy(o => o).Select(o => $"{o.Key} {o.Count()}"))})");
+        output.WriteLine($"call by call:   {oneCost.Total:N0} storage transactions, {(double)oneCost.Total / calls.Count:F2} per call; {oneCost}");
+        output.WriteLine($"written behind: {behindCost.Total:N0} storage transactions, {(double)behindCost.Total / calls.Count:F2} per call; {behindCost}");
+
+        Assert.Equal(atOnce, writtenBehind);
+        Assert.All(writtenBehind, o => Assert.Equal(IngestOutcomeKind.Accepted, o)); // a call sent again (same messageId) is answered as stored
+        foreach (var table in new[] { "events", "consent" })
+        {
+            var expected = await RowsAsync(one + table);
+            var actual = await RowsAsync(behind + table);
+            Assert.True(expected.Count > 0, $"{table}: nothing stored");
+            Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
+            foreach (var (key, row) in expected)
+            {
+                Assert.True(row == actual[key], $"{table} {key}:\n  call by call:   {row}\n  written behind: {actual[key]}");
+            }
+        }
+
+        Assert.True(behindCost.Total < oneCost.Total, $"written behind {behindCost.Total}, call by call {oneCost.Total}");
+    }
+
+    private static async Task<IReadOnlyList<IngestOutcomeKind>> CollectAsync(CtMparticle.Sources.Collector.CollectorCalls collector, string[] requests)
+    {
+        var outcomes = new List<IngestOutcomeKind>();
+        var auth = "Basic " + Convert.ToBase64String("economy-key:"u8);
+        foreach (var request in requests)
+        {
+            var result = await collector.HandleAsync(
+                new CtMparticle.Sources.Collector.CollectorRequest("POST", "batch", auth, null, System.Text.Encoding.UTF8.GetBytes(request)), CancellationToken.None);
+            Assert.Equal(200, result.Response.Status);
+            outcomes.AddRange(result.Calls.Select(c => c.Outcome.Kind));
+        }
+
+        return outcomes;
+    }
+
     private static string[] Corpus(int count)
     {
         using var corpus = new MemoryStream();
@@ -117,7 +185,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
     private static async Task<IReadOnlyList<IngestOutcomeKind>> IngestAsync(RunnerHost host, string[] lines, int batchSize)
     {
         var outcomes = new List<IngestOutcomeKind>(lines.Length);
-        var ingest = ActivatorUtilities.CreateInstance<WriteBehindIngest>(host.Services);
+        var ingest = host.Get<WriteBehindIngest>();
         foreach (var batch in lines.Chunk(batchSize > 0 ? batchSize : 1))
         {
             var inputs = batch.Select((line, i) => new Inbound(System.Text.Encoding.UTF8.GetBytes(line), "m-" + (outcomes.Count + i))).ToArray();
@@ -127,7 +195,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
                 continue;
             }
 
-            outcomes.AddRange((await ingest.IngestAsync(inputs, CancellationToken.None)).Select(o => o.Kind));
+            outcomes.AddRange((await ingest.SettleAsync(inputs, host.Ingest.IngestAsync, CancellationToken.None)).Select(o => o.Kind));
         }
 
         return outcomes;

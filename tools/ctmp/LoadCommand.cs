@@ -117,7 +117,7 @@ internal static class LoadCommand
     }
 
     /// <summary>A storefront call: a product view, an add to cart or a sign-in of one of 5,000 shoppers, consent given.</summary>
-    private static string Call(int i, Random random)
+    internal static string Call(int i, Random random)
     {
         var shopper = random.Next(5_000).ToString(CultureInfo.InvariantCulture);
         var sku = "SKU-" + random.Next(2_000).ToString(CultureInfo.InvariantCulture);

@@ -49,13 +49,19 @@ internal delegate Task<CollectorResult> WriterSection(Func<CancellationToken, Ta
 /// never sinks the others). It answers 200 only once every call has a durable outcome. The function app and
 /// <c>ctmp serve</c> are thin adapters around <c>HandleAsync</c>.
 /// </summary>
+/// <remarks>
+/// A host with a <see cref="IBatchSettler"/> (the function app, on Azure Tables) settles a request's calls as one batch,
+/// written behind; without one (the embedded store, whose host's writer commits a request's calls together) each
+/// call is settled on its own.
+/// </remarks>
 internal sealed class CollectorCalls(
     CollectorIngest ingest,
     CollectorRateLimits limits,
     IOptions<CollectorOptions> options,
     IConfiguration configuration,
     TimeProvider time,
-    ILogger<CollectorCalls> logger)
+    ILogger<CollectorCalls> logger,
+    IBatchSettler? batches = null)
 {
     /// <summary>Answers are JSON read by trackers and people: apostrophes and non-ASCII stay readable.</summary>
     private static readonly JsonWriterOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -176,6 +182,21 @@ internal sealed class CollectorCalls(
     {
         async Task<CollectorResult> Settle(CancellationToken token)
         {
+            if (batches is not null)
+            {
+                try
+                {
+                    var outcomes = await batches.SettleAsync(prepared, ingest.SettleAsync, token).ConfigureAwait(false);
+                    return answer([.. prepared.Select((input, i) => (input.Inbound, outcomes[i]))]);
+                }
+                catch (Exception ex) when (!token.IsCancellationRequested && Faults.IsTransient(ex, token))
+                {
+                    // Nothing of the batch was stored: the tracker's retry stores every call.
+                    RelayLog.CollectorUnavailable(logger, ex.GetType().Name);
+                    return Unavailable(cors);
+                }
+            }
+
             var results = new List<(Inbound Input, IngestOutcome Outcome)>(prepared.Count);
             foreach (var input in prepared)
             {
