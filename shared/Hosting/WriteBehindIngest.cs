@@ -42,12 +42,17 @@ internal sealed class WriteBehindIngest(TableWriteBehind writeBehind, RelayMetri
             {
                 counts[i].Discard();
                 RelayLog.SettledAgain(logger, info.MessageType, id);
+                using var held = metrics.Hold();
                 outcomes[i] = await settle(inputs[i], cancellationToken).ConfigureAwait(false);
+                counts[i] = held;
             }
-            else
-            {
-                counts[i].Release();
-            }
+        }
+
+        // Counted only now: should settling one again fail (transiently), the transport redelivers the whole batch, and
+        // that delivery counts each input once.
+        foreach (var held in counts)
+        {
+            held.Release();
         }
 
         return outcomes;
