@@ -80,17 +80,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         var inBatches = await IngestAsync(hostBatched, lines, batchSize: 100); // ten flushes: later batches read what earlier ones wrote
 
         Assert.Equal(oneByOne, inBatches);
-        foreach (var table in new[] { "events", "orders", "consent", "links" })
-        {
-            var expected = await RowsAsync(one + table);
-            var actual = await RowsAsync(batched + table);
-            Assert.True(expected.Count > 0, $"{table}: nothing stored");
-            Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
-            foreach (var (key, row) in expected)
-            {
-                Assert.True(row == actual[key], $"{table} {key}:\n  one by one: {row}\n  batched:    {actual[key]}");
-            }
-        }
+        await AssertSameRowsAsync(one, batched, "events", "orders", "consent", "links");
 
         Assert.Equal((await PushAllAsync(hostOne)).Delivered, (await PushAllAsync(hostBatched)).Delivered);
     }
@@ -134,17 +124,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
 
         Assert.Equal(atOnce, writtenBehind);
         Assert.All(writtenBehind, o => Assert.Equal(IngestOutcomeKind.Accepted, o)); // a call sent again (same messageId) is answered as stored
-        foreach (var table in new[] { "events", "consent" })
-        {
-            var expected = await RowsAsync(one + table);
-            var actual = await RowsAsync(behind + table);
-            Assert.True(expected.Count > 0, $"{table}: nothing stored");
-            Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
-            foreach (var (key, row) in expected)
-            {
-                Assert.True(row == actual[key], $"{table} {key}:\n  call by call:   {row}\n  written behind: {actual[key]}");
-            }
-        }
+        await AssertSameRowsAsync(one, behind, "events", "consent");
 
         Assert.True(behindCost.Total < oneCost.Total, $"written behind {behindCost.Total}, call by call {oneCost.Total}");
     }
@@ -216,6 +196,22 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         }
 
         return (delivered, runs);
+    }
+
+    /// <summary>Each table holds the same rows (as <see cref="RowsAsync"/> compares them) under both prefixes, and some.</summary>
+    private async Task AssertSameRowsAsync(string expectedPrefix, string actualPrefix, params string[] tables)
+    {
+        foreach (var table in tables)
+        {
+            var expected = await RowsAsync(expectedPrefix + table);
+            var actual = await RowsAsync(actualPrefix + table);
+            Assert.True(expected.Count > 0, $"{table}: nothing stored");
+            Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
+            foreach (var (key, row) in expected)
+            {
+                Assert.True(row == actual[key], $"{table} {key}:\n  one at a time: {row}\n  written behind: {actual[key]}");
+            }
+        }
     }
 
     /// <summary>
