@@ -157,7 +157,7 @@ internal static class ServiceRegistration
                 : new BlobServiceClient(o.ConnectionString);
         });
 
-        // The ingest of a Service Bus batch writes through one write-behind batch (CommercetoolsIngest); nothing else does.
+        // A Service Bus batch's messages and a collector request's calls are settled written behind (WriteBehindIngest); nothing else is.
         services.AddSingleton<TableWriteBehind>();
         services.TryAddSingleton<WriteBehindIngest>();
         services.TryAddSingleton<IBatchSettler>(sp => sp.GetRequiredService<WriteBehindIngest>());

@@ -5,7 +5,8 @@ using Azure.Data.Tables;
 namespace CtMparticle.Storage.Azure;
 
 /// <summary>
-/// Write-behind for the ingest of one batch of inputs on Azure Tables (the function app's Service Bus batch). While a
+/// Write-behind for the ingest of one batch of inputs on Azure Tables (the function app's Service Bus batch, a collector
+/// request's calls; opened by <c>Hosting.WriteBehindIngest</c>). While a
 /// <see cref="TableWriteBatch"/> is open in the calling flow, the table stores put their ingest writes into it instead
 /// of sending each at once, and read through it (every read sees the batch's own writes, and each entity or range is
 /// read from the table once per batch); <see cref="TableWriteBatch.FlushAsync"/>
@@ -371,15 +372,15 @@ internal sealed class TableWriteBatch : IDisposable
                 }
 
                 var failed = remaining[index].Group;
-                var writes = remaining.Where(w => w.Group == failed).ToArray();
-                if (ex.Status == 409 && remaining[index] is { Kind: WriteKind.Insert } insert && ReferenceEquals(insert, writes[0]))
+                var failedGroup = remaining.Where(w => w.Group == failed).ToArray();
+                if (ex.Status == 409 && remaining[index] is { Kind: WriteKind.Insert } insert && ReferenceEquals(insert, failedGroup[0]))
                 {
                     // The group's first entity (an event's dedupe record) exists: sent alone it would fail the same way.
-                    await ConflictedAsync(writes, cancellationToken).ConfigureAwait(false);
+                    await ConflictedAsync(failedGroup, cancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
-                    await SubmitAloneAsync(table, writes, cancellationToken).ConfigureAwait(false);
+                    await SubmitAloneAsync(table, failedGroup, cancellationToken).ConfigureAwait(false);
                 }
 
                 remaining.RemoveAll(w => w.Group == failed);
