@@ -86,6 +86,43 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
     }
 
     /// <summary>
+    /// Two function instances given the same messages at once (Service Bus redelivers a batch whose lock was lost while
+    /// the first instance still works on it): both write behind, each taking events it does not know as new, and their
+    /// flushes race. Every event is still stored once (one dedupe record, at most one outbox entry), the same events as
+    /// one instance stores, and no message is lost. Which gate decision a race gives may differ from one instance's
+    /// (consent learnt by the other instance's later messages can arrive first), so outcomes are not compared one to one.
+    /// </summary>
+    [Fact]
+    public async Task TwoInstancesIngestingTheSameMessagesAtOnce_StoreEachEventOnce()
+    {
+        var lines = Corpus(600);
+        var one = prefix + "e";
+        var raced = prefix + "f";
+        await using var hostOne = Host(one, "alone");
+        await using var hostRaced = Host(raced, "raced");
+        var alone = await IngestAsync(hostOne, lines, batchSize: 100);
+
+        // Each instance in its own flow (its own write-behind batch), as two function invocations are.
+        Task<IReadOnlyList<IngestOutcomeKind>> Instance()
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                return Task.Run(() => IngestAsync(hostRaced, lines, batchSize: 100));
+            }
+        }
+
+        var both = await Task.WhenAll(Instance(), Instance());
+
+        Assert.All(both, outcomes => Assert.Equal(lines.Length, outcomes.Count));
+        var expected = await EventRowsAsync(one + "events");
+        var actual = await EventRowsAsync(raced + "events");
+        Assert.Equal(expected.Seen.Order(StringComparer.Ordinal), actual.Seen.Order(StringComparer.Ordinal));
+        Assert.All(actual.Pending.GroupBy(id => id), g => Assert.Single(g));
+        Assert.Subset(actual.Seen.ToHashSet(StringComparer.Ordinal), actual.Pending.ToHashSet(StringComparer.Ordinal));
+        Assert.True(actual.Pending.Count > alone.Count(o => o == IngestOutcomeKind.Accepted) / 2, $"only {actual.Pending.Count} events pending");
+    }
+
+    /// <summary>
     /// The collector's function settles each request's calls written behind (<see cref="CtMparticle.Sources.Collector.CollectorCalls"/>
     /// with the function app's <see cref="IBatchSettler"/>): storefront requests of 25 calls (ctmp load's calls: product
     /// views, adds to cart and sign-ins of 5,000 shoppers, a tenth of them sent twice), settled call by call and written
@@ -196,6 +233,26 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         }
 
         return (delivered, runs);
+    }
+
+    /// <summary>The event ids of a table's dedupe records and of its outbox entries (one per entry).</summary>
+    private async Task<(List<string> Seen, List<string> Pending)> EventRowsAsync(string tableName)
+    {
+        var table = new Azure.Data.Tables.TableClient(azurite.ConnectionString, tableName);
+        var (seen, pending) = (new List<string>(), new List<string>());
+        await foreach (var entity in table.QueryAsync<Azure.Data.Tables.TableEntity>(select: ["PartitionKey", "RowKey"]))
+        {
+            if (entity.RowKey.StartsWith("seen|", StringComparison.Ordinal))
+            {
+                seen.Add(entity.RowKey["seen|".Length..]);
+            }
+            else if (entity.RowKey.StartsWith("pending|", StringComparison.Ordinal))
+            {
+                pending.Add(entity.RowKey[(entity.RowKey.LastIndexOf('|') + 1)..]);
+            }
+        }
+
+        return (seen, pending);
     }
 
     /// <summary>Each table holds the same rows (as <see cref="RowsAsync"/> compares them) under both prefixes, and some.</summary>
