@@ -58,13 +58,16 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         output.WriteLine($"push:   {push.Total:N0} storage transactions, {perEvent:F2} per delivered event; {push}");
 
         Assert.True(delivered > lines.Length / 2, $"only {delivered} events delivered");
-        // Budgets just above what was measured at 1,000 deliveries (1.25 per input in the function's batches of up to 500,
-        // written behind, each state read once per batch and no event looked up before its flush; 0.81 per delivered
-        // event, each customer's own links read once per push run): a change that adds a read or a write per input or
-        // per event fails here, and the figures above say where. Issue 17's targets are 2 and 1 (docs/performance.md
-        // has them at 5,000 and 10,000 deliveries too).
-        Assert.InRange(perInput, 1, 1.5);
-        Assert.InRange(perEvent, 0.1, 1.0);
+        // Budgets just above what was measured at 1,000 deliveries in host.json's batches (1.25 per input: written behind,
+        // each state read once per batch and no event looked up before its flush; 0.81 per delivered event, each
+        // customer's own links read once per push run): a change that adds a read or a write per input or per event
+        // fails here, and the figures above say where. They hold for CI's corpus only: with the knobs set this test
+        // measures (a larger corpus has more customers and fewer repeats; docs/performance.md has the figures).
+        if (Inputs == 1_000 && BatchSize == HostBatchSize())
+        {
+            Assert.InRange(perInput, 1, 1.5);
+            Assert.InRange(perEvent, 0.1, 1.0);
+        }
     }
 
     [Fact]

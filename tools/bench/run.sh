@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The end-to-end throughput figures of docs/performance.md in one command:
-#   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor]
+#   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor] [--azure M]
 # Builds ctmp (Release), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
 #   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store;
 #   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
 #      202 after L ms, default 0), R times;
 #   3. the floor: System.Text.Json parse + serialize of the corpus's first 20,000 lines (BenchmarkDotNet).
-# and prints each as a median with its range, and the peak memory, from the runner's own report line.
+# and prints each as a median with its range, and the peak memory, from the runner's own report line. With --azure M,
+# also the storage transactions on Azure Tables per input (ingest) and per delivered event (push) for M deliveries on
+# Azurite (StorageEconomyTests; needs `npm ci` for Azurite; about M / 100 seconds).
 # Needs the .NET SDK and Node.js; nothing leaves the machine. Takes about R x 2 x N / 2,500 seconds plus the floor's minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1
+count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count="$2"; shift 2 ;;
@@ -21,7 +23,8 @@ while [ $# -gt 0 ]; do
     --work) work="$2"; shift 2 ;;
     --no-send) send=0; shift ;;
     --no-floor) floor=0; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --azure) azure="$2"; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -95,6 +98,15 @@ if [ "$floor" = 1 ]; then
   echo "floor:   $floored"
 fi
 
+if [ -n "$azure" ]; then
+  echo "== storage transactions on Azure Tables (Azurite), $azure deliveries"
+  CTMP_ECONOMY_INPUTS="$azure" dotnet test tests/CtMparticle.Tool.Tests --filter "FullyQualifiedName~IngestAndPushOnAzure" \
+    --logger "console;verbosity=detailed" > "$work/azure.log" 2>&1 || { tail -n 40 "$work/azure.log" >&2; exit 1; }
+  tables="$(grep -E '^ +(ingest|push): ' "$work/azure.log" | sort -u | sed -E 's/^ +//; s/; .*//')"
+  [ -n "$tables" ] || { echo "run.sh: the storage economy test printed no figures; see $work/azure.log" >&2; exit 1; }
+  echo "$tables"
+fi
+
 # The first number of a "median ..." line.
 median_of() { echo "$1" | awk '{ print $1 }'; }
 
@@ -103,4 +115,5 @@ echo "dry run: $dry"
 [ "$send" = 1 ] && echo "sent:    $sent" \
   && echo "sent / dry run: $(awk -v s="$(median_of "$sent")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d %%", 100 * s / d }') (the target: within 20 %, so 80 % or more)"
 [ "$floor" = 1 ] && echo "dry run / floor: 1/$(awk -v f="$(median_of "$floored")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d", f / d }') of the System.Text.Json floor"
+[ -n "$azure" ] && echo "azure ($azure deliveries): $(echo "$tables" | sed -E 's/ +/ /g' | paste -sd ';' | sed 's/;/; /g') (the targets: at most 2 per input, 1 per delivered event)"
 exit 0
