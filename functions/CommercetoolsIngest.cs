@@ -14,7 +14,7 @@ namespace CtMparticle.Functions;
 /// them and counted none of its outcomes in the metrics; a message whose outcome the flush found wrong (an event it
 /// took as new was another message's) is settled again at once, and counted once.
 /// </summary>
-internal sealed class CommercetoolsIngest(IngestPipeline pipeline, WriteBehindIngest batches)
+internal sealed class CommercetoolsIngest(IngestPipeline pipeline, IBatchSettler batches)
 {
     [Function(nameof(CommercetoolsIngest))]
     public async Task Run(

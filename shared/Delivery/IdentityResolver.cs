@@ -30,9 +30,6 @@ internal sealed class IdentityResolver(IdentityRules rules)
 {
     public IdentityRules Rules => rules;
 
-    /// <summary>The event's own customer id (trimmed), or null for an anonymous event.</summary>
-    public static string? CustomerOf(UserIds user) => user.CustomerId?.Trim() is { Length: > 0 } customer ? customer : null;
-
     /// <summary>
     /// The identifiers of an event whose every link (the identifier's side of the links) resolution needs, given the
     /// links of the event's own customer (<paramref name="customersOwn"/>): every identifier of an anonymous event (any
@@ -42,7 +39,7 @@ internal sealed class IdentityResolver(IdentityRules rules)
     /// </summary>
     public static IEnumerable<(string Type, string Value)> NeedingEveryLink(UserIds user, IReadOnlyList<IdentityLink> customersOwn)
     {
-        var customer = CustomerOf(user);
+        var customer = UserKeys.CustomerIdOf(user);
         return IdentifierTypes.Of(user).Where(i => customer is null
             || Own(customersOwn, customer, i.Type, i.Value) is not { State: LinkState.Active or LinkState.Limited or LinkState.Revoked });
     }
@@ -56,7 +53,7 @@ internal sealed class IdentityResolver(IdentityRules rules)
     public static Func<string, string, IReadOnlyList<IdentityLink>> LinksFor(
         UserIds user, IReadOnlyList<IdentityLink> customersOwn, Func<string, string, IReadOnlyList<IdentityLink>?> everyLink)
     {
-        var customer = CustomerOf(user);
+        var customer = UserKeys.CustomerIdOf(user);
         return (type, value) => everyLink(type, value)
             ?? (customer is not null && Own(customersOwn, customer, type, value) is { } mine ? [mine] : []);
     }
@@ -66,7 +63,7 @@ internal sealed class IdentityResolver(IdentityRules rules)
 
     /// <summary>The link an anonymous event would be joined by (before consent), or null: what the caller checks consent for.</summary>
     public IdentityLink? Candidate(UserIds user, DateTimeOffset at, ConsentDecision consent, Func<string, string, IReadOnlyList<IdentityLink>> linksOf) =>
-        string.IsNullOrWhiteSpace(user.CustomerId) ? Join([.. IdentifierTypes.Of(user)], at, consent, linksOf) : null;
+        UserKeys.CustomerIdOf(user) is null ? Join([.. IdentifierTypes.Of(user)], at, consent, linksOf) : null;
 
     /// <param name="at">The event's time: lifetimes are measured back from it, not from the clock.</param>
     /// <param name="linksOf">Every link of an identifier (type, value), as the store returns it.</param>
@@ -85,7 +82,7 @@ internal sealed class IdentityResolver(IdentityRules rules)
         var identifiers = IdentifierTypes.Of(user).ToArray();
         var choices = new List<IdentityChoice>(identifiers.Length + 1);
         string? joinedBy = null;
-        var customer = CustomerOf(user);
+        var customer = UserKeys.CustomerIdOf(user);
         if (candidate is not null && refusedBy?.Invoke(candidate.CustomerId) is { } refused)
         {
             choices.Add(new IdentityChoice(IdentifierTypes.CustomerId, candidate.CustomerId, false, $"not joined by its {candidate.Type} link: {refused}"));

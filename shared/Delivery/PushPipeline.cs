@@ -287,9 +287,9 @@ internal sealed class PushPipeline(
             // Each customer's own links first (one read per customer holds every identifier's link to them), then every
             // link of the identifiers whose link to the event's customer does not decide alone, and of anonymous
             // events' identifiers (one read per identifier): the same decisions as reading every identifier's links.
-            var customers = allowed.Select(a => IdentityResolver.CustomerOf(a.Event.Context.User)).OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
+            var customers = allowed.Select(a => UserKeys.CustomerIdOf(a.Event.Context.User)).OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
             var own = customers.Length == 0 ? new Dictionary<string, IReadOnlyList<IdentityLink>>() : await push.identityLinks.ByCustomersAsync(customers, cancellationToken).ConfigureAwait(false);
-            IReadOnlyList<IdentityLink> OwnOf(UserIds user) => IdentityResolver.CustomerOf(user) is { } customer ? own.GetValueOrDefault(customer, []) : [];
+            IReadOnlyList<IdentityLink> OwnOf(UserIds user) => UserKeys.CustomerIdOf(user) is { } customer ? own.GetValueOrDefault(customer, []) : [];
             var wanted = allowed.SelectMany(a => IdentityResolver.NeedingEveryLink(a.Event.Context.User, OwnOf(a.Event.Context.User))).Distinct().ToArray();
             var links = await push.identityLinks.ByIdentifiersAsync(wanted, cancellationToken).ConfigureAwait(false);
 

@@ -19,6 +19,9 @@ internal static class UserKeys
 
     /// <summary>The key of a known customer.</summary>
     public static string Customer(string customerId) => $"customer:{customerId.Trim()}";
+
+    /// <summary>The user's customer id as links are recorded and looked up under it (trimmed), or null for an anonymous user.</summary>
+    public static string? CustomerIdOf(UserIds user) => user.CustomerId?.Trim() is { Length: > 0 } customer ? customer : null;
 }
 
 /// <summary>E-mail addresses as identities: trimmed and lowercased, and their SHA-256 (lowercase hex) where hashed.</summary>

@@ -38,7 +38,7 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
         if (governed.Halt is Filter { Aliases: { } alias })
         {
             var (user, _) = rules.Clean(alias.User);
-            if (user.CustomerId?.Trim() is { Length: > 0 } customer && user.AnonymousId?.Trim() is { Length: > 0 })
+            if (UserKeys.CustomerIdOf(user) is { } customer && user.AnonymousId?.Trim() is { Length: > 0 })
             {
                 RelayLog.IdentityAliased(logger, governed.Info.MessageId, customer, IdentifierTypes.AnonymousId);
                 await LinkAsync(alias with { User = user }, customer, cancellationToken).ConfigureAwait(false);
@@ -49,7 +49,7 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
 
         foreach (var trackingEvent in governed.Value?.Allowed ?? [])
         {
-            if (ShowsALink(trackingEvent) && trackingEvent.Context.User.CustomerId?.Trim() is { Length: > 0 } customer)
+            if (ShowsALink(trackingEvent) && UserKeys.CustomerIdOf(trackingEvent.Context.User) is { } customer)
             {
                 await LinkAsync(trackingEvent.Context, customer, cancellationToken).ConfigureAwait(false);
                 if (trackingEvent is ProfileUpdated profile && profile.ChangedFields.Contains("email", StringComparer.Ordinal))

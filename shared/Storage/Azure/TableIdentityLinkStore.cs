@@ -74,24 +74,25 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     }
 
     /// <summary>One range read per identifier (each in its own partition), up to 8 at a time.</summary>
-    public async Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsync(
-        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken)
-    {
-        var links = new System.Collections.Concurrent.ConcurrentDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>();
-        await Parallel.ForEachAsync(identifiers.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
-            links[id] = await ByIdentifierAsync(id.Type, id.Value, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        return links;
-    }
+    public Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsync(
+        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken) =>
+        ManyAsync(identifiers, EqualityComparer<(string Type, string Value)>.Default, (id, ct) => ByIdentifierAsync(id.Type, id.Value, ct), cancellationToken);
 
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         RangeAsync(CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator, cancellationToken);
 
     /// <summary>One range read per customer (each on the customer's side, in its partition), up to 8 at a time.</summary>
-    public async Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken)
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
+        ManyAsync(customerIds, StringComparer.Ordinal, ByCustomerAsync, cancellationToken);
+
+    /// <summary>One read per distinct key, up to 8 at a time: every key asked for is in the answer.</summary>
+    private static async Task<IReadOnlyDictionary<TKey, IReadOnlyList<IdentityLink>>> ManyAsync<TKey>(
+        IReadOnlyCollection<TKey> keys, IEqualityComparer<TKey> comparer, Func<TKey, CancellationToken, Task<IReadOnlyList<IdentityLink>>> read, CancellationToken cancellationToken)
+        where TKey : notnull
     {
-        var links = new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<IdentityLink>>(StringComparer.Ordinal);
-        await Parallel.ForEachAsync(customerIds.Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (id, ct) =>
-            links[id] = await ByCustomerAsync(id, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        var links = new System.Collections.Concurrent.ConcurrentDictionary<TKey, IReadOnlyList<IdentityLink>>(comparer);
+        await Parallel.ForEachAsync(keys.Distinct(comparer), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (key, ct) =>
+            links[key] = await read(key, ct).ConfigureAwait(false)).ConfigureAwait(false);
         return links;
     }
 

@@ -70,7 +70,7 @@ public sealed class IdentityResolverTests
             var (generated, user, c) = p;
             var stored = generated.DistinctBy(l => (l.CustomerId, l.Type, l.Value)).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal).ToArray();
             IReadOnlyList<IdentityLink> Every(string type, string value) => [.. stored.Where(l => l.Type == type && l.Value == value)];
-            var own = stored.Where(l => l.CustomerId == IdentityResolver.CustomerOf(user)).ToArray();
+            var own = stored.Where(l => l.CustomerId == UserKeys.CustomerIdOf(user)).ToArray();
             var read = IdentityResolver.NeedingEveryLink(user, own).ToHashSet();
 
             var expected = resolver.Resolve(user, At, consents[c], Every);
