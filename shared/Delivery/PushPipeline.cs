@@ -52,7 +52,8 @@ internal sealed class PushPipeline(
     IOptions<RelayOptions> relay,
     RelayMetrics metrics,
     TimeProvider time,
-    ILogger<PushPipeline> logger)
+    ILogger<PushPipeline> logger,
+    IReadScopes? reads = null)
 {
     /// <summary>How often an event held for consent is looked at again (a consent change releases it within this).</summary>
     public static readonly TimeSpan HoldRecheck = TimeSpan.FromMinutes(1);
@@ -79,6 +80,7 @@ internal sealed class PushPipeline(
     private readonly RelayMetrics metrics = metrics;
     private readonly TimeProvider time = time;
     private readonly ILogger<PushPipeline> logger = logger;
+    private readonly IReadScopes? reads = reads;
 
     /// <summary>One push run, under the store's push lease; when another pusher holds it, nothing is read or sent.</summary>
     public Task<PushReport> PushAsync(CancellationToken cancellationToken) => PushAsync(options.Value.MaxEventsPerRun, cancellationToken);
@@ -154,8 +156,15 @@ internal sealed class PushPipeline(
             var oldest = pending.Length == 0 ? TimeSpan.Zero : now - pending.Min(p => p.EnqueuedAt);
             push.metrics.Outbox(pending.Length, oldest);
 
-            var allowed = await CheckConsentAsync(pending, cancellationToken).ConfigureAwait(false);
-            var sendable = await ResolveIdentitiesAsync(allowed, cancellationToken).ConfigureAwait(false);
+            // Consent and identities from one read of each user's state where the store keeps it together (on Azure a
+            // customer's consent beside their links), kept for these two steps.
+            List<(PendingEventKey Key, TrackingEvent Event)> sendable;
+            using (push.reads?.Begin())
+            {
+                var allowed = await CheckConsentAsync(pending, cancellationToken).ConfigureAwait(false);
+                sendable = await ResolveIdentitiesAsync(allowed, cancellationToken).ConfigureAwait(false);
+            }
+
             foreach (var (key, trackingEvent) in sendable)
             {
                 if (trackingEvent.Context.Trace is { } trace && ActivityContext.TryParse(trace, null, out var context))

@@ -165,10 +165,13 @@ internal static class ServiceRegistration
             Table(sp, o => o.EventsTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IOrderContextStore>(sp => new TableOrderContextStore(
             Table(sp, o => o.OrdersTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TableWriteBehind>()));
+        services.AddSingleton<IReadScopes>(sp => sp.GetRequiredService<TableWriteBehind>());
         services.AddSingleton(sp => new TableConsentStore(
-            Table(sp, o => o.ConsentTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TableWriteBehind>()));
+            Table(sp, o => o.ConsentTable), Table(sp, o => o.LinksTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<TableConsentStore>());
+        services.AddSingleton<IStoreUpgrade>(sp => sp.GetRequiredService<TableConsentStore>());
         services.AddSingleton<IIdentityLinkStore>(sp => new TableIdentityLinkStore(
             Table(sp, o => o.LinksTable), sp.GetRequiredService<IOptions<RelayOptions>>(), sp.GetRequiredService<TableWriteBehind>()));
         services.AddSingleton<IPushLease>(sp => new BlobPushLease(

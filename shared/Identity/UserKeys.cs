@@ -17,8 +17,14 @@ internal static class UserKeys
         : Emails.Normalize(user.Email) is { } email ? $"email:{Emails.Sha256Hex(email)}"
         : null;
 
+    private const string CustomerPrefix = "customer:";
+
     /// <summary>The key of a known customer.</summary>
-    public static string Customer(string customerId) => $"customer:{customerId.Trim()}";
+    public static string Customer(string customerId) => CustomerPrefix + customerId.Trim();
+
+    /// <summary>The customer id a user key (<see cref="Of"/>) was made from, or null when it is not a customer's key.</summary>
+    public static string? CustomerIdOfKey(string userKey) =>
+        userKey.StartsWith(CustomerPrefix, StringComparison.Ordinal) && userKey.Length > CustomerPrefix.Length ? userKey[CustomerPrefix.Length..] : null;
 
     /// <summary>The user's customer id as links are recorded and looked up under it (trimmed), or null for an anonymous user.</summary>
     public static string? CustomerIdOf(UserIds user) => user.CustomerId?.Trim() is { Length: > 0 } customer ? customer : null;

@@ -28,10 +28,48 @@ internal static class StoreLayout
         }
     }
 
+    /// <summary>
+    /// The partition check, then every <see cref="IStoreUpgrade"/>; calls <paramref name="upgraded"/> for each that
+    /// moved something.
+    /// </summary>
+    public static async Task EnsureAsync(
+        ICheckpointStore checkpoints, int partitions, IEnumerable<IStoreUpgrade> upgrades, Action<string, int> upgraded, CancellationToken cancellationToken)
+    {
+        await EnsureAsync(checkpoints, partitions, cancellationToken).ConfigureAwait(false);
+        foreach (var upgrade in upgrades)
+        {
+            var moved = await upgrade.UpgradeAsync(cancellationToken).ConfigureAwait(false);
+            if (moved > 0)
+            {
+                upgraded(upgrade.Upgrade, moved);
+            }
+        }
+    }
+
     /// <summary>What is wrong, as a sentence saying what to set; null when the counts agree.</summary>
     public static string? Problem(int configured, string recorded) =>
         recorded == configured.ToString(System.Globalization.CultureInfo.InvariantCulture)
             ? null
             : $"Relay:Partitions is {configured}, but this store was written with {recorded} partitions. Every key is a hash modulo the partition " +
               $"count, so a new count would hide pending events, dedupe records, consent and order context. Set Relay:Partitions back to {recorded}.";
+}
+
+/// <summary>
+/// A store whose layout changed since an older version of the relay wrote it: at start, after the partition check, it
+/// moves what that version wrote, once (idempotent, so every instance may run it). Until it has, the store reads both
+/// layouts, so nothing is missed meanwhile. <c>ctmp store downgrade</c> moves it back before a rollback.
+/// </summary>
+internal interface IStoreUpgrade
+{
+    /// <summary>What is moved, for the log line ("customers' consent states beside their links").</summary>
+    string Upgrade { get; }
+
+    /// <summary>Moves what is left in the old layout and records that none is; returns how many records it moved.</summary>
+    Task<int> UpgradeAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Moves everything back into the old layout, for a rollback to an older version (with this version stopped: its next
+    /// start moves it all again); returns how many records it moved.
+    /// </summary>
+    Task<int> DowngradeAsync(CancellationToken cancellationToken);
 }

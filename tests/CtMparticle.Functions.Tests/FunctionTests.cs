@@ -168,10 +168,11 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Start_StorageWrittenWithAnotherPartitionCount_StopsTheHost()
+    public async Task Start_UpgradesTheStorageLayout_AndStorageWrittenWithAnotherPartitionCountStopsTheHost()
     {
         var check = Assert.Single(services.GetServices<IHostedService>(), s => s.GetType().Name == "StoreLayoutCheck");
-        await check.StartAsync(default); // first start: records the count
+        await check.StartAsync(default); // first start: records the count, and moves what older layouts left (nothing here)
+        Assert.Equal("beside-links", await services.GetRequiredService<ICheckpointStore>().GetAsync("layout:customer-consent", default));
 
         await services.GetRequiredService<ICheckpointStore>().SetAsync(StoreLayout.CheckpointName, "64", default);
         var ex = await Assert.ThrowsAsync<StoreLayoutException>(() => check.StartAsync(default));

@@ -76,6 +76,40 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Before a rollback, <c>ctmp store downgrade --azure</c> moves customers' consent back into the consent table, where
+    /// versions before the move read it; ctmp itself (this version) moved what an older version had left there first.
+    /// </summary>
+    [Fact]
+    public async Task StoreDowngrade_Azure_MovesCustomersConsentBackWhereOlderVersionsReadIt()
+    {
+        var consent = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "consent");
+        await consent.CreateIfNotExistsAsync();
+        var userKey = "customer:c-rollback";
+        var (partition, row) = (CtMparticle.Storage.Azure.Partitions.Name("c", CtMparticle.Storage.Azure.Partitions.Of(userKey, 16)), CtMparticle.Storage.Azure.RowKeys.Encode(userKey));
+        await consent.AddEntityAsync(new Azure.Data.Tables.TableEntity(partition, row)
+        {
+            ["Consent"] = """{"gdpr":{"analytics":{"consented":false,"at":"2026-12-01T09:00:00+00:00"}}}""",
+            ["Country"] = "DE",
+            ["UpdatedAt"] = new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero),
+        });
+
+        using (AzureSettings(azurite, prefix))
+        {
+            var store = Path.Combine(work, "no-store-here");
+            var (refused, _) = await Ctmp("store", "downgrade", "--store", store);
+            var (exit, stdout) = await Ctmp("store", "downgrade", "--azure", "--store", store);
+
+            Assert.Equal((2, 0), (refused, exit));
+            Assert.Contains("1 record(s) moved back", stdout, StringComparison.Ordinal);
+            var stored = (await consent.GetEntityAsync<Azure.Data.Tables.TableEntity>(partition, row)).Value;
+            Assert.Contains("\"consented\":false", stored.GetString("Consent"), StringComparison.Ordinal);
+            Assert.Equal("DE", stored.GetString("Country"));
+            var links = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "links");
+            Assert.Empty(await links.QueryAsync<Azure.Data.Tables.TableEntity>().ToListAsync());
+        }
+    }
+
     /// <summary>The function app's storage settings for ctmp's --azure, on this test's tables and container, until disposed.</summary>
     /// <summary>The CTMP_Storage__* settings that point ctmp at Azurite, with table and container names unique to a test.</summary>
     internal static EnvironmentScope AzureSettings(AzuriteFixture azurite, string prefix) => new(new Dictionary<string, string>

@@ -58,15 +58,16 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         output.WriteLine($"push:   {push.Total:N0} storage transactions, {perEvent:F2} per delivered event; {push}");
 
         Assert.True(delivered > lines.Length / 2, $"only {delivered} events delivered");
-        // Budgets just above what was measured at 1,000 deliveries in host.json's batches (1.25 per input: written behind,
-        // each state read once per batch and no event looked up before its flush; 0.81 per delivered event, each
-        // customer's own links read once per push run): a change that adds a read or a write per input or per event
-        // fails here, and the figures above say where. They hold for CI's corpus only: with the knobs set this test
-        // measures (a larger corpus has more customers and fewer repeats; docs/performance.md has the figures).
+        // Budgets just above what was measured at 1,000 deliveries in host.json's batches (1.07 per input: written behind,
+        // each state read once per batch, a customer's consent and links in one range, and no event looked up before its
+        // flush; 0.67 per delivered event, each customer's consent and own links read once per push run): a change that
+        // adds a read or a write per input or per event fails here (so does a push without its read scope: 0.81), and
+        // the figures above say where. They hold for CI's corpus only: with the knobs set this test measures (a larger
+        // corpus has more customers and fewer repeats; docs/performance.md has the figures).
         if (Inputs == 1_000 && BatchSize == HostBatchSize())
         {
-            Assert.InRange(perInput, 1, 1.5);
-            Assert.InRange(perEvent, 0.1, 1.0);
+            Assert.InRange(perInput, 1, 1.15);
+            Assert.InRange(perEvent, 0.1, 0.75);
         }
     }
 
@@ -92,8 +93,9 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
     /// Two function instances given the same messages at once (Service Bus redelivers a batch whose lock was lost while
     /// the first instance still works on it): both write behind, each taking events it does not know as new, and their
     /// flushes race. Every event is still stored once (one dedupe record, at most one outbox entry), the same events as
-    /// one instance stores, and no message is lost. Which gate decision a race gives may differ from one instance's
-    /// (consent learnt by the other instance's later messages can arrive first), so outcomes are not compared one to one.
+    /// one instance stores, every user's consent ends the same, and no message is lost. Which gate decision a race gives
+    /// may differ from one instance's (consent learnt by the other instance's later messages can arrive first), so
+    /// outcomes are not compared one to one, nor the consent updates refused events taught.
     /// </summary>
     [Fact]
     public async Task TwoInstancesIngestingTheSameMessagesAtOnce_StoreEachEventOnce()
@@ -119,7 +121,11 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         Assert.All(both, outcomes => Assert.Equal(lines.Length, outcomes.Count));
         var expected = await EventRowsAsync(one + "events");
         var actual = await EventRowsAsync(raced + "events");
-        Assert.Equal(expected.Seen.Order(StringComparer.Ordinal), actual.Seen.Order(StringComparer.Ordinal));
+        // The same events, but for the consent a refused event taught (ConsentStage.ConsentLearnt): whether an event is
+        // refused, and whether what it stated is still the newest, depends on which of the other instance's later
+        // consent the race let arrive first. What every user's consent ends as does not: per purpose the newest.
+        Assert.Equal(expected.Seen.Except(expected.Learnt).Order(StringComparer.Ordinal), actual.Seen.Except(actual.Learnt).Order(StringComparer.Ordinal));
+        Assert.Equal(await ConsentStatesAsync(one), await ConsentStatesAsync(raced));
         Assert.All(actual.Pending.GroupBy(id => id), g => Assert.Single(g));
         Assert.Subset(actual.Seen.ToHashSet(StringComparer.Ordinal), actual.Pending.ToHashSet(StringComparer.Ordinal));
         Assert.True(actual.Pending.Count > alone.Count(o => o == IngestOutcomeKind.Accepted) / 2, $"only {actual.Pending.Count} events pending");
@@ -238,16 +244,23 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         return (delivered, runs);
     }
 
-    /// <summary>The event ids of a table's dedupe records and of its outbox entries (one per entry).</summary>
-    private async Task<(List<string> Seen, List<string> Pending)> EventRowsAsync(string tableName)
+    /// <summary>
+    /// The event ids of a table's dedupe records, of its outbox entries (one per entry), and of the consent updates
+    /// refused events taught (their dedupe keys end in <c>/consent</c>).
+    /// </summary>
+    private async Task<(List<string> Seen, List<string> Pending, List<string> Learnt)> EventRowsAsync(string tableName)
     {
         var table = new Azure.Data.Tables.TableClient(azurite.ConnectionString, tableName);
-        var (seen, pending) = (new List<string>(), new List<string>());
-        await foreach (var entity in table.QueryAsync<Azure.Data.Tables.TableEntity>(select: ["PartitionKey", "RowKey"]))
+        var (seen, pending, learnt) = (new List<string>(), new List<string>(), new List<string>());
+        await foreach (var entity in table.QueryAsync<Azure.Data.Tables.TableEntity>(select: ["PartitionKey", "RowKey", "DedupeKey"]))
         {
             if (entity.RowKey.StartsWith("seen|", StringComparison.Ordinal))
             {
                 seen.Add(entity.RowKey["seen|".Length..]);
+                if (entity.GetString("DedupeKey")?.EndsWith("/consent", StringComparison.Ordinal) == true)
+                {
+                    learnt.Add(seen[^1]);
+                }
             }
             else if (entity.RowKey.StartsWith("pending|", StringComparison.Ordinal))
             {
@@ -255,7 +268,32 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
             }
         }
 
-        return (seen, pending);
+        return (seen, pending, learnt);
+    }
+
+    /// <summary>
+    /// Every user's consent under a prefix (customers' beside their links, the others' in the consent table), each
+    /// purpose with its state and time, in a canonical order.
+    /// </summary>
+    private async Task<SortedDictionary<string, string>> ConsentStatesAsync(string tablePrefix)
+    {
+        var states = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in new[] { "consent", "links" })
+        {
+            var table = new Azure.Data.Tables.TableClient(azurite.ConnectionString, tablePrefix + name);
+            await foreach (var entity in table.QueryAsync<Azure.Data.Tables.TableEntity>())
+            {
+                if (entity.GetString("Consent") is { } json)
+                {
+                    var consent = System.Text.Json.JsonSerializer.Deserialize(json, CtMparticle.Storage.RelayJsonContext.Default.ConsentSnapshot)!;
+                    states[entity.RowKey] = string.Join(",", consent.Gdpr.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value.Consented}@{p.Value.At:o}"))
+                        + $";ccpa={consent.CcpaDataSaleOptOut?.Consented}@{consent.CcpaDataSaleOptOut?.At:o}";
+                }
+            }
+        }
+
+        Assert.NotEmpty(states);
+        return states;
     }
 
     /// <summary>Each table holds the same rows (as <see cref="RowsAsync"/> compares them) under both prefixes, and some.</summary>

@@ -68,6 +68,7 @@ internal static class Commands
         root.Subcommands.Add(ServeCommand.Create(StoreOption, SettingsOption, VerboseOption));
         root.Subcommands.Add(LoadCommand.Create());
         root.Subcommands.Add(IdentityCommand.Create(StoreOption, SettingsOption));
+        root.Subcommands.Add(StoreCommand.Create(StoreOption, SettingsOption));
         return root;
     }
 

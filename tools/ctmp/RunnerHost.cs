@@ -136,7 +136,8 @@ internal sealed class RunnerHost : IAsyncDisposable
         if (options.AzureStorage)
         {
             _ = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
-            StoreLayout.EnsureAsync(provider.GetRequiredService<ICheckpointStore>(), provider.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions, CancellationToken.None)
+            StoreLayout.EnsureAsync(provider.GetRequiredService<ICheckpointStore>(), provider.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions,
+                provider.GetServices<IStoreUpgrade>(), (what, count) => Console.Error.WriteLine($"ctmp: storage upgraded: {what} ({count:N0} records)."), CancellationToken.None)
                 .GetAwaiter().GetResult();
         }
         else

@@ -3,61 +3,65 @@ using Azure;
 using Azure.Data.Tables;
 using CtMparticle.Configuration;
 using CtMparticle.Consent;
+using CtMparticle.Identity;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Storage.Azure;
 
 /// <summary>
-/// Consent per user on Azure Tables. Merges are read-modify-write with optimistic concurrency (ETag), retried on
-/// conflict, so two instances learning consent for the same user at once both land. Inside a
-/// <see cref="TableWriteBatch"/> a merge reads the batch's own state of the user first and its write waits for the
-/// flush, under the same condition: should the stored state have changed by then, the merge is done again on it.
+/// Consent per user on Azure Tables. A customer's state lives in the links table, beside their links
+/// (<see cref="CustomerRows"/>: one range read gives the consent gate and link capture or identity resolution what they
+/// need); an anonymous user's or an e-mail's in the consent table (<c>c{n}</c> partitions), with the job checkpoints.
+/// Merges are read-modify-write with optimistic concurrency (ETag), retried on conflict, so two instances learning
+/// consent for the same user at once both land. Inside a <see cref="TableWriteBatch"/> a merge reads the batch's own
+/// state of the user first and its write waits for the flush, under the same condition: should the stored state have
+/// changed by then, the merge is done again on it.
 /// </summary>
-internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions> options, TimeProvider time, TableWriteBehind? writeBehind = null)
-    : IConsentStore, ICheckpointStore
+/// <remarks>
+/// Versions before the move kept customers' states in the consent table. Until <see cref="UpgradeAsync"/> has moved
+/// them (at start) and recorded so, a customer's state is read from both places and merged (per purpose the newest), and
+/// written to the new one, so nothing learnt before the upgrade is missed meanwhile.
+/// </remarks>
+internal sealed class TableConsentStore(TableClient table, TableClient links, IOptions<RelayOptions> options, TimeProvider time, TableWriteBehind? writeBehind = null)
+    : IConsentStore, ICheckpointStore, IStoreUpgrade
 {
     private const int MaxAttempts = 8;
 
-    public async Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken)
-    {
-        var (partition, rowKey) = Key(userKey);
-        var batch = writeBehind?.Current;
-        if (batch is not null && batch.TryRead(table, partition, rowKey, out var known))
-        {
-            return known is null ? null : Read(known);
-        }
+    /// <summary>The checkpoint recording that no customer's state is left in the consent table.</summary>
+    public const string LayoutCheckpoint = "layout:customer-consent";
 
-        var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        batch?.Remember(table, partition, rowKey, response.HasValue ? response.Value : null);
-        return response.HasValue ? Read(response.Value!) : null;
-    }
+    private const string BesideLinks = "beside-links", InConsentTable = "in-consent-table";
+
+    /// <summary>How often a store that still reads both places asks whether another instance has finished the move.</summary>
+    private static readonly TimeSpan RecheckMoved = TimeSpan.FromMinutes(5);
+
+    private volatile bool moved;
+    private long movedCheckedAt = long.MinValue;
+
+    public async Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) =>
+        (await ReadAsync(userKey, toWrite: false, cancellationToken).ConfigureAwait(false)).State;
 
     public async Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
     {
-        var (partition, rowKey) = Key(userKey);
         if (writeBehind?.Current is { } batch)
         {
-            return await MergeLaterAsync(batch, userKey, partition, rowKey, consent, region, cancellationToken).ConfigureAwait(false);
+            var known = await ReadAsync(userKey, toWrite: false, cancellationToken).ConfigureAwait(false);
+            var later = Merged(known.State, consent, region);
+            // The write is conditional on the version read (default: on its absence); written over one the batch holds,
+            // it keeps that write's condition.
+            batch.ReplaceIfUnchanged(known.Table, known.Table == links ? TableWriteBehind.LinksOrder : TableWriteBehind.ConsentOrder,
+                Write(known.Partition, known.Row, later), known.Stored?.ETag ?? default, ct => MergeAsync(userKey, consent, region, ct));
+            return later;
         }
 
         for (var attempt = 1; ; attempt++)
         {
-            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-            var existing = response.HasValue ? Read(response.Value!) : null;
-            var merged = Merged(existing, consent, region);
-            var entity = Write(partition, rowKey, merged);
+            var known = await ReadAsync(userKey, toWrite: true, cancellationToken).ConfigureAwait(false);
+            var merged = Merged(known.State, consent, region);
             try
             {
-                if (response.HasValue)
-                {
-                    await table.UpdateEntityAsync(entity, response.Value!.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
-                }
-
+                await WriteAsync(known, merged, cancellationToken).ConfigureAwait(false);
                 return merged;
             }
             catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < MaxAttempts)
@@ -67,22 +71,202 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
         }
     }
 
-    private async Task<UserConsent> MergeLaterAsync(
-        TableWriteBatch batch, string userKey, string partition, string rowKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
+    /// <summary>
+    /// A user's state and where it is written: a customer's from their range of the links table (read once per batch or
+    /// push run), merged with what the consent table still holds for them until the move is recorded; anyone else's
+    /// from the consent table (once per batch).
+    /// </summary>
+    private async Task<Known> ReadAsync(string userKey, bool toWrite, CancellationToken cancellationToken)
     {
-        // As the batch wrote it (its write keeps the condition of its first read), as the batch read it, or as stored now;
-        // the write is conditional on the version read (default: on its absence).
-        if (!batch.TryRead(table, partition, rowKey, out var known))
+        var (partition, rowKey) = Key(userKey);
+        if (UserKeys.CustomerIdOfKey(userKey) is not { } customer)
         {
-            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-            known = response.HasValue ? response.Value : null;
+            var stored = await PointAsync(table, partition, rowKey, cancellationToken).ConfigureAwait(false);
+            return new Known(table, partition, rowKey, stored, stored is null ? null : Read(stored));
         }
 
-        var merged = Merged(known is null ? null : Read(known), consent, region);
-        var etag = known?.ETag ?? default;
-        batch.ReplaceIfUnchanged(table, TableWriteBehind.ConsentOrder, Write(partition, rowKey, merged), etag,
-            ct => MergeAsync(userKey, consent, region, ct));
-        return merged;
+        var (customerPartition, prefix) = (CustomerRows.Partition(customer, options.Value.Partitions), CustomerRows.Prefix(customer));
+        var range = await CustomerRows.RangeAsync(links, customerPartition, prefix, writeBehind, toWrite, cancellationToken).ConfigureAwait(false);
+        var beside = range.FirstOrDefault(e => e.RowKey == prefix);
+        var state = beside is null ? null : Read(beside);
+        if (!await MovedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var before = await PointAsync(table, partition, rowKey, cancellationToken).ConfigureAwait(false);
+            state = Combined(state, before is null ? null : Read(before));
+        }
+
+        return new Known(links, customerPartition, prefix, beside, state);
+    }
+
+    /// <summary>One entity, through the open write-behind batch (read once per batch, its writes applied) when there is one.</summary>
+    private async Task<TableEntity?> PointAsync(TableClient client, string partition, string rowKey, CancellationToken cancellationToken)
+    {
+        var batch = writeBehind?.Current;
+        if (batch is not null && batch.TryRead(client, partition, rowKey, out var known))
+        {
+            return known;
+        }
+
+        var response = await client.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var stored = response.HasValue ? response.Value : null;
+        batch?.Remember(client, partition, rowKey, stored);
+        return stored;
+    }
+
+    private static Task WriteAsync(Known known, UserConsent state, CancellationToken cancellationToken) =>
+        known.Stored is { } stored
+            ? known.Table.UpdateEntityAsync(Write(known.Partition, known.Row, state), stored.ETag, TableUpdateMode.Replace, cancellationToken)
+            : known.Table.AddEntityAsync(Write(known.Partition, known.Row, state), cancellationToken);
+
+    /// <summary>A customer's state as kept before the move and as kept beside their links, as one: per purpose the newest.</summary>
+    private static UserConsent? Combined(UserConsent? beside, UserConsent? before)
+    {
+        if (beside is null || before is null)
+        {
+            return beside ?? before;
+        }
+
+        var (newer, older) = beside.UpdatedAt >= before.UpdatedAt ? (beside, before) : (before, beside);
+        return new UserConsent(ConsentMerge.Newest(older.Consent, newer.Consent) ?? ConsentSnapshot.Empty, newer.Region ?? older.Region, newer.UpdatedAt);
+    }
+
+    /// <summary>Whether no customer's state is left in the consent table (asked again now and then while some may be).</summary>
+    private async Task<bool> MovedAsync(CancellationToken cancellationToken)
+    {
+        if (moved)
+        {
+            return true;
+        }
+
+        var now = time.GetTimestamp();
+        var last = Interlocked.Read(ref movedCheckedAt);
+        if (last != long.MinValue && time.GetElapsedTime(last, now) < RecheckMoved)
+        {
+            return false;
+        }
+
+        Interlocked.Exchange(ref movedCheckedAt, now);
+        moved = await CheckpointAsync(LayoutCheckpoint, cancellationToken).ConfigureAwait(false) == BesideLinks;
+        return moved;
+    }
+
+    public string Upgrade => "customers' consent states moved beside their identity links";
+
+    /// <summary>
+    /// Moves every customer's state the consent table still holds (written by a version before the move) into their
+    /// range of the links table, merged with what is there, deletes it from the consent table, and records that none is
+    /// left. Idempotent, and safe beside instances ingesting meanwhile: they read both places until it is recorded.
+    /// </summary>
+    public async Task<int> UpgradeAsync(CancellationToken cancellationToken)
+    {
+        if (await MovedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return 0;
+        }
+
+        var count = 0;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"c0"} and PartitionKey lt {"c:"}");
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (RowKeys.Decode(entity.RowKey) is { } userKey && UserKeys.CustomerIdOfKey(userKey) is not null)
+            {
+                await MoveAsync(userKey, entity, cancellationToken).ConfigureAwait(false);
+                count++;
+            }
+        }
+
+        await SetAsync(LayoutCheckpoint, BesideLinks, cancellationToken).ConfigureAwait(false);
+        moved = true;
+        return count;
+    }
+
+    /// <summary>
+    /// Moves every customer's state back from the links table into the consent table, merged with what is there, where
+    /// versions before the move look for it, and records that they are there (a later start of this version moves them
+    /// again). For a rollback, with this version stopped.
+    /// </summary>
+    public async Task<int> DowngradeAsync(CancellationToken cancellationToken)
+    {
+        // Recorded first: a run stopped half-way leaves a store this version reads from both places (and moves again at
+        // its next start), and the older version's missing states are moved back by running this again.
+        await SetAsync(LayoutCheckpoint, InConsentTable, cancellationToken).ConfigureAwait(false);
+        moved = false;
+        var count = 0;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"k"} and PartitionKey lt {"l"}");
+        await foreach (var entity in links.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (CustomerRows.IsLink(entity) || RowKeys.Decode(entity.RowKey.TrimEnd(CustomerRows.Separator)) is not { Length: > 0 } customer)
+            {
+                continue;
+            }
+
+            await MoveBackAsync(customer, entity, cancellationToken).ConfigureAwait(false);
+            count++;
+        }
+
+        return count;
+    }
+
+    private async Task MoveBackAsync(string customer, TableEntity beside, CancellationToken cancellationToken)
+    {
+        var (partition, rowKey) = Key(UserKeys.Customer(customer));
+        for (var attempt = 1; ; attempt++)
+        {
+            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var stored = response.HasValue ? response.Value : null;
+            var known = new Known(table, partition, rowKey, stored, stored is null ? null : Read(stored));
+            try
+            {
+                await WriteAsync(known, Combined(Read(beside), known.State)!, cancellationToken).ConfigureAwait(false);
+                await links.DeleteEntityAsync(beside.PartitionKey, beside.RowKey, beside.ETag, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 404)
+            {
+                return; // moved back by another run meanwhile
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < MaxAttempts)
+            {
+                var again = await links.GetEntityIfExistsAsync<TableEntity>(beside.PartitionKey, beside.RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (!again.HasValue)
+                {
+                    return;
+                }
+
+                beside = again.Value!;
+            }
+        }
+    }
+
+    private async Task MoveAsync(string userKey, TableEntity before, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            // ReadAsync merges the consent table's state in while the move is not recorded; written beside the links, the
+            // old row goes, unless it changed meanwhile (then it is merged again).
+            var known = await ReadAsync(userKey, toWrite: true, cancellationToken).ConfigureAwait(false);
+            var state = Combined(known.State, Read(before))!;
+            try
+            {
+                await WriteAsync(known, state, cancellationToken).ConfigureAwait(false);
+                await table.DeleteEntityAsync(before.PartitionKey, before.RowKey, before.ETag, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 404)
+            {
+                return; // moved by another instance meanwhile
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < MaxAttempts)
+            {
+                var again = await table.GetEntityIfExistsAsync<TableEntity>(before.PartitionKey, before.RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (!again.HasValue)
+                {
+                    return;
+                }
+
+                before = again.Value!;
+            }
+        }
     }
 
     /// <summary>What is stored after learning <paramref name="consent"/> and <paramref name="region"/>: per purpose the newest, the region given or kept.</summary>
@@ -91,15 +275,20 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
 
     public async Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken)
     {
-        // Users' states live in c### partitions; the job checkpoints ("checkpoint") sort after them and are never read here.
-        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"c0"} and PartitionKey lt {"c:"} and UpdatedAt lt {cutoff}");
+        // Anonymous users' and e-mails' states live in the consent table's c### partitions (the job checkpoints,
+        // "checkpoint", sort after them and are never read here); customers' beside their links, in the links table's
+        // k### partitions, whose link rows have no UpdatedAt.
         var purged = 0;
-        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        foreach (var (client, from, to) in new[] { (table, "c0", "c:"), (links, "k", "l") })
         {
-            if (!keep(Read(entity)))
+            var filter = TableClient.CreateQueryFilter($"PartitionKey ge {from} and PartitionKey lt {to} and UpdatedAt lt {cutoff}");
+            await foreach (var entity in client.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
             {
-                await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
-                purged++;
+                if (!CustomerRows.IsLink(entity) && !keep(Read(entity)))
+                {
+                    await client.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
+                    purged++;
+                }
             }
         }
 
@@ -127,6 +316,9 @@ internal sealed class TableConsentStore(TableClient table, IOptions<RelayOptions
         ["State"] = RegionColumns.State(state.Region),
         ["UpdatedAt"] = state.UpdatedAt,
     };
+
+    /// <summary>Where a user's state is read and written, the entity there (with its ETag) and the state, as merged when read from both places.</summary>
+    private sealed record Known(TableClient Table, string Partition, string Row, TableEntity? Stored, UserConsent? State);
 
     private static UserConsent Read(TableEntity entity)
     {

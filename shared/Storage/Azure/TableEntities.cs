@@ -71,4 +71,19 @@ internal static class RowKeys
 {
     public static string Encode(string value) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes(value)).Replace('/', '_').Replace('+', '-').TrimEnd('=');
+
+    /// <summary>What <see cref="Encode"/> encoded; null when the key is not such an encoding.</summary>
+    public static string? Decode(string key)
+    {
+        var base64 = key.Replace('_', '/').Replace('-', '+');
+        base64 += (base64.Length % 4) switch { 2 => "==", 3 => "=", _ => "" };
+        try
+        {
+            return Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
 }

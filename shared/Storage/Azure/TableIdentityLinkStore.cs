@@ -8,7 +8,7 @@ namespace CtMparticle.Storage.Azure;
 
 /// <summary>
 /// Identity links on Azure Tables, one row per side: under the customer (<c>k{n}</c> partitions, row
-/// <c>{customer}|{type}|{value}</c>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), so
+/// <c>{customer}|{type}|{value}</c>, beside the customer's consent state: <see cref="CustomerRows"/>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), so
 /// both lookups are one partition range query. Identity decisions (what each event was sent with) live under
 /// <c>d{n}</c> partitions by event id. The identifier's row is written first; a crash between the two leaves
 /// a row the next record of the same link completes (every write is an idempotent upsert). Inside a
@@ -16,7 +16,7 @@ namespace CtMparticle.Storage.Azure;
 /// </summary>
 internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOptions> options, TableWriteBehind? writeBehind = null) : IIdentityLinkStore
 {
-    private const char Separator = '|'; // never in an encoded (base64url) key part, so prefixes never run into each other
+    private const char Separator = CustomerRows.Separator;
 
     public async Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken)
     {
@@ -79,7 +79,7 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         ManyAsync(identifiers, EqualityComparer<(string Type, string Value)>.Default, (id, ct) => ByIdentifierAsync(id.Type, id.Value, ct), cancellationToken);
 
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
-        RangeAsync(CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator, cancellationToken);
+        RangeAsync(CustomerPartition(customerId), CustomerRows.Prefix(customerId), cancellationToken);
 
     /// <summary>One range read per customer (each on the customer's side, in its partition), up to 8 at a time.</summary>
     public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
@@ -127,6 +127,11 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         var purged = 0;
         await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
+            if (!CustomerRows.IsLink(entity))
+            {
+                continue; // a customer's consent state (it has no LastSeen; its own retention purges it)
+            }
+
             var link = Read(entity);
             var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
             await table.DeleteEntityAsync(ip, ir, ETag.All, cancellationToken).ConfigureAwait(false);
@@ -188,43 +193,21 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         await table.UpsertEntityAsync(Entity(cp, cr, link), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken)
-    {
-        var end = prefix[..^1] + (char)(prefix[^1] + 1);
-        var batch = writeBehind?.Current;
-        if (batch is not null && batch.TryReadRange(table, partition, prefix, end, out var known))
-        {
-            return Links(known);
-        }
+    private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken) =>
+        Links(await CustomerRows.RangeAsync(table, partition, prefix, writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false));
 
-        var entities = new List<TableEntity>();
-        await foreach (var entity in table.QueryAsync<TableEntity>(
-            e => e.PartitionKey == partition && string.Compare(e.RowKey, prefix) >= 0 && string.Compare(e.RowKey, end) < 0,
-            cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            entities.Add(entity);
-        }
-
-        if (batch is null)
-        {
-            return Links(entities);
-        }
-
-        batch.RememberRange(table, partition, prefix, end, entities);
-        return Links(batch.ApplyRange(table, partition, prefix, end, entities));
-    }
-
+    /// <summary>The links among a range's rows (a customer's range also holds their consent state, <see cref="CustomerRows"/>).</summary>
     private static IReadOnlyList<IdentityLink> Links(IEnumerable<TableEntity> entities) =>
-        [.. entities.Select(Read).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
+        [.. entities.Where(CustomerRows.IsLink).Select(Read).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
 
     private string DecisionPartition(Guid eventId) => Partitions.Name("d", Partitions.Of(eventId, options.Value.Partitions));
 
-    private string CustomerPartition(string customerId) => Partitions.Name("k", Partitions.Of(customerId, options.Value.Partitions));
+    private string CustomerPartition(string customerId) => CustomerRows.Partition(customerId, options.Value.Partitions);
 
     private string IdentifierPartition(string type, string value) => Partitions.Name("i", Partitions.Of(type + ":" + value, options.Value.Partitions));
 
     private (string Partition, string Row) CustomerKey(string customerId, string type, string value) =>
-        (CustomerPartition(customerId), RowKeys.Encode(customerId) + Separator + RowKeys.Encode(type) + Separator + RowKeys.Encode(value));
+        (CustomerPartition(customerId), CustomerRows.Prefix(customerId) + RowKeys.Encode(type) + Separator + RowKeys.Encode(value));
 
     private (string Partition, string Row) IdentifierKey(string customerId, string type, string value) =>
         (IdentifierPartition(type, value), RowKeys.Encode(type) + Separator + RowKeys.Encode(value) + Separator + RowKeys.Encode(customerId));

@@ -18,7 +18,7 @@ namespace CtMparticle.Storage.Azure;
 /// The batch is ambient to the calling flow (an <see cref="AsyncLocal{T}"/>), so the stores behind the shared ingest
 /// pipeline need no second set of methods, and a push or a concurrent invocation in the same process never sees it.
 /// </remarks>
-internal sealed class TableWriteBehind
+internal sealed class TableWriteBehind : IReadScopes
 {
     /// <summary>
     /// The order tables are flushed in: consent, order contexts and identity links before the outbox, so a push never
@@ -27,6 +27,7 @@ internal sealed class TableWriteBehind
     public const int ConsentOrder = 0, OrdersOrder = 1, LinksOrder = 2, EventsOrder = 3;
 
     private readonly AsyncLocal<TableWriteBatch?> current = new();
+    private readonly AsyncLocal<TableReadScope?> reads = new();
 
     /// <summary>The batch open in the calling flow, if any.</summary>
     public TableWriteBatch? Current => current.Value;
@@ -45,6 +46,50 @@ internal sealed class TableWriteBehind
         var batch = new TableWriteBatch(() => current.Value = null);
         current.Value = batch;
         return batch;
+    }
+
+    /// <summary>The read scope open in the calling flow, if any (a push run's; writes still go at once).</summary>
+    public TableReadScope? Reads => reads.Value;
+
+    /// <summary>Opens a read scope for the calling flow until it is disposed (synchronous, as <see cref="Begin"/>).</summary>
+    public TableReadScope BeginReads()
+    {
+        if (reads.Value is not null)
+        {
+            throw new InvalidOperationException("A read scope is already open in this flow; dispose it first.");
+        }
+
+        var scope = new TableReadScope(() => reads.Value = null);
+        reads.Value = scope;
+        return scope;
+    }
+
+    IDisposable IReadScopes.Begin() => BeginReads();
+}
+
+/// <summary>
+/// Ranges a push run read (a customer's consent and links), kept for the run: what is written meanwhile is seen by the
+/// next run, as the push already kept each user's consent for its run. Thread-safe: a run reads many customers at once.
+/// Only ranges read through <see cref="CustomerRows.RangeAsync"/> are kept; the push writes nothing they hold.
+/// </summary>
+internal sealed class TableReadScope(Action close) : IDisposable
+{
+    private readonly ConcurrentDictionary<(string Table, string Partition, string Prefix), TableEntity[]> ranges = new();
+
+    public bool TryReadRange(TableClient table, string partition, string prefix, out IReadOnlyList<TableEntity> entities)
+    {
+        var found = ranges.TryGetValue((table.Name, partition, prefix), out var kept);
+        entities = kept ?? [];
+        return found;
+    }
+
+    public void RememberRange(TableClient table, string partition, string prefix, IReadOnlyList<TableEntity> entities) =>
+        ranges[(table.Name, partition, prefix)] = [.. entities];
+
+    public void Dispose()
+    {
+        close();
+        ranges.Clear();
     }
 }
 

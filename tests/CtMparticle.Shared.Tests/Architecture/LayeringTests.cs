@@ -20,7 +20,7 @@ public sealed partial class LayeringTests
         ["Consent"] = ["Configuration", "Tracking"],
         ["Telemetry"] = [],
         ["Storage"] = ["Configuration", "Consent", "Telemetry", "Tracking"],
-        ["Storage.Azure"] = ["Configuration", "Consent", "Storage", "Tracking"],
+        ["Storage.Azure"] = ["Configuration", "Consent", "Identity", "Storage", "Tracking"],
         ["Delivery"] = ["Configuration", "Consent", "Identity", "Storage", "Telemetry", "Tracking"],
         ["Governance"] = ["Configuration", "Delivery", "Tracking"],
         ["Pipeline"] = ["Configuration", "Consent", "Governance", "Identity", "Storage", "Telemetry", "Tracking"],
