@@ -170,7 +170,7 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
 
         Assert.Equal(atOnce, writtenBehind);
         Assert.All(writtenBehind, o => Assert.Equal(IngestOutcomeKind.Accepted, o)); // a call sent again (same messageId) is answered as stored
-        await AssertSameRowsAsync(one, behind, "events", "consent");
+        await AssertSameRowsAsync(one, behind, "events", "consent", "links");
 
         Assert.True(behindCost.Total < oneCost.Total, $"written behind {behindCost.Total}, call by call {oneCost.Total}");
     }

@@ -116,18 +116,21 @@ internal static class LoadCommand
         return statuses.Keys.All(s => s == 200) && latencies.Count == requests.Length ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
-    /// <summary>A storefront call: a product view, an add to cart or a sign-in of one of 5,000 shoppers, consent given.</summary>
+    /// <summary>
+    /// A storefront call: a product view, an add to cart or a sign-in (with the shopper's customer id, so it links their
+    /// browser to them) of one of 5,000 shoppers, consent given.
+    /// </summary>
     internal static string Call(int i, Random random)
     {
         var shopper = random.Next(5_000).ToString(CultureInfo.InvariantCulture);
         var sku = "SKU-" + random.Next(2_000).ToString(CultureInfo.InvariantCulture);
-        var (evt, properties) = (i % 10) switch
+        var (evt, properties, user) = (i % 10) switch
         {
-            < 6 => ("Product Viewed", $"{{\"sku\":\"{sku}\",\"price\":{random.Next(100, 20_000) / 100m},\"currency\":\"EUR\"}}"),
-            < 9 => ("Product Added", $"{{\"sku\":\"{sku}\",\"price\":{random.Next(100, 20_000) / 100m},\"quantity\":{random.Next(1, 4)},\"currency\":\"EUR\"}}"),
-            _ => ("Signed In", "{\"type\":\"password\"}"),
+            < 6 => ("Product Viewed", $"{{\"sku\":\"{sku}\",\"price\":{random.Next(100, 20_000) / 100m},\"currency\":\"EUR\"}}", ""),
+            < 9 => ("Product Added", $"{{\"sku\":\"{sku}\",\"price\":{random.Next(100, 20_000) / 100m},\"quantity\":{random.Next(1, 4)},\"currency\":\"EUR\"}}", ""),
+            _ => ("Signed In", "{\"type\":\"password\"}", $"\"userId\":\"c-{shopper}\","),
         };
         return string.Create(CultureInfo.InvariantCulture,
-            $"{{\"type\":\"track\",\"event\":\"{evt}\",\"anonymousId\":\"anon-{shopper}\",\"messageId\":\"load-{i}\",\"properties\":{properties},\"context\":{{\"sessionId\":\"s-{shopper}\",\"consent\":{{\"categoryPreferences\":{{\"analytics\":true}}}}}}}}");
+            $"{{\"type\":\"track\",\"event\":\"{evt}\",{user}\"anonymousId\":\"anon-{shopper}\",\"messageId\":\"load-{i}\",\"properties\":{properties},\"context\":{{\"sessionId\":\"s-{shopper}\",\"consent\":{{\"categoryPreferences\":{{\"analytics\":true}}}}}}}}");
     }
 }
