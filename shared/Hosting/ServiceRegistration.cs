@@ -125,7 +125,7 @@ internal static class ServiceRegistration
         services.TryAddTransient<CollectorSource>();
         services.TryAddTransient(sp => new CollectorIngest(sp.GetRequiredService<CollectorSource>(), sp.GetRequiredService<ConsentStage>(),
             sp.GetRequiredService<GovernStage>(), sp.GetRequiredService<StoreStage>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityStage>(),
-            sp.GetRequiredService<LinkStage>()));
+            sp.GetRequiredService<LinkStage>(), sp.GetRequiredService<RelayMetrics>()));
         services.TryAddSingleton<CollectorRateLimits>();
         services.TryAddTransient<CollectorCalls>();
         // Transient: it holds a typed HttpClient, which must not be captured by a singleton.

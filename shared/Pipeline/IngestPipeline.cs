@@ -17,7 +17,14 @@ internal sealed record PreparedInput(
     IReadOnlyDictionary<TrackingEvent, GovernanceDecision> Checked,
     InputInfo? Info,
     string Stage,
-    Exception? Failure);
+    Exception? Failure)
+{
+    /// <summary>
+    /// What preparing it counted (placeholder identities dropped, products enriched), counted when it is settled: an
+    /// input prepared but never settled (the host answered 503, the runner prepared it again) counts nothing.
+    /// </summary>
+    public IReadOnlyList<HeldCount> Counted { get; init; } = [];
+}
 
 /// <summary>
 /// Ingest, for any source: decode → resolve → map (the source's) → identity (placeholders dropped) → gate (consent)
@@ -33,7 +40,8 @@ internal sealed record PreparedInput(
 /// writer at a time; <see cref="IngestAsync(Inbound, CancellationToken)"/> is both in a row.
 /// </remarks>
 internal sealed class IngestPipeline(
-    ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null, LinkStage? links = null)
+    ISource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage? identities = null, LinkStage? links = null,
+    RelayMetrics? metrics = null)
 {
     public Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) =>
         TracedAsync(async () => await SettleAsync(await PrepareAsync(inbound, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
@@ -58,6 +66,7 @@ internal sealed class IngestPipeline(
         var receivedAt = time.GetUtcNow();
         var stage = "decode";
         InputInfo? info = null;
+        using var counted = metrics?.Hold();
         try
         {
             var decoded = source.Decode(inbound);
@@ -70,16 +79,30 @@ internal sealed class IngestPipeline(
             mapped = identities?.Apply(mapped) ?? mapped;
             stage = "govern";
             var checkedEvents = governor.Check(mapped);
-            return new PreparedInput(inbound, receivedAt, mapped, checkedEvents, mapped.Info, "gate", null);
+            return new PreparedInput(inbound, receivedAt, mapped, checkedEvents, mapped.Info, "gate", null) { Counted = counted?.Take() ?? [] };
         }
         catch (Exception ex) when (!Faults.IsTransient(ex, cancellationToken))
         {
-            return new PreparedInput(inbound, receivedAt, null, GovernStage.NothingChecked, info, stage, ex);
+            return new PreparedInput(inbound, receivedAt, null, GovernStage.NothingChecked, info, stage, ex) { Counted = counted?.Take() ?? [] };
         }
     }
 
-    /// <summary>Consent, the plan's policy and the store: the input's one durable outcome.</summary>
+    /// <summary>
+    /// Consent, the plan's policy and the store: the input's one durable outcome; then what preparing it counted. May
+    /// run again for the same input (settled again after a write-behind flush, whose host drops the first counts).
+    /// </summary>
     public async Task<IngestOutcome> SettleAsync(PreparedInput prepared, CancellationToken cancellationToken)
+    {
+        var outcome = await SettledAsync(prepared, cancellationToken).ConfigureAwait(false);
+        foreach (var count in prepared.Counted)
+        {
+            metrics?.Count(count);
+        }
+
+        return outcome;
+    }
+
+    private async Task<IngestOutcome> SettledAsync(PreparedInput prepared, CancellationToken cancellationToken)
     {
         var stage = prepared.Stage;
         try

@@ -61,17 +61,14 @@ internal sealed class RelayMetrics : IDisposable
     /// <summary>
     /// Keeps the delivery and event counts made in the calling flow, until the hold is disposed, for the caller to
     /// <see cref="MetricsHold.Release"/> or <see cref="MetricsHold.Discard"/> later: an input counted only once its
-    /// outcome is final (a write-behind batch's inputs once the batch is flushed; one settled again, by that settling).
-    /// Synchronous on purpose, like <c>TableWriteBehind.Begin</c>: the hold stays set for the caller.
+    /// outcome is final (a write-behind batch's inputs once the batch is flushed; one settled again, by that settling;
+    /// what preparing an input counted once that input is settled). A hold opened inside another keeps its counts until
+    /// released, then they go to the outer one. Synchronous on purpose, like <c>TableWriteBehind.Begin</c>: the hold
+    /// stays set for the caller.
     /// </summary>
     public MetricsHold Hold()
     {
-        if (held.Value is not null)
-        {
-            throw new InvalidOperationException("Counts are already held in this flow.");
-        }
-
-        var hold = new MetricsHold(this);
+        var hold = new MetricsHold(this, held.Value);
         held.Value = hold;
         return hold;
     }
@@ -80,7 +77,7 @@ internal sealed class RelayMetrics : IDisposable
     {
         if (ReferenceEquals(held.Value, hold))
         {
-            held.Value = null;
+            held.Value = hold.Outer;
         }
     }
 
@@ -112,9 +109,12 @@ internal sealed class RelayMetrics : IDisposable
 }
 
 /// <summary>Counts kept by <see cref="RelayMetrics.Hold"/>; disposing it stops keeping them in the flow that opened it.</summary>
-internal sealed class MetricsHold(RelayMetrics metrics) : IDisposable
+internal sealed class MetricsHold(RelayMetrics metrics, MetricsHold? outer) : IDisposable
 {
     private readonly List<HeldCount> counts = [];
+
+    /// <summary>The hold that was open in the flow when this one opened; open again once this one is disposed.</summary>
+    internal MetricsHold? Outer => outer;
 
     internal void Keep(HeldCount count)
     {
@@ -124,19 +124,26 @@ internal sealed class MetricsHold(RelayMetrics metrics) : IDisposable
         }
     }
 
-    /// <summary>Counts what was kept (after the hold is disposed: while it is open they would be kept again).</summary>
+    /// <summary>
+    /// Counts what was kept (after the hold is disposed: while it is open they would be kept again), into the hold open
+    /// in the calling flow if there is one.
+    /// </summary>
     public void Release()
     {
-        HeldCount[] kept;
-        lock (counts)
-        {
-            kept = [.. counts];
-            counts.Clear();
-        }
-
-        foreach (var count in kept)
+        foreach (var count in Take())
         {
             metrics.Count(count);
+        }
+    }
+
+    /// <summary>What was kept, for the caller to count later (<see cref="RelayMetrics.Count"/>), no longer kept here.</summary>
+    public IReadOnlyList<HeldCount> Take()
+    {
+        lock (counts)
+        {
+            HeldCount[] kept = [.. counts];
+            counts.Clear();
+            return kept;
         }
     }
 

@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using CtMparticle.Consent;
 using CtMparticle.Hosting;
+using CtMparticle.Storage;
 using CtMparticle.Tests;
 using CtMparticle.Tests.Infrastructure;
+using CtMparticle.Tracking;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
@@ -28,6 +31,13 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
     public Task InitializeAsync()
     {
         server = new EventsApiServer();
+        services = Build();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The function app's services with in-memory exporters, on tables of their own; <paramref name="also"/> changes them after.</summary>
+    private ServiceProvider Build(Action<IServiceCollection>? also = null)
+    {
         var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -45,14 +55,17 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
             ["MParticle:DefaultInput"] = "web",
             ["K"] = "k",
             ["S"] = "s",
+            ["Collector:Sources:0:Name"] = "web",
+            ["Collector:Sources:0:WriteKeySetting"] = "WebWriteKey",
+            ["WebWriteKey"] = "web-key",
         }).Build();
-        services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration).AddRelayFunctions(configuration)
+        return new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration).AddRelayFunctions(configuration)
             .Also(s => s.AddRelayTelemetry(TelemetryExport.FromFunctionsSettings(configuration), telemetry => telemetry
                 .WithMetrics(m => m.AddInMemoryExporter(metrics))
                 .WithTracing(t => t.AddInMemoryExporter(spans))
                 .WithLogging(l => l.AddInMemoryExporter(logs))))
+            .Also(s => also?.Invoke(s))
             .BuildServiceProvider();
-        return Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
@@ -134,6 +147,73 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
         Assert.Equal(15, deliveries.GetValueOrDefault(("quarantined", "malformed_json")));
         Assert.Equal(17, deliveries.Values.Sum());
         Assert.Single(logs, l => l.EventId.Id == 1020);
+    }
+
+    /// <summary>
+    /// A collector request whose settling fails transiently (storage busy) is answered 503 and counts nothing, not even
+    /// what preparing its calls counted (a placeholder identity dropped); the tracker's retry counts each call once.
+    /// </summary>
+    [Fact]
+    public async Task CollectorRequest_AnsweredUnavailable_CountsNothing_AndItsRetryCountsEachCallOnce()
+    {
+        await using var flaky = Build(s =>
+        {
+            var consent = s.Last(d => d.ServiceType == typeof(IConsentStore));
+            s.Remove(consent);
+            s.AddSingleton<IConsentStore>(sp => new BusyOnce((IConsentStore)consent.ImplementationFactory!(sp)));
+        });
+        var meters = flaky.GetRequiredService<MeterProvider>(); // listening from now on
+        var function = ActivatorUtilities.CreateInstance<CollectEvents>(flaky);
+        var body = """
+            {"batch":[
+              {"type":"track","event":"Product Viewed","userId":"undefined","anonymousId":"a-tele-1","messageId":"tele-1","properties":{"sku":"S-1"},"context":{"consent":{"categoryPreferences":{"analytics":true}}}},
+              {"type":"track","event":"Product Viewed","anonymousId":"a-tele-2","messageId":"tele-2","properties":{"sku":"S-2"},"context":{"consent":{"categoryPreferences":{"analytics":true}}}}
+            ]}
+            """;
+
+        async Task<int> SendAsync() => (int)((TestHttpResponse)await function.Run(
+            new TestHttpRequest(new FakeFunctionContext(new Dictionary<string, object?>()), "POST", "https://relay.example.com/api/v1/batch",
+                System.Text.Encoding.UTF8.GetBytes(body), ("Authorization", "Basic " + Convert.ToBase64String("web-key:"u8))), "batch", default)).StatusCode;
+
+        Assert.Equal(503, await SendAsync());
+        Assert.Equal(200, await SendAsync());
+
+        meters.ForceFlush();
+        var events = Sums(metrics.Last(m => m.Name == "ctmp.events"));
+        var deliveries = Sums(metrics.Last(m => m.Name == "ctmp.deliveries"));
+        Assert.Equal(2, deliveries.GetValueOrDefault(("accepted", "none")));
+        Assert.Equal(2, deliveries.Values.Sum());
+        Assert.Equal(1, events.GetValueOrDefault(("identity_blocked", "customer_id")));
+        Assert.Equal(2, events.GetValueOrDefault(("stored", "none")));
+    }
+
+    /// <summary>A consent store whose first read or merge fails as a busy storage account answers (503).</summary>
+    private sealed class BusyOnce(IConsentStore inner) : IConsentStore
+    {
+        private int calls;
+
+        public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken)
+        {
+            Busy();
+            return inner.GetAsync(userKey, cancellationToken);
+        }
+
+        public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
+        {
+            Busy();
+            return inner.MergeAsync(userKey, consent, region, cancellationToken);
+        }
+
+        public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) =>
+            inner.PurgeConsentOlderThanAsync(cutoff, keep, cancellationToken);
+
+        private void Busy()
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                throw new Azure.RequestFailedException(503, "Server busy");
+            }
+        }
     }
 
     [Fact]

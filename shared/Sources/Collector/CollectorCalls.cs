@@ -25,9 +25,9 @@ internal sealed record CollectorResult(CollectorResponse Response, IReadOnlyList
 
 /// <summary>The storefront source's own ingest pipeline: the shared stages behind <see cref="CollectorSource"/>.</summary>
 internal sealed class CollectorIngest(
-    CollectorSource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage identities, LinkStage links)
+    CollectorSource source, ConsentStage gate, GovernStage governor, StoreStage store, TimeProvider time, IdentityStage identities, LinkStage links, RelayMetrics metrics)
 {
-    private readonly IngestPipeline pipeline = new(source, gate, governor, store, time, identities, links);
+    private readonly IngestPipeline pipeline = new(source, gate, governor, store, time, identities, links, metrics);
 
     public Task<IngestOutcome> IngestAsync(Inbound inbound, CancellationToken cancellationToken) => pipeline.IngestAsync(inbound, cancellationToken);
 

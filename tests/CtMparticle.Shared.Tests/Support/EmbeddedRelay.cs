@@ -70,7 +70,8 @@ internal sealed class EmbeddedRelay : IDisposable
             new StoreStage(Store, Store, Quarantine, Metrics, NullLogger<StoreStage>.Instance),
             Time,
             new IdentityStage(IdentityRules, Metrics, NullLogger<IdentityStage>.Instance),
-            new LinkStage(Store, IdentityRules, Metrics, NullLogger<LinkStage>.Instance));
+            new LinkStage(Store, IdentityRules, Metrics, NullLogger<LinkStage>.Instance),
+            Metrics);
     }
 
     public void Dispose()
