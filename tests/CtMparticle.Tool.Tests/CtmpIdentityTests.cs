@@ -319,6 +319,33 @@ public sealed class CtmpIdentityTests : IDisposable
         Assert.Contains("withheld  customer_id c-withdrawn  not joined by its anonymous_id link: the customer's own consent refuses it", explained, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A storefront <c>identify</c> states the customer's current e-mail (Segment: traits are the user's current traits):
+    /// a later one with another address ends the old address's link, as commercetools' <c>CustomerEmailChanged</c>
+    /// does, and an older one delivered late ends nothing newer.
+    /// </summary>
+    [Fact]
+    public async Task IdentifyWithAnotherEmail_EndsTheOldAddressLink_AndAnOlderOneDeliveredLateEndsNothingNewer()
+    {
+        var inputs = Path.Combine(work, "identify.ndjson");
+        await File.WriteAllLinesAsync(inputs,
+        [
+            Call("i-01", "identify", "c-mail", "a-mail", email: "Old@Shop.Example", at: "2026-12-02T09:00:00Z"),
+            Call("i-02", "identify", "c-mail", "a-mail", email: "old@shop.example", at: "2026-12-02T09:30:00Z"), // the same address again
+            Call("i-03", "identify", "c-mail", "a-mail", email: "new@shop.example", at: "2026-12-02T10:00:00Z"),
+            Call("i-04", "identify", "c-mail", "a-mail", email: "older@shop.example", at: "2026-12-02T08:00:00Z"), // delivered late
+        ]);
+
+        var (exit, _, _) = await CtmpCommandTests.RunAsync("relay", "--dry-run", "--quiet", "--out", Path.Combine(work, "out"), "--store", Store, inputs);
+        var shown = await ShowAsync("c-mail");
+
+        Assert.Equal(0, exit);
+        string Line(string email) => Assert.Single(shown.Split('\n'), l => l.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(email))), StringComparison.Ordinal));
+        Assert.Contains("revoked", Line("old@shop.example"), StringComparison.Ordinal);
+        Assert.Contains("active", Line("new@shop.example"), StringComparison.Ordinal);
+        Assert.Contains("anonymous_id a-mail", shown, StringComparison.Ordinal); // the browser stays linked
+    }
+
     [Fact]
     public async Task IdentityDecisionLogs_NameTheTypeAndTheCustomer_NeverTheIdentifiersValue()
     {

@@ -107,10 +107,16 @@ internal static class SegmentMapper
             : null;
     }
 
+    /// <summary>
+    /// Segment's <c>identify</c>: its traits are the user's current ones, so the fields it states are the profile's
+    /// changes, the e-mail among them when it carries one (the link stage then ends the customer's other addresses'
+    /// links, as for commercetools' <c>CustomerEmailChanged</c>).
+    /// </summary>
     private static TrackingEvent Identify(SegmentCall call, EventContext context)
     {
         var profile = Profile(call.Traits);
-        return new ProfileUpdated(context, profile, [.. profile.Set.Keys.Select(k => k.TrimStart('$').ToLowerInvariant())]);
+        IEnumerable<string> stated = profile.Set.Keys.Select(k => k.TrimStart('$').ToLowerInvariant());
+        return new ProfileUpdated(context, profile, [.. context.User.Email is null ? stated : stated.Append("email")]);
     }
 
     private static OrderCompleted Order(JsonObject p, EventContext context, string currency, CollectorSourceOptions source)

@@ -180,6 +180,7 @@ public sealed class SegmentMappingTests
         Assert.Equal(new Dictionary<string, string> { ["$FirstName"] = "Ann", ["$LastName"] = "Lee" }, e.Attributes.Set);
         Assert.Equal("42", e.Context.User.CustomerId); // a numeric userId, as trackers send them
         Assert.Equal("Ann@Example.com", e.Context.User.Email);
+        Assert.Equal(["firstname", "lastname", "email"], e.ChangedFields); // what it states: the e-mail is the customer's current one
     }
 
     [Theory]
