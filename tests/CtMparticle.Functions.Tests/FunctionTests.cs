@@ -171,7 +171,8 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task Start_UpgradesTheStorageLayout_AndStorageWrittenWithAnotherPartitionCountStopsTheHost()
     {
         var check = Assert.Single(services.GetServices<IHostedService>(), s => s.GetType().Name == "StoreLayoutCheck");
-        await check.StartAsync(default); // first start: records the count, and moves what older layouts left (nothing here)
+        await check.StartAsync(default); // first start: records the count, and moves what older layouts left (nothing here), in the background
+        await ((StoreLayoutCheck)check).Upgrading;
         Assert.Equal("beside-links", await services.GetRequiredService<ICheckpointStore>().GetAsync("layout:customer-consent", default));
 
         await services.GetRequiredService<ICheckpointStore>().SetAsync(StoreLayout.CheckpointName, "64", default);

@@ -164,16 +164,18 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
             return 0;
         }
 
+        // Up to 8 states at a time (each a few requests), as the query pages them in.
         var count = 0;
         var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"c0"} and PartitionKey lt {"c:"}");
-        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            if (RowKeys.Decode(entity.RowKey) is { } userKey && UserKeys.CustomerIdOfKey(userKey) is not null)
+        await Parallel.ForEachAsync(table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken),
+            new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (entity, ct) =>
             {
-                await MoveAsync(userKey, entity, cancellationToken).ConfigureAwait(false);
-                count++;
-            }
-        }
+                if (RowKeys.Decode(entity.RowKey) is { } userKey && UserKeys.CustomerIdOfKey(userKey) is not null)
+                {
+                    await MoveAsync(userKey, entity, ct).ConfigureAwait(false);
+                    Interlocked.Increment(ref count);
+                }
+            }).ConfigureAwait(false);
 
         await SetAsync(LayoutCheckpoint, BesideLinks, cancellationToken).ConfigureAwait(false);
         moved = true;
@@ -193,16 +195,15 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         moved = false;
         var count = 0;
         var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"k"} and PartitionKey lt {"l"}");
-        await foreach (var entity in links.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            if (CustomerRows.IsLink(entity) || RowKeys.Decode(entity.RowKey.TrimEnd(CustomerRows.Separator)) is not { Length: > 0 } customer)
+        await Parallel.ForEachAsync(links.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken),
+            new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (entity, ct) =>
             {
-                continue;
-            }
-
-            await MoveBackAsync(customer, entity, cancellationToken).ConfigureAwait(false);
-            count++;
-        }
+                if (!CustomerRows.IsLink(entity) && RowKeys.Decode(entity.RowKey.TrimEnd(CustomerRows.Separator)) is { Length: > 0 } customer)
+                {
+                    await MoveBackAsync(customer, entity, ct).ConfigureAwait(false);
+                    Interlocked.Increment(ref count);
+                }
+            }).ConfigureAwait(false);
 
         return count;
     }

@@ -655,6 +655,8 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
             ["marketing_email"] = new(true, t0),
         }), "FR", t0);
         await WriteAsAnOlderVersionAsync(anonymous, Analytics(true, t0), "AT", t0);
+        var many = Enumerable.Range(0, 40).Select(i => UserKeys.Customer($"c-many-{i}-{tag}")).ToArray(); // moved 8 at a time
+        await Task.WhenAll(many.Select(key => WriteAsAnOlderVersionAsync(key, Analytics(true, t0), "NL", t0)));
         await Consent.MergeAsync(both, Analytics(false, t0.AddHours(1)), null, default); // learnt by this version before the move
 
         async Task AssertStatesAsync()
@@ -671,13 +673,17 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
 
         await AssertStatesAsync();
         var upgrade = harness!.Get<IStoreUpgrade>();
-        Assert.Equal(2, await upgrade.UpgradeAsync(default));
+        Assert.Equal(42, await upgrade.UpgradeAsync(default));
         Assert.Equal(0, await upgrade.UpgradeAsync(default));
         await AssertStatesAsync();
+        foreach (var key in many)
+        {
+            Assert.Equal("NL", (await Consent.GetAsync(key, default))!.Region!.Country);
+        }
 
         var left = await RowsAsync("consent", e => e.PartitionKey != "checkpoint");
         Assert.Equal([anonymous], left.Select(e => RowKeys.Decode(e.RowKey)));
-        Assert.Equal(2, (await RowsAsync("links", e => !CustomerRows.IsLink(e))).Count);
+        Assert.Equal(42, (await RowsAsync("links", e => !CustomerRows.IsLink(e))).Count);
         Assert.Equal("beside-links", await harness.Get<ICheckpointStore>().GetAsync(TableConsentStore.LayoutCheckpoint, default));
 
         // Once moved, the consent table is no longer read for customers: what an older version still running writes
@@ -688,16 +694,16 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
 
         // A rollback (ctmp store downgrade): every customer's state goes back where the older version reads it, merged
         // with what that version wrote meanwhile; this version reads both places again until it moves them again.
-        Assert.Equal(2, await upgrade.DowngradeAsync(default));
+        Assert.Equal(42, await upgrade.DowngradeAsync(default));
         Assert.Empty(await RowsAsync("links", e => !CustomerRows.IsLink(e)));
         var back = (await RowsAsync("consent", e => e.PartitionKey != "checkpoint")).ToDictionary(e => RowKeys.Decode(e.RowKey)!, e => e);
-        Assert.Equal(new[] { anonymous, both, late, onlyOld }.Order(StringComparer.Ordinal), back.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { anonymous, both, late, onlyOld }.Concat(many).Order(StringComparer.Ordinal), back.Keys.Order(StringComparer.Ordinal));
         var bothBack = JsonSerializer.Deserialize(back[both].GetString("Consent"), RelayJsonContext.Default.ConsentSnapshot)!;
         Assert.False(bothBack.Gdpr["analytics"].Consented); // what this version learnt goes back with it
         Assert.True(bothBack.Gdpr["marketing_email"].Consented);
         await AssertStatesAsync();
         Assert.Equal("DE", (await Consent.GetAsync(late, default))!.Region!.Country);
-        Assert.Equal(3, await upgrade.UpgradeAsync(default));
+        Assert.Equal(43, await upgrade.UpgradeAsync(default));
         await AssertStatesAsync();
     }
 
