@@ -13,18 +13,37 @@ internal static class UserKeys
     /// <summary>The key per-user state is stored under: the customer id, else the anonymous id, else the e-mail's hash.</summary>
     public static string? Of(UserIds user) =>
         !string.IsNullOrWhiteSpace(user.CustomerId) ? Customer(user.CustomerId)
-        : !string.IsNullOrWhiteSpace(user.AnonymousId) ? $"anonymous:{user.AnonymousId.Trim()}"
-        : Emails.Normalize(user.Email) is { } email ? $"email:{Emails.Sha256Hex(email)}"
+        : !string.IsNullOrWhiteSpace(user.AnonymousId) ? AnonymousPrefix + user.AnonymousId.Trim()
+        : Emails.Normalize(user.Email) is { } email ? EmailPrefix + Emails.Sha256Hex(email)
         : null;
 
-    private const string CustomerPrefix = "customer:";
+    private const string CustomerPrefix = "customer:", AnonymousPrefix = "anonymous:", EmailPrefix = "email:";
 
     /// <summary>The key of a known customer.</summary>
     public static string Customer(string customerId) => CustomerPrefix + customerId.Trim();
 
     /// <summary>The customer id a user key (<see cref="Of"/>) was made from, or null when it is not a customer's key.</summary>
-    public static string? CustomerIdOfKey(string userKey) =>
-        userKey.StartsWith(CustomerPrefix, StringComparison.Ordinal) && userKey.Length > CustomerPrefix.Length ? userKey[CustomerPrefix.Length..] : null;
+    public static string? CustomerIdOfKey(string userKey) => After(userKey, CustomerPrefix);
+
+    /// <summary>
+    /// The identifier (type and value, as identity links name it) a user key of an anonymous user or an e-mail was made
+    /// from, or null for a customer's key.
+    /// </summary>
+    public static (string Type, string Value)? IdentifierOfKey(string userKey) =>
+        After(userKey, AnonymousPrefix) is { } anonymous ? (IdentifierTypes.AnonymousId, anonymous)
+        : After(userKey, EmailPrefix) is { } hash ? (IdentifierTypes.EmailSha256, hash)
+        : null;
+
+    /// <summary>The user key made from an identifier (<see cref="IdentifierOfKey"/>'s inverse), or null for a type no user key is made from.</summary>
+    public static string? KeyOfIdentifier(string type, string value) => type switch
+    {
+        IdentifierTypes.AnonymousId => AnonymousPrefix + value,
+        IdentifierTypes.EmailSha256 => EmailPrefix + value,
+        _ => null,
+    };
+
+    private static string? After(string userKey, string prefix) =>
+        userKey.StartsWith(prefix, StringComparison.Ordinal) && userKey.Length > prefix.Length ? userKey[prefix.Length..] : null;
 
     /// <summary>The user's customer id as links are recorded and looked up under it (trimmed), or null for an anonymous user.</summary>
     public static string? CustomerIdOf(UserIds user) => user.CustomerId?.Trim() is { Length: > 0 } customer ? customer : null;

@@ -61,7 +61,7 @@ internal static class StoreLayout
 /// </summary>
 internal interface IStoreUpgrade
 {
-    /// <summary>What is moved, for the log line ("customers' consent states beside their links").</summary>
+    /// <summary>What is moved, for the log line ("users' consent states moved beside their identity links").</summary>
     string Upgrade { get; }
 
     /// <summary>Moves what is left in the old layout and records that none is; returns how many records it moved.</summary>

@@ -173,7 +173,7 @@ public sealed class FunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         var check = Assert.Single(services.GetServices<IHostedService>(), s => s.GetType().Name == "StoreLayoutCheck");
         await check.StartAsync(default); // first start: records the count, and moves what older layouts left (nothing here), in the background
         await ((StoreLayoutCheck)check).Upgrading;
-        Assert.Equal("beside-links", await services.GetRequiredService<ICheckpointStore>().GetAsync("layout:customer-consent", default));
+        Assert.Equal("beside-links", await services.GetRequiredService<ICheckpointStore>().GetAsync("layout:consent", default));
 
         await services.GetRequiredService<ICheckpointStore>().SetAsync(StoreLayout.CheckpointName, "64", default);
         var ex = await Assert.ThrowsAsync<StoreLayoutException>(() => check.StartAsync(default));

@@ -3,33 +3,32 @@ using Azure;
 using Azure.Data.Tables;
 using CtMparticle.Configuration;
 using CtMparticle.Consent;
-using CtMparticle.Identity;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Options;
 
 namespace CtMparticle.Storage.Azure;
 
 /// <summary>
-/// Consent per user on Azure Tables. A customer's state lives in the links table, beside their links
-/// (<see cref="CustomerRows"/>: one range read gives the consent gate and link capture or identity resolution what they
-/// need); an anonymous user's or an e-mail's in the consent table (<c>c{n}</c> partitions), with the job checkpoints.
-/// Merges are read-modify-write with optimistic concurrency (ETag), retried on conflict, so two instances learning
+/// Consent per user on Azure Tables. A user's state lives in the links table, in the range of their user key beside
+/// its links (<see cref="UserRows"/>: a customer's own range, an anonymous user's or an e-mail's identifier's; one range
+/// read gives the consent gate and link capture or identity resolution what they need); the consent table keeps the
+/// job checkpoints. Merges are read-modify-write with optimistic concurrency (ETag), retried on conflict, so two instances learning
 /// consent for the same user at once both land. Inside a <see cref="TableWriteBatch"/> a merge reads the batch's own
 /// state of the user first and its write waits for the flush, under the same condition: should the stored state have
 /// changed by then, the merge is done again on it.
 /// </summary>
 /// <remarks>
-/// Versions before the move kept customers' states in the consent table. Until <see cref="UpgradeAsync"/> has moved
-/// them (at start) and recorded so, a customer's state is read from both places and merged (per purpose the newest), and
-/// written to the new one, so nothing learnt before the upgrade is missed meanwhile.
+/// Versions before the move kept users' states in the consent table (<c>c{n}</c> partitions). Until
+/// <see cref="UpgradeAsync"/> has moved them (at start) and recorded so, a state is read from both places and merged
+/// (per purpose the newest), and written to the new one, so nothing learnt before the upgrade is missed meanwhile.
 /// </remarks>
 internal sealed class TableConsentStore(TableClient table, TableClient links, IOptions<RelayOptions> options, TimeProvider time, TableWriteBehind? writeBehind = null)
     : IConsentStore, ICheckpointStore, IStoreUpgrade
 {
     private const int MaxAttempts = 8;
 
-    /// <summary>The checkpoint recording that no customer's state is left in the consent table.</summary>
-    public const string LayoutCheckpoint = "layout:customer-consent";
+    /// <summary>The checkpoint recording that no user's state is left in the consent table.</summary>
+    public const string LayoutCheckpoint = "layout:consent";
 
     private const string BesideLinks = "beside-links", InConsentTable = "in-consent-table";
 
@@ -72,21 +71,20 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
     }
 
     /// <summary>
-    /// A user's state and where it is written: a customer's from their range of the links table (read once per batch or
-    /// push run), merged with what the consent table still holds for them until the move is recorded; anyone else's
-    /// from the consent table (once per batch).
+    /// A user's state and where it is written: from the range of their user key in the links table (read once per batch
+    /// or push run), merged with what the consent table still holds for them until the move is recorded; a key of no
+    /// known kind from the consent table (once per batch).
     /// </summary>
     private async Task<Known> ReadAsync(string userKey, bool toWrite, CancellationToken cancellationToken)
     {
         var (partition, rowKey) = Key(userKey);
-        if (UserKeys.CustomerIdOfKey(userKey) is not { } customer)
+        if (UserRows.Of(userKey, options.Value.Partitions) is not var (userPartition, prefix))
         {
             var stored = await PointAsync(table, partition, rowKey, cancellationToken).ConfigureAwait(false);
             return new Known(table, partition, rowKey, stored, stored is null ? null : Read(stored));
         }
 
-        var (customerPartition, prefix) = (CustomerRows.Partition(customer, options.Value.Partitions), CustomerRows.Prefix(customer));
-        var range = await CustomerRows.RangeAsync(links, customerPartition, prefix, writeBehind, toWrite, cancellationToken).ConfigureAwait(false);
+        var range = await UserRows.RangeAsync(links, userPartition, prefix, writeBehind, toWrite, cancellationToken).ConfigureAwait(false);
         var beside = range.FirstOrDefault(e => e.RowKey == prefix);
         var state = beside is null ? null : Read(beside);
         if (!await MovedAsync(cancellationToken).ConfigureAwait(false))
@@ -95,7 +93,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
             state = Combined(state, before is null ? null : Read(before));
         }
 
-        return new Known(links, customerPartition, prefix, beside, state);
+        return new Known(links, userPartition, prefix, beside, state);
     }
 
     /// <summary>One entity, through the open write-behind batch (read once per batch, its writes applied) when there is one.</summary>
@@ -118,7 +116,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
             ? known.Table.UpdateEntityAsync(Write(known.Partition, known.Row, state), stored.ETag, TableUpdateMode.Replace, cancellationToken)
             : known.Table.AddEntityAsync(Write(known.Partition, known.Row, state), cancellationToken);
 
-    /// <summary>A customer's state as kept before the move and as kept beside their links, as one: per purpose the newest.</summary>
+    /// <summary>A user's state as kept before the move and as kept beside their links, as one: per purpose the newest.</summary>
     private static UserConsent? Combined(UserConsent? beside, UserConsent? before)
     {
         if (beside is null || before is null)
@@ -130,7 +128,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         return new UserConsent(ConsentMerge.Newest(older.Consent, newer.Consent) ?? ConsentSnapshot.Empty, newer.Region ?? older.Region, newer.UpdatedAt);
     }
 
-    /// <summary>Whether no customer's state is left in the consent table (asked again now and then while some may be).</summary>
+    /// <summary>Whether no user's state is left in the consent table (asked again now and then while some may be).</summary>
     private async Task<bool> MovedAsync(CancellationToken cancellationToken)
     {
         if (moved)
@@ -150,11 +148,11 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         return moved;
     }
 
-    public string Upgrade => "customers' consent states moved beside their identity links";
+    public string Upgrade => "users' consent states moved beside their identity links";
 
     /// <summary>
-    /// Moves every customer's state the consent table still holds (written by a version before the move) into their
-    /// range of the links table, merged with what is there, deletes it from the consent table, and records that none is
+    /// Moves every user's state the consent table still holds (written by a version before the move) into the range of
+    /// their user key in the links table, merged with what is there, deletes it from the consent table, and records that none is
     /// left. Idempotent, and safe beside instances ingesting meanwhile: they read both places until it is recorded.
     /// </summary>
     public async Task<int> UpgradeAsync(CancellationToken cancellationToken)
@@ -170,7 +168,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         await Parallel.ForEachAsync(table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken),
             new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (entity, ct) =>
             {
-                if (RowKeys.Decode(entity.RowKey) is { } userKey && UserKeys.CustomerIdOfKey(userKey) is not null)
+                if (RowKeys.Decode(entity.RowKey) is { } userKey && UserRows.Of(userKey, options.Value.Partitions) is not null)
                 {
                     await MoveAsync(userKey, entity, ct).ConfigureAwait(false);
                     Interlocked.Increment(ref count);
@@ -183,7 +181,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
     }
 
     /// <summary>
-    /// Moves every customer's state back from the links table into the consent table, merged with what is there, where
+    /// Moves every user's state back from the links table into the consent table, merged with what is there, where
     /// versions before the move look for it, and records that they are there (a later start of this version moves them
     /// again). For a rollback, with this version stopped.
     /// </summary>
@@ -194,13 +192,12 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         await SetAsync(LayoutCheckpoint, InConsentTable, cancellationToken).ConfigureAwait(false);
         moved = false;
         var count = 0;
-        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {"k"} and PartitionKey lt {"l"}");
-        await Parallel.ForEachAsync(links.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken),
+        await Parallel.ForEachAsync(StatesBesideLinks(null, cancellationToken),
             new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (entity, ct) =>
             {
-                if (!CustomerRows.IsLink(entity) && RowKeys.Decode(entity.RowKey.TrimEnd(CustomerRows.Separator)) is { Length: > 0 } customer)
+                if (UserRows.UserKeyOf(entity) is { } userKey)
                 {
-                    await MoveBackAsync(customer, entity, ct).ConfigureAwait(false);
+                    await MoveBackAsync(userKey, entity, ct).ConfigureAwait(false);
                     Interlocked.Increment(ref count);
                 }
             }).ConfigureAwait(false);
@@ -208,9 +205,22 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         return count;
     }
 
-    private async Task MoveBackAsync(string customer, TableEntity beside, CancellationToken cancellationToken)
+    /// <summary>The rows of users' ranges in the links table (customers' and identifiers'), with a filter if given: links and states.</summary>
+    private async IAsyncEnumerable<TableEntity> StatesBesideLinks(string? filter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (partition, rowKey) = Key(UserKeys.Customer(customer));
+        foreach (var (from, to) in new[] { ("i", "j"), ("k", "l") })
+        {
+            var range = TableClient.CreateQueryFilter($"PartitionKey ge {from} and PartitionKey lt {to}");
+            await foreach (var entity in links.QueryAsync<TableEntity>(filter is null ? range : $"{range} and {filter}", cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                yield return entity;
+            }
+        }
+    }
+
+    private async Task MoveBackAsync(string userKey, TableEntity beside, CancellationToken cancellationToken)
+    {
+        var (partition, rowKey) = Key(userKey);
         for (var attempt = 1; ; attempt++)
         {
             var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -276,24 +286,33 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
 
     public async Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken)
     {
-        // Anonymous users' and e-mails' states live in the consent table's c### partitions (the job checkpoints,
-        // "checkpoint", sort after them and are never read here); customers' beside their links, in the links table's
-        // k### partitions, whose link rows have no UpdatedAt.
+        // Users' states beside their links (link rows have no UpdatedAt), and what the consent table's c### partitions
+        // still hold before the move (the job checkpoints, "checkpoint", sort after them and are never read here).
         var purged = 0;
-        foreach (var (client, from, to) in new[] { (table, "c0", "c:"), (links, "k", "l") })
+        var older = TableClient.CreateQueryFilter($"UpdatedAt lt {cutoff}");
+        await foreach (var entity in StatesBesideLinks(older, cancellationToken).ConfigureAwait(false))
         {
-            var filter = TableClient.CreateQueryFilter($"PartitionKey ge {from} and PartitionKey lt {to} and UpdatedAt lt {cutoff}");
-            await foreach (var entity in client.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
-            {
-                if (!CustomerRows.IsLink(entity) && !keep(Read(entity)))
-                {
-                    await client.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
-                    purged++;
-                }
-            }
+            purged += await PurgeAsync(links, entity).ConfigureAwait(false);
+        }
+
+        await foreach (var entity in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey ge {"c0"} and PartitionKey lt {"c:"} and UpdatedAt lt {cutoff}"),
+            cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            purged += await PurgeAsync(table, entity).ConfigureAwait(false);
         }
 
         return purged;
+
+        async Task<int> PurgeAsync(TableClient client, TableEntity entity)
+        {
+            if (UserRows.IsLink(entity) || keep(Read(entity)))
+            {
+                return 0;
+            }
+
+            await client.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
+            return 1;
+        }
     }
 
     private async Task<string?> CheckpointAsync(string name, CancellationToken cancellationToken)

@@ -8,7 +8,7 @@ namespace CtMparticle.Storage.Azure;
 
 /// <summary>
 /// Identity links on Azure Tables, one row per side: under the customer (<c>k{n}</c> partitions, row
-/// <c>{customer}|{type}|{value}</c>, beside the customer's consent state: <see cref="CustomerRows"/>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), so
+/// <c>{customer}|{type}|{value}</c>) and under the identifier (<c>i{n}</c>, row <c>{type}|{value}|{customer}</c>), each range beside the consent state of the user it is keyed by (<see cref="UserRows"/>), so
 /// both lookups are one partition range query. Identity decisions (what each event was sent with) live under
 /// <c>d{n}</c> partitions by event id. The identifier's row is written first; a crash between the two leaves
 /// a row the next record of the same link completes (every write is an idempotent upsert). Inside a
@@ -16,7 +16,7 @@ namespace CtMparticle.Storage.Azure;
 /// </summary>
 internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOptions> options, TableWriteBehind? writeBehind = null) : IIdentityLinkStore
 {
-    private const char Separator = CustomerRows.Separator;
+    private const char Separator = UserRows.Separator;
 
     public async Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken)
     {
@@ -69,8 +69,7 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
 
     public Task<IReadOnlyList<IdentityLink>> ByIdentifierAsync(string type, string value, CancellationToken cancellationToken)
     {
-        var prefix = RowKeys.Encode(type) + Separator + RowKeys.Encode(value) + Separator;
-        return RangeAsync(IdentifierPartition(type, value), prefix, cancellationToken);
+        return RangeAsync(IdentifierPartition(type, value), UserRows.IdentifierPrefix(type, value), cancellationToken);
     }
 
     /// <summary>One range read per identifier (each in its own partition), up to 8 at a time.</summary>
@@ -79,7 +78,7 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         ManyAsync(identifiers, EqualityComparer<(string Type, string Value)>.Default, (id, ct) => ByIdentifierAsync(id.Type, id.Value, ct), cancellationToken);
 
     public Task<IReadOnlyList<IdentityLink>> ByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
-        RangeAsync(CustomerPartition(customerId), CustomerRows.Prefix(customerId), cancellationToken);
+        RangeAsync(CustomerPartition(customerId), UserRows.CustomerPrefix(customerId), cancellationToken);
 
     /// <summary>One range read per customer (each on the customer's side, in its partition), up to 8 at a time.</summary>
     public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
@@ -127,7 +126,7 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         var purged = 0;
         await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            if (!CustomerRows.IsLink(entity))
+            if (!UserRows.IsLink(entity))
             {
                 continue; // a customer's consent state (it has no LastSeen; its own retention purges it)
             }
@@ -194,23 +193,23 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     }
 
     private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken) =>
-        Links(await CustomerRows.RangeAsync(table, partition, prefix, writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false));
+        Links(await UserRows.RangeAsync(table, partition, prefix, writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false));
 
-    /// <summary>The links among a range's rows (a customer's range also holds their consent state, <see cref="CustomerRows"/>).</summary>
+    /// <summary>The links among a range's rows (a range may also hold a user's consent state, <see cref="UserRows"/>).</summary>
     private static IReadOnlyList<IdentityLink> Links(IEnumerable<TableEntity> entities) =>
-        [.. entities.Where(CustomerRows.IsLink).Select(Read).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
+        [.. entities.Where(UserRows.IsLink).Select(Read).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
 
     private string DecisionPartition(Guid eventId) => Partitions.Name("d", Partitions.Of(eventId, options.Value.Partitions));
 
-    private string CustomerPartition(string customerId) => CustomerRows.Partition(customerId, options.Value.Partitions);
+    private string CustomerPartition(string customerId) => UserRows.CustomerPartition(customerId, options.Value.Partitions);
 
-    private string IdentifierPartition(string type, string value) => Partitions.Name("i", Partitions.Of(type + ":" + value, options.Value.Partitions));
+    private string IdentifierPartition(string type, string value) => UserRows.IdentifierPartition(type, value, options.Value.Partitions);
 
     private (string Partition, string Row) CustomerKey(string customerId, string type, string value) =>
-        (CustomerPartition(customerId), CustomerRows.Prefix(customerId) + RowKeys.Encode(type) + Separator + RowKeys.Encode(value));
+        (CustomerPartition(customerId), UserRows.CustomerPrefix(customerId) + RowKeys.Encode(type) + Separator + RowKeys.Encode(value));
 
     private (string Partition, string Row) IdentifierKey(string customerId, string type, string value) =>
-        (IdentifierPartition(type, value), RowKeys.Encode(type) + Separator + RowKeys.Encode(value) + Separator + RowKeys.Encode(customerId));
+        (IdentifierPartition(type, value), UserRows.IdentifierPrefix(type, value) + RowKeys.Encode(customerId));
 
     private static TableEntity Entity(string partition, string row, IdentityLink link) => new(partition, row)
     {

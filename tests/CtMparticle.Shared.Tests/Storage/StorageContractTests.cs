@@ -603,24 +603,31 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
     }
 
     /// <summary>
-    /// A customer's consent state is a row of their range in the links table (so one read gives the consent gate and
-    /// link capture or identity resolution both), yet no link read returns it, no link purge or erasure takes it, and
-    /// the consent purge takes no link.
+    /// A user's consent state is a row of their user key's range in the links table (a customer's own, an anonymous
+    /// user's identifier's), so one read gives the consent gate and link capture or identity resolution both; yet no
+    /// link read returns it, no link purge or erasure takes it, and the consent purge takes no link.
     /// </summary>
     [Fact]
-    public async Task CustomerConsent_LivesBesideTheirLinks_AndNoLinkReadOrPurgeTakesItForALink()
+    public async Task UsersConsent_LivesBesideTheirLinks_AndNoLinkReadOrPurgeTakesItForALink()
     {
         var customer = "c-beside-" + Guid.NewGuid().ToString("N");
+        var browser = "a-" + customer;
         var at = TimeProvider.System.GetUtcNow();
-        var link = new IdentityLink(customer, "email_sha256", "e-" + customer, Guid.NewGuid(), at.AddDays(-3), at.AddDays(-3), LinkState.Active, "2026-12-02");
+        var link = new IdentityLink(customer, "anonymous_id", browser, Guid.NewGuid(), at.AddDays(-3), at.AddDays(-3), LinkState.Active, "2026-12-02");
         await Links.RecordAsync(link, default);
         await Consent.MergeAsync(UserKeys.Customer(customer), Analytics(true, at), new Region("DE"), default);
+        await Consent.MergeAsync("anonymous:" + browser, Analytics(true, at), new Region("AT"), default);
 
-        var prefix = CustomerRows.Prefix(customer);
+        var prefix = UserRows.CustomerPrefix(customer);
         var range = await RowsAsync("links", e => e.RowKey.StartsWith(prefix, StringComparison.Ordinal));
-        Assert.Equal([prefix, prefix + RowKeys.Encode("email_sha256") + "|" + RowKeys.Encode("e-" + customer)], range.Select(e => e.RowKey));
+        Assert.Equal([prefix, prefix + RowKeys.Encode("anonymous_id") + "|" + RowKeys.Encode(browser)], range.Select(e => e.RowKey));
+        var identifier = UserRows.IdentifierPrefix("anonymous_id", browser);
+        range = await RowsAsync("links", e => e.RowKey.StartsWith(identifier, StringComparison.Ordinal));
+        Assert.Equal([identifier, identifier + RowKeys.Encode(customer)], range.Select(e => e.RowKey));
         Assert.Empty(await RowsAsync("consent", e => e.PartitionKey != "checkpoint"));
 
+        Assert.Equal(link, Assert.Single(await Links.ByIdentifierAsync("anonymous_id", browser, default)));
+        Assert.Equal(link, Assert.Single((await Links.ByIdentifiersAsync([("anonymous_id", browser)], default))[("anonymous_id", browser)]));
         Assert.Equal(link, Assert.Single(await Links.ByCustomerAsync(customer, default)));
         Assert.Equal(link, Assert.Single((await Links.ByCustomersAsync([customer], default))[customer]));
         Assert.Equal(1, await Links.ForgetCustomerAsync(customer, default));
@@ -628,18 +635,21 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
         await Links.RecordAsync(link, default);
         Assert.Equal(1, await Links.PurgeOlderThanAsync(at.AddDays(-1), default));
         Assert.Equal("DE", (await Consent.GetAsync(UserKeys.Customer(customer), default))!.Region!.Country);
+        Assert.Equal("AT", (await Consent.GetAsync("anonymous:" + browser, default))!.Region!.Country);
 
         await Links.RecordAsync(link with { LastSeen = at }, default);
-        Assert.Equal(1, await Consent.PurgeConsentOlderThanAsync(at.AddMinutes(1), _ => false, default));
+        Assert.Equal(2, await Consent.PurgeConsentOlderThanAsync(at.AddMinutes(1), _ => false, default));
         Assert.Null(await Consent.GetAsync(UserKeys.Customer(customer), default));
+        Assert.Null(await Consent.GetAsync("anonymous:" + browser, default));
         Assert.Single(await Links.ByCustomerAsync(customer, default));
+        Assert.Single(await Links.ByIdentifierAsync("anonymous_id", browser, default));
     }
 
     /// <summary>
-    /// Versions before the move kept customers' consent in the consent table. Until the upgrade has moved them, a
-    /// customer's state is read from both places, per purpose the newest; the upgrade moves each (merged with what was
-    /// learnt beside their links meanwhile), leaves anonymous users' states, records that it is done, and from then on
-    /// only the new place is read. The downgrade moves them back for a rollback.
+    /// Versions before the move kept users' consent in the consent table. Until the upgrade has moved them, a user's
+    /// state is read from both places, per purpose the newest; the upgrade moves each (merged with what was learnt beside
+    /// their links meanwhile), records that it is done, and from then on only the new place is read. The downgrade moves
+    /// them back for a rollback.
     /// </summary>
     [Fact]
     public async Task Upgrade_MovesCustomersStatesAnOlderVersionLeftInTheConsentTable_ReadFromBothPlacesUntilThen()
@@ -673,7 +683,7 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
 
         await AssertStatesAsync();
         var upgrade = harness!.Get<IStoreUpgrade>();
-        Assert.Equal(42, await upgrade.UpgradeAsync(default));
+        Assert.Equal(43, await upgrade.UpgradeAsync(default));
         Assert.Equal(0, await upgrade.UpgradeAsync(default));
         await AssertStatesAsync();
         foreach (var key in many)
@@ -681,9 +691,8 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
             Assert.Equal("NL", (await Consent.GetAsync(key, default))!.Region!.Country);
         }
 
-        var left = await RowsAsync("consent", e => e.PartitionKey != "checkpoint");
-        Assert.Equal([anonymous], left.Select(e => RowKeys.Decode(e.RowKey)));
-        Assert.Equal(42, (await RowsAsync("links", e => !CustomerRows.IsLink(e))).Count);
+        Assert.Empty(await RowsAsync("consent", e => e.PartitionKey != "checkpoint"));
+        Assert.Equal(43, (await RowsAsync("links", e => !UserRows.IsLink(e))).Count);
         Assert.Equal("beside-links", await harness.Get<ICheckpointStore>().GetAsync(TableConsentStore.LayoutCheckpoint, default));
 
         // Once moved, the consent table is no longer read for customers: what an older version still running writes
@@ -694,8 +703,8 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
 
         // A rollback (ctmp store downgrade): every customer's state goes back where the older version reads it, merged
         // with what that version wrote meanwhile; this version reads both places again until it moves them again.
-        Assert.Equal(42, await upgrade.DowngradeAsync(default));
-        Assert.Empty(await RowsAsync("links", e => !CustomerRows.IsLink(e)));
+        Assert.Equal(43, await upgrade.DowngradeAsync(default));
+        Assert.Empty(await RowsAsync("links", e => !UserRows.IsLink(e)));
         var back = (await RowsAsync("consent", e => e.PartitionKey != "checkpoint")).ToDictionary(e => RowKeys.Decode(e.RowKey)!, e => e);
         Assert.Equal(new[] { anonymous, both, late, onlyOld }.Concat(many).Order(StringComparer.Ordinal), back.Keys.Order(StringComparer.Ordinal));
         var bothBack = JsonSerializer.Deserialize(back[both].GetString("Consent"), RelayJsonContext.Default.ConsentSnapshot)!;
@@ -703,7 +712,7 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
         Assert.True(bothBack.Gdpr["marketing_email"].Consented);
         await AssertStatesAsync();
         Assert.Equal("DE", (await Consent.GetAsync(late, default))!.Region!.Country);
-        Assert.Equal(43, await upgrade.UpgradeAsync(default));
+        Assert.Equal(44, await upgrade.UpgradeAsync(default));
         await AssertStatesAsync();
     }
 
