@@ -12,10 +12,10 @@ namespace CtMparticle.Storage.Azure;
 /// Consent per user on Azure Tables. A user's state lives in the links table, in the range of their user key beside
 /// its links (<see cref="UserRows"/>: a customer's own range, an anonymous user's or an e-mail's identifier's; one range
 /// read gives the consent gate and link capture or identity resolution what they need); the consent table keeps the
-/// job checkpoints. Merges are read-modify-write with optimistic concurrency (ETag), retried on conflict, so two instances learning
-/// consent for the same user at once both land. Inside a <see cref="TableWriteBatch"/> a merge reads the batch's own
-/// state of the user first and its write waits for the flush, under the same condition: should the stored state have
-/// changed by then, the merge is done again on it.
+/// job checkpoints. Merges are read-modify-write with optimistic concurrency (ETag), retried on conflict, so two
+/// instances learning consent for the same user at once both land. Inside a <see cref="TableWriteBatch"/> a merge reads
+/// the batch's own state of the user first and its write waits for the flush, under the same condition: should the
+/// stored state have changed by then, the merge is done again on it.
 /// </summary>
 /// <remarks>
 /// Versions before the move kept users' states in the consent table (<c>c{n}</c> partitions). Until
@@ -152,8 +152,8 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
 
     /// <summary>
     /// Moves every user's state the consent table still holds (written by a version before the move) into the range of
-    /// their user key in the links table, merged with what is there, deletes it from the consent table, and records that none is
-    /// left. Idempotent, and safe beside instances ingesting meanwhile: they read both places until it is recorded.
+    /// their user key in the links table, merged with what is there, deletes it from the consent table, and records that
+    /// none is left. Idempotent, and safe beside instances ingesting meanwhile: they read both places until it is recorded.
     /// </summary>
     public async Task<int> UpgradeAsync(CancellationToken cancellationToken)
     {
@@ -218,64 +218,46 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         }
     }
 
-    private async Task MoveBackAsync(string userKey, TableEntity beside, CancellationToken cancellationToken)
+    private Task MoveBackAsync(string userKey, TableEntity beside, CancellationToken cancellationToken)
     {
         var (partition, rowKey) = Key(userKey);
-        for (var attempt = 1; ; attempt++)
+        return MoveStateAsync(links, beside, async ct =>
         {
-            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var response = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: ct).ConfigureAwait(false);
             var stored = response.HasValue ? response.Value : null;
-            var known = new Known(table, partition, rowKey, stored, stored is null ? null : Read(stored));
-            try
-            {
-                await WriteAsync(known, Combined(Read(beside), known.State)!, cancellationToken).ConfigureAwait(false);
-                await links.DeleteEntityAsync(beside.PartitionKey, beside.RowKey, beside.ETag, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (RequestFailedException ex) when (ex.Status is 404)
-            {
-                return; // moved back by another run meanwhile
-            }
-            catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < MaxAttempts)
-            {
-                var again = await links.GetEntityIfExistsAsync<TableEntity>(beside.PartitionKey, beside.RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (!again.HasValue)
-                {
-                    return;
-                }
-
-                beside = again.Value!;
-            }
-        }
+            return new Known(table, partition, rowKey, stored, stored is null ? null : Read(stored));
+        }, cancellationToken);
     }
 
-    private async Task MoveAsync(string userKey, TableEntity before, CancellationToken cancellationToken)
+    // ReadAsync merges what the consent table holds in while the move is not recorded.
+    private Task MoveAsync(string userKey, TableEntity before, CancellationToken cancellationToken) =>
+        MoveStateAsync(table, before, ct => ReadAsync(userKey, toWrite: true, ct), cancellationToken);
+
+    /// <summary>
+    /// Writes a state found in one place where <paramref name="target"/> reads it, merged with what is there, then
+    /// deletes it where it was found; when either changed or went meanwhile, done again on what is there then (a state
+    /// gone from where it was found was moved by another run).
+    /// </summary>
+    private static async Task MoveStateAsync(TableClient from, TableEntity found, Func<CancellationToken, Task<Known>> target, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
-            // ReadAsync merges the consent table's state in while the move is not recorded; written beside the links, the
-            // old row goes, unless it changed meanwhile (then it is merged again).
-            var known = await ReadAsync(userKey, toWrite: true, cancellationToken).ConfigureAwait(false);
-            var state = Combined(known.State, Read(before))!;
+            var known = await target(cancellationToken).ConfigureAwait(false);
             try
             {
-                await WriteAsync(known, state, cancellationToken).ConfigureAwait(false);
-                await table.DeleteEntityAsync(before.PartitionKey, before.RowKey, before.ETag, cancellationToken).ConfigureAwait(false);
+                await WriteAsync(known, Combined(Read(found), known.State)!, cancellationToken).ConfigureAwait(false);
+                await from.DeleteEntityAsync(found.PartitionKey, found.RowKey, found.ETag, cancellationToken).ConfigureAwait(false);
                 return;
             }
-            catch (RequestFailedException ex) when (ex.Status is 404)
+            catch (RequestFailedException ex) when (ex.Status is 404 or 409 or 412 && attempt < MaxAttempts)
             {
-                return; // moved by another instance meanwhile
-            }
-            catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < MaxAttempts)
-            {
-                var again = await table.GetEntityIfExistsAsync<TableEntity>(before.PartitionKey, before.RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+                var again = await from.GetEntityIfExistsAsync<TableEntity>(found.PartitionKey, found.RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
                 if (!again.HasValue)
                 {
                     return;
                 }
 
-                before = again.Value!;
+                found = again.Value!;
             }
         }
     }
