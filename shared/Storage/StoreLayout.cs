@@ -28,24 +28,6 @@ internal static class StoreLayout
         }
     }
 
-    /// <summary>
-    /// The partition check, then every <see cref="IStoreUpgrade"/>; calls <paramref name="upgraded"/> for each that
-    /// moved something.
-    /// </summary>
-    public static async Task EnsureAsync(
-        ICheckpointStore checkpoints, int partitions, IEnumerable<IStoreUpgrade> upgrades, Action<string, int> upgraded, CancellationToken cancellationToken)
-    {
-        await EnsureAsync(checkpoints, partitions, cancellationToken).ConfigureAwait(false);
-        foreach (var upgrade in upgrades)
-        {
-            var moved = await upgrade.UpgradeAsync(cancellationToken).ConfigureAwait(false);
-            if (moved > 0)
-            {
-                upgraded(upgrade.Upgrade, moved);
-            }
-        }
-    }
-
     /// <summary>What is wrong, as a sentence saying what to set; null when the counts agree.</summary>
     public static string? Problem(int configured, string recorded) =>
         recorded == configured.ToString(System.Globalization.CultureInfo.InvariantCulture)
@@ -55,9 +37,9 @@ internal static class StoreLayout
 }
 
 /// <summary>
-/// A store whose layout changed since an older version of the relay wrote it: at start, after the partition check, it
-/// moves what that version wrote, once (idempotent, so every instance may run it). Until it has, the store reads both
-/// layouts, so nothing is missed meanwhile. <c>ctmp store downgrade</c> moves it back before a rollback.
+/// A store whose layout changed since an older version of the relay wrote it: at the function app's start, after the
+/// partition check, it moves what that version wrote, once (idempotent, so every instance may run it). Until it has, the
+/// store reads both layouts, so nothing is missed meanwhile. <c>ctmp store downgrade</c> moves it back before a rollback.
 /// </summary>
 internal interface IStoreUpgrade
 {

@@ -77,36 +77,44 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
     }
 
     /// <summary>
-    /// Before a rollback, <c>ctmp store downgrade --azure</c> moves customers' consent back into the consent table, where
-    /// versions before the move read it; ctmp itself (this version) moved what an older version had left there first.
+    /// Before a rollback, <c>ctmp store downgrade --azure</c> moves users' consent back into the consent table, where
+    /// versions before the move read it. Other <c>--azure</c> commands move nothing: they may inspect a store an older
+    /// function app still runs on.
     /// </summary>
     [Fact]
-    public async Task StoreDowngrade_Azure_MovesCustomersConsentBackWhereOlderVersionsReadIt()
+    public async Task StoreDowngrade_Azure_MovesConsentBackWhereOlderVersionsReadIt_AndOtherCommandsMoveNothing()
     {
-        var consent = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "consent");
-        await consent.CreateIfNotExistsAsync();
-        var userKey = "customer:c-rollback";
-        var (partition, row) = (CtMparticle.Storage.Azure.Partitions.Name("c", CtMparticle.Storage.Azure.Partitions.Of(userKey, 16)), CtMparticle.Storage.Azure.RowKeys.Encode(userKey));
-        await consent.AddEntityAsync(new Azure.Data.Tables.TableEntity(partition, row)
+        var consentTable = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "consent");
+        var linksTable = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "links");
+        await consentTable.CreateIfNotExistsAsync();
+        await linksTable.CreateIfNotExistsAsync();
+        var store = new CtMparticle.Storage.Azure.TableConsentStore(consentTable, linksTable,
+            Microsoft.Extensions.Options.Options.Create(new CtMparticle.Configuration.RelayOptions()), TimeProvider.System);
+        var refusal = new CtMparticle.Tracking.ConsentSnapshot(new Dictionary<string, CtMparticle.Tracking.ConsentPurpose>
         {
-            ["Consent"] = """{"gdpr":{"analytics":{"consented":false,"at":"2026-12-01T09:00:00+00:00"}}}""",
-            ["Country"] = "DE",
-            ["UpdatedAt"] = new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero),
+            ["analytics"] = new(false, new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero)),
         });
+        await store.MergeAsync("customer:c-rollback", refusal, new CtMparticle.Tracking.Region("DE"), default); // beside the links, as this version keeps it
+
+        async Task<List<Azure.Data.Tables.TableEntity>> RowsAsync(Azure.Data.Tables.TableClient table) =>
+            await table.QueryAsync<Azure.Data.Tables.TableEntity>(e => e.PartitionKey != "checkpoint").ToListAsync();
 
         using (AzureSettings(azurite, prefix))
         {
-            var store = Path.Combine(work, "no-store-here");
-            var (refused, _) = await Ctmp("store", "downgrade", "--store", store);
-            var (exit, stdout) = await Ctmp("store", "downgrade", "--azure", "--store", store);
+            var path = Path.Combine(work, "no-store-here");
+            var (shown, _) = await Ctmp("identity", "show", "c-rollback", "--azure", "--store", path);
+            var besideAfterShow = (await RowsAsync(linksTable)).Count;
+            var (refused, _) = await Ctmp("store", "downgrade", "--store", path);
+            var (exit, stdout) = await Ctmp("store", "downgrade", "--azure", "--store", path);
 
+            Assert.Equal((0, 1), (shown, besideAfterShow));
             Assert.Equal((2, 0), (refused, exit));
             Assert.Contains("1 record(s) moved back", stdout, StringComparison.Ordinal);
-            var stored = (await consent.GetEntityAsync<Azure.Data.Tables.TableEntity>(partition, row)).Value;
-            Assert.Contains("\"consented\":false", stored.GetString("Consent"), StringComparison.Ordinal);
-            Assert.Equal("DE", stored.GetString("Country"));
-            var links = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "links");
-            Assert.Empty(await links.QueryAsync<Azure.Data.Tables.TableEntity>().ToListAsync());
+            var back = Assert.Single(await RowsAsync(consentTable));
+            Assert.Equal("customer:c-rollback", CtMparticle.Storage.Azure.RowKeys.Decode(back.RowKey));
+            Assert.Contains("\"consented\":false", back.GetString("Consent"), StringComparison.Ordinal);
+            Assert.Equal("DE", back.GetString("Country"));
+            Assert.Empty(await RowsAsync(linksTable));
         }
     }
 

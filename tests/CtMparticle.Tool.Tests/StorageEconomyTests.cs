@@ -4,7 +4,9 @@ using Azure.Core.Diagnostics;
 using CtMparticle.Delivery;
 using CtMparticle.Hosting;
 using CtMparticle.Pipeline;
+using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace CtMparticle.Tool.Tests;
@@ -204,6 +206,13 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         var host = RunnerHost.Create(new RunnerOptions(null, new DirectoryInfo(Path.Combine(work, name)), new DirectoryInfo(Path.Combine(work, name + "-out")), AzureStorage: true));
         _ = host.Ingest; // the tables are created here, before counting
         _ = host.Get<PushPipeline>();
+        // As the function app's start does (StoreLayoutCheck): records that no state is left in an older layout, so the
+        // stores read one place (ctmp itself only checks the layout).
+        foreach (var upgrade in host.Services.GetServices<IStoreUpgrade>())
+        {
+            upgrade.UpgradeAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+
         return host;
     }
 

@@ -136,8 +136,9 @@ internal sealed class RunnerHost : IAsyncDisposable
         if (options.AzureStorage)
         {
             _ = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
-            StoreLayout.EnsureAsync(provider.GetRequiredService<ICheckpointStore>(), provider.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions,
-                provider.GetServices<IStoreUpgrade>(), (what, count) => Console.Error.WriteLine($"ctmp: storage upgraded: {what} ({count:N0} records)."), CancellationToken.None)
+            // The layout is checked, never upgraded, here: ctmp also inspects a store an older function app still runs on
+            // (the stores read both layouts until the function app's start moves what it left).
+            StoreLayout.EnsureAsync(provider.GetRequiredService<ICheckpointStore>(), provider.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions, CancellationToken.None)
                 .GetAwaiter().GetResult();
         }
         else

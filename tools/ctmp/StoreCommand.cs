@@ -17,7 +17,7 @@ internal static class StoreCommand
         var downgrade = new Command("downgrade",
             "Before rolling the function app back to a version older than this one's storage layout (docs/deploy.md, Roll back): move what this version keeps " +
             "elsewhere (users' consent states, kept beside their identity links) back to where older versions look. Stop the function app first; " +
-            "its next start of this version moves them again.")
+            "the next start of this version moves them again.")
         {
             azure, store, settings,
         };
