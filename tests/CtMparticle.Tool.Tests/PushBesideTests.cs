@@ -122,6 +122,27 @@ public sealed class PushBesideTests : IDisposable
     }
 
     [Fact]
+    public async Task AnEventStoredAfterThePushBegan_IsNeverInsideThatPushsOutbox_EvenOnceThePushRemovedTheNewestEvents()
+    {
+        // SQLite gives a new row the largest rowid + 1: with the newest events sent and removed, the next event would
+        // take a place inside the running push's end and be sent by it, decided on the push's older snapshot.
+        await using var store = SqliteStore.Open(Path.Combine(work, "state.db"), TimeProvider.System, 16);
+        var (older, newest) = (Event(), Event());
+        Assert.Equal(AddResult.Added, await store.TryAddAsync(older, "m-1", default));
+        Assert.Equal(AddResult.Added, await store.TryAddAsync(newest, "m-2", default));
+        var end = await store.OutboxEndAsync(default);
+        var sent = (await store.ReadPendingAsync(10, end, default)).Single(p => p.EventId == newest.Context.EventId);
+        await store.RemovePendingAsync([new PendingEventKey(sent.Partition, sent.EventId, sent.EnqueuedAt)], EventFate.Delivered, default);
+
+        var later = Event();
+        Assert.Equal(AddResult.Added, await store.TryAddAsync(later, "m-3", default));
+
+        Assert.Equal([older.Context.EventId], (await store.ReadPendingAsync(10, end, default)).Select(p => p.EventId));
+        Assert.Equal(new[] { older.Context.EventId, later.Context.EventId }.Order(), (await store.ReadPendingAsync(10, default)).Select(p => p.EventId).Order());
+        Assert.True(await store.OutboxEndAsync(default) > end);
+    }
+
+    [Fact]
     public async Task ARequestSavedInsideABatch_IsDurableAtOnceInTheJournal_WhileTheBatchStaysOpen_AndACrashBringsItBackForItsResend()
     {
         var file = Path.Combine(work, "state.db");

@@ -27,6 +27,12 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     private InFlightJournal? journal;
     private readonly HashSet<string> settledInJournal = new(StringComparer.Ordinal);
 
+    // The outbox's next place. SQLite gives a new row the largest rowid + 1, so once a push beside the ingest removed
+    // the newest events, an event stored after that push began would take a place below the push's end
+    // (OutboxEndAsync) and be sent by it, decided on the push's older snapshot of consent: which events that happened
+    // to depended on timing. Places are given here instead, never one this store gave before.
+    private long outboxNext;
+
     // Prepared statements, one per SQL text, reused for the connection's lifetime (preparing dominated the cost).
     private readonly Dictionary<string, SqliteCommand> prepared = new(StringComparer.Ordinal);
 
@@ -289,6 +295,17 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     }, cancellationToken);
 
     /// <summary>The outbox's newest place (0 when it was never written): events stored from now on come after it.</summary>
+    /// <summary>
+    /// A place for an event entering the outbox: after every event in it and every place given before (see
+    /// <see cref="outboxNext"/>), and after whatever another process's connection stored meanwhile.
+    /// </summary>
+    private long NextOutboxPlace(SqliteTransaction? transaction)
+    {
+        var newest = Scalar(transaction, "SELECT COALESCE(MAX(rowid), 0) FROM pending") is long end ? end : 0;
+        outboxNext = Math.Max(outboxNext, newest + 1);
+        return outboxNext++;
+    }
+
     public Task<long> OutboxEndAsync(CancellationToken cancellationToken) =>
         Locked(() => Scalar(null, "SELECT COALESCE(MAX(rowid), 0) FROM pending") is long end ? end : 0, cancellationToken);
 
@@ -365,8 +382,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             return messageId is not null && existing == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
         }
 
-        Execute(transaction, "INSERT INTO pending (event_id, partition, enqueued_ticks, message_id, json) VALUES ($id, $p, $t, $m, $j)",
-            ("$id", id), ("$p", PartitionOf(trackingEvent.Context.EventId)), ("$t", time.GetUtcNow().UtcTicks), ("$m", messageId),
+        Execute(transaction, "INSERT INTO pending (rowid, event_id, partition, enqueued_ticks, message_id, json) VALUES ($place, $id, $p, $t, $m, $j)",
+            ("$place", NextOutboxPlace(transaction)), ("$id", id), ("$p", PartitionOf(trackingEvent.Context.EventId)), ("$t", time.GetUtcNow().UtcTicks), ("$m", messageId),
             ("$j", JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent)));
         own?.Commit();
         return AddResult.Added;
@@ -507,8 +524,8 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         var restored = 0;
         foreach (var id in eventIds.Select(Key).Distinct(StringComparer.Ordinal))
         {
-            Execute(transaction, "INSERT OR IGNORE INTO pending (event_id, partition, enqueued_ticks, message_id, json) " +
-                "SELECT event_id, partition, enqueued_ticks, message_id, json FROM parked WHERE event_id = $id", ("$id", id));
+            Execute(transaction, "INSERT OR IGNORE INTO pending (rowid, event_id, partition, enqueued_ticks, message_id, json) " +
+                "SELECT $place, event_id, partition, enqueued_ticks, message_id, json FROM parked WHERE event_id = $id", ("$place", NextOutboxPlace(transaction)), ("$id", id));
             if (Execute(transaction, "DELETE FROM parked WHERE event_id = $id", ("$id", id)) > 0)
             {
                 Execute(transaction, "DELETE FROM fates WHERE event_id = $id", ("$id", id));
