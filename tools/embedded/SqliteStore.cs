@@ -294,7 +294,6 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return Scalar(null, "SELECT COUNT(*) FROM checkpoints") is not null; // a read starts the snapshot; BEGIN alone does not
     }, cancellationToken);
 
-    /// <summary>The outbox's newest place (0 when it was never written): events stored from now on come after it.</summary>
     /// <summary>
     /// A place for an event entering the outbox: after every event in it and every place given before (see
     /// <see cref="outboxNext"/>), and after whatever another process's connection stored meanwhile.
@@ -306,6 +305,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return outboxNext++;
     }
 
+    /// <summary>The outbox's newest place (0 when it was never written): events stored from now on come after it.</summary>
     public Task<long> OutboxEndAsync(CancellationToken cancellationToken) =>
         Locked(() => Scalar(null, "SELECT COALESCE(MAX(rowid), 0) FROM pending") is long end ? end : 0, cancellationToken);
 
