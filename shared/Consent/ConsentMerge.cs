@@ -74,11 +74,62 @@ internal static class ConsentMerge
         return order >= 0 ? a : b;
     }
 
+    /// <summary>
+    /// The later of two stated regions, by the time of the signal that stated it, so a redelivered or replayed older
+    /// message never moves a user back. Two regions stated at the same moment are settled by their code (a subdivision
+    /// that could not be normalized after one that could), so the stored region never depends on arrival order.
+    /// </summary>
+    public static StatedRegion? NewestRegion(StatedRegion? a, StatedRegion? b)
+    {
+        if (a is null || b is null)
+        {
+            return a ?? b;
+        }
+
+        var order = a.At.CompareTo(b.At);
+        if (order == 0)
+        {
+            order = string.CompareOrdinal(a.Region.Code, b.Region.Code);
+        }
+
+        if (order == 0)
+        {
+            order = a.Region.SubdivisionUnknown.CompareTo(b.Region.SubdivisionUnknown);
+        }
+
+        return order >= 0 ? a : b;
+    }
+
     /// <summary>Whether <paramref name="state"/> is what the merged snapshot holds for its purpose (it was not superseded).</summary>
     public static bool Holds(ConsentSnapshot merged, string purpose, ConsentPurpose state) =>
         (purpose == ConsentSnapshot.CcpaPurpose ? merged.CcpaDataSaleOptOut : merged.Gdpr.GetValueOrDefault(purpose)) is { } held
         && held.Consented == state.Consented && held.At == state.At && held.Sequence == state.Sequence;
 }
 
-/// <summary>A user's consent and region as the relay last learnt them.</summary>
-internal sealed record UserConsent(ConsentSnapshot Consent, Region? Region, DateTimeOffset UpdatedAt);
+/// <summary>
+/// A user's consent and region as the relay learnt them: per purpose the newest state, and the newest region stated.
+/// </summary>
+internal sealed record UserConsent(ConsentSnapshot Consent, Region? Region, DateTimeOffset UpdatedAt)
+{
+    /// <summary>
+    /// When the signal that stated <see cref="Region"/> happened; <see cref="DateTimeOffset.MinValue"/> for a region
+    /// stored by a version that kept no time, which any region stated since replaces.
+    /// </summary>
+    public DateTimeOffset RegionAt { get; init; } = DateTimeOffset.MinValue;
+
+    /// <summary>The stored region with its time, as <see cref="ConsentMerge.NewestRegion"/> compares it.</summary>
+    public StatedRegion? StatedRegion => Region is { } region ? new StatedRegion(region, RegionAt) : null;
+
+    /// <summary>The state after learning <paramref name="consent"/> and <paramref name="region"/> at <paramref name="now"/>: per purpose the newest, and the newest region.</summary>
+    public static UserConsent Merged(UserConsent? existing, ConsentSnapshot? consent, StatedRegion? region, DateTimeOffset now)
+    {
+        var where = ConsentMerge.NewestRegion(existing?.StatedRegion, region);
+        return new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, where?.Region, now)
+        {
+            RegionAt = where?.At ?? DateTimeOffset.MinValue,
+        };
+    }
+}
+
+/// <summary>A region as an event stated it (its address), and the event's time.</summary>
+internal sealed record StatedRegion(Region Region, DateTimeOffset At);

@@ -114,7 +114,8 @@ internal sealed class ConsentStage(IConsentStore consent, ConsentRules rules, IO
         var carriesConsent = trackingEvent.Context.Consent is { IsEmpty: false };
         if (Teaches(trackingEvent) && (carriesConsent || trackingEvent.Context.Region is not null))
         {
-            return await consent.MergeAsync(userKey, trackingEvent.Context.Consent, trackingEvent.Context.Region, cancellationToken).ConfigureAwait(false);
+            var stated = trackingEvent.Context.Region is { } region ? new StatedRegion(region, trackingEvent.Context.OccurredAt) : null;
+            return await consent.MergeAsync(userKey, trackingEvent.Context.Consent, stated, cancellationToken).ConfigureAwait(false);
         }
 
         return await consent.GetAsync(userKey, cancellationToken).ConfigureAwait(false);

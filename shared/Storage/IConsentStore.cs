@@ -3,16 +3,16 @@ using CtMparticle.Tracking;
 
 namespace CtMparticle.Storage;
 
-/// <summary>Each user's consent and region as the relay last learnt them.</summary>
+/// <summary>Each user's consent and region: the newest the relay learnt of each.</summary>
 internal interface IConsentStore
 {
     Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Merges consent into the stored state, per purpose by time (an older signal never overwrites a newer one,
-    /// so out-of-order messages are harmless), and sets the region when one is given. Returns the new state.
+    /// Merges consent into the stored state, per purpose by time, and the region by the time it was stated (an older
+    /// signal never overwrites a newer one, so out-of-order and replayed messages are harmless). Returns the new state.
     /// </summary>
-    Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken);
+    Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken);
 
     /// <summary>
     /// Forgets the states last updated before <paramref name="cutoff"/> that <paramref name="keep"/> does not keep

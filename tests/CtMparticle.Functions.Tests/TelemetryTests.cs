@@ -198,7 +198,7 @@ public sealed partial class TelemetryTests(AzuriteFixture azurite) : IAsyncLifet
             return inner.GetAsync(userKey, cancellationToken);
         }
 
-        public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
+        public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken)
         {
             Busy();
             return inner.MergeAsync(userKey, consent, region, cancellationToken);

@@ -94,7 +94,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         {
             ["analytics"] = new(false, new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero)),
         });
-        await store.MergeAsync("customer:c-rollback", refusal, new CtMparticle.Tracking.Region("DE"), default); // beside the links, as this version keeps it
+        await store.MergeAsync("customer:c-rollback", refusal, new CtMparticle.Consent.StatedRegion(new CtMparticle.Tracking.Region("DE"), refusal.Gdpr["analytics"].At), default); // beside the links, as this version keeps it
 
         async Task<List<Azure.Data.Tables.TableEntity>> RowsAsync(Azure.Data.Tables.TableClient table) =>
             await table.QueryAsync<Azure.Data.Tables.TableEntity>(e => e.PartitionKey != "checkpoint").ToListAsync();

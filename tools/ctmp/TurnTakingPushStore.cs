@@ -100,7 +100,7 @@ internal sealed class TurnTakingPushStore : IEventStore, IConsentStore, IIdentit
 
     public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Turn(() => store.PurgeSeenAsync(olderThan, cancellationToken), cancellationToken);
 
-    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) => Turn(() => store.MergeAsync(userKey, consent, region, cancellationToken), cancellationToken);
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken) => Turn(() => store.MergeAsync(userKey, consent, region, cancellationToken), cancellationToken);
 
     public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) => Turn(() => store.PurgeConsentOlderThanAsync(cutoff, keep, cancellationToken), cancellationToken);
 

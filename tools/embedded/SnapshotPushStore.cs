@@ -83,7 +83,7 @@ internal sealed class SnapshotPushStore : IEventStore, IConsentStore, IIdentityL
 
     public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => writer.PurgeSeenAsync(olderThan, cancellationToken);
 
-    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) => writer.MergeAsync(userKey, consent, region, cancellationToken);
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken) => writer.MergeAsync(userKey, consent, region, cancellationToken);
 
     public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) => writer.PurgeConsentOlderThanAsync(cutoff, keep, cancellationToken);
 

@@ -173,14 +173,10 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             }
         }
 
-        using var columns = connection.CreateCommand();
-        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('pending') WHERE name = 'not_before_ticks'";
-        if ((long)columns.ExecuteScalar()! == 0)
-        {
-            using var alter = connection.CreateCommand();
-            alter.CommandText = "ALTER TABLE pending ADD COLUMN not_before_ticks INTEGER NOT NULL DEFAULT 0";
-            alter.ExecuteNonQuery();
-        }
+        AddColumn(connection, "pending", "not_before_ticks", "INTEGER NOT NULL DEFAULT 0");
+
+        // A region stored before regions kept the time they were stated has none (null): the next one stated replaces it.
+        AddColumn(connection, "consent", "region_ticks", "INTEGER");
 
         // The outbox was a WITHOUT ROWID table keyed by the (random) event id: every event's JSON landed in a random
         // page, so each commit rewrote several 4 KB pages per event (a 2 GB WAL for 110,000 calls). As a rowid table
@@ -191,6 +187,18 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         // also took an overflow page, and the table was 44 % of a 20,000-delivery store) and the identity decisions.
         MoveToRowid(connection, "orders", OrdersTable, "order_id, json, saved_ticks", "saved_ticks, order_id", null);
         MoveToRowid(connection, "identity_decisions", DecisionsTable, "event_id, decided_ticks, json", "decided_ticks, event_id", null);
+    }
+
+    private static void AddColumn(SqliteConnection connection, string table, string column, string definition)
+    {
+        using var columns = connection.CreateCommand();
+        columns.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+        if ((long)columns.ExecuteScalar()! == 0)
+        {
+            using var alter = connection.CreateCommand();
+            alter.CommandText = $"ALTER TABLE {table} ADD COLUMN {column} {definition}";
+            alter.ExecuteNonQuery();
+        }
     }
 
     /// <summary>Rebuilds a table written as WITHOUT ROWID (by an earlier version) as the rowid table <paramref name="create"/> makes, in one transaction.</summary>
@@ -249,7 +257,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         {InFlightJournal.Table}
         {OrdersTable}
         CREATE TABLE IF NOT EXISTS payment_orders (payment_id TEXT PRIMARY KEY, order_id TEXT NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL, region_ticks INTEGER) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS inputs (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT, message_id TEXT, message_type TEXT,
@@ -759,21 +767,22 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) => Locked(() => ReadConsent(null, userKey), cancellationToken);
 
-    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) => Locked(() =>
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
         var existing = ReadConsent(transaction, userKey);
-        var merged = new UserConsent(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
-        Execute(transaction, "INSERT OR REPLACE INTO consent (user_key, json, country, state, updated_ticks) VALUES ($k, $j, $c, $s, $t)",
+        var merged = UserConsent.Merged(existing, consent, region, time.GetUtcNow());
+        Execute(transaction, "INSERT OR REPLACE INTO consent (user_key, json, country, state, region_ticks, updated_ticks) VALUES ($k, $j, $c, $s, $r, $t)",
             ("$k", userKey), ("$j", JsonSerializer.Serialize(merged.Consent, RelayJsonContext.Default.ConsentSnapshot)),
-            ("$c", merged.Region?.Country), ("$s", RegionColumns.State(merged.Region)), ("$t", merged.UpdatedAt.UtcTicks));
+            ("$c", merged.Region?.Country), ("$s", RegionColumns.State(merged.Region)),
+            ("$r", merged.Region is null ? null : merged.RegionAt.UtcTicks), ("$t", merged.UpdatedAt.UtcTicks));
         own?.Commit();
         return merged;
     }, cancellationToken);
 
     private UserConsent? ReadConsent(SqliteTransaction? transaction, string userKey)
     {
-        var command = Command(transaction, "SELECT json, country, state, updated_ticks FROM consent WHERE user_key = $k", ("$k", userKey));
+        var command = Command(transaction, "SELECT json, country, state, updated_ticks, region_ticks FROM consent WHERE user_key = $k", ("$k", userKey));
         using var reader = command.ExecuteReader();
         if (!reader.Read())
         {
@@ -782,7 +791,11 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
         var snapshot = JsonSerializer.Deserialize(reader.GetString(0), RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty;
         var region = reader.IsDBNull(1) ? null : RegionColumns.Read(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
-        return new UserConsent(snapshot, region, new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero));
+        return new UserConsent(snapshot, region, new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero))
+        {
+            // Written before regions kept their time: the first region stated since replaces it.
+            RegionAt = reader.IsDBNull(4) ? DateTimeOffset.MinValue : new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero),
+        };
     }
 
     // ---- ICheckpointStore ---------------------------------------------------------------------------------------

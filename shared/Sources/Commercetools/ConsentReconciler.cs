@@ -126,7 +126,8 @@ internal sealed partial class ConsentReconciler(
             return null;
         }
 
-        var region = RegionOf(customer) ?? storedState?.Region;
+        var stated = RegionOf(customer);
+        var region = stated ?? storedState?.Region;
         var key = $"{commercetools.Value.ProjectKey}/customer/{customer.Id}/consent/v{customer.Version.ToString(CultureInfo.InvariantCulture)}";
         var update = new ConsentUpdated(
             new EventContext(Uuid5.ForEvent(key), key, modified, EventSource.Commercetools, key, customer.Stores?.FirstOrDefault()?.Key,
@@ -135,7 +136,7 @@ internal sealed partial class ConsentReconciler(
 
         // The event first (idempotent by customer version), then the state: a crash between them redoes both.
         var added = await events.TryAddAsync(update, key, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate;
-        await consent.MergeAsync(userKey, difference, region, cancellationToken).ConfigureAwait(false);
+        await consent.MergeAsync(userKey, difference, stated is null ? null : new StatedRegion(stated, modified), cancellationToken).ConfigureAwait(false);
         return (userKey, added);
     }
 

@@ -41,7 +41,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
     public async Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) =>
         (await ReadAsync(userKey, toWrite: false, cancellationToken).ConfigureAwait(false)).State;
 
-    public async Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken)
+    public async Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken)
     {
         if (writeBehind?.Current is { } batch)
         {
@@ -125,7 +125,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         }
 
         var (newer, older) = beside.UpdatedAt >= before.UpdatedAt ? (beside, before) : (before, beside);
-        return new UserConsent(ConsentMerge.Newest(older.Consent, newer.Consent) ?? ConsentSnapshot.Empty, newer.Region ?? older.Region, newer.UpdatedAt);
+        return UserConsent.Merged(older, newer.Consent, newer.StatedRegion, newer.UpdatedAt);
     }
 
     /// <summary>Whether no user's state is left in the consent table (asked again now and then while some may be).</summary>
@@ -262,9 +262,9 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         }
     }
 
-    /// <summary>What is stored after learning <paramref name="consent"/> and <paramref name="region"/>: per purpose the newest, the region given or kept.</summary>
-    private UserConsent Merged(UserConsent? existing, ConsentSnapshot? consent, Region? region) =>
-        new(ConsentMerge.Newest(existing?.Consent, consent) ?? ConsentSnapshot.Empty, region ?? existing?.Region, time.GetUtcNow());
+    /// <summary>What is stored after learning <paramref name="consent"/> and <paramref name="region"/>: per purpose the newest, and the newest region.</summary>
+    private UserConsent Merged(UserConsent? existing, ConsentSnapshot? consent, StatedRegion? region) =>
+        UserConsent.Merged(existing, consent, region, time.GetUtcNow());
 
     public async Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken)
     {
@@ -316,6 +316,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
         ["Consent"] = JsonSerializer.Serialize(state.Consent, RelayJsonContext.Default.ConsentSnapshot),
         ["Country"] = state.Region?.Country,
         ["State"] = RegionColumns.State(state.Region),
+        ["RegionAt"] = state.Region is null ? null : state.RegionAt,
         ["UpdatedAt"] = state.UpdatedAt,
     };
 
@@ -328,6 +329,10 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
             ? JsonSerializer.Deserialize(json, RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty
             : ConsentSnapshot.Empty;
         var region = entity.GetString("Country") is { } country ? RegionColumns.Read(country, entity.GetString("State")) : null;
-        return new UserConsent(consent, region, entity.GetDateTimeOffset("UpdatedAt") ?? DateTimeOffset.MinValue);
+        return new UserConsent(consent, region, entity.GetDateTimeOffset("UpdatedAt") ?? DateTimeOffset.MinValue)
+        {
+            // Written before regions kept their time: the first region stated since replaces it.
+            RegionAt = entity.GetDateTimeOffset("RegionAt") ?? DateTimeOffset.MinValue,
+        };
     }
 }

@@ -106,4 +106,52 @@ public sealed class ConsentMergeTests
 
         Assert.False(merged.Gdpr["analytics"].Consented);
     }
+
+    private static StatedRegion Stated(string country, int minute, string? state = null) => new(new Region(country, state), T0.AddMinutes(minute));
+
+    [Fact]
+    public void NewestRegion_TheLaterStatementWinsWhicheverArrivesFirst()
+    {
+        var moved = Stated("FR", 10);
+        var before = Stated("DE", 5);
+
+        Assert.Same(moved, ConsentMerge.NewestRegion(before, moved));
+        Assert.Same(moved, ConsentMerge.NewestRegion(moved, before)); // the older one delivered late moves nobody back
+        Assert.Same(before, ConsentMerge.NewestRegion(before, null));
+        Assert.Null(ConsentMerge.NewestRegion(null, null));
+    }
+
+    [Fact]
+    public void NewestRegion_AnyArrivalOrder_GivesTheSameRegion()
+    {
+        var statements = Gen.Select(Gen.Int[0, 3], Gen.Int[0, 6], Gen.Int[0, 2])
+            .Select(p => new StatedRegion(new[] { new Region("DE"), new Region("US", "CA"), new Region("US") { SubdivisionUnknown = true }, new Region("FR") }[p.Item1],
+                T0.AddMinutes(p.Item2))) // few minutes: ties between different regions are common
+            .Array[1, 10];
+        Gen.Select(statements, Gen.Int).Sample(p =>
+        {
+            var (history, seed) = p;
+            var shuffled = history.ToArray();
+            new Random(seed).Shuffle(shuffled);
+
+            var inOrder = history.Aggregate((StatedRegion?)null, ConsentMerge.NewestRegion);
+            var swapped = shuffled.Aggregate((StatedRegion?)null, ConsentMerge.NewestRegion);
+
+            Assert.Equal(inOrder, swapped);
+            Assert.Equal(history.Max(h => h.At), inOrder!.At);
+        }, iter: 5_000);
+    }
+
+    [Fact]
+    public void UserConsentMerged_ARegionStoredWithoutATime_IsReplacedByAnyStatedSince()
+    {
+        var written = new UserConsent(ConsentSnapshot.Empty, new Region("DE"), T0.AddDays(1)); // by a version that kept no time
+
+        var merged = UserConsent.Merged(written, null, Stated("AT", -60), T0.AddDays(2));
+        var kept = UserConsent.Merged(merged, null, Stated("CH", -120), T0.AddDays(3));
+
+        Assert.Equal((new Region("AT"), T0.AddMinutes(-60)), (merged.Region, merged.RegionAt));
+        Assert.Equal(new Region("AT"), kept.Region); // from then on by time
+        Assert.Equal(T0.AddDays(3), kept.UpdatedAt);
+    }
 }

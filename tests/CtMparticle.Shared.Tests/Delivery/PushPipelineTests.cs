@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
+using CtMparticle.Consent;
 using CtMparticle.Delivery;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
@@ -354,7 +355,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
     public async Task Push_ConsentWithdrawnWhileARefusedRequestWaits_IsNotSentWithIt()
     {
         var userKey = "customer:c-de";
-        await relay.Consent.MergeAsync(userKey, Gdpr("analytics", true, At), new Region("DE"), default);
+        await relay.Consent.MergeAsync(userKey, Gdpr("analytics", true, At), new StatedRegion(new Region("DE"), At), default);
         var keep = new SignedIn(new EventContext(Uuid5.ForEvent("de-1"), "de-1", At, EventSource.Storefront, "de-1", "acme-de", new Region("DE"), new UserIds("c-de")), "password");
         Assert.Equal(AddResult.Added, await relay.Events.TryAddAsync(keep, "de-1", default));
         server.Respond = (n, _) => n == 0 ? new ScriptedResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" }) : ScriptedResponse.Accepted;

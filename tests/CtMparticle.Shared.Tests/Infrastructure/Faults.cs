@@ -132,7 +132,7 @@ internal sealed class FaultyConsentStore(IConsentStore inner, FaultPlan plan) : 
 {
     public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) => plan.Run("consent.get", () => inner.GetAsync(userKey, cancellationToken));
 
-    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, Region? region, CancellationToken cancellationToken) =>
+    public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken) =>
         plan.Run("consent.merge", () => inner.MergeAsync(userKey, consent, region, cancellationToken));
 
     public Task<int> PurgeConsentOlderThanAsync(DateTimeOffset cutoff, Func<UserConsent, bool> keep, CancellationToken cancellationToken) =>

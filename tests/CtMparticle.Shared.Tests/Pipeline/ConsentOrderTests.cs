@@ -117,6 +117,26 @@ public sealed class ConsentOrderTests : IDisposable
         Assert.Equal(1, (await relay.Store.EventTotalsAsync(default)).Withheld);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SignUpDeliveredAfterALaterOrderFromElsewhere_DoesNotMoveTheCustomerBack(bool signUpLate)
+    {
+        // Anna signed up in Germany (February) and ordered from Austria (March).
+        var order = Samples.Json(Samples.OrderCreatedRegistered);
+        order["order"]!["billingAddress"]!["country"] = "AT";
+        order["order"]!["shippingAddress"]!["country"] = "AT";
+        byte[][] messages = [Samples.Bytes(Samples.Json(Samples.CustomerCreated)), Samples.Bytes(order)];
+
+        foreach (var message in signUpLate ? messages.Reverse() : messages)
+        {
+            await Ingest(message);
+        }
+
+        var stored = (await relay.Store.GetAsync($"customer:{Customer}", default))!;
+        Assert.Equal((new Region("AT"), new DateTimeOffset(2025, 3, 14, 9, 41, 27, 512, TimeSpan.Zero)), (stored.Region, stored.RegionAt));
+    }
+
     [Fact]
     public async Task UnknownSubdivisionInAnAddress_IsStoredAsUnknownNotAsTheCountry()
     {

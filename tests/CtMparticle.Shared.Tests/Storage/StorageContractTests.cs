@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure.Data.Tables;
 using CsCheck;
+using CtMparticle.Consent;
 using CtMparticle.Configuration;
 using CtMparticle.Identity;
 using CtMparticle.Storage;
@@ -263,11 +264,34 @@ public abstract class StorageContractTests
     [Fact]
     public async Task ConsentRegion_WithAnUnknownSubdivision_ReadsBackAsUnknown()
     {
-        await Consent.MergeAsync("customer:contract-region", null, new Region("US") { SubdivisionUnknown = true }, default);
+        await Consent.MergeAsync("customer:contract-region", null, new StatedRegion(new Region("US") { SubdivisionUnknown = true }, DateTimeOffset.UnixEpoch), default);
 
         var region = (await Consent.GetAsync("customer:contract-region", default))!.Region!;
 
         Assert.Equal(("US", null, true), (region.Country, region.State, region.SubdivisionUnknown));
+    }
+
+    [Fact]
+    public async Task ConsentRegion_IsTheNewestStated_WhateverTheArrivalOrder()
+    {
+        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var (lateOlder, inOrder) = ("customer:contract-" + Guid.NewGuid().ToString("N"), "customer:contract-" + Guid.NewGuid().ToString("N"));
+        var moved = new StatedRegion(new Region("US", "CA"), t0.AddDays(2));
+        var before = new StatedRegion(new Region("DE"), t0.AddDays(1));
+
+        await Consent.MergeAsync(lateOlder, null, moved, default);
+        var analytics = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, t0) });
+        var afterLate = await Consent.MergeAsync(lateOlder, analytics, before, default); // a redelivered older message
+        await Consent.MergeAsync(inOrder, null, before, default);
+        await Consent.MergeAsync(inOrder, analytics, moved, default);
+
+        Assert.Equal(new Region("US", "CA"), afterLate.Region);
+        Assert.True(afterLate.Consent.Gdpr["analytics"].Consented); // the consent it carried is still learnt
+        foreach (var key in new[] { lateOlder, inOrder })
+        {
+            var stored = (await Consent.GetAsync(key, default))!;
+            Assert.Equal((new Region("US", "CA"), t0.AddDays(2)), (stored.Region, stored.RegionAt));
+        }
     }
 
     [Fact]
@@ -519,7 +543,7 @@ public abstract class StorageContractTests
             ["marketing_email"] = new(true, t0.AddHours(1)),
         });
 
-        await Consent.MergeAsync(key, newer, new Region("DE"), default);
+        await Consent.MergeAsync(key, newer, new StatedRegion(new Region("DE"), t0.AddHours(2)), default);
         var merged = await Consent.MergeAsync(key, older, null, default);
 
         Assert.False(merged.Consent.Gdpr["analytics"].Consented);
@@ -615,8 +639,8 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
         var at = TimeProvider.System.GetUtcNow();
         var link = new IdentityLink(customer, "anonymous_id", browser, Guid.NewGuid(), at.AddDays(-3), at.AddDays(-3), LinkState.Active, "2026-12-02");
         await Links.RecordAsync(link, default);
-        await Consent.MergeAsync(UserKeys.Customer(customer), Analytics(true, at), new Region("DE"), default);
-        await Consent.MergeAsync("anonymous:" + browser, Analytics(true, at), new Region("AT"), default);
+        await Consent.MergeAsync(UserKeys.Customer(customer), Analytics(true, at), new StatedRegion(new Region("DE"), at), default);
+        await Consent.MergeAsync("anonymous:" + browser, Analytics(true, at), new StatedRegion(new Region("AT"), at), default);
 
         var prefix = UserRows.CustomerPrefix(customer);
         var range = await RowsAsync("links", e => e.RowKey.StartsWith(prefix, StringComparison.Ordinal));
@@ -857,6 +881,36 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         Assert.DoesNotContain("WITHOUT ROWID", (string)sql.ExecuteScalar()!, StringComparison.Ordinal);
         await opened.RemovePendingAsync([pending.Key], EventFate.Delivered, default);
         Assert.Empty(await opened.ReadPendingAsync(10, default));
+    }
+
+    [Fact]
+    public async Task Store_WrittenBeforeRegionsKeptTheirTime_ReadsTheRegionAndTheNextStatedReplacesIt()
+    {
+        store.Dispose();
+        var file = Path.Combine(folder, "old-consent.db");
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            // The consent table as stores before 2026-12-04 created it (the region without the time it was stated).
+            old.Open();
+            using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE consent (user_key TEXT PRIMARY KEY, json TEXT NOT NULL, country TEXT, state TEXT, updated_ticks INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO consent VALUES ('customer:c-old', $json, 'DE', NULL, 638000000000000000);
+                """;
+            create.Parameters.AddWithValue("$json", System.Text.Json.JsonSerializer.Serialize(ConsentSnapshot.Empty, RelayJsonContext.Default.ConsentSnapshot));
+            create.ExecuteNonQuery();
+        }
+
+        using var opened = CtMparticle.Embedded.SqliteStore.Open(file, TimeProvider.System);
+        var before = (await opened.GetAsync("customer:c-old", default))!;
+        var statedLongAgo = new StatedRegion(new Region("AT"), new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var after = await opened.MergeAsync("customer:c-old", null, statedLongAgo, default);
+        var older = await opened.MergeAsync("customer:c-old", null, statedLongAgo with { Region = new Region("CH"), At = statedLongAgo.At.AddDays(-1) }, default);
+
+        Assert.Equal((new Region("DE"), DateTimeOffset.MinValue), (before.Region, before.RegionAt));
+        Assert.Equal(new Region("AT"), after.Region); // a region without a time gives way to any stated
+        Assert.Equal(new Region("AT"), older.Region); // and from then on the newest stays
+        Assert.Equal(statedLongAgo.At, (await opened.GetAsync("customer:c-old", default))!.RegionAt);
     }
 
     [Fact]

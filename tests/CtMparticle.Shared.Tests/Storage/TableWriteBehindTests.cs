@@ -1,3 +1,4 @@
+using CtMparticle.Consent;
 using CtMparticle.Storage;
 using CtMparticle.Storage.Azure;
 using CtMparticle.Tests.Infrastructure;
@@ -175,10 +176,10 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
     public async Task Flush_ConsentChangedElsewhereMeanwhile_KeepsBothChanges()
     {
         var user = "customer:c-" + tag;
-        await harness.Consent.MergeAsync(user, Snapshot("analytics", false, Monday), new Region("DE"), default);
+        await harness.Consent.MergeAsync(user, Snapshot("analytics", false, Monday), new StatedRegion(new Region("DE"), Monday), default);
         using var batch = WriteBehind.Begin();
         var gateRead = await harness.Consent.GetAsync(user, default); // the batch reads the user once
-        await OutsideAsync(() => harness.Consent.MergeAsync(user, Snapshot("personalization", true, Monday.AddHours(2)), new Region("FR"), default));
+        await OutsideAsync(() => harness.Consent.MergeAsync(user, Snapshot("personalization", true, Monday.AddHours(2)), new StatedRegion(new Region("FR"), Monday.AddHours(2)), default));
         var unseen = await harness.Consent.GetAsync(user, default); // not seen until the flush
         var inBatch = await harness.Consent.MergeAsync(user, Snapshot("analytics", true, Monday.AddHours(1)), null, default);
         var again = await harness.Consent.MergeAsync(user, Snapshot("marketing", true, Monday.AddHours(1)), null, default);

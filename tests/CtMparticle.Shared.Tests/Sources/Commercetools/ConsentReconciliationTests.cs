@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using CtMparticle.Consent;
 using CtMparticle.Sources.Commercetools;
 using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
@@ -235,7 +236,7 @@ public sealed class ConsentReconciliationTests(AzuriteFixture azurite, Commercet
         // Eva refused analytics at checkout after her record was last changed (a snapshot on a later order).
         var refusedAt = TimeProvider.System.GetUtcNow().AddDays(1);
         await relay.Consent.MergeAsync($"customer:{eva.Id}",
-            new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, refusedAt) }), new Region("DE"), default);
+            new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, refusedAt) }), new StatedRegion(new Region("DE"), refusedAt), default);
 
         await relay.Get<ConsentReconciler>().RunAsync(500, default);
         await relay.Push.PushAsync(default);
