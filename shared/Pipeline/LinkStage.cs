@@ -51,11 +51,36 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
         {
             if (ShowsALink(trackingEvent) && UserKeys.CustomerIdOf(trackingEvent.Context.User) is { } customer)
             {
+                if (await links.WasWithheldAsync(customer, trackingEvent.Context.EventId, cancellationToken).ConfigureAwait(false))
+                {
+                    // A copy of an event consent refused when it was first decided (a redelivery, a replay, a rerun
+                    // after a kill), which the consent learnt since would let through: consent is decided once per
+                    // event, and so is what it links. Checked whether or not the store has told this copy apart yet
+                    // (on Azure a write-behind batch takes an event it does not know as new until its flush).
+                    RelayLog.IdentityCopyOfWithheld(logger, customer, trackingEvent.Context.EventId);
+                    continue;
+                }
+
                 await LinkAsync(trackingEvent.Context, customer, cancellationToken).ConfigureAwait(false);
                 if (trackingEvent is ProfileUpdated profile && profile.ChangedFields.Contains("email", StringComparer.Ordinal))
                 {
                     await EndOldEmailsAsync(trackingEvent.Context, customer, cancellationToken).ConfigureAwait(false);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Remembers, beside the customer's links, the events that would have shown a link but consent refused: a copy of
+    /// one decided later on newer consent records nothing (<see cref="RecordAsync"/>), as an uninterrupted run would not.
+    /// </summary>
+    public async Task RecordWithheldAsync(Flow<GovernedEvents> governed, CancellationToken cancellationToken)
+    {
+        foreach (var refused in governed.Value?.ConsentRefused ?? [])
+        {
+            if (ShowsALink(refused.Event) && UserKeys.CustomerIdOf(refused.Event.Context.User) is { } customer)
+            {
+                await links.RecordWithheldAsync(customer, refused.Event.Context.EventId, refused.Event.Context.OccurredAt, cancellationToken).ConfigureAwait(false);
             }
         }
     }

@@ -91,10 +91,24 @@ internal interface IIdentityLinkStore
     /// <summary>Changes a link's state (conflicted, revoked) under the rules' version that decided it.</summary>
     Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken);
 
-    /// <summary>Forgets every link of the customer (a deletion); returns how many.</summary>
+    /// <summary>
+    /// Records that an event of the customer's that shows a link was withheld for lack of consent when it was first
+    /// decided: a copy decided later, on consent learnt since, records no link (<see cref="WasWithheldAsync"/>). Kept
+    /// beside the customer's links (on Azure in their range, so reading it costs no transaction more than link capture
+    /// pays anyway, even inside a write-behind batch that has not looked the event up). Idempotent.
+    /// </summary>
+    Task RecordWithheldAsync(string customerId, Guid eventId, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Whether <see cref="RecordWithheldAsync"/> recorded the customer's event (and it was not forgotten since).</summary>
+    Task<bool> WasWithheldAsync(string customerId, Guid eventId, CancellationToken cancellationToken);
+
+    /// <summary>Forgets every link of the customer (a deletion), and their withheld events; returns how many links.</summary>
     Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken);
 
-    /// <summary>Forgets the links last seen before <paramref name="cutoff"/> (retention); returns how many.</summary>
+    /// <summary>
+    /// Forgets the links last seen before <paramref name="cutoff"/> (retention), and the withheld events that happened
+    /// before it; returns how many links.
+    /// </summary>
     Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken);
 
     /// <summary>Keeps each event's newest identity decision (a rebuilt batch replaces the one before).</summary>

@@ -123,6 +123,9 @@ internal static partial class RelayLog
     [LoggerMessage(1020, LogLevel.Information, "{MessageType} {MessageId} settled again after its batch was written: an event it took as new had been stored before by another message")]
     public static partial void SettledAgain(ILogger logger, string? messageType, string messageId);
 
+    [LoggerMessage(1021, LogLevel.Debug, "Event {TrackingEventId} of customer {CustomerId} links nothing: it is a copy of an event consent refused when it was first decided")]
+    public static partial void IdentityCopyOfWithheld(ILogger logger, string customerId, Guid trackingEventId);
+
     [LoggerMessage(3001, LogLevel.Information, "Retention: forgot {Count} dedupe record(s) older than {Cutoff:o}")]
     public static partial void Purged(ILogger logger, int count, DateTimeOffset cutoff);
 

@@ -112,6 +112,12 @@ internal sealed class TurnTakingPushStore : IEventStore, IConsentStore, IIdentit
 
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) => Turn(() => store.SetStateAsync(link, state, rulesVersion, cancellationToken), cancellationToken);
 
+    public Task RecordWithheldAsync(string customerId, Guid eventId, DateTimeOffset at, CancellationToken cancellationToken) =>
+        Turn(() => store.RecordWithheldAsync(customerId, eventId, at, cancellationToken), cancellationToken);
+
+    public Task<bool> WasWithheldAsync(string customerId, Guid eventId, CancellationToken cancellationToken) =>
+        Turn(() => store.WasWithheldAsync(customerId, eventId, cancellationToken), cancellationToken);
+
     public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) => Turn(() => store.ForgetCustomerAsync(customerId, cancellationToken), cancellationToken);
 
     public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => Turn(() => store.PurgeOlderThanAsync(cutoff, cancellationToken), cancellationToken);

@@ -95,6 +95,12 @@ internal sealed class SnapshotPushStore : IEventStore, IConsentStore, IIdentityL
 
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) => writer.SetStateAsync(link, state, rulesVersion, cancellationToken);
 
+    public Task RecordWithheldAsync(string customerId, Guid eventId, DateTimeOffset at, CancellationToken cancellationToken) =>
+        writer.RecordWithheldAsync(customerId, eventId, at, cancellationToken);
+
+    public Task<bool> WasWithheldAsync(string customerId, Guid eventId, CancellationToken cancellationToken) =>
+        writer.WasWithheldAsync(customerId, eventId, cancellationToken);
+
     public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) => writer.ForgetCustomerAsync(customerId, cancellationToken);
 
     public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => writer.PurgeOlderThanAsync(cutoff, cancellationToken);

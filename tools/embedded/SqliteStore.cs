@@ -275,6 +275,7 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
             first_ticks INTEGER NOT NULL, last_ticks INTEGER NOT NULL, state TEXT NOT NULL, rules_version TEXT NOT NULL,
             PRIMARY KEY (customer_id, type, value)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS identity_links_by_identifier ON identity_links (type, value);
+        CREATE TABLE IF NOT EXISTS withheld_links (customer_id TEXT NOT NULL, event_id TEXT NOT NULL, at_ticks INTEGER NOT NULL, PRIMARY KEY (customer_id, event_id)) WITHOUT ROWID;
         {DecisionsTable}
         """;
 
@@ -719,11 +720,31 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         Locked(() => Execute(null, "UPDATE identity_links SET state = $s, rules_version = $r WHERE customer_id = $c AND type = $t AND value = $v",
             ("$s", state.ToString()), ("$r", rulesVersion), ("$c", link.CustomerId), ("$t", link.Type), ("$v", link.Value)), cancellationToken);
 
-    public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) =>
-        Locked<int>(() => Execute(null, "DELETE FROM identity_links WHERE customer_id = $c", ("$c", customerId)), cancellationToken);
+    public Task RecordWithheldAsync(string customerId, Guid eventId, DateTimeOffset at, CancellationToken cancellationToken) =>
+        Locked(() => Execute(null, "INSERT OR IGNORE INTO withheld_links (customer_id, event_id, at_ticks) VALUES ($c, $e, $t)",
+            ("$c", customerId), ("$e", Key(eventId)), ("$t", at.UtcTicks)), cancellationToken);
 
-    public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
-        Locked<int>(() => Execute(null, "DELETE FROM identity_links WHERE last_ticks < $t", ("$t", cutoff.UtcTicks)), cancellationToken);
+    public Task<bool> WasWithheldAsync(string customerId, Guid eventId, CancellationToken cancellationToken) =>
+        Locked<bool>(() => Scalar(null, "SELECT 1 FROM withheld_links WHERE customer_id = $c AND event_id = $e", ("$c", customerId), ("$e", Key(eventId))) is not null,
+            cancellationToken);
+
+    public Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken) => Locked<int>(() =>
+    {
+        using var own = Own(out var transaction);
+        Execute(transaction, "DELETE FROM withheld_links WHERE customer_id = $c", ("$c", customerId));
+        var forgotten = Execute(transaction, "DELETE FROM identity_links WHERE customer_id = $c", ("$c", customerId));
+        own?.Commit();
+        return forgotten;
+    }, cancellationToken);
+
+    public Task<int> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => Locked<int>(() =>
+    {
+        using var own = Own(out var transaction);
+        Execute(transaction, "DELETE FROM withheld_links WHERE at_ticks < $t", ("$t", cutoff.UtcTicks));
+        var purged = Execute(transaction, "DELETE FROM identity_links WHERE last_ticks < $t", ("$t", cutoff.UtcTicks));
+        own?.Commit();
+        return purged;
+    }, cancellationToken);
 
     public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken) => Locked(() =>
     {

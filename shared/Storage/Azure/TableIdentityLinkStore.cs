@@ -98,9 +98,43 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) =>
         WriteAsync(link with { State = state, RulesVersion = rulesVersion }, cancellationToken);
 
+    /// <summary>A row in the customer's range (row <c>{customer}|~|{event}</c>: <c>~</c> is never in an encoded key part, so it is no link's row).</summary>
+    public async Task RecordWithheldAsync(string customerId, Guid eventId, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var entity = new TableEntity(CustomerPartition(customerId), WithheldRow(customerId, eventId)) { [WithheldEventId] = eventId, ["LastSeen"] = at };
+        if (writeBehind?.Current is { } batch)
+        {
+            batch.Upsert(table, TableWriteBehind.LinksOrder, entity);
+            return;
+        }
+
+        await table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Read from the customer's range, which link capture reads anyway (inside a write-behind batch, once).</summary>
+    public async Task<bool> WasWithheldAsync(string customerId, Guid eventId, CancellationToken cancellationToken)
+    {
+        var row = WithheldRow(customerId, eventId);
+        var range = await UserRows.RangeAsync(table, CustomerPartition(customerId), UserRows.CustomerPrefix(customerId), writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false);
+        return range.Any(e => e.RowKey == row);
+    }
+
     public async Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken)
     {
-        var links = await ByCustomerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var partition = CustomerPartition(customerId);
+        var range = await UserRows.RangeAsync(table, partition, UserRows.CustomerPrefix(customerId), writeBehind, toWrite: true, cancellationToken).ConfigureAwait(false);
+        foreach (var withheld in range.Where(IsWithheld))
+        {
+            if (writeBehind?.Current is { } pending)
+            {
+                pending.Delete(table, TableWriteBehind.LinksOrder, partition, withheld.RowKey);
+                continue;
+            }
+
+            await table.DeleteEntityAsync(partition, withheld.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+        }
+
+        var links = Links(range);
         foreach (var link in links)
         {
             var (ip, ir) = IdentifierKey(link.CustomerId, link.Type, link.Value);
@@ -126,6 +160,12 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
         var purged = 0;
         await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
+            if (IsWithheld(entity))
+            {
+                await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (!UserRows.IsLink(entity))
             {
                 continue; // a customer's consent state (it has no LastSeen; its own retention purges it)
@@ -198,6 +238,12 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     /// <summary>The links among a range's rows (a range may also hold a user's consent state, <see cref="UserRows"/>).</summary>
     private static IReadOnlyList<IdentityLink> Links(IEnumerable<TableEntity> entities) =>
         [.. entities.Where(UserRows.IsLink).Select(Read).OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)];
+
+    private const string WithheldEventId = "WithheldEventId";
+
+    private static string WithheldRow(string customerId, Guid eventId) => UserRows.CustomerPrefix(customerId) + "~" + Separator + eventId.ToString("N");
+
+    private static bool IsWithheld(TableEntity entity) => entity.ContainsKey(WithheldEventId);
 
     private string DecisionPartition(Guid eventId) => Partitions.Name("d", Partitions.Of(eventId, options.Value.Partitions));
 

@@ -117,6 +117,49 @@ public sealed class ConsentOrderTests : IDisposable
         Assert.Equal(1, (await relay.Store.EventTotalsAsync(default)).Withheld);
     }
 
+    [Fact]
+    public async Task PurchaseRefusedAtCheckout_ReplayedAfterAnOptIn_LinksNoIdentifierTheFirstDecisionDidNot()
+    {
+        var refused = Samples.Json(Samples.OrderCreatedRegistered);
+        refused["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false}";
+        await Ingest(Samples.Bytes(refused));
+        var linkedFirst = await relay.Store.ByCustomerAsync(Customer, default);
+
+        await Ingest(Samples.Bytes(AnalyticsOptIn()));
+        var replayed = await Ingest(Samples.Bytes(refused)); // consent learnt since would let it through now
+
+        Assert.Equal(IngestOutcomeKind.Duplicate, replayed.Kind);
+        Assert.Equal(1, (await relay.Store.EventTotalsAsync(default)).Withheld);
+        Assert.Empty(linkedFirst); // the refused purchase showed no link (its e-mail with the customer)
+        Assert.Empty(await relay.Store.ByCustomerAsync(Customer, default)); // and its replay records none either
+    }
+
+    [Fact]
+    public async Task PurchaseAllowed_AfterAnotherOfTheCustomersWasRefused_StillLinks()
+    {
+        var refused = Samples.Json(Samples.OrderCreatedRegistered);
+        refused["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false}";
+        await Ingest(Samples.Bytes(refused));
+        await Ingest(Samples.Bytes(AnalyticsOptIn()));
+        var another = Samples.Json(Samples.OrderCreatedRegistered);
+        another["id"] = "b5c4d3e2-0000-4000-8000-000000000002"; // another message of another order
+        another["resource"]!["id"] = "b5c4d3e2-0000-4000-8000-000000000001";
+        another["order"]!["id"] = "b5c4d3e2-0000-4000-8000-000000000001";
+        another["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":true}";
+
+        Assert.Equal(IngestOutcomeKind.Accepted, (await Ingest(Samples.Bytes(another))).Kind);
+        Assert.NotEmpty(await relay.Store.ByCustomerAsync(Customer, default)); // only the refused event's copies link nothing
+    }
+
+    private static System.Text.Json.Nodes.JsonObject AnalyticsOptIn()
+    {
+        var optIn = Samples.Json(Samples.CloudEventsConsent);
+        optIn["data"]!["name"] = "consentAnalytics";
+        optIn["data"]!["value"] = true;
+        optIn["data"]!["createdAt"] = "2030-01-01T00:00:00.000Z";
+        return optIn;
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

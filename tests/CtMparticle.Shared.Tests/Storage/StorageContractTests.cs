@@ -95,6 +95,31 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task Withheld_IsTheCustomersOwnEvent_NoLinkNorConsent_AndForgottenWithThemOrByRetention()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var (refused, another) = (Uuid5.ForEvent("refused/" + tag), Uuid5.ForEvent("another/" + tag));
+        var customer = "c-w-" + tag;
+        await Links.RecordWithheldAsync(customer, refused, Monday, default);
+        await Links.RecordWithheldAsync(customer, refused, Monday, default); // redelivered
+        await Links.RecordWithheldAsync("c-old-" + tag, another, Monday.AddYears(-3), default);
+        await Links.RecordWithheldAsync("c-new-" + tag, another, Monday.AddYears(3), default);
+
+        Assert.True(await Links.WasWithheldAsync(customer, refused, default));
+        Assert.False(await Links.WasWithheldAsync(customer, another, default));
+        Assert.False(await Links.WasWithheldAsync(customer + "x", refused, default)); // a neighbour by prefix
+        Assert.Empty(await Links.ByCustomerAsync(customer, default)); // no link
+        Assert.Null(await Consent.GetAsync(UserKeys.Customer(customer), default)); // nor a consent state beside them
+
+        Assert.Equal(0, await Links.ForgetCustomerAsync(customer, default));
+        await Links.PurgeOlderThanAsync(Monday.AddYears(-1), default);
+
+        Assert.False(await Links.WasWithheldAsync(customer, refused, default));
+        Assert.False(await Links.WasWithheldAsync("c-old-" + tag, another, default));
+        Assert.True(await Links.WasWithheldAsync("c-new-" + tag, another, default));
+    }
+
+    [Fact]
     public async Task Links_OfManyCustomers_AreEachCustomersOwn_AndACustomerWithoutAnyHasNone()
     {
         var tag = Guid.NewGuid().ToString("N");

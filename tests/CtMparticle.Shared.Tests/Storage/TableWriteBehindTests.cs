@@ -1,4 +1,6 @@
 using CtMparticle.Consent;
+using CtMparticle.Hosting;
+using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using CtMparticle.Storage.Azure;
 using CtMparticle.Tests.Infrastructure;
@@ -237,6 +239,30 @@ public sealed class TableWriteBehindTests(AzuriteFixture azurite) : IAsyncLifeti
 
         Assert.Empty(await harness.Links.ByCustomerAsync(customer, default));
         Assert.Empty(await harness.Links.ByIdentifierAsync("anonymous_id", "a-" + tag, default));
+    }
+
+    [Fact]
+    public async Task Ingest_APurchaseConsentRefused_ReplayedInALaterBatchAfterAnOptIn_LinksNothing_ThoughTheBatchFirstTakesItAsNew()
+    {
+        var settler = harness.Get<WriteBehindIngest>();
+        var refused = Samples.Json(Samples.OrderCreatedRegistered);
+        refused["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false}";
+        var optIn = Samples.Json(Samples.CloudEventsConsent);
+        optIn["data"]!["name"] = "consentAnalytics";
+        optIn["data"]!["value"] = true;
+        optIn["data"]!["createdAt"] = "2030-01-01T00:00:00.000Z";
+        Task<IReadOnlyList<IngestOutcome>> Batch(params System.Text.Json.Nodes.JsonObject[] inputs) =>
+            settler.SettleAsync(inputs.Select(Samples.Bytes).ToList(), (body, ct) => harness.Ingest.IngestAsync(new Inbound(body), ct), default);
+
+        const string customer = "7d2a9c41-5e8b-4f13-a6d0-3c9e1b7f2a58"; // the order's
+        await Batch(refused); // the purchase is withheld (the checkout's consent update is stored)
+        var linkedFirst = await harness.Links.ByCustomerAsync(customer, default);
+        await Batch(optIn);
+        var replayed = await Batch(optIn, refused); // the batch does not look the purchase up before its flush
+
+        Assert.Empty(linkedFirst);
+        Assert.Equal(IngestOutcomeKind.Duplicate, replayed[1].Kind);
+        Assert.Empty(await harness.Links.ByCustomerAsync(customer, default));
     }
 
     [Fact]
