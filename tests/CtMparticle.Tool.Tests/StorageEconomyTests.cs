@@ -60,15 +60,18 @@ public sealed class StorageEconomyTests(AzuriteFixture azurite, ITestOutputHelpe
         output.WriteLine($"push:   {push.Total:N0} storage transactions, {perEvent:F2} per delivered event; {push}");
 
         Assert.True(delivered > lines.Length / 2, $"only {delivered} events delivered");
-        // Budgets just above what was measured at 1,000 deliveries in host.json's batches (1.04 per input: written behind,
+        // Budgets just above what was measured at 1,000 deliveries in host.json's batches (1.14 per input: written behind,
         // each state read once per batch, a user's consent and links in one range, and no event looked up before its
-        // flush; 0.56 per delivered event, each user's consent and links read once per push run): a change that adds a
+        // flush; 0.57 per delivered event, each user's consent and links read once per push run): a change that adds a
         // read or a write per input or per event fails here (so does a push without its read scope: 0.81), and
-        // the figures above say where. They hold for CI's corpus only: with the knobs set this test measures (a larger
+        // the figures above say where. Ingest was 1.04 before order contexts kept their version: a follow-up settled in
+        // the same batch as its OrderCreated now reads the order's versions (the table may hold a newer one, fetched
+        // before), where it took the batch's own write; about 100 reads in this corpus, whose follow-ups come minutes
+        // after their order (in production they come hours later, in other batches, and read anyway). They hold for CI's corpus only: with the knobs set this test measures (a larger
         // corpus has more customers and fewer repeats; docs/performance.md has the figures).
         if (Inputs == 1_000 && BatchSize == HostBatchSize())
         {
-            Assert.InRange(perInput, 1, 1.1);
+            Assert.InRange(perInput, 1, 1.2);
             Assert.InRange(perEvent, 0.1, 0.65);
         }
     }

@@ -187,6 +187,9 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         // also took an overflow page, and the table was 44 % of a 20,000-delivery store) and the identity decisions.
         MoveToRowid(connection, "orders", OrdersTable, "order_id, json, saved_ticks", "saved_ticks, order_id", null);
         MoveToRowid(connection, "identity_decisions", DecisionsTable, "event_id, decided_ticks, json", "decided_ticks, event_id", null);
+
+        // Order contexts saved before they kept their order's version have none (0): any version replaces them.
+        AddColumn(connection, "orders", "version", "INTEGER NOT NULL DEFAULT 0");
     }
 
     private static void AddColumn(SqliteConnection connection, string table, string column, string definition)
@@ -232,9 +235,9 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
 
     private const string PendingIndex = "CREATE INDEX IF NOT EXISTS pending_by_age ON pending (enqueued_ticks, event_id);";
 
-    /// <summary>Order contexts: a rowid table (appended as saved), unique by order id.</summary>
+    /// <summary>Order contexts: a rowid table (appended as saved), unique by order id, with the order version each was taken from.</summary>
     private const string OrdersTable =
-        "CREATE TABLE IF NOT EXISTS orders (order_id TEXT NOT NULL UNIQUE, json BLOB NOT NULL, saved_ticks INTEGER NOT NULL DEFAULT 0);";
+        "CREATE TABLE IF NOT EXISTS orders (order_id TEXT NOT NULL UNIQUE, json BLOB NOT NULL, saved_ticks INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0);";
 
     /// <summary>Identity decisions: a rowid table (appended as decided), unique by event id.</summary>
     private const string DecisionsTable =
@@ -626,8 +629,14 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
     public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => Locked(() =>
     {
         using var own = Own(out var transaction);
-        Execute(transaction, "INSERT OR REPLACE INTO orders (order_id, json, saved_ticks) VALUES ($id, $j, $t)",
-            ("$id", order.OrderId), ("$j", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext)), ("$t", time.GetUtcNow().UtcTicks));
+        // An older version than the stored one changes nothing (nor its save time, retention's clock).
+        Execute(transaction, """
+            INSERT INTO orders (order_id, json, saved_ticks, version) VALUES ($id, $j, $t, $v)
+            ON CONFLICT (order_id) DO UPDATE SET json = excluded.json, saved_ticks = excluded.saved_ticks, version = excluded.version
+            WHERE excluded.version >= orders.version
+            """,
+            ("$id", order.OrderId), ("$j", JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext)),
+            ("$t", time.GetUtcNow().UtcTicks), ("$v", order.Version));
         foreach (var payment in order.PaymentIds)
         {
             Execute(transaction, "INSERT OR REPLACE INTO payment_orders (payment_id, order_id) VALUES ($p, $o)", ("$p", payment), ("$o", order.OrderId));

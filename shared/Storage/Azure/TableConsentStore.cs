@@ -84,7 +84,7 @@ internal sealed class TableConsentStore(TableClient table, TableClient links, IO
             return new Known(table, partition, rowKey, stored, stored is null ? null : Read(stored));
         }
 
-        var range = await UserRows.RangeAsync(links, userPartition, prefix, writeBehind, toWrite, cancellationToken).ConfigureAwait(false);
+        var range = await TableRanges.ReadAsync(links, userPartition, prefix, writeBehind, toWrite, cancellationToken).ConfigureAwait(false);
         var beside = range.FirstOrDefault(e => e.RowKey == prefix);
         var state = beside is null ? null : Read(beside);
         if (!await MovedAsync(cancellationToken).ConfigureAwait(false))

@@ -115,14 +115,14 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     public async Task<bool> WasWithheldAsync(string customerId, Guid eventId, CancellationToken cancellationToken)
     {
         var row = WithheldRow(customerId, eventId);
-        var range = await UserRows.RangeAsync(table, CustomerPartition(customerId), UserRows.CustomerPrefix(customerId), writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false);
+        var range = await TableRanges.ReadAsync(table, CustomerPartition(customerId), UserRows.CustomerPrefix(customerId), writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false);
         return range.Any(e => e.RowKey == row);
     }
 
     public async Task<int> ForgetCustomerAsync(string customerId, CancellationToken cancellationToken)
     {
         var partition = CustomerPartition(customerId);
-        var range = await UserRows.RangeAsync(table, partition, UserRows.CustomerPrefix(customerId), writeBehind, toWrite: true, cancellationToken).ConfigureAwait(false);
+        var range = await TableRanges.ReadAsync(table, partition, UserRows.CustomerPrefix(customerId), writeBehind, toWrite: true, cancellationToken).ConfigureAwait(false);
         foreach (var withheld in range.Where(IsWithheld))
         {
             if (writeBehind?.Current is { } pending)
@@ -233,7 +233,7 @@ internal sealed class TableIdentityLinkStore(TableClient table, IOptions<RelayOp
     }
 
     private async Task<IReadOnlyList<IdentityLink>> RangeAsync(string partition, string prefix, CancellationToken cancellationToken) =>
-        Links(await UserRows.RangeAsync(table, partition, prefix, writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false));
+        Links(await TableRanges.ReadAsync(table, partition, prefix, writeBehind, toWrite: false, cancellationToken).ConfigureAwait(false));
 
     /// <summary>The links among a range's rows (a range may also hold a user's consent state, <see cref="UserRows"/>).</summary>
     private static IReadOnlyList<IdentityLink> Links(IEnumerable<TableEntity> entities) =>

@@ -70,7 +70,7 @@ internal sealed class TableWriteBehind : IReadScopes
 /// <summary>
 /// Ranges a push run read (a user's consent and links), kept for the run: what is written meanwhile is seen by the
 /// next run, as the push already kept each user's consent for its run. Thread-safe: a run reads many customers at once.
-/// Only ranges read through <see cref="UserRows.RangeAsync"/> are kept; the push writes nothing they hold.
+/// Only ranges read through <see cref="TableRanges.ReadAsync"/> are kept; the push writes nothing they hold.
 /// </summary>
 internal sealed class TableReadScope(Action close) : IDisposable
 {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Azure.Data.Tables;
 using CsCheck;
 using CtMparticle.Consent;
@@ -557,6 +558,56 @@ public abstract class StorageContractTests
     }
 
     [Fact]
+    public async Task OrderContext_AnOlderVersionSavedAfterANewer_ChangesNothing_AndAnyVersionReplacesOneWithout()
+    {
+        // An OrderCreated (version 1) redelivered after a follow-up fetched the order edited since (version 3: a
+        // customer set, a second payment): the follow-ups after it must still read version 3.
+        var created = TestOptions.Order01Context() with { OrderId = "versions-" + Guid.NewGuid().ToString("N"), PaymentIds = ["pay-1-" + Guid.NewGuid().ToString("N")], Version = 1 };
+        var fetched = created with
+        {
+            User = created.User with { CustomerId = "c-set-later" }, PaymentIds = [created.PaymentIds[0], "pay-2-" + Guid.NewGuid().ToString("N")], Version = 3,
+        };
+
+        await Orders.SaveAsync(fetched, default);
+        await Orders.SaveAsync(created, default);
+        await Orders.SaveAsync(created with { Version = 0 }, default); // a context of no known version is older than any
+
+        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByOrderAsync(created.OrderId, default)));
+        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByPaymentAsync(created.PaymentIds[0], default)));
+        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByPaymentAsync(fetched.PaymentIds[1], default)));
+
+        // The same version again replaces (a redelivery of the same state); a newer one replaces.
+        await Orders.SaveAsync(fetched with { OrderNumber = "same-version" }, default);
+        Assert.Equal("same-version", (await Orders.FindByOrderAsync(created.OrderId, default))!.OrderNumber);
+        await Orders.SaveAsync(fetched with { User = created.User, Version = 4 }, default);
+        Assert.Equal((4L, created.User.CustomerId), Version(await Orders.FindByPaymentAsync(fetched.PaymentIds[1], default)));
+
+        // A context saved without a version (as before versions were kept) gives way to the next one with any.
+        var unversioned = created with { OrderId = "unversioned-" + Guid.NewGuid().ToString("N"), Version = 0 };
+        await Orders.SaveAsync(unversioned, default);
+        Assert.Equal((0L, created.User.CustomerId), Version(await Orders.FindByOrderAsync(unversioned.OrderId, default)));
+        await Orders.SaveAsync(unversioned with { User = fetched.User, Version = 2 }, default);
+        Assert.Equal((2L, "c-set-later"), Version(await Orders.FindByOrderAsync(unversioned.OrderId, default)));
+
+        static (long, string?) Version(OrderContext? order) => (order!.Version, order.User.CustomerId);
+    }
+
+    [Fact]
+    public async Task OrderContext_AnOlderVersionSavedLater_IsForgottenWithTheNewest()
+    {
+        var created = TestOptions.Order01Context() with { OrderId = "versions-purge-" + Guid.NewGuid().ToString("N"), PaymentIds = [], Version = 1 };
+        var at = TimeProvider.System.GetUtcNow();
+        await Orders.SaveAsync(created with { Version = 3 }, default);
+        await Orders.SaveAsync(created, default);
+
+        await Orders.PurgeOrdersOlderThanAsync(at.AddDays(-1), default);
+        Assert.Equal(3, (await Orders.FindByOrderAsync(created.OrderId, default))!.Version);
+
+        Assert.True(await Orders.PurgeOrdersOlderThanAsync(at.AddMinutes(1), default) >= 1);
+        Assert.Null(await Orders.FindByOrderAsync(created.OrderId, default)); // the replayed version 1 does not come back
+    }
+
+    [Fact]
     public async Task ConsentMerge_NewerWinsPerPurposeWhateverTheArrivalOrder()
     {
         var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -776,6 +827,59 @@ public sealed class AzureStorageContractTests(AzuriteFixture azurite) : StorageC
         new(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(consented, at) });
 
     /// <summary>A user's consent as versions before the move kept it: in the consent table, customers' too.</summary>
+    /// <summary>
+    /// Versions before order versions were kept wrote an order's context under its order id alone, without a version in
+    /// it: it is still read, and any versioned save of the order replaces it (each version is a row of its own, so the
+    /// save reads nothing first).
+    /// </summary>
+    [Fact]
+    public async Task OrderContext_WrittenByAnOlderVersion_IsReadAndGivesWayToTheNextVersionSaved()
+    {
+        var context = TestOptions.Order01Context() with { OrderId = "layout-" + Guid.NewGuid().ToString("N"), Version = 0 };
+        var json = JsonNode.Parse(JsonSerializer.SerializeToUtf8Bytes(context, RelayJsonContext.Default.OrderContext))!.AsObject();
+        Assert.True(json.Remove("version")); // as older versions wrote it
+        var partitions = harness!.Get<IOptions<RelayOptions>>().Value.Partitions;
+        var old = new TableEntity(Partitions.Name("o", Partitions.Of(context.OrderId, partitions)), RowKeys.Encode(context.OrderId));
+        Chunks.Write(old, "Context", System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()));
+        _ = Orders; // the store creates its table
+        await Table("orders").AddEntityAsync(old);
+
+        Assert.Equal((context.OrderNumber, 0L), Read(await Orders.FindByOrderAsync(context.OrderId, default)));
+        await Orders.SaveAsync(context with { OrderNumber = "edited", Version = 2 }, default);
+
+        Assert.Equal(("edited", 2L), Read(await Orders.FindByOrderAsync(context.OrderId, default)));
+        Assert.Equal(
+            [RowKeys.Encode(context.OrderId), RowKeys.Encode(context.OrderId) + "|0000000000000000002"],
+            (await RowsAsync("orders", e => e.PartitionKey.StartsWith('o') && e.RowKey.StartsWith(RowKeys.Encode(context.OrderId), StringComparison.Ordinal))).Select(e => e.RowKey));
+
+        static (string?, long) Read(OrderContext? order) => (order!.OrderNumber, order.Version);
+    }
+
+    /// <summary>
+    /// Retention takes a superseded version by its own age, and an order when its newest version is old, with a
+    /// replayed older version saved since (which says nothing newer).
+    /// </summary>
+    [Fact]
+    public async Task OrderContext_Retention_GoesByTheNewestVersionsAge()
+    {
+        var edited = TestOptions.Order01Context() with { OrderId = "aging-" + Guid.NewGuid().ToString("N"), PaymentIds = [], Version = 1 };
+        var replayed = edited with { OrderId = "aging-replayed-" + Guid.NewGuid().ToString("N"), Version = 3 };
+        await Orders.SaveAsync(edited, default);
+        await Orders.SaveAsync(replayed, default);
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // Table Storage's timestamps are the service's: time must pass
+        var cutoff = TimeProvider.System.GetUtcNow();
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await Orders.SaveAsync(edited with { OrderNumber = "edited", Version = 2 }, default);
+        await Orders.SaveAsync(replayed with { Version = 1 }, default);
+
+        Assert.Equal(1, await Orders.PurgeOrdersOlderThanAsync(cutoff, default));
+
+        Assert.Equal("edited", (await Orders.FindByOrderAsync(edited.OrderId, default))!.OrderNumber);
+        Assert.Single(await RowsAsync("orders", e => e.RowKey.StartsWith(RowKeys.Encode(edited.OrderId), StringComparison.Ordinal)));
+        Assert.Null(await Orders.FindByOrderAsync(replayed.OrderId, default));
+        Assert.Empty(await RowsAsync("orders", e => e.RowKey.StartsWith(RowKeys.Encode(replayed.OrderId), StringComparison.Ordinal)));
+    }
+
     private async Task WriteAsAnOlderVersionAsync(string userKey, ConsentSnapshot consent, string country, DateTimeOffset at)
     {
         var partitions = harness!.Get<IOptions<RelayOptions>>().Value.Partitions;
@@ -1002,6 +1106,9 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         await opened.SaveDecisionsAsync([decision with { RulesVersion = "rules-2" }], default);
         Assert.Equal("renumbered", (await opened.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
         Assert.Equal("rules-2", (await opened.DecisionAsync(decision.EventId, default))!.RulesVersion);
+        // The moved table keeps the order's version from then on: an older one no longer replaces it.
+        await opened.SaveAsync(context with { OrderNumber = "older", Version = context.Version - 1 }, default);
+        Assert.Equal("renumbered", (await opened.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
         Assert.Equal(1, await opened.PurgeOrdersOlderThanAsync(at.AddDays(1), default));
         using var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False");
         check.Open();

@@ -94,6 +94,53 @@ public sealed class CommercetoolsFetchTests(AzuriteFixture azurite, Commercetool
         Assert.NotNull(await relay.Orders.FindByOrderAsync(orderId, default));
     }
 
+    /// <summary>
+    /// A follow-up that arrives before its OrderCreated fetches the order as it is now (here: a customer set since,
+    /// version 2). The OrderCreated arriving after it (or replayed) carries version 1: the follow-ups after it still
+    /// read version 2, and are attributed to the customer. Before order contexts kept their version, the late
+    /// OrderCreated replaced the fetched context and the next follow-up went out without the customer.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_OrderCreatedAfterAFollowUpFetchedTheEditedOrder_LeavesTheNewerContextToTheNextFollowUps()
+    {
+        await using var server = new EventsApiServer();
+        await using var relay = Relay(server);
+        var orderId = await ImportOrderAsync("LATE-" + Guid.NewGuid().ToString("N")[..6]);
+        var asCreated = await commercetools.SendAsync(HttpMethod.Get, $"orders/{orderId}");
+        var customerId = "c-set-" + Guid.NewGuid().ToString("N")[..8];
+        var edited = await commercetools.SendAsync(HttpMethod.Post, $"orders/{orderId}", new JsonObject
+        {
+            ["version"] = (long)asCreated["version"]!,
+            ["actions"] = new JsonArray(new JsonObject { ["action"] = "setCustomerId", ["customerId"] = customerId }),
+        });
+        var created = Samples.Json(Samples.OrderCreatedRegistered);
+        created["id"] = Guid.NewGuid().ToString();
+        created["resource"]!["id"] = orderId;
+        created["order"] = asCreated;
+
+        var first = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(StateChanged(orderId, "Confirmed", "Open"))), default);
+        var late = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(created)), default);
+        var next = await relay.Ingest.IngestAsync(new Inbound(Samples.Bytes(StateChanged(orderId, "Complete", "Confirmed"))), default);
+
+        Assert.Equal([IngestOutcomeKind.Accepted, IngestOutcomeKind.Accepted, IngestOutcomeKind.Accepted], new[] { first.Kind, late.Kind, next.Kind });
+        Assert.Equal((long)edited["version"]!, (await relay.Orders.FindByOrderAsync(orderId, default))!.Version);
+        var statuses = (await relay.Events.ReadPendingAsync(10, default))
+            .Select(p => System.Text.Json.JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!)
+            .OfType<CtMparticle.Tracking.OrderStatusChanged>().OrderBy(e => e.Status).ToList();
+        Assert.Equal(["Complete", "Confirmed"], statuses.Select(e => e.Status));
+        Assert.All(statuses, e => Assert.Equal(customerId, e.Context.User.CustomerId));
+
+        static JsonObject StateChanged(string orderId, string state, string old)
+        {
+            var message = Samples.Json(Samples.OrderStateChanged);
+            message["id"] = Guid.NewGuid().ToString();
+            message["resource"]!["id"] = orderId;
+            message["orderState"] = state;
+            message["oldOrderState"] = old;
+            return message;
+        }
+    }
+
     [Fact]
     public async Task Ingest_OrderThatNoLongerExists_IsQuarantinedWithTheReason()
     {
