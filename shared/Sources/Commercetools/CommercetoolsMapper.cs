@@ -116,11 +116,13 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
         }
 
         var known = order!; // MissingContext ruled out a missing order for a customer that is set
-        var context = FromOrder(known, message, EventKeys.Message(message.ProjectKey, message.Id), message.CreatedAt) with
-        {
-            User = known.User with { CustomerId = customerId },
-        };
-        return new Mapped([new OrderCustomerLinked(context, known.OrderId, known.OrderNumber)]);
+        var user = known.User with { CustomerId = customerId };
+        var context = FromOrder(known, message, EventKeys.Message(message.ProjectKey, message.Id), message.CreatedAt) with { User = user };
+
+        // The order's later follow-ups are the customer's, as they would be had they fetched the order after this
+        // message: the context learns the customer as of the message's order version (a store keeps the newest, so a
+        // customer set arriving after a newer context changes nothing).
+        return new Mapped([new OrderCustomerLinked(context, known.OrderId, known.OrderNumber)], known with { User = user, Version = message.ResourceVersion });
     }
 
     private MappingResult Returns(CtMessage message, IReadOnlyList<CtReturnInfo> returns, OrderContext order)

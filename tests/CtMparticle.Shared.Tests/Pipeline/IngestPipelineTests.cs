@@ -124,6 +124,40 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("map", record.Stage);
     }
 
+    /// <summary>
+    /// A guest order assigned to a customer: the status changes after it are the customer's, as they are when they
+    /// arrive first and fetch the order (which has the customer by then). A customer set arriving late, after a newer
+    /// context, changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_StatusChangeAfterTheGuestOrdersCustomerWasSet_IsTheCustomers()
+    {
+        var created = Samples.Json(Samples.OrderCreatedGuest);
+        var orderId = (string)created["resource"]!["id"]!;
+        await Ingest(Samples.Bytes(created));
+        await Ingest(Samples.Bytes(FollowUp("OrderCustomerSet", 3, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-assigned" })));
+        await Ingest(Samples.Bytes(FollowUp("OrderCustomerSet", 2, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-earlier" })));
+        await Ingest(Samples.Bytes(FollowUp("OrderStateChanged", 4, m => m["orderState"] = "Complete")));
+
+        var events = (await relay.Events.ReadPendingAsync(100, default))
+            .Select(p => System.Text.Json.JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!).ToList();
+        var status = Assert.Single(events.OfType<OrderStatusChanged>());
+        Assert.Equal("c-assigned", status.Context.User.CustomerId);
+        Assert.Equal(created["order"]!["anonymousId"]!.GetValue<string>(), status.Context.User.AnonymousId);
+        Assert.Equal(3, (await relay.Orders.FindByOrderAsync(orderId, default))!.Version);
+
+        JsonObject FollowUp(string type, long version, Action<JsonObject> set)
+        {
+            var message = Samples.Json(Samples.OrderStateChanged);
+            message["id"] = Guid.NewGuid().ToString();
+            message["type"] = type;
+            message["resource"]!["id"] = orderId;
+            message["resourceVersion"] = version;
+            set(message);
+            return message;
+        }
+    }
+
     [Fact]
     public async Task Ingest_MalformedBody_IsQuarantinedWithTheExactBytesAndMetadata()
     {

@@ -215,6 +215,22 @@ public sealed class OrderFollowUpMappingTests
     }
 
     [Fact]
+    public void Map_OrderCustomerSet_LeavesTheOrdersContextWithTheCustomer_AsOfTheMessagesOrderVersion()
+    {
+        var guest = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.OrderCreatedGuest))).OrderContext!;
+        var json = Samples.Json(Samples.OrderStateChanged);
+        json["type"] = "OrderCustomerSet";
+        json["resource"]!["id"] = guest.OrderId;
+        json["resourceVersion"] = 7;
+        json["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "new-customer-1" };
+
+        var context = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), guest)).OrderContext!;
+
+        Assert.Equal(guest with { User = guest.User with { CustomerId = "new-customer-1" }, Version = 7 }, context with { PaymentIds = guest.PaymentIds, Lines = guest.Lines });
+        Assert.Same(guest.Lines, context.Lines);
+    }
+
+    [Fact]
     public void Map_OrderCustomerRemoved_IsFiltered()
     {
         var json = Samples.Json(Samples.OrderStateChanged);
