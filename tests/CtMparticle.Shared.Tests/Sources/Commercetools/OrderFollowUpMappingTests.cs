@@ -200,13 +200,9 @@ public sealed class OrderFollowUpMappingTests
     [Fact]
     public void Map_OrderCustomerSetOnAGuestOrder_LinksAnonymousIdAndCustomer()
     {
-        var guest = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.OrderCreatedGuest))).OrderContext!;
-        var json = Samples.Json(Samples.OrderStateChanged);
-        json["type"] = "OrderCustomerSet";
-        json["resource"]!["id"] = guest.OrderId;
-        json["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "new-customer-1" };
+        var guest = GuestOrder();
 
-        var linked = TestOptions.Single<OrderCustomerLinked>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), guest));
+        var linked = TestOptions.Single<OrderCustomerLinked>(TestOptions.Mapper().Map(CustomerSet(guest, "new-customer-1", 2), guest));
         var identities = JsonNode.Parse(TestOptions.Built(linked).Json)!["user_identities"]!;
 
         Assert.Equal("new-customer-1", (string?)identities["customer_id"]);
@@ -217,17 +213,24 @@ public sealed class OrderFollowUpMappingTests
     [Fact]
     public void Map_OrderCustomerSet_LeavesTheOrdersContextWithTheCustomer_AsOfTheMessagesOrderVersion()
     {
-        var guest = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.OrderCreatedGuest))).OrderContext!;
+        var guest = GuestOrder();
+
+        var context = Assert.IsType<Mapped>(TestOptions.Mapper().Map(CustomerSet(guest, "new-customer-1", 7), guest)).OrderContext;
+
+        Assert.Equal(guest with { User = guest.User with { CustomerId = "new-customer-1" }, Version = 7 }, context);
+    }
+
+    private static OrderContext GuestOrder() =>
+        Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.OrderCreatedGuest))).OrderContext!;
+
+    private static CtMessage CustomerSet(OrderContext order, string customerId, long orderVersion)
+    {
         var json = Samples.Json(Samples.OrderStateChanged);
         json["type"] = "OrderCustomerSet";
-        json["resource"]!["id"] = guest.OrderId;
-        json["resourceVersion"] = 7;
-        json["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "new-customer-1" };
-
-        var context = Assert.IsType<Mapped>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), guest)).OrderContext!;
-
-        Assert.Equal(guest with { User = guest.User with { CustomerId = "new-customer-1" }, Version = 7 }, context with { PaymentIds = guest.PaymentIds, Lines = guest.Lines });
-        Assert.Same(guest.Lines, context.Lines);
+        json["resource"]!["id"] = order.OrderId;
+        json["resourceVersion"] = orderVersion;
+        json["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = customerId };
+        return Samples.Decode<CtMessage>(Samples.Bytes(json));
     }
 
     [Fact]
