@@ -121,8 +121,9 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
 
         // The order's later follow-ups are the customer's, as they would be had they fetched the order after this
         // message: the context learns the customer as of the message's order version (a store keeps the newest, so a
-        // customer set arriving after a newer context changes nothing).
-        return new Mapped([new OrderCustomerLinked(context, known.OrderId, known.OrderNumber)], known with { User = user, Version = message.ResourceVersion });
+        // customer set arriving after a newer context changes nothing). A version below 1 did not come from commercetools:
+        // it counts as unknown (0), as in every store.
+        return new Mapped([new OrderCustomerLinked(context, known.OrderId, known.OrderNumber)], known with { User = user, Version = Math.Max(0, message.ResourceVersion) });
     }
 
     private MappingResult Returns(CtMessage message, IReadOnlyList<CtReturnInfo> returns, OrderContext order)

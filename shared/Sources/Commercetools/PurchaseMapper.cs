@@ -93,7 +93,7 @@ internal static class PurchaseMapper
         var payments = order.PaymentInfo?.Payments?.Select(p => p.Id).OfType<string>().ToArray() ?? [];
         var orderContext = new OrderContext(
             message.ProjectKey, order.Id, order.OrderNumber, storeKey, currency, order.Locale, user, region, channel,
-            payments, lines, consent, order.Version);
+            payments, lines, consent, Math.Max(0, order.Version)); // a version below 1 is unknown (0) to every store
         return new Mapped([purchase], orderContext);
     }
 

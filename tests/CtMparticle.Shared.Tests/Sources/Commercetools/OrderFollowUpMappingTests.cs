@@ -218,6 +218,8 @@ public sealed class OrderFollowUpMappingTests
         var context = Assert.IsType<Mapped>(TestOptions.Mapper().Map(CustomerSet(guest, "new-customer-1", 7), guest)).OrderContext;
 
         Assert.Equal(guest with { User = guest.User with { CustomerId = "new-customer-1" }, Version = 7 }, context);
+        // A version below 1 did not come from commercetools: unknown, as a store takes 0 (SQLite and Azure alike).
+        Assert.Equal(0, Assert.IsType<Mapped>(TestOptions.Mapper().Map(CustomerSet(guest, "new-customer-1", -5), guest)).OrderContext!.Version);
     }
 
     private static OrderContext GuestOrder() =>
