@@ -149,9 +149,12 @@ internal sealed class PushPipeline(
                 await SendAsync(outgoing, persisted: true, cancellationToken).ConfigureAwait(false);
             }
 
-            // 2. New work: pending events not already in a request.
-            var pending = (await push.events.ReadPendingAsync(maxEvents, cancellationToken).ConfigureAwait(false))
+            // 2. New work: pending events not already in a request, up to the run's size. An unanswered request's events
+            //    are still pending: read past them, so they take no new work's place (a caller that pushes until a run
+            //    reads fewer than its size would otherwise stop while new work waits).
+            var pending = (await push.events.ReadPendingAsync(maxEvents + busy.Count, cancellationToken).ConfigureAwait(false))
                 .Where(p => !busy.Contains(p.EventId))
+                .Take(maxEvents)
                 .ToArray();
             var oldest = pending.Length == 0 ? TimeSpan.Zero : now - pending.Min(p => p.EnqueuedAt);
             push.metrics.Outbox(pending.Length, oldest);

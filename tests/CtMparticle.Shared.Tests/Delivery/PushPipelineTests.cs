@@ -394,6 +394,33 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
         Assert.Single(server.Received.Select(r => Convert.ToBase64String(r.Body)).Distinct());
     }
 
+    /// <summary>
+    /// A run reads up to its size of new work: events of an unanswered request (kept for an identical resend) are not
+    /// new work and do not count against it. Counted, a push point that reads runs until one finds fewer than its size
+    /// due stopped early after a killed run, and left events to the next push point and the consent known by then.
+    /// </summary>
+    [Fact]
+    public async Task Push_EventsOfAnUnansweredRequest_DoNotTakeTheRunsPlaceOfNewWork()
+    {
+        await StoreEvent("unanswered-1", "c-unanswered");
+        server.Respond = (n, _) => n switch
+        {
+            0 => new ScriptedResponse(202, Delay: TimeSpan.FromSeconds(3)), // accepted, but the answer never comes in time
+            1 => new ScriptedResponse(503),                                 // its resend: still not known to have arrived
+            _ => ScriptedResponse.Accepted,
+        };
+        await relay.Push.PushAsync(default);
+        await server.WaitForRequestsAsync(1);
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        await StoreEvent("new-1", "c-new-1");
+        await StoreEvent("new-2", "c-new-2");
+
+        var run = await relay.Push.PushAsync(2, default);
+
+        Assert.Equal((1, 2), (run.Resent, run.PendingRead)); // (the 503 stops this run's starts: they go next run)
+        Assert.Single(await relay.Events.ReadInFlightAsync(default)); // the unanswered one waits for its identical resend
+    }
+
     [Fact]
     public async Task Push_NoAnswerThenCredentialsRefused_KeepsTheRequestSoItIsNeverRegrouped()
     {
