@@ -69,6 +69,9 @@ internal static class Chunks
 /// <summary>Row keys may not contain '/', '\', '#', '?' or control characters: arbitrary ids are encoded.</summary>
 internal static class RowKeys
 {
+    /// <summary>Joins encoded key parts: never in an <see cref="Encode"/>d part (base64url), and after every character that is, so prefixes never run into each other.</summary>
+    public const char Separator = '|';
+
     public static string Encode(string value) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes(value)).Replace('/', '_').Replace('+', '-').TrimEnd('=');
 

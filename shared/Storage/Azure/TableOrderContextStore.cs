@@ -86,18 +86,16 @@ internal sealed class TableOrderContextStore(TableClient table, IOptions<RelayOp
 
     /// <summary>A version's row key: sorts after the order's unversioned row and in version order (19 digits hold any <see cref="long"/>).</summary>
     private static string RowKey(string orderId, long version) =>
-        version <= 0 ? RowKeys.Encode(orderId) : RowKeys.Encode(orderId) + Separator + version.ToString("D19", CultureInfo.InvariantCulture);
+        version <= 0 ? RowKeys.Encode(orderId) : RowKeys.Encode(orderId) + RowKeys.Separator + version.ToString("D19", CultureInfo.InvariantCulture);
 
-    private const char Separator = '|'; // never in an encoded (base64url) id, and after every character that is
-
-    private static string? OrderIdOf(string rowKey) => RowKeys.Decode(rowKey.Split(Separator)[0]);
+    private static string? OrderIdOf(string rowKey) => RowKeys.Decode(rowKey.Split(RowKeys.Separator)[0]);
 
     /// <summary>The stored versions of an order's context, oldest first (the order's range holds other orders whose encoded id extends this one's: left out).</summary>
     private async Task<IReadOnlyList<TableEntity>> VersionsAsync(string orderId, CancellationToken cancellationToken, bool toWrite = false)
     {
         var key = RowKeys.Encode(orderId);
         var range = await TableRanges.ReadAsync(table, OrderPartition(orderId), key, writeBehind, toWrite, cancellationToken).ConfigureAwait(false);
-        return [.. range.Where(e => e.RowKey == key || e.RowKey.StartsWith(key + Separator, StringComparison.Ordinal)).OrderBy(e => e.RowKey, StringComparer.Ordinal)];
+        return [.. range.Where(e => e.RowKey == key || e.RowKey.StartsWith(key + RowKeys.Separator, StringComparison.Ordinal)).OrderBy(e => e.RowKey, StringComparer.Ordinal)];
     }
 
     private static OrderContext? Context(TableEntity entity) => JsonSerializer.Deserialize(Chunks.Read(entity, "Context"), RelayJsonContext.Default.OrderContext);

@@ -12,7 +12,7 @@ namespace CtMparticle.Storage.Azure;
 /// </summary>
 internal static class UserRows
 {
-    public const char Separator = '|'; // never in an encoded (base64url) key part, so prefixes never run into each other
+    public const char Separator = RowKeys.Separator;
 
     public static string CustomerPartition(string customerId, int partitions) => Partitions.Name("k", Partitions.Of(customerId, partitions));
 
