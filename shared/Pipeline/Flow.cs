@@ -10,6 +10,9 @@ internal sealed record Filter(Reason Reason, string Detail) : Halt(Reason, Detai
 {
     /// <summary>An <c>alias</c> call's statement that its identifiers are one person: recorded as identity links, never sent.</summary>
     public EventContext? Aliases { get; init; }
+
+    /// <summary>What the input, though it sends nothing, changes for its order's later follow-ups: stored as a sent one's would be.</summary>
+    public OrderContext? OrderContext { get; init; }
 }
 
 /// <summary>Unusable as it is: quarantined at <paramref name="Stage"/> with the original bytes, for a person to act on.</summary>

@@ -27,6 +27,7 @@ internal sealed class StoreStage(
         {
             { Value: { } stored } => await StoreAsync(inbound, info, stored, receivedAt, cancellationToken).ConfigureAwait(false),
             { Halt: Reject reject } => await QuarantineAsync(inbound, info, receivedAt, reject, cancellationToken).ConfigureAwait(false),
+            { Halt: Filter { OrderContext: { } order } filter } => await FilteredAsync(info, filter, order, cancellationToken).ConfigureAwait(false),
             { Halt: { } filter } => Filtered(info, filter.Reason, filter.Detail),
             _ => throw new InvalidOperationException("A flow carries a value or a halt."),
         };
@@ -39,8 +40,7 @@ internal sealed class StoreStage(
         // The order's context first: once an event of this order is stored, its follow-ups must be mappable.
         if (governed.OrderContext is { } order)
         {
-            await orders.SaveAsync(order, cancellationToken).ConfigureAwait(false);
-            RelayLog.OrderContextSaved(logger, order.OrderId, order.PaymentIds.Count);
+            await SaveContextAsync(order, cancellationToken).ConfigureAwait(false);
         }
 
         // Each stored event remembers the ingest's trace, which the push's span links to.
@@ -153,6 +153,19 @@ internal sealed class StoreStage(
         Reason.PlanViolation,
         $"The event breaks the tracking plan and its policy blocks it: {blocked[0].Detail}",
         blocked.SelectMany(d => d.Errors).ToArray());
+
+    private async Task SaveContextAsync(OrderContext order, CancellationToken cancellationToken)
+    {
+        await orders.SaveAsync(order, cancellationToken).ConfigureAwait(false);
+        RelayLog.OrderContextSaved(logger, order.OrderId, order.PaymentIds.Count);
+    }
+
+    /// <summary>A filtered input that still changes its order's context (a customer removed): saved before the outcome stands.</summary>
+    private async Task<IngestOutcome> FilteredAsync(InputInfo info, Filter filter, OrderContext order, CancellationToken cancellationToken)
+    {
+        await SaveContextAsync(order, cancellationToken).ConfigureAwait(false);
+        return Filtered(info, filter.Reason, filter.Detail);
+    }
 
     private IngestOutcome Filtered(InputInfo info, Reason reason, string detail)
     {

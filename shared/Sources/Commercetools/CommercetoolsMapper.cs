@@ -31,7 +31,7 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
     public static MappingNeedsContext? MissingContext(CtDelivery delivery, OrderContext? order) => delivery switch
     {
         OrderStateChangedMessage or OrderShipmentStateChangedMessage or OrderPaymentStateChangedMessage when order is null => MissingOrder((CtMessage)delivery),
-        OrderCustomerSetMessage { Customer.Id: not null } m when order is null => MissingOrder(m),
+        OrderCustomerSetMessage m when order is null => MissingOrder(m), // set or removed, the context must learn it
         ReturnInfoAddedMessage or ReturnInfoSetMessage when order is null => MissingOrder((CtMessage)delivery),
         ReturnInfoAddedMessage m => UnknownReturnLine([m.ReturnInfo], order!),
         ReturnInfoSetMessage m => UnknownReturnLine(m.ReturnInfo ?? [], order!),
@@ -112,10 +112,14 @@ internal sealed class CommercetoolsMapper(MappingOptions options, MParticleOptio
     {
         if (message.Customer?.Id is not { } customerId)
         {
-            return new MappingFiltered(Reason.CustomerRemovedFromOrder, $"Order {message.Resource.Id} had its customer removed; there is no identity to link.");
+            // Nothing to link, but the order's later follow-ups are the guest's again, as a fetch of the order would
+            // show them (its e-mail and anonymous id stay): the context forgets the customer as of this version.
+            var guest = order! with { User = order.User with { CustomerId = null }, Version = Math.Max(0, message.ResourceVersion) };
+            return new MappingFiltered(Reason.CustomerRemovedFromOrder,
+                $"Order {message.Resource.Id} had its customer removed: there is no identity to link, and its later follow-ups are the guest's.", guest);
         }
 
-        var known = order!; // MissingContext ruled out a missing order for a customer that is set
+        var known = order!; // MissingContext ruled out a missing order
         var user = known.User with { CustomerId = customerId };
         var context = FromOrder(known, message, EventKeys.Message(message.ProjectKey, message.Id), message.CreatedAt) with { User = user };
 

@@ -50,7 +50,7 @@ internal sealed class CommercetoolsSource(CommercetoolsMapper mapper, Commerceto
         return mapper.Map(item.Delivery, item.Context) switch
         {
             Mapped mapped => Flow<MappedEvents>.Go(resolved.Info, new MappedEvents(mapped.Events, mapped.OrderContext)),
-            MappingFiltered filtered => Flow<MappedEvents>.Stop(resolved.Info, new Filter(filtered.Reason, filtered.Detail)),
+            MappingFiltered filtered => Flow<MappedEvents>.Stop(resolved.Info, new Filter(filtered.Reason, filtered.Detail) { OrderContext = filtered.OrderContext }),
             MappingNeedsContext missing => Flow<MappedEvents>.Stop(resolved.Info, new Reject("map", missing.Reason, missing.Detail)),
             MappingInvalid invalid => Flow<MappedEvents>.Stop(resolved.Info, new Reject("map", invalid.Reason, invalid.Detail)),
             _ => throw new InvalidOperationException("Unknown mapping result."),

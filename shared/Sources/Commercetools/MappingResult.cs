@@ -11,8 +11,11 @@ internal abstract record MappingResult;
 /// </summary>
 internal sealed record Mapped(IReadOnlyList<TrackingEvent> Events, OrderContext? OrderContext = null) : MappingResult;
 
-/// <summary>Deliberately not forwarded.</summary>
-internal sealed record MappingFiltered(Reason Reason, string Detail) : MappingResult;
+/// <summary>
+/// Deliberately not forwarded. <see cref="OrderContext"/> is set when the message sends nothing but changes what the
+/// order's later follow-ups are (a customer removed from the order): stored as a mapped message's would be.
+/// </summary>
+internal sealed record MappingFiltered(Reason Reason, string Detail, OrderContext? OrderContext = null) : MappingResult;
 
 /// <summary>
 /// The message cannot be mapped without the order it belongs to. <see cref="LookupId"/> is the order id

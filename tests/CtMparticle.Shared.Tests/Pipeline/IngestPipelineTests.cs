@@ -135,9 +135,9 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         var created = Samples.Json(Samples.OrderCreatedGuest);
         var orderId = (string)created["resource"]!["id"]!;
         await Ingest(Samples.Bytes(created));
-        await Ingest(Samples.Bytes(FollowUp("OrderCustomerSet", 3, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-assigned" })));
-        await Ingest(Samples.Bytes(FollowUp("OrderCustomerSet", 2, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-earlier" })));
-        await Ingest(Samples.Bytes(FollowUp("OrderStateChanged", 4, m => m["orderState"] = "Complete")));
+        await Ingest(Samples.Bytes(FollowUp(orderId, "OrderCustomerSet", 3, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-assigned" })));
+        await Ingest(Samples.Bytes(FollowUp(orderId, "OrderCustomerSet", 2, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-earlier" })));
+        await Ingest(Samples.Bytes(FollowUp(orderId, "OrderStateChanged", 4, m => m["orderState"] = "Complete")));
 
         var events = (await relay.Events.ReadPendingAsync(100, default))
             .Select(p => System.Text.Json.JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!).ToList();
@@ -145,17 +145,45 @@ public sealed class IngestPipelineTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("c-assigned", status.Context.User.CustomerId);
         Assert.Equal(created["order"]!["anonymousId"]!.GetValue<string>(), status.Context.User.AnonymousId);
         Assert.Equal(3, (await relay.Orders.FindByOrderAsync(orderId, default))!.Version);
+    }
 
-        JsonObject FollowUp(string type, long version, Action<JsonObject> set)
-        {
-            var message = Samples.Json(Samples.OrderStateChanged);
-            message["id"] = Guid.NewGuid().ToString();
-            message["type"] = type;
-            message["resource"]!["id"] = orderId;
-            message["resourceVersion"] = version;
-            set(message);
-            return message;
-        }
+    /// <summary>
+    /// A registered order whose customer is removed: the removal sends nothing, but the status changes after it are
+    /// the guest's (the order's e-mail and anonymous id), as they are when they fetch the order. A customer set from
+    /// before the removal, arriving after it, changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_StatusChangeAfterTheOrdersCustomerWasRemoved_IsTheGuests()
+    {
+        var created = Samples.Json(Samples.OrderCreatedRegistered);
+        var orderId = (string)created["resource"]!["id"]!;
+        await Ingest(Samples.Bytes(created));
+        var before = (await relay.Orders.FindByOrderAsync(orderId, default))!;
+        Assert.NotNull(before.User.CustomerId);
+
+        var removal = await Ingest(Samples.Bytes(FollowUp(orderId, "OrderCustomerSet", 5)));
+        await Ingest(Samples.Bytes(FollowUp(orderId, "OrderCustomerSet", 4, m => m["customer"] = new JsonObject { ["typeId"] = "customer", ["id"] = "c-before-removal" })));
+        await Ingest(Samples.Bytes(FollowUp(orderId, "OrderStateChanged", 6, m => m["orderState"] = "Complete")));
+
+        Assert.Equal((IngestOutcomeKind.Filtered, "customer_removed_from_order"), (removal.Kind, removal.Reason));
+        var events = (await relay.Events.ReadPendingAsync(100, default))
+            .Select(p => System.Text.Json.JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!).ToList();
+        var status = Assert.Single(events.OfType<OrderStatusChanged>());
+        Assert.Null(status.Context.User.CustomerId);
+        Assert.Equal(before.User with { CustomerId = null }, status.Context.User);
+        Assert.Equal(5, (await relay.Orders.FindByOrderAsync(orderId, default))!.Version);
+    }
+
+    /// <summary>A follow-up message of <paramref name="type"/> on the order at <paramref name="version"/>, with a new message id.</summary>
+    private static JsonObject FollowUp(string orderId, string type, long version, Action<JsonObject>? set = null)
+    {
+        var message = Samples.Json(Samples.OrderStateChanged);
+        message["id"] = Guid.NewGuid().ToString();
+        message["type"] = type;
+        message["resource"]!["id"] = orderId;
+        message["resourceVersion"] = version;
+        set?.Invoke(message);
+        return message;
     }
 
     [Fact]

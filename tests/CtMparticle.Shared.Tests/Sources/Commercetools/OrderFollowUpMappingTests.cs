@@ -236,14 +236,32 @@ public sealed class OrderFollowUpMappingTests
     }
 
     [Fact]
-    public void Map_OrderCustomerRemoved_IsFiltered()
+    public void Map_OrderCustomerRemoved_IsFiltered_AndLeavesTheOrdersContextWithoutTheCustomer_AsOfTheMessagesOrderVersion()
     {
         var json = Samples.Json(Samples.OrderStateChanged);
         json["type"] = "OrderCustomerSet";
+        json["resource"]!["id"] = Order01.OrderId;
+        json["resourceVersion"] = 9;
+        Assert.NotNull(Order01.User.CustomerId);
 
         var result = Assert.IsType<MappingFiltered>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json)), Order01));
 
         Assert.Equal(Reason.CustomerRemovedFromOrder, result.Reason);
+        // The guest's e-mail and anonymous id stay, as on the order itself: only the customer is gone.
+        Assert.Equal(Order01 with { User = Order01.User with { CustomerId = null }, Version = 9 }, result.OrderContext! with { PaymentIds = Order01.PaymentIds, Lines = Order01.Lines });
+        Assert.Equal(Order01.User.Email, result.OrderContext!.User.Email);
+    }
+
+    [Fact]
+    public void Map_OrderCustomerRemoved_FromAnOrderWhoseContextIsNotStored_NeedsTheOrder_AsACustomerSetDoes()
+    {
+        // Filtered without it, a late OrderCreated would bring the removed customer back to the order's follow-ups.
+        var json = Samples.Json(Samples.OrderStateChanged);
+        json["type"] = "OrderCustomerSet";
+
+        var result = Assert.IsType<MappingNeedsContext>(TestOptions.Mapper().Map(Samples.Decode<CtMessage>(Samples.Bytes(json))));
+
+        Assert.Equal(Reason.OrderContextMissing, result.Reason);
     }
 
     [Fact]
