@@ -77,7 +77,7 @@ internal sealed class DataPlan
                 continue;
             }
 
-            parsed.Add(new DataPoint(type, criteria, definition, (string?)point["description"]));
+            parsed.Add(new DataPoint(type, criteria, (JsonObject)Materialized(definition)!, (string?)point["description"]));
         }
 
         if (problems.Count > 0)
@@ -89,6 +89,20 @@ internal sealed class DataPlan
         var version = obj["version"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : 1;
         return (new DataPlan(planId, version, parsed, document), []);
     }
+
+    /// <summary>
+    /// A copy of a schema whose strings and booleans are held as such, not as parsed text: the validator reads its
+    /// keywords (types, patterns, enum values) for every value of every event, and a parsed string is read anew
+    /// each time. Numbers stay parsed, read from their own text.
+    /// </summary>
+    private static JsonNode? Materialized(JsonNode? node) => node switch
+    {
+        JsonObject obj => new JsonObject(obj.Select(member => KeyValuePair.Create(member.Key, Materialized(member.Value)))),
+        JsonArray array => new JsonArray([.. array.Select(Materialized)]),
+        JsonValue value when value.GetValueKind() == JsonValueKind.String => JsonValue.Create(value.GetValue<string>()),
+        JsonValue value when value.GetValueKind() is JsonValueKind.True or JsonValueKind.False => JsonValue.Create(value.GetValue<bool>()),
+        _ => node?.DeepClone(),
+    };
 
     public static (DataPlan? Plan, IReadOnlyList<string> Problems) Load(string path) =>
         File.Exists(path) ? Parse(File.ReadAllText(path), path) : (null, [$"The data plan {path} does not exist."]);

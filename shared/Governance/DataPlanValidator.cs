@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace CtMparticle.Governance;
@@ -68,12 +69,16 @@ internal sealed class DataPlanValidator(DataPlan plan)
         var results = new List<PlanValidationResult>();
         if (batch["events"] is JsonArray events)
         {
-            for (var i = 0; i < events.Count; i++)
+            using var document = JsonDocument.Parse(events.ToJsonString());
+            var i = 0;
+            foreach (var e in document.RootElement.EnumerateArray())
             {
-                if (ValidateEvent(events[i] as JsonObject ?? []) is { } result)
+                if (ValidateEvent(e) is { } result)
                 {
                     results.Add(result with { EventIndex = i });
                 }
+
+                i++;
             }
         }
 
@@ -87,16 +92,23 @@ internal sealed class DataPlanValidator(DataPlan plan)
 
     public PlanValidationResult? ValidateEvent(JsonObject e)
     {
-        var (key, matchType, criteria, eventKey) = Describe(e);
-        if (string.IsNullOrWhiteSpace(key))
+        using var document = JsonDocument.Parse(e.ToJsonString());
+        return ValidateEvent(document.RootElement);
+    }
+
+    /// <summary>One event as parsed JSON (as the batch builder writes it); anything but an object is an event nothing matches.</summary>
+    public PlanValidationResult? ValidateEvent(JsonElement e)
+    {
+        var match = Describe(e);
+        if (string.IsNullOrWhiteSpace(match.Key))
         {
             // mParticle's validator gives an event it cannot match no "match" at all.
             return new PlanValidationResult("", null, [new("unplanned", "unknown", "#", null, null, null)], null);
         }
 
-        if (!Plan.ByMatchKey.TryGetValue(key, out var point))
+        if (!Plan.ByMatchKey.TryGetValue(match.Key, out var point))
         {
-            return new PlanValidationResult(matchType, criteria, [new("unplanned", eventKey, "#", null, null, null)], null);
+            return new PlanValidationResult(match.MatchType, match.Criteria(), [new("unplanned", match.EventKey, "#", null, null, null)], null);
         }
 
         var errors = SchemaValidator.Validate(e, point.Schema);
@@ -115,40 +127,63 @@ internal sealed class DataPlanValidator(DataPlan plan)
         return errors.Count == 0 ? null : new PlanValidationResult("user_attributes", point.Criteria, errors, null);
     }
 
-    private static (string? Key, string MatchType, JsonObject? Criteria, string EventKey) Describe(JsonObject e)
+    /// <summary>
+    /// What an event is matched by. Its criteria (as mParticle reports them for an unplanned event) are built only for
+    /// a result that needs them, not for every event checked.
+    /// </summary>
+    private readonly record struct EventMatch(string? Key, string MatchType, string EventKey, string? First = null, string? Second = null)
     {
-        var type = (string?)e["event_type"] ?? "";
-        var data = e["data"] as JsonObject;
+        public JsonObject? Criteria() => MatchType switch
+        {
+            "custom_event" when Key is not null => new JsonObject { ["event_name"] = First ?? "Custom Event", ["custom_event_type"] = Second ?? "other" },
+            "screen_view" => new JsonObject { ["screen_name"] = First ?? "" },
+            "product_action" or "promotion_action" => new JsonObject { ["action"] = First },
+            _ => null,
+        };
+    }
+
+    private static EventMatch Describe(JsonElement e)
+    {
+        var type = Text(e, "event_type") ?? "";
+        var data = Member(e, "data") is { ValueKind: JsonValueKind.Object } found ? found : (JsonElement?)null;
         switch (type)
         {
-            case "custom_event" when data is not null:
-                var name = (string?)data["event_name"];
-                var customType = (string?)data["custom_event_type"];
-                return ($"custom_event:{customType}:{name}", "custom_event",
-                    new JsonObject { ["event_name"] = name ?? "Custom Event", ["custom_event_type"] = customType ?? "other" }, name ?? type);
+            case "custom_event" when data is { } custom:
+                var name = Text(custom, "event_name");
+                var customType = Text(custom, "custom_event_type");
+                return new($"custom_event:{customType}:{name}", "custom_event", name ?? type, name, customType);
             case "custom_event":
-                return (null, "custom_event", null, type);
+                return new(null, "custom_event", type);
             case "screen_view":
-                var screen = (string?)data?["screen_name"];
-                return ($"screen_view::{screen}", "screen_view", new JsonObject { ["screen_name"] = screen ?? "" }, screen ?? type);
+                var screen = data is { } view ? Text(view, "screen_name") : null;
+                return new($"screen_view::{screen}", "screen_view", screen ?? type, screen);
             case "commerce_event":
-                if (data?["product_action"] is JsonObject productAction)
+                if (data is { } commerce && Member(commerce, "product_action") is { ValueKind: JsonValueKind.Object } productAction)
                 {
-                    var action = (string?)productAction["action"];
-                    return ($"product_action:{action}", "product_action", new JsonObject { ["action"] = action }, type);
+                    var action = Text(productAction, "action");
+                    return new($"product_action:{action}", "product_action", type, action);
                 }
 
-                if (data?["promotion_action"] is JsonObject promotionAction)
+                if (data is { } promotion && Member(promotion, "promotion_action") is { ValueKind: JsonValueKind.Object } promotionAction)
                 {
-                    var action = (string?)promotionAction["action"];
-                    return ($"promotion_action:{action}", "promotion_action", new JsonObject { ["action"] = action }, type);
+                    var action = Text(promotionAction, "action");
+                    return new($"promotion_action:{action}", "promotion_action", type, action);
                 }
 
-                return data?["product_impressions"] is not null ? ("product_impression", "product_impression", null, type) : ("", "unknown", null, type);
+                return data is { } impressions && Member(impressions, "product_impressions") is { ValueKind: not JsonValueKind.Null }
+                    ? new("product_impression", "product_impression", type)
+                    : new("", "unknown", type);
             case "session_start" or "session_end" or "opt_out" or "first_run" or "uninstall" or "breadcrumb" or "crash_report" or "network_performance":
-                return (type, type, null, type);
+                return new(type, type, type);
             default:
-                return (null, "unknown", null, type);
+                return new(null, "unknown", type);
         }
     }
+
+    private static JsonElement? Member(JsonElement obj, string name) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var value) ? value : null;
+
+    /// <summary>A member's text; a member that is not a string (absent, null, or hostile) has none.</summary>
+    private static string? Text(JsonElement obj, string name) =>
+        Member(obj, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
 }

@@ -28,9 +28,9 @@ internal sealed record GovernanceDecision(bool Blocked, IReadOnlyList<PlanValida
 
 /// <summary>
 /// Governance: the active plan version for the environment (from <c>config/plans/policies.json</c>) and its policy.
-/// Each canonical event is checked as mParticle would see it in a batch: its event object and the user attributes
-/// it sets, built from the batch object (never serialized and parsed back as a whole batch); violations are blocked
-/// or allowed by kind. <see cref="Disabled"/> is the governor when <c>Governance:Enabled</c> is false.
+/// Each canonical event is checked as mParticle would see it in a batch: its event object as the batch builder writes
+/// it (walked as parsed JSON, without a node of every value) and the user attributes it sets (never a whole batch
+/// serialized and parsed back); violations are blocked or allowed by kind. <see cref="Disabled"/> is the governor when <c>Governance:Enabled</c> is false.
 /// </summary>
 internal sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy policy, BatchBuilder builder)
 {
@@ -51,7 +51,8 @@ internal sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy poli
         var results = new List<PlanValidationResult>();
         for (var i = 0; i < composed.Batch.Events.Count; i++)
         {
-            if (validator.ValidateEvent(JsonSerializer.SerializeToNode(composed.Batch.Events[i], MParticleJsonContext.Default.MpEvent)!.AsObject()) is { } result)
+            using var written = JsonDocument.Parse(JsonSerializer.SerializeToUtf8Bytes(composed.Batch.Events[i], MParticleJsonContext.Default.MpEvent));
+            if (validator.ValidateEvent(written.RootElement) is { } result)
             {
                 results.Add(result with { EventIndex = i });
             }

@@ -21,12 +21,35 @@ internal sealed record PlanValidationError(
 /// </summary>
 internal static class SchemaValidator
 {
+    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+    /// <summary>Validates a node (a batch file's, a test's); absent data is checked as an empty object that shows no values.</summary>
     public static IReadOnlyList<PlanValidationError> Validate(JsonNode? data, JsonNode schema)
+    {
+        if (data is null)
+        {
+            return Validate(EmptyObject, schema, original: null);
+        }
+
+        using var document = JsonDocument.Parse(data.ToJsonString());
+        return Validate(document.RootElement, schema, document.RootElement);
+    }
+
+    /// <summary>
+    /// Validates parsed JSON (an event as the batch builder writes it) without building a node of every value: the
+    /// check walks the elements.
+    /// </summary>
+    public static IReadOnlyList<PlanValidationError> Validate(JsonElement data, JsonNode schema) => Validate(data, schema, data);
+
+    private static List<PlanValidationError> Validate(JsonElement data, JsonNode schema, JsonElement? original)
     {
         var errors = new List<PlanValidationError>();
         if (schema is JsonObject root)
         {
-            Check(Clean(data), root, [], data, errors);
+            // What mParticle's validator sees is the data without the null members of its objects (Clean). Rather
+            // than copying it without them, the check passes over them where that copy would not have them (the
+            // objects reached through objects only): the same errors, without a copy of every event it checks.
+            Check(data, root, [], original, errors, cleaned: true);
         }
 
         return errors;
@@ -54,7 +77,8 @@ internal static class SchemaValidator
         return node?.DeepClone() ?? new JsonObject();
     }
 
-    private static void Check(JsonNode? data, JsonObject schema, List<string> path, JsonNode? original, List<PlanValidationError> errors)
+    /// <param name="cleaned">Whether <paramref name="data"/> stands for its copy without null members (an object reached from the root through objects only).</param>
+    private static void Check(JsonElement data, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
     {
         if (schema["type"] is { } type && !MatchesType(data, type))
         {
@@ -62,34 +86,43 @@ internal static class SchemaValidator
             Add(errors, "invalid_value", path, $"should be {names}", original, "type");
         }
 
-        if (schema["enum"] is JsonArray allowed && !allowed.Any(a => JsonNode.DeepEquals(a, data)))
+        if (schema["enum"] is JsonArray allowed && !allowed.Any(a => SameValue(a, data, cleaned)))
         {
             Add(errors, "invalid_value", path, "should be equal to one of the allowed values", original, "enum");
         }
 
-        if (schema.ContainsKey("const") && !JsonNode.DeepEquals(schema["const"], data))
+        if (schema.TryGetPropertyValue("const", out var constant) && !SameValue(constant, data, cleaned))
         {
             Add(errors, "invalid_value", path, "should be equal to constant", original, "const");
         }
 
-        switch (data?.GetValueKind())
+        switch (data.ValueKind)
         {
             case JsonValueKind.Number:
                 CheckNumber(AsDecimal(data), schema, path, original, errors);
                 break;
             case JsonValueKind.String:
-                CheckString(data.GetValue<string>(), schema, path, original, errors);
+                CheckString(data, schema, path, original, errors);
                 break;
             case JsonValueKind.Array:
-                CheckArray((JsonArray)data, schema, path, original, errors);
+                CheckArray(data, schema, path, original, errors);
                 break;
             case JsonValueKind.Object:
-                CheckObject((JsonObject)data, schema, path, original, errors);
+                CheckObject(data, schema, path, original, errors, cleaned);
                 break;
         }
     }
 
-    private static void CheckNumber(decimal value, JsonObject schema, List<string> path, JsonNode? original, List<PlanValidationError> errors)
+    /// <summary>JSON equality of a schema's value and the data (as cleaned where it stands for its cleaned copy).</summary>
+    private static bool SameValue(JsonNode? expected, JsonElement data, bool cleaned) => data.ValueKind switch
+    {
+        JsonValueKind.Null => expected is null || expected.GetValueKind() == JsonValueKind.Null,
+        JsonValueKind.String => expected is JsonValue value && value.GetValueKind() == JsonValueKind.String && data.ValueEquals(value.GetValue<string>()),
+        JsonValueKind.Object when cleaned => JsonNode.DeepEquals(expected, Clean(JsonNode.Parse(data.GetRawText()))),
+        _ => JsonNode.DeepEquals(expected, JsonNode.Parse(data.GetRawText())),
+    };
+
+    private static void CheckNumber(decimal value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
     {
         if (Number(schema, "minimum") is { } min && value < min)
         {
@@ -117,68 +150,81 @@ internal static class SchemaValidator
         }
     }
 
-    private static void CheckString(string value, JsonObject schema, List<string> path, JsonNode? original, List<PlanValidationError> errors)
+    private static void CheckString(JsonElement text, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
     {
-        var length = value.EnumerateRunes().Count();
-        if (Number(schema, "minLength") is { } min && length < min)
+        var (min, max, pattern, format) = (Number(schema, "minLength"), Number(schema, "maxLength"), schema["pattern"], schema["format"]);
+        if (min is null && max is null && pattern is null && format is null)
         {
-            Add(errors, "invalid_value", path, $"should NOT be shorter than {Format(min)} characters", original, "minLength");
+            return; // nothing to check a string's text against (most are only typed)
         }
 
-        if (Number(schema, "maxLength") is { } max && length > max)
+        var value = text.GetString()!;
+        var length = min is null && max is null ? 0 : value.EnumerateRunes().Count();
+        if (min is not null && length < min)
         {
-            Add(errors, "invalid_value", path, $"should NOT be longer than {Format(max)} characters", original, "maxLength");
+            Add(errors, "invalid_value", path, $"should NOT be shorter than {Format(min.Value)} characters", original, "minLength");
         }
 
-        if (schema["pattern"] is JsonValue pattern && pattern.TryGetValue<string>(out var regex) && !Regex.IsMatch(value, regex, RegexOptions.None, TimeSpan.FromSeconds(1)))
+        if (max is not null && length > max)
+        {
+            Add(errors, "invalid_value", path, $"should NOT be longer than {Format(max.Value)} characters", original, "maxLength");
+        }
+
+        if (pattern is JsonValue patternValue && patternValue.TryGetValue<string>(out var regex) && !Regex.IsMatch(value, regex, RegexOptions.None, TimeSpan.FromSeconds(1)))
         {
             Add(errors, "invalid_value", path, $"should match pattern \"{regex}\"", original, "pattern");
         }
 
-        if (schema["format"] is JsonValue format && format.TryGetValue<string>(out var name) && KnownFormats.TryGetValue(name, out var check) && !check(value))
+        if (format is JsonValue formatValue && formatValue.TryGetValue<string>(out var name) && KnownFormats.TryGetValue(name, out var check) && !check(value))
         {
             Add(errors, "invalid_value", path, $"should match format \"{name}\"", original, "format");
         }
     }
 
-    private static void CheckArray(JsonArray value, JsonObject schema, List<string> path, JsonNode? original, List<PlanValidationError> errors)
+    private static void CheckArray(JsonElement value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
     {
-        if (Number(schema, "minItems") is { } min && value.Count < min)
+        var count = value.GetArrayLength();
+        if (Number(schema, "minItems") is { } min && count < min)
         {
             Add(errors, "invalid_value", path, $"should NOT have fewer than {Format(min)} items", original, "minItems");
         }
 
-        if (Number(schema, "maxItems") is { } max && value.Count > max)
+        if (Number(schema, "maxItems") is { } max && count > max)
         {
             Add(errors, "invalid_value", path, $"should NOT have more than {Format(max)} items", original, "maxItems");
         }
 
         if (schema["items"] is JsonObject items)
         {
-            for (var i = 0; i < value.Count; i++)
+            var i = 0;
+            foreach (var item in value.EnumerateArray())
             {
-                Check(value[i], items, [.. path, i.ToString(CultureInfo.InvariantCulture)], original, errors);
+                path.Add((i++).ToString(CultureInfo.InvariantCulture));
+                Check(item, items, path, original, errors, cleaned: false); // the cleaning leaves arrays as they are
+                path.RemoveAt(path.Count - 1);
             }
         }
     }
 
-    private static void CheckObject(JsonObject value, JsonObject schema, List<string> path, JsonNode? original, List<PlanValidationError> errors)
+    private static void CheckObject(JsonElement value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
     {
-        if (Number(schema, "minProperties") is { } min && value.Count < min)
+        var (min, max) = (Number(schema, "minProperties"), Number(schema, "maxProperties"));
+        var count = min is null && max is null ? 0 : value.EnumerateObject().Count(member => !cleaned || member.Value.ValueKind != JsonValueKind.Null);
+        if (min is not null && count < min)
         {
-            Add(errors, "invalid_value", path, $"should NOT have fewer than {Format(min)} properties", original, "minProperties");
+            Add(errors, "invalid_value", path, $"should NOT have fewer than {Format(min.Value)} properties", original, "minProperties");
         }
 
-        if (Number(schema, "maxProperties") is { } max && value.Count > max)
+        if (max is not null && count > max)
         {
-            Add(errors, "invalid_value", path, $"should NOT have more than {Format(max)} properties", original, "maxProperties");
+            Add(errors, "invalid_value", path, $"should NOT have more than {Format(max.Value)} properties", original, "maxProperties");
         }
 
         if (schema["required"] is JsonArray required)
         {
             foreach (var name in required.Select(r => (string?)r).OfType<string>())
             {
-                if (!value.ContainsKey(name))
+                if (!value.TryGetProperty(name, out var present) || (cleaned && present.ValueKind == JsonValueKind.Null))
                 {
                     errors.Add(new PlanValidationError("missing_required", path.Count > 0 ? path[^1] : null, Pointer(path), name, null, "required"));
                 }
@@ -186,11 +232,19 @@ internal static class SchemaValidator
         }
 
         var properties = schema["properties"] as JsonObject;
-        foreach (var (name, member) in value)
+        foreach (var member in value.EnumerateObject())
         {
+            var (name, item) = (member.Name, member.Value);
+            if (cleaned && item.ValueKind == JsonValueKind.Null)
+            {
+                continue; // not in what mParticle's validator checks
+            }
+
             if (properties?[name] is JsonObject memberSchema)
             {
-                Check(member, memberSchema, [.. path, name], original, errors);
+                path.Add(name);
+                Check(item, memberSchema, path, original, errors, cleaned && item.ValueKind == JsonValueKind.Object);
+                path.RemoveAt(path.Count - 1);
             }
             else if (properties is null || !properties.ContainsKey(name))
             {
@@ -200,25 +254,27 @@ internal static class SchemaValidator
                         errors.Add(new PlanValidationError("unplanned", name, Pointer(path), null, name, "additionalProperties"));
                         break;
                     case JsonObject additional:
-                        Check(member, additional, [.. path, name], original, errors);
+                        path.Add(name);
+                        Check(item, additional, path, original, errors, cleaned && item.ValueKind == JsonValueKind.Object);
+                        path.RemoveAt(path.Count - 1);
                         break;
                 }
             }
         }
     }
 
-    private static bool MatchesType(JsonNode? data, JsonNode type) => type switch
+    private static bool MatchesType(JsonElement data, JsonNode type) => type switch
     {
         JsonArray any => any.Any(t => MatchesType(data, t!)),
         JsonValue one when one.TryGetValue<string>(out var name) => name switch
         {
-            "string" => data?.GetValueKind() == JsonValueKind.String,
-            "number" => data?.GetValueKind() == JsonValueKind.Number,
-            "integer" => data?.GetValueKind() == JsonValueKind.Number && AsDecimal(data) % 1 == 0,
-            "boolean" => data?.GetValueKind() is JsonValueKind.True or JsonValueKind.False,
-            "object" => data is JsonObject,
-            "array" => data is JsonArray,
-            "null" => data is null || data.GetValueKind() == JsonValueKind.Null,
+            "string" => data.ValueKind == JsonValueKind.String,
+            "number" => data.ValueKind == JsonValueKind.Number,
+            "integer" => data.ValueKind == JsonValueKind.Number && AsDecimal(data) % 1 == 0,
+            "boolean" => data.ValueKind is JsonValueKind.True or JsonValueKind.False,
+            "object" => data.ValueKind == JsonValueKind.Object,
+            "array" => data.ValueKind == JsonValueKind.Array,
+            "null" => data.ValueKind == JsonValueKind.Null,
             _ => true,
         },
         _ => true,
@@ -240,37 +296,59 @@ internal static class SchemaValidator
     private static decimal? Number(JsonObject schema, string keyword) =>
         schema[keyword] is JsonValue value && value.GetValueKind() == JsonValueKind.Number ? AsDecimal(value) : null;
 
-    /// <summary>Any JSON number as a decimal, whether the node was parsed or built from a CLR number.</summary>
+    /// <summary>Any JSON number as a decimal, whether the node was parsed (read from its own text) or built from a CLR number.</summary>
     internal static decimal AsDecimal(JsonNode node) =>
-        decimal.Parse(node.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
+        node is JsonValue value && value.TryGetValue<JsonElement>(out var element) ? AsDecimal(element) : decimal.Parse(node.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    /// <summary>A parsed number as a decimal, read from its text as it stands in the JSON.</summary>
+    private static decimal AsDecimal(JsonElement number) =>
+        decimal.TryParse(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(number), NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed)
+            ? parsed
+            : decimal.Parse(number.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture);
 
     private static string Format(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Pointer(List<string> path) => path.Count == 0 ? "#" : "#/" + string.Join('/', path);
 
-    private static void Add(List<PlanValidationError> errors, string type, List<string> path, string expected, JsonNode? original, string keyword) =>
+    private static void Add(List<PlanValidationError> errors, string type, List<string> path, string expected, JsonElement? original, string keyword) =>
         errors.Add(new PlanValidationError(type, path.Count > 0 ? path[^1] : null, Pointer(path), expected, Actual(original, path), keyword));
 
     /// <summary>The offending value as mParticle's validator reports it: strings and numbers as they are, anything else as JSON.</summary>
-    private static string? Actual(JsonNode? original, List<string> path)
+    private static string? Actual(JsonElement? original, List<string> path)
     {
-        var node = original;
+        if (original is not { } node)
+        {
+            return null;
+        }
+
         foreach (var segment in path)
         {
-            node = node switch
+            node = node.ValueKind switch
             {
-                JsonObject obj when obj.ContainsKey(segment) => obj[segment],
-                JsonArray array when int.TryParse(segment, CultureInfo.InvariantCulture, out var index) && index < array.Count => array[index],
+                JsonValueKind.Object when node.TryGetProperty(segment, out var member) => member,
+                JsonValueKind.Array when int.TryParse(segment, CultureInfo.InvariantCulture, out var index) && index < node.GetArrayLength() => node[index],
                 _ => node,
             };
         }
 
-        return node switch
+        return node.ValueKind switch
         {
-            null => null,
-            JsonValue v when v.GetValueKind() is JsonValueKind.String => v.GetValue<string>(),
-            JsonValue v when v.GetValueKind() is JsonValueKind.Number => v.ToJsonString(),
-            _ => node.ToJsonString(),
+            JsonValueKind.Null => null,
+            JsonValueKind.String => node.GetString(),
+            JsonValueKind.Number => node.GetRawText(),
+            _ => Compact(node),
         };
+    }
+
+    /// <summary>An element as compact JSON, as a node of it would write itself.</summary>
+    private static string Compact(JsonElement element)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            element.WriteTo(writer);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 }

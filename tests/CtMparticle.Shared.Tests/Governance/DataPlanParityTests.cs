@@ -20,7 +20,7 @@ public sealed class DataPlanParityTests : IDisposable
     private static string PlanPath => Path.Combine(RepositoryRoot.Find(), "config", "plans", "ctmparticle_commerce.v3.json");
 
     /// <summary>Every batch the samples map to, with the order context they need.</summary>
-    private static List<JsonObject> SampleBatches()
+    internal static List<JsonObject> SampleBatches()
     {
         var mapper = TestOptions.Mapper();
         var builder = TestOptions.Builder();
