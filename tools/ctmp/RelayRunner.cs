@@ -64,6 +64,18 @@ internal sealed class RelaySummary
         var key = reason is null ? outcome : $"{outcome}:{reason}";
         Outcomes[key] = Outcomes.GetValueOrDefault(key) + 1;
     }
+
+    /// <summary>Adds what <paramref name="ingested"/> counted while ingesting (a batch that is now stored).</summary>
+    public void Add(RelaySummary ingested)
+    {
+        Inputs += ingested.Inputs;
+        Redelivered += ingested.Redelivered;
+        EventsStored += ingested.EventsStored;
+        foreach (var (key, count) in ingested.Outcomes)
+        {
+            Outcomes[key] = Outcomes.GetValueOrDefault(key) + count;
+        }
+    }
 }
 
 /// <summary>
@@ -353,14 +365,59 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     /// <summary>One input: ingest, then record it. A redelivered message (its id already recorded) counts as a duplicate.</summary>
     public async Task<IngestOutcome> IngestOneAsync(InputItem input, RelaySummary summary, CancellationToken cancellationToken)
     {
+        var outcome = await IngestAsync(input, cancellationToken).ConfigureAwait(false);
+        await RecordAsync(input.Source, outcome, summary, cancellationToken).ConfigureAwait(false);
+        return outcome;
+    }
+
+    private Task<IngestOutcome> IngestAsync(InputItem input, CancellationToken cancellationToken)
+    {
         // A storefront call in a file (Segment NDJSON) goes through the collector's pipeline under the first
         // collector source; everything else is a commercetools delivery.
         var collector = host.Get<IOptions<CollectorOptions>>().Value.Sources.FirstOrDefault();
-        var outcome = collector is not null && !CollectorCalls.SurelyNotACall(input.Body) && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is { } call
-            ? await host.Get<CollectorIngest>().IngestAsync(new Inbound(call, Source: collector.Name), cancellationToken).ConfigureAwait(false)
-            : await host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken).ConfigureAwait(false);
-        await RecordAsync(input.Source, outcome, summary, cancellationToken).ConfigureAwait(false);
-        return outcome;
+        return collector is not null && !CollectorCalls.SurelyNotACall(input.Body) && CollectorCalls.AsStoredCall(input.Body, time.GetUtcNow()) is { } call
+            ? host.Get<CollectorIngest>().IngestAsync(new Inbound(call, Source: collector.Name), cancellationToken)
+            : host.Ingest.IngestAsync(new Inbound(input.Body), cancellationToken);
+    }
+
+    /// <summary>
+    /// A batch of inputs (one Service Bus receive) settled as one unit of storage work before any of them is
+    /// completed, as the function app settles its batches: on the embedded store in one transaction (one commit
+    /// instead of one per write), on Azure Tables written behind (<see cref="IBatchSettler"/>: one flush of
+    /// entity-group transactions). A failure throws and leaves nothing of the batch stored or counted, for the
+    /// transport to deliver it again (every stage is idempotent).
+    /// </summary>
+    public async Task SettleBatchAsync(IReadOnlyList<InputItem> inputs, RelaySummary summary, CancellationToken cancellationToken)
+    {
+        var ingested = new RelaySummary();
+        if (host.Embedded is { } embedded)
+        {
+            await embedded.BeginBatchAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                foreach (var input in inputs)
+                {
+                    await IngestOneAsync(input, ingested, cancellationToken).ConfigureAwait(false);
+                }
+
+                await embedded.CommitBatchAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await embedded.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+        }
+        else
+        {
+            var outcomes = await host.Get<IBatchSettler>().SettleAsync(inputs, IngestAsync, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                await RecordAsync(inputs[i].Source, outcomes[i], ingested, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        summary.Add(ingested);
     }
 
     /// <summary>

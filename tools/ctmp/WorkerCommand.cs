@@ -6,8 +6,9 @@ namespace CtMparticle.Tool;
 
 /// <summary>
 /// <c>ctmp worker</c>: the relay as a long-running process on a Service Bus subscription (or queue), with the same
-/// pipeline as the function app: each message is ingested and completed; a transient failure abandons it for
-/// redelivery. Pushes on an interval. Ctrl+C stops after the message in hand.
+/// pipeline as the function app: messages are received in batches (<c>--batch</c>), each batch is settled as one unit
+/// of storage work and then completed; a failure abandons the batch for redelivery. Pushes on an interval, never
+/// while a batch is being settled. Ctrl+C stops after the batch in hand.
 /// </summary>
 internal static class WorkerCommand
 {
@@ -15,14 +16,29 @@ internal static class WorkerCommand
     {
         var azure = new Option<bool>("--azure") { Description = "Keep state in Azure Tables/Blobs (Storage:* settings) instead of the embedded store." };
         var interval = new Option<TimeSpan>("--push-every") { Description = "How often to push to mParticle.", DefaultValueFactory = _ => TimeSpan.FromSeconds(30) };
+        var batch = new Option<int>("--batch")
+        {
+            Description = "At most this many messages received and settled as one unit (one store transaction, or one write-behind flush on Azure) before they are completed, as the function app's maxMessageBatchSize.",
+            DefaultValueFactory = _ => MaxBatch,
+        };
+        batch.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > MaxBatch)
+            {
+                result.AddError($"--batch must be from 1 to {MaxBatch}.");
+            }
+        });
         var command = new Command("worker", "Run continuously against a Service Bus namespace (settings ServiceBus:ConnectionString or ServiceBus:FullyQualifiedNamespace, ServiceBus:Topic + ServiceBus:Subscription or ServiceBus:Queue).")
         {
-            store, settings, azure, interval, verbose,
+            store, settings, azure, interval, batch, verbose,
         };
         command.SetAction((parse, cancellationToken) => RunAsync(parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(azure),
-            parse.GetValue(interval), parse.GetValue(verbose), cancellationToken));
+            parse.GetValue(interval), parse.GetValue(batch), parse.GetValue(verbose), cancellationToken));
         return command;
     }
+
+    /// <summary>The function app's <c>maxMessageBatchSize</c> (host.json).</summary>
+    private const int MaxBatch = 500;
 
     internal static string? Problem(Microsoft.Extensions.Configuration.IConfiguration configuration)
     {
@@ -41,7 +57,7 @@ internal static class WorkerCommand
             : null;
     }
 
-    private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, bool verbose, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, int batch, bool verbose, CancellationToken cancellationToken)
     {
         await using var host = Commands.TryCreateHost(new RunnerOptions(settings, store, null, azure, verbose), out var exit);
         if (host is null)
@@ -58,35 +74,31 @@ internal static class WorkerCommand
         await using var client = string.IsNullOrWhiteSpace(configuration["ServiceBus:ConnectionString"])
             ? new ServiceBusClient(configuration["ServiceBus:FullyQualifiedNamespace"], new DefaultAzureCredential())
             : new ServiceBusClient(configuration["ServiceBus:ConnectionString"]);
-        var options = new ServiceBusProcessorOptions { AutoCompleteMessages = false, MaxConcurrentCalls = 1, PrefetchCount = 0 };
-        await using var processor = string.IsNullOrWhiteSpace(configuration["ServiceBus:Queue"])
-            ? client.CreateProcessor(configuration["ServiceBus:Topic"], configuration["ServiceBus:Subscription"], options)
-            : client.CreateProcessor(configuration["ServiceBus:Queue"], options);
+        var options = new ServiceBusReceiverOptions { ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = batch };
+        await using var receiver = string.IsNullOrWhiteSpace(configuration["ServiceBus:Queue"])
+            ? client.CreateReceiver(configuration["ServiceBus:Topic"], configuration["ServiceBus:Subscription"], options)
+            : client.CreateReceiver(configuration["ServiceBus:Queue"], options);
 
         var runner = new RelayRunner(host, Console.Error, TimeProvider.System);
         var summary = new RelaySummary();
-        processor.ProcessMessageAsync += async args =>
-        {
-            var message = args.Message;
-            var input = new InputItem($"servicebus:{message.MessageId}", message.Body.ToArray());
-            await runner.IngestOneAsync(input, summary, args.CancellationToken).ConfigureAwait(false);
-            await args.CompleteMessageAsync(message, args.CancellationToken).ConfigureAwait(false);
-        };
-        processor.ProcessErrorAsync += args =>
-        {
-            // The message (if any) is abandoned by the processor and redelivered; the error is transient by design.
-            Console.Error.WriteLine($"ctmp worker: {args.ErrorSource} failed ({args.Exception.GetType().Name}); the message will be redelivered.");
-            return Task.CompletedTask;
-        };
-
-        await processor.StartProcessingAsync(cancellationToken).ConfigureAwait(false);
-        Console.Error.WriteLine("ctmp worker: processing; Ctrl+C stops.");
+        using var turn = new SemaphoreSlim(1); // a batch and a push never share the store's open transaction
+        Console.Error.WriteLine($"ctmp worker: processing up to {batch:N0} messages at a time; Ctrl+C stops after the batch in hand.");
+        var receiving = ReceiveAsync(receiver, runner, summary, turn, batch, cancellationToken);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(interval, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-                await runner.PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+                await turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await runner.PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    turn.Release();
+                }
+
                 Console.Error.WriteLine($"ctmp worker: {summary.Inputs:N0} inputs, {summary.EventsDelivered:N0} events delivered so far.");
             }
         }
@@ -94,7 +106,80 @@ internal static class WorkerCommand
         {
         }
 
-        await processor.StopProcessingAsync(CancellationToken.None).ConfigureAwait(false);
+        await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Receives up to <paramref name="batch"/> messages at a time, settles them as one unit and completes them only
+    /// then; a batch that fails is abandoned whole, for Service Bus to deliver again (every stage is idempotent).
+    /// </summary>
+    private static async Task ReceiveAsync(ServiceBusReceiver receiver, RelayRunner runner, RelaySummary summary, SemaphoreSlim turn, int batch, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            IReadOnlyList<ServiceBusReceivedMessage> messages;
+            try
+            {
+                messages = await receiver.ReceiveMessagesAsync(batch, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"ctmp worker: receiving failed ({ex.GetType().Name}: {ex.Message}); trying again in 5 s.");
+                await Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                continue;
+            }
+
+            if (messages.Count == 0)
+            {
+                continue;
+            }
+
+            var inputs = messages.Select(m => new InputItem($"servicebus:{m.MessageId}", m.Body.ToArray())).ToList();
+            await turn.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                // Not cancelled half-way: a batch is settled whole, then completed (Ctrl+C stops after it).
+                await runner.SettleBatchAsync(inputs, summary, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"ctmp worker: a batch of {inputs.Count:N0} message(s) failed ({ex.GetType().Name}: {ex.Message}); nothing of it was stored, and Service Bus delivers it again.");
+                await AbandonAsync(receiver, messages).ConfigureAwait(false);
+                continue;
+            }
+            finally
+            {
+                turn.Release();
+            }
+
+            foreach (var message in messages)
+            {
+                try
+                {
+                    await receiver.CompleteMessageAsync(message, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (ServiceBusException ex)
+                {
+                    // Stored already: when its lock ends it comes again, and is counted a redelivery.
+                    Console.Error.WriteLine($"ctmp worker: completing message {message.MessageId} failed ({ex.Reason}); it will be redelivered and recorded as a duplicate.");
+                }
+            }
+        }
+    }
+
+    private static async Task AbandonAsync(ServiceBusReceiver receiver, IEnumerable<ServiceBusReceivedMessage> messages)
+    {
+        foreach (var message in messages)
+        {
+            try
+            {
+                await receiver.AbandonMessageAsync(message, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (ServiceBusException)
+            {
+                // Its lock ends anyway, and it comes again.
+            }
+        }
     }
 }
