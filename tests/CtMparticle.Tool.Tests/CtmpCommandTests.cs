@@ -875,6 +875,17 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.Contains("ServiceBus:ConnectionString", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("501")]
+    public async Task Worker_BatchOutsideWhatServiceBusDelivers_IsRefusedSayingTheRange(string batch)
+    {
+        var (exit, _, stderr) = await Ctmp("worker", "--store", Store, "--batch", batch);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--batch must be from 1 to 500", stderr, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(work, recursive: true);
 }
 
