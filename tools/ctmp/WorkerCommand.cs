@@ -86,9 +86,15 @@ internal static class WorkerCommand
         var receiving = ReceiveAsync(receiver, runner, summary, turn, batch, cancellationToken);
         try
         {
-            while (!cancellationToken.IsCancellationRequested)
+            while (!cancellationToken.IsCancellationRequested && !receiving.IsCompleted)
             {
-                await Task.Delay(interval, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                await Task.WhenAny(Task.Delay(interval, TimeProvider.System, cancellationToken), receiving).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (receiving.IsCompleted)
+                {
+                    break;
+                }
+
                 await turn.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
@@ -107,6 +113,12 @@ internal static class WorkerCommand
         }
 
         await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (receiving.Exception?.GetBaseException() is { } failure && !cancellationToken.IsCancellationRequested)
+        {
+            // Not a batch (those are abandoned and come again) but the loop itself: stop, so a supervisor restarts it.
+            return Commands.Fail(ExitCodes.Failed, [$"Receiving stopped: {failure.GetType().Name}: {failure.Message}"]);
+        }
+
         return ExitCodes.Ok;
     }
 
