@@ -74,7 +74,8 @@ internal static class WorkerCommand
         await using var client = string.IsNullOrWhiteSpace(configuration["ServiceBus:ConnectionString"])
             ? new ServiceBusClient(configuration["ServiceBus:FullyQualifiedNamespace"], new DefaultAzureCredential())
             : new ServiceBusClient(configuration["ServiceBus:ConnectionString"]);
-        var options = new ServiceBusReceiverOptions { ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = batch };
+        // No prefetch: a prefetched message's lock runs while the batch before it is settled.
+        var options = new ServiceBusReceiverOptions { ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = 0 };
         await using var receiver = string.IsNullOrWhiteSpace(configuration["ServiceBus:Queue"])
             ? client.CreateReceiver(configuration["ServiceBus:Topic"], configuration["ServiceBus:Subscription"], options)
             : client.CreateReceiver(configuration["ServiceBus:Queue"], options);
@@ -116,7 +117,7 @@ internal static class WorkerCommand
         if (receiving.Exception?.GetBaseException() is { } failure && !cancellationToken.IsCancellationRequested)
         {
             // Not a batch (those are abandoned and come again) but the loop itself: stop, so a supervisor restarts it.
-            return Commands.Fail(ExitCodes.Failed, [$"Receiving stopped: {failure.GetType().Name}: {failure.Message}"]);
+            return Commands.Fail(ExitCodes.Failed, [$"Receiving stopped ({failure.GetType().Name}); start the worker again (a supervisor restarts it)."]);
         }
 
         return ExitCodes.Ok;
@@ -137,7 +138,7 @@ internal static class WorkerCommand
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                Console.Error.WriteLine($"ctmp worker: receiving failed ({ex.GetType().Name}: {ex.Message}); trying again in 5 s.");
+                Console.Error.WriteLine($"ctmp worker: receiving failed ({ex.GetType().Name}); trying again in 5 s.");
                 await Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
@@ -156,7 +157,8 @@ internal static class WorkerCommand
             }
             catch (Exception ex)
             {
-                Console.Error.WriteLine($"ctmp worker: a batch of {inputs.Count:N0} message(s) failed ({ex.GetType().Name}: {ex.Message}); nothing of it was stored, and Service Bus delivers it again.");
+                // The type only: a storage error's message can name a row, whose key may hold a user's identifier.
+                Console.Error.WriteLine($"ctmp worker: a batch of {inputs.Count:N0} message(s) failed ({ex.GetType().Name}); nothing of it was stored, and Service Bus delivers it again.");
                 await AbandonAsync(receiver, messages).ConfigureAwait(false);
                 continue;
             }
