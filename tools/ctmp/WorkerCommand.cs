@@ -150,6 +150,8 @@ internal static class WorkerCommand
 
             var inputs = messages.Select(m => new InputItem($"servicebus:{m.MessageId}", m.Body.ToArray())).ToList();
             await turn.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            using var settled = new CancellationTokenSource();
+            var renewing = RenewLocksAsync(receiver, messages, settled.Token);
             try
             {
                 // Not cancelled half-way: a batch is settled whole, then completed (Ctrl+C stops after it).
@@ -164,6 +166,8 @@ internal static class WorkerCommand
             }
             finally
             {
+                await settled.CancelAsync().ConfigureAwait(false);
+                await renewing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 turn.Release();
             }
 
@@ -177,6 +181,37 @@ internal static class WorkerCommand
                 {
                     // Stored already: when its lock ends it comes again, and is counted a redelivery.
                     Console.Error.WriteLine($"ctmp worker: completing message {message.MessageId} failed ({ex.Reason}); it will be redelivered and recorded as a duplicate.");
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps the batch's locks while it settles (as the processor this loop replaced renewed them): a lock that would
+    /// end within 20 s is renewed, so a slow batch is completed rather than delivered again.
+    /// </summary>
+    private static async Task RenewLocksAsync(ServiceBusReceiver receiver, IReadOnlyList<ServiceBusReceivedMessage> messages, CancellationToken settled)
+    {
+        while (!settled.IsCancellationRequested)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(10), TimeProvider.System, settled).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            foreach (var message in messages)
+            {
+                if (settled.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                if (message.LockedUntil - TimeProvider.System.GetUtcNow() < TimeSpan.FromSeconds(20))
+                {
+                    try
+                    {
+                        await receiver.RenewMessageLockAsync(message, settled).ConfigureAwait(false);
+                    }
+                    catch (ServiceBusException)
+                    {
+                        // Lost already: the message comes again, and is recorded as a duplicate.
+                    }
                 }
             }
         }
