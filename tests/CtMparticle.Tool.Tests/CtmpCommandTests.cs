@@ -389,18 +389,21 @@ public sealed class CtmpCommandTests : IDisposable
         }
     }
 
+    /// <summary>Settings of a commercetools API that does not answer (nothing listens on port 1): every fetch fails transiently.</summary>
+    internal static readonly IReadOnlyDictionary<string, string> UnreachableCommercetools = new Dictionary<string, string>
+    {
+        ["CTMP_Commercetools__ProjectKey"] = "acme",
+        ["CTMP_Commercetools__ApiUrl"] = "http://127.0.0.1:1/",
+        ["CTMP_Commercetools__AuthUrl"] = "http://127.0.0.1:1/",
+        ["CTMP_Commercetools__ClientId"] = "relay",
+        ["CTMP_Commercetools__ClientSecretSetting"] = "CT_SECRET",
+        ["CTMP_CT_SECRET"] = "x",
+    };
+
     [Fact]
     public async Task Relay_CommercetoolsUnreachable_StopsCleanlyKeepsWhatWasDoneAndARerunContinues()
     {
-        var settings = new Dictionary<string, string>
-        {
-            ["CTMP_Commercetools__ProjectKey"] = "acme",
-            ["CTMP_Commercetools__ApiUrl"] = "http://127.0.0.1:1/",
-            ["CTMP_Commercetools__AuthUrl"] = "http://127.0.0.1:1/",
-            ["CTMP_Commercetools__ClientId"] = "relay",
-            ["CTMP_Commercetools__ClientSecretSetting"] = "CT_SECRET",
-            ["CTMP_CT_SECRET"] = "x",
-        };
+        var settings = UnreachableCommercetools;
         var folder = Directory.CreateDirectory(Path.Combine(work, "fetch")).FullName;
         File.Copy(Path.Combine(samples, "01-order-created-registered-with-discount.json"), Path.Combine(folder, "a.json"));
         File.Copy(Path.Combine(samples, "08-order-created-payload-not-included.json"), Path.Combine(folder, "b.json"));

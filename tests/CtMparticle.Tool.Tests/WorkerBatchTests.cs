@@ -122,14 +122,5 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
         return summary;
     }
 
-    /// <summary>A commercetools API that does not answer (nothing listens on port 1).</summary>
-    private static CtmpAzureReplayTests.EnvironmentScope Unreachable() => new(new Dictionary<string, string>
-    {
-        ["CTMP_Commercetools__ProjectKey"] = "acme",
-        ["CTMP_Commercetools__ApiUrl"] = "http://127.0.0.1:1/",
-        ["CTMP_Commercetools__AuthUrl"] = "http://127.0.0.1:1/",
-        ["CTMP_Commercetools__ClientId"] = "relay",
-        ["CTMP_Commercetools__ClientSecretSetting"] = "CT_SECRET",
-        ["CTMP_CT_SECRET"] = "x",
-    });
+    private static CtmpAzureReplayTests.EnvironmentScope Unreachable() => new(CtmpCommandTests.UnreachableCommercetools);
 }
