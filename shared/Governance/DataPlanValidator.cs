@@ -117,6 +117,18 @@ internal sealed class DataPlanValidator(DataPlan plan)
 
     public PlanValidationResult? ValidateUserAttributes(JsonNode? userAttributes)
     {
+        if (userAttributes is null)
+        {
+            return ValidateUserAttributes((JsonElement?)null);
+        }
+
+        using var document = JsonDocument.Parse(userAttributes.ToJsonString());
+        return ValidateUserAttributes(document.RootElement);
+    }
+
+    /// <summary>A batch's user attributes as parsed JSON; absent ones are checked as an empty object.</summary>
+    public PlanValidationResult? ValidateUserAttributes(JsonElement? userAttributes)
+    {
         if (!Plan.ByMatchKey.TryGetValue("user_attributes", out var point) || point.Schema.Count == 0)
         {
             // mParticle's local validator reports a plan without a user_attributes point this way on every batch.

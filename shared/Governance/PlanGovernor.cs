@@ -51,16 +51,19 @@ internal sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy poli
         var results = new List<PlanValidationResult>();
         for (var i = 0; i < composed.Batch.Events.Count; i++)
         {
-            using var written = JsonDocument.Parse(JsonSerializer.SerializeToUtf8Bytes(composed.Batch.Events[i], MParticleJsonContext.Default.MpEvent));
+            using var written = JsonSerializer.SerializeToDocument(composed.Batch.Events[i], MParticleJsonContext.Default.MpEvent);
             if (validator.ValidateEvent(written.RootElement) is { } result)
             {
                 results.Add(result with { EventIndex = i });
             }
         }
 
-        if (validator.ValidateUserAttributes(UserAttributes(composed.Batch.UserAttributes)) is { } attributes)
+        using (var userAttributes = UserAttributes(composed.Batch.UserAttributes))
         {
-            results.Add(attributes);
+            if (validator.ValidateUserAttributes(userAttributes?.RootElement) is { } attributes)
+            {
+                results.Add(attributes);
+            }
         }
 
         if (results.Count == 0)
@@ -74,20 +77,27 @@ internal sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy poli
         return new GovernanceDecision(blocked, violations, $"{validator.Plan.PlanId} v{validator.Plan.Version}: {detail}");
     }
 
-    private static JsonObject? UserAttributes(IReadOnlyDictionary<string, string>? attributes)
+    /// <summary>The user attributes as the batch writes them (all strings), written once and walked as parsed JSON.</summary>
+    private static JsonDocument? UserAttributes(IReadOnlyDictionary<string, string>? attributes)
     {
         if (attributes is null)
         {
             return null;
         }
 
-        var node = new JsonObject();
-        foreach (var (key, value) in attributes)
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
         {
-            node[key] = value;
+            writer.WriteStartObject();
+            foreach (var (key, value) in attributes)
+            {
+                writer.WriteString(key, value);
+            }
+
+            writer.WriteEndObject();
         }
 
-        return node;
+        return JsonDocument.Parse(buffer.WrittenMemory);
     }
 
     // An unplanned user attribute is reported at the root of the user_attributes object ("#"), like an unplanned event.

@@ -28,18 +28,19 @@ internal static class SchemaValidator
     {
         if (data is null)
         {
-            return Validate(EmptyObject, schema, original: null);
+            return Validate((JsonElement?)null, schema);
         }
 
         using var document = JsonDocument.Parse(data.ToJsonString());
-        return Validate(document.RootElement, schema, document.RootElement);
+        return Validate(document.RootElement, schema);
     }
 
     /// <summary>
     /// Validates parsed JSON (an event as the batch builder writes it) without building a node of every value: the
-    /// check walks the elements.
+    /// check walks the elements. Absent data is checked as an empty object that shows no values.
     /// </summary>
-    public static IReadOnlyList<PlanValidationError> Validate(JsonElement data, JsonNode schema) => Validate(data, schema, data);
+    public static IReadOnlyList<PlanValidationError> Validate(JsonElement? data, JsonNode schema) =>
+        data is { } present ? Validate(present, schema, present) : Validate(EmptyObject, schema, original: null);
 
     private static List<PlanValidationError> Validate(JsonElement data, JsonNode schema, JsonElement? original)
     {
