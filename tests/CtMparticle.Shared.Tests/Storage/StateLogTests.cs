@@ -1,0 +1,259 @@
+using System.Buffers.Binary;
+using CsCheck;
+using CtMparticle.Embedded.Log;
+
+namespace CtMparticle.Tests.Storage;
+
+/// <summary>
+/// The append-only log of ADR 0007, step 1. Its promise is SQLite's: a committed batch is kept whole, an uncommitted or
+/// torn one is lost whole, and nothing before the last good commit is ever cut. The crash tests cut a real log file at
+/// every byte of its last batches, and damage single bytes, then reopen it.
+/// </summary>
+public sealed class StateLogTests : IDisposable
+{
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-log-").FullName;
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+
+    [Fact]
+    public void Reopen_AfterCommittedBatches_ReadsEveryRecordBackInOrderAndAtItsAddress()
+    {
+        Gen.Select(Gen.Byte[1, 254], Gen.Byte.Array[0, 300]).Array[0, 12].Array[1, 6].Sample(batches =>
+        {
+            var directory = Fresh();
+            var written = new List<(long Address, byte Kind, byte[] Payload)>();
+            using (var log = StateLog.Open(directory))
+            {
+                foreach (var batch in batches)
+                {
+                    written.AddRange(batch.Select(r => (log.Append(r.Item1, r.Item2), r.Item1, r.Item2)));
+                    log.Commit(durable: false);
+                }
+            }
+
+            using var reopened = StateLog.Open(directory);
+            Assert.Equal(LogRecovery.Clean with { Batches = batches.Length, Records = written.Count }, reopened.Recovery);
+            Assert.Equal(written.Select(Text), reopened.ReadCommitted().Select(Text));
+            Assert.All(written, w => Assert.Equal(Text(w), Text(reopened.ReadAt(w.Address))));
+            Assert.Equal(batches.Length + 1, reopened.NextBatch);
+        }, iter: 200);
+    }
+
+    [Fact]
+    public void Reopen_WithAnUncommittedBatch_DropsItWholeAndAppendsAfterTheLastCommit()
+    {
+        var directory = Fresh();
+        using (var log = StateLog.Open(directory))
+        {
+            log.Append(1, "kept"u8);
+            log.Commit(durable: true);
+            log.Append(1, "lost one"u8);
+            log.Append(2, "lost two"u8);
+            // closed without a commit: as a process that stopped mid-batch
+        }
+
+        using (var log = StateLog.Open(directory))
+        {
+            Assert.Equal(new LogRecovery(1, 1, 2 * (StateLog.HeaderBytes + 8 + StateLog.TrailerBytes), "2 record(s) after the last commit"), log.Recovery);
+            Assert.Equal(["1:kept"], log.ReadCommitted().Select(Text));
+            log.Append(3, "after"u8);
+            log.Commit(durable: true);
+        }
+
+        using var last = StateLog.Open(directory);
+        Assert.Equal(["1:kept", "3:after"], last.ReadCommitted().Select(Text));
+        Assert.Null(last.Recovery.Problem);
+    }
+
+    [Fact]
+    public void Rollback_DropsTheOpenBatch_AndTheNextBatchTakesItsPlace()
+    {
+        var directory = Fresh();
+        using (var log = StateLog.Open(directory))
+        {
+            log.Append(1, "a"u8);
+            log.Commit(durable: false);
+            var end = log.End;
+            var dropped = log.Append(1, "dropped"u8);
+            Assert.Equal("1:dropped", Text(log.ReadAt(dropped)));
+            log.Rollback();
+            Assert.Equal(end, log.End);
+            Assert.Equal(dropped, log.Append(2, "b"u8)); // the same place, now another record
+            log.Commit(durable: false);
+        }
+
+        using var reopened = StateLog.Open(directory);
+        Assert.Equal(["1:a", "2:b"], reopened.ReadCommitted().Select(Text));
+        Assert.Equal(LogRecovery.Clean with { Batches = 2, Records = 2 }, reopened.Recovery);
+    }
+
+    [Fact]
+    public void Reopen_OfALogCutAtEveryByteOfItsLastBatches_KeepsExactlyTheBatchesCommittedBeforeTheCut()
+    {
+        var (source, batches, commitEnds) = ThreeBatches();
+        var file = StateLog.SegmentPath(source, 1);
+        var bytes = File.ReadAllBytes(file);
+        for (var cut = (int)commitEnds[0]; cut <= bytes.Length; cut++)
+        {
+            var directory = Fresh();
+            File.WriteAllBytes(StateLog.SegmentPath(directory, 1), bytes[..cut]);
+            var kept = commitEnds.Count(end => end <= cut);
+            using (var log = StateLog.Open(directory))
+            {
+                Assert.Equal(batches.Take(kept).SelectMany(b => b), log.ReadCommitted().Select(r => r.Payload.ToArray()));
+                Assert.Equal(commitEnds[kept - 1], new FileInfo(StateLog.SegmentPath(directory, 1)).Length);
+                Assert.Equal(cut - commitEnds[kept - 1], log.Recovery.CutBytes);
+                Assert.Equal(cut == commitEnds[kept - 1], log.Recovery.Problem is null);
+
+                // The log goes on from the cut, and what it writes then is read back too.
+                log.Append(9, "next"u8);
+                log.Commit(durable: false);
+            }
+
+            using var again = StateLog.Open(directory);
+            Assert.Equal(batches.Take(kept).SelectMany(b => b).Append("next"u8.ToArray()), again.ReadCommitted().Select(r => r.Payload.ToArray()));
+            Assert.Null(again.Recovery.Problem);
+        }
+    }
+
+    [Fact]
+    public void Reopen_OfALogWithOneDamagedByte_CutsAtTheDamagedRecordAndKeepsEveryBatchBeforeIt()
+    {
+        var (source, batches, commitEnds) = ThreeBatches();
+        var bytes = File.ReadAllBytes(StateLog.SegmentPath(source, 1));
+        Gen.Select(Gen.Int[0, bytes.Length - 1], Gen.Byte[1, 255]).Sample((at, flip) =>
+        {
+            var damaged = (byte[])bytes.Clone();
+            damaged[at] ^= flip;
+            var directory = Fresh();
+            File.WriteAllBytes(StateLog.SegmentPath(directory, 1), damaged);
+            using var log = StateLog.Open(directory);
+            // Every batch that ends before the damaged byte is kept whole; the one holding it and all after are not.
+            var kept = commitEnds.Count(end => end <= at);
+            Assert.Equal(batches.Take(kept).SelectMany(b => b), log.ReadCommitted().Select(r => r.Payload.ToArray()));
+            Assert.NotNull(log.Recovery.Problem);
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void Reopen_WithAHugeLengthInATornHeader_CutsThereWithoutReadingIt()
+    {
+        var directory = Fresh();
+        using (var log = StateLog.Open(directory))
+        {
+            log.Append(1, "kept"u8);
+            log.Commit(durable: false);
+        }
+
+        var header = new byte[StateLog.HeaderBytes + StateLog.TrailerBytes];
+        header[0] = 1;
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(1), int.MaxValue);
+        using (var file = new FileStream(StateLog.SegmentPath(directory, 1), FileMode.Append))
+        {
+            file.Write(header);
+        }
+
+        using var reopened = StateLog.Open(directory);
+        Assert.Equal(["1:kept"], reopened.ReadCommitted().Select(Text));
+        Assert.Equal(header.Length, reopened.Recovery.CutBytes);
+    }
+
+    [Fact]
+    public void Commit_PastTheSegmentSize_RollsOverToANewFile_AndAReopenReadsAcrossThem()
+    {
+        var directory = Fresh();
+        var addresses = new List<long>();
+        using (var log = StateLog.Open(directory, segmentBytes: 100))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                addresses.Add(log.Append(1, new byte[80]));
+                addresses.Add(log.Append(2, [(byte)i]));
+                log.Commit(durable: true);
+            }
+
+            Assert.Equal("2:" + Convert.ToHexString([3]), Text(log.ReadAt(addresses[7]))); // an older segment, read while writing
+        }
+
+        Assert.Equal(11, Directory.GetFiles(directory).Length); // ten full segments, and the empty one after the last commit
+        using (var log = StateLog.Open(directory, segmentBytes: 100))
+        {
+            Assert.Equal(Enumerable.Range(0, 10).Select(i => "2:" + Convert.ToHexString([(byte)i])), log.ReadCommitted().Where(r => r.Kind == 2).Select(Text));
+            Assert.Equal(addresses, log.ReadCommitted().Select(r => r.Address));
+            Assert.Equal(LogRecovery.Clean with { Batches = 10, Records = 20 }, log.Recovery);
+            log.Append(3, "in the newest"u8);
+        }
+
+        using var last = StateLog.Open(directory, segmentBytes: 100);
+        Assert.Equal(20, last.ReadCommitted().Count());
+    }
+
+    [Fact]
+    public void Open_WithDamageInAnOlderSegment_RefusesRatherThanCutCommittedBatchesAway()
+    {
+        var directory = Fresh();
+        using (var log = StateLog.Open(directory, segmentBytes: 50))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                log.Append(1, new byte[60]);
+                log.Commit(durable: false);
+            }
+        }
+
+        var older = StateLog.SegmentPath(directory, 2);
+        var bytes = File.ReadAllBytes(older);
+        bytes[10] ^= 0xFF;
+        File.WriteAllBytes(older, bytes);
+
+        var refused = Assert.Throws<InvalidDataException>(() => StateLog.Open(directory, segmentBytes: 50));
+        Assert.Contains("not its newest segment", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(bytes, File.ReadAllBytes(older)); // left as found, for whoever restores it
+    }
+
+    [Fact]
+    public void Append_RefusesTheReservedKindsAndOversizedPayloads()
+    {
+        using var log = StateLog.Open(Fresh());
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(0, "x"u8));
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(StateLog.CommitKind, "x"u8));
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(1, new byte[StateLog.MaxPayloadBytes + 1]));
+        Assert.Throws<InvalidDataException>(() => log.ReadAt(StateLog.Address(7, 0)));
+    }
+
+    /// <summary>Three committed batches of different sizes in one segment, and where each commit record ends.</summary>
+    private (string Directory, List<List<byte[]>> Batches, long[] CommitEnds) ThreeBatches()
+    {
+        var directory = Fresh();
+        var random = new Random(5);
+        var batches = new List<List<byte[]>>();
+        var ends = new List<long>();
+        using var log = StateLog.Open(directory);
+        foreach (var size in new[] { 3, 1, 4 })
+        {
+            var batch = Enumerable.Range(0, size).Select(_ => RandomBytes(random)).ToList();
+            batch.ForEach(p => log.Append(1, p));
+            log.Commit(durable: false);
+            batches.Add(batch);
+            ends.Add(log.CommittedEnd & ((1L << 40) - 1));
+        }
+
+        return (directory, batches, [.. ends]);
+    }
+
+    private static byte[] RandomBytes(Random random)
+    {
+        var bytes = new byte[random.Next(0, 40)];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+
+    private string Fresh() => Directory.CreateDirectory(Path.Combine(work, Guid.NewGuid().ToString("N"))).FullName;
+
+    private static string Text(LogRecord record) => $"{record.Kind}:{Show(record.Payload.Span)}";
+
+    private static string Text((long Address, byte Kind, byte[] Payload) record) => $"{record.Kind}:{Show(record.Payload)}";
+
+    private static string Show(ReadOnlySpan<byte> payload) =>
+        payload.Length > 0 && payload.IndexOfAnyExceptInRange((byte)'a', (byte)'z') < 0 ? System.Text.Encoding.ASCII.GetString(payload) : Convert.ToHexString(payload);
+}

@@ -1,0 +1,144 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// An in-memory index of ADR 0007 (step 2's building block): from a key's 64-bit hash to the log address of the key's
+/// newest record, 16 bytes a slot, open addressing with linear probing and no tombstones (a removal shifts its probe
+/// run back). The index never holds keys: a hash match is only a candidate, which the caller confirms by reading the
+/// record at the address and comparing the whole key (<c>isKey</c>). So two keys with one hash are two entries, and a
+/// collision costs a read, never a wrong answer. One thread at a time.
+/// </summary>
+internal sealed class KeyIndex
+{
+    private const double MaxLoad = 0.7;
+    private ulong[] hashes;
+    private long[] addresses; // 0: an empty slot (a log address is never 0: segments count from 1)
+    private int mask;
+    private int limit;
+
+    public KeyIndex(int capacity = 1024)
+    {
+        var size = (int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Ceiling(capacity / MaxLoad)));
+        hashes = new ulong[size];
+        addresses = new long[size];
+        mask = size - 1;
+        limit = (int)(size * MaxLoad);
+    }
+
+    /// <summary>The number of keys indexed.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The bytes the index's tables take (what ADR 0007's memory budget counts).</summary>
+    public long TableBytes => (long)hashes.Length * (sizeof(ulong) + sizeof(long));
+
+    /// <summary>The address of <paramref name="isKey"/>'s key, or 0 when it is not indexed.</summary>
+    public long Find<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
+    {
+        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        {
+            if (hashes[i] == hash && isKey(state, addresses[i]))
+            {
+                return addresses[i];
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Points the key at <paramref name="address"/>; returns the address it replaced, or 0 for a new key.</summary>
+    public long Set<TState>(ulong hash, long address, TState state, Func<TState, long, bool> isKey)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
+        var i = Home(hash);
+        for (; addresses[i] != 0; i = (i + 1) & mask)
+        {
+            if (hashes[i] == hash && isKey(state, addresses[i]))
+            {
+                var replaced = addresses[i];
+                addresses[i] = address;
+                return replaced;
+            }
+        }
+
+        hashes[i] = hash;
+        addresses[i] = address;
+        if (++Count > limit)
+        {
+            Grow();
+        }
+
+        return 0;
+    }
+
+    /// <summary>Forgets the key; returns the address it pointed at, or 0 when it was not indexed.</summary>
+    public long Remove<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
+    {
+        var i = Home(hash);
+        for (; addresses[i] != 0; i = (i + 1) & mask)
+        {
+            if (hashes[i] == hash && isKey(state, addresses[i]))
+            {
+                var removed = addresses[i];
+                ShiftBack(i);
+                Count--;
+                return removed;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>A key's hash: XxHash3 of its UTF-16 code units, seeded per process so keys cannot be chosen to collide.</summary>
+    public static ulong Hash(ReadOnlySpan<char> key) => XxHash3.HashToUInt64(MemoryMarshal.AsBytes(key), Seed);
+
+    private static readonly long Seed = Random.Shared.NextInt64();
+
+    private int Home(ulong hash) => (int)(hash ^ (hash >> 32)) & mask;
+
+    /// <summary>Empties slot <paramref name="hole"/> and moves later entries of its probe run back into it (no tombstones).</summary>
+    private void ShiftBack(int hole)
+    {
+        for (var j = (hole + 1) & mask; addresses[j] != 0; j = (j + 1) & mask)
+        {
+            var home = Home(hashes[j]);
+            // The entry at j may move to the hole only if its home is not cyclically within (hole, j].
+            var stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+            if (!stays)
+            {
+                hashes[hole] = hashes[j];
+                addresses[hole] = addresses[j];
+                hole = j;
+            }
+        }
+
+        addresses[hole] = 0;
+        hashes[hole] = 0;
+    }
+
+    private void Grow()
+    {
+        var (oldHashes, oldAddresses) = (hashes, addresses);
+        hashes = new ulong[oldHashes.Length * 2];
+        addresses = new long[oldHashes.Length * 2];
+        mask = hashes.Length - 1;
+        limit = (int)(hashes.Length * MaxLoad);
+        for (var k = 0; k < oldHashes.Length; k++)
+        {
+            if (oldAddresses[k] == 0)
+            {
+                continue;
+            }
+
+            var i = Home(oldHashes[k]);
+            while (addresses[i] != 0)
+            {
+                i = (i + 1) & mask;
+            }
+
+            hashes[i] = oldHashes[k];
+            addresses[i] = oldAddresses[k];
+        }
+    }
+}

@@ -1,0 +1,454 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>One record of the log: its kind (1–254), its payload, and the address <see cref="StateLog.ReadAt"/> finds it at.</summary>
+internal readonly record struct LogRecord(long Address, byte Kind, ReadOnlyMemory<byte> Payload);
+
+/// <summary>
+/// The append-only log of ADR 0007 (step 1): records appended in batches, each batch ended by a commit record, in
+/// segment files <c>state.log.000001</c>, <c>state.log.000002</c>, … of one directory.
+/// <para>
+/// A record is <c>[kind:1][length:4, little-endian][payload][CRC-32 of the three before it:4]</c>. A batch is
+/// durable once <see cref="Commit"/> with <c>durable</c> returns (the file is flushed to the disk, and so is the
+/// directory entry of a segment it began). At <see cref="Open"/> the log is read from the start and cut after the last
+/// commit record that every record before it validates up to: an uncommitted batch, a record torn by a crash, a
+/// length or checksum that does not match, all end the log there, exactly as an uncommitted SQLite transaction is
+/// lost. Nothing before that point is ever lost or changed.
+/// </para>
+/// One thread at a time; a segment rolls over only right after a commit, so a batch never spans two files.
+/// </summary>
+internal sealed class StateLog : IDisposable
+{
+    /// <summary>The kind of the record that ends a batch. Kind 0 is never written (zeroed bytes are not records).</summary>
+    public const byte CommitKind = 255;
+
+    /// <summary>A record's payload may not be larger: a larger length read back is corruption, not a record.</summary>
+    public const int MaxPayloadBytes = 16 * 1024 * 1024;
+
+    /// <summary>A segment rolls over once a commit leaves it at least this large.</summary>
+    public const long DefaultSegmentBytes = 256L * 1024 * 1024;
+
+    internal const int HeaderBytes = 5;
+    internal const int TrailerBytes = 4;
+    private const int CommitPayloadBytes = 12; // batch number (8) and the batch's record count (4)
+    private const int PositionBits = 40; // an address is (segment << 40) | position: segments up to 1 TB
+    private const long PositionMask = (1L << PositionBits) - 1;
+    private const string Prefix = "state.log.";
+
+    private readonly string directory;
+    private readonly long segmentBytes;
+    private readonly Crc32 crc = new();
+    private readonly Dictionary<int, SafeFileHandle> readers = [];
+    private FileStream writer;
+    private int segment;
+    private long position;
+    private long committedEnd;
+    private long batch;
+    private int batchRecords;
+
+    private StateLog(string directory, long segmentBytes, FileStream writer, int segment, long position, long batch)
+    {
+        this.directory = directory;
+        this.segmentBytes = segmentBytes;
+        this.writer = writer;
+        this.segment = segment;
+        this.position = position;
+        committedEnd = position;
+        this.batch = batch;
+    }
+
+    /// <summary>What <see cref="Open"/> found and cut: for the store's own report and the tests.</summary>
+    public LogRecovery Recovery { get; private init; } = LogRecovery.Clean;
+
+    /// <summary>The address the next record gets.</summary>
+    public long End => Address(segment, position);
+
+    /// <summary>The end of the last committed batch: what a reader of committed state may read up to.</summary>
+    public long CommittedEnd => Address(segment, committedEnd);
+
+    /// <summary>The number the next commit gives its batch (batches are numbered from 1, with no gaps).</summary>
+    public long NextBatch => batch;
+
+    /// <summary>Opens the log in <paramref name="directory"/> (creating it when needed), cut after its last valid commit.</summary>
+    /// <exception cref="InvalidDataException">A segment older than the newest is damaged (see <see cref="Scan"/>).</exception>
+    public static StateLog Open(string directory, long segmentBytes = DefaultSegmentBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, 1);
+        Directory.CreateDirectory(directory);
+        var scan = Scan(directory);
+        var cut = 0L;
+        var current = scan.Segment == 0 ? 1 : scan.Segment;
+        var file = SegmentPath(directory, current);
+        var created = !File.Exists(file);
+        var writer = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1 << 16);
+        if (writer.Length > scan.End)
+        {
+            cut += writer.Length - scan.End;
+            writer.SetLength(scan.End);
+            writer.Flush(flushToDisk: true);
+        }
+
+        if (created)
+        {
+            SyncDirectory(directory);
+        }
+
+        writer.Position = scan.End;
+        return new StateLog(directory, segmentBytes, writer, current, scan.End, scan.LastBatch + 1)
+        {
+            Recovery = new LogRecovery(scan.Batches, scan.Records, cut, scan.Problem),
+        };
+    }
+
+    /// <summary>Appends a record to the open batch and returns its address; it counts once the batch commits.</summary>
+    public long Append(byte kind, ReadOnlySpan<byte> payload)
+    {
+        if (kind is 0 or CommitKind)
+        {
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, "Record kinds are 1-254: 0 is never written and 255 ends a batch.");
+        }
+
+        batchRecords++;
+        return Write(kind, payload);
+    }
+
+    /// <summary>
+    /// Ends the open batch with a commit record. With <paramref name="durable"/>, returns once the batch is on the disk;
+    /// without, once it is with the operating system (a crash of the process keeps it, a power loss may not).
+    /// </summary>
+    public void Commit(bool durable)
+    {
+        Span<byte> payload = stackalloc byte[CommitPayloadBytes];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, batch);
+        BinaryPrimitives.WriteInt32LittleEndian(payload[8..], batchRecords);
+        Write(CommitKind, payload);
+        writer.Flush(flushToDisk: durable);
+        committedEnd = position;
+        batch++;
+        batchRecords = 0;
+        if (position >= segmentBytes)
+        {
+            RollOver();
+        }
+    }
+
+    /// <summary>Drops the open batch's records: the log ends at its last commit again.</summary>
+    public void Rollback()
+    {
+        writer.Flush();
+        writer.SetLength(committedEnd);
+        writer.Position = committedEnd;
+        position = committedEnd;
+        batchRecords = 0;
+    }
+
+    /// <summary>The record at <paramref name="address"/> (committed, or appended to the open batch).</summary>
+    /// <exception cref="InvalidDataException">No valid record starts there: the caller's address is wrong or the file was damaged.</exception>
+    public LogRecord ReadAt(long address)
+    {
+        var (number, offset) = ((int)(address >> PositionBits), address & PositionMask);
+        if (number == segment)
+        {
+            writer.Flush(); // to the operating system, where the read handle sees it (the writer's own handle is left alone)
+        }
+
+        if (!readers.TryGetValue(number, out var handle))
+        {
+            var path = SegmentPath(directory, number);
+            if (number < 1 || number > segment || !File.Exists(path))
+            {
+                throw new InvalidDataException($"No log segment holds address {address}.");
+            }
+
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            readers[number] = handle;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        if (RandomAccess.Read(handle, header, offset) != HeaderBytes || !TryHeader(header, out var kind, out var length))
+        {
+            throw new InvalidDataException($"No log record starts at address {address}.");
+        }
+
+        var rest = new byte[length + TrailerBytes];
+        if (RandomAccess.Read(handle, rest, offset + HeaderBytes) != rest.Length || !Checks(header, rest))
+        {
+            throw new InvalidDataException($"The log record at address {address} fails its checksum: the file was damaged.");
+        }
+
+        return new LogRecord(address, kind, rest.AsMemory(0, length));
+    }
+
+    /// <summary>Every committed record from the start, in log order, commit records left out (the replay at open).</summary>
+    public IEnumerable<LogRecord> ReadCommitted()
+    {
+        writer.Flush();
+        var end = CommittedEnd;
+        for (var number = 1; number <= segment; number++)
+        {
+            var path = SegmentPath(directory, number);
+            if (!File.Exists(path))
+            {
+                continue; // compaction (a later step) removes whole segments
+            }
+
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1 << 16);
+            var reader = new SegmentReader(stream);
+            while (Address(number, reader.Position) < end && reader.Next() is { } record)
+            {
+                if (record.Kind != CommitKind)
+                {
+                    yield return record with { Address = Address(number, record.Address) };
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        // An open batch is not committed by closing: like a crash, it is dropped at the next open.
+        writer.Dispose();
+        foreach (var handle in readers.Values)
+        {
+            handle.Dispose();
+        }
+
+        readers.Clear();
+    }
+
+    /// <summary>The address of <paramref name="offset"/> in segment <paramref name="number"/>.</summary>
+    public static long Address(int number, long offset) => ((long)number << PositionBits) | offset;
+
+    public static string SegmentPath(string directory, int number) =>
+        Path.Combine(directory, Prefix + number.ToString("D6", CultureInfo.InvariantCulture));
+
+    private long Write(byte kind, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length > MaxPayloadBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, $"A log record holds at most {MaxPayloadBytes:N0} bytes.");
+        }
+
+        var address = Address(segment, position);
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        header[0] = kind;
+        BinaryPrimitives.WriteInt32LittleEndian(header[1..], payload.Length);
+        crc.Append(header);
+        crc.Append(payload);
+        Span<byte> trailer = stackalloc byte[TrailerBytes];
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, crc.GetCurrentHashAsUInt32());
+        crc.Reset();
+        writer.Write(header);
+        writer.Write(payload);
+        writer.Write(trailer);
+        position += HeaderBytes + payload.Length + TrailerBytes;
+        return address;
+    }
+
+    private void RollOver()
+    {
+        writer.Flush(flushToDisk: true);
+        writer.Dispose();
+        segment++;
+        writer = new FileStream(SegmentPath(directory, segment), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1 << 16);
+        SyncDirectory(directory); // the new file's name must survive a power loss before a batch in it counts as durable
+        position = 0;
+        committedEnd = 0;
+    }
+
+    private static bool TryHeader(ReadOnlySpan<byte> header, out byte kind, out int length)
+    {
+        kind = header[0];
+        length = BinaryPrimitives.ReadInt32LittleEndian(header[1..]);
+        return kind != 0 && length is >= 0 and <= MaxPayloadBytes;
+    }
+
+    private static bool Checks(ReadOnlySpan<byte> header, ReadOnlySpan<byte> payloadAndTrailer)
+    {
+        var payload = payloadAndTrailer[..^TrailerBytes];
+        var crc = new Crc32();
+        crc.Append(header);
+        crc.Append(payload);
+        return crc.GetCurrentHashAsUInt32() == BinaryPrimitives.ReadUInt32LittleEndian(payloadAndTrailer[^TrailerBytes..]);
+    }
+
+    /// <summary>
+    /// Where the valid log ends: the newest segment and the position just after its last good commit record. Only the
+    /// newest segment can end in a torn or uncommitted batch (a segment rolls over after a durable commit); trouble in
+    /// an older one is damage to the disk or the files, not a crash, and the log refuses to open rather than cut away
+    /// committed batches after it.
+    /// </summary>
+    /// <exception cref="InvalidDataException">An older segment is damaged.</exception>
+    private static ScanResult Scan(string directory)
+    {
+        // Segments are read in ascending number; compaction (a later step) may leave gaps in the numbers.
+        var segments = Directory.EnumerateFiles(directory, Prefix + "*")
+            .Select(path => (Number: int.TryParse(Path.GetFileName(path).AsSpan(Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0, Path: path))
+            .Where(s => s.Number > 0)
+            .OrderBy(s => s.Number)
+            .ToList();
+        var result = new ScanResult();
+        for (var i = 0; i < segments.Count; i++)
+        {
+            var (number, path) = segments[i];
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1 << 16);
+            var reader = new SegmentReader(stream);
+            var records = 0;
+            string? problem = null;
+            result.Segment = number;
+            result.End = 0;
+            while (reader.Next() is { } record)
+            {
+                if (record.Kind != CommitKind)
+                {
+                    records++;
+                    continue;
+                }
+
+                var payload = record.Payload.Span;
+                if (payload.Length != CommitPayloadBytes
+                    || BinaryPrimitives.ReadInt64LittleEndian(payload) <= result.LastBatch
+                    || BinaryPrimitives.ReadInt32LittleEndian(payload[8..]) != records)
+                {
+                    problem = $"a commit record out of sequence at byte {record.Address}";
+                    break;
+                }
+
+                result.LastBatch = BinaryPrimitives.ReadInt64LittleEndian(payload);
+                result.Batches++;
+                result.Records += records;
+                records = 0;
+                result.End = reader.Position;
+            }
+
+            problem ??= reader.Problem ?? (records > 0 ? $"{records} record(s) after the last commit" : null);
+            if (problem is null)
+            {
+                continue;
+            }
+
+            if (i < segments.Count - 1)
+            {
+                throw new InvalidDataException(
+                    $"The state log is damaged: {problem} in {path}, which is not its newest segment, so no crash left it so. " +
+                    "Restore the store's folder from a backup; the relay will not cut committed batches away.");
+            }
+
+            result.Problem = problem;
+        }
+
+        return result;
+    }
+
+    /// <summary>fsync of a directory, so a file created or deleted in it stays so across a power loss (Linux, macOS).</summary>
+    private static void SyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // NTFS journals its directory changes; a directory cannot be opened for flushing this way there
+        }
+
+        var fd = NativeMethods.open(directory, 0);
+        if (fd < 0)
+        {
+            throw new IOException($"Cannot open the directory {directory} to flush it (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        try
+        {
+            if (NativeMethods.fsync(fd) != 0)
+            {
+                throw new IOException($"Cannot flush the directory {directory} to the disk (errno {Marshal.GetLastPInvokeError()}).");
+            }
+        }
+        finally
+        {
+            _ = NativeMethods.close(fd);
+        }
+    }
+
+    private sealed class ScanResult
+    {
+        public int Segment { get; set; }
+        public long End { get; set; }
+        public long LastBatch { get; set; }
+        public long Batches { get; set; }
+        public long Records { get; set; }
+        public string? Problem { get; set; }
+    }
+
+    /// <summary>Reads a segment's records in order, stopping at the first one that is torn or fails its checks.</summary>
+    private sealed class SegmentReader(FileStream stream)
+    {
+        private readonly byte[] header = new byte[HeaderBytes];
+
+        /// <summary>The end of the last valid record read.</summary>
+        public long Position { get; private set; }
+
+        /// <summary>Why reading stopped before the end of the file, if it did.</summary>
+        public string? Problem { get; private set; }
+
+        public LogRecord? Next()
+        {
+            var left = stream.Length - Position;
+            if (left == 0)
+            {
+                return null;
+            }
+
+            if (left < HeaderBytes + TrailerBytes || stream.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false) != HeaderBytes)
+            {
+                Problem = $"a torn record at byte {Position}";
+                return null;
+            }
+
+            if (!TryHeader(header, out var kind, out var length) || HeaderBytes + (long)length + TrailerBytes > left)
+            {
+                Problem = kind == 0 ? $"zeroed bytes at byte {Position}" : $"a torn or damaged record at byte {Position}";
+                return null;
+            }
+
+            var rest = new byte[length + TrailerBytes];
+            stream.ReadExactly(rest);
+            if (!Checks(header, rest))
+            {
+                Problem = $"a record failing its checksum at byte {Position}";
+                return null;
+            }
+
+            var record = new LogRecord(Position, kind, rest.AsMemory(0, length));
+            Position += HeaderBytes + length + TrailerBytes;
+            return record;
+        }
+    }
+
+    private static class NativeMethods
+    {
+#pragma warning disable SYSLIB1054, CA2101 // plain int and a UTF-8 path: no marshalling that LibraryImport would make safer
+        [DllImport("libc", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+        [DllImport("libc", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int fsync(int fd);
+
+        [DllImport("libc", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int close(int fd);
+#pragma warning restore SYSLIB1054, CA2101
+    }
+}
+
+/// <summary>What opening the log found: the committed batches and records kept, and what was cut after them.</summary>
+/// <param name="CutBytes">Bytes cut from the end of the newest segment.</param>
+/// <param name="Problem">Why the log ended before the end of its newest segment (a torn or damaged record, an uncommitted batch), or null.</param>
+internal sealed record LogRecovery(long Batches, long Records, long CutBytes, string? Problem)
+{
+    public static readonly LogRecovery Clean = new(0, 0, 0, null);
+}
