@@ -621,8 +621,21 @@ internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentSto
         return new PendingStats(reader.GetInt64(0), reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
     }, cancellationToken);
 
-    public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) =>
-        Locked<int>(() => Execute(null, "DELETE FROM seen WHERE seen_ticks < $t AND event_id NOT IN (SELECT event_id FROM pending) AND event_id NOT IN (SELECT event_id FROM parked)", ("$t", olderThan.UtcTicks)), cancellationToken);
+    /// <summary>
+    /// As the port says. A withheld event's fate goes with its dedupe record: it is only the mark of that record (a
+    /// later withholding of the same id, stored again after its record was forgotten, must not read as done before,
+    /// and the report counts withheld events among those seen); the fates of sent events stay for the ledger.
+    /// </summary>
+    public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Locked<int>(() =>
+    {
+        using var own = Own(out var transaction);
+        const string Purged = "seen_ticks < $t AND event_id NOT IN (SELECT event_id FROM pending) AND event_id NOT IN (SELECT event_id FROM parked)";
+        Execute(transaction, $"DELETE FROM fates WHERE fate = 'withheld' AND event_id IN (SELECT event_id FROM seen WHERE {Purged})", ("$t", olderThan.UtcTicks));
+        var purged = Execute(transaction, $"DELETE FROM seen WHERE {Purged}", ("$t", olderThan.UtcTicks));
+
+        own?.Commit();
+        return purged;
+    }, cancellationToken);
 
     // ---- IOrderContextStore ------------------------------------------------------------------------------------
 

@@ -14,13 +14,302 @@ using Microsoft.Extensions.Options;
 namespace CtMparticle.Tests.Storage;
 
 /// <summary>
-/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
-/// class) must pass the same cases.
+/// The event store's contract (dedupe records, outbox, parked events, in-flight requests): every implementation of
+/// <see cref="IEventStore"/> passes these cases, the full stores through <see cref="StorageContractTests"/>, the log's
+/// event store (ADR 0007, step 2) on its own.
 /// </summary>
-public abstract class StorageContractTests
+public abstract class EventStoreContractTests
 {
     private protected abstract IEventStore Events { get; }
 
+    private protected static TrackingEvent Event(string key, string customer = "c-1", DateTimeOffset? at = null) =>
+        new SignedIn(new EventContext(Uuid5.ForEvent(key), key, at ?? new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero),
+            EventSource.Storefront, key, "acme-de", new Region("DE"), new UserIds(customer)), "password");
+
+    [Fact]
+    public async Task TryAdd_NewEvent_IsStoredAndPending()
+    {
+        var e = Event("contract-new");
+
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));
+
+        var pending = Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+        Assert.Equal("m-1", pending.MessageId);
+        var back = System.Text.Json.JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent);
+        Assert.Equal(e, back);
+    }
+
+    [Fact]
+    public async Task TryAdd_SameEventTwice_SecondIsADuplicateAndNothingIsWritten()
+    {
+        var e = Event("contract-twice");
+
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-2", default));
+        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, null, default));
+
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task Withhold_RecordsTheEventAsSeenWithoutStoringItForPush()
+    {
+        var e = Event("contract-withheld");
+
+        Assert.Equal(AddResult.Added, await Events.WithholdAsync(e, "m-1", default));
+        Assert.Equal(AddResult.AddedBefore, await Events.WithholdAsync(e, "m-1", default)); // the same message, redelivered
+        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-2", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-1", default));    // withheld is decided, not "stored before"
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-3", default));
+
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task Withhold_AnEventStoredForPushBefore_IsADuplicate()
+    {
+        var e = Event("contract-stored-then-refused");
+        await Events.TryAddAsync(e, "m-1", default);
+
+        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-1", default));
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task HoldPending_HidesTheEventUntilItsTimeAndCountsItAsHeld()
+    {
+        var e = Event("contract-held");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        var now = TimeProvider.System.GetUtcNow();
+
+        await Events.HoldPendingAsync([key], now.AddHours(1), default);
+        var whileHeld = await Events.ReadPendingAsync(100, default);
+        var stats = await Events.PendingStatsAsync(default);
+        await Events.HoldPendingAsync([key], now.AddSeconds(-1), default);
+        var afterwards = await Events.ReadPendingAsync(100, default);
+
+        Assert.DoesNotContain(whileHeld, p => p.EventId == e.Context.EventId);
+        Assert.True(stats.Held >= 1 && stats.Count >= stats.Held);
+        Assert.Single(afterwards, p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task TryAdd_SameEventConcurrently_ExactlyOneWins()
+    {
+        var e = Event("contract-race");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Events.TryAddAsync(e, $"m-{i}", default)));
+
+        Assert.Single(results, r => r == AddResult.Added);
+        Assert.All(results, r => Assert.NotEqual(AddResult.AddedBefore, r));
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task TryAdd_AfterTheEventWasSent_IsStillADuplicate()
+    {
+        var e = Event("contract-sent");
+        await Events.TryAddAsync(e, "m-1", default);
+        var pending = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+
+        await Events.RemovePendingAsync([pending.Key], EventFate.Delivered, default);
+
+        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-9", default));
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task RemovePending_IsIdempotent()
+    {
+        var e = Event("contract-remove");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+
+        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
+        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
+
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task ReadPending_ReturnsOldestFirstAndRespectsTheLimit()
+    {
+        for (var i = 0; i < 12; i++)
+        {
+            await Events.TryAddAsync(Event($"contract-order-{i}", $"c-{i}"), null, default);
+        }
+
+        var five = await Events.ReadPendingAsync(5, default);
+        var all = await Events.ReadPendingAsync(1000, default);
+
+        Assert.Equal(5, five.Count);
+        Assert.Equal(all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Select(p => p.EventId), all.Select(p => p.EventId));
+        // Oldest first within each partition: what a bounded read takes from a partition is that partition's oldest.
+        foreach (var partition in five.GroupBy(p => p.Partition))
+        {
+            var oldest = all.Where(p => p.Partition == partition.Key).Take(partition.Count()).Select(p => p.EventId);
+            Assert.Equal(oldest.Order(), partition.Select(p => p.EventId).Order());
+        }
+    }
+
+    [Fact]
+    public async Task ReadPending_ABacklogLargerThanTheLimit_ReturnsExactlyTheLimitFromEveryPartition()
+    {
+        for (var i = 0; i < 40; i++)
+        {
+            await Events.TryAddAsync(Event($"contract-backlog-{i}", $"b-{i}"), null, default);
+        }
+
+        var some = await Events.ReadPendingAsync(10, default);
+
+        Assert.Equal(10, some.Count);
+        Assert.Equal(10, some.Select(p => p.EventId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task PendingStats_CountsAndAgesThePending()
+    {
+        await Events.TryAddAsync(Event("contract-stats-1"), null, default);
+        await Events.TryAddAsync(Event("contract-stats-2"), null, default);
+
+        var stats = await Events.PendingStatsAsync(default);
+
+        Assert.True(stats.Count >= 2);
+        Assert.NotNull(stats.OldestEnqueuedAt);
+    }
+
+    [Fact]
+    public async Task InFlight_SavedReadAndDeleted()
+    {
+        var e = Event("contract-inflight");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        var body = new byte[300_000];
+        Random.Shared.NextBytes(body);
+        var request = new InFlightRequest("req-1", "acme-eu", body, [new InFlightBatch(body.Length - 2, [key])], DateTimeOffset.UnixEpoch);
+
+        await Events.SaveInFlightAsync(request, default);
+        await Events.SaveInFlightAsync(request, default);
+        var read = Assert.Single(await Events.ReadInFlightAsync(default));
+        await Events.DeleteInFlightAsync("req-1", default);
+        await Events.DeleteInFlightAsync("req-1", default);
+
+        Assert.Equal(body, read.Body);
+        Assert.Equal("acme-eu", read.InputName);
+        Assert.Equal(key, Assert.Single(read.Events));
+        Assert.Empty(await Events.ReadInFlightAsync(default));
+    }
+
+    [Fact]
+    public async Task PurgeSeen_ForgetsOldDedupeRecordsOnly()
+    {
+        var e = Event("contract-purge");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
+
+        Assert.Equal(0, await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
+        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, null, default)); // forgotten, so accepted again
+    }
+
+    [Fact]
+    public async Task Withheld_ForgottenAfterItsRetention_ThenStoredAgain_IsNoLongerWithheld()
+    {
+        var e = Event("contract-withheld-forgotten");
+        await Events.WithholdAsync(e, "m-1", default);
+        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));        // forgotten: stored for push this time
+        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-1", default));  // not the earlier withholding any more
+        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));  // the redelivery of what stored it
+    }
+
+    [Fact]
+    public async Task PurgeSeen_NeverForgetsAnEventThatIsStillPending()
+    {
+        var e = Event("contract-purge-pending");
+        await Events.TryAddAsync(e, "m-1", default);
+
+        await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default);
+
+        // Still in the outbox (mParticle down for a month, say): a second copy must remain a duplicate.
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-2", default));
+        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+    }
+
+    [Fact]
+    public async Task QuarantinedAtPush_IsParked_KeptFromPurge_AndRestoredAsItWas()
+    {
+        var e = Event("contract-park");
+        await Events.TryAddAsync(e, "m-park", default);
+        var before = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+        var pendingBefore = (await Events.PendingStatsAsync(default)).Count;
+
+        await Events.RemovePendingAsync([before.Key], EventFate.Quarantined, default);
+        await Events.RemovePendingAsync([before.Key], EventFate.Quarantined, default); // a retry after a crash: harmless
+
+        // Parked: not read, not counted as pending, and its dedupe record survives any purge while it is parked.
+        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
+        Assert.Equal(pendingBefore - 1, (await Events.PendingStatsAsync(default)).Count);
+        await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default);
+        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-other", default));
+
+        Assert.Equal(1, await Events.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
+        Assert.Equal(0, await Events.RestoreParkedAsync([e.Context.EventId], default)); // restored once only
+
+        var after = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+        Assert.Equal(before.Key, after.Key);
+        Assert.Equal(before.MessageId, after.MessageId);
+        Assert.Equal(before.Json, after.Json);
+    }
+
+    [Fact]
+    public async Task PurgeParked_ForgetsOnlyWhatWasParkedBeforeTheCutoff_ThenItsDedupeRecordCanGo()
+    {
+        var e = Event("contract-park-purge");
+        await Events.TryAddAsync(e, null, default);
+        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
+        await Events.RemovePendingAsync([key], EventFate.Quarantined, default);
+
+        Assert.Equal(0, await Events.PurgeParkedAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
+        Assert.True(await Events.PurgeParkedAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+
+        Assert.Equal(0, await Events.RestoreParkedAsync([e.Context.EventId], default));
+        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
+        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, null, default));
+    }
+
+    [Fact]
+    public async Task ReplacePending_RewritesTheEventInPlace_DueNow_OnlyWhileItIsPending()
+    {
+        var e = Event("contract-replace");
+        await Events.TryAddAsync(e, "m-replace", default);
+        var before = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
+        await Events.HoldPendingAsync([before.Key], TimeProvider.System.GetUtcNow().AddHours(1), default);
+        var replacement = e with { Context = e.Context with { User = e.Context.User with { SessionId = "s-replaced" } } };
+
+        Assert.False(await Events.ReplacePendingAsync(e.Context.EventId, _ => null, default));               // the rule declined
+        Assert.False(await Events.ReplacePendingAsync(Guid.NewGuid(), _ => replacement, default));           // never stored
+        Assert.True(await Events.ReplacePendingAsync(e.Context.EventId, stored => stored == e ? replacement : null, default));
+
+        var after = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId); // held before, due now
+        Assert.Equal(before.Key, after.Key);
+        Assert.Equal("s-replaced", System.Text.Json.JsonSerializer.Deserialize(after.Json, RelayJsonContext.Default.TrackingEvent)!.Context.User.SessionId);
+        await Events.RemovePendingAsync([after.Key], EventFate.Delivered, default);
+        Assert.False(await Events.ReplacePendingAsync(e.Context.EventId, _ => replacement, default));       // sent: nothing to change
+    }
+}
+
+/// <summary>
+/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
+/// class) must pass the same cases, the event store's included (<see cref="EventStoreContractTests"/>).
+/// </summary>
+public abstract class StorageContractTests : EventStoreContractTests
+{
     private protected abstract IOrderContextStore Orders { get; }
 
     private protected abstract IConsentStore Consent { get; }
@@ -214,79 +503,6 @@ public abstract class StorageContractTests
         Assert.Equal(0, await Links.ForgetCustomerAsync("c-gone-" + tag, default));
     }
 
-    private protected static TrackingEvent Event(string key, string customer = "c-1", DateTimeOffset? at = null) =>
-        new SignedIn(new EventContext(Uuid5.ForEvent(key), key, at ?? new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero),
-            EventSource.Storefront, key, "acme-de", new Region("DE"), new UserIds(customer)), "password");
-
-    [Fact]
-    public async Task TryAdd_NewEvent_IsStoredAndPending()
-    {
-        var e = Event("contract-new");
-
-        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));
-
-        var pending = Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-        Assert.Equal("m-1", pending.MessageId);
-        var back = System.Text.Json.JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent);
-        Assert.Equal(e, back);
-    }
-
-    [Fact]
-    public async Task TryAdd_SameEventTwice_SecondIsADuplicateAndNothingIsWritten()
-    {
-        var e = Event("contract-twice");
-
-        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, "m-1", default));
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-2", default));
-        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, null, default));
-
-        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task Withhold_RecordsTheEventAsSeenWithoutStoringItForPush()
-    {
-        var e = Event("contract-withheld");
-
-        Assert.Equal(AddResult.Added, await Events.WithholdAsync(e, "m-1", default));
-        Assert.Equal(AddResult.AddedBefore, await Events.WithholdAsync(e, "m-1", default)); // the same message, redelivered
-        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-2", default));
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-1", default));    // withheld is decided, not "stored before"
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-3", default));
-
-        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task Withhold_AnEventStoredForPushBefore_IsADuplicate()
-    {
-        var e = Event("contract-stored-then-refused");
-        await Events.TryAddAsync(e, "m-1", default);
-
-        Assert.Equal(AddResult.Duplicate, await Events.WithholdAsync(e, "m-1", default));
-        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task HoldPending_HidesTheEventUntilItsTimeAndCountsItAsHeld()
-    {
-        var e = Event("contract-held");
-        await Events.TryAddAsync(e, null, default);
-        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
-        var now = TimeProvider.System.GetUtcNow();
-
-        await Events.HoldPendingAsync([key], now.AddHours(1), default);
-        var whileHeld = await Events.ReadPendingAsync(100, default);
-        var stats = await Events.PendingStatsAsync(default);
-        await Events.HoldPendingAsync([key], now.AddSeconds(-1), default);
-        var afterwards = await Events.ReadPendingAsync(100, default);
-
-        Assert.DoesNotContain(whileHeld, p => p.EventId == e.Context.EventId);
-        Assert.True(stats.Held >= 1 && stats.Count >= stats.Held);
-        Assert.Single(afterwards, p => p.EventId == e.Context.EventId);
-    }
-
     [Fact]
     public async Task ConsentRegion_WithAnUnknownSubdivision_ReadsBackAsUnknown()
     {
@@ -318,202 +534,6 @@ public abstract class StorageContractTests
             var stored = (await Consent.GetAsync(key, default))!;
             Assert.Equal((new Region("US", "CA"), t0.AddDays(2)), (stored.Region, stored.RegionAt));
         }
-    }
-
-    [Fact]
-    public async Task TryAdd_SameEventConcurrently_ExactlyOneWins()
-    {
-        var e = Event("contract-race");
-
-        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Events.TryAddAsync(e, $"m-{i}", default)));
-
-        Assert.Single(results, r => r == AddResult.Added);
-        Assert.All(results, r => Assert.NotEqual(AddResult.AddedBefore, r));
-        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task TryAdd_AfterTheEventWasSent_IsStillADuplicate()
-    {
-        var e = Event("contract-sent");
-        await Events.TryAddAsync(e, "m-1", default);
-        var pending = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
-
-        await Events.RemovePendingAsync([pending.Key], EventFate.Delivered, default);
-
-        Assert.Equal(AddResult.AddedBefore, await Events.TryAddAsync(e, "m-1", default));
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-9", default));
-        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task RemovePending_IsIdempotent()
-    {
-        var e = Event("contract-remove");
-        await Events.TryAddAsync(e, null, default);
-        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
-
-        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
-        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
-
-        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task ReadPending_ReturnsOldestFirstAndRespectsTheLimit()
-    {
-        for (var i = 0; i < 12; i++)
-        {
-            await Events.TryAddAsync(Event($"contract-order-{i}", $"c-{i}"), null, default);
-        }
-
-        var five = await Events.ReadPendingAsync(5, default);
-        var all = await Events.ReadPendingAsync(1000, default);
-
-        Assert.Equal(5, five.Count);
-        Assert.Equal(all.OrderBy(p => p.EnqueuedAt).ThenBy(p => p.EventId).Select(p => p.EventId), all.Select(p => p.EventId));
-        // Oldest first within each partition: what a bounded read takes from a partition is that partition's oldest.
-        foreach (var partition in five.GroupBy(p => p.Partition))
-        {
-            var oldest = all.Where(p => p.Partition == partition.Key).Take(partition.Count()).Select(p => p.EventId);
-            Assert.Equal(oldest.Order(), partition.Select(p => p.EventId).Order());
-        }
-    }
-
-    [Fact]
-    public async Task ReadPending_ABacklogLargerThanTheLimit_ReturnsExactlyTheLimitFromEveryPartition()
-    {
-        for (var i = 0; i < 40; i++)
-        {
-            await Events.TryAddAsync(Event($"contract-backlog-{i}", $"b-{i}"), null, default);
-        }
-
-        var some = await Events.ReadPendingAsync(10, default);
-
-        Assert.Equal(10, some.Count);
-        Assert.Equal(10, some.Select(p => p.EventId).Distinct().Count());
-    }
-
-    [Fact]
-    public async Task PendingStats_CountsAndAgesThePending()
-    {
-        await Events.TryAddAsync(Event("contract-stats-1"), null, default);
-        await Events.TryAddAsync(Event("contract-stats-2"), null, default);
-
-        var stats = await Events.PendingStatsAsync(default);
-
-        Assert.True(stats.Count >= 2);
-        Assert.NotNull(stats.OldestEnqueuedAt);
-    }
-
-    [Fact]
-    public async Task InFlight_SavedReadAndDeleted()
-    {
-        var e = Event("contract-inflight");
-        await Events.TryAddAsync(e, null, default);
-        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
-        var body = new byte[300_000];
-        Random.Shared.NextBytes(body);
-        var request = new InFlightRequest("req-1", "acme-eu", body, [new InFlightBatch(body.Length - 2, [key])], DateTimeOffset.UnixEpoch);
-
-        await Events.SaveInFlightAsync(request, default);
-        await Events.SaveInFlightAsync(request, default);
-        var read = Assert.Single(await Events.ReadInFlightAsync(default));
-        await Events.DeleteInFlightAsync("req-1", default);
-        await Events.DeleteInFlightAsync("req-1", default);
-
-        Assert.Equal(body, read.Body);
-        Assert.Equal("acme-eu", read.InputName);
-        Assert.Equal(key, Assert.Single(read.Events));
-        Assert.Empty(await Events.ReadInFlightAsync(default));
-    }
-
-    [Fact]
-    public async Task PurgeSeen_ForgetsOldDedupeRecordsOnly()
-    {
-        var e = Event("contract-purge");
-        await Events.TryAddAsync(e, null, default);
-        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
-        await Events.RemovePendingAsync([key], EventFate.Delivered, default);
-
-        Assert.Equal(0, await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
-        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
-        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, null, default)); // forgotten, so accepted again
-    }
-
-    [Fact]
-    public async Task PurgeSeen_NeverForgetsAnEventThatIsStillPending()
-    {
-        var e = Event("contract-purge-pending");
-        await Events.TryAddAsync(e, "m-1", default);
-
-        await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default);
-
-        // Still in the outbox (mParticle down for a month, say): a second copy must remain a duplicate.
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-2", default));
-        Assert.Single(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-    }
-
-    [Fact]
-    public async Task QuarantinedAtPush_IsParked_KeptFromPurge_AndRestoredAsItWas()
-    {
-        var e = Event("contract-park");
-        await Events.TryAddAsync(e, "m-park", default);
-        var before = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
-        var pendingBefore = (await Events.PendingStatsAsync(default)).Count;
-
-        await Events.RemovePendingAsync([before.Key], EventFate.Quarantined, default);
-        await Events.RemovePendingAsync([before.Key], EventFate.Quarantined, default); // a retry after a crash: harmless
-
-        // Parked: not read, not counted as pending, and its dedupe record survives any purge while it is parked.
-        Assert.DoesNotContain(await Events.ReadPendingAsync(100, default), p => p.EventId == e.Context.EventId);
-        Assert.Equal(pendingBefore - 1, (await Events.PendingStatsAsync(default)).Count);
-        await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default);
-        Assert.Equal(AddResult.Duplicate, await Events.TryAddAsync(e, "m-other", default));
-
-        Assert.Equal(1, await Events.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
-        Assert.Equal(0, await Events.RestoreParkedAsync([e.Context.EventId], default)); // restored once only
-
-        var after = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
-        Assert.Equal(before.Key, after.Key);
-        Assert.Equal(before.MessageId, after.MessageId);
-        Assert.Equal(before.Json, after.Json);
-    }
-
-    [Fact]
-    public async Task PurgeParked_ForgetsOnlyWhatWasParkedBeforeTheCutoff_ThenItsDedupeRecordCanGo()
-    {
-        var e = Event("contract-park-purge");
-        await Events.TryAddAsync(e, null, default);
-        var key = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId).Key;
-        await Events.RemovePendingAsync([key], EventFate.Quarantined, default);
-
-        Assert.Equal(0, await Events.PurgeParkedAsync(TimeProvider.System.GetUtcNow().AddDays(-1), default));
-        Assert.True(await Events.PurgeParkedAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
-
-        Assert.Equal(0, await Events.RestoreParkedAsync([e.Context.EventId], default));
-        Assert.True(await Events.PurgeSeenAsync(TimeProvider.System.GetUtcNow().AddMinutes(1), default) >= 1);
-        Assert.Equal(AddResult.Added, await Events.TryAddAsync(e, null, default));
-    }
-
-    [Fact]
-    public async Task ReplacePending_RewritesTheEventInPlace_DueNow_OnlyWhileItIsPending()
-    {
-        var e = Event("contract-replace");
-        await Events.TryAddAsync(e, "m-replace", default);
-        var before = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId);
-        await Events.HoldPendingAsync([before.Key], TimeProvider.System.GetUtcNow().AddHours(1), default);
-        var replacement = e with { Context = e.Context with { User = e.Context.User with { SessionId = "s-replaced" } } };
-
-        Assert.False(await Events.ReplacePendingAsync(e.Context.EventId, _ => null, default));               // the rule declined
-        Assert.False(await Events.ReplacePendingAsync(Guid.NewGuid(), _ => replacement, default));           // never stored
-        Assert.True(await Events.ReplacePendingAsync(e.Context.EventId, stored => stored == e ? replacement : null, default));
-
-        var after = (await Events.ReadPendingAsync(100, default)).Single(p => p.EventId == e.Context.EventId); // held before, due now
-        Assert.Equal(before.Key, after.Key);
-        Assert.Equal("s-replaced", System.Text.Json.JsonSerializer.Deserialize(after.Json, RelayJsonContext.Default.TrackingEvent)!.Context.User.SessionId);
-        await Events.RemovePendingAsync([after.Key], EventFate.Delivered, default);
-        Assert.False(await Events.ReplacePendingAsync(e.Context.EventId, _ => replacement, default));       // sent: nothing to change
     }
 
     [Fact]
