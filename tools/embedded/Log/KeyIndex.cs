@@ -90,8 +90,62 @@ internal sealed class KeyIndex
         return 0;
     }
 
+    /// <summary>Adds an entry the caller knows is new (a replay of the log, whose records say so): no key is read.</summary>
+    public void Insert(ulong hash, long address)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
+        var i = Home(hash);
+        while (addresses[i] != 0)
+        {
+            i = (i + 1) & mask;
+        }
+
+        hashes[i] = hash;
+        addresses[i] = address;
+        if (++Count > limit)
+        {
+            Grow();
+        }
+    }
+
+    /// <summary>
+    /// Points the entry that holds <paramref name="from"/> at <paramref name="to"/> instead (a key's newer record,
+    /// whose record names the one it follows), or with <paramref name="to"/> 0 removes it. No key is read: the address
+    /// is the entry's identity. False when no entry holds <paramref name="from"/>.
+    /// </summary>
+    public bool Move(ulong hash, long from, long to)
+    {
+        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        {
+            if (hashes[i] == hash && addresses[i] == from)
+            {
+                if (to != 0)
+                {
+                    addresses[i] = to;
+                }
+                else
+                {
+                    ShiftBack(i);
+                    Count--;
+                }
+
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>A key's hash: XxHash3 of its UTF-16 code units, seeded per process so keys cannot be chosen to collide.</summary>
     public static ulong Hash(ReadOnlySpan<char> key) => XxHash3.HashToUInt64(MemoryMarshal.AsBytes(key), Seed);
+
+    /// <summary>An id's hash, seeded as <see cref="Hash(ReadOnlySpan{char})"/>.</summary>
+    public static ulong Hash(Guid id)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes);
+        return XxHash3.HashToUInt64(bytes, Seed);
+    }
 
     private static readonly long Seed = Random.Shared.NextInt64();
 

@@ -185,10 +185,14 @@ internal sealed class StateLog : IDisposable
     }
 
     /// <summary>Every committed record from the start, in log order, commit records left out (the replay at open).</summary>
-    public IEnumerable<LogRecord> ReadCommitted()
+    public IEnumerable<LogRecord> ReadCommitted() => ReadUpTo(CommittedEnd);
+
+    /// <summary>Every record from the start, the open batch's included (what the writer itself sees), commit records left out.</summary>
+    public IEnumerable<LogRecord> ReadAll() => ReadUpTo(End);
+
+    private IEnumerable<LogRecord> ReadUpTo(long end)
     {
         writer.Flush();
-        var end = CommittedEnd;
         for (var number = 1; number <= segment; number++)
         {
             var path = SegmentPath(directory, number);

@@ -1,0 +1,183 @@
+using CsCheck;
+using CtMparticle.Embedded;
+using CtMparticle.Embedded.Log;
+using CtMparticle.Storage;
+using CtMparticle.Tracking;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CtMparticle.Tests.Storage;
+
+/// <summary>The log's event store (ADR 0007, step 2) passes the event store's contract, as the SQLite and Azure stores do.</summary>
+public sealed class LogEventStoreContractTests : EventStoreContractTests, IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
+    private readonly LogEventStore store;
+
+    public LogEventStoreContractTests() => store = LogEventStore.Open(folder, TimeProvider.System);
+
+    private protected override IEventStore Events => store;
+
+    public void Dispose()
+    {
+        store.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+}
+
+/// <summary>
+/// The log's event store against the SQLite store as the oracle: random runs of every operation, in and out of
+/// batches, with rollbacks and crashes (the log store closed mid-batch and opened again, where SQLite rolls the batch
+/// back), must give the same answers and leave the same outbox, byte for byte.
+/// </summary>
+public sealed class LogEventStoreTests : IDisposable
+{
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-log-events-").FullName;
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+
+    private enum Op { Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Crash }
+
+    [Fact]
+    public async Task EveryOperation_InAndOutOfBatches_WithRollbacksAndCrashes_AnswersAsTheSqliteStoreDoes()
+    {
+        var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 11], Gen.Int[0, 3]).Array[1, 60];
+        var run = 0;
+        await gen.SampleAsync(async operations =>
+        {
+            var directory = Path.Combine(work, $"run-{run++}");
+            var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+            await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
+            var log = LogEventStore.Open(Path.Combine(directory, "log"), time);
+            try
+            {
+                var inBatch = false;
+                foreach (var (op, key, arg) in operations)
+                {
+                    var e = Event(key);
+                    var message = arg == 3 ? null : $"m-{arg}";
+                    switch (op)
+                    {
+                        case Op.Add:
+                            Assert.Equal(await oracle.TryAddAsync(e, message, default), await log.TryAddAsync(e, message, default));
+                            break;
+                        case Op.Withhold:
+                            Assert.Equal(await oracle.WithholdAsync(e, message, default), await log.WithholdAsync(e, message, default));
+                            break;
+                        case Op.Hold:
+                            await Both(s => s.HoldPendingAsync([Key(e)], time.GetUtcNow().AddMinutes(arg * 10), default));
+                            break;
+                        case Op.Deliver or Op.Withdraw or Op.Quarantine:
+                            var fate = op == Op.Deliver ? EventFate.Delivered : op == Op.Withdraw ? EventFate.Withdrawn : EventFate.Quarantined;
+                            await Both(s => s.RemovePendingAsync([Key(e), Key(Event(key + 1))], fate, default));
+                            break;
+                        case Op.Restore:
+                            Assert.Equal(await oracle.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default), await log.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
+                            break;
+                        case Op.Replace:
+                            Assert.Equal(await oracle.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default), await log.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default));
+                            break;
+                        case Op.PurgeParked:
+                            Assert.Equal(await oracle.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
+                            break;
+                        case Op.PurgeSeen:
+                            Assert.Equal(await oracle.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
+                            break;
+                        case Op.Wait:
+                            time.Advance(TimeSpan.FromMinutes(arg * 4 + 1));
+                            break;
+                        case Op.Begin when !inBatch:
+                            await oracle.BeginBatchAsync(default);
+                            await log.BeginBatchAsync(default);
+                            inBatch = true;
+                            break;
+                        case Op.Commit when inBatch:
+                            await oracle.CommitBatchAsync(default);
+                            await log.CommitBatchAsync(default);
+                            inBatch = false;
+                            break;
+                        case Op.Rollback when inBatch:
+                            await oracle.RollbackBatchAsync(default);
+                            await log.RollbackBatchAsync(default);
+                            inBatch = false;
+                            break;
+                        case Op.Crash:
+                            // The process stops: an open batch is lost (SQLite rolls it back), and the log store is rebuilt from its file.
+                            if (inBatch)
+                            {
+                                await oracle.RollbackBatchAsync(default);
+                            }
+
+                            log.Dispose();
+                            log = LogEventStore.Open(Path.Combine(directory, "log"), time);
+                            inBatch = false;
+                            break;
+                    }
+
+                    Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.ReadPendingAsync(1000, default)));
+                    Assert.Equal(await oracle.PendingStatsAsync(default), await log.PendingStatsAsync(default));
+                    Assert.Equal(await oracle.OutboxEndAsync(default) > 0, await log.OutboxEndAsync(default) > 0);
+                }
+
+                if (inBatch)
+                {
+                    await oracle.CommitBatchAsync(default);
+                    await log.CommitBatchAsync(default);
+                }
+
+                // Whatever the run did, reopening the log rebuilds the same outbox and the same dedupe answers.
+                log.Dispose();
+                log = LogEventStore.Open(Path.Combine(directory, "log"), time);
+                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.ReadPendingAsync(1000, default)));
+                for (var key = 0; key <= 12; key++)
+                {
+                    Assert.Equal(await oracle.WithholdAsync(Event(key), "m-0", default), await log.WithholdAsync(Event(key), "m-0", default));
+                }
+            }
+            finally
+            {
+                log.Dispose();
+            }
+
+            async Task Both(Func<IEventStore, Task> act)
+            {
+                await act(oracle);
+                await act(log);
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
+    public async Task Reopen_AfterACrashMidBatch_KeepsTheCommittedBatchesAndLosesTheOpenOne_AsAnInputRedoneByTheRerun()
+    {
+        var directory = Path.Combine(work, "crash");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        using (var store = LogEventStore.Open(directory, time))
+        {
+            await store.BeginBatchAsync(default);
+            await store.TryAddAsync(Event(1), "m-1", default);
+            await store.CommitBatchAsync(default);
+            await store.BeginBatchAsync(default);
+            await store.TryAddAsync(Event(2), "m-2", default);
+            await store.RemovePendingAsync([Key(Event(1))], EventFate.Delivered, default);
+            // the process dies here
+        }
+
+        using var reopened = LogEventStore.Open(directory, time);
+        Assert.Equal([Event(1).Context.EventId], (await reopened.ReadPendingAsync(10, default)).Select(p => p.EventId));
+        Assert.Equal(AddResult.AddedBefore, await reopened.TryAddAsync(Event(1), "m-1", default)); // the redelivery of its message
+        Assert.Equal(AddResult.Added, await reopened.TryAddAsync(Event(2), "m-2", default));       // lost with the batch: stored again
+        Assert.Equal(2, reopened.Known);
+        Assert.Equal("2 record(s) after the last commit", reopened.Recovery.Problem);
+    }
+
+    private static TrackingEvent Event(int key) => new SignedIn(new EventContext(Uuid5.ForEvent($"log-{key}"), $"log-{key}",
+        new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero), EventSource.Storefront, $"log-{key}", "acme-de", new Region("DE"), new UserIds($"c-{key % 3}")), "password");
+
+    private static PendingEventKey Key(TrackingEvent e) => new("ignored", e.Context.EventId, DateTimeOffset.UnixEpoch);
+
+    private static Func<TrackingEvent, TrackingEvent?> Rewrite(int arg) =>
+        stored => arg == 0 ? null : stored with { Context = stored.Context with { User = stored.Context.User with { SessionId = $"s-{arg}" } } };
+
+    private static IEnumerable<string> Outbox(IReadOnlyList<PendingEvent> pending) =>
+        pending.Select(p => $"{p.Partition}/{p.EventId}/{p.EnqueuedAt.UtcTicks}/{p.MessageId}/{Convert.ToBase64String(p.Json)}");
+}

@@ -1,0 +1,508 @@
+using System.Text.Json;
+using CtMparticle.Storage;
+using CtMparticle.Storage.Azure;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// The dedupe records and the outbox (<see cref="IEventStore"/>) on the append-only log, ADR 0007's step 2: every
+/// change of an event appends its whole new state (<see cref="EventRecord"/>), an in-memory <see cref="KeyIndex"/>
+/// finds an event's newest record by its id, and the outbox (pending events in read order) and the parked events are
+/// held in memory, rebuilt from the log at open. A new event costs one append and no read; a duplicate, one read of
+/// its newest record.
+/// <para>
+/// Batches as in <see cref="SqliteStore"/>: between <see cref="BeginBatchAsync"/> and <see cref="CommitBatchAsync"/> every
+/// change joins one commit; outside a batch each operation commits (durably) on its own. A rollback drops the
+/// batch's records and undoes what they changed in memory. In-flight requests go to the in-flight journal, as a push
+/// beside the ingest's do today (<see cref="InFlightJournal"/>). Not yet here (later steps of the ADR): the ledger,
+/// the other ports, snapshots for a push beside the ingest, and compaction.
+/// </para>
+/// One operation at a time (a lock, as <see cref="SqliteStore"/> has).
+/// </summary>
+internal sealed class LogEventStore : IEventStore, IDisposable
+{
+    private readonly StateLog log;
+    private readonly InFlightJournal journal;
+    private readonly TimeProvider time;
+    private readonly int partitions;
+    private readonly SemaphoreSlim gate = new(1, 1);
+    private readonly KeyIndex events = new();
+    private readonly Dictionary<Guid, Slot> outbox = [];
+    private readonly SortedSet<(long Enqueued, Guid Id)> order = [];
+    private readonly Dictionary<Guid, long> parked = []; // event id → its newest (parked) record
+    private readonly HashSet<string> settledInJournal = new(StringComparer.Ordinal);
+    private readonly List<Action> undo = [];
+    private long nextPlace = 1;
+    private bool inBatch;
+
+    private LogEventStore(StateLog log, InFlightJournal journal, TimeProvider time, int partitions)
+    {
+        this.log = log;
+        this.journal = journal;
+        this.time = time;
+        this.partitions = partitions;
+    }
+
+    /// <summary>The log's opening (what it cut), for the caller's report.</summary>
+    public LogRecovery Recovery => log.Recovery;
+
+    /// <summary>Events the index knows (pending, sent, withheld, parked: every id seen and not yet forgotten).</summary>
+    public int Known => events.Count;
+
+    /// <summary>Opens (creating when needed) the store in <paramref name="directory"/> and rebuilds its memory from the log.</summary>
+    public static LogEventStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes)
+    {
+        var log = StateLog.Open(directory, segmentBytes);
+        var store = new LogEventStore(log, InFlightJournal.Open(Path.Combine(directory, "state.db")), time, partitions);
+        foreach (var record in log.ReadCommitted())
+        {
+            if (record.Kind == EventRecord.Kind)
+            {
+                store.Apply(EventRecord.Decode(record.Payload), record.Address, replaying: true);
+            }
+        }
+
+        return store;
+    }
+
+    // ---- batches -------------------------------------------------------------------------------------------------
+
+    public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() => inBatch = true, cancellationToken);
+
+    public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        log.Commit(durable: true);
+        undo.Clear();
+        inBatch = false;
+        if (settledInJournal.Count > 0)
+        {
+            journal.Delete(settledInJournal);
+            settledInJournal.Clear();
+        }
+
+        return true;
+    }, cancellationToken);
+
+    public Task RollbackBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        log.Rollback();
+        Undo();
+        inBatch = false;
+        settledInJournal.Clear(); // their events' removal is undone: they go again, byte for byte
+        return true;
+    }, cancellationToken);
+
+    // ---- IEventStore ---------------------------------------------------------------------------------------------
+
+    public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Changing(() =>
+    {
+        var id = trackingEvent.Context.EventId;
+        if (Newest(id) is { } seen)
+        {
+            // Stored before by this message (a redelivery after a crash); an event it withheld was never stored.
+            return messageId is not null && seen.Status != EventStatus.Withheld && seen.MessageId == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+        }
+
+        var now = time.GetUtcNow().UtcTicks;
+        Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey,
+            JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent)));
+        return AddResult.Added;
+    }, cancellationToken);
+
+    public Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Changing(() =>
+    {
+        var id = trackingEvent.Context.EventId;
+        if (Newest(id) is { } seen)
+        {
+            // Only this message's own earlier withholding (a redelivery after a crash) counts as done before.
+            return messageId is not null && seen.Status == EventStatus.Withheld && seen.MessageId == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+        }
+
+        var now = time.GetUtcNow().UtcTicks;
+        Write(new EventRecord(id, EventStatus.Withheld, 0, 0, 0, 0, 0, 0, now, now, messageId, trackingEvent.Context.DedupeKey, ReadOnlyMemory<byte>.Empty));
+        return AddResult.Added;
+    }, cancellationToken);
+
+    public Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Changing<bool>(() =>
+    {
+        if (!outbox.TryGetValue(eventId, out var slot)
+            || JsonSerializer.Deserialize(Json(slot), RelayJsonContext.Default.TrackingEvent) is not { } stored
+            || replace(stored) is not { } replacement)
+        {
+            return false;
+        }
+
+        var newest = Read(slot.Newest);
+        Write(newest with
+        {
+            Previous = slot.Newest, Added = slot.Added, JsonAt = 0, NotBeforeTicks = 0,
+            Json = JsonSerializer.SerializeToUtf8Bytes(replacement, RelayJsonContext.Default.TrackingEvent),
+        });
+        return true;
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, CancellationToken cancellationToken) => ReadPendingAsync(max, long.MaxValue, cancellationToken);
+
+    /// <summary>As <see cref="ReadPendingAsync(int, CancellationToken)"/>, of the events stored up to <paramref name="upTo"/> (<see cref="OutboxEndAsync"/>).</summary>
+    public Task<IReadOnlyList<PendingEvent>> ReadPendingAsync(int max, long upTo, CancellationToken cancellationToken) => Locked<IReadOnlyList<PendingEvent>>(() =>
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        var list = new List<PendingEvent>();
+        foreach (var (enqueued, id) in order)
+        {
+            if (list.Count >= max)
+            {
+                break;
+            }
+
+            var slot = outbox[id];
+            if (slot.NotBefore <= now && slot.Place <= upTo)
+            {
+                list.Add(new PendingEvent(PartitionOf(id), id, new DateTimeOffset(enqueued, TimeSpan.Zero), slot.MessageId, Json(slot)));
+            }
+        }
+
+        return list;
+    }, cancellationToken);
+
+    public Task HoldPendingAsync(IReadOnlyCollection<PendingEventKey> events, DateTimeOffset until, CancellationToken cancellationToken) => Changing(() =>
+    {
+        foreach (var key in events)
+        {
+            if (outbox.TryGetValue(key.EventId, out var slot))
+            {
+                Write(Read(slot.Newest) with { Previous = slot.Newest, Added = slot.Added, JsonAt = slot.JsonAt, NotBeforeTicks = until.UtcTicks, Json = ReadOnlyMemory<byte>.Empty });
+            }
+        }
+
+        return true;
+    }, cancellationToken);
+
+    public Task RemovePendingAsync(IReadOnlyCollection<PendingEventKey> events, EventFate fate, CancellationToken cancellationToken) => Changing(() =>
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        var status = fate switch
+        {
+            EventFate.Delivered => EventStatus.Delivered,
+            EventFate.Withdrawn => EventStatus.Withdrawn,
+            _ => EventStatus.Parked, // parked, not dropped: a replay of the quarantine record can put it back as it was
+        };
+        foreach (var key in events)
+        {
+            if (outbox.TryGetValue(key.EventId, out var slot))
+            {
+                Write(Read(slot.Newest) with
+                {
+                    Status = status, Previous = slot.Newest, Added = slot.Added, JsonAt = slot.JsonAt, StatusTicks = now, Json = ReadOnlyMemory<byte>.Empty,
+                });
+            }
+        }
+
+        return true;
+    }, cancellationToken);
+
+    public Task<int> RestoreParkedAsync(IReadOnlyCollection<Guid> eventIds, CancellationToken cancellationToken) => Changing(() =>
+    {
+        var restored = 0;
+        foreach (var id in eventIds.Distinct())
+        {
+            if (parked.TryGetValue(id, out var newest))
+            {
+                var record = Read(newest);
+                Write(record with
+                {
+                    Status = EventStatus.Pending, Previous = newest, Added = Resolve(record.Added, newest), JsonAt = Resolve(record.JsonAt, newest),
+                    Place = nextPlace, NotBeforeTicks = 0, StatusTicks = time.GetUtcNow().UtcTicks, Json = ReadOnlyMemory<byte>.Empty,
+                });
+                restored++;
+            }
+        }
+
+        return restored;
+    }, cancellationToken);
+
+    public Task<int> PurgeParkedAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Changing(() =>
+    {
+        var purged = 0;
+        foreach (var (id, newest) in parked.ToList())
+        {
+            var record = Read(newest);
+            if (record.StatusTicks < olderThan.UtcTicks)
+            {
+                Write(record with
+                {
+                    Status = EventStatus.Quarantined, Previous = newest, Added = Resolve(record.Added, newest), JsonAt = Resolve(record.JsonAt, newest),
+                    Json = ReadOnlyMemory<byte>.Empty,
+                });
+                purged++;
+            }
+        }
+
+        return purged;
+    }, cancellationToken);
+
+    /// <summary>
+    /// Forgets dedupe records seen before <paramref name="olderThan"/>, except those of pending and parked events. Reads
+    /// the log's first records (events were first seen in log order) up to the first seen after the cutoff.
+    /// </summary>
+    public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Changing(() =>
+    {
+        var candidates = new List<(Guid Id, long Address)>();
+        foreach (var entry in log.ReadAll())
+        {
+            if (entry.Kind != EventRecord.Kind)
+            {
+                continue;
+            }
+
+            var record = EventRecord.Decode(entry.Payload);
+            if (record.Previous == 0)
+            {
+                if (record.SeenTicks >= olderThan.UtcTicks)
+                {
+                    break; // first sightings are appended in time order: none after this one is older
+                }
+
+                candidates.Add((record.EventId, entry.Address));
+            }
+        }
+
+        var purged = 0;
+        foreach (var (id, first) in candidates)
+        {
+            var newest = events.Find(KeyIndex.Hash(id), id, IsEvent);
+            if (newest == 0)
+            {
+                continue;
+            }
+
+            var record = Read(newest);
+            if (Resolve(record.Added, newest) == first && record.Status is not (EventStatus.Pending or EventStatus.Parked))
+            {
+                Write(record with { Status = EventStatus.Forgotten, Previous = newest, Added = first, JsonAt = Resolve(record.JsonAt, newest), Json = ReadOnlyMemory<byte>.Empty });
+                purged++;
+            }
+        }
+
+        return purged;
+    }, cancellationToken);
+
+    /// <summary>Durable when this returns, in the in-flight journal (a file of its own), whether or not a batch is open.</summary>
+    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
+    {
+        journal.Save(request);
+        return true;
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) =>
+        Locked<IReadOnlyList<InFlightRequest>>(() => [.. journal.ReadAll().Where(r => !settledInJournal.Contains(r.RequestId))], cancellationToken);
+
+    /// <summary>The request's events are settled; inside a batch it leaves the journal once the batch (holding their removal) commits.</summary>
+    public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Locked(() =>
+    {
+        if (inBatch)
+        {
+            settledInJournal.Add(requestId);
+        }
+        else
+        {
+            journal.Delete([requestId]);
+        }
+
+        return true;
+    }, cancellationToken);
+
+    public Task<PendingStats> PendingStatsAsync(CancellationToken cancellationToken) => PendingStatsAsync(long.MaxValue, cancellationToken);
+
+    public Task<PendingStats> PendingStatsAsync(long upTo, CancellationToken cancellationToken) => Locked(() =>
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        long count = 0, held = 0, oldest = long.MaxValue;
+        foreach (var slot in outbox.Values.Where(s => s.Place <= upTo))
+        {
+            count++;
+            held += slot.NotBefore > now ? 1 : 0;
+            oldest = Math.Min(oldest, slot.Enqueued);
+        }
+
+        return new PendingStats(count, count == 0 ? null : new DateTimeOffset(oldest, TimeSpan.Zero), held);
+    }, cancellationToken);
+
+    /// <summary>The outbox's newest place (0 when empty): events stored from now on come after it.</summary>
+    public Task<long> OutboxEndAsync(CancellationToken cancellationToken) => Locked(() => outbox.Count == 0 ? 0 : outbox.Values.Max(s => s.Place), cancellationToken);
+
+    public void Dispose()
+    {
+        log.Dispose(); // an open batch is dropped, as a crash would drop it
+        journal.Dispose();
+        gate.Dispose();
+    }
+
+    // ---- the core: every change is a record appended, then applied to memory --------------------------------------
+
+    /// <summary>Appends <paramref name="record"/> (the event's whole new state) and applies it; outside a batch, commits it.</summary>
+    private void Write(EventRecord record)
+    {
+        var address = log.Append(EventRecord.Kind, record.Encode());
+        Apply(record, address, replaying: false);
+    }
+
+    /// <summary>
+    /// A changing operation: outside a batch its records commit together when it returns (durably), and a failure
+    /// part-way drops them and undoes them in memory; inside a batch they join it, as SQLite statements join its
+    /// transaction.
+    /// </summary>
+    private Task<T> Changing<T>(Func<T> work, CancellationToken cancellationToken) => Locked(() =>
+    {
+        try
+        {
+            var result = work();
+            if (!inBatch)
+            {
+                log.Commit(durable: true);
+                undo.Clear();
+            }
+
+            return result;
+        }
+        catch when (!inBatch)
+        {
+            log.Rollback();
+            Undo();
+            throw;
+        }
+    }, cancellationToken);
+
+    private Task Changing(Func<bool> work, CancellationToken cancellationToken) => Changing<bool>(work, cancellationToken);
+
+    private void Undo()
+    {
+        for (var i = undo.Count - 1; i >= 0; i--)
+        {
+            undo[i]();
+        }
+
+        undo.Clear();
+    }
+
+    /// <summary>What a record changes in memory, the same at open (replaying) and when it is written.</summary>
+    private void Apply(EventRecord record, long address, bool replaying)
+    {
+        var id = record.EventId;
+        var hash = KeyIndex.Hash(id);
+        if (record.Previous == 0)
+        {
+            events.Insert(hash, address); // a first sighting: the caller found no entry for the id
+            Remember(() => events.Move(hash, address, 0), replaying);
+        }
+        else
+        {
+            var moved = events.Move(hash, record.Previous, record.Status == EventStatus.Forgotten ? 0 : address);
+            if (!moved)
+            {
+                throw new InvalidDataException($"The state log names a record at {record.Previous} that is not an event's newest.");
+            }
+
+            var previous = record.Previous;
+            Remember(record.Status == EventStatus.Forgotten ? () => events.Insert(hash, previous) : () => events.Move(hash, address, previous), replaying);
+        }
+
+        var hadSlot = outbox.Remove(id, out var oldSlot);
+        if (hadSlot)
+        {
+            order.Remove((oldSlot.Enqueued, id));
+        }
+
+        var wasParked = parked.Remove(id, out var oldParked);
+        var oldNext = nextPlace;
+        if (record.Status == EventStatus.Pending)
+        {
+            var slot = new Slot(address, Resolve(record.Added, address), Resolve(record.JsonAt, address), record.Place, record.EnqueuedTicks, record.NotBeforeTicks, record.MessageId);
+            outbox[id] = slot;
+            order.Add((slot.Enqueued, id));
+            nextPlace = Math.Max(nextPlace, record.Place + 1);
+        }
+        else if (record.Status == EventStatus.Parked)
+        {
+            parked[id] = address;
+        }
+
+        Remember(() =>
+        {
+            if (outbox.Remove(id, out var added))
+            {
+                order.Remove((added.Enqueued, id));
+            }
+
+            parked.Remove(id);
+            if (hadSlot)
+            {
+                outbox[id] = oldSlot;
+                order.Add((oldSlot.Enqueued, id));
+            }
+
+            if (wasParked)
+            {
+                parked[id] = oldParked;
+            }
+
+            nextPlace = oldNext;
+        }, replaying);
+    }
+
+    private void Remember(Action undoIt, bool replaying)
+    {
+        if (!replaying)
+        {
+            undo.Add(undoIt);
+        }
+    }
+
+    /// <summary>The newest record of the event, or null when the id was never seen (or forgotten).</summary>
+    private EventRecord? Newest(Guid id)
+    {
+        EventRecord? found = null;
+        var address = events.Find(KeyIndex.Hash(id), id, (wanted, at) => (found = Read(at)).EventId == wanted);
+        return address == 0 ? null : found;
+    }
+
+    private bool IsEvent(Guid wanted, long address) => Read(address).EventId == wanted;
+
+    private EventRecord Read(long address)
+    {
+        var record = log.ReadAt(address);
+        return record.Kind == EventRecord.Kind
+            ? EventRecord.Decode(record.Payload)
+            : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an event's was expected.");
+    }
+
+    private byte[] Json(Slot slot) => Read(slot.JsonAt).Json.ToArray();
+
+    private static long Resolve(long pointer, long self) => pointer == 0 ? self : pointer;
+
+    private string PartitionOf(Guid id) => Partitions.Name("e", Partitions.Of(id, partitions));
+
+    private async Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return work();
+        }
+        catch (IOException ex)
+        {
+            // The disk failed or filled: not the input's fault, so retry it later.
+            throw new TransientFailureException($"The state log is unavailable now ({ex.GetType().Name}).", ex);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private Task Locked(Func<bool> work, CancellationToken cancellationToken) => Locked<bool>(work, cancellationToken);
+
+    /// <summary>A pending event in memory: its newest record, where its first sighting and current JSON are, and what a read needs.</summary>
+    private readonly record struct Slot(long Newest, long Added, long JsonAt, long Place, long Enqueued, long NotBefore, string? MessageId);
+}
