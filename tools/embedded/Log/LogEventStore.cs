@@ -133,10 +133,9 @@ internal sealed class LogEventStore : IEventStore, IDisposable
             return false;
         }
 
-        var newest = Read(slot.Newest);
-        Write(newest with
+        Write(slot.Next(eventId) with
         {
-            Previous = slot.Newest, Added = slot.Added, JsonAt = 0, NotBeforeTicks = 0,
+            JsonAt = 0, NotBeforeTicks = 0,
             Json = JsonSerializer.SerializeToUtf8Bytes(replacement, RelayJsonContext.Default.TrackingEvent),
         });
         return true;
@@ -172,7 +171,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         {
             if (outbox.TryGetValue(key.EventId, out var slot))
             {
-                Write(Read(slot.Newest) with { Previous = slot.Newest, Added = slot.Added, JsonAt = slot.JsonAt, NotBeforeTicks = until.UtcTicks, Json = ReadOnlyMemory<byte>.Empty });
+                Write(slot.Next(key.EventId) with { NotBeforeTicks = until.UtcTicks });
             }
         }
 
@@ -192,10 +191,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         {
             if (outbox.TryGetValue(key.EventId, out var slot))
             {
-                Write(Read(slot.Newest) with
-                {
-                    Status = status, Previous = slot.Newest, Added = slot.Added, JsonAt = slot.JsonAt, StatusTicks = now, Json = ReadOnlyMemory<byte>.Empty,
-                });
+                Write(slot.Next(key.EventId) with { Status = status, StatusTicks = now });
             }
         }
 
@@ -418,7 +414,8 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         var oldNext = nextPlace;
         if (record.Status == EventStatus.Pending)
         {
-            var slot = new Slot(address, Resolve(record.Added, address), Resolve(record.JsonAt, address), record.Place, record.EnqueuedTicks, record.NotBeforeTicks, record.MessageId);
+            var slot = new Slot(address, Resolve(record.Added, address), Resolve(record.JsonAt, address), record.Place, record.EnqueuedTicks, record.NotBeforeTicks,
+                record.StatusTicks, record.SeenTicks, record.MessageId, record.DedupeKey);
             outbox[id] = slot;
             order.Add((slot.Enqueued, id));
             nextPlace = Math.Max(nextPlace, record.Place + 1);
@@ -503,6 +500,12 @@ internal sealed class LogEventStore : IEventStore, IDisposable
 
     private Task Locked(Func<bool> work, CancellationToken cancellationToken) => Locked<bool>(work, cancellationToken);
 
-    /// <summary>A pending event in memory: its newest record, where its first sighting and current JSON are, and what a read needs.</summary>
-    private readonly record struct Slot(long Newest, long Added, long JsonAt, long Place, long Enqueued, long NotBefore, string? MessageId);
+    /// <summary>A pending event in memory: its newest record's state, where its first sighting and current JSON are.</summary>
+    private readonly record struct Slot(long Newest, long Added, long JsonAt, long Place, long Enqueued, long NotBefore, long StatusTicks, long SeenTicks,
+        string? MessageId, string? DedupeKey)
+    {
+        /// <summary>The event's state as its next record starts from (without JSON: the current JSON stays where it is).</summary>
+        public EventRecord Next(Guid id) => new(id, EventStatus.Pending, Newest, Added, JsonAt, Place, Enqueued, NotBefore, StatusTicks, SeenTicks, MessageId, DedupeKey,
+            ReadOnlyMemory<byte>.Empty);
+    }
 }

@@ -169,19 +169,27 @@ internal sealed class StateLog : IDisposable
             readers[number] = handle;
         }
 
-        Span<byte> header = stackalloc byte[HeaderBytes];
-        if (RandomAccess.Read(handle, header, offset) != HeaderBytes || !TryHeader(header, out var kind, out var length))
+        // One read for a record up to 4 KB (most are), a second for the rest of a larger one.
+        var buffer = new byte[4096];
+        var read = RandomAccess.Read(handle, buffer, offset);
+        if (read < HeaderBytes + TrailerBytes || !TryHeader(buffer, out var kind, out var length))
         {
             throw new InvalidDataException($"No log record starts at address {address}.");
         }
 
-        var rest = new byte[length + TrailerBytes];
-        if (RandomAccess.Read(handle, rest, offset + HeaderBytes) != rest.Length || !Checks(header, rest))
+        var total = HeaderBytes + length + TrailerBytes;
+        if (total > buffer.Length)
+        {
+            Array.Resize(ref buffer, total);
+            read += RandomAccess.Read(handle, buffer.AsSpan(read), offset + read);
+        }
+
+        if (read < total || !Checks(buffer.AsSpan(0, HeaderBytes), buffer.AsSpan(HeaderBytes, length + TrailerBytes)))
         {
             throw new InvalidDataException($"The log record at address {address} fails its checksum: the file was damaged.");
         }
 
-        return new LogRecord(address, kind, rest.AsMemory(0, length));
+        return new LogRecord(address, kind, buffer.AsMemory(HeaderBytes, length));
     }
 
     /// <summary>Every committed record from the start, in log order, commit records left out (the replay at open).</summary>
