@@ -192,10 +192,13 @@ internal sealed class StateLog : IDisposable
         return new LogRecord(address, kind, buffer.AsMemory(HeaderBytes, length));
     }
 
-    /// <summary>Every committed record from the start, in log order, commit records left out (the replay at open).</summary>
+    /// <summary>
+    /// Every committed record from the start, in log order, commit records left out (the replay at open). A record's
+    /// payload is valid until the enumeration moves on: copy what is kept.
+    /// </summary>
     public IEnumerable<LogRecord> ReadCommitted() => ReadUpTo(CommittedEnd);
 
-    /// <summary>Every record from the start, the open batch's included (what the writer itself sees), commit records left out.</summary>
+    /// <summary>As <see cref="ReadCommitted"/>, the open batch's records included (what the writer itself sees).</summary>
     public IEnumerable<LogRecord> ReadAll() => ReadUpTo(End);
 
     private IEnumerable<LogRecord> ReadUpTo(long end)
@@ -395,9 +398,14 @@ internal sealed class StateLog : IDisposable
     }
 
     /// <summary>Reads a segment's records in order, stopping at the first one that is torn or fails its checks.</summary>
+    /// <summary>
+    /// Reads a segment's records in order, stopping at the first one that is torn or fails its checks. A record's
+    /// payload lives in the reader's buffer: it is valid until the next <see cref="Next"/>.
+    /// </summary>
     private sealed class SegmentReader(FileStream stream)
     {
-        private readonly byte[] header = new byte[HeaderBytes];
+        private readonly long length = stream.Length; // what the file held when reading began; appends after it are not read
+        private byte[] buffer = new byte[64 * 1024];
 
         /// <summary>The end of the last valid record read.</summary>
         public long Position { get; private set; }
@@ -407,34 +415,41 @@ internal sealed class StateLog : IDisposable
 
         public LogRecord? Next()
         {
-            var left = stream.Length - Position;
+            var left = length - Position;
             if (left == 0)
             {
                 return null;
             }
 
-            if (left < HeaderBytes + TrailerBytes || stream.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false) != HeaderBytes)
+            if (left < HeaderBytes + TrailerBytes || stream.ReadAtLeast(buffer.AsSpan(0, HeaderBytes), HeaderBytes, throwOnEndOfStream: false) != HeaderBytes)
             {
                 Problem = $"a torn record at byte {Position}";
                 return null;
             }
 
-            if (!TryHeader(header, out var kind, out var length) || HeaderBytes + (long)length + TrailerBytes > left)
+            if (!TryHeader(buffer, out var kind, out var size) || HeaderBytes + (long)size + TrailerBytes > left)
             {
                 Problem = kind == 0 ? $"zeroed bytes at byte {Position}" : $"a torn or damaged record at byte {Position}";
                 return null;
             }
 
-            var rest = new byte[length + TrailerBytes];
-            stream.ReadExactly(rest);
-            if (!Checks(header, rest))
+            var total = HeaderBytes + size + TrailerBytes;
+            if (total > buffer.Length)
+            {
+                var larger = new byte[Math.Max(total, buffer.Length * 2)];
+                buffer.AsSpan(0, HeaderBytes).CopyTo(larger);
+                buffer = larger;
+            }
+
+            stream.ReadExactly(buffer, HeaderBytes, size + TrailerBytes);
+            if (!Checks(buffer.AsSpan(0, HeaderBytes), buffer.AsSpan(HeaderBytes, size + TrailerBytes)))
             {
                 Problem = $"a record failing its checksum at byte {Position}";
                 return null;
             }
 
-            var record = new LogRecord(Position, kind, rest.AsMemory(0, length));
-            Position += HeaderBytes + length + TrailerBytes;
+            var record = new LogRecord(Position, kind, buffer.AsMemory(HeaderBytes, size));
+            Position += total;
             return record;
         }
     }
