@@ -52,8 +52,8 @@ public class EventStoreBenchmarks
         }
         else
         {
-            var log = LogEventStore.Open(folder, TimeProvider.System);
-            (store, begin, commit, owner) = (log, () => log.BeginBatchAsync(default), () => log.CommitBatchAsync(default), log);
+            var log = LogStore.Open(folder, TimeProvider.System);
+            (store, begin, commit, owner) = (log.Events, () => log.BeginBatchAsync(default), () => log.CommitBatchAsync(default), log);
         }
 
         for (var i = 0; i < Earlier / Batch; i++)

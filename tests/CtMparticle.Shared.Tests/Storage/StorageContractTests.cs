@@ -305,12 +305,87 @@ public abstract class EventStoreContractTests
 }
 
 /// <summary>
-/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
-/// class) must pass the same cases, the event store's included (<see cref="EventStoreContractTests"/>).
+/// The order contexts' contract: every implementation of <see cref="IOrderContextStore"/> passes these cases (the
+/// full stores through <see cref="StorageContractTests"/>; the log's stores, ADR 0007, on one log).
 /// </summary>
-public abstract class StorageContractTests : EventStoreContractTests
+public abstract class OrderContextStoreContractTests : EventStoreContractTests
 {
     private protected abstract IOrderContextStore Orders { get; }
+
+    [Fact]
+    public async Task OrderContext_FoundByOrderAndByPayment()
+    {
+        var context = TestOptions.Order01Context();
+
+        await Orders.SaveAsync(context, default);
+        await Orders.SaveAsync(context, default);
+
+        Assert.Equal(context.OrderNumber, (await Orders.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
+        var byPayment = await Orders.FindByPaymentAsync(context.PaymentIds[0], default);
+        Assert.Equal(context.OrderId, byPayment!.OrderId);
+        Assert.Equal(context.Lines.Keys.Order(), byPayment.Lines.Keys.Order());
+        Assert.Equal(context.User, byPayment.User);
+        Assert.Null(await Orders.FindByOrderAsync("unknown", default));
+        Assert.Null(await Orders.FindByPaymentAsync("unknown", default));
+    }
+
+    [Fact]
+    public async Task OrderContext_AnOlderVersionSavedAfterANewer_ChangesNothing_AndAnyVersionReplacesOneWithout()
+    {
+        // An OrderCreated (version 1) redelivered after a follow-up fetched the order edited since (version 3: a
+        // customer set, a second payment): the follow-ups after it must still read version 3.
+        var created = TestOptions.Order01Context() with { OrderId = "versions-" + Guid.NewGuid().ToString("N"), PaymentIds = ["pay-1-" + Guid.NewGuid().ToString("N")], Version = 1 };
+        var fetched = created with
+        {
+            User = created.User with { CustomerId = "c-set-later" }, PaymentIds = [created.PaymentIds[0], "pay-2-" + Guid.NewGuid().ToString("N")], Version = 3,
+        };
+
+        await Orders.SaveAsync(fetched, default);
+        await Orders.SaveAsync(created, default);
+        await Orders.SaveAsync(created with { Version = 0 }, default); // a context of no known version is older than any
+
+        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByOrderAsync(created.OrderId, default)));
+        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByPaymentAsync(created.PaymentIds[0], default)));
+        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByPaymentAsync(fetched.PaymentIds[1], default)));
+
+        // The same version again replaces (a redelivery of the same state); a newer one replaces.
+        await Orders.SaveAsync(fetched with { OrderNumber = "same-version" }, default);
+        Assert.Equal("same-version", (await Orders.FindByOrderAsync(created.OrderId, default))!.OrderNumber);
+        await Orders.SaveAsync(fetched with { User = created.User, Version = 4 }, default);
+        Assert.Equal((4L, created.User.CustomerId), Version(await Orders.FindByPaymentAsync(fetched.PaymentIds[1], default)));
+
+        // A context saved without a version (as before versions were kept) gives way to the next one with any.
+        var unversioned = created with { OrderId = "unversioned-" + Guid.NewGuid().ToString("N"), Version = 0 };
+        await Orders.SaveAsync(unversioned, default);
+        Assert.Equal((0L, created.User.CustomerId), Version(await Orders.FindByOrderAsync(unversioned.OrderId, default)));
+        await Orders.SaveAsync(unversioned with { User = fetched.User, Version = 2 }, default);
+        Assert.Equal((2L, "c-set-later"), Version(await Orders.FindByOrderAsync(unversioned.OrderId, default)));
+
+        static (long, string?) Version(OrderContext? order) => (order!.Version, order.User.CustomerId);
+    }
+
+    [Fact]
+    public async Task OrderContext_AnOlderVersionSavedLater_IsForgottenWithTheNewest()
+    {
+        var created = TestOptions.Order01Context() with { OrderId = "versions-purge-" + Guid.NewGuid().ToString("N"), PaymentIds = [], Version = 1 };
+        var at = TimeProvider.System.GetUtcNow();
+        await Orders.SaveAsync(created with { Version = 3 }, default);
+        await Orders.SaveAsync(created, default);
+
+        await Orders.PurgeOrdersOlderThanAsync(at.AddDays(-1), default);
+        Assert.Equal(3, (await Orders.FindByOrderAsync(created.OrderId, default))!.Version);
+
+        Assert.True(await Orders.PurgeOrdersOlderThanAsync(at.AddMinutes(1), default) >= 1);
+        Assert.Null(await Orders.FindByOrderAsync(created.OrderId, default)); // the replayed version 1 does not come back
+    }
+}
+
+/// <summary>
+/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
+/// class) must pass the same cases, the event store's and the order contexts' included.
+/// </summary>
+public abstract class StorageContractTests : OrderContextStoreContractTests
+{
 
     private protected abstract IConsentStore Consent { get; }
 
@@ -558,73 +633,6 @@ public abstract class StorageContractTests : EventStoreContractTests
         Assert.Null(await Orders.FindByPaymentAsync(context.PaymentIds[0], default));
         Assert.Null(await Consent.GetAsync(consented, default));
         Assert.False((await Consent.GetAsync(refused, default))!.Consent.Gdpr["analytics"].Consented); // a refusal outlives the lifetime
-    }
-
-    [Fact]
-    public async Task OrderContext_FoundByOrderAndByPayment()
-    {
-        var context = TestOptions.Order01Context();
-
-        await Orders.SaveAsync(context, default);
-        await Orders.SaveAsync(context, default);
-
-        Assert.Equal(context.OrderNumber, (await Orders.FindByOrderAsync(context.OrderId, default))!.OrderNumber);
-        var byPayment = await Orders.FindByPaymentAsync(context.PaymentIds[0], default);
-        Assert.Equal(context.OrderId, byPayment!.OrderId);
-        Assert.Equal(context.Lines.Keys.Order(), byPayment.Lines.Keys.Order());
-        Assert.Equal(context.User, byPayment.User);
-        Assert.Null(await Orders.FindByOrderAsync("unknown", default));
-        Assert.Null(await Orders.FindByPaymentAsync("unknown", default));
-    }
-
-    [Fact]
-    public async Task OrderContext_AnOlderVersionSavedAfterANewer_ChangesNothing_AndAnyVersionReplacesOneWithout()
-    {
-        // An OrderCreated (version 1) redelivered after a follow-up fetched the order edited since (version 3: a
-        // customer set, a second payment): the follow-ups after it must still read version 3.
-        var created = TestOptions.Order01Context() with { OrderId = "versions-" + Guid.NewGuid().ToString("N"), PaymentIds = ["pay-1-" + Guid.NewGuid().ToString("N")], Version = 1 };
-        var fetched = created with
-        {
-            User = created.User with { CustomerId = "c-set-later" }, PaymentIds = [created.PaymentIds[0], "pay-2-" + Guid.NewGuid().ToString("N")], Version = 3,
-        };
-
-        await Orders.SaveAsync(fetched, default);
-        await Orders.SaveAsync(created, default);
-        await Orders.SaveAsync(created with { Version = 0 }, default); // a context of no known version is older than any
-
-        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByOrderAsync(created.OrderId, default)));
-        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByPaymentAsync(created.PaymentIds[0], default)));
-        Assert.Equal((3L, "c-set-later"), Version(await Orders.FindByPaymentAsync(fetched.PaymentIds[1], default)));
-
-        // The same version again replaces (a redelivery of the same state); a newer one replaces.
-        await Orders.SaveAsync(fetched with { OrderNumber = "same-version" }, default);
-        Assert.Equal("same-version", (await Orders.FindByOrderAsync(created.OrderId, default))!.OrderNumber);
-        await Orders.SaveAsync(fetched with { User = created.User, Version = 4 }, default);
-        Assert.Equal((4L, created.User.CustomerId), Version(await Orders.FindByPaymentAsync(fetched.PaymentIds[1], default)));
-
-        // A context saved without a version (as before versions were kept) gives way to the next one with any.
-        var unversioned = created with { OrderId = "unversioned-" + Guid.NewGuid().ToString("N"), Version = 0 };
-        await Orders.SaveAsync(unversioned, default);
-        Assert.Equal((0L, created.User.CustomerId), Version(await Orders.FindByOrderAsync(unversioned.OrderId, default)));
-        await Orders.SaveAsync(unversioned with { User = fetched.User, Version = 2 }, default);
-        Assert.Equal((2L, "c-set-later"), Version(await Orders.FindByOrderAsync(unversioned.OrderId, default)));
-
-        static (long, string?) Version(OrderContext? order) => (order!.Version, order.User.CustomerId);
-    }
-
-    [Fact]
-    public async Task OrderContext_AnOlderVersionSavedLater_IsForgottenWithTheNewest()
-    {
-        var created = TestOptions.Order01Context() with { OrderId = "versions-purge-" + Guid.NewGuid().ToString("N"), PaymentIds = [], Version = 1 };
-        var at = TimeProvider.System.GetUtcNow();
-        await Orders.SaveAsync(created with { Version = 3 }, default);
-        await Orders.SaveAsync(created, default);
-
-        await Orders.PurgeOrdersOlderThanAsync(at.AddDays(-1), default);
-        Assert.Equal(3, (await Orders.FindByOrderAsync(created.OrderId, default))!.Version);
-
-        Assert.True(await Orders.PurgeOrdersOlderThanAsync(at.AddMinutes(1), default) >= 1);
-        Assert.Null(await Orders.FindByOrderAsync(created.OrderId, default)); // the replayed version 1 does not come back
     }
 
     [Fact]

@@ -136,6 +136,20 @@ internal sealed class KeyIndex
         return false;
     }
 
+    /// <summary>Whether an entry of <paramref name="hash"/> holds exactly <paramref name="address"/> (no key is read).</summary>
+    public bool Holds(ulong hash, long address)
+    {
+        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        {
+            if (hashes[i] == hash && addresses[i] == address)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>A key's hash: XxHash3 of its UTF-16 code units, seeded per process so keys cannot be chosen to collide.</summary>
     public static ulong Hash(ReadOnlySpan<char> key) => XxHash3.HashToUInt64(MemoryMarshal.AsBytes(key), Seed);
 

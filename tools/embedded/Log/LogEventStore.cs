@@ -12,86 +12,51 @@ namespace CtMparticle.Embedded.Log;
 /// held in memory, rebuilt from the log at open. A new event costs one append and no read; a duplicate, one read of
 /// its newest record.
 /// <para>
-/// Batches as in <see cref="SqliteStore"/>: between <see cref="BeginBatchAsync"/> and <see cref="CommitBatchAsync"/> every
-/// change joins one commit; outside a batch each operation commits (durably) on its own. A rollback drops the
-/// batch's records and undoes what they changed in memory. In-flight requests go to the in-flight journal, as a push
+/// Batches, the lock and the undo of a dropped batch are the <see cref="LogCore"/>'s, shared with the other stores on
+/// the same log, and behave as <see cref="SqliteStore"/>'s. In-flight requests go to the in-flight journal, as a push
 /// beside the ingest's do today (<see cref="InFlightJournal"/>). Not yet here (later steps of the ADR): the ledger,
 /// the other ports, snapshots for a push beside the ingest, and compaction.
 /// </para>
-/// One operation at a time (a lock, as <see cref="SqliteStore"/> has).
 /// </summary>
 internal sealed class LogEventStore : IEventStore, IDisposable
 {
-    private readonly StateLog log;
+    private readonly LogCore core;
     private readonly InFlightJournal journal;
     private readonly TimeProvider time;
     private readonly int partitions;
-    private readonly SemaphoreSlim gate = new(1, 1);
     private readonly KeyIndex events = new();
     private readonly Dictionary<Guid, Slot> outbox = [];
     private readonly SortedSet<(long Enqueued, Guid Id)> order = [];
     private readonly Dictionary<Guid, long> parked = []; // event id → its newest (parked) record
     private readonly HashSet<string> settledInJournal = new(StringComparer.Ordinal);
-    private readonly List<Action> undo = [];
     private long nextPlace = 1;
-    private bool inBatch;
 
-    private LogEventStore(StateLog log, InFlightJournal journal, TimeProvider time, int partitions)
+    /// <summary>The event store on <paramref name="core"/>'s log; its records are handed to <see cref="Replay"/> at open.</summary>
+    public LogEventStore(LogCore core, InFlightJournal journal, TimeProvider time, int partitions)
     {
-        this.log = log;
+        this.core = core;
         this.journal = journal;
         this.time = time;
         this.partitions = partitions;
+        core.Committed += () =>
+        {
+            if (settledInJournal.Count > 0)
+            {
+                journal.Delete(settledInJournal);
+                settledInJournal.Clear();
+            }
+        };
+        core.RolledBack += settledInJournal.Clear; // their events' removal is undone: they go again, byte for byte
     }
 
     /// <summary>The log's opening (what it cut), for the caller's report.</summary>
-    public LogRecovery Recovery => log.Recovery;
+    public LogRecovery Recovery => core.Log.Recovery;
 
     /// <summary>Events the index knows (pending, sent, withheld, parked: every id seen and not yet forgotten).</summary>
     public int Known => events.Count;
 
-    /// <summary>Opens (creating when needed) the store in <paramref name="directory"/> and rebuilds its memory from the log.</summary>
-    public static LogEventStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes)
-    {
-        var log = StateLog.Open(directory, segmentBytes);
-        var store = new LogEventStore(log, InFlightJournal.Open(Path.Combine(directory, "state.db")), time, partitions);
-        foreach (var record in log.ReadCommitted())
-        {
-            if (record.Kind == EventRecord.Kind)
-            {
-                store.Apply(EventRecord.Decode(record.Payload), record.Address, replaying: true);
-            }
-        }
-
-        return store;
-    }
-
-    // ---- batches -------------------------------------------------------------------------------------------------
-
-    public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() => inBatch = true, cancellationToken);
-
-    public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>
-    {
-        log.Commit(durable: true);
-        undo.Clear();
-        inBatch = false;
-        if (settledInJournal.Count > 0)
-        {
-            journal.Delete(settledInJournal);
-            settledInJournal.Clear();
-        }
-
-        return true;
-    }, cancellationToken);
-
-    public Task RollbackBatchAsync(CancellationToken cancellationToken) => Locked(() =>
-    {
-        log.Rollback();
-        Undo();
-        inBatch = false;
-        settledInJournal.Clear(); // their events' removal is undone: they go again, byte for byte
-        return true;
-    }, cancellationToken);
+    /// <summary>A committed record of this store's kind, at open.</summary>
+    public void Replay(LogRecord record) => Apply(EventRecord.Decode(record.Payload), record.Address, replaying: true);
 
     // ---- IEventStore ---------------------------------------------------------------------------------------------
 
@@ -245,7 +210,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     public Task<int> PurgeSeenAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => Changing(() =>
     {
         var candidates = new List<(Guid Id, long Address)>();
-        foreach (var entry in log.ReadAll())
+        foreach (var entry in core.Log.ReadAll())
         {
             if (entry.Kind != EventRecord.Kind)
             {
@@ -297,7 +262,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     /// <summary>The request's events are settled; inside a batch it leaves the journal once the batch (holding their removal) commits.</summary>
     public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Locked(() =>
     {
-        if (inBatch)
+        if (core.InBatch)
         {
             settledInJournal.Add(requestId);
         }
@@ -328,59 +293,25 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     /// <summary>The outbox's newest place (0 when empty): events stored from now on come after it.</summary>
     public Task<long> OutboxEndAsync(CancellationToken cancellationToken) => Locked(() => outbox.Count == 0 ? 0 : outbox.Values.Max(s => s.Place), cancellationToken);
 
-    public void Dispose()
-    {
-        log.Dispose(); // an open batch is dropped, as a crash would drop it
-        journal.Dispose();
-        gate.Dispose();
-    }
+    /// <summary>Closes the in-flight journal; the log is its <see cref="LogCore"/>'s owner's.</summary>
+    public void Dispose() => journal.Dispose();
 
     // ---- the core: every change is a record appended, then applied to memory --------------------------------------
 
     /// <summary>Appends <paramref name="record"/> (the event's whole new state) and applies it; outside a batch, commits it.</summary>
     private void Write(EventRecord record)
     {
-        var address = log.Append(EventRecord.Kind, record.Encode());
+        var address = core.Append(EventRecord.Kind, record.Encode());
         Apply(record, address, replaying: false);
     }
 
-    /// <summary>
-    /// A changing operation: outside a batch its records commit together when it returns (durably), and a failure
-    /// part-way drops them and undoes them in memory; inside a batch they join it, as SQLite statements join its
-    /// transaction.
-    /// </summary>
-    private Task<T> Changing<T>(Func<T> work, CancellationToken cancellationToken) => Locked(() =>
-    {
-        try
-        {
-            var result = work();
-            if (!inBatch)
-            {
-                log.Commit(durable: true);
-                undo.Clear();
-            }
+    private Task<T> Changing<T>(Func<T> work, CancellationToken cancellationToken) => core.Changing(work, cancellationToken);
 
-            return result;
-        }
-        catch when (!inBatch)
-        {
-            log.Rollback();
-            Undo();
-            throw;
-        }
-    }, cancellationToken);
+    private Task Changing(Func<bool> work, CancellationToken cancellationToken) => core.Changing(work, cancellationToken);
 
-    private Task Changing(Func<bool> work, CancellationToken cancellationToken) => Changing<bool>(work, cancellationToken);
+    private Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken) => core.Locked(work, cancellationToken);
 
-    private void Undo()
-    {
-        for (var i = undo.Count - 1; i >= 0; i--)
-        {
-            undo[i]();
-        }
-
-        undo.Clear();
-    }
+    private Task Locked(Func<bool> work, CancellationToken cancellationToken) => core.Locked(work, cancellationToken);
 
     /// <summary>What a record changes in memory, the same at open (replaying) and when it is written.</summary>
     private void Apply(EventRecord record, long address, bool replaying)
@@ -452,7 +383,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     {
         if (!replaying)
         {
-            undo.Add(undoIt);
+            core.Remember(undoIt);
         }
     }
 
@@ -468,7 +399,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
 
     private EventRecord Read(long address)
     {
-        var record = log.ReadAt(address);
+        var record = core.Log.ReadAt(address);
         return record.Kind == EventRecord.Kind
             ? EventRecord.Decode(record.Payload)
             : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an event's was expected.");
@@ -479,26 +410,6 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     private static long Resolve(long pointer, long self) => pointer == 0 ? self : pointer;
 
     private string PartitionOf(Guid id) => Partitions.Name("e", Partitions.Of(id, partitions));
-
-    private async Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
-    {
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            return work();
-        }
-        catch (IOException ex)
-        {
-            // The disk failed or filled: not the input's fault, so retry it later.
-            throw new TransientFailureException($"The state log is unavailable now ({ex.GetType().Name}).", ex);
-        }
-        finally
-        {
-            gate.Release();
-        }
-    }
-
-    private Task Locked(Func<bool> work, CancellationToken cancellationToken) => Locked<bool>(work, cancellationToken);
 
     /// <summary>A pending event in memory: its newest record's state, where its first sighting and current JSON are.</summary>
     private readonly record struct Slot(long Newest, long Added, long JsonAt, long Place, long Enqueued, long NotBefore, long StatusTicks, long SeenTicks,

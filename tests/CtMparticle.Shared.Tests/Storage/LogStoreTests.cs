@@ -7,15 +7,20 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace CtMparticle.Tests.Storage;
 
-/// <summary>The log's event store (ADR 0007, step 2) passes the event store's contract, as the SQLite and Azure stores do.</summary>
-public sealed class LogEventStoreContractTests : EventStoreContractTests, IDisposable
+/// <summary>
+/// The log's stores (ADR 0007: the event store and the order contexts, on one log) pass the same contract cases as
+/// the SQLite and Azure stores.
+/// </summary>
+public sealed class LogStoreContractTests : OrderContextStoreContractTests, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
-    private readonly LogEventStore store;
+    private readonly LogStore store;
 
-    public LogEventStoreContractTests() => store = LogEventStore.Open(folder, TimeProvider.System);
+    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System);
 
-    private protected override IEventStore Events => store;
+    private protected override IEventStore Events => store.Events;
+
+    private protected override IOrderContextStore Orders => store.Orders;
 
     public void Dispose()
     {
@@ -47,7 +52,7 @@ public sealed class LogEventStoreTests : IDisposable
             var directory = Path.Combine(work, $"run-{run++}");
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogEventStore.Open(Path.Combine(directory, "log"), time);
+            var log = LogStore.Open(Path.Combine(directory, "log"), time);
             try
             {
                 var inBatch = false;
@@ -58,10 +63,10 @@ public sealed class LogEventStoreTests : IDisposable
                     switch (op)
                     {
                         case Op.Add:
-                            Assert.Equal(await oracle.TryAddAsync(e, message, default), await log.TryAddAsync(e, message, default));
+                            Assert.Equal(await oracle.TryAddAsync(e, message, default), await log.Events.TryAddAsync(e, message, default));
                             break;
                         case Op.Withhold:
-                            Assert.Equal(await oracle.WithholdAsync(e, message, default), await log.WithholdAsync(e, message, default));
+                            Assert.Equal(await oracle.WithholdAsync(e, message, default), await log.Events.WithholdAsync(e, message, default));
                             break;
                         case Op.Hold:
                             await Both(s => s.HoldPendingAsync([Key(e)], time.GetUtcNow().AddMinutes(arg * 10), default));
@@ -71,16 +76,16 @@ public sealed class LogEventStoreTests : IDisposable
                             await Both(s => s.RemovePendingAsync([Key(e), Key(Event(key + 1))], fate, default));
                             break;
                         case Op.Restore:
-                            Assert.Equal(await oracle.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default), await log.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
+                            Assert.Equal(await oracle.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default), await log.Events.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
                             break;
                         case Op.Replace:
-                            Assert.Equal(await oracle.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default), await log.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default));
+                            Assert.Equal(await oracle.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default), await log.Events.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default));
                             break;
                         case Op.PurgeParked:
-                            Assert.Equal(await oracle.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
+                            Assert.Equal(await oracle.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.Events.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
                             break;
                         case Op.PurgeSeen:
-                            Assert.Equal(await oracle.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
+                            Assert.Equal(await oracle.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.Events.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
                             break;
                         case Op.Wait:
                             time.Advance(TimeSpan.FromMinutes(arg * 4 + 1));
@@ -108,14 +113,14 @@ public sealed class LogEventStoreTests : IDisposable
                             }
 
                             log.Dispose();
-                            log = LogEventStore.Open(Path.Combine(directory, "log"), time);
+                            log = LogStore.Open(Path.Combine(directory, "log"), time);
                             inBatch = false;
                             break;
                     }
 
-                    Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.ReadPendingAsync(1000, default)));
-                    Assert.Equal(await oracle.PendingStatsAsync(default), await log.PendingStatsAsync(default));
-                    Assert.Equal(await oracle.OutboxEndAsync(default) > 0, await log.OutboxEndAsync(default) > 0);
+                    Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.Events.ReadPendingAsync(1000, default)));
+                    Assert.Equal(await oracle.PendingStatsAsync(default), await log.Events.PendingStatsAsync(default));
+                    Assert.Equal(await oracle.OutboxEndAsync(default) > 0, await log.Events.OutboxEndAsync(default) > 0);
                 }
 
                 if (inBatch)
@@ -126,11 +131,11 @@ public sealed class LogEventStoreTests : IDisposable
 
                 // Whatever the run did, reopening the log rebuilds the same outbox and the same dedupe answers.
                 log.Dispose();
-                log = LogEventStore.Open(Path.Combine(directory, "log"), time);
-                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.ReadPendingAsync(1000, default)));
+                log = LogStore.Open(Path.Combine(directory, "log"), time);
+                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.Events.ReadPendingAsync(1000, default)));
                 for (var key = 0; key <= 12; key++)
                 {
-                    Assert.Equal(await oracle.WithholdAsync(Event(key), "m-0", default), await log.WithholdAsync(Event(key), "m-0", default));
+                    Assert.Equal(await oracle.WithholdAsync(Event(key), "m-0", default), await log.Events.WithholdAsync(Event(key), "m-0", default));
                 }
             }
             finally
@@ -141,7 +146,7 @@ public sealed class LogEventStoreTests : IDisposable
             async Task Both(Func<IEventStore, Task> act)
             {
                 await act(oracle);
-                await act(log);
+                await act(log.Events);
             }
         }, iter: 300);
     }
@@ -151,23 +156,23 @@ public sealed class LogEventStoreTests : IDisposable
     {
         var directory = Path.Combine(work, "crash");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
-        using (var store = LogEventStore.Open(directory, time))
+        using (var store = LogStore.Open(directory, time))
         {
             await store.BeginBatchAsync(default);
-            await store.TryAddAsync(Event(1), "m-1", default);
+            await store.Events.TryAddAsync(Event(1), "m-1", default);
             await store.CommitBatchAsync(default);
             await store.BeginBatchAsync(default);
-            await store.TryAddAsync(Event(2), "m-2", default);
-            await store.RemovePendingAsync([Key(Event(1))], EventFate.Delivered, default);
+            await store.Events.TryAddAsync(Event(2), "m-2", default);
+            await store.Events.RemovePendingAsync([Key(Event(1))], EventFate.Delivered, default);
             // the process dies here
         }
 
-        using var reopened = LogEventStore.Open(directory, time);
-        Assert.Equal([Event(1).Context.EventId], (await reopened.ReadPendingAsync(10, default)).Select(p => p.EventId));
-        Assert.Equal(AddResult.AddedBefore, await reopened.TryAddAsync(Event(1), "m-1", default)); // the redelivery of its message
-        Assert.Equal(AddResult.Added, await reopened.TryAddAsync(Event(2), "m-2", default));       // lost with the batch: stored again
-        Assert.Equal(2, reopened.Known);
-        Assert.Equal("2 record(s) after the last commit", reopened.Recovery.Problem);
+        using var reopened = LogStore.Open(directory, time);
+        Assert.Equal([Event(1).Context.EventId], (await reopened.Events.ReadPendingAsync(10, default)).Select(p => p.EventId));
+        Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(Event(1), "m-1", default)); // the redelivery of its message
+        Assert.Equal(AddResult.Added, await reopened.Events.TryAddAsync(Event(2), "m-2", default));       // lost with the batch: stored again
+        Assert.Equal(2, reopened.Events.Known);
+        Assert.Equal("2 record(s) after the last commit", reopened.Events.Recovery.Problem);
     }
 
     private static TrackingEvent Event(int key) => new SignedIn(new EventContext(Uuid5.ForEvent($"log-{key}"), $"log-{key}",

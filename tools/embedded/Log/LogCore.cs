@@ -1,0 +1,140 @@
+using CtMparticle.Storage;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// What the stores on one state log share (ADR 0007): the log, one lock, the batch, and the undo of what the open
+/// batch changed in their memory. Between <see cref="BeginBatchAsync"/> and <see cref="CommitBatchAsync"/> every
+/// change joins one durable commit; outside a batch each changing operation commits on its own when it returns, and
+/// one that fails part-way is dropped whole. A rollback drops the batch's records and undoes, newest first, what
+/// they changed in memory (each store records that with <see cref="Remember"/>).
+/// </summary>
+internal sealed class LogCore : IDisposable
+{
+    private readonly SemaphoreSlim gate = new(1, 1);
+    private readonly List<Action> undo = [];
+
+    private LogCore(StateLog log) => Log = log;
+
+    public StateLog Log { get; }
+
+    public bool InBatch { get; private set; }
+
+    /// <summary>After every commit, a batch's or a single operation's (under the lock).</summary>
+    public event Action? Committed;
+
+    /// <summary>After a batch was rolled back (under the lock).</summary>
+    public event Action? RolledBack;
+
+    public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes) => new(StateLog.Open(directory, segmentBytes));
+
+    /// <summary>
+    /// Hands every committed record to the store of its kind, in log order (at open, before any operation). A kind no
+    /// store reads was written by a newer version of the relay: refused, rather than half understood.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A record of an unknown kind.</exception>
+    public void Replay(IReadOnlyDictionary<byte, Action<LogRecord>> stores)
+    {
+        foreach (var record in Log.ReadCommitted())
+        {
+            if (!stores.TryGetValue(record.Kind, out var apply))
+            {
+                throw new InvalidDataException(
+                    $"The state log holds a record of kind {record.Kind}, which this version of the relay does not know: it was written by a newer version. Run that version.");
+            }
+
+            apply(record);
+        }
+    }
+
+    public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() => InBatch = true, cancellationToken);
+
+    public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        Commit();
+        InBatch = false;
+        return true;
+    }, cancellationToken);
+
+    public Task RollbackBatchAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        Log.Rollback();
+        Undo();
+        InBatch = false;
+        RolledBack?.Invoke();
+        return true;
+    }, cancellationToken);
+
+    /// <summary>Appends a record to the open batch (or the running operation's).</summary>
+    public long Append(byte kind, ReadOnlySpan<byte> payload) => Log.Append(kind, payload);
+
+    /// <summary>Records how to undo a change just made in memory, should its batch or operation be dropped.</summary>
+    public void Remember(Action undoIt) => undo.Add(undoIt);
+
+    /// <summary>Runs <paramref name="work"/> under the lock; a failure of the disk is transient (the input is retried later).</summary>
+    public async Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return work();
+        }
+        catch (IOException ex)
+        {
+            // The disk failed or filled: not the input's fault, so retry it later.
+            throw new TransientFailureException($"The state log is unavailable now ({ex.GetType().Name}).", ex);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// A changing operation: outside a batch its records commit together when it returns (durably), and a failure
+    /// part-way drops them and undoes them in memory; inside a batch they join it, as SQLite statements join its
+    /// transaction.
+    /// </summary>
+    public Task<T> Changing<T>(Func<T> work, CancellationToken cancellationToken) => Locked(() =>
+    {
+        try
+        {
+            var result = work();
+            if (!InBatch)
+            {
+                Commit();
+            }
+
+            return result;
+        }
+        catch when (!InBatch)
+        {
+            Log.Rollback();
+            Undo();
+            throw;
+        }
+    }, cancellationToken);
+
+    public void Dispose()
+    {
+        Log.Dispose(); // an open batch is dropped, as a crash would drop it
+        gate.Dispose();
+    }
+
+    private void Commit()
+    {
+        Log.Commit(durable: true);
+        undo.Clear();
+        Committed?.Invoke();
+    }
+
+    private void Undo()
+    {
+        for (var i = undo.Count - 1; i >= 0; i--)
+        {
+            undo[i]();
+        }
+
+        undo.Clear();
+    }
+}

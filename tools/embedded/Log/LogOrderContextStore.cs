@@ -1,0 +1,156 @@
+using System.Text.Json;
+using CtMparticle.Storage;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// Order contexts (<see cref="IOrderContextStore"/>) on the append-only log, ADR 0007's step 3 (the order half): each
+/// save appends an <see cref="OrderRecord"/>; two in-memory <see cref="KeyIndex"/>es find an order's context by its id
+/// and a payment's order by the payment id. A save reads one record (the stored context's version) and a find one or
+/// two. The semantics are <see cref="SqliteStore"/>'s, which <c>LogOrderContextStoreTests</c> holds it to.
+/// </summary>
+internal sealed class LogOrderContextStore : IOrderContextStore
+{
+    private readonly LogCore core;
+    private readonly TimeProvider time;
+    private readonly KeyIndex orders = new();
+    private readonly KeyIndex payments = new();
+
+    /// <summary>The order store on <paramref name="core"/>'s log; its records are handed to <see cref="Replay"/> at open.</summary>
+    public LogOrderContextStore(LogCore core, TimeProvider time)
+    {
+        this.core = core;
+        this.time = time;
+    }
+
+    /// <summary>Orders with a context (saved and not forgotten).</summary>
+    public int Count => orders.Count;
+
+    /// <summary>A committed record of this store's kind, at open.</summary>
+    public void Replay(LogRecord record) => Apply(OrderRecord.Decode(record.Payload), record.Address, replaying: true);
+
+    public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => core.Changing(() =>
+    {
+        var current = orders.Find(KeyIndex.Hash(order.OrderId), order.OrderId, IsOrder);
+        // An older version than the stored one changes nothing (nor its save time, retention's clock); its payments
+        // are still mapped to the order, as SQLite's payment table maps them.
+        var applied = current == 0 || order.Version >= Read(current).Version;
+        var mappings = order.PaymentIds.Distinct(StringComparer.Ordinal)
+            .Select(payment => new PaymentMapping(payment, payments.Find(KeyIndex.Hash(payment), payment, MapsPayment)))
+            .ToList();
+        Write(new OrderRecord(order.OrderId, order.Version, time.GetUtcNow().UtcTicks, applied, Forgotten: false, applied ? current : 0, mappings,
+            applied ? JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext) : ReadOnlyMemory<byte>.Empty));
+        return true;
+    }, cancellationToken);
+
+    public Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken) => core.Locked(() => FindOrder(orderId), cancellationToken);
+
+    public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken) => core.Locked(() =>
+    {
+        var mapping = payments.Find(KeyIndex.Hash(paymentId), paymentId, MapsPayment);
+        return mapping == 0 ? null : FindOrder(Read(mapping).OrderId);
+    }, cancellationToken);
+
+    /// <summary>
+    /// Forgets the orders whose context was saved before <paramref name="cutoff"/>, and the payment mappings that lead
+    /// to them. Reads the whole log once (a retention job's cost, not a relay run's).
+    /// </summary>
+    public Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => core.Changing(() =>
+    {
+        var old = new Dictionary<string, long>(StringComparer.Ordinal); // order id → its context's record
+        var mapped = new List<(string PaymentId, long Address, string OrderId)>(); // the mappings in force
+        foreach (var entry in core.Log.ReadAll())
+        {
+            if (entry.Kind != OrderRecord.Kind)
+            {
+                continue;
+            }
+
+            var record = OrderRecord.Decode(entry.Payload);
+            if (record.Forgotten)
+            {
+                continue;
+            }
+
+            if (record.Applied && record.SavedTicks < cutoff.UtcTicks && orders.Holds(KeyIndex.Hash(record.OrderId), entry.Address))
+            {
+                old[record.OrderId] = entry.Address;
+            }
+
+            mapped.AddRange(record.Payments.Where(p => payments.Holds(KeyIndex.Hash(p.PaymentId), entry.Address)).Select(p => (p.PaymentId, entry.Address, record.OrderId)));
+        }
+
+        foreach (var (orderId, context) in old)
+        {
+            var dropped = mapped.Where(m => m.OrderId == orderId).Select(m => new PaymentMapping(m.PaymentId, m.Address)).ToList();
+            Write(new OrderRecord(orderId, 0, time.GetUtcNow().UtcTicks, Applied: false, Forgotten: true, context, dropped, ReadOnlyMemory<byte>.Empty));
+        }
+
+        return old.Count;
+    }, cancellationToken);
+
+    private void Write(OrderRecord record) => Apply(record, core.Append(OrderRecord.Kind, record.Encode()), replaying: false);
+
+    /// <summary>What a record changes in the indexes, the same at open (replaying) and when it is written.</summary>
+    private void Apply(OrderRecord record, long address, bool replaying)
+    {
+        var hash = KeyIndex.Hash(record.OrderId);
+        if (record.Forgotten)
+        {
+            Move(orders, hash, record.Previous, 0, replaying);
+            foreach (var payment in record.Payments)
+            {
+                Move(payments, KeyIndex.Hash(payment.PaymentId), payment.Previous, 0, replaying);
+            }
+
+            return;
+        }
+
+        if (record.Applied)
+        {
+            Move(orders, hash, record.Previous, address, replaying);
+        }
+
+        foreach (var payment in record.Payments)
+        {
+            Move(payments, KeyIndex.Hash(payment.PaymentId), payment.Previous, address, replaying);
+        }
+    }
+
+    /// <summary>Points the entry at <paramref name="from"/> to <paramref name="to"/> (a new entry when <paramref name="from"/> is 0, none when <paramref name="to"/> is).</summary>
+    private void Move(KeyIndex index, ulong hash, long from, long to, bool replaying)
+    {
+        if (from == 0)
+        {
+            index.Insert(hash, to);
+        }
+        else if (!index.Move(hash, from, to))
+        {
+            throw new InvalidDataException($"The state log names a record at {from} that no index holds.");
+        }
+
+        if (!replaying)
+        {
+            core.Remember(from == 0 ? () => index.Move(hash, to, 0) : to == 0 ? () => index.Insert(hash, from) : () => index.Move(hash, to, from));
+        }
+    }
+
+    private OrderContext? FindOrder(string orderId)
+    {
+        var address = orders.Find(KeyIndex.Hash(orderId), orderId, IsOrder);
+        return address == 0 ? null : JsonSerializer.Deserialize(Read(address).Json.Span, RelayJsonContext.Default.OrderContext);
+    }
+
+    private bool IsOrder(string orderId, long address) => Read(address).OrderId == orderId;
+
+    private bool MapsPayment(string paymentId, long address) => Read(address).Payments.Any(p => p.PaymentId == paymentId);
+
+    private OrderRecord Read(long address)
+    {
+        var record = core.Log.ReadAt(address);
+        return record.Kind == OrderRecord.Kind
+            ? OrderRecord.Decode(record.Payload)
+            : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an order's was expected.");
+    }
+}

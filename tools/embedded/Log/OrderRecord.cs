@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>A payment id a save maps to its order, and the record that mapped it before (0: none).</summary>
+internal readonly record struct PaymentMapping(string PaymentId, long Previous);
+
+/// <summary>
+/// One save of an order's context, or its forgetting, in the log (ADR 0007, step 3). A save that is not older than
+/// the stored context is <see cref="Applied"/>: it becomes the order's context and names the record it replaces
+/// (<see cref="Previous"/>). Every save maps its payment ids to the order, applied or not, as the SQLite store's
+/// payment table does; each mapping names the record that held it before, so a replay rebuilds the indexes without
+/// reading a record. A forgetting (retention) names the order's last context and the mappings it drops.
+/// </summary>
+internal sealed record OrderRecord(
+    string OrderId,
+    long Version,
+    long SavedTicks,
+    bool Applied,
+    bool Forgotten,
+    long Previous,
+    IReadOnlyList<PaymentMapping> Payments,
+    ReadOnlyMemory<byte> Json)
+{
+    public const byte Kind = 2;
+
+    public byte[] Encode()
+    {
+        using var stream = new MemoryStream(64 + Json.Length);
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(OrderId);
+            writer.Write(Version);
+            writer.Write(SavedTicks);
+            writer.Write((byte)((Applied ? 1 : 0) | (Forgotten ? 2 : 0)));
+            writer.Write(Previous);
+            writer.Write(Payments.Count);
+            foreach (var payment in Payments)
+            {
+                writer.Write(payment.PaymentId);
+                writer.Write(payment.Previous);
+            }
+
+            writer.Write(Json.Length);
+            writer.Write(Json.Span);
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
+    public static OrderRecord Decode(ReadOnlyMemory<byte> payload)
+    {
+        var segment = MemoryMarshal.TryGetArray(payload, out var array) ? array : new ArraySegment<byte>(payload.ToArray());
+        using var reader = new BinaryReader(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), Encoding.UTF8);
+        try
+        {
+            var orderId = reader.ReadString();
+            var version = reader.ReadInt64();
+            var saved = reader.ReadInt64();
+            var flags = reader.ReadByte();
+            var previous = reader.ReadInt64();
+            var count = reader.ReadInt32();
+            if (count < 0 || count > segment.Count)
+            {
+                throw new InvalidDataException("An order record counts more payments than it holds.");
+            }
+
+            var payments = new PaymentMapping[count];
+            for (var i = 0; i < count; i++)
+            {
+                payments[i] = new PaymentMapping(reader.ReadString(), reader.ReadInt64());
+            }
+
+            var length = reader.ReadInt32();
+            var at = (int)reader.BaseStream.Position;
+            if (length < 0 || at + length != segment.Count)
+            {
+                throw new InvalidDataException("An order record's JSON does not fill the rest of it.");
+            }
+
+            return new OrderRecord(orderId, version, saved, (flags & 1) != 0, (flags & 2) != 0, previous, payments, payload.Slice(at, length));
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new InvalidDataException("An order record ends before its fields do.", ex);
+        }
+    }
+}
