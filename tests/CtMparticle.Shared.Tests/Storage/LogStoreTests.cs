@@ -8,10 +8,10 @@ using Microsoft.Extensions.Time.Testing;
 namespace CtMparticle.Tests.Storage;
 
 /// <summary>
-/// The log's stores (ADR 0007: the event store and the order contexts, on one log) pass the same contract cases as
-/// the SQLite and Azure stores.
+/// The log's stores (ADR 0007: the event store, the order contexts and consent, on one log) pass the same contract
+/// cases as the SQLite and Azure stores.
 /// </summary>
-public sealed class LogStoreContractTests : OrderContextStoreContractTests, IDisposable
+public sealed class LogStoreContractTests : ConsentStoreContractTests, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
     private readonly LogStore store;
@@ -21,6 +21,8 @@ public sealed class LogStoreContractTests : OrderContextStoreContractTests, IDis
     private protected override IEventStore Events => store.Events;
 
     private protected override IOrderContextStore Orders => store.Orders;
+
+    private protected override IConsentStore Consent => store.Consent;
 
     public void Dispose()
     {

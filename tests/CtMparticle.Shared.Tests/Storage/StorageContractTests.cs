@@ -381,14 +381,116 @@ public abstract class OrderContextStoreContractTests : EventStoreContractTests
 }
 
 /// <summary>
-/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
-/// class) must pass the same cases, the event store's and the order contexts' included.
+/// The consent store's contract: every implementation of <see cref="IConsentStore"/> passes these cases (the full
+/// stores through <see cref="StorageContractTests"/>; the log's stores, ADR 0007, on one log).
 /// </summary>
-public abstract class StorageContractTests : OrderContextStoreContractTests
+public abstract class ConsentStoreContractTests : OrderContextStoreContractTests
 {
-
     private protected abstract IConsentStore Consent { get; }
 
+    [Fact]
+    public async Task ConsentRegion_WithAnUnknownSubdivision_ReadsBackAsUnknown()
+    {
+        await Consent.MergeAsync("customer:contract-region", null, new StatedRegion(new Region("US") { SubdivisionUnknown = true }, DateTimeOffset.UnixEpoch), default);
+
+        var region = (await Consent.GetAsync("customer:contract-region", default))!.Region!;
+
+        Assert.Equal(("US", null, true), (region.Country, region.State, region.SubdivisionUnknown));
+    }
+
+    [Fact]
+    public async Task ConsentRegion_IsTheNewestStated_WhateverTheArrivalOrder()
+    {
+        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var (lateOlder, inOrder) = ("customer:contract-" + Guid.NewGuid().ToString("N"), "customer:contract-" + Guid.NewGuid().ToString("N"));
+        var moved = new StatedRegion(new Region("US", "CA"), t0.AddDays(2));
+        var before = new StatedRegion(new Region("DE"), t0.AddDays(1));
+
+        await Consent.MergeAsync(lateOlder, null, moved, default);
+        var analytics = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, t0) });
+        var afterLate = await Consent.MergeAsync(lateOlder, analytics, before, default); // a redelivered older message
+        await Consent.MergeAsync(inOrder, null, before, default);
+        await Consent.MergeAsync(inOrder, analytics, moved, default);
+
+        Assert.Equal(new Region("US", "CA"), afterLate.Region);
+        Assert.True(afterLate.Consent.Gdpr["analytics"].Consented); // the consent it carried is still learnt
+        foreach (var key in new[] { lateOlder, inOrder })
+        {
+            var stored = (await Consent.GetAsync(key, default))!;
+            Assert.Equal((new Region("US", "CA"), t0.AddDays(2)), (stored.Region, stored.RegionAt));
+        }
+    }
+
+    [Fact]
+    public async Task ConsentMerge_NewerWinsPerPurposeWhateverTheArrivalOrder()
+    {
+        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var key = "customer:contract-" + Guid.NewGuid().ToString("N");
+        var newer = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, t0.AddHours(2)) });
+        var older = new ConsentSnapshot(new Dictionary<string, ConsentPurpose>
+        {
+            ["analytics"] = new(true, t0.AddHours(1)),
+            ["marketing_email"] = new(true, t0.AddHours(1)),
+        });
+
+        await Consent.MergeAsync(key, newer, new StatedRegion(new Region("DE"), t0.AddHours(2)), default);
+        var merged = await Consent.MergeAsync(key, older, null, default);
+
+        Assert.False(merged.Consent.Gdpr["analytics"].Consented);
+        Assert.True(merged.Consent.Gdpr["marketing_email"].Consented);
+        Assert.Equal(new Region("DE"), merged.Region);
+        Assert.Equal(merged.Consent.Gdpr.Keys.Order(), (await Consent.GetAsync(key, default))!.Consent.Gdpr.Keys.Order());
+    }
+
+    [Fact]
+    public async Task ConsentMerge_ConcurrentUpdatesAllLand()
+    {
+        var key = "customer:contract-" + Guid.NewGuid().ToString("N");
+        var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Consent.MergeAsync(key,
+            new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [$"purpose_{i}"] = new(true, at) }), null, default)));
+
+        Assert.Equal(6, (await Consent.GetAsync(key, default))!.Consent.Gdpr.Count);
+    }
+
+    [Fact]
+    public async Task ConsentGet_UnknownUser_IsNull()
+    {
+        Assert.Null(await Consent.GetAsync("customer:nobody-" + Guid.NewGuid().ToString("N"), default));
+    }
+
+    [Fact]
+    public async Task PersonalData_IsForgottenAfterItsLifetime_ButAConsentRefusalIsKept()
+    {
+        var context = TestOptions.Order01Context() with { OrderId = "retention-" + Guid.NewGuid().ToString("N"), PaymentIds = ["pay-" + Guid.NewGuid().ToString("N")] };
+        var (consented, refused) = ("customer:r-yes-" + Guid.NewGuid().ToString("N"), "customer:r-no-" + Guid.NewGuid().ToString("N"));
+        var at = TimeProvider.System.GetUtcNow();
+        await Orders.SaveAsync(context, default);
+        await Consent.MergeAsync(consented, new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, at) }), null, default);
+        await Consent.MergeAsync(refused, new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, at) }), null, default);
+
+        await Orders.PurgeOrdersOlderThanAsync(at.AddDays(-1), default);
+        await Consent.PurgeConsentOlderThanAsync(at.AddDays(-1), RetentionJob.KeepsARefusal, default);
+        Assert.NotNull(await Orders.FindByPaymentAsync(context.PaymentIds[0], default)); // within its lifetime: kept
+        Assert.NotNull(await Consent.GetAsync(consented, default));
+
+        Assert.True(await Orders.PurgeOrdersOlderThanAsync(at.AddMinutes(1), default) >= 1);
+        Assert.True(await Consent.PurgeConsentOlderThanAsync(at.AddMinutes(1), RetentionJob.KeepsARefusal, default) >= 1);
+
+        Assert.Null(await Orders.FindByOrderAsync(context.OrderId, default));
+        Assert.Null(await Orders.FindByPaymentAsync(context.PaymentIds[0], default));
+        Assert.Null(await Consent.GetAsync(consented, default));
+        Assert.False((await Consent.GetAsync(refused, default))!.Consent.Gdpr["analytics"].Consented); // a refusal outlives the lifetime
+    }
+}
+
+/// <summary>
+/// The storage ports' contract. Every adapter (Azure Tables/Blobs here, on Azurite; the embedded store in its own
+/// class) must pass the same cases, the event store's, the order contexts' and consent's included.
+/// </summary>
+public abstract class StorageContractTests : ConsentStoreContractTests
+{
     private protected abstract IIdentityLinkStore Links { get; }
 
     private static readonly DateTimeOffset Monday = new(2026, 11, 30, 9, 0, 0, TimeSpan.Zero);
@@ -578,101 +680,6 @@ public abstract class StorageContractTests : OrderContextStoreContractTests
         Assert.Equal(0, await Links.ForgetCustomerAsync("c-gone-" + tag, default));
     }
 
-    [Fact]
-    public async Task ConsentRegion_WithAnUnknownSubdivision_ReadsBackAsUnknown()
-    {
-        await Consent.MergeAsync("customer:contract-region", null, new StatedRegion(new Region("US") { SubdivisionUnknown = true }, DateTimeOffset.UnixEpoch), default);
-
-        var region = (await Consent.GetAsync("customer:contract-region", default))!.Region!;
-
-        Assert.Equal(("US", null, true), (region.Country, region.State, region.SubdivisionUnknown));
-    }
-
-    [Fact]
-    public async Task ConsentRegion_IsTheNewestStated_WhateverTheArrivalOrder()
-    {
-        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        var (lateOlder, inOrder) = ("customer:contract-" + Guid.NewGuid().ToString("N"), "customer:contract-" + Guid.NewGuid().ToString("N"));
-        var moved = new StatedRegion(new Region("US", "CA"), t0.AddDays(2));
-        var before = new StatedRegion(new Region("DE"), t0.AddDays(1));
-
-        await Consent.MergeAsync(lateOlder, null, moved, default);
-        var analytics = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, t0) });
-        var afterLate = await Consent.MergeAsync(lateOlder, analytics, before, default); // a redelivered older message
-        await Consent.MergeAsync(inOrder, null, before, default);
-        await Consent.MergeAsync(inOrder, analytics, moved, default);
-
-        Assert.Equal(new Region("US", "CA"), afterLate.Region);
-        Assert.True(afterLate.Consent.Gdpr["analytics"].Consented); // the consent it carried is still learnt
-        foreach (var key in new[] { lateOlder, inOrder })
-        {
-            var stored = (await Consent.GetAsync(key, default))!;
-            Assert.Equal((new Region("US", "CA"), t0.AddDays(2)), (stored.Region, stored.RegionAt));
-        }
-    }
-
-    [Fact]
-    public async Task PersonalData_IsForgottenAfterItsLifetime_ButAConsentRefusalIsKept()
-    {
-        var context = TestOptions.Order01Context() with { OrderId = "retention-" + Guid.NewGuid().ToString("N"), PaymentIds = ["pay-" + Guid.NewGuid().ToString("N")] };
-        var (consented, refused) = ("customer:r-yes-" + Guid.NewGuid().ToString("N"), "customer:r-no-" + Guid.NewGuid().ToString("N"));
-        var at = TimeProvider.System.GetUtcNow();
-        await Orders.SaveAsync(context, default);
-        await Consent.MergeAsync(consented, new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, at) }), null, default);
-        await Consent.MergeAsync(refused, new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, at) }), null, default);
-
-        await Orders.PurgeOrdersOlderThanAsync(at.AddDays(-1), default);
-        await Consent.PurgeConsentOlderThanAsync(at.AddDays(-1), RetentionJob.KeepsARefusal, default);
-        Assert.NotNull(await Orders.FindByPaymentAsync(context.PaymentIds[0], default)); // within its lifetime: kept
-        Assert.NotNull(await Consent.GetAsync(consented, default));
-
-        Assert.True(await Orders.PurgeOrdersOlderThanAsync(at.AddMinutes(1), default) >= 1);
-        Assert.True(await Consent.PurgeConsentOlderThanAsync(at.AddMinutes(1), RetentionJob.KeepsARefusal, default) >= 1);
-
-        Assert.Null(await Orders.FindByOrderAsync(context.OrderId, default));
-        Assert.Null(await Orders.FindByPaymentAsync(context.PaymentIds[0], default));
-        Assert.Null(await Consent.GetAsync(consented, default));
-        Assert.False((await Consent.GetAsync(refused, default))!.Consent.Gdpr["analytics"].Consented); // a refusal outlives the lifetime
-    }
-
-    [Fact]
-    public async Task ConsentMerge_NewerWinsPerPurposeWhateverTheArrivalOrder()
-    {
-        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        var key = "customer:contract-" + Guid.NewGuid().ToString("N");
-        var newer = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(false, t0.AddHours(2)) });
-        var older = new ConsentSnapshot(new Dictionary<string, ConsentPurpose>
-        {
-            ["analytics"] = new(true, t0.AddHours(1)),
-            ["marketing_email"] = new(true, t0.AddHours(1)),
-        });
-
-        await Consent.MergeAsync(key, newer, new StatedRegion(new Region("DE"), t0.AddHours(2)), default);
-        var merged = await Consent.MergeAsync(key, older, null, default);
-
-        Assert.False(merged.Consent.Gdpr["analytics"].Consented);
-        Assert.True(merged.Consent.Gdpr["marketing_email"].Consented);
-        Assert.Equal(new Region("DE"), merged.Region);
-        Assert.Equal(merged.Consent.Gdpr.Keys.Order(), (await Consent.GetAsync(key, default))!.Consent.Gdpr.Keys.Order());
-    }
-
-    [Fact]
-    public async Task ConsentMerge_ConcurrentUpdatesAllLand()
-    {
-        var key = "customer:contract-" + Guid.NewGuid().ToString("N");
-        var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-        await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Consent.MergeAsync(key,
-            new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [$"purpose_{i}"] = new(true, at) }), null, default)));
-
-        Assert.Equal(6, (await Consent.GetAsync(key, default))!.Consent.Gdpr.Count);
-    }
-
-    [Fact]
-    public async Task ConsentGet_UnknownUser_IsNull()
-    {
-        Assert.Null(await Consent.GetAsync("customer:nobody-" + Guid.NewGuid().ToString("N"), default));
-    }
 }
 
 [Collection(AzuriteCollection.Name)]

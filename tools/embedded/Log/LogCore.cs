@@ -71,6 +71,29 @@ internal sealed class LogCore : IDisposable
     /// <summary>Records how to undo a change just made in memory, should its batch or operation be dropped.</summary>
     public void Remember(Action undoIt) => undo.Add(undoIt);
 
+    /// <summary>
+    /// Points <paramref name="index"/>'s entry at <paramref name="from"/> to <paramref name="to"/>: a new entry when
+    /// <paramref name="from"/> is 0, none left when <paramref name="to"/> is. Outside a replay the change is remembered
+    /// for a rollback.
+    /// </summary>
+    /// <exception cref="InvalidDataException">No entry holds <paramref name="from"/>: the log names a record that is not a key's newest.</exception>
+    public void Point(KeyIndex index, ulong hash, long from, long to, bool replaying)
+    {
+        if (from == 0)
+        {
+            index.Insert(hash, to);
+        }
+        else if (!index.Move(hash, from, to))
+        {
+            throw new InvalidDataException($"The state log names a record at {from} that is not a key's newest.");
+        }
+
+        if (!replaying)
+        {
+            Remember(from == 0 ? () => index.Move(hash, to, 0) : to == 0 ? () => index.Insert(hash, from) : () => index.Move(hash, to, from));
+        }
+    }
+
     /// <summary>Runs <paramref name="work"/> under the lock; a failure of the disk is transient (the input is retried later).</summary>
     public async Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
     {

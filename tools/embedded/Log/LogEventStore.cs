@@ -317,24 +317,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     private void Apply(EventRecord record, long address, bool replaying)
     {
         var id = record.EventId;
-        var hash = KeyIndex.Hash(id);
-        if (record.Previous == 0)
-        {
-            events.Insert(hash, address); // a first sighting: the caller found no entry for the id
-            Remember(() => events.Move(hash, address, 0), replaying);
-        }
-        else
-        {
-            var moved = events.Move(hash, record.Previous, record.Status == EventStatus.Forgotten ? 0 : address);
-            if (!moved)
-            {
-                throw new InvalidDataException($"The state log names a record at {record.Previous} that is not an event's newest.");
-            }
-
-            var previous = record.Previous;
-            Remember(record.Status == EventStatus.Forgotten ? () => events.Insert(hash, previous) : () => events.Move(hash, address, previous), replaying);
-        }
-
+        core.Point(events, KeyIndex.Hash(id), record.Previous, record.Status == EventStatus.Forgotten ? 0 : address, replaying);
         var hadSlot = outbox.Remove(id, out var oldSlot);
         if (hadSlot)
         {

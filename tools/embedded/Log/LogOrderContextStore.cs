@@ -98,10 +98,10 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         var hash = KeyIndex.Hash(record.OrderId);
         if (record.Forgotten)
         {
-            Move(orders, hash, record.Previous, 0, replaying);
+            core.Point(orders, hash, record.Previous, 0, replaying);
             foreach (var payment in record.Payments)
             {
-                Move(payments, KeyIndex.Hash(payment.PaymentId), payment.Previous, 0, replaying);
+                core.Point(payments, KeyIndex.Hash(payment.PaymentId), payment.Previous, 0, replaying);
             }
 
             return;
@@ -109,30 +109,12 @@ internal sealed class LogOrderContextStore : IOrderContextStore
 
         if (record.Applied)
         {
-            Move(orders, hash, record.Previous, address, replaying);
+            core.Point(orders, hash, record.Previous, address, replaying);
         }
 
         foreach (var payment in record.Payments)
         {
-            Move(payments, KeyIndex.Hash(payment.PaymentId), payment.Previous, address, replaying);
-        }
-    }
-
-    /// <summary>Points the entry at <paramref name="from"/> to <paramref name="to"/> (a new entry when <paramref name="from"/> is 0, none when <paramref name="to"/> is).</summary>
-    private void Move(KeyIndex index, ulong hash, long from, long to, bool replaying)
-    {
-        if (from == 0)
-        {
-            index.Insert(hash, to);
-        }
-        else if (!index.Move(hash, from, to))
-        {
-            throw new InvalidDataException($"The state log names a record at {from} that no index holds.");
-        }
-
-        if (!replaying)
-        {
-            core.Remember(from == 0 ? () => index.Move(hash, to, 0) : to == 0 ? () => index.Insert(hash, from) : () => index.Move(hash, to, from));
+            core.Point(payments, KeyIndex.Hash(payment.PaymentId), payment.Previous, address, replaying);
         }
     }
 

@@ -1,13 +1,14 @@
 namespace CtMparticle.Embedded.Log;
 
 /// <summary>
-/// The stores built so far on one state log (ADR 0007): the event store (step 2) and the order contexts (step 3),
-/// sharing its batches. At open the log is cut after its last good commit and each record is handed to its store.
+/// The stores built so far on one state log (ADR 0007): the event store (step 2), the order contexts and consent
+/// (step 3), sharing its batches. At open the log is cut after its last good commit and each record is handed to its store.
 /// Not used by any command yet: the ledger, consent, links and snapshots are still to come (the ADR's steps).
 /// </summary>
 internal sealed class LogStore : IDisposable
 {
-    private LogStore(LogCore core, LogEventStore events, LogOrderContextStore orders) => (Core, Events, Orders) = (core, events, orders);
+    private LogStore(LogCore core, LogEventStore events, LogOrderContextStore orders, LogConsentStore consent) =>
+        (Core, Events, Orders, Consent) = (core, events, orders, consent);
 
     public LogCore Core { get; }
 
@@ -15,14 +16,20 @@ internal sealed class LogStore : IDisposable
 
     public LogOrderContextStore Orders { get; }
 
+    public LogConsentStore Consent { get; }
+
     /// <summary>Opens (creating when needed) the log in <paramref name="directory"/> and rebuilds every store's memory from it.</summary>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes)
     {
         var core = LogCore.Open(directory, segmentBytes);
         var events = new LogEventStore(core, InFlightJournal.Open(Path.Combine(directory, "state.db")), time, partitions);
         var orders = new LogOrderContextStore(core, time);
-        core.Replay(new Dictionary<byte, Action<LogRecord>> { [EventRecord.Kind] = events.Replay, [OrderRecord.Kind] = orders.Replay });
-        return new LogStore(core, events, orders);
+        var consent = new LogConsentStore(core, time);
+        core.Replay(new Dictionary<byte, Action<LogRecord>>
+        {
+            [EventRecord.Kind] = events.Replay, [OrderRecord.Kind] = orders.Replay, [ConsentRecord.Kind] = consent.Replay,
+        });
+        return new LogStore(core, events, orders, consent);
     }
 
     public Task BeginBatchAsync(CancellationToken cancellationToken) => Core.BeginBatchAsync(cancellationToken);
