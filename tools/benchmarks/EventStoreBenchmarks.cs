@@ -1,8 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using CtMparticle.Configuration;
 using CtMparticle.Embedded;
 using CtMparticle.Embedded.Log;
-using CtMparticle.Sources.Commercetools;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 
@@ -34,16 +32,7 @@ public class EventStoreBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var body = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "samples", "01-order-created-registered-with-discount.json"));
-        var mapping = new MappingOptions { Environment = "production" };
-        var routing = new MParticleOptions
-        {
-            Inputs = [new MParticleInputOptions { Name = "eu", Pod = MParticlePod.EU1, ApiKeySetting = "K", ApiSecretSetting = "S" }],
-            DefaultInput = "eu",
-        };
-        template = DeliveryDecoder.Decode(body) is Decoded decoded && new CommercetoolsMapper(mapping, routing).Map(decoded.Delivery) is Mapped mapped
-            ? mapped.Events[0]
-            : throw new InvalidOperationException("The order sample does not map.");
+        template = BenchSamples.Order().Events[0];
         folder = Directory.CreateTempSubdirectory("ctmp-bench-store-").FullName;
         if (Store == "sqlite")
         {

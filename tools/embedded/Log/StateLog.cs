@@ -33,6 +33,9 @@ internal sealed class StateLog : IDisposable
     /// <summary>A segment rolls over once a commit leaves it at least this large.</summary>
     public const long DefaultSegmentBytes = 256L * 1024 * 1024;
 
+    /// <summary>How many of the newest bytes are also kept in memory, for reads without a system call.</summary>
+    public const int DefaultTailBytes = 32 * 1024 * 1024;
+
     internal const int HeaderBytes = 5;
     internal const int TrailerBytes = 4;
     private const int CommitPayloadBytes = 12; // batch number (8) and the batch's record count (4)
@@ -44,6 +47,12 @@ internal sealed class StateLog : IDisposable
     private readonly long segmentBytes;
     private readonly Crc32 crc = new();
     private readonly Dictionary<int, SafeFileHandle> readers = [];
+
+    // The newest bytes appended to the current segment, kept in memory (a ring): most reads are of records written
+    // shortly before (an event's JSON read back by the push, a returning user's consent), and a read served from here
+    // costs no system call. Valid for the current segment's positions from tailFrom to position.
+    private readonly byte[] tail;
+    private long tailFrom;
     private FileStream writer;
     private int segment;
     private long position;
@@ -51,10 +60,12 @@ internal sealed class StateLog : IDisposable
     private long batch;
     private int batchRecords;
 
-    private StateLog(string directory, long segmentBytes, FileStream writer, int segment, long position, long batch)
+    private StateLog(string directory, long segmentBytes, int tailBytes, FileStream writer, int segment, long position, long batch)
     {
         this.directory = directory;
         this.segmentBytes = segmentBytes;
+        tail = new byte[tailBytes];
+        tailFrom = position;
         this.writer = writer;
         this.segment = segment;
         this.position = position;
@@ -76,9 +87,10 @@ internal sealed class StateLog : IDisposable
 
     /// <summary>Opens the log in <paramref name="directory"/> (creating it when needed), cut after its last valid commit.</summary>
     /// <exception cref="InvalidDataException">A segment older than the newest is damaged (see <see cref="Scan"/>).</exception>
-    public static StateLog Open(string directory, long segmentBytes = DefaultSegmentBytes)
+    public static StateLog Open(string directory, long segmentBytes = DefaultSegmentBytes, int tailBytes = DefaultTailBytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(tailBytes, HeaderBytes + TrailerBytes);
         Directory.CreateDirectory(directory);
         var scan = Scan(directory);
         var cut = 0L;
@@ -99,7 +111,7 @@ internal sealed class StateLog : IDisposable
         }
 
         writer.Position = scan.End;
-        return new StateLog(directory, segmentBytes, writer, current, scan.End, scan.LastBatch + 1)
+        return new StateLog(directory, segmentBytes, tailBytes, writer, current, scan.End, scan.LastBatch + 1)
         {
             Recovery = new LogRecovery(scan.Batches, scan.Records, cut, scan.Problem),
         };
@@ -152,6 +164,11 @@ internal sealed class StateLog : IDisposable
     public LogRecord ReadAt(long address)
     {
         var (number, offset) = ((int)(address >> PositionBits), address & PositionMask);
+        if (number == segment && FromTail(address, offset) is { } recent)
+        {
+            return recent;
+        }
+
         if (number == segment)
         {
             writer.Flush(); // to the operating system, where the read handle sees it (the writer's own handle is left alone)
@@ -261,8 +278,60 @@ internal sealed class StateLog : IDisposable
         writer.Write(header);
         writer.Write(payload);
         writer.Write(trailer);
+        ToTail(position, header);
+        ToTail(position + HeaderBytes, payload);
+        ToTail(position + HeaderBytes + payload.Length, trailer);
         position += HeaderBytes + payload.Length + TrailerBytes;
+        tailFrom = Math.Max(tailFrom, position - tail.Length);
         return address;
+    }
+
+    /// <summary>
+    /// The record at <paramref name="offset"/> of the current segment when it is wholly within the tail, else null. A
+    /// rollback leaves the tail valid below the new end: what the dropped records overwrote there lies below
+    /// <see cref="tailFrom"/>, which only moves forward.
+    /// </summary>
+    private LogRecord? FromTail(long address, long offset)
+    {
+        if (offset < tailFrom || offset + HeaderBytes + TrailerBytes > position)
+        {
+            return null;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        FromTail(offset, header);
+        if (!TryHeader(header, out var kind, out var length) || offset + HeaderBytes + length + TrailerBytes > position)
+        {
+            throw new InvalidDataException($"No log record starts at address {address}.");
+        }
+
+        var payload = new byte[length];
+        FromTail(offset + HeaderBytes, payload);
+        return new LogRecord(address, kind, payload);
+    }
+
+    private void ToTail(long at, ReadOnlySpan<byte> bytes)
+    {
+        while (!bytes.IsEmpty)
+        {
+            var index = (int)(at % tail.Length);
+            var count = Math.Min(bytes.Length, tail.Length - index);
+            bytes[..count].CopyTo(tail.AsSpan(index));
+            bytes = bytes[count..];
+            at += count;
+        }
+    }
+
+    private void FromTail(long at, Span<byte> bytes)
+    {
+        while (!bytes.IsEmpty)
+        {
+            var index = (int)(at % tail.Length);
+            var count = Math.Min(bytes.Length, tail.Length - index);
+            tail.AsSpan(index, count).CopyTo(bytes);
+            bytes = bytes[count..];
+            at += count;
+        }
     }
 
     private void RollOver()
@@ -274,6 +343,7 @@ internal sealed class StateLog : IDisposable
         SyncDirectory(directory); // the new file's name must survive a power loss before a batch in it counts as durable
         position = 0;
         committedEnd = 0;
+        tailFrom = 0;
     }
 
     private static bool TryHeader(ReadOnlySpan<byte> header, out byte kind, out int length)
