@@ -6,6 +6,7 @@ using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Time.Testing;
+using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -35,7 +36,7 @@ public sealed class LogConsentStoreTests : IDisposable
             var directory = Path.Combine(work, $"run-{run++}");
             var time = new FakeTimeProvider(Start);
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time);
+            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
             try
             {
                 var inBatch = false;
@@ -83,7 +84,7 @@ public sealed class LogConsentStoreTests : IDisposable
                             }
 
                             log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time);
+                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
                             inBatch = false;
                             break;
                     }
@@ -98,7 +99,7 @@ public sealed class LogConsentStoreTests : IDisposable
                 }
 
                 log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time);
+                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
                 await AssertSameAsync(oracle, log.Consent);
             }
             finally

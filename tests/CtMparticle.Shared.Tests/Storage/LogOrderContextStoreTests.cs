@@ -5,6 +5,7 @@ using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Time.Testing;
+using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -31,7 +32,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
             var directory = Path.Combine(work, $"run-{run++}");
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time);
+            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
             try
             {
                 var inBatch = false;
@@ -73,7 +74,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
                             }
 
                             log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time);
+                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
                             inBatch = false;
                             break;
                     }
@@ -88,7 +89,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
                 }
 
                 log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time);
+                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
                 await AssertSameAsync(oracle, log.Orders);
             }
             finally
@@ -104,7 +105,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
         var directory = Path.Combine(work, "shared");
         var e = new SignedIn(new EventContext(Uuid5.ForEvent("shared-log"), "shared-log", DateTimeOffset.UnixEpoch, EventSource.Storefront, "k", "acme-de",
             new Region("DE"), new UserIds("c-1")), "password");
-        using (var store = LogStore.Open(directory, TimeProvider.System))
+        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: SmallTail))
         {
             await store.BeginBatchAsync(default);
             await store.Orders.SaveAsync(Context(1, 2, 0b11, "shared"), default);
@@ -112,7 +113,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
             await store.CommitBatchAsync(default);
         }
 
-        using var reopened = LogStore.Open(directory, TimeProvider.System);
+        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: SmallTail);
         Assert.Equal("shared", (await reopened.Orders.FindByPaymentAsync("pay-1", default))!.OrderNumber);
         Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(e, "m-1", default));
         Assert.Equal((1, 1), (reopened.Orders.Count, reopened.Events.Known));

@@ -4,8 +4,16 @@ using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Time.Testing;
+using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
+
+/// <summary>What the log stores' tests share.</summary>
+internal static class LogTests
+{
+    /// <summary>A tail of a few records: reads come from memory and from the file alike (and a test opens stores cheaply).</summary>
+    public const int SmallTail = 4096;
+}
 
 /// <summary>
 /// The log's stores (ADR 0007: the event store, the order contexts and consent, on one log) pass the same contract
@@ -16,7 +24,7 @@ public sealed class LogStoreContractTests : ConsentStoreContractTests, IDisposab
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
     private readonly LogStore store;
 
-    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System);
+    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System, tailBytes: SmallTail);
 
     private protected override IEventStore Events => store.Events;
 
@@ -54,7 +62,7 @@ public sealed class LogEventStoreTests : IDisposable
             var directory = Path.Combine(work, $"run-{run++}");
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time);
+            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
             try
             {
                 var inBatch = false;
@@ -115,7 +123,7 @@ public sealed class LogEventStoreTests : IDisposable
                             }
 
                             log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time);
+                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
                             inBatch = false;
                             break;
                     }
@@ -133,7 +141,7 @@ public sealed class LogEventStoreTests : IDisposable
 
                 // Whatever the run did, reopening the log rebuilds the same outbox and the same dedupe answers.
                 log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time);
+                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
                 Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.Events.ReadPendingAsync(1000, default)));
                 for (var key = 0; key <= 12; key++)
                 {
@@ -158,7 +166,7 @@ public sealed class LogEventStoreTests : IDisposable
     {
         var directory = Path.Combine(work, "crash");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
-        using (var store = LogStore.Open(directory, time))
+        using (var store = LogStore.Open(directory, time, tailBytes: SmallTail))
         {
             await store.BeginBatchAsync(default);
             await store.Events.TryAddAsync(Event(1), "m-1", default);
@@ -169,7 +177,7 @@ public sealed class LogEventStoreTests : IDisposable
             // the process dies here
         }
 
-        using var reopened = LogStore.Open(directory, time);
+        using var reopened = LogStore.Open(directory, time, tailBytes: SmallTail);
         Assert.Equal([Event(1).Context.EventId], (await reopened.Events.ReadPendingAsync(10, default)).Select(p => p.EventId));
         Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(Event(1), "m-1", default)); // the redelivery of its message
         Assert.Equal(AddResult.Added, await reopened.Events.TryAddAsync(Event(2), "m-2", default));       // lost with the batch: stored again

@@ -26,7 +26,8 @@ internal sealed class LogCore : IDisposable
     /// <summary>After a batch was rolled back (under the lock).</summary>
     public event Action? RolledBack;
 
-    public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes) => new(StateLog.Open(directory, segmentBytes));
+    public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes, int tailBytes = StateLog.DefaultTailBytes) =>
+        new(StateLog.Open(directory, segmentBytes, tailBytes));
 
     /// <summary>
     /// Hands every committed record to the store of its kind, in log order (at open, before any operation). A kind no

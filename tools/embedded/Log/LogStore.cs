@@ -19,9 +19,10 @@ internal sealed class LogStore : IDisposable
     public LogConsentStore Consent { get; }
 
     /// <summary>Opens (creating when needed) the log in <paramref name="directory"/> and rebuilds every store's memory from it.</summary>
-    public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes)
+    public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
+        int tailBytes = StateLog.DefaultTailBytes)
     {
-        var core = LogCore.Open(directory, segmentBytes);
+        var core = LogCore.Open(directory, segmentBytes, tailBytes);
         var events = new LogEventStore(core, InFlightJournal.Open(Path.Combine(directory, "state.db")), time, partitions);
         var orders = new LogOrderContextStore(core, time);
         var consent = new LogConsentStore(core, time);

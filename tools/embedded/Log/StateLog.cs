@@ -64,7 +64,7 @@ internal sealed class StateLog : IDisposable
     {
         this.directory = directory;
         this.segmentBytes = segmentBytes;
-        tail = new byte[tailBytes];
+        tail = GC.AllocateUninitializedArray<byte>(tailBytes); // only what was written is ever read
         tailFrom = position;
         this.writer = writer;
         this.segment = segment;
