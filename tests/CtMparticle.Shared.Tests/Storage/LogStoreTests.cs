@@ -16,10 +16,10 @@ internal static class LogTests
 }
 
 /// <summary>
-/// The log's stores (ADR 0007: the event store, the order contexts and consent, on one log) pass the same contract
-/// cases as the SQLite and Azure stores.
+/// The log's stores (ADR 0007: the event store, order contexts, consent, identity links and decisions, on one log)
+/// pass the storage ports' whole contract, as the SQLite and Azure stores do.
 /// </summary>
-public sealed class LogStoreContractTests : ConsentStoreContractTests, IDisposable
+public sealed class LogStoreContractTests : StorageContractTests, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
     private readonly LogStore store;
@@ -31,6 +31,8 @@ public sealed class LogStoreContractTests : ConsentStoreContractTests, IDisposab
     private protected override IOrderContextStore Orders => store.Orders;
 
     private protected override IConsentStore Consent => store.Consent;
+
+    private protected override IIdentityLinkStore Links => store.Links;
 
     public void Dispose()
     {

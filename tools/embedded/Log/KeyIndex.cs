@@ -136,6 +136,21 @@ internal sealed class KeyIndex
         return false;
     }
 
+    /// <summary>The addresses of every entry of <paramref name="hash"/> (the keys that share it, usually one).</summary>
+    public List<long> All(ulong hash)
+    {
+        var found = new List<long>(1);
+        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        {
+            if (hashes[i] == hash)
+            {
+                found.Add(addresses[i]);
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>Whether an entry of <paramref name="hash"/> holds exactly <paramref name="address"/> (no key is read).</summary>
     public bool Holds(ulong hash, long address)
     {

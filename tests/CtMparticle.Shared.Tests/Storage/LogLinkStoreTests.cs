@@ -1,0 +1,163 @@
+using System.Text.Json;
+using CsCheck;
+using CtMparticle.Embedded;
+using CtMparticle.Embedded.Log;
+using CtMparticle.Storage;
+using Microsoft.Extensions.Time.Testing;
+using static CtMparticle.Tests.Storage.LogTests;
+
+namespace CtMparticle.Tests.Storage;
+
+/// <summary>
+/// The log's identity store (ADR 0007, step 4) against the SQLite store as the oracle: random runs of links recorded,
+/// seen again and changed in state (identifiers shared between customers), withheld events, deletions, retention and
+/// identity decisions, in and out of batches, with rollbacks and crashes, must read the same from both sides.
+/// </summary>
+public sealed class LogLinkStoreTests : IDisposable
+{
+    private static readonly DateTimeOffset Start = new(2026, 12, 4, 9, 0, 0, TimeSpan.Zero);
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-log-links-").FullName;
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+
+    private enum Op { Record, SeenAgain, State, Withhold, Forget, Purge, Decide, PurgeDecisions, Wait, Begin, Commit, Rollback, Crash }
+
+    [Fact]
+    public async Task LinksWithheldEventsAndDecisions_InAndOutOfBatches_WithRollbacksAndCrashes_ReadAsTheSqliteStoreDoes()
+    {
+        var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[-20, 20]).Array[1, 50];
+        var run = 0;
+        await gen.SampleAsync(async operations =>
+        {
+            var directory = Path.Combine(work, $"run-{run++}");
+            var time = new FakeTimeProvider(Start);
+            await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
+            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
+            try
+            {
+                var inBatch = false;
+                foreach (var (op, customer, identifier, minutes) in operations)
+                {
+                    var at = time.GetUtcNow().AddMinutes(minutes);
+                    var link = Link(customer, identifier, at);
+                    switch (op)
+                    {
+                        case Op.Record:
+                            Assert.Equal(await oracle.RecordAsync(link, default), await log.Links.RecordAsync(link, default));
+                            break;
+                        case Op.SeenAgain:
+                            await oracle.SeenAgainAsync(link, at, default);
+                            await log.Links.SeenAgainAsync(link, at, default);
+                            break;
+                        case Op.State:
+                            await oracle.SetStateAsync(link, (LinkState)(minutes & 3), $"rules-{minutes}", default);
+                            await log.Links.SetStateAsync(link, (LinkState)(minutes & 3), $"rules-{minutes}", default);
+                            break;
+                        case Op.Withhold:
+                            await oracle.RecordWithheldAsync($"c-{customer}", EventId(identifier), at, default);
+                            await log.Links.RecordWithheldAsync($"c-{customer}", EventId(identifier), at, default);
+                            break;
+                        case Op.Forget:
+                            Assert.Equal(await oracle.ForgetCustomerAsync($"c-{customer}", default), await log.Links.ForgetCustomerAsync($"c-{customer}", default));
+                            break;
+                        case Op.Purge:
+                            Assert.Equal(await oracle.PurgeOlderThanAsync(at, default), await log.Links.PurgeOlderThanAsync(at, default));
+                            break;
+                        case Op.Decide:
+                            IdentityDecision[] decided = [new(EventId(identifier), $"event-{customer}", at, "rules", "gdpr", [new("anonymous_id", $"a-{customer}", customer % 2 == 0, "rule")])];
+                            await oracle.SaveDecisionsAsync(decided, default);
+                            await log.Links.SaveDecisionsAsync(decided, default);
+                            break;
+                        case Op.PurgeDecisions:
+                            Assert.Equal(await oracle.PurgeDecisionsOlderThanAsync(at, default), await log.Links.PurgeDecisionsOlderThanAsync(at, default));
+                            break;
+                        case Op.Wait:
+                            time.Advance(TimeSpan.FromMinutes(customer * 4 + 1));
+                            break;
+                        case Op.Begin when !inBatch:
+                            await oracle.BeginBatchAsync(default);
+                            await log.BeginBatchAsync(default);
+                            inBatch = true;
+                            break;
+                        case Op.Commit when inBatch:
+                            await oracle.CommitBatchAsync(default);
+                            await log.CommitBatchAsync(default);
+                            inBatch = false;
+                            break;
+                        case Op.Rollback when inBatch:
+                            await oracle.RollbackBatchAsync(default);
+                            await log.RollbackBatchAsync(default);
+                            inBatch = false;
+                            break;
+                        case Op.Crash:
+                            if (inBatch)
+                            {
+                                await oracle.RollbackBatchAsync(default);
+                            }
+
+                            log.Dispose();
+                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
+                            inBatch = false;
+                            break;
+                    }
+
+                    await AssertSameAsync(oracle, log.Links);
+                }
+
+                if (inBatch)
+                {
+                    await oracle.CommitBatchAsync(default);
+                    await log.CommitBatchAsync(default);
+                }
+
+                log.Dispose();
+                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
+                await AssertSameAsync(oracle, log.Links);
+            }
+            finally
+            {
+                log.Dispose();
+            }
+        }, iter: 200);
+    }
+
+    private static IdentityLink Link(int customer, int identifier, DateTimeOffset at) =>
+        new($"c-{customer}", identifier % 2 == 0 ? "anonymous_id" : "email_sha256", $"v-{identifier / 2}", EventId(customer * 10 + identifier), at, at, LinkState.Active, "rules-0");
+
+    private static Guid EventId(int n) => new(n + 1, 0, 0, new byte[8]);
+
+    private static async Task AssertSameAsync(SqliteStore oracle, LogLinkStore log)
+    {
+        string[] customers = ["c-0", "c-1", "c-2", "c-3"];
+        Assert.Equal(Text(await oracle.ByCustomersAsync(customers, default)), Text(await log.ByCustomersAsync(customers, default)));
+        (string, string)[] identifiers = [("anonymous_id", "v-0"), ("anonymous_id", "v-1"), ("email_sha256", "v-0"), ("email_sha256", "v-1")];
+        var fromOracle = await oracle.ByIdentifiersAsync(identifiers, default);
+        var fromLog = await log.ByIdentifiersAsync(identifiers, default);
+        Assert.All(identifiers, id => Assert.Equal(Text(fromOracle[id]), Text(fromLog[id])));
+        for (var customer = 0; customer < 4; customer++)
+        {
+            for (var e = 0; e < 4; e++)
+            {
+                Assert.Equal(await oracle.WasWithheldAsync($"c-{customer}", EventId(e), default), await log.WasWithheldAsync($"c-{customer}", EventId(e), default));
+            }
+        }
+
+        for (var e = 0; e < 4; e++)
+        {
+            Assert.Equal(Decision(await oracle.DecisionAsync(EventId(e), default)), Decision(await log.DecisionAsync(EventId(e), default)));
+        }
+    }
+
+    private static string Text(IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>> byCustomer) =>
+        string.Join(" | ", byCustomer.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}: {Text(c.Value)}"));
+
+    // Oldest first, as the port says; SQLite leaves the order of ties (one customer's links first seen at once) open.
+    private static string Text(IReadOnlyList<IdentityLink> links)
+    {
+        Assert.Equal(links.Select(l => l.FirstSeen).Order(), links.Select(l => l.FirstSeen));
+        return string.Join(", ", links.OrderBy(l => l.FirstSeen).ThenBy(l => l.CustomerId, StringComparer.Ordinal)
+            .ThenBy(l => l.Type, StringComparer.Ordinal).ThenBy(l => l.Value, StringComparer.Ordinal));
+    }
+
+    private static string Decision(IdentityDecision? decision) => decision is null ? "none" : JsonSerializer.Serialize(decision, RelayJsonContext.Default.IdentityDecision);
+}

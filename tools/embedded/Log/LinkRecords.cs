@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using CtMparticle.Storage;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// Identity's records in the log (ADR 0007, step 4): a link's state as recorded or changed, an event withheld from
+/// link capture, an event's identity decision; each names the record of the same key it replaces, and a forgetting
+/// (deletion, retention) names the one it drops.
+/// </summary>
+internal static class LinkRecords
+{
+    public const byte LinkKind = 4;
+    public const byte WithheldKind = 5;
+    public const byte DecisionKind = 6;
+
+    public static byte[] Encode(long previous, bool forgotten, Action<BinaryWriter> fields)
+    {
+        using var stream = new MemoryStream(128);
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(previous);
+            writer.Write(forgotten);
+            fields(writer);
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <exception cref="InvalidDataException">The payload is not such a record.</exception>
+    public static T Decode<T>(ReadOnlyMemory<byte> payload, Func<long, bool, BinaryReader, T> fields)
+    {
+        var segment = MemoryMarshal.TryGetArray(payload, out var array) ? array : new ArraySegment<byte>(payload.ToArray());
+        using var reader = new BinaryReader(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), Encoding.UTF8);
+        try
+        {
+            var record = fields(reader.ReadInt64(), reader.ReadBoolean(), reader);
+            return reader.BaseStream.Position == segment.Count ? record : throw new InvalidDataException("An identity record holds more than its fields.");
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or ArgumentException)
+        {
+            throw new InvalidDataException("An identity record ends before its fields do, or holds a field it cannot.", ex);
+        }
+    }
+}
+
+/// <summary>A link as stored (<see cref="IdentityLink"/>), or its forgetting.</summary>
+internal sealed record LinkRecord(long Previous, bool Forgotten, IdentityLink Link)
+{
+    public string Key => LinkKey(Link.CustomerId, Link.Type, Link.Value);
+
+    public static string LinkKey(string customerId, string type, string value) => $"{customerId}\u0000{type}\u0000{value}";
+
+    public byte[] Encode() => LinkRecords.Encode(Previous, Forgotten, writer =>
+    {
+        writer.Write(Link.CustomerId);
+        writer.Write(Link.Type);
+        writer.Write(Link.Value);
+        writer.Write(Link.SourceEventId.ToByteArray());
+        writer.Write(Link.FirstSeen.UtcTicks);
+        writer.Write(Link.LastSeen.UtcTicks);
+        writer.Write((byte)Link.State);
+        writer.Write(Link.RulesVersion);
+    });
+
+    public static LinkRecord Decode(ReadOnlyMemory<byte> payload) => LinkRecords.Decode(payload, (previous, forgotten, reader) =>
+        new LinkRecord(previous, forgotten, new IdentityLink(reader.ReadString(), reader.ReadString(), reader.ReadString(), new Guid(reader.ReadBytes(16)),
+            new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero), new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero), State(reader.ReadByte()), reader.ReadString())));
+
+    private static LinkState State(byte value) =>
+        Enum.IsDefined((LinkState)value) ? (LinkState)value : throw new InvalidDataException($"A link record holds the unknown state {value}.");
+}
+
+/// <summary>A customer's event withheld from link capture (<see cref="IIdentityLinkStore.RecordWithheldAsync"/>), or its forgetting.</summary>
+internal sealed record WithheldRecord(long Previous, bool Forgotten, string CustomerId, Guid EventId, long AtTicks)
+{
+    public string Key => WithheldKey(CustomerId, EventId);
+
+    public static string WithheldKey(string customerId, Guid eventId) => $"{customerId}\u0000{eventId:N}";
+
+    public byte[] Encode() => LinkRecords.Encode(Previous, Forgotten, writer =>
+    {
+        writer.Write(CustomerId);
+        writer.Write(EventId.ToByteArray());
+        writer.Write(AtTicks);
+    });
+
+    public static WithheldRecord Decode(ReadOnlyMemory<byte> payload) => LinkRecords.Decode(payload, (previous, forgotten, reader) =>
+        new WithheldRecord(previous, forgotten, reader.ReadString(), new Guid(reader.ReadBytes(16)), reader.ReadInt64()));
+}
+
+/// <summary>An event's identity decision as JSON (<see cref="IdentityDecision"/>), or its forgetting.</summary>
+internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventId, long DecidedTicks, byte[] Json)
+{
+    public byte[] Encode() => LinkRecords.Encode(Previous, Forgotten, writer =>
+    {
+        writer.Write(EventId.ToByteArray());
+        writer.Write(DecidedTicks);
+        writer.Write(Json.Length);
+        writer.Write(Json);
+    });
+
+    public static DecisionRecord Decode(ReadOnlyMemory<byte> payload) => LinkRecords.Decode(payload, (previous, forgotten, reader) =>
+        new DecisionRecord(previous, forgotten, new Guid(reader.ReadBytes(16)), reader.ReadInt64(), reader.ReadBytes(reader.ReadInt32())));
+}
