@@ -6,7 +6,6 @@ using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Time.Testing;
-using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -30,82 +29,45 @@ public sealed class LogConsentStoreTests : IDisposable
     public async Task MergesReadsAndRetention_InAndOutOfBatches_WithRollbacksAndCrashes_AnswerAsTheSqliteStoreDoes()
     {
         var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 3], Gen.Int[0, 7], Gen.Int[-30, 30]).Array[1, 50];
-        var run = 0;
+        var runs = 0;
         await gen.SampleAsync(async operations =>
         {
-            var directory = Path.Combine(work, $"run-{run++}");
+            var directory = Path.Combine(work, $"run-{runs++}");
             var time = new FakeTimeProvider(Start);
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-            try
+            using var stores = new OracleRun(oracle, Path.Combine(directory, "log"), time);
+            foreach (var (op, user, choice, minutes) in operations)
             {
-                var inBatch = false;
-                foreach (var (op, user, choice, minutes) in operations)
+                var key = $"customer:c-{user}";
+                var at = time.GetUtcNow().AddMinutes(minutes);
+                ConsentSnapshot? consent = op is Op.Merge or Op.MergeBoth
+                    ? new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [(choice & 1) == 0 ? "analytics" : "marketing"] = new((choice & 2) == 0, at) },
+                        (choice & 4) == 0 ? null : new ConsentPurpose(true, at))
+                    : null;
+                StatedRegion? region = op is Op.MergeRegion or Op.MergeBoth ? new StatedRegion(Regions[choice % Regions.Length], at) : null;
+                switch (op)
                 {
-                    var key = $"customer:c-{user}";
-                    var at = time.GetUtcNow().AddMinutes(minutes);
-                    ConsentSnapshot? consent = op is Op.Merge or Op.MergeBoth
-                        ? new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { [(choice & 1) == 0 ? "analytics" : "marketing"] = new((choice & 2) == 0, at) },
-                            (choice & 4) == 0 ? null : new ConsentPurpose(true, at))
-                        : null;
-                    StatedRegion? region = op is Op.MergeRegion or Op.MergeBoth ? new StatedRegion(Regions[choice % Regions.Length], at) : null;
-                    switch (op)
-                    {
-                        case Op.Merge or Op.MergeRegion or Op.MergeBoth:
-                            Assert.Equal(Text(await oracle.MergeAsync(key, consent, region, default)), Text(await log.Consent.MergeAsync(key, consent, region, default)));
-                            break;
-                        case Op.Purge or Op.PurgeAll:
-                            Func<UserConsent, bool> keep = op == Op.Purge ? RetentionJob.KeepsARefusal : _ => false;
-                            var cutoff = time.GetUtcNow().AddMinutes(-choice * 5);
-                            Assert.Equal(await oracle.PurgeConsentOlderThanAsync(cutoff, keep, default), await log.Consent.PurgeConsentOlderThanAsync(cutoff, keep, default));
-                            break;
-                        case Op.Wait:
-                            time.Advance(TimeSpan.FromMinutes(choice * 3 + 1));
-                            break;
-                        case Op.Begin when !inBatch:
-                            await oracle.BeginBatchAsync(default);
-                            await log.BeginBatchAsync(default);
-                            inBatch = true;
-                            break;
-                        case Op.Commit when inBatch:
-                            await oracle.CommitBatchAsync(default);
-                            await log.CommitBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Rollback when inBatch:
-                            await oracle.RollbackBatchAsync(default);
-                            await log.RollbackBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Crash:
-                            if (inBatch)
-                            {
-                                await oracle.RollbackBatchAsync(default);
-                            }
-
-                            log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                            inBatch = false;
-                            break;
-                    }
-
-                    await AssertSameAsync(oracle, log.Consent);
+                    case Op.Merge or Op.MergeRegion or Op.MergeBoth:
+                        Assert.Equal(Text(await oracle.MergeAsync(key, consent, region, default)), Text(await stores.Log.Consent.MergeAsync(key, consent, region, default)));
+                        break;
+                    case Op.Purge or Op.PurgeAll:
+                        Func<UserConsent, bool> keep = op == Op.Purge ? RetentionJob.KeepsARefusal : _ => false;
+                        var cutoff = time.GetUtcNow().AddMinutes(-choice * 5);
+                        Assert.Equal(await oracle.PurgeConsentOlderThanAsync(cutoff, keep, default), await stores.Log.Consent.PurgeConsentOlderThanAsync(cutoff, keep, default));
+                        break;
+                    case Op.Wait:
+                        time.Advance(TimeSpan.FromMinutes(choice * 3 + 1));
+                        break;
+                    default:
+                        await stores.BatchStepAsync(op.ToString());
+                        break;
                 }
 
-                if (inBatch)
-                {
-                    await oracle.CommitBatchAsync(default);
-                    await log.CommitBatchAsync(default);
-                }
+                await AssertSameAsync(oracle, stores.Log.Consent);
+            }
 
-                log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                await AssertSameAsync(oracle, log.Consent);
-            }
-            finally
-            {
-                log.Dispose();
-            }
+            await stores.FinishAsync();
+            await AssertSameAsync(oracle, stores.Log.Consent);
         }, iter: 200);
     }
 

@@ -4,7 +4,6 @@ using CtMparticle.Embedded;
 using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using Microsoft.Extensions.Time.Testing;
-using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -26,98 +25,61 @@ public sealed class LogLinkStoreTests : IDisposable
     public async Task LinksWithheldEventsAndDecisions_InAndOutOfBatches_WithRollbacksAndCrashes_ReadAsTheSqliteStoreDoes()
     {
         var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[-20, 20]).Array[1, 50];
-        var run = 0;
+        var runs = 0;
         await gen.SampleAsync(async operations =>
         {
-            var directory = Path.Combine(work, $"run-{run++}");
+            var directory = Path.Combine(work, $"run-{runs++}");
             var time = new FakeTimeProvider(Start);
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-            try
+            using var stores = new OracleRun(oracle, Path.Combine(directory, "log"), time);
+            foreach (var (op, customer, identifier, minutes) in operations)
             {
-                var inBatch = false;
-                foreach (var (op, customer, identifier, minutes) in operations)
+                var at = time.GetUtcNow().AddMinutes(minutes);
+                var link = Link(customer, identifier, at);
+                switch (op)
                 {
-                    var at = time.GetUtcNow().AddMinutes(minutes);
-                    var link = Link(customer, identifier, at);
-                    switch (op)
-                    {
-                        case Op.Record:
-                            Assert.Equal(await oracle.RecordAsync(link, default), await log.Links.RecordAsync(link, default));
-                            break;
-                        case Op.SeenAgain:
-                            await oracle.SeenAgainAsync(link, at, default);
-                            await log.Links.SeenAgainAsync(link, at, default);
-                            break;
-                        case Op.State:
-                            await oracle.SetStateAsync(link, (LinkState)(minutes & 3), $"rules-{minutes}", default);
-                            await log.Links.SetStateAsync(link, (LinkState)(minutes & 3), $"rules-{minutes}", default);
-                            break;
-                        case Op.Withhold:
-                            await oracle.RecordWithheldAsync($"c-{customer}", EventId(identifier), at, default);
-                            await log.Links.RecordWithheldAsync($"c-{customer}", EventId(identifier), at, default);
-                            break;
-                        case Op.Forget:
-                            Assert.Equal(await oracle.ForgetCustomerAsync($"c-{customer}", default), await log.Links.ForgetCustomerAsync($"c-{customer}", default));
-                            break;
-                        case Op.Purge:
-                            Assert.Equal(await oracle.PurgeOlderThanAsync(at, default), await log.Links.PurgeOlderThanAsync(at, default));
-                            break;
-                        case Op.Decide:
-                            IdentityDecision[] decided = [new(EventId(identifier), $"event-{customer}", at, "rules", "gdpr", [new("anonymous_id", $"a-{customer}", customer % 2 == 0, "rule")])];
-                            await oracle.SaveDecisionsAsync(decided, default);
-                            await log.Links.SaveDecisionsAsync(decided, default);
-                            break;
-                        case Op.PurgeDecisions:
-                            Assert.Equal(await oracle.PurgeDecisionsOlderThanAsync(at, default), await log.Links.PurgeDecisionsOlderThanAsync(at, default));
-                            break;
-                        case Op.Wait:
-                            time.Advance(TimeSpan.FromMinutes(customer * 4 + 1));
-                            break;
-                        case Op.Begin when !inBatch:
-                            await oracle.BeginBatchAsync(default);
-                            await log.BeginBatchAsync(default);
-                            inBatch = true;
-                            break;
-                        case Op.Commit when inBatch:
-                            await oracle.CommitBatchAsync(default);
-                            await log.CommitBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Rollback when inBatch:
-                            await oracle.RollbackBatchAsync(default);
-                            await log.RollbackBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Crash:
-                            if (inBatch)
-                            {
-                                await oracle.RollbackBatchAsync(default);
-                            }
-
-                            log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                            inBatch = false;
-                            break;
-                    }
-
-                    await AssertSameAsync(oracle, log.Links);
+                    case Op.Record:
+                        Assert.Equal(await oracle.RecordAsync(link, default), await stores.Log.Links.RecordAsync(link, default));
+                        break;
+                    case Op.SeenAgain:
+                        await oracle.SeenAgainAsync(link, at, default);
+                        await stores.Log.Links.SeenAgainAsync(link, at, default);
+                        break;
+                    case Op.State:
+                        await oracle.SetStateAsync(link, (LinkState)(minutes & 3), $"rules-{minutes}", default);
+                        await stores.Log.Links.SetStateAsync(link, (LinkState)(minutes & 3), $"rules-{minutes}", default);
+                        break;
+                    case Op.Withhold:
+                        await oracle.RecordWithheldAsync($"c-{customer}", EventId(identifier), at, default);
+                        await stores.Log.Links.RecordWithheldAsync($"c-{customer}", EventId(identifier), at, default);
+                        break;
+                    case Op.Forget:
+                        Assert.Equal(await oracle.ForgetCustomerAsync($"c-{customer}", default), await stores.Log.Links.ForgetCustomerAsync($"c-{customer}", default));
+                        break;
+                    case Op.Purge:
+                        Assert.Equal(await oracle.PurgeOlderThanAsync(at, default), await stores.Log.Links.PurgeOlderThanAsync(at, default));
+                        break;
+                    case Op.Decide:
+                        IdentityDecision[] decided = [new(EventId(identifier), $"event-{customer}", at, "rules", "gdpr", [new("anonymous_id", $"a-{customer}", customer % 2 == 0, "rule")])];
+                        await oracle.SaveDecisionsAsync(decided, default);
+                        await stores.Log.Links.SaveDecisionsAsync(decided, default);
+                        break;
+                    case Op.PurgeDecisions:
+                        Assert.Equal(await oracle.PurgeDecisionsOlderThanAsync(at, default), await stores.Log.Links.PurgeDecisionsOlderThanAsync(at, default));
+                        break;
+                    case Op.Wait:
+                        time.Advance(TimeSpan.FromMinutes(customer * 4 + 1));
+                        break;
+                    default:
+                        await stores.BatchStepAsync(op.ToString());
+                        break;
                 }
 
-                if (inBatch)
-                {
-                    await oracle.CommitBatchAsync(default);
-                    await log.CommitBatchAsync(default);
-                }
+                await AssertSameAsync(oracle, stores.Log.Links);
+            }
 
-                log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                await AssertSameAsync(oracle, log.Links);
-            }
-            finally
-            {
-                log.Dispose();
-            }
+            await stores.FinishAsync();
+            await AssertSameAsync(oracle, stores.Log.Links);
         }, iter: 200);
     }
 

@@ -5,7 +5,6 @@ using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Time.Testing;
-using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -26,76 +25,39 @@ public sealed class LogOrderContextStoreTests : IDisposable
     public async Task SavesFindsAndRetention_InAndOutOfBatches_WithRollbacksAndCrashes_AnswerAsTheSqliteStoreDoes()
     {
         var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 4], Gen.Int[0, 4], Gen.Int[0, 63]).Array[1, 50];
-        var run = 0;
+        var runs = 0;
         await gen.SampleAsync(async operations =>
         {
-            var directory = Path.Combine(work, $"run-{run++}");
+            var directory = Path.Combine(work, $"run-{runs++}");
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-            try
+            using var stores = new OracleRun(oracle, Path.Combine(directory, "log"), time);
+            foreach (var (op, order, version, payments) in operations)
             {
-                var inBatch = false;
-                foreach (var (op, order, version, payments) in operations)
+                switch (op)
                 {
-                    switch (op)
-                    {
-                        case Op.Save or Op.Save2:
-                            var context = Context(order, version, payments, op == Op.Save2 ? "again" : "first");
-                            await oracle.SaveAsync(context, default);
-                            await log.Orders.SaveAsync(context, default);
-                            break;
-                        case Op.Purge:
-                            var cutoff = time.GetUtcNow().AddMinutes(-version * 5);
-                            Assert.Equal(await oracle.PurgeOrdersOlderThanAsync(cutoff, default), await log.Orders.PurgeOrdersOlderThanAsync(cutoff, default));
-                            break;
-                        case Op.Wait:
-                            time.Advance(TimeSpan.FromMinutes(version * 3 + 1));
-                            break;
-                        case Op.Begin when !inBatch:
-                            await oracle.BeginBatchAsync(default);
-                            await log.BeginBatchAsync(default);
-                            inBatch = true;
-                            break;
-                        case Op.Commit when inBatch:
-                            await oracle.CommitBatchAsync(default);
-                            await log.CommitBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Rollback when inBatch:
-                            await oracle.RollbackBatchAsync(default);
-                            await log.RollbackBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Crash:
-                            if (inBatch)
-                            {
-                                await oracle.RollbackBatchAsync(default);
-                            }
-
-                            log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                            inBatch = false;
-                            break;
-                    }
-
-                    await AssertSameAsync(oracle, log.Orders);
+                    case Op.Save or Op.Save2:
+                        var context = Context(order, version, payments, op == Op.Save2 ? "again" : "first");
+                        await oracle.SaveAsync(context, default);
+                        await stores.Log.Orders.SaveAsync(context, default);
+                        break;
+                    case Op.Purge:
+                        var cutoff = time.GetUtcNow().AddMinutes(-version * 5);
+                        Assert.Equal(await oracle.PurgeOrdersOlderThanAsync(cutoff, default), await stores.Log.Orders.PurgeOrdersOlderThanAsync(cutoff, default));
+                        break;
+                    case Op.Wait:
+                        time.Advance(TimeSpan.FromMinutes(version * 3 + 1));
+                        break;
+                    default:
+                        await stores.BatchStepAsync(op.ToString());
+                        break;
                 }
 
-                if (inBatch)
-                {
-                    await oracle.CommitBatchAsync(default);
-                    await log.CommitBatchAsync(default);
-                }
+                await AssertSameAsync(oracle, stores.Log.Orders);
+            }
 
-                log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                await AssertSameAsync(oracle, log.Orders);
-            }
-            finally
-            {
-                log.Dispose();
-            }
+            await stores.FinishAsync();
+            await AssertSameAsync(oracle, stores.Log.Orders);
         }, iter: 200);
     }
 
@@ -105,7 +67,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
         var directory = Path.Combine(work, "shared");
         var e = new SignedIn(new EventContext(Uuid5.ForEvent("shared-log"), "shared-log", DateTimeOffset.UnixEpoch, EventSource.Storefront, "k", "acme-de",
             new Region("DE"), new UserIds("c-1")), "password");
-        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: SmallTail))
+        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail))
         {
             await store.BeginBatchAsync(default);
             await store.Orders.SaveAsync(Context(1, 2, 0b11, "shared"), default);
@@ -113,7 +75,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
             await store.CommitBatchAsync(default);
         }
 
-        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: SmallTail);
+        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail);
         Assert.Equal("shared", (await reopened.Orders.FindByPaymentAsync("pay-1", default))!.OrderNumber);
         Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(e, "m-1", default));
         Assert.Equal((1, 1), (reopened.Orders.Count, reopened.Events.Known));

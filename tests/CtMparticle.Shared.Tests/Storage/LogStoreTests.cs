@@ -4,7 +4,6 @@ using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Time.Testing;
-using static CtMparticle.Tests.Storage.LogTests;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -16,6 +15,70 @@ internal static class LogTests
 }
 
 /// <summary>
+/// One random run of the log's stores beside the SQLite store as the oracle: the batch steps every oracle test
+/// shares. A crash loses an open batch (SQLite rolls it back) and rebuilds the log's stores from their file.
+/// </summary>
+internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvider time) : IDisposable
+{
+    private bool inBatch;
+
+    public LogStore Log { get; private set; } = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
+
+    /// <summary>Begin, Commit, Rollback (where one applies: nothing otherwise) or Crash, named as the test's step.</summary>
+    public async Task BatchStepAsync(string step)
+    {
+        switch (step)
+        {
+            case "Begin" when !inBatch:
+                await oracle.BeginBatchAsync(default);
+                await Log.BeginBatchAsync(default);
+                inBatch = true;
+                break;
+            case "Commit" when inBatch:
+                await oracle.CommitBatchAsync(default);
+                await Log.CommitBatchAsync(default);
+                inBatch = false;
+                break;
+            case "Rollback" when inBatch:
+                await oracle.RollbackBatchAsync(default);
+                await Log.RollbackBatchAsync(default);
+                inBatch = false;
+                break;
+            case "Crash":
+                if (inBatch)
+                {
+                    await oracle.RollbackBatchAsync(default);
+                }
+
+                Reopen();
+                inBatch = false;
+                break;
+        }
+    }
+
+    /// <summary>Commits an open batch on both, then reopens the log's stores: what they rebuild must read the same.</summary>
+    public async Task FinishAsync()
+    {
+        if (inBatch)
+        {
+            await oracle.CommitBatchAsync(default);
+            await Log.CommitBatchAsync(default);
+            inBatch = false;
+        }
+
+        Reopen();
+    }
+
+    public void Dispose() => Log.Dispose();
+
+    private void Reopen()
+    {
+        Log.Dispose();
+        Log = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
+    }
+}
+
+/// <summary>
 /// The log's stores (ADR 0007: the event store, order contexts, consent, identity links and decisions, on one log)
 /// pass the storage ports' whole contract, as the SQLite and Azure stores do.
 /// </summary>
@@ -24,7 +87,7 @@ public sealed class LogStoreContractTests : StorageContractTests, IDisposable
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
     private readonly LogStore store;
 
-    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System, tailBytes: SmallTail);
+    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System, tailBytes: LogTests.SmallTail);
 
     private protected override IEventStore Events => store.Events;
 
@@ -58,107 +121,68 @@ public sealed class LogEventStoreTests : IDisposable
     public async Task EveryOperation_InAndOutOfBatches_WithRollbacksAndCrashes_AnswersAsTheSqliteStoreDoes()
     {
         var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 11], Gen.Int[0, 3]).Array[1, 60];
-        var run = 0;
+        var runs = 0;
         await gen.SampleAsync(async operations =>
         {
-            var directory = Path.Combine(work, $"run-{run++}");
+            var directory = Path.Combine(work, $"run-{runs++}");
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
-            var log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-            try
+            using var stores = new OracleRun(oracle, Path.Combine(directory, "log"), time);
+            foreach (var (op, key, arg) in operations)
             {
-                var inBatch = false;
-                foreach (var (op, key, arg) in operations)
+                var e = Event(key);
+                var message = arg == 3 ? null : $"m-{arg}";
+                switch (op)
                 {
-                    var e = Event(key);
-                    var message = arg == 3 ? null : $"m-{arg}";
-                    switch (op)
-                    {
-                        case Op.Add:
-                            Assert.Equal(await oracle.TryAddAsync(e, message, default), await log.Events.TryAddAsync(e, message, default));
-                            break;
-                        case Op.Withhold:
-                            Assert.Equal(await oracle.WithholdAsync(e, message, default), await log.Events.WithholdAsync(e, message, default));
-                            break;
-                        case Op.Hold:
-                            await Both(s => s.HoldPendingAsync([Key(e)], time.GetUtcNow().AddMinutes(arg * 10), default));
-                            break;
-                        case Op.Deliver or Op.Withdraw or Op.Quarantine:
-                            var fate = op == Op.Deliver ? EventFate.Delivered : op == Op.Withdraw ? EventFate.Withdrawn : EventFate.Quarantined;
-                            await Both(s => s.RemovePendingAsync([Key(e), Key(Event(key + 1))], fate, default));
-                            break;
-                        case Op.Restore:
-                            Assert.Equal(await oracle.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default), await log.Events.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
-                            break;
-                        case Op.Replace:
-                            Assert.Equal(await oracle.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default), await log.Events.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default));
-                            break;
-                        case Op.PurgeParked:
-                            Assert.Equal(await oracle.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.Events.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
-                            break;
-                        case Op.PurgeSeen:
-                            Assert.Equal(await oracle.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await log.Events.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
-                            break;
-                        case Op.Wait:
-                            time.Advance(TimeSpan.FromMinutes(arg * 4 + 1));
-                            break;
-                        case Op.Begin when !inBatch:
-                            await oracle.BeginBatchAsync(default);
-                            await log.BeginBatchAsync(default);
-                            inBatch = true;
-                            break;
-                        case Op.Commit when inBatch:
-                            await oracle.CommitBatchAsync(default);
-                            await log.CommitBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Rollback when inBatch:
-                            await oracle.RollbackBatchAsync(default);
-                            await log.RollbackBatchAsync(default);
-                            inBatch = false;
-                            break;
-                        case Op.Crash:
-                            // The process stops: an open batch is lost (SQLite rolls it back), and the log store is rebuilt from its file.
-                            if (inBatch)
-                            {
-                                await oracle.RollbackBatchAsync(default);
-                            }
-
-                            log.Dispose();
-                            log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                            inBatch = false;
-                            break;
-                    }
-
-                    Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.Events.ReadPendingAsync(1000, default)));
-                    Assert.Equal(await oracle.PendingStatsAsync(default), await log.Events.PendingStatsAsync(default));
-                    Assert.Equal(await oracle.OutboxEndAsync(default) > 0, await log.Events.OutboxEndAsync(default) > 0);
+                    case Op.Add:
+                        Assert.Equal(await oracle.TryAddAsync(e, message, default), await stores.Log.Events.TryAddAsync(e, message, default));
+                        break;
+                    case Op.Withhold:
+                        Assert.Equal(await oracle.WithholdAsync(e, message, default), await stores.Log.Events.WithholdAsync(e, message, default));
+                        break;
+                    case Op.Hold:
+                        await Both(s => s.HoldPendingAsync([Key(e)], time.GetUtcNow().AddMinutes(arg * 10), default));
+                        break;
+                    case Op.Deliver or Op.Withdraw or Op.Quarantine:
+                        var fate = op == Op.Deliver ? EventFate.Delivered : op == Op.Withdraw ? EventFate.Withdrawn : EventFate.Quarantined;
+                        await Both(s => s.RemovePendingAsync([Key(e), Key(Event(key + 1))], fate, default));
+                        break;
+                    case Op.Restore:
+                        Assert.Equal(await oracle.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default), await stores.Log.Events.RestoreParkedAsync([e.Context.EventId, e.Context.EventId], default));
+                        break;
+                    case Op.Replace:
+                        Assert.Equal(await oracle.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default), await stores.Log.Events.ReplacePendingAsync(e.Context.EventId, Rewrite(arg), default));
+                        break;
+                    case Op.PurgeParked:
+                        Assert.Equal(await oracle.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await stores.Log.Events.PurgeParkedAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
+                        break;
+                    case Op.PurgeSeen:
+                        Assert.Equal(await oracle.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default), await stores.Log.Events.PurgeSeenAsync(time.GetUtcNow().AddMinutes(-arg * 5), default));
+                        break;
+                    case Op.Wait:
+                        time.Advance(TimeSpan.FromMinutes(arg * 4 + 1));
+                        break;
+                    default:
+                        await stores.BatchStepAsync(op.ToString());
+                        break;
                 }
 
-                if (inBatch)
-                {
-                    await oracle.CommitBatchAsync(default);
-                    await log.CommitBatchAsync(default);
-                }
-
-                // Whatever the run did, reopening the log rebuilds the same outbox and the same dedupe answers.
-                log.Dispose();
-                log = LogStore.Open(Path.Combine(directory, "log"), time, tailBytes: SmallTail);
-                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await log.Events.ReadPendingAsync(1000, default)));
-                for (var key = 0; key <= 12; key++)
-                {
-                    Assert.Equal(await oracle.WithholdAsync(Event(key), "m-0", default), await log.Events.WithholdAsync(Event(key), "m-0", default));
-                }
+                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await stores.Log.Events.ReadPendingAsync(1000, default)));
+                Assert.Equal(await oracle.PendingStatsAsync(default), await stores.Log.Events.PendingStatsAsync(default));
+                Assert.Equal(await oracle.OutboxEndAsync(default) > 0, await stores.Log.Events.OutboxEndAsync(default) > 0);
             }
-            finally
+
+            await stores.FinishAsync();
+            Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await stores.Log.Events.ReadPendingAsync(1000, default)));
+            for (var key = 0; key <= 12; key++)
             {
-                log.Dispose();
+                Assert.Equal(await oracle.WithholdAsync(Event(key), "m-0", default), await stores.Log.Events.WithholdAsync(Event(key), "m-0", default));
             }
 
             async Task Both(Func<IEventStore, Task> act)
             {
                 await act(oracle);
-                await act(log.Events);
+                await act(stores.Log.Events);
             }
         }, iter: 300);
     }
@@ -168,7 +192,7 @@ public sealed class LogEventStoreTests : IDisposable
     {
         var directory = Path.Combine(work, "crash");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
-        using (var store = LogStore.Open(directory, time, tailBytes: SmallTail))
+        using (var store = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail))
         {
             await store.BeginBatchAsync(default);
             await store.Events.TryAddAsync(Event(1), "m-1", default);
@@ -179,7 +203,7 @@ public sealed class LogEventStoreTests : IDisposable
             // the process dies here
         }
 
-        using var reopened = LogStore.Open(directory, time, tailBytes: SmallTail);
+        using var reopened = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
         Assert.Equal([Event(1).Context.EventId], (await reopened.Events.ReadPendingAsync(10, default)).Select(p => p.EventId));
         Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(Event(1), "m-1", default)); // the redelivery of its message
         Assert.Equal(AddResult.Added, await reopened.Events.TryAddAsync(Event(2), "m-2", default));       // lost with the batch: stored again
