@@ -14,7 +14,7 @@ namespace CtMparticle.Embedded;
 /// Besides the ports it keeps the runner's ledger: one row per input and the fate of every event, which
 /// <c>ctmp report</c> reconciles.
 /// </summary>
-internal sealed class SqliteStore : IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IIdentityLinkStore, IAsyncDisposable, IDisposable
+internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextStore, IConsentStore, ICheckpointStore, IIdentityLinkStore, IAsyncDisposable, IDisposable
 {
     private readonly SqliteConnection connection;
     private readonly SemaphoreSlim gate = new(1, 1);

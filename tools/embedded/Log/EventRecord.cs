@@ -76,12 +76,6 @@ internal sealed record EventRecord(
             throw new InvalidDataException("An event record is shorter than its fixed part.");
         }
 
-        var longs = new long[8];
-        for (var i = 0; i < longs.Length; i++)
-        {
-            longs[i] = BinaryPrimitives.ReadInt64LittleEndian(span[(17 + (8 * i))..]);
-        }
-
         var at = FixedBytes;
         var message = ReadString(span, ref at);
         var dedupe = ReadString(span, ref at);
@@ -91,9 +85,17 @@ internal sealed record EventRecord(
             throw new InvalidDataException("An event record's JSON does not fill the rest of it.");
         }
 
-        return new EventRecord(new Guid(span[..16]), (EventStatus)span[16], longs[0], longs[1], longs[2], longs[3], longs[4], longs[5], longs[6], longs[7],
-            message, dedupe, payload.Slice(at + 4, length));
+        return new EventRecord(new Guid(span[..16]), (EventStatus)span[16], Fixed(span, 0), Fixed(span, 1), Fixed(span, 2), Fixed(span, 3), Fixed(span, 4),
+            Fixed(span, 5), Fixed(span, 6), Fixed(span, 7), message, dedupe, payload.Slice(at + 4, length));
     }
+
+    /// <summary>The event and its status alone, without decoding the rest (the report's pass over the whole log).</summary>
+    /// <exception cref="InvalidDataException">The payload is too short to be an event record.</exception>
+    public static (Guid EventId, EventStatus Status) Peek(ReadOnlySpan<byte> payload) => payload.Length < FixedBytes + 12
+        ? throw new InvalidDataException("An event record is shorter than its fixed part.")
+        : (new Guid(payload[..16]), (EventStatus)payload[16]);
+
+    private static long Fixed(ReadOnlySpan<byte> span, int i) => BinaryPrimitives.ReadInt64LittleEndian(span[(17 + (8 * i))..]);
 
     private static int WriteString(Span<byte> span, int at, string? value, int length)
     {

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text;
 using CtMparticle.Storage;
 
 namespace CtMparticle.Embedded.Log;
@@ -14,35 +12,6 @@ internal static class LinkRecords
     public const byte LinkKind = 4;
     public const byte WithheldKind = 5;
     public const byte DecisionKind = 6;
-
-    public static byte[] Encode(long previous, bool forgotten, Action<BinaryWriter> fields)
-    {
-        using var stream = new MemoryStream(128);
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
-        {
-            writer.Write(previous);
-            writer.Write(forgotten);
-            fields(writer);
-        }
-
-        return stream.ToArray();
-    }
-
-    /// <exception cref="InvalidDataException">The payload is not such a record.</exception>
-    public static T Decode<T>(ReadOnlyMemory<byte> payload, Func<long, bool, BinaryReader, T> fields)
-    {
-        var segment = MemoryMarshal.TryGetArray(payload, out var array) ? array : new ArraySegment<byte>(payload.ToArray());
-        using var reader = new BinaryReader(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), Encoding.UTF8);
-        try
-        {
-            var record = fields(reader.ReadInt64(), reader.ReadBoolean(), reader);
-            return reader.BaseStream.Position == segment.Count ? record : throw new InvalidDataException("An identity record holds more than its fields.");
-        }
-        catch (Exception ex) when (ex is EndOfStreamException or ArgumentException)
-        {
-            throw new InvalidDataException("An identity record ends before its fields do, or holds a field it cannot.", ex);
-        }
-    }
 }
 
 /// <summary>A link as stored (<see cref="IdentityLink"/>), or its forgetting.</summary>
@@ -52,7 +21,7 @@ internal sealed record LinkRecord(long Previous, bool Forgotten, IdentityLink Li
 
     public static string LinkKey(string customerId, string type, string value) => $"{customerId}\u0000{type}\u0000{value}";
 
-    public byte[] Encode() => LinkRecords.Encode(Previous, Forgotten, writer =>
+    public byte[] Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(Link.CustomerId);
         writer.Write(Link.Type);
@@ -64,7 +33,7 @@ internal sealed record LinkRecord(long Previous, bool Forgotten, IdentityLink Li
         writer.Write(Link.RulesVersion);
     });
 
-    public static LinkRecord Decode(ReadOnlyMemory<byte> payload) => LinkRecords.Decode(payload, (previous, forgotten, reader) =>
+    public static LinkRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, forgotten, reader) =>
         new LinkRecord(previous, forgotten, new IdentityLink(reader.ReadString(), reader.ReadString(), reader.ReadString(), new Guid(reader.ReadBytes(16)),
             new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero), new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero), State(reader.ReadByte()), reader.ReadString())));
 
@@ -79,21 +48,21 @@ internal sealed record WithheldRecord(long Previous, bool Forgotten, string Cust
 
     public static string WithheldKey(string customerId, Guid eventId) => $"{customerId}\u0000{eventId:N}";
 
-    public byte[] Encode() => LinkRecords.Encode(Previous, Forgotten, writer =>
+    public byte[] Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(CustomerId);
         writer.Write(EventId.ToByteArray());
         writer.Write(AtTicks);
     });
 
-    public static WithheldRecord Decode(ReadOnlyMemory<byte> payload) => LinkRecords.Decode(payload, (previous, forgotten, reader) =>
+    public static WithheldRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, forgotten, reader) =>
         new WithheldRecord(previous, forgotten, reader.ReadString(), new Guid(reader.ReadBytes(16)), reader.ReadInt64()));
 }
 
 /// <summary>An event's identity decision as JSON (<see cref="IdentityDecision"/>), or its forgetting.</summary>
 internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventId, long DecidedTicks, byte[] Json)
 {
-    public byte[] Encode() => LinkRecords.Encode(Previous, Forgotten, writer =>
+    public byte[] Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(EventId.ToByteArray());
         writer.Write(DecidedTicks);
@@ -101,6 +70,6 @@ internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventI
         writer.Write(Json);
     });
 
-    public static DecisionRecord Decode(ReadOnlyMemory<byte> payload) => LinkRecords.Decode(payload, (previous, forgotten, reader) =>
+    public static DecisionRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, forgotten, reader) =>
         new DecisionRecord(previous, forgotten, new Guid(reader.ReadBytes(16)), reader.ReadInt64(), reader.ReadBytes(reader.ReadInt32())));
 }

@@ -55,6 +55,15 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     /// <summary>Events the index knows (pending, sent, withheld, parked: every id seen and not yet forgotten).</summary>
     public int Known => events.Count;
 
+    /// <summary>Whether the event is in the outbox now (under the log's lock: for the ledger).</summary>
+    public bool IsPending(Guid eventId) => outbox.ContainsKey(eventId);
+
+    /// <summary>Events in the outbox, and of them those held until after <paramref name="nowTicks"/> (under the log's lock).</summary>
+    public (int Pending, int Held) OutboxCounts(long nowTicks) => (outbox.Count, outbox.Values.Count(s => s.NotBefore > nowTicks));
+
+    /// <summary>Requests in the in-flight journal not settled by the open batch (under the log's lock).</summary>
+    public int InFlightCount => journal.ReadAll().Count(r => !settledInJournal.Contains(r.RequestId));
+
     /// <summary>A committed record of this store's kind, at open.</summary>
     public void Replay(LogRecord record) => Apply(EventRecord.Decode(record.Payload), record.Address, replaying: true);
 

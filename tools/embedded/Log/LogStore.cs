@@ -1,18 +1,35 @@
+using CtMparticle.Storage;
+
 namespace CtMparticle.Embedded.Log;
 
 /// <summary>
-/// The stores built so far on one state log (ADR 0007): the event store (step 2), the order contexts and consent
-/// (step 3), identity links and decisions (step 4), sharing its batches. At open the log is cut after its last good commit and each record is handed to its store.
-/// Not used by any command yet: the ledger and snapshots are still to come (the ADR's steps).
+/// The embedded store on one state log (ADR 0007): the event store (step 2), the ledger, the order contexts and
+/// consent (step 3), identity links and decisions (step 4) and the checkpoints, sharing its batches. At open the log
+/// is cut after its last good commit and each record is handed to its store. One process at a time: the folder's
+/// <c>state.lock</c> is held open exclusively while the store is open (an operating-system lock, released when a
+/// process dies).
 /// </summary>
-internal sealed class LogStore : IDisposable
+internal sealed class LogStore : IEmbeddedStore, IDisposable, IAsyncDisposable
 {
-    private LogStore(LogCore core, LogEventStore events, LogOrderContextStore orders, LogConsentStore consent, LogLinkStore links) =>
-        (Core, Events, Orders, Consent, Links) = (core, events, orders, consent, links);
+    /// <summary>The file that marks a folder as a log store, and that <see cref="Open"/> holds.</summary>
+    public const string LockFile = "state.lock";
+
+    private readonly FileStream lockFile;
+
+    private LogStore(string directory, FileStream lockFile, LogCore core, LogEventStore events, LogLedger ledger, LogOrderContextStore orders, LogConsentStore consent,
+        LogLinkStore links, LogCheckpoints checkpoints)
+    {
+        (Path, this.lockFile, Core, Events, Ledger, Orders, Consent, Links, Checkpoints) = (directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
+    }
+
+    /// <summary>The store's folder.</summary>
+    public string Path { get; }
 
     public LogCore Core { get; }
 
     public LogEventStore Events { get; }
+
+    public LogLedger Ledger { get; }
 
     public LogOrderContextStore Orders { get; }
 
@@ -20,21 +37,66 @@ internal sealed class LogStore : IDisposable
 
     public LogLinkStore Links { get; }
 
-    /// <summary>Opens (creating when needed) the log in <paramref name="directory"/> and rebuilds every store's memory from it.</summary>
+    public LogCheckpoints Checkpoints { get; }
+
+    /// <summary>Whether <paramref name="directory"/> holds a log store (rather than a SQLite one, or nothing yet).</summary>
+    public static bool IsIn(string directory) => File.Exists(System.IO.Path.Combine(directory, LockFile));
+
+    /// <summary>
+    /// Opens (creating when needed) the log in <paramref name="directory"/> and rebuilds every store's memory from it.
+    /// With <paramref name="partitions"/> its layout is checked as <see cref="SqliteStore"/>'s is (recorded on first use).
+    /// </summary>
+    /// <exception cref="IOException">Another process has the store open.</exception>
+    /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
-        int tailBytes = StateLog.DefaultTailBytes)
+        int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true)
     {
-        var core = LogCore.Open(directory, segmentBytes, tailBytes);
-        var events = new LogEventStore(core, InFlightJournal.Open(Path.Combine(directory, "state.db")), time, partitions);
-        var orders = new LogOrderContextStore(core, time);
-        var consent = new LogConsentStore(core, time);
-        var links = new LogLinkStore(core);
-        core.Replay(new Dictionary<byte, Action<LogRecord>>
+        Directory.CreateDirectory(directory);
+        var lockFile = Lock(directory);
+        LogCore? core = null;
+        LogEventStore? events = null;
+        try
         {
-            [EventRecord.Kind] = events.Replay, [OrderRecord.Kind] = orders.Replay, [ConsentRecord.Kind] = consent.Replay,
-            [LinkRecords.LinkKind] = links.Replay, [LinkRecords.WithheldKind] = links.Replay, [LinkRecords.DecisionKind] = links.Replay,
-        });
-        return new LogStore(core, events, orders, consent, links);
+            core = LogCore.Open(directory, segmentBytes, tailBytes);
+            events = new LogEventStore(core, InFlightJournal.Open(System.IO.Path.Combine(directory, "state.db")), time, partitions);
+            var ledger = new LogLedger(core, events, time);
+            var orders = new LogOrderContextStore(core, time);
+            var consent = new LogConsentStore(core, time);
+            var links = new LogLinkStore(core);
+            var checkpoints = new LogCheckpoints(core);
+            core.Replay(new Dictionary<byte, Action<LogRecord>>
+            {
+                [EventRecord.Kind] = events.Replay, [OrderRecord.Kind] = orders.Replay, [ConsentRecord.Kind] = consent.Replay,
+                [LinkRecords.LinkKind] = links.Replay, [LinkRecords.WithheldKind] = links.Replay, [LinkRecords.DecisionKind] = links.Replay,
+                [InputRecord.Kind] = ledger.Replay, [CheckpointRecord.Kind] = checkpoints.Replay,
+            });
+            if (checkLayout)
+            {
+                StoreLayout.EnsureAsync(checkpoints, partitions, CancellationToken.None).GetAwaiter().GetResult();
+            }
+
+            return new LogStore(directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
+        }
+        catch
+        {
+            events?.Dispose();
+            core?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    private static FileStream Lock(string directory)
+    {
+        var path = System.IO.Path.Combine(directory, LockFile);
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException($"The store in {directory} is open in another process (a ctmp relay or serve still running?). Wait for it to end, then try again.", ex);
+        }
     }
 
     public Task BeginBatchAsync(CancellationToken cancellationToken) => Core.BeginBatchAsync(cancellationToken);
@@ -43,9 +105,38 @@ internal sealed class LogStore : IDisposable
 
     public Task RollbackBatchAsync(CancellationToken cancellationToken) => Core.RollbackBatchAsync(cancellationToken);
 
+    // ---- IRunLedger: the ledger's -----------------------------------------------------------------------------------
+
+    public Task<LedgerInput?> FindInputAsync(string messageId, CancellationToken cancellationToken) => Ledger.FindInputAsync(messageId, cancellationToken);
+
+    public Task<long> RecordInputAsync(string source, string? messageId, string? messageType, string outcome, string? reason, string detail, string? quarantine,
+        IReadOnlyList<Guid> eventIds, IReadOnlyList<string> flags, string? unenriched, CancellationToken cancellationToken) =>
+        Ledger.RecordInputAsync(source, messageId, messageType, outcome, reason, detail, quarantine, eventIds, flags, unenriched, cancellationToken);
+
+    public Task UpdateInputAsync(long seq, string outcome, string? reason, string detail, string? quarantine, IReadOnlyList<Guid> eventIds,
+        IReadOnlyList<string> flags, string? unenriched, CancellationToken cancellationToken) =>
+        Ledger.UpdateInputAsync(seq, outcome, reason, detail, quarantine, eventIds, flags, unenriched, cancellationToken);
+
+    public Task<IReadOnlyList<long>> InputsQuarantinedAsAsync(string quarantine, CancellationToken cancellationToken) => Ledger.InputsQuarantinedAsAsync(quarantine, cancellationToken);
+
+    public Task<IReadOnlyList<LedgerRow>> LedgerAsync(CancellationToken cancellationToken) => Ledger.LedgerAsync(cancellationToken);
+
+    public Task<EventTotals> EventTotalsAsync(CancellationToken cancellationToken) => Ledger.EventTotalsAsync(cancellationToken);
+
+    public Task<SortedDictionary<string, long>> UnenrichedAsync(CancellationToken cancellationToken) => Ledger.UnenrichedAsync(cancellationToken);
+
+    public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) => Ledger.FlagsAsync(cancellationToken);
+
     public void Dispose()
     {
         Events.Dispose();
         Core.Dispose(); // an open batch is dropped, as a crash would drop it
+        lockFile.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 }
