@@ -568,7 +568,13 @@ public sealed class CtmpCommandTests : IDisposable
 
     [Theory]
     [MemberData(nameof(KillSeeds))]
-    public async Task Relay_KilledAtARandomPoint_RerunDeliversEveryEventOnceAndOnlyInsideOneBody(int seed)
+    public Task Relay_KilledAtARandomPoint_RerunDeliversEveryEventOnceAndOnlyInsideOneBody(int seed) => KilledAtARandomPointAsync(seed, "sqlite");
+
+    [Theory]
+    [MemberData(nameof(KillSeeds))]
+    public Task Relay_OnTheLogStore_KilledAtARandomPoint_RerunDeliversEveryEventOnceAndOnlyInsideOneBody(int seed) => KilledAtARandomPointAsync(seed, "log");
+
+    private async Task KilledAtARandomPointAsync(int seed, string format)
     {
         // A generated corpus, sent for real in small requests; the real ctmp process is killed (SIGKILL) at a point the
         // seed picks: while mParticle accepts request N (the 202 never arrives), or after a random time (ingest, the
@@ -611,7 +617,7 @@ public sealed class CtmpCommandTests : IDisposable
             ["CTMP_MParticle__Inputs__0__BaseUrl"] = server.BaseUrl.ToString(),
             ["CTMP_Push__MaxBatchesPerRequest"] = "3",
         };
-        child = StartProcess(settings, "relay", "--store", Store, "--quiet", corpus);
+        child = StartProcess(settings, "relay", "--store", Store, "--store-format", format, "--quiet", corpus);
         if (mode == 2)
         {
             await Task.WhenAny(child.WaitForExitAsync(), Task.Delay(killDelay));
@@ -626,7 +632,7 @@ public sealed class CtmpCommandTests : IDisposable
 
         try
         {
-            var (exit, stdout, stderr) = await Ctmp("relay", "--store", Store, "--quiet", corpus);
+            var (exit, stdout, stderr) = await Ctmp("relay", "--store", Store, "--store-format", format, "--quiet", corpus);
 
             Assert.True(exit == 0, $"seed {seed}: exit {exit}\n{stdout}\n{stderr}");
             var bodiesPerEvent = server.Accepted
@@ -643,6 +649,73 @@ public sealed class CtmpCommandTests : IDisposable
                 Environment.SetEnvironmentVariable(name, null);
             }
         }
+    }
+
+    [Fact]
+    public async Task Relay_OnTheLogStore_WritesTheSameRequestsAndReportAsOnSqlite_AndItsReplaySendsNothing()
+    {
+        // The state log (ADR 0007) against the SQLite store on a generated corpus (redeliveries, duplicates, bad lines,
+        // consent out of order): pushing in turn, both must write the same request files byte for byte and report the
+        // same accounting; run again, the log sends nothing and counts every input again as a redelivery or as before.
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await Ctmp("generate", "--count", "2000", "--out", corpus, "--seed", "11")).Exit);
+        var (sqliteStore, logStore) = (Path.Combine(work, "sqlite"), Path.Combine(work, "log"));
+        var (sqliteOut, logOut) = (Path.Combine(work, "sqlite-requests"), Path.Combine(work, "log-requests"));
+
+        var (sqliteExit, _, _) = await Ctmp("relay", "--dry-run", "--out", sqliteOut, "--store", sqliteStore, "--push-in-turn", "--quiet", corpus);
+        var (logExit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", logOut, "--store", logStore, "--store-format", "log", "--quiet", corpus);
+
+        Assert.Equal(sqliteExit, logExit);
+        Assert.True(File.Exists(Path.Combine(logStore, "state.log.000001")) && !File.Exists(Path.Combine(logStore, "state.db")), "a new store in the log's format");
+        Assert.Contains("delivered", stdout, StringComparison.Ordinal);
+        var files = Directory.GetFiles(sqliteOut).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        Assert.True(files.Length > 5, $"{files.Length} request files");
+        Assert.Equal(files, Directory.GetFiles(logOut).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.All(files, name => Assert.Equal(File.ReadAllBytes(Path.Combine(sqliteOut, name!)), File.ReadAllBytes(Path.Combine(logOut, name!))));
+        Assert.Equal(await ReportWithoutPathAsync(sqliteStore), await ReportWithoutPathAsync(logStore));
+
+        var again = Path.Combine(work, "again");
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", again, "--store", logStore, "--quiet", corpus)).Exit); // no flag: the store's own format
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", again, "--store", sqliteStore, "--push-in-turn", "--quiet", corpus)).Exit);
+        Assert.False(Directory.Exists(again) && Directory.GetFiles(again).Length > 0, "a replayed corpus must not be sent again");
+        var report = await ReportWithoutPathAsync(logStore);
+        Assert.Equal(await ReportWithoutPathAsync(sqliteStore), report);
+        Assert.Equal(4000, (int)JsonNode.Parse(report)!["received"]!);
+        Assert.True((bool)JsonNode.Parse(report)!["reconciled"]!, report);
+    }
+
+    private async Task<string> ReportWithoutPathAsync(string store)
+    {
+        var report = JsonNode.Parse((await Ctmp("report", "--store", store, "--json")).Stdout)!.AsObject();
+        report.Remove("store");
+        return report.ToJsonString();
+    }
+
+    [Fact]
+    public async Task Quarantine_OnTheLogStore_OutOfOrderMessageIsResolvedByReplay_AndServeAndAnotherFormatAreRefusedSayingWhy()
+    {
+        Copy("07-order-state-changed.json", "a.json");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--store-format", "log", "--quiet", Path.Combine(work, "in"));
+        File.Delete(Path.Combine(work, "in", "a.json"));
+        Copy("01-order-created-registered-with-discount.json", "b.json");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(work, "in"));
+
+        var (exit, replay, _) = await Ctmp("quarantine", "replay", "--all", "--dry-run", "--out", Path.Combine(work, "replayed"), "--store", Store);
+        var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
+        var (serveExit, _, serveError) = await Ctmp("serve", "--store", Store, "--dry-run", "--port", "0");
+        var sqlite = Path.Combine(work, "sqlite");
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--quiet", Path.Combine(work, "in"));
+        var (formatExit, _, formatError) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--store-format", "log", "--quiet", Path.Combine(work, "in"));
+
+        Assert.Equal(0, exit);
+        Assert.Contains("1 resolved", replay, StringComparison.Ordinal);
+        Assert.Equal(2, (int)report["delivered"]!);
+        Assert.Equal(0, (int)report["quarantined"]!["total"]!);
+        Assert.True((bool)report["reconciled"]!);
+        Assert.Equal(2, serveExit);
+        Assert.Contains("ctmp serve runs on a SQLite store only", serveError, StringComparison.Ordinal);
+        Assert.Equal(2, formatExit);
+        Assert.Contains("applies to a new store only", formatError, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using CtMparticle.Embedded;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using Microsoft.Extensions.Options;
@@ -87,6 +88,12 @@ internal static class Commands
             Description = "How long to keep retrying what fails transiently (throttling, 5xx, no answer, storage or commercetools down) before stopping (hh:mm:ss).",
             DefaultValueFactory = _ => TimeSpan.FromMinutes(2),
         };
+        var format = new Option<StoreFormat>("--store-format")
+        {
+            Description = "For a new store: sqlite (the default: one SQLite file) or log (an append-only log with in-memory indexes, ADR 0007; " +
+                "experimental: ctmp serve does not open it, and it is not compacted yet). An existing store keeps its format.",
+            DefaultValueFactory = _ => StoreFormat.Sqlite,
+        };
         var pushInTurn = new Option<bool>("--push-in-turn")
         {
             Description = "Stop reading inputs while each push runs (slower) instead of pushing beside them. Both send the same requests, " +
@@ -94,18 +101,18 @@ internal static class Commands
         };
         var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
         {
-            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, pushInTurn, OtlpOption,
+            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, pushInTurn, OtlpOption, format,
         };
         command.SetAction((parse, cancellationToken) => RunRelayAsync(
             parse.GetRequiredValue(paths), parse.GetValue(dryRun), parse.GetValue(output), parse.GetRequiredValue(StoreOption),
             parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), parse.GetValue(retryFor),
-            parse.GetValue(pushInTurn), parse.GetValue(OtlpOption), cancellationToken));
+            parse.GetValue(pushInTurn), parse.GetValue(OtlpOption), parse.GetValue(format), cancellationToken));
         return command;
     }
 
     private static async Task<int> RunRelayAsync(
         string[] paths, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool json, bool quiet, bool verbose,
-        TimeSpan retryFor, bool pushInTurn, string? otlpUrl, CancellationToken cancellationToken)
+        TimeSpan retryFor, bool pushInTurn, string? otlpUrl, StoreFormat format, CancellationToken cancellationToken)
     {
         if (retryFor < TimeSpan.Zero)
         {
@@ -128,7 +135,13 @@ internal static class Commands
             return Fail(ExitCodes.Usage, [OtlpUsage]);
         }
 
-        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp), out var exit);
+        if (EmbeddedStore.FormatIn(store.FullName) is { } existing && existing != format && format != StoreFormat.Sqlite)
+        {
+            return Fail(ExitCodes.Usage, [$"The store in {store.FullName} is a {existing.ToString().ToLowerInvariant()} store: --store-format {format.ToString().ToLowerInvariant()} applies to a new store only. Pass another --store."]);
+        }
+
+        await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp,
+            NewStoreFormat: format), out var exit);
         if (host is null)
         {
             return exit;
@@ -203,14 +216,13 @@ internal static class Commands
 
     private static async Task<int> RunReportAsync(DirectoryInfo store, bool json, CancellationToken cancellationToken)
     {
-        var database = RunnerHost.DatabasePath(store);
-        if (!File.Exists(database))
+        if (EmbeddedStore.FormatIn(store.FullName) is null)
         {
-            return Fail(ExitCodes.Usage, [$"There is no store at {store.FullName} ({database} is missing). Run ctmp relay first, or pass --store."]);
+            return Fail(ExitCodes.Usage, [$"There is no store at {store.FullName} (neither {RunnerHost.DatabasePath(store)} nor a state log). Run ctmp relay first, or pass --store."]);
         }
 
-        await using var sqlite = CtMparticle.Embedded.SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
-        var report = await CtMparticle.Tool.Report.BuildAsync(sqlite, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+        await using var embedded = EmbeddedStore.Open(store.FullName, TimeProvider.System, partitions: 16, checkLayout: false);
+        var report = await CtMparticle.Tool.Report.BuildAsync(embedded, TimeProvider.System, cancellationToken).ConfigureAwait(false);
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(report, ToolJsonContext.Default.Report));
@@ -263,7 +275,7 @@ internal static class Commands
 
     private static int ListQuarantine(DirectoryInfo store, string? reason, bool json)
     {
-        var folder = new CtMparticle.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
+        var folder = new FolderQuarantine(RunnerHost.QuarantinePath(store));
         var items = folder.List()
             .Where(r => reason is null || r.Record.Reasons.Contains(reason))
             .Select(r => new QuarantineListItem(r.Path, r.Record.Reasons[0], r.Record.Stage, r.Record.Source.MessageId, r.Record.Source.MessageType, r.Record.Source.ReceivedAt, r.Record.Message))
@@ -291,7 +303,7 @@ internal static class Commands
 
     private static int ShowQuarantine(DirectoryInfo store, string id)
     {
-        var folder = new CtMparticle.Embedded.FolderQuarantine(RunnerHost.QuarantinePath(store));
+        var folder = new FolderQuarantine(RunnerHost.QuarantinePath(store));
         if (folder.Find(id) is not { } found)
         {
             return Fail(ExitCodes.Usage, [$"No quarantined record '{id}' in {folder.Root}. 'ctmp quarantine list' shows what is there."]);

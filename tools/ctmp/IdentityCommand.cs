@@ -121,14 +121,14 @@ internal static class IdentityCommand
             return host is null ? exit : await work(host.Get<IIdentityLinkStore>()).ConfigureAwait(false);
         }
 
-        var database = RunnerHost.DatabasePath(parse.GetRequiredValue(store));
-        if (!File.Exists(database))
+        var folder = parse.GetRequiredValue(store);
+        if (EmbeddedStore.FormatIn(folder.FullName) is null)
         {
-            return Commands.Fail(ExitCodes.Usage, [$"There is no store at {database}. Run ctmp relay or ctmp serve first, or pass --store (or --azure for the function app's)."]);
+            return Commands.Fail(ExitCodes.Usage, [$"There is no store at {RunnerHost.DatabasePath(folder)} (nor a state log in {folder.FullName}). Run ctmp relay or ctmp serve first, or pass --store (or --azure for the function app's)."]);
         }
 
-        await using var sqlite = SqliteStore.Open(database, TimeProvider.System, checkLayout: false);
-        return await work(sqlite).ConfigureAwait(false);
+        await using var embedded = EmbeddedStore.Open(folder.FullName, TimeProvider.System, partitions: 16, checkLayout: false);
+        return await work(embedded.Links).ConfigureAwait(false);
     }
 
     /// <summary>How an identifier is stored: an e-mail address as its hash, anything else as given.</summary>

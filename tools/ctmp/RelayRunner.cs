@@ -122,9 +122,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         var ahead = Channel.CreateBounded<Ahead>(new BoundedChannelOptions(Math.Max(1, PrepareAhead)) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _ = host.Ingest; // built here, before both threads use it
-        await using var beside = PushBeside && host.Embedded is { } embedded
-            ? new BesidePush(embedded, SqliteStore.OpenReader(embedded.Path, time, host.Get<IOptions<RelayOptions>>().Value.Partitions), host.Services)
-            : null;
+        await using var beside = PushBeside && host.Embedded is { } embedded ? new BesidePush(embedded, embedded.OpenPushSnapshots(), host.Services) : null;
         var preparing = Task.Factory.StartNew(() => PrepareAll(inputs, ahead.Writer, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
@@ -522,17 +520,17 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
     /// <summary>
     /// The pushes of a run on the embedded store, each beside the ingest of the inputs after it: one at a time, on
-    /// its own snapshot (<see cref="SnapshotPushStore"/>) and its own reader connection. The writer ends one (and takes
+    /// its own snapshot (<see cref="SnapshotPushStore"/>; on SQLite through its own reader connection). The writer ends one (and takes
     /// its tallies) before it commits and starts the next, so each starts from all that the one before it did.
     /// </summary>
-    private sealed class BesidePush(SqliteStore writer, SqliteStore reader, IServiceProvider services) : IAsyncDisposable
+    private sealed class BesidePush(IEmbeddedStore writer, IPushSnapshots snapshots, IServiceProvider services) : IAsyncDisposable
     {
         private Task<List<PushReport>>? running;
 
         /// <summary>Takes the snapshot (the writer has just committed) and starts the push on the thread pool.</summary>
         public async Task StartAsync(CancellationToken cancellationToken)
         {
-            var view = await SnapshotPushStore.BeginAsync(writer, reader, cancellationToken).ConfigureAwait(false);
+            var view = await SnapshotPushStore.BeginAsync(writer, snapshots, cancellationToken).ConfigureAwait(false);
             running = Task.Run(() => RunAsync(view, cancellationToken), cancellationToken);
             writer.ClaimOutbox(running);
         }
@@ -572,7 +570,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                 await ((Task)running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
-            await reader.DisposeAsync().ConfigureAwait(false);
+            await snapshots.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

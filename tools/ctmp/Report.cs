@@ -37,11 +37,11 @@ public sealed record Report(
     /// </summary>
     public ReasonCounts Unenriched { get; init; } = new(0, []);
 
-    internal static async Task<Report> BuildAsync(SqliteStore store, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<Report> BuildAsync(IEmbeddedStore store, TimeProvider time, CancellationToken cancellationToken)
     {
         var rows = await store.LedgerAsync(cancellationToken).ConfigureAwait(false);
         var totals = await store.EventTotalsAsync(cancellationToken).ConfigureAwait(false);
-        var pendingStats = await store.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
+        var pendingStats = await store.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
         var flags = await store.FlagsAsync(cancellationToken).ConfigureAwait(false);
         var unenriched = await store.UnenrichedAsync(cancellationToken).ConfigureAwait(false);
         long delivered = 0, duplicate = 0, pending = 0;
@@ -92,7 +92,7 @@ public sealed record Report(
 
         var oldest = pendingStats.OldestEnqueuedAt is { } at ? (time.GetUtcNow() - at).TotalSeconds : (double?)null;
         return new Report(
-            Path.GetDirectoryName(store.Path) ?? store.Path,
+            store.Folder,
             rows.Count, delivered, duplicate,
             new ReasonCounts(filteredTotal, filtered),
             new ReasonCounts(quarantinedTotal, quarantined),

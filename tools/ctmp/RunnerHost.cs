@@ -21,11 +21,12 @@ internal sealed record RunnerOptions(
     DirectoryInfo? DryRunOutput,
     bool AzureStorage = false,
     bool Verbose = false,
-    Uri? Otlp = null);
+    Uri? Otlp = null,
+    StoreFormat NewStoreFormat = StoreFormat.Sqlite);
 
 /// <summary>
-/// The relay as the runner uses it: the same registration as the function app, on the embedded store (SQLite file
-/// and quarantine folder under <c>--store</c>) or on Azure Tables/Blobs, sending to mParticle or, with
+/// The relay as the runner uses it: the same registration as the function app, on the embedded store (a SQLite file,
+/// or the state log, and the quarantine folder under <c>--store</c>) or on Azure Tables/Blobs, sending to mParticle or, with
 /// <c>--dry-run</c>, writing request bodies to a folder.
 /// </summary>
 internal sealed class RunnerHost : IAsyncDisposable
@@ -49,7 +50,7 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public IEventStore Events => services.GetRequiredService<IEventStore>();
 
-    public SqliteStore? Embedded => services.GetService<SqliteStore>();
+    public IEmbeddedStore? Embedded => services.GetService<IEmbeddedStore>();
 
     public FolderQuarantine? Quarantine => services.GetService<FolderQuarantine>();
 
@@ -61,7 +62,7 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public IServiceProvider Services => services;
 
-    public static string DatabasePath(DirectoryInfo store) => Path.Combine(store.FullName, "state.db");
+    public static string DatabasePath(DirectoryInfo store) => EmbeddedStore.SqlitePath(store.FullName);
 
     public static string QuarantinePath(DirectoryInfo store) => Path.Combine(store.FullName, "quarantine");
 
@@ -94,12 +95,13 @@ internal sealed class RunnerHost : IAsyncDisposable
         else
         {
             options.Store.Create();
-            services.AddSingleton(sp => SqliteStore.Open(DatabasePath(options.Store), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions));
-            services.AddSingleton<IEventStore>(sp => sp.GetRequiredService<SqliteStore>());
-            services.AddSingleton<IOrderContextStore>(sp => sp.GetRequiredService<SqliteStore>());
-            services.AddSingleton<IConsentStore>(sp => sp.GetRequiredService<SqliteStore>());
-            services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<SqliteStore>());
-            services.AddSingleton<IIdentityLinkStore>(sp => sp.GetRequiredService<SqliteStore>());
+            services.AddSingleton(sp => EmbeddedStore.Open(options.Store.FullName, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<IOptions<RelayOptions>>().Value.Partitions, options.NewStoreFormat));
+            services.AddSingleton(sp => sp.GetRequiredService<IEmbeddedStore>().Events);
+            services.AddSingleton(sp => sp.GetRequiredService<IEmbeddedStore>().Orders);
+            services.AddSingleton(sp => sp.GetRequiredService<IEmbeddedStore>().Consent);
+            services.AddSingleton(sp => sp.GetRequiredService<IEmbeddedStore>().Checkpoints);
+            services.AddSingleton(sp => sp.GetRequiredService<IEmbeddedStore>().Links);
             services.AddSingleton<IPushLease>(_ => new FilePushLease(options.Store.FullName));
             services.AddSingleton(_ => new FolderQuarantine(QuarantinePath(options.Store)));
             services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<FolderQuarantine>());
@@ -143,7 +145,7 @@ internal sealed class RunnerHost : IAsyncDisposable
         }
         else
         {
-            _ = provider.GetRequiredService<SqliteStore>(); // opening it checks the store's layout against Relay:Partitions
+            _ = provider.GetRequiredService<IEmbeddedStore>(); // opening it checks the store's layout against Relay:Partitions
         }
 
         return new RunnerHost(provider, options);

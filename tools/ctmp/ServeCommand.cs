@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using CtMparticle.Configuration;
 using CtMparticle.Delivery;
+using CtMparticle.Embedded;
 using CtMparticle.Sources.Collector;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -78,6 +79,11 @@ internal static class ServeCommand
             return exit;
         }
 
+        if (relay.Embedded is not SqliteStore sqlite)
+        {
+            return Commands.Fail(ExitCodes.Usage, [$"ctmp serve runs on a SQLite store only, for now: the store in {store.FullName} is a state log (written by ctmp relay --store-format log). Pass another --store."]);
+        }
+
         var limits = relay.Get<IOptions<CollectorOptions>>().Value;
         if (limits.Sources.Length == 0)
         {
@@ -98,7 +104,7 @@ internal static class ServeCommand
         var summary = new RelaySummary();
         var runner = new RelayRunner(relay, Console.Error, TimeProvider.System);
         using var gate = new SemaphoreSlim(1, 1); // one writer: ingest (a group of requests per transaction) and the push's store work take turns
-        var writer = new ServeWriter(relay.Embedded!, gate, async settled =>
+        var writer = new ServeWriter(sqlite, gate, async settled =>
         {
             foreach (var (input, outcome) in settled.Calls)
             {
@@ -106,7 +112,7 @@ internal static class ServeCommand
             }
         }, Console.Error);
         writer.Start();
-        var view = new TurnTakingPushStore(relay.Embedded!, gate);
+        var view = new TurnTakingPushStore(sqlite, gate);
         var push = RelayRunner.PushOver(relay.Services, view);
 
         var builder = WebApplication.CreateSlimBuilder();

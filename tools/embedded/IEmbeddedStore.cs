@@ -1,3 +1,6 @@
+using CtMparticle.Embedded.Log;
+using CtMparticle.Storage;
+
 namespace CtMparticle.Embedded;
 
 /// <summary>
@@ -39,18 +42,65 @@ internal interface IRunLedger
 }
 
 /// <summary>
-/// An embedded store as the runner drives it: its ledger and its batches (every operation between
+/// An embedded store as the runner drives it: the storage ports, its ledger and its batches (every operation between
 /// <see cref="BeginBatchAsync"/> and <see cref="CommitBatchAsync"/> commits together; a crash or a rollback loses them
-/// together). <see cref="SqliteStore"/> (<c>state.db</c>) and the log store (<c>state.log.*</c>, ADR 0007).
+/// together). <see cref="SqliteStore"/> (<c>state.db</c>) or <see cref="LogStore"/> (<c>state.log.*</c>, ADR 0007).
 /// </summary>
-internal interface IEmbeddedStore : IRunLedger
+internal interface IEmbeddedStore : IRunLedger, IAsyncDisposable
 {
-    /// <summary>The store's file (SQLite) or folder (the log), for messages.</summary>
-    string Path { get; }
+    /// <summary>The store's folder (<c>--store</c>).</summary>
+    string Folder { get; }
+
+    IEventStore Events { get; }
+
+    IOrderContextStore Orders { get; }
+
+    IConsentStore Consent { get; }
+
+    IIdentityLinkStore Links { get; }
+
+    ICheckpointStore Checkpoints { get; }
 
     Task BeginBatchAsync(CancellationToken cancellationToken);
 
     Task CommitBatchAsync(CancellationToken cancellationToken);
 
     Task RollbackBatchAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks the outbox as read and settled by <paramref name="push"/> (a push beside the ingest) until it completes: a
+    /// rewrite of a pending event waits for it, so it finds the event as a push run before it would leave it.
+    /// </summary>
+    void ClaimOutbox(Task push);
+
+    /// <summary>What a run's pushes beside the ingest take their snapshots with (SQLite: a second connection, closed with it).</summary>
+    IPushSnapshots OpenPushSnapshots();
+}
+
+/// <summary>How a new embedded store keeps its state (an existing store keeps the format it was written in).</summary>
+internal enum StoreFormat
+{
+    /// <summary>One SQLite file, <c>state.db</c> (the default).</summary>
+    Sqlite,
+
+    /// <summary>An append-only log with in-memory indexes, <c>state.log.*</c> (ADR 0007; experimental).</summary>
+    Log,
+}
+
+/// <summary>Finds and opens the embedded store in a folder, of whichever format it was written in.</summary>
+internal static class EmbeddedStore
+{
+    /// <summary>The SQLite store's file in its folder.</summary>
+    public static string SqlitePath(string folder) => System.IO.Path.Combine(folder, "state.db");
+
+    /// <summary>The format of the store in <paramref name="folder"/>, or null when it holds none yet.</summary>
+    public static StoreFormat? FormatIn(string folder) =>
+        LogStore.IsIn(folder) ? StoreFormat.Log : File.Exists(SqlitePath(folder)) ? StoreFormat.Sqlite : null;
+
+    /// <summary>Opens the store in <paramref name="folder"/>, creating one of <paramref name="newStore"/>'s format when it holds none.</summary>
+    /// <param name="checkLayout">False only for reading a store whatever it was written with (the report, the store commands).</param>
+    public static IEmbeddedStore Open(string folder, TimeProvider time, int partitions, StoreFormat newStore = StoreFormat.Sqlite, bool checkLayout = true) =>
+        (FormatIn(folder) ?? newStore) == StoreFormat.Log
+            ? LogStore.Open(folder, time, partitions, checkLayout: checkLayout)
+            : SqliteStore.Open(SqlitePath(folder), time, partitions, checkLayout);
 }

@@ -45,6 +45,18 @@ internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextSt
 
     public string Path => connection.DataSource;
 
+    string IEmbeddedStore.Folder => System.IO.Path.GetDirectoryName(Path) ?? Path;
+
+    IEventStore IEmbeddedStore.Events => this;
+
+    IOrderContextStore IEmbeddedStore.Orders => this;
+
+    IConsentStore IEmbeddedStore.Consent => this;
+
+    IIdentityLinkStore IEmbeddedStore.Links => this;
+
+    ICheckpointStore IEmbeddedStore.Checkpoints => this;
+
     /// <summary>Opens (creating when needed) the store at <paramref name="file"/>.</summary>
     /// <param name="checkLayout">False only for reading a store whatever it was written with (the report).</param>
     public static SqliteStore Open(string file, TimeProvider time, int partitions = 16, bool checkLayout = true)
@@ -430,6 +442,8 @@ internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextSt
 
     /// <summary>Marks the outbox as read and settled by <paramref name="push"/> until it completes (see <see cref="ReplacePendingAsync"/>).</summary>
     public void ClaimOutbox(Task push) => claim = push;
+
+    public IPushSnapshots OpenPushSnapshots() => new SqlitePushSnapshots(this, OpenReader(Path, time, partitions));
 
     /// <summary>
     /// The pending events a push whose store work takes turns with a writer that cannot wait for it (<c>ctmp serve</c>:

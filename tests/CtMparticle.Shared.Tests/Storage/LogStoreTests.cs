@@ -22,6 +22,9 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
 {
     private bool inBatch;
 
+    /// <summary>Whether a batch is open on both.</summary>
+    public bool InBatch => inBatch;
+
     public LogStore Log { get; private set; } = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
 
     /// <summary>Begin, Commit, Rollback (where one applies: nothing otherwise) or Crash, named as the test's step.</summary>

@@ -25,6 +25,12 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
     public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) =>
         core.Locked(() => Newest(userKey) is { } found ? State(found.Record) : null, cancellationToken);
 
+    /// <summary>The user's state as the open snapshot of the log saw it (<see cref="LogCore.BeginSnapshotAsync"/>): a push beside the ingest reads this.</summary>
+    public Task<UserConsent?> GetAsOfSnapshotAsync(string userKey, CancellationToken cancellationToken) => core.Locked(() =>
+        core.AsOf(users, KeyIndex.Hash(userKey), at => Read(at) is var record ? (record.UserKey == userKey, record, record.Previous, record.Forgotten) : default) is [var found, ..]
+            ? State(found.Record)
+            : null, cancellationToken);
+
     public Task<UserConsent> MergeAsync(string userKey, ConsentSnapshot? consent, StatedRegion? region, CancellationToken cancellationToken) => core.Changing(() =>
     {
         var newest = Newest(userKey);

@@ -14,11 +14,18 @@ internal sealed class LogCore : IDisposable
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly List<Action> undo = [];
 
+    // While a push beside the ingest reads as of a snapshot (ADR 0007, step 5): the end of the log it reads up to, and
+    // every index entry removed since (a forgetting), whose chain of records a read as of the snapshot still follows.
+    private readonly List<(KeyIndex Index, ulong Hash, long From)> removedSinceSnapshot = [];
+
     private LogCore(StateLog log) => Log = log;
 
     public StateLog Log { get; }
 
     public bool InBatch { get; private set; }
+
+    /// <summary>The end of the log an open snapshot reads up to (0: none is open). Read and changed under the lock.</summary>
+    public long SnapshotEnd { get; private set; }
 
     /// <summary>After every commit, a batch's or a single operation's (under the lock).</summary>
     public event Action? Committed;
@@ -59,12 +66,87 @@ internal sealed class LogCore : IDisposable
 
     public Task RollbackBatchAsync(CancellationToken cancellationToken) => Locked(() =>
     {
-        Log.Rollback();
-        Undo();
+        Drop();
         InBatch = false;
         RolledBack?.Invoke();
         return true;
     }, cancellationToken);
+
+    /// <summary>
+    /// Opens a snapshot at the end of the log, right after a commit (before the writer writes again): until
+    /// <see cref="EndSnapshotAsync"/>, the stores' reads as of it (<see cref="AsOf{T}"/>) see what was committed then,
+    /// whatever is appended or forgotten meanwhile. One snapshot at a time.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A snapshot is open already, or the open batch has written since its last commit.</exception>
+    public Task<long> BeginSnapshotAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        if (SnapshotEnd != 0)
+        {
+            throw new InvalidOperationException("A snapshot of the state log is open already: end it first.");
+        }
+
+        if (Log.End != Log.CommittedEnd)
+        {
+            // What the open batch forgot is gone from memory already; a snapshot must begin where nothing is uncommitted.
+            throw new InvalidOperationException("A snapshot of the state log begins right after a commit: the open batch has written since.");
+        }
+
+        removedSinceSnapshot.Clear();
+        return SnapshotEnd = Log.CommittedEnd;
+    }, cancellationToken);
+
+    public Task EndSnapshotAsync(CancellationToken cancellationToken) => Locked(() =>
+    {
+        SnapshotEnd = 0;
+        removedSinceSnapshot.Clear();
+        return true;
+    }, cancellationToken);
+
+    /// <summary>
+    /// The records of the keys <paramref name="read"/> accepts as they stood at the open snapshot (or now, with none
+    /// open), under the lock: from each record <paramref name="index"/> holds for <paramref name="hash"/>, or held
+    /// since the snapshot opened, the chain of its key's records back to the first one before the snapshot's end. A key
+    /// that had no record then, or a forgetting, gives none.
+    /// </summary>
+    /// <param name="read">Reads a record: whether its key is one asked for, the record, the record it replaces (0: none), whether it forgets the key.</param>
+    public List<(T Record, long Address)> AsOf<T>(KeyIndex index, ulong hash, Func<long, (bool IsKey, T Record, long Previous, bool Forgotten)> read)
+    {
+        var end = SnapshotEnd == 0 ? Log.End : SnapshotEnd;
+        var found = new List<(T Record, long Address)>();
+        foreach (var start in Candidates(index, hash))
+        {
+            var address = start;
+            var (isKey, record, previous, forgotten) = read(address);
+            while (isKey && address >= end && previous != 0)
+            {
+                address = previous;
+                (_, record, previous, forgotten) = read(address);
+            }
+
+            if (isKey && address < end && !forgotten && !found.Exists(f => f.Address == address))
+            {
+                found.Add((record, address));
+            }
+        }
+
+        return found;
+    }
+
+    private IEnumerable<long> Candidates(KeyIndex index, ulong hash)
+    {
+        foreach (var address in index.All(hash))
+        {
+            yield return address;
+        }
+
+        foreach (var (removedFrom, removedHash, from) in removedSinceSnapshot)
+        {
+            if (ReferenceEquals(removedFrom, index) && removedHash == hash)
+            {
+                yield return from;
+            }
+        }
+    }
 
     /// <summary>Appends a record to the open batch (or the running operation's).</summary>
     public long Append(byte kind, ReadOnlySpan<byte> payload) => Log.Append(kind, payload);
@@ -92,6 +174,10 @@ internal sealed class LogCore : IDisposable
         if (!replaying)
         {
             Remember(from == 0 ? () => index.Move(hash, to, 0) : to == 0 ? () => index.Insert(hash, from) : () => index.Move(hash, to, from));
+            if (to == 0 && SnapshotEnd != 0)
+            {
+                removedSinceSnapshot.Add((index, hash, from));
+            }
         }
     }
 
@@ -133,8 +219,7 @@ internal sealed class LogCore : IDisposable
         }
         catch when (!InBatch)
         {
-            Log.Rollback();
-            Undo();
+            Drop();
             throw;
         }
     }, cancellationToken);
@@ -150,6 +235,15 @@ internal sealed class LogCore : IDisposable
         Log.Commit(durable: true);
         undo.Clear();
         Committed?.Invoke();
+    }
+
+    /// <summary>Drops the open batch's (or operation's) records and undoes what they changed in memory.</summary>
+    private void Drop()
+    {
+        Log.Rollback();
+        Undo();
+        // A removal the dropped records made leaves nothing for a snapshot to follow (their addresses are given again).
+        removedSinceSnapshot.RemoveAll(removed => removed.From >= Log.End);
     }
 
     private void Undo()

@@ -98,7 +98,27 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         return AddResult.Added;
     }, cancellationToken);
 
-    public Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Changing<bool>(() =>
+    /// <summary>
+    /// A push running beside the ingest over the outbox as it was when the push began (<see cref="ClaimOutbox"/>), or
+    /// null. A rewrite of a pending event waits for it, so it finds the event as a push run before it would leave it.
+    /// </summary>
+    private volatile Task? claim;
+
+    /// <summary>Marks the outbox as read and settled by <paramref name="push"/> until it completes (as <see cref="SqliteStore.ClaimOutbox"/>).</summary>
+    public void ClaimOutbox(Task push) => claim = push;
+
+    public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
+    {
+        if (claim is { IsCompleted: false } running)
+        {
+            await running.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return await Replace(eventId, replace, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<bool> Replace(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken) => Changing<bool>(() =>
     {
         if (!outbox.TryGetValue(eventId, out var slot)
             || JsonSerializer.Deserialize(Json(slot), RelayJsonContext.Default.TrackingEvent) is not { } stored

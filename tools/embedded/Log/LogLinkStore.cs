@@ -88,6 +88,18 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         core.Locked<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>>(
             () => customerIds.Distinct(StringComparer.Ordinal).ToDictionary(id => id, OfCustomer, StringComparer.Ordinal), cancellationToken);
 
+    /// <summary>As <see cref="ByIdentifiersAsync"/>, as the open snapshot of the log saw them (<see cref="LogCore.BeginSnapshotAsync"/>): a push beside the ingest reads this.</summary>
+    public Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsOfSnapshotAsync(
+        IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken) =>
+        core.Locked<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>>(() => identifiers.Distinct().ToDictionary(id => id,
+            id => (IReadOnlyList<IdentityLink>)Sorted(ListedAsOf(byIdentifier, KeyIndex.Hash(IdentifierKey(id.Type, id.Value)), link => link.Type == id.Type && link.Value == id.Value))),
+            cancellationToken);
+
+    /// <summary>As <see cref="ByCustomersAsync"/>, as the open snapshot of the log saw them (<see cref="LogCore.BeginSnapshotAsync"/>).</summary>
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsOfSnapshotAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
+        core.Locked<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>>(() => customerIds.Distinct(StringComparer.Ordinal).ToDictionary(id => id,
+            id => (IReadOnlyList<IdentityLink>)Sorted(ListedAsOf(byCustomer, KeyIndex.Hash(id), link => link.CustomerId == id)), StringComparer.Ordinal), cancellationToken);
+
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) => core.Changing(() =>
     {
         if (Find(link.CustomerId, link.Type, link.Value) is { } current)
@@ -181,8 +193,10 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
             Join(byCustomer, customer, hash, replaying);
             Join(byIdentifier, identifier, hash, replaying);
         }
-        else if (record.Forgotten && links.All(hash).Count == 0)
+        else if (record.Forgotten && links.All(hash).Count == 0 && (replaying || core.SnapshotEnd == 0))
         {
+            // While a snapshot is open the lists keep the hash, for the reads as of it (the writer's own reads skip a
+            // hash no index entry holds); it goes at the next open.
             Leave(byCustomer, customer, hash, replaying);
             Leave(byIdentifier, identifier, hash, replaying);
         }
@@ -250,6 +264,21 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
                 {
                     found.Add((record, address));
                 }
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The links of an owner's list as the open snapshot saw them (each hash's keys, followed back to their records before its end).</summary>
+    private List<(LinkRecord Record, long Address)> ListedAsOf(Dictionary<ulong, List<ulong>> lists, ulong owner, Func<IdentityLink, bool> belongs)
+    {
+        var found = new List<(LinkRecord, long)>();
+        if (lists.TryGetValue(owner, out var list))
+        {
+            foreach (var hash in list)
+            {
+                found.AddRange(core.AsOf(links, hash, at => Read(at, LinkRecord.Decode) is var record ? (belongs(record.Link), record, record.Previous, record.Forgotten) : default));
             }
         }
 

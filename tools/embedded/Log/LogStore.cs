@@ -9,21 +9,22 @@ namespace CtMparticle.Embedded.Log;
 /// <c>state.lock</c> is held open exclusively while the store is open (an operating-system lock, released when a
 /// process dies).
 /// </summary>
-internal sealed class LogStore : IEmbeddedStore, IDisposable, IAsyncDisposable
+internal sealed class LogStore : IEmbeddedStore, IDisposable
 {
     /// <summary>The file that marks a folder as a log store, and that <see cref="Open"/> holds.</summary>
     public const string LockFile = "state.lock";
 
     private readonly FileStream lockFile;
+    private bool disposed;
 
     private LogStore(string directory, FileStream lockFile, LogCore core, LogEventStore events, LogLedger ledger, LogOrderContextStore orders, LogConsentStore consent,
         LogLinkStore links, LogCheckpoints checkpoints)
     {
-        (Path, this.lockFile, Core, Events, Ledger, Orders, Consent, Links, Checkpoints) = (directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
+        (Folder, this.lockFile, Core, Events, Ledger, Orders, Consent, Links, Checkpoints) = (directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
     }
 
     /// <summary>The store's folder.</summary>
-    public string Path { get; }
+    public string Folder { get; }
 
     public LogCore Core { get; }
 
@@ -38,6 +39,16 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable, IAsyncDisposable
     public LogLinkStore Links { get; }
 
     public LogCheckpoints Checkpoints { get; }
+
+    IEventStore IEmbeddedStore.Events => Events;
+
+    IOrderContextStore IEmbeddedStore.Orders => Orders;
+
+    IConsentStore IEmbeddedStore.Consent => Consent;
+
+    IIdentityLinkStore IEmbeddedStore.Links => Links;
+
+    ICheckpointStore IEmbeddedStore.Checkpoints => Checkpoints;
 
     /// <summary>Whether <paramref name="directory"/> holds a log store (rather than a SQLite one, or nothing yet).</summary>
     public static bool IsIn(string directory) => File.Exists(System.IO.Path.Combine(directory, LockFile));
@@ -105,6 +116,10 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable, IAsyncDisposable
 
     public Task RollbackBatchAsync(CancellationToken cancellationToken) => Core.RollbackBatchAsync(cancellationToken);
 
+    public void ClaimOutbox(Task push) => Events.ClaimOutbox(push);
+
+    public IPushSnapshots OpenPushSnapshots() => new LogPushSnapshots(this);
+
     // ---- IRunLedger: the ledger's -----------------------------------------------------------------------------------
 
     public Task<LedgerInput?> FindInputAsync(string messageId, CancellationToken cancellationToken) => Ledger.FindInputAsync(messageId, cancellationToken);
@@ -129,6 +144,12 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable, IAsyncDisposable
 
     public void Dispose()
     {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
         Events.Dispose();
         Core.Dispose(); // an open batch is dropped, as a crash would drop it
         lockFile.Dispose();
