@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end throughput figures of docs/performance.md in one command:
 #   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor] [--azure M]
+#                      [--store-format sqlite|log]
 # Builds ctmp (Release), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
 #   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store;
 #   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
@@ -9,11 +10,12 @@
 # and prints each as a median with its range, and the peak memory, from the runner's own report line. With --azure M,
 # also the storage transactions on Azure Tables per input (ingest) and per delivered event (push) for M deliveries on
 # Azurite (StorageEconomyTests; needs `npm ci` for Azurite; about M / 100 seconds).
+# --store-format log runs the relay on the state log (ADR 0007) instead of SQLite.
 # Needs the .NET SDK and Node.js; nothing leaves the machine. Takes about R x 2 x N / 2,500 seconds plus the floor's minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure=""
+count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure="" format=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count="$2"; shift 2 ;;
@@ -24,7 +26,8 @@ while [ $# -gt 0 ]; do
     --no-send) send=0; shift ;;
     --no-floor) floor=0; shift ;;
     --azure) azure="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --store-format) format="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +49,7 @@ relay_once() {
   local run="$work/run"
   rm -rf "$run"
   local line
-  line="$("$ctmp" relay --quiet --store "$run/store" "$@" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
+  line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "$@" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
   [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why)" >&2; exit 1; }
   echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB.*/\1 \3 \2/; s/,//g'
   rm -rf "$run"
@@ -110,7 +113,7 @@ fi
 # The first number of a "median ..." line.
 median_of() { echo "$1" | awk '{ print $1 }'; }
 
-echo "== summary ($count deliveries, seed $seed)"
+echo "== summary ($count deliveries, seed $seed, $format store)"
 echo "dry run: $dry"
 [ "$send" = 1 ] && echo "sent:    $sent" \
   && echo "sent / dry run: $(awk -v s="$(median_of "$sent")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d %%", 100 * s / d }') (the target: within 20 %, so 80 % or more)"

@@ -148,8 +148,15 @@ internal sealed class LogCore : IDisposable
         }
     }
 
+    /// <summary>Counts the changes of the log (every record appended, every batch dropped): what was read at one count still holds.</summary>
+    public long Version { get; private set; }
+
     /// <summary>Appends a record to the open batch (or the running operation's).</summary>
-    public long Append(byte kind, ReadOnlySpan<byte> payload) => Log.Append(kind, payload);
+    public long Append(byte kind, ReadOnlySpan<byte> payload)
+    {
+        Version++;
+        return Log.Append(kind, payload);
+    }
 
     /// <summary>Records how to undo a change just made in memory, should its batch or operation be dropped.</summary>
     public void Remember(Action undoIt) => undo.Add(undoIt);
@@ -240,6 +247,7 @@ internal sealed class LogCore : IDisposable
     /// <summary>Drops the open batch's (or operation's) records and undoes what they changed in memory.</summary>
     private void Drop()
     {
+        Version++;
         Log.Rollback();
         Undo();
         // A removal the dropped records made leaves nothing for a snapshot to follow (their addresses are given again).

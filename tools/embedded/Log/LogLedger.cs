@@ -113,6 +113,7 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
     private readonly KeyIndex messages = new();
     private readonly Dictionary<long, string> quarantinedAs = [];
     private readonly Dictionary<string, SortedSet<long>> quarantined = new(StringComparer.Ordinal);
+    private ReportScan? report;
 
     /// <summary>Inputs recorded.</summary>
     public int Count => inputs.Count;
@@ -174,66 +175,23 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
     public Task<IReadOnlyList<long>> InputsQuarantinedAsAsync(string quarantine, CancellationToken cancellationToken) =>
         core.Locked<IReadOnlyList<long>>(() => quarantined.TryGetValue(quarantine, out var seqs) ? [.. seqs] : [], cancellationToken);
 
-    public Task<IReadOnlyList<LedgerRow>> LedgerAsync(CancellationToken cancellationToken) => core.Locked<IReadOnlyList<LedgerRow>>(() =>
-    {
-        var fates = Fates();
-        var rows = new List<LedgerRow>(inputs.Count);
-        foreach (var input in NewestInputs())
-        {
-            int pending = 0, delivered = 0, withdrawn = 0, quarantinedAtPush = 0;
-            foreach (var id in input.EventIds)
-            {
-                pending += events.IsPending(id) ? 1 : 0;
-                var fate = fates.GetValueOrDefault(id).Fate;
-                delivered += fate == Fate.Delivered ? 1 : 0;
-                withdrawn += fate == Fate.Withdrawn ? 1 : 0;
-                quarantinedAtPush += fate == Fate.Quarantined ? 1 : 0;
-            }
-
-            rows.Add(new LedgerRow(input.Outcome, input.Reason, pending, delivered, withdrawn, quarantinedAtPush, input.EventIds.Count));
-        }
-
-        return rows;
-    }, cancellationToken);
+    public Task<IReadOnlyList<LedgerRow>> LedgerAsync(CancellationToken cancellationToken) =>
+        core.Locked<IReadOnlyList<LedgerRow>>(() => Scan().Rows, cancellationToken);
 
     public Task<EventTotals> EventTotalsAsync(CancellationToken cancellationToken) => core.Locked(() =>
     {
-        var byFate = Fates().Values.GroupBy(f => f.Fate).ToDictionary(g => g.Key, g => (long)g.Count());
+        var fates = Scan().Fates;
         var (pending, held) = events.OutboxCounts(time.GetUtcNow().UtcTicks);
-        var withheld = byFate.GetValueOrDefault(Fate.Withheld);
-        return new EventTotals(events.Known - withheld, pending, byFate.GetValueOrDefault(Fate.Delivered), byFate.GetValueOrDefault(Fate.Withdrawn),
-            byFate.GetValueOrDefault(Fate.Quarantined), events.InFlightCount, withheld, held);
+        var withheld = fates.GetValueOrDefault(Fate.Withheld);
+        return new EventTotals(events.Known - withheld, pending, fates.GetValueOrDefault(Fate.Delivered), fates.GetValueOrDefault(Fate.Withdrawn),
+            fates.GetValueOrDefault(Fate.Quarantined), events.InFlightCount, withheld, held);
     }, cancellationToken);
 
-    public Task<SortedDictionary<string, long>> UnenrichedAsync(CancellationToken cancellationToken) => core.Locked(() =>
-    {
-        var byReason = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var input in NewestInputs())
-        {
-            if (input is { Outcome: "accepted", Unenriched: { } reason })
-            {
-                byReason[reason] = byReason.GetValueOrDefault(reason) + 1;
-            }
-        }
+    public Task<SortedDictionary<string, long>> UnenrichedAsync(CancellationToken cancellationToken) =>
+        core.Locked(() => new SortedDictionary<string, long>(Scan().Unenriched, StringComparer.Ordinal), cancellationToken);
 
-        return byReason;
-    }, cancellationToken);
-
-    public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) => core.Locked(() =>
-    {
-        long flagged = 0;
-        var byError = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var input in NewestInputs())
-        {
-            flagged += input.Flags.Count > 0 ? 1 : 0;
-            foreach (var error in input.Flags)
-            {
-                byError[error] = byError.GetValueOrDefault(error) + 1;
-            }
-        }
-
-        return (flagged, byError);
-    }, cancellationToken);
+    public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) =>
+        core.Locked(() => Scan() is var scan ? (scan.Flagged, new SortedDictionary<string, long>(scan.ByError, StringComparer.Ordinal)) : default, cancellationToken);
 
     private void Write(InputRecord record) => Apply(record, core.Append(InputRecord.Kind, record.Encode()), replaying: false);
 
@@ -317,21 +275,63 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
         return address == 0 ? null : (found!, address);
     }
 
-    /// <summary>Every entry's newest record in the order of the inputs, read in one pass over the log.</summary>
-    private IEnumerable<InputRecord> NewestInputs()
+    /// <summary>
+    /// What the reports read, from two passes over the log (the events' fates, then each input's newest entry), kept
+    /// until the log changes: <c>ctmp report</c> asks for the ledger, the totals, the flags and the reasons in turn.
+    /// Each input becomes its row as it is read; nothing of its detail is held.
+    /// </summary>
+    private ReportScan Scan()
     {
-        var newest = new HashSet<long>(inputs);
-        var bySeq = new SortedDictionary<long, InputRecord>();
+        if (report is { } kept && kept.Version == core.Version)
+        {
+            return kept;
+        }
+
+        var fates = Fates();
+        var rows = new LedgerRow[inputs.Count];
+        var unenriched = new Dictionary<string, long>(StringComparer.Ordinal);
+        var byError = new Dictionary<string, long>(StringComparer.Ordinal);
+        var words = new Dictionary<string, string>(StringComparer.Ordinal); // one string per outcome and reason, not one per row
+        long flagged = 0;
         foreach (var entry in core.Log.ReadAll())
         {
-            if (entry.Kind == InputRecord.Kind && newest.Contains(entry.Address))
+            if (entry.Kind != InputRecord.Kind || InputRecord.Decode(entry.Payload) is not { } input || inputs[(int)input.Seq - 1] != entry.Address)
             {
-                var record = InputRecord.Decode(entry.Payload);
-                bySeq[record.Seq] = record;
+                continue;
+            }
+
+            int pending = 0, delivered = 0, withdrawn = 0, quarantinedAtPush = 0;
+            foreach (var id in input.EventIds)
+            {
+                pending += events.IsPending(id) ? 1 : 0;
+                var fate = fates.GetValueOrDefault(id).Fate;
+                delivered += fate == Fate.Delivered ? 1 : 0;
+                withdrawn += fate == Fate.Withdrawn ? 1 : 0;
+                quarantinedAtPush += fate == Fate.Quarantined ? 1 : 0;
+            }
+
+            rows[input.Seq - 1] = new LedgerRow(Word(input.Outcome)!, Word(input.Reason), pending, delivered, withdrawn, quarantinedAtPush, input.EventIds.Count);
+            if (input is { Outcome: "accepted", Unenriched: { } reason })
+            {
+                unenriched[reason] = unenriched.GetValueOrDefault(reason) + 1;
+            }
+
+            flagged += input.Flags.Count > 0 ? 1 : 0;
+            foreach (var error in input.Flags)
+            {
+                byError[error] = byError.GetValueOrDefault(error) + 1;
             }
         }
 
-        return bySeq.Values;
+        var byFate = new Dictionary<Fate, long>();
+        foreach (var (_, fate) in fates.Values)
+        {
+            byFate[fate] = byFate.GetValueOrDefault(fate) + 1;
+        }
+
+        return (report = new ReportScan(core.Version, rows, byFate, unenriched, flagged, byError));
+
+        string? Word(string? word) => word is null ? null : words.TryGetValue(word, out var kept) ? kept : words[word] = word;
     }
 
     /// <summary>
@@ -376,4 +376,7 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
     }
 
     private enum Fate : byte { None, Delivered, Withdrawn, Quarantined, Withheld }
+
+    private sealed record ReportScan(long Version, LedgerRow[] Rows, Dictionary<Fate, long> Fates, Dictionary<string, long> Unenriched, long Flagged,
+        Dictionary<string, long> ByError);
 }

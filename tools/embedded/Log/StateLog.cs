@@ -34,7 +34,7 @@ internal sealed class StateLog : IDisposable
     public const long DefaultSegmentBytes = 256L * 1024 * 1024;
 
     /// <summary>How many of the newest bytes are also kept in memory, for reads without a system call.</summary>
-    public const int DefaultTailBytes = 32 * 1024 * 1024;
+    public const int DefaultTailBytes = 16 * 1024 * 1024;
 
     internal const int HeaderBytes = 5;
     internal const int TrailerBytes = 4;
