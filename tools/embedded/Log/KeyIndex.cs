@@ -8,22 +8,23 @@ namespace CtMparticle.Embedded.Log;
 /// newest record, 16 bytes a slot, open addressing with linear probing and no tombstones (a removal shifts its probe
 /// run back). The index never holds keys: a hash match is only a candidate, which the caller confirms by reading the
 /// record at the address and comparing the whole key (<c>isKey</c>). So two keys with one hash are two entries, and a
-/// collision costs a read, never a wrong answer. One thread at a time.
+/// collision costs a read, never a wrong answer. The table grows by half when three quarters full, so it is between half
+/// and three quarters full (24 bytes a key on average; a power-of-two table was a third to two thirds full, 32). One
+/// thread at a time.
 /// </summary>
 internal sealed class KeyIndex
 {
-    private const double MaxLoad = 0.7;
+    private const double MaxLoad = 0.75;
+    private const double Growth = 1.5;
     private ulong[] hashes;
     private long[] addresses; // 0: an empty slot (a log address is never 0: segments count from 1)
-    private int mask;
     private int limit;
 
     public KeyIndex(int capacity = 1024)
     {
-        var size = (int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Ceiling(capacity / MaxLoad)));
+        var size = (int)Math.Max(16, Math.Ceiling(capacity / MaxLoad) + 1);
         hashes = new ulong[size];
         addresses = new long[size];
-        mask = size - 1;
         limit = (int)(size * MaxLoad);
     }
 
@@ -36,7 +37,7 @@ internal sealed class KeyIndex
     /// <summary>The address of <paramref name="isKey"/>'s key, or 0 when it is not indexed.</summary>
     public long Find<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
-        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
         {
             if (hashes[i] == hash && isKey(state, addresses[i]))
             {
@@ -52,7 +53,7 @@ internal sealed class KeyIndex
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
         var i = Home(hash);
-        for (; addresses[i] != 0; i = (i + 1) & mask)
+        for (; addresses[i] != 0; i = Next(i))
         {
             if (hashes[i] == hash && isKey(state, addresses[i]))
             {
@@ -76,7 +77,7 @@ internal sealed class KeyIndex
     public long Remove<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
         var i = Home(hash);
-        for (; addresses[i] != 0; i = (i + 1) & mask)
+        for (; addresses[i] != 0; i = Next(i))
         {
             if (hashes[i] == hash && isKey(state, addresses[i]))
             {
@@ -97,7 +98,7 @@ internal sealed class KeyIndex
         var i = Home(hash);
         while (addresses[i] != 0)
         {
-            i = (i + 1) & mask;
+            i = Next(i);
         }
 
         hashes[i] = hash;
@@ -115,7 +116,7 @@ internal sealed class KeyIndex
     /// </summary>
     public bool Move(ulong hash, long from, long to)
     {
-        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
         {
             if (hashes[i] == hash && addresses[i] == from)
             {
@@ -140,7 +141,7 @@ internal sealed class KeyIndex
     public List<long> All(ulong hash)
     {
         var found = new List<long>(1);
-        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
         {
             if (hashes[i] == hash)
             {
@@ -154,7 +155,7 @@ internal sealed class KeyIndex
     /// <summary>Whether an entry of <paramref name="hash"/> holds exactly <paramref name="address"/> (no key is read).</summary>
     public bool Holds(ulong hash, long address)
     {
-        for (var i = Home(hash); addresses[i] != 0; i = (i + 1) & mask)
+        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
         {
             if (hashes[i] == hash && addresses[i] == address)
             {
@@ -178,12 +179,15 @@ internal sealed class KeyIndex
 
     private static readonly long Seed = Random.Shared.NextInt64();
 
-    private int Home(ulong hash) => (int)(hash ^ (hash >> 32)) & mask;
+    /// <summary>A hash's home slot: its folded 32 bits scaled to the table's size (any size, no power of two needed).</summary>
+    private int Home(ulong hash) => (int)((ulong)(uint)(hash ^ (hash >> 32)) * (ulong)hashes.Length >> 32);
+
+    private int Next(int i) => i + 1 == hashes.Length ? 0 : i + 1;
 
     /// <summary>Empties slot <paramref name="hole"/> and moves later entries of its probe run back into it (no tombstones).</summary>
     private void ShiftBack(int hole)
     {
-        for (var j = (hole + 1) & mask; addresses[j] != 0; j = (j + 1) & mask)
+        for (var j = Next(hole); addresses[j] != 0; j = Next(j))
         {
             var home = Home(hashes[j]);
             // The entry at j may move to the hole only if its home is not cyclically within (hole, j].
@@ -203,9 +207,9 @@ internal sealed class KeyIndex
     private void Grow()
     {
         var (oldHashes, oldAddresses) = (hashes, addresses);
-        hashes = new ulong[oldHashes.Length * 2];
-        addresses = new long[oldHashes.Length * 2];
-        mask = hashes.Length - 1;
+        var size = (int)Math.Min(Array.MaxLength, oldHashes.Length * Growth);
+        hashes = new ulong[size];
+        addresses = new long[size];
         limit = (int)(hashes.Length * MaxLoad);
         for (var k = 0; k < oldHashes.Length; k++)
         {
@@ -217,7 +221,7 @@ internal sealed class KeyIndex
             var i = Home(oldHashes[k]);
             while (addresses[i] != 0)
             {
-                i = (i + 1) & mask;
+                i = Next(i);
             }
 
             hashes[i] = oldHashes[k];
