@@ -16,8 +16,8 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     private readonly KeyIndex links = new();
     private readonly KeyIndex withheld = new();
     private readonly KeyIndex decisions = new();
-    private readonly Dictionary<ulong, List<ulong>> byCustomer = [];
-    private readonly Dictionary<ulong, List<ulong>> byIdentifier = [];
+    private readonly HashLists byCustomer = new();
+    private readonly HashLists byIdentifier = new();
 
     /// <summary>Links stored (not forgotten).</summary>
     public int Count => links.Count;
@@ -202,36 +202,19 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         }
     }
 
-    private void Join(Dictionary<ulong, List<ulong>> lists, ulong owner, ulong hash, bool replaying)
+    private void Join(HashLists lists, ulong owner, ulong hash, bool replaying)
     {
-        if (!lists.TryGetValue(owner, out var list))
+        if (lists.Add(owner, hash) && !replaying)
         {
-            lists[owner] = list = [];
-        }
-
-        if (!list.Contains(hash))
-        {
-            list.Add(hash);
-            if (!replaying)
-            {
-                core.Remember(() => Leave(lists, owner, hash, replaying: true));
-            }
+            core.Remember(() => Leave(lists, owner, hash, replaying: true));
         }
     }
 
-    private void Leave(Dictionary<ulong, List<ulong>> lists, ulong owner, ulong hash, bool replaying)
+    private void Leave(HashLists lists, ulong owner, ulong hash, bool replaying)
     {
-        if (lists.TryGetValue(owner, out var list) && list.Remove(hash))
+        if (lists.Remove(owner, hash) && !replaying)
         {
-            if (list.Count == 0)
-            {
-                lists.Remove(owner);
-            }
-
-            if (!replaying)
-            {
-                core.Remember(() => Join(lists, owner, hash, replaying: true));
-            }
+            core.Remember(() => Join(lists, owner, hash, replaying: true));
         }
     }
 
@@ -252,18 +235,15 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     private IReadOnlyList<IdentityLink> OfIdentifier(string type, string value) =>
         Sorted(Listed(byIdentifier, KeyIndex.Hash(IdentifierKey(type, value)), link => link.Type == type && link.Value == value));
 
-    private List<(LinkRecord Record, long Address)> Listed(Dictionary<ulong, List<ulong>> lists, ulong owner, Func<IdentityLink, bool> belongs)
+    private List<(LinkRecord Record, long Address)> Listed(HashLists lists, ulong owner, Func<IdentityLink, bool> belongs)
     {
         var found = new List<(LinkRecord, long)>();
-        if (lists.TryGetValue(owner, out var list))
+        foreach (var address in lists.Of(owner).SelectMany(links.All).Distinct())
         {
-            foreach (var address in list.SelectMany(links.All).Distinct())
+            var record = Read(address, LinkRecord.Decode);
+            if (belongs(record.Link))
             {
-                var record = Read(address, LinkRecord.Decode);
-                if (belongs(record.Link))
-                {
-                    found.Add((record, address));
-                }
+                found.Add((record, address));
             }
         }
 
@@ -271,15 +251,12 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     }
 
     /// <summary>The links of an owner's list as the open snapshot saw them (each hash's keys, followed back to their records before its end).</summary>
-    private List<(LinkRecord Record, long Address)> ListedAsOf(Dictionary<ulong, List<ulong>> lists, ulong owner, Func<IdentityLink, bool> belongs)
+    private List<(LinkRecord Record, long Address)> ListedAsOf(HashLists lists, ulong owner, Func<IdentityLink, bool> belongs)
     {
         var found = new List<(LinkRecord, long)>();
-        if (lists.TryGetValue(owner, out var list))
+        foreach (var hash in lists.Of(owner))
         {
-            foreach (var hash in list)
-            {
-                found.AddRange(core.AsOf(links, hash, at => Read(at, LinkRecord.Decode) is var record ? (belongs(record.Link), record, record.Previous, record.Forgotten) : default));
-            }
+            found.AddRange(core.AsOf(links, hash, at => Read(at, LinkRecord.Decode) is var record ? (belongs(record.Link), record, record.Previous, record.Forgotten) : default));
         }
 
         return found;
