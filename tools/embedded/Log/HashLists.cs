@@ -3,7 +3,7 @@ namespace CtMparticle.Embedded.Log;
 /// <summary>
 /// Each owner's set of member hashes (a customer's or an identifier's link keys, <see cref="LogLinkStore"/>), kept small
 /// because most owners have one member: a lone member is held in the owner's entry itself, and only an owner with
-/// several gets a list. At 1,000,000 deliveries this took the two link lists from about 60 to about 20 MB (a list per
+/// several gets a list. At 1,000,000 deliveries this took the two link lists from about 60 to about 30 MB (a list per
 /// owner costs some 90 bytes more than an entry). Members come back in no set order. One thread at a time.
 /// </summary>
 internal sealed class HashLists
