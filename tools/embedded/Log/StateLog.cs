@@ -36,6 +36,9 @@ internal sealed class StateLog : IDisposable
     /// <summary>How many of the newest bytes are also kept in memory, for reads without a system call.</summary>
     public const int DefaultTailBytes = 16 * 1024 * 1024;
 
+    /// <summary>What <see cref="ReadAt"/> reads first from a segment file: all of nearly every record.</summary>
+    private const int ReadAheadBytes = 2048;
+
     internal const int HeaderBytes = 5;
     internal const int TrailerBytes = 4;
     private const int CommitPayloadBytes = 12; // batch number (8) and the batch's record count (4)
@@ -47,6 +50,7 @@ internal sealed class StateLog : IDisposable
     private readonly long segmentBytes;
     private readonly Crc32 crc = new();
     private readonly Dictionary<int, SafeFileHandle> readers = [];
+    private readonly byte[] readAhead = new byte[ReadAheadBytes];
 
     // The newest bytes appended to the current segment, kept in memory (a ring): most reads are of records written
     // shortly before (an event's JSON read back by the push, a returning user's consent), and a read served from here
@@ -186,18 +190,21 @@ internal sealed class StateLog : IDisposable
             readers[number] = handle;
         }
 
-        // One read for a record up to 4 KB (most are), a second for the rest of a larger one.
-        var buffer = new byte[4096];
-        var read = RandomAccess.Read(handle, buffer, offset);
-        if (read < HeaderBytes + TrailerBytes || !TryHeader(buffer, out var kind, out var length))
+        // One read into a buffer kept for it holds nearly every record (order contexts and events reach about 2 KB, the
+        // rest are 70–600 bytes); the record is copied out into an array of exactly its size, and the rest of a larger
+        // one is read straight into that.
+        var read = RandomAccess.Read(handle, readAhead, offset);
+        if (read < HeaderBytes + TrailerBytes || !TryHeader(readAhead, out var kind, out var length))
         {
             throw new InvalidDataException($"No log record starts at address {address}.");
         }
 
         var total = HeaderBytes + length + TrailerBytes;
-        if (total > buffer.Length)
+        var buffer = GC.AllocateUninitializedArray<byte>(total);
+        read = Math.Min(read, total);
+        readAhead.AsSpan(0, read).CopyTo(buffer);
+        if (read < total)
         {
-            Array.Resize(ref buffer, total);
             read += RandomAccess.Read(handle, buffer.AsSpan(read), offset + read);
         }
 
