@@ -5,43 +5,62 @@ namespace CtMparticle.Embedded.Log;
 
 /// <summary>
 /// An in-memory index of ADR 0007 (step 2's building block): from a key's 64-bit hash to the log address of the key's
-/// newest record, 16 bytes a slot, open addressing with linear probing and no tombstones (a removal shifts its probe
-/// run back). The index never holds keys: a hash match is only a candidate, which the caller confirms by reading the
-/// record at the address and comparing the whole key (<c>isKey</c>). So two keys with one hash are two entries, and a
-/// collision costs a read, never a wrong answer. The table grows by half when three quarters full, so it is between half
-/// and three quarters full (21 to 32 bytes a key; a power-of-two table, a third to two thirds full, took 23 to 46). One
-/// thread at a time.
+/// newest record, open addressing with linear probing and no tombstones (a removal shifts its probe run back). The index
+/// never holds keys: a hash match is only a candidate, which the caller confirms by reading the record at the address
+/// and comparing the whole key (<c>isKey</c>). So two keys with one hash are two entries, and a collision costs a read,
+/// never a wrong answer.
+/// <para>
+/// The table is 256 shards, chosen by the hash's top 8 bits; a slot keeps the hash's low 32 bits and the address, 12
+/// bytes (16 with the whole hash: the 24 bits between are not kept, so two hashes that differ only there are candidates
+/// for each other, confirmed by the read as any collision is). Each shard grows on its own, by half when three quarters
+/// full, so the index is between half and three quarters full (16 to 24 bytes a key), and a growth copies a 256th of
+/// it. Up to about 1.3 million keys a shard's arrays stay below the large-object heap's 85 KB (at 1,000,000 keys, about
+/// 25 and 50 KB), so the collector compacts them; one table's arrays grew on that heap in steps of tens of MB, each
+/// step holding the old and the new table at once and leaving a hole behind.
+/// </para>
+/// One thread at a time.
 /// </summary>
 internal sealed class KeyIndex
 {
-    private const double MaxLoad = 0.75;
-    private const double Growth = 1.5;
-    private ulong[] hashes;
-    private long[] addresses; // 0: an empty slot (a log address is never 0: segments count from 1)
-    private int limit;
+    private const int ShardBits = 8;
+    private readonly Shard[] shards = new Shard[1 << ShardBits];
 
     public KeyIndex(int capacity = 1024)
     {
-        var size = (int)Math.Max(16, Math.Ceiling(capacity / MaxLoad) + 1);
-        hashes = new ulong[size];
-        addresses = new long[size];
-        limit = (int)(size * MaxLoad);
+        var each = Math.Max(1, capacity >> ShardBits);
+        for (var s = 0; s < shards.Length; s++)
+        {
+            shards[s] = new Shard(each);
+        }
     }
 
     /// <summary>The number of keys indexed.</summary>
     public int Count { get; private set; }
 
     /// <summary>The bytes the index's tables take (what ADR 0007's memory budget counts).</summary>
-    public long TableBytes => (long)hashes.Length * (sizeof(ulong) + sizeof(long));
+    public long TableBytes
+    {
+        get
+        {
+            var bytes = 0L;
+            foreach (var shard in shards)
+            {
+                bytes += shard.Bytes;
+            }
+
+            return bytes;
+        }
+    }
 
     /// <summary>The address of <paramref name="isKey"/>'s key, or 0 when it is not indexed.</summary>
     public long Find<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
-        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
+        var (shard, tag) = Locate(hash);
+        for (var i = shard.Home(tag); shard.Addresses[i] != 0; i = shard.Next(i))
         {
-            if (hashes[i] == hash && isKey(state, addresses[i]))
+            if (shard.Tags[i] == tag && isKey(state, shard.Addresses[i]))
             {
-                return addresses[i];
+                return shard.Addresses[i];
             }
         }
 
@@ -52,37 +71,33 @@ internal sealed class KeyIndex
     public long Set<TState>(ulong hash, long address, TState state, Func<TState, long, bool> isKey)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
-        var i = Home(hash);
-        for (; addresses[i] != 0; i = Next(i))
+        var (shard, tag) = Locate(hash);
+        var i = shard.Home(tag);
+        for (; shard.Addresses[i] != 0; i = shard.Next(i))
         {
-            if (hashes[i] == hash && isKey(state, addresses[i]))
+            if (shard.Tags[i] == tag && isKey(state, shard.Addresses[i]))
             {
-                var replaced = addresses[i];
-                addresses[i] = address;
+                var replaced = shard.Addresses[i];
+                shard.Addresses[i] = address;
                 return replaced;
             }
         }
 
-        hashes[i] = hash;
-        addresses[i] = address;
-        if (++Count > limit)
-        {
-            Grow();
-        }
-
+        shard.Fill(i, tag, address);
+        Count++;
         return 0;
     }
 
     /// <summary>Forgets the key; returns the address it pointed at, or 0 when it was not indexed.</summary>
     public long Remove<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
-        var i = Home(hash);
-        for (; addresses[i] != 0; i = Next(i))
+        var (shard, tag) = Locate(hash);
+        for (var i = shard.Home(tag); shard.Addresses[i] != 0; i = shard.Next(i))
         {
-            if (hashes[i] == hash && isKey(state, addresses[i]))
+            if (shard.Tags[i] == tag && isKey(state, shard.Addresses[i]))
             {
-                var removed = addresses[i];
-                ShiftBack(i);
+                var removed = shard.Addresses[i];
+                shard.Empty(i);
                 Count--;
                 return removed;
             }
@@ -95,18 +110,15 @@ internal sealed class KeyIndex
     public void Insert(ulong hash, long address)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
-        var i = Home(hash);
-        while (addresses[i] != 0)
+        var (shard, tag) = Locate(hash);
+        var i = shard.Home(tag);
+        while (shard.Addresses[i] != 0)
         {
-            i = Next(i);
+            i = shard.Next(i);
         }
 
-        hashes[i] = hash;
-        addresses[i] = address;
-        if (++Count > limit)
-        {
-            Grow();
-        }
+        shard.Fill(i, tag, address);
+        Count++;
     }
 
     /// <summary>
@@ -116,17 +128,18 @@ internal sealed class KeyIndex
     /// </summary>
     public bool Move(ulong hash, long from, long to)
     {
-        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
+        var (shard, tag) = Locate(hash);
+        for (var i = shard.Home(tag); shard.Addresses[i] != 0; i = shard.Next(i))
         {
-            if (hashes[i] == hash && addresses[i] == from)
+            if (shard.Tags[i] == tag && shard.Addresses[i] == from)
             {
                 if (to != 0)
                 {
-                    addresses[i] = to;
+                    shard.Addresses[i] = to;
                 }
                 else
                 {
-                    ShiftBack(i);
+                    shard.Empty(i);
                     Count--;
                 }
 
@@ -137,15 +150,19 @@ internal sealed class KeyIndex
         return false;
     }
 
-    /// <summary>The addresses of every entry of <paramref name="hash"/> (the keys that share it, usually one).</summary>
+    /// <summary>
+    /// The addresses of every entry that may be <paramref name="hash"/>'s (the keys that share it, usually one; rarely a
+    /// key whose hash differs only in the bits a slot does not keep): candidates, for the caller to confirm.
+    /// </summary>
     public List<long> All(ulong hash)
     {
         var found = new List<long>(1);
-        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
+        var (shard, tag) = Locate(hash);
+        for (var i = shard.Home(tag); shard.Addresses[i] != 0; i = shard.Next(i))
         {
-            if (hashes[i] == hash)
+            if (shard.Tags[i] == tag)
             {
-                found.Add(addresses[i]);
+                found.Add(shard.Addresses[i]);
             }
         }
 
@@ -155,9 +172,10 @@ internal sealed class KeyIndex
     /// <summary>Whether an entry of <paramref name="hash"/> holds exactly <paramref name="address"/> (no key is read).</summary>
     public bool Holds(ulong hash, long address)
     {
-        for (var i = Home(hash); addresses[i] != 0; i = Next(i))
+        var (shard, tag) = Locate(hash);
+        for (var i = shard.Home(tag); shard.Addresses[i] != 0; i = shard.Next(i))
         {
-            if (hashes[i] == hash && addresses[i] == address)
+            if (shard.Tags[i] == tag && shard.Addresses[i] == address)
             {
                 return true;
             }
@@ -179,53 +197,91 @@ internal sealed class KeyIndex
 
     private static readonly long Seed = Random.Shared.NextInt64();
 
-    /// <summary>A hash's home slot: its folded 32 bits scaled to the table's size (any size, no power of two needed).</summary>
-    private int Home(ulong hash) => (int)((ulong)(uint)(hash ^ (hash >> 32)) * (ulong)hashes.Length >> 32);
+    /// <summary>The hash's shard (its top bits) and the part of it a slot keeps (its low 32 bits).</summary>
+    private (Shard Shard, uint Tag) Locate(ulong hash) => (shards[(int)(hash >> (64 - ShardBits))], (uint)hash);
 
-    private int Next(int i) => i + 1 == hashes.Length ? 0 : i + 1;
-
-    /// <summary>Empties slot <paramref name="hole"/> and moves later entries of its probe run back into it (no tombstones).</summary>
-    private void ShiftBack(int hole)
+    /// <summary>One shard's table: parallel arrays of tags and addresses (address 0: an empty slot; a log address is never 0).</summary>
+    private sealed class Shard
     {
-        for (var j = Next(hole); addresses[j] != 0; j = Next(j))
+        private const double MaxLoad = 0.75;
+        private const double Growth = 1.5;
+        private int count;
+        private int limit;
+
+        public Shard(int capacity)
         {
-            var home = Home(hashes[j]);
-            // The entry at j may move to the hole only if its home is not cyclically within (hole, j].
-            var stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-            if (!stays)
+            var size = (int)Math.Max(16, Math.Ceiling(capacity / MaxLoad) + 1);
+            Tags = new uint[size];
+            Addresses = new long[size];
+            limit = (int)(size * MaxLoad);
+        }
+
+        public uint[] Tags { get; private set; }
+
+        public long[] Addresses { get; private set; }
+
+        public long Bytes => (long)Tags.Length * (sizeof(uint) + sizeof(long));
+
+        /// <summary>A tag's home slot: the tag scaled to the table's size (any size, no power of two needed).</summary>
+        public int Home(uint tag) => (int)((ulong)tag * (ulong)Tags.Length >> 32);
+
+        public int Next(int i) => i + 1 == Tags.Length ? 0 : i + 1;
+
+        /// <summary>Fills the empty slot <paramref name="i"/> (the end of its probe run), growing the table past its load.</summary>
+        public void Fill(int i, uint tag, long address)
+        {
+            Tags[i] = tag;
+            Addresses[i] = address;
+            if (++count > limit)
             {
-                hashes[hole] = hashes[j];
-                addresses[hole] = addresses[j];
-                hole = j;
+                Grow();
             }
         }
 
-        addresses[hole] = 0;
-        hashes[hole] = 0;
-    }
-
-    private void Grow()
-    {
-        var (oldHashes, oldAddresses) = (hashes, addresses);
-        var size = (int)Math.Min(Array.MaxLength, oldHashes.Length * Growth);
-        hashes = new ulong[size];
-        addresses = new long[size];
-        limit = (int)(hashes.Length * MaxLoad);
-        for (var k = 0; k < oldHashes.Length; k++)
+        /// <summary>Empties slot <paramref name="hole"/> and moves later entries of its probe run back into it (no tombstones).</summary>
+        public void Empty(int hole)
         {
-            if (oldAddresses[k] == 0)
+            count--;
+            for (var j = Next(hole); Addresses[j] != 0; j = Next(j))
             {
-                continue;
+                var home = Home(Tags[j]);
+                // The entry at j may move to the hole only if its home is not cyclically within (hole, j].
+                var stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+                if (!stays)
+                {
+                    Tags[hole] = Tags[j];
+                    Addresses[hole] = Addresses[j];
+                    hole = j;
+                }
             }
 
-            var i = Home(oldHashes[k]);
-            while (addresses[i] != 0)
-            {
-                i = Next(i);
-            }
+            Addresses[hole] = 0;
+            Tags[hole] = 0;
+        }
 
-            hashes[i] = oldHashes[k];
-            addresses[i] = oldAddresses[k];
+        private void Grow()
+        {
+            var (oldTags, oldAddresses) = (Tags, Addresses);
+            var size = (int)Math.Min(Array.MaxLength, oldTags.Length * Growth);
+            Tags = new uint[size];
+            Addresses = new long[size];
+            limit = (int)(size * MaxLoad);
+            for (var k = 0; k < oldTags.Length; k++)
+            {
+                if (oldAddresses[k] == 0)
+                {
+                    continue;
+                }
+
+                var i = Home(oldTags[k]);
+                while (Addresses[i] != 0)
+                {
+                    i = Next(i);
+                }
+
+                Tags[i] = oldTags[k];
+                Addresses[i] = oldAddresses[k];
+            }
         }
     }
 }
