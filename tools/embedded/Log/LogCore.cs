@@ -11,7 +11,7 @@ namespace CtMparticle.Embedded.Log;
 /// </summary>
 internal sealed class LogCore : IDisposable
 {
-    private readonly SemaphoreSlim gate = new(1, 1);
+    private readonly Lock gate = new();
     private readonly List<Action> undo = [];
 
     // While a push beside the ingest reads as of a snapshot (ADR 0007, step 5): the end of the log it reads up to, and
@@ -188,22 +188,39 @@ internal sealed class LogCore : IDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> under the lock; a failure of the disk is transient (the input is retried later).</summary>
-    public async Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="work"/> under the lock, on the caller's thread, and returns a completed task; a failure of
+    /// the disk is transient (the input is retried later). The work never awaits (it is memory and one or two system
+    /// calls, about 14 µs on average), so a caller that finds the lock taken waits for it on its thread: an
+    /// asynchronous wait (a <see cref="SemaphoreSlim"/>'s) handed each of those to the thread pool, and in a relay run
+    /// about one acquisition in seven (the writer's, the preparing thread's order reads, the push's) found it taken.
+    /// </summary>
+    public Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
     {
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(cancellationToken);
+        }
+
         try
         {
-            return work();
+            lock (gate)
+            {
+                return Task.FromResult(work());
+            }
         }
         catch (IOException ex)
         {
             // The disk failed or filled: not the input's fault, so retry it later.
-            throw new TransientFailureException($"The state log is unavailable now ({ex.GetType().Name}).", ex);
+            return Task.FromException<T>(new TransientFailureException($"The state log is unavailable now ({ex.GetType().Name}).", ex));
         }
-        finally
+        catch (OperationCanceledException ex) when (ex.CancellationToken.IsCancellationRequested)
         {
-            gate.Release();
+            return Task.FromCanceled<T>(ex.CancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<T>(ex);
         }
     }
 
@@ -234,7 +251,6 @@ internal sealed class LogCore : IDisposable
     public void Dispose()
     {
         Log.Dispose(); // an open batch is dropped, as a crash would drop it
-        gate.Dispose();
     }
 
     private void Commit()
