@@ -178,26 +178,32 @@ public sealed class PushBesideTests : IDisposable
         Assert.Equal(0, Count(InFlightJournal.PathFor(file), "SELECT COUNT(*) FROM inflight"));
     }
 
-    [Fact]
-    public async Task AJournalRequestSettledInsideABatch_LeavesTheJournalWhenTheBatchCommits_AndGoesAgainIfTheBatchIsLost()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("log")]
+    public async Task AJournalRequestSettledInsideABatch_LeavesTheJournalWhenTheBatchCommits_AndGoesAgainIfTheBatchIsLost(string format)
     {
-        var file = Path.Combine(work, "state.db");
-        await using var store = SqliteStore.Open(file, TimeProvider.System, 16);
-        var journal = InFlightJournal.PathFor(file);
+        await using var store = EmbeddedStore.Open(work, TimeProvider.System, 16, format == "log" ? StoreFormat.Log : StoreFormat.Sqlite);
+        var journal = InFlightJournal.PathFor(Path.Combine(work, "state.db"));
 
         await store.BeginBatchAsync(default);
-        await store.SaveInFlightAsync(new InFlightRequest("r-kept", "default", [1], [], TimeProvider.System.GetUtcNow()), default);
-        await store.DeleteInFlightAsync("r-kept", default); // answered 2xx: its events' removal is in the open batch
-        Assert.Empty(await store.ReadInFlightAsync(default)); // not resent by the next push run
-        Assert.Equal(1, Count(journal, "SELECT COUNT(*) FROM inflight")); // but kept until that removal is durable
+        await store.Events.SaveInFlightAsync(new InFlightRequest("r-kept", "default", [1], [], TimeProvider.System.GetUtcNow()), default);
+        await store.Events.SaveInFlightAsync(new InFlightRequest("r-open", "default", [3, 4], [], TimeProvider.System.GetUtcNow()), default);
+        await store.Events.DeleteInFlightAsync("r-kept", default); // answered 2xx: its events' removal is in the open batch
+        var open = Assert.Single(await store.Events.ReadInFlightAsync(default)); // r-kept is not resent by the next push run
+        Assert.Equal("r-open", open.RequestId);
+        Assert.Equal([3, 4], open.Body); // an open request's body is read whole
+        Assert.Equal(2, Count(journal, "SELECT COUNT(*) FROM inflight")); // but kept until that removal is durable
+        Assert.Equal(1, (await store.EventTotalsAsync(default)).InFlightRequests);
         await store.CommitBatchAsync(default);
-        Assert.Equal(0, Count(journal, "SELECT COUNT(*) FROM inflight"));
+        Assert.Equal(1, Count(journal, "SELECT COUNT(*) FROM inflight"));
+        await store.Events.DeleteInFlightAsync("r-open", default);
 
         await store.BeginBatchAsync(default);
-        await store.SaveInFlightAsync(new InFlightRequest("r-lost", "default", [2], [], TimeProvider.System.GetUtcNow()), default);
-        await store.DeleteInFlightAsync("r-lost", default);
+        await store.Events.SaveInFlightAsync(new InFlightRequest("r-lost", "default", [2], [], TimeProvider.System.GetUtcNow()), default);
+        await store.Events.DeleteInFlightAsync("r-lost", default);
         await store.RollbackBatchAsync(default); // the removal is undone, so the request must go again
-        Assert.Equal(["r-lost"], (await store.ReadInFlightAsync(default)).Select(r => r.RequestId));
+        Assert.Equal(["r-lost"], (await store.Events.ReadInFlightAsync(default)).Select(r => r.RequestId));
     }
 
     [Fact]

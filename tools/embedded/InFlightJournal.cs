@@ -49,12 +49,28 @@ internal sealed class InFlightJournal : IDisposable
         command.ExecuteNonQuery();
     }
 
-    public IReadOnlyList<InFlightRequest> ReadAll()
+    /// <summary>Every request in the journal but those of <paramref name="except"/>, whose bodies are not read.</summary>
+    public IReadOnlyList<InFlightRequest> ReadAll(IReadOnlySet<string>? except = null)
     {
         using var command = connection.CreateCommand();
         command.CommandText = Select;
         using var reader = command.ExecuteReader();
-        return ReadAll(reader);
+        return ReadAll(reader, except);
+    }
+
+    /// <summary>The ids of the requests in the journal.</summary>
+    public IReadOnlyList<string> ReadIds()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT request_id FROM inflight";
+        using var reader = command.ExecuteReader();
+        var ids = new List<string>();
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
     }
 
     public void Delete(IEnumerable<string> requestIds)
@@ -89,11 +105,16 @@ internal sealed class InFlightJournal : IDisposable
         ("$bs", JsonSerializer.SerializeToUtf8Bytes(request.Batches.ToList(), RelayJsonContext.Default.ListInFlightBatch)), ("$t", request.CreatedAt.UtcTicks),
     ];
 
-    internal static List<InFlightRequest> ReadAll(SqliteDataReader reader)
+    internal static List<InFlightRequest> ReadAll(SqliteDataReader reader, IReadOnlySet<string>? except = null)
     {
         var list = new List<InFlightRequest>();
         while (reader.Read())
         {
+            if (except is not null && except.Contains(reader.GetString(0)))
+            {
+                continue;
+            }
+
             list.Add(new InFlightRequest(reader.GetString(0), reader.GetString(1), (byte[])reader[2],
                 JsonSerializer.Deserialize((byte[])reader[3], RelayJsonContext.Default.ListInFlightBatch) ?? [],
                 new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero)));

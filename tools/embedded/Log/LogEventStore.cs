@@ -62,7 +62,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     public (int Pending, int Held) OutboxCounts(long nowTicks) => (outbox.Count, outbox.Values.Count(s => s.NotBefore > nowTicks));
 
     /// <summary>Requests in the in-flight journal not settled by the open batch (under the log's lock).</summary>
-    public int InFlightCount => journal.ReadAll().Count(r => !settledInJournal.Contains(r.RequestId));
+    public int InFlightCount => journal.ReadIds().Count(id => !settledInJournal.Contains(id));
 
     /// <summary>A committed record of this store's kind, at open.</summary>
     public void Replay(LogRecord record) => Apply(EventRecord.Decode(record.Payload), record.Address, replaying: true);
@@ -286,7 +286,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     }, cancellationToken);
 
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) =>
-        Locked<IReadOnlyList<InFlightRequest>>(() => [.. journal.ReadAll().Where(r => !settledInJournal.Contains(r.RequestId))], cancellationToken);
+        Locked(() => journal.ReadAll(except: settledInJournal), cancellationToken); // the settled ones' bodies are not read
 
     /// <summary>The request's events are settled; inside a batch it leaves the journal once the batch (holding their removal) commits.</summary>
     public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Locked(() =>
