@@ -20,7 +20,7 @@ internal sealed class DryRunEventsApi(DirectoryInfo output) : IEventsApi
         var id = Convert.ToHexStringLower(SHA256.HashData(body.Span))[..32];
         var number = Interlocked.Increment(ref written);
         var path = Path.Combine(output.FullName, $"{number:D6}-{route.InputName}-{id}.json");
-        await File.WriteAllBytesAsync(path, body.ToArray(), cancellationToken).ConfigureAwait(false);
+        await File.WriteAllBytesAsync(path, body, cancellationToken).ConfigureAwait(false); // the body itself, not a copy (request bodies reach the large-object heap)
         return new Accepted(202);
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using CtMparticle.Storage;
 
@@ -9,14 +10,55 @@ namespace CtMparticle.Embedded;
 /// </summary>
 internal sealed class FolderQuarantine(string root) : IQuarantine, IQuarantineArchive
 {
+    // The folders this process has created (one a day and reason): a write into one of them needs no mkdir.
+    private readonly ConcurrentDictionary<string, bool> created = new(StringComparer.Ordinal);
+
     public string Root { get; } = Path.GetFullPath(root);
 
-    public async Task<string> WriteAsync(QuarantineRecord record, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes on the caller's thread: a record is a few KB on a local disk, and the asynchronous write handed each one
+    /// to the thread pool and back (on the relay's writer, about 2,000 times per 100,000 deliveries).
+    /// </summary>
+    public Task<string> WriteAsync(QuarantineRecord record, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<string>(cancellationToken);
+        }
+
+        try
+        {
+            return Task.FromResult(Write(record));
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<string>(ex);
+        }
+    }
+
+    private string Write(QuarantineRecord record)
     {
         var path = Path.Combine(Root, record.Path.Replace('/', Path.DirectorySeparatorChar));
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var folder = Path.GetDirectoryName(path)!;
         var temporary = path + ".tmp";
-        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(record, RelayJsonContext.Default.QuarantineRecord), cancellationToken).ConfigureAwait(false);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(record, RelayJsonContext.Default.QuarantineRecord);
+        if (!created.ContainsKey(folder))
+        {
+            Directory.CreateDirectory(folder);
+            created[folder] = true;
+        }
+
+        try
+        {
+            File.WriteAllBytes(temporary, bytes);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Deleted since this process created it (by hand, or by a command's cleanup): create it again.
+            Directory.CreateDirectory(folder);
+            File.WriteAllBytes(temporary, bytes);
+        }
+
         File.Move(temporary, path, overwrite: true);
         return record.Path;
     }

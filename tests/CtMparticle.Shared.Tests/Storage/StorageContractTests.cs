@@ -1178,6 +1178,24 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         Assert.Empty(quarantine.List());
     }
 
+    [Fact]
+    public async Task Quarantine_FolderDeletedAfterAWrite_IsCreatedAgainForTheNext()
+    {
+        // The writer remembers the folders it created; one removed since (by hand, or a cleanup) must not lose a record.
+        var quarantine = new CtMparticle.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
+        QuarantineRecord Record(string id) => new(["malformed_json"], "bad", [],
+            new QuarantineSource(id, null, null, null, null, null, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
+            Convert.ToBase64String("{oops"u8), "0.1.0", "decode");
+
+        await quarantine.WriteAsync(Record("m-11"), default);
+        Directory.Delete(quarantine.Root, recursive: true);
+        var path = await quarantine.WriteAsync(Record("m-12"), default);
+
+        Assert.Equal("2026/11/27/malformed_json/decode-m-12.json", Assert.Single(quarantine.List()).Path);
+        Assert.Equal(path, quarantine.Find("m-12")!.Value.Path);
+        Assert.Empty(Directory.EnumerateFiles(quarantine.Root, "*.tmp", SearchOption.AllDirectories));
+    }
+
     [Theory]
     [InlineData("{\"Reasons\":[\"malformed_json\"],\"Mess")]
     [InlineData("null")]
