@@ -53,17 +53,91 @@ internal static class InputFiles
     private static IEnumerable<InputItem> ReadFile(string path) =>
         IsLineDelimited(path) ? Lines(path, File.OpenRead(path)) : [new InputItem(path, File.ReadAllBytes(path))];
 
-    private static IEnumerable<InputItem> Lines(string source, Stream stream)
+    /// <summary>
+    /// The stream's non-blank lines, split as a text reader splits them (at \r, \n or \r\n; a UTF-8 byte order mark
+    /// at the start skipped), each numbered as the reader counts lines. A line is handed on as its own bytes: decoded
+    /// and encoded again only when it is not valid UTF-8 (its bad sequences become U+FFFD, as the reader's decoding
+    /// made them), so the common line costs one copy and not a UTF-16 string and a second array.
+    /// </summary>
+    internal static IEnumerable<InputItem> Lines(string source, Stream stream, int bufferBytes = 1 << 16)
     {
-        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
-        var number = 0;
-        while (reader.ReadLine() is { } line)
+        using (stream)
         {
-            number++;
-            if (!string.IsNullOrWhiteSpace(line))
+            var buffer = new byte[Math.Max(4, bufferBytes)];
+            var (start, end, eof) = (0, 0, false);
+            while (end < 3 && !eof)
             {
-                yield return new InputItem($"{source}:{number}", System.Text.Encoding.UTF8.GetBytes(line));
+                var read = stream.Read(buffer, end, buffer.Length - end);
+                (end, eof) = (end + read, read == 0);
+            }
+
+            if (buffer.AsSpan(0, end).StartsWith(ByteOrderMark))
+            {
+                start = ByteOrderMark.Length;
+            }
+
+            var number = 0;
+            while (start < end || !eof)
+            {
+                var found = buffer.AsSpan(start, end - start).IndexOfAny((byte)'\r', (byte)'\n');
+                var lineEnd = found < 0 ? end : start + found;
+                // A line needs its end in the buffer, and a \r the byte after it (a \n there belongs to it), unless the stream ended.
+                if (!eof && (found < 0 || lineEnd + 1 == end))
+                {
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                        (end, start) = (end - start, 0);
+                    }
+
+                    if (end == buffer.Length)
+                    {
+                        Array.Resize(ref buffer, buffer.Length * 2);
+                    }
+
+                    var read = stream.Read(buffer, end, buffer.Length - end);
+                    (end, eof) = (end + read, read == 0);
+                    continue;
+                }
+
+                var next = lineEnd + 1;
+                if (found >= 0 && buffer[lineEnd] == (byte)'\r' && next < end && buffer[next] == (byte)'\n')
+                {
+                    next++;
+                }
+
+                number++;
+                if (Body(buffer.AsSpan(start, lineEnd - start)) is { } body)
+                {
+                    yield return new InputItem($"{source}:{number}", body);
+                }
+
+                start = Math.Min(next, end);
             }
         }
+    }
+
+    private static ReadOnlySpan<byte> ByteOrderMark => [0xEF, 0xBB, 0xBF];
+
+    /// <summary>A line's body, or null for a blank one (white space only, as <see cref="string.IsNullOrWhiteSpace"/> says).</summary>
+    private static byte[]? Body(ReadOnlySpan<byte> line)
+    {
+        var blank = true;
+        foreach (var b in line)
+        {
+            if (b < 0x80 && !char.IsWhiteSpace((char)b))
+            {
+                blank = false;
+                break;
+            }
+        }
+
+        if (System.Text.Unicode.Utf8.IsValid(line))
+        {
+            return blank && string.IsNullOrWhiteSpace(System.Text.Encoding.UTF8.GetString(line)) ? null : line.ToArray();
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(line);
+        return string.IsNullOrWhiteSpace(text) ? null : System.Text.Encoding.UTF8.GetBytes(text);
     }
 }
