@@ -20,7 +20,7 @@ internal sealed record ConsentRecord(
 {
     public const byte Kind = 3;
 
-    public byte[] Encode()
+    public ReadOnlyMemory<byte> Encode()
     {
         using var stream = new MemoryStream(128 + ConsentJson.Length);
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
@@ -36,7 +36,7 @@ internal sealed record ConsentRecord(
             writer.Write(UpdatedTicks);
         }
 
-        return stream.ToArray();
+        return stream.GetBuffer().AsMemory(0, (int)stream.Length); // the stream's own buffer: no copy
     }
 
     /// <exception cref="InvalidDataException">The payload is not a consent record.</exception>

@@ -45,7 +45,7 @@ internal sealed record EventRecord(
     private const int FixedBytes = 16 + 1 + 8 * 8;
 
     /// <summary>The record's payload in the log.</summary>
-    public byte[] Encode()
+    public ReadOnlyMemory<byte> Encode()
     {
         var message = MessageId is null ? 0 : Encoding.UTF8.GetByteCount(MessageId);
         var dedupe = DedupeKey is null ? 0 : Encoding.UTF8.GetByteCount(DedupeKey);

@@ -21,7 +21,7 @@ internal sealed record LinkRecord(long Previous, bool Forgotten, IdentityLink Li
 
     public static string LinkKey(string customerId, string type, string value) => $"{customerId}\u0000{type}\u0000{value}";
 
-    public byte[] Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
+    public ReadOnlyMemory<byte> Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(Link.CustomerId);
         writer.Write(Link.Type);
@@ -48,7 +48,7 @@ internal sealed record WithheldRecord(long Previous, bool Forgotten, string Cust
 
     public static string WithheldKey(string customerId, Guid eventId) => $"{customerId}\u0000{eventId:N}";
 
-    public byte[] Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
+    public ReadOnlyMemory<byte> Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(CustomerId);
         writer.Write(EventId.ToByteArray());
@@ -62,7 +62,7 @@ internal sealed record WithheldRecord(long Previous, bool Forgotten, string Cust
 /// <summary>An event's identity decision as JSON (<see cref="IdentityDecision"/>), or its forgetting.</summary>
 internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventId, long DecidedTicks, byte[] Json)
 {
-    public byte[] Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
+    public ReadOnlyMemory<byte> Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(EventId.ToByteArray());
         writer.Write(DecidedTicks);

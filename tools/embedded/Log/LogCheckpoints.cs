@@ -7,7 +7,7 @@ internal sealed record CheckpointRecord(long Previous, string Name, string Value
 {
     public const byte Kind = 8;
 
-    public byte[] Encode() => RecordCodec.Encode(Previous, forgotten: false, writer =>
+    public ReadOnlyMemory<byte> Encode() => RecordCodec.Encode(Previous, forgotten: false, writer =>
     {
         writer.Write(Name);
         writer.Write(Value);
@@ -34,7 +34,7 @@ internal sealed class LogCheckpoints(LogCore core) : ICheckpointStore
     public Task SetAsync(string name, string value, CancellationToken cancellationToken) => core.Changing(() =>
     {
         var record = new CheckpointRecord(values.TryGetValue(name, out var found) ? found.Address : 0, name, value);
-        Apply(record, core.Append(CheckpointRecord.Kind, record.Encode()), replaying: false);
+        Apply(record, core.Append(CheckpointRecord.Kind, record.Encode().Span), replaying: false);
         return true;
     }, cancellationToken);
 

@@ -66,7 +66,7 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
         return purged;
     }, cancellationToken);
 
-    private void Write(ConsentRecord record) => Apply(record, core.Append(ConsentRecord.Kind, record.Encode()), replaying: false);
+    private void Write(ConsentRecord record) => Apply(record, core.Append(ConsentRecord.Kind, record.Encode().Span), replaying: false);
 
     private void Apply(ConsentRecord record, long address, bool replaying) =>
         core.Point(users, KeyIndex.Hash(record.UserKey), record.Previous, record.Forgotten ? 0 : address, replaying);

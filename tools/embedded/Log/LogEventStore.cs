@@ -330,7 +330,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     /// <summary>Appends <paramref name="record"/> (the event's whole new state) and applies it; outside a batch, commits it.</summary>
     private void Write(EventRecord record)
     {
-        var address = core.Append(EventRecord.Kind, record.Encode());
+        var address = core.Append(EventRecord.Kind, record.Encode().Span);
         Apply(record, address, replaying: false);
     }
 

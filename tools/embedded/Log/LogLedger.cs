@@ -32,7 +32,7 @@ internal sealed record InputRecord(
     /// </summary>
     public bool IsRedelivery => Outcome == "duplicate" && Reason is "redelivered" or null;
 
-    public byte[] Encode() => RecordCodec.Encode(Previous, forgotten: false, writer =>
+    public ReadOnlyMemory<byte> Encode() => RecordCodec.Encode(Previous, forgotten: false, writer =>
     {
         writer.Write(Seq);
         writer.Write(MessageFrom);
@@ -193,7 +193,7 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
     public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) =>
         core.Locked(() => Scan() is var scan ? (scan.Flagged, new SortedDictionary<string, long>(scan.ByError, StringComparer.Ordinal)) : default, cancellationToken);
 
-    private void Write(InputRecord record) => Apply(record, core.Append(InputRecord.Kind, record.Encode()), replaying: false);
+    private void Write(InputRecord record) => Apply(record, core.Append(InputRecord.Kind, record.Encode().Span), replaying: false);
 
     /// <summary>What a record changes in memory, the same at open (replaying) and when it is written.</summary>
     /// <exception cref="InvalidDataException">The record does not follow the entries before it.</exception>

@@ -179,7 +179,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
 
     // ---- links ---------------------------------------------------------------------------------------------------
 
-    private void WriteLink(LinkRecord record) => ApplyLink(record, core.Append(LinkRecords.LinkKind, record.Encode()), replaying: false);
+    private void WriteLink(LinkRecord record) => ApplyLink(record, core.Append(LinkRecords.LinkKind, record.Encode().Span), replaying: false);
 
     /// <summary>Points the link's index entry at the record; a new link joins its customer's and identifier's lists, a forgotten one leaves them.</summary>
     private void ApplyLink(LinkRecord record, long address, bool replaying)
@@ -274,13 +274,13 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
 
     private void WriteWithheld(WithheldRecord record)
     {
-        var address = core.Append(LinkRecords.WithheldKind, record.Encode());
+        var address = core.Append(LinkRecords.WithheldKind, record.Encode().Span);
         core.Point(withheld, KeyIndex.Hash(record.Key), record.Previous, record.Forgotten ? 0 : address, replaying: false);
     }
 
     private void WriteDecision(DecisionRecord record)
     {
-        var address = core.Append(LinkRecords.DecisionKind, record.Encode());
+        var address = core.Append(LinkRecords.DecisionKind, record.Encode().Span);
         core.Point(decisions, KeyIndex.Hash(record.EventId), record.Previous, record.Forgotten ? 0 : address, replaying: false);
     }
 

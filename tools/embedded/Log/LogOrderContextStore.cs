@@ -90,7 +90,7 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         return old.Count;
     }, cancellationToken);
 
-    private void Write(OrderRecord record) => Apply(record, core.Append(OrderRecord.Kind, record.Encode()), replaying: false);
+    private void Write(OrderRecord record) => Apply(record, core.Append(OrderRecord.Kind, record.Encode().Span), replaying: false);
 
     /// <summary>What a record changes in the indexes, the same at open (replaying) and when it is written.</summary>
     private void Apply(OrderRecord record, long address, bool replaying)

@@ -25,7 +25,7 @@ internal sealed record OrderRecord(
 {
     public const byte Kind = 2;
 
-    public byte[] Encode()
+    public ReadOnlyMemory<byte> Encode()
     {
         using var stream = new MemoryStream(64 + Json.Length);
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
@@ -46,7 +46,7 @@ internal sealed record OrderRecord(
             writer.Write(Json.Span);
         }
 
-        return stream.ToArray();
+        return stream.GetBuffer().AsMemory(0, (int)stream.Length); // the stream's own buffer: no copy
     }
 
     /// <exception cref="InvalidDataException">The payload is not an order record.</exception>

@@ -9,7 +9,7 @@ namespace CtMparticle.Embedded.Log;
 /// </summary>
 internal static class RecordCodec
 {
-    public static byte[] Encode(long previous, bool forgotten, Action<BinaryWriter> fields)
+    public static ReadOnlyMemory<byte> Encode(long previous, bool forgotten, Action<BinaryWriter> fields)
     {
         using var stream = new MemoryStream(128);
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
@@ -19,7 +19,7 @@ internal static class RecordCodec
             fields(writer);
         }
 
-        return stream.ToArray();
+        return stream.GetBuffer().AsMemory(0, (int)stream.Length); // the stream's own buffer: no copy
     }
 
     /// <exception cref="InvalidDataException">The payload is not such a record.</exception>
