@@ -27,7 +27,7 @@ internal sealed class KeyIndex
     public KeyIndex(int capacity = 1024) => table = new Table(capacity);
 
     /// <summary>The number of keys indexed.</summary>
-    public int Count { get; private set; }
+    public int Count => table.Count;
 
     /// <summary>The bytes the index's tables take (what ADR 0007's memory budget counts).</summary>
     public long TableBytes => table.Bytes;
@@ -64,7 +64,6 @@ internal sealed class KeyIndex
         }
 
         table.Fill(i, tag, address);
-        Count++;
         return 0;
     }
 
@@ -78,7 +77,6 @@ internal sealed class KeyIndex
             {
                 var removed = table.Addresses[i];
                 table.Empty(i);
-                Count--;
                 return removed;
             }
         }
@@ -98,7 +96,6 @@ internal sealed class KeyIndex
         }
 
         table.Fill(i, tag, address);
-        Count++;
     }
 
     /// <summary>
@@ -120,8 +117,7 @@ internal sealed class KeyIndex
                 else
                 {
                     table.Empty(i);
-                    Count--;
-                }
+                    }
 
                 return true;
             }
@@ -182,7 +178,6 @@ internal sealed class KeyIndex
     {
         private const double MaxLoad = 0.75;
         private const double Growth = 1.5;
-        private int count;
         private int limit;
 
         public Table(int capacity)
@@ -197,6 +192,8 @@ internal sealed class KeyIndex
 
         public long[] Addresses { get; private set; }
 
+        public int Count { get; private set; }
+
         public long Bytes => (long)Tags.Length * (sizeof(uint) + sizeof(long));
 
         /// <summary>A tag's home slot: the tag scaled to the table's size (any size, no power of two needed).</summary>
@@ -209,7 +206,7 @@ internal sealed class KeyIndex
         {
             Tags[i] = tag;
             Addresses[i] = address;
-            if (++count > limit)
+            if (++Count > limit)
             {
                 Grow();
             }
@@ -218,7 +215,7 @@ internal sealed class KeyIndex
         /// <summary>Empties slot <paramref name="hole"/> and moves later entries of its probe run back into it (no tombstones).</summary>
         public void Empty(int hole)
         {
-            count--;
+            Count--;
             for (var j = Next(hole); Addresses[j] != 0; j = Next(j))
             {
                 var home = Home(Tags[j]);
