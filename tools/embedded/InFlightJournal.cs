@@ -58,19 +58,19 @@ internal sealed class InFlightJournal : IDisposable
         return ReadAll(reader, except);
     }
 
-    /// <summary>The ids of the requests in the journal.</summary>
-    public IReadOnlyList<string> ReadIds()
+    /// <summary>How many requests in the journal are not among <paramref name="settled"/> (ids only: no body is read).</summary>
+    public int CountOpen(IReadOnlySet<string> settled)
     {
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT request_id FROM inflight";
         using var reader = command.ExecuteReader();
-        var ids = new List<string>();
+        var open = 0;
         while (reader.Read())
         {
-            ids.Add(reader.GetString(0));
+            open += settled.Contains(reader.GetString(0)) ? 0 : 1;
         }
 
-        return ids;
+        return open;
     }
 
     public void Delete(IEnumerable<string> requestIds)

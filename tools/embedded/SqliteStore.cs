@@ -964,7 +964,7 @@ internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextSt
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'delivered'"),
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'withdrawn'"),
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'quarantined'"),
-            Count("SELECT COUNT(*) FROM inflight") + (journal?.ReadIds().Count(id => !settledInJournal.Contains(id)) ?? 0), // the journal's too, as the log counts them
+            Count("SELECT COUNT(*) FROM inflight") + (journal?.CountOpen(settledInJournal) ?? 0), // the journal's too, as the log counts them
             Count("SELECT COUNT(*) FROM fates WHERE fate = 'withheld'"),
             (long)Scalar(null, "SELECT COUNT(*) FROM pending WHERE not_before_ticks > $now", ("$now", time.GetUtcNow().UtcTicks))!);
     }, cancellationToken);

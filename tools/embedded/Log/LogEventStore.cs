@@ -62,7 +62,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     public (int Pending, int Held) OutboxCounts(long nowTicks) => (outbox.Count, outbox.Values.Count(s => s.NotBefore > nowTicks));
 
     /// <summary>Requests in the in-flight journal not settled by the open batch (under the log's lock).</summary>
-    public int InFlightCount => journal.ReadIds().Count(id => !settledInJournal.Contains(id));
+    public int InFlightCount => journal.CountOpen(settledInJournal);
 
     /// <summary>A committed record of this store's kind, at open.</summary>
     public void Replay(LogRecord record) => Apply(EventRecord.Decode(record.Payload), record.Address, replaying: true);
