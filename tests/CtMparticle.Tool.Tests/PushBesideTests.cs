@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using CtMparticle.Consent;
 using CtMparticle.Embedded;
+using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using CtMparticle.Tests.Infrastructure;
 using CtMparticle.Tracking;
@@ -71,6 +72,62 @@ public sealed class PushBesideTests : IDisposable
         // to be known by, a malformed one; neither stores an event.)
         Assert.Equal(clean.Ledger.Where(r => r.Events > 0), killed.Ledger.Where(r => r.Events > 0));
         Assert.Contains(clean.Ledger, row => row.Withdrawn > 0);
+    }
+
+    [Fact]
+    public async Task TheIngestsCommit_WaitsForThePushRunningBeside_SoNoPartOfThatPushIsDurableWithTheInputsAfterItsPoint()
+    {
+        // A push point every 5,000 inputs, where the writer also commits its batch. The first push is held at its first
+        // request until the writer has recorded the 10,000th input (the next point and commit): that commit must wait for
+        // the push. Made before, it would hold the push's work so far together with inputs 5,001 to 10,000, and a kill
+        // then would leave the rest of the push to the rerun, which decides it on those inputs' newer consent (the
+        // killed-push test above failed so on slow machines: 78 events gated otherwise).
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await CtmpCommandTests.RunAsync("generate", "--count", "10500", "--out", corpus, "--seed", "21")).Exit);
+        var store = new DirectoryInfo(Path.Combine(work, "store"));
+        store.Create();
+        LogStore? log = null;
+        await using var server = new EventsApiServer
+        {
+            Respond = (n, _) =>
+            {
+                // The ledger's count is the writer's, uncommitted inputs included.
+                Assert.True(n != 0 || SpinWait.SpinUntil(() => log!.Ledger.Count >= 10_000, TimeSpan.FromMinutes(2)),
+                    "the writer did not reach the second push point while the first push was held");
+                return ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(20) };
+            },
+        };
+#pragma warning disable RS0030 // the settings reach the runner as they do in production: CTMP_ variables
+        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", "k");
+        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", "s");
+        Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", server.BaseUrl.ToString());
+        try
+        {
+            await using var host = RunnerHost.Create(new RunnerOptions(null, store, null, NewStoreFormat: StoreFormat.Log));
+            log = Assert.IsType<LogStore>(host.Embedded);
+            var core = log.Core;
+            var (batchCommits, duringAPush) = (0, 0);
+            core.Committed += () =>
+            {
+                // Under the log's lock. A push beside the ingest holds its snapshot open until it ends.
+                batchCommits += core.InBatch ? 1 : 0;
+                duringAPush += core.InBatch && core.SnapshotEnd != 0 ? 1 : 0;
+            };
+
+            var summary = await new RelayRunner(host, TextWriter.Null, TimeProvider.System).RunAsync(InputFiles.Read([corpus]), showProgress: false, default);
+
+            Assert.Null(summary.Interrupted);
+            Assert.Equal(0, summary.PendingEvents);
+            Assert.True(batchCommits >= 3, $"{batchCommits} batch commit(s)"); // at 5,000, at 10,000 and at the end
+            Assert.Equal(0, duringAPush);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", null);
+            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", null);
+            Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", null);
+        }
+#pragma warning restore RS0030
     }
 
     /// <summary>Relays <paramref name="corpus"/> for real to a loopback Events API; with a kill point, first in a process killed there, then again in this one.</summary>

@@ -138,18 +138,13 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                     break;
                 }
 
-                if (++sinceLastCommit >= CommitEvery)
-                {
-                    sinceLastCommit = 0;
-                    await CommitAsync(cancellationToken).ConfigureAwait(false);
-                    await BeginAsync(cancellationToken).ConfigureAwait(false);
-                }
-
+                sinceLastCommit++;
                 if (++sinceLastPush >= PushEvery)
                 {
-                    // Each request must be durably in flight before it is POSTed (a kill then resends it identically).
-                    // In turn: outside the batch transaction. Beside: the previous push ends first, the push takes its
-                    // snapshot of what is committed now, and the store commits the batch with each request it saves.
+                    // Each request must be durably in flight before it is POSTed (a kill then resends it identically):
+                    // the in-flight journal keeps it at once, outside the batch. In turn: the batch commits, then the push
+                    // runs. Beside: the previous push ends first, the batch commits, and the next push takes its snapshot
+                    // of what is committed now.
                     sinceLastPush = 0;
                     sinceLastCommit = 0;
                     if (beside is not null)
@@ -164,6 +159,20 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                         await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
                     }
 
+                    await BeginAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else if (sinceLastCommit >= CommitEvery)
+                {
+                    // A commit waits for the push running beside, as a push point does. That push decides on what was
+                    // committed at its point; were part of its work made durable with the inputs since, a kill would
+                    // leave the rest of it to the rerun, which decides it on those newer inputs' consent instead.
+                    sinceLastCommit = 0;
+                    if (beside is not null)
+                    {
+                        await beside.EndAsync(summary).ConfigureAwait(false);
+                    }
+
+                    await CommitAsync(cancellationToken).ConfigureAwait(false);
                     await BeginAsync(cancellationToken).ConfigureAwait(false);
                 }
 
