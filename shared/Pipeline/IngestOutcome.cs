@@ -24,6 +24,12 @@ internal sealed record IngestOutcome(IngestOutcomeKind Kind, string? Reason, str
     /// <summary>Plan violations the policy allowed on the stored events (sent anyway, flagged): one line per error.</summary>
     public IReadOnlyList<string> Flags { get; init; } = [];
 
+    /// <summary>
+    /// The events consent refused that this input decided first (or decided before, redelivered): withheld, never sent.
+    /// A refused copy of an event another message decided earlier is not among them: an event is decided once.
+    /// </summary>
+    public IReadOnlyList<Guid> Withheld { get; init; } = [];
+
     public string KindCode => Kind switch
     {
         IngestOutcomeKind.Accepted => "accepted",

@@ -117,10 +117,10 @@ internal sealed class IngestPipeline(
             var governed = governor.Apply(gated, prepared.Checked);
             stage = "store";
             var outcome = await store.SettleAsync(prepared.Inbound, governed, prepared.ReceivedAt, cancellationToken).ConfigureAwait(false);
-            if (links is not null && governed.Value is { ConsentRefused.Count: > 0 })
+            if (links is not null && outcome.Withheld.Count > 0)
             {
                 stage = "link";
-                await links.RecordWithheldAsync(governed, cancellationToken).ConfigureAwait(false);
+                await links.RecordWithheldAsync(governed, outcome.Withheld, cancellationToken).ConfigureAwait(false);
             }
 
             // A duplicate still shows its identifiers (the storefront's copy of a purchase commercetools reported first

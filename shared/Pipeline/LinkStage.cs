@@ -73,12 +73,15 @@ internal sealed class LinkStage(IIdentityLinkStore links, IdentityRules rules, R
     /// <summary>
     /// Remembers, beside the customer's links, the events that would have shown a link but consent refused: a copy of
     /// one decided later on newer consent records nothing (<see cref="RecordAsync"/>), as an uninterrupted run would not.
+    /// Only where the refusal was the event's first decision (<paramref name="decided"/>, from the store): a refused copy
+    /// of an event that went (a redelivery after an opt-out, a rerun reading its inputs again) marks nothing, or its
+    /// later copies would stop moving its links' last sighting, which an uninterrupted run moves.
     /// </summary>
-    public async Task RecordWithheldAsync(Flow<GovernedEvents> governed, CancellationToken cancellationToken)
+    public async Task RecordWithheldAsync(Flow<GovernedEvents> governed, IReadOnlyCollection<Guid> decided, CancellationToken cancellationToken)
     {
         foreach (var refused in governed.Value?.ConsentRefused ?? [])
         {
-            if (ShowsALink(refused.Event) && UserKeys.CustomerIdOf(refused.Event.Context.User) is { } customer)
+            if (ShowsALink(refused.Event) && decided.Contains(refused.Event.Context.EventId) && UserKeys.CustomerIdOf(refused.Event.Context.User) is { } customer)
             {
                 await links.RecordWithheldAsync(customer, refused.Event.Context.EventId, refused.Event.Context.OccurredAt, cancellationToken).ConfigureAwait(false);
             }

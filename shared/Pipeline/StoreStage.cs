@@ -23,19 +23,22 @@ internal sealed class StoreStage(
     public async Task<IngestOutcome> SettleAsync(Inbound inbound, Flow<GovernedEvents> governed, DateTimeOffset receivedAt, CancellationToken cancellationToken)
     {
         var info = governed.Info;
+        List<Guid> withheld = [];
         var outcome = governed switch
         {
-            { Value: { } stored } => await StoreAsync(inbound, info, stored, receivedAt, cancellationToken).ConfigureAwait(false),
+            { Value: { } stored } => await StoreAsync(inbound, info, stored, receivedAt, withheld, cancellationToken).ConfigureAwait(false),
             { Halt: Reject reject } => await QuarantineAsync(inbound, info, receivedAt, reject, cancellationToken).ConfigureAwait(false),
             { Halt: Filter { OrderContext: { } order } filter } => await FilteredAsync(info, filter, order, cancellationToken).ConfigureAwait(false),
             { Halt: { } filter } => Filtered(info, filter.Reason, filter.Detail),
             _ => throw new InvalidOperationException("A flow carries a value or a halt."),
         };
         metrics.Delivery(outcome.KindCode, outcome.Reason);
-        return outcome with { Info = info };
+        return outcome with { Info = info, Withheld = withheld };
     }
 
-    private async Task<IngestOutcome> StoreAsync(Inbound inbound, InputInfo info, GovernedEvents governed, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    /// <param name="withheld">Gets the refused events this input decided (<see cref="IngestOutcome.Withheld"/>).</param>
+    private async Task<IngestOutcome> StoreAsync(
+        Inbound inbound, InputInfo info, GovernedEvents governed, DateTimeOffset receivedAt, List<Guid> withheld, CancellationToken cancellationToken)
     {
         // The order's context first: once an event of this order is stored, its follow-ups must be mappable.
         if (governed.OrderContext is { } order)
@@ -81,8 +84,13 @@ internal sealed class StoreStage(
         // choice a new one carried goes to mParticle as a consent update; a replayed one adds nothing.
         foreach (var refused in governed.ConsentRefused)
         {
-            if (await events.WithholdAsync(refused.Event, info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate
-                && refused.Learnt is { } learnt
+            if (await events.WithholdAsync(refused.Event, info.MessageId, cancellationToken).ConfigureAwait(false) == AddResult.Duplicate)
+            {
+                continue; // decided before, by another message (it may have been sent): this copy decides nothing
+            }
+
+            withheld.Add(refused.Event.Context.EventId);
+            if (refused.Learnt is { } learnt
                 && await events.TryAddAsync(Traced(learnt, trace), info.MessageId, cancellationToken).ConfigureAwait(false) != AddResult.Duplicate)
             {
                 stored++;

@@ -151,6 +151,42 @@ public sealed class ConsentOrderTests : IDisposable
         Assert.NotEmpty(await relay.Store.ByCustomerAsync(Customer, default)); // only the refused event's copies link nothing
     }
 
+    [Fact]
+    public async Task PurchaseThatWent_RedeliveredAfterAnOptOut_IsNotMarkedWithheld_SoItsLaterCopiesLinkAsInAnUninterruptedRun()
+    {
+        // A rerun after a kill reads inputs again on newer consent: a copy refused then must not change what the
+        // event's first decision (it went) recorded. Before, a rerun of 12,000 inputs killed in its first push marked 114 such events.
+        var allowed = Samples.Json(Samples.OrderCreatedRegistered);
+        allowed["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":true}";
+        Assert.Equal(IngestOutcomeKind.Accepted, (await Ingest(Samples.Bytes(allowed))).Kind);
+        var purchase = (await relay.Store.ReadPendingAsync(10, default))
+            .Select(p => JsonSerializer.Deserialize(p.Json, RelayJsonContext.Default.TrackingEvent)!).OfType<OrderCompleted>().Single().Context.EventId;
+        var optOut = AnalyticsOptIn();
+        optOut["data"]!["value"] = false;
+        await Ingest(Samples.Bytes(optOut));
+
+        var copy = await Ingest(Samples.Bytes(allowed)); // the newer opt-out refuses this copy
+
+        Assert.Empty(copy.Withheld);
+        Assert.False(await relay.Store.WasWithheldAsync(Customer, purchase, default));
+        Assert.Equal(0, (await relay.Store.EventTotalsAsync(default)).Withheld);
+        Assert.NotEmpty(await relay.Store.ByCustomerAsync(Customer, default)); // what the first decision linked stays
+    }
+
+    [Fact]
+    public async Task PurchaseRefusedAtCheckout_IsMarkedWithheldByItsFirstDecision_AndByARedeliveryOfThatMessage()
+    {
+        var refused = Samples.Json(Samples.OrderCreatedRegistered);
+        refused["order"]!["custom"]!["fields"]!["checkoutConsentSnapshot"] = "{\"analytics\":false}";
+
+        var first = await Ingest(Samples.Bytes(refused));
+        var redelivered = await Ingest(Samples.Bytes(refused)); // after a crash before the message was completed
+
+        var purchase = Assert.Single(first.Withheld);
+        Assert.Equal([purchase], redelivered.Withheld);
+        Assert.True(await relay.Store.WasWithheldAsync(Customer, purchase, default));
+    }
+
     private static System.Text.Json.Nodes.JsonObject AnalyticsOptIn()
     {
         var optIn = Samples.Json(Samples.CloudEventsConsent);
