@@ -105,11 +105,7 @@ public sealed class PushBesideTests : IDisposable
                 return ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(20) };
             },
         };
-#pragma warning disable RS0030 // the settings reach the runner as they do in production: CTMP_ variables
-        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", "k");
-        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", "s");
-        Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", server.BaseUrl.ToString());
-        try
+        using (MParticleSettings(server.BaseUrl))
         {
             await using var host = RunnerHost.Create(new RunnerOptions(null, store, null, NewStoreFormat: StoreFormat.Log));
             log = Assert.IsType<LogStore>(host.Embedded);
@@ -129,13 +125,6 @@ public sealed class PushBesideTests : IDisposable
             Assert.True(batchCommits >= 3, $"{batchCommits} batch commit(s)"); // at 5,000, at 10,000 and at the end
             Assert.Equal(0, duringAPush);
         }
-        finally
-        {
-            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", null);
-            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", null);
-            Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", null);
-        }
-#pragma warning restore RS0030
     }
 
     /// <summary>Relays <paramref name="corpus"/> for real to a loopback Events API; with a kill point, first in a process killed there, then again in this one.</summary>
@@ -157,37 +146,17 @@ public sealed class PushBesideTests : IDisposable
                 return ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(20) };
             },
         };
-        var settings = new Dictionary<string, string>
-        {
-            ["CTMP_MPARTICLE_API_KEY"] = "k",
-            ["CTMP_MPARTICLE_API_SECRET"] = "s",
-            ["CTMP_MParticle__Inputs__0__BaseUrl"] = server.BaseUrl.ToString(),
-        };
         if (killAtRequest is not null)
         {
-            child = CtmpCommandTests.StartProcess(settings, "relay", "--store", store, "--store-format", storeFormat, "--quiet", corpus);
+            child = CtmpCommandTests.StartProcess(Settings(server.BaseUrl), "relay", "--store", store, "--store-format", storeFormat, "--quiet", corpus);
             await child.WaitForExitAsync();
             Assert.NotEqual(0, child.ExitCode); // killed, not finished
         }
 
-#pragma warning disable RS0030 // the settings reach the runner as they do in production: CTMP_ variables
-        foreach (var (key, value) in settings)
-        {
-            Environment.SetEnvironmentVariable(key, value);
-        }
-
-        try
+        using (MParticleSettings(server.BaseUrl))
         {
             Assert.Equal(0, (await CtmpCommandTests.RunAsync("relay", "--store", store, "--store-format", storeFormat, "--quiet", corpus)).Exit);
         }
-        finally
-        {
-            foreach (var key in settings.Keys)
-            {
-                Environment.SetEnvironmentVariable(key, null);
-            }
-        }
-#pragma warning restore RS0030
 
         var bodiesPerEvent = server.Accepted
             .SelectMany(r => r.SourceMessageIds.Select(id => (Id: id, Body: Convert.ToBase64String(r.Body))))
@@ -424,11 +393,7 @@ public sealed class PushBesideTests : IDisposable
                 return ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(40) };
             },
         };
-#pragma warning disable RS0030 // the settings reach the runner as they do in production: CTMP_ variables
-        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", "k");
-        Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", "s");
-        Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", server.BaseUrl.ToString());
-        try
+        using (MParticleSettings(server.BaseUrl))
         {
             await using var host = RunnerHost.Create(new RunnerOptions(null, store, null, NewStoreFormat: format));
             running = host;
@@ -443,13 +408,39 @@ public sealed class PushBesideTests : IDisposable
                 .Order(StringComparer.Ordinal).ToList();
             return (ledger, requests, quarantined, [.. atArrival]);
         }
-        finally
+    }
+
+    /// <summary>Sets the runner's mParticle settings as production does (CTMP_ variables) until disposed.</summary>
+    private static Disposer MParticleSettings(Uri baseUrl)
+    {
+        var settings = Settings(baseUrl);
+#pragma warning disable RS0030 // the settings reach the runner as they do in production: CTMP_ variables
+        foreach (var (key, value) in settings)
         {
-            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_KEY", null);
-            Environment.SetEnvironmentVariable("CTMP_MPARTICLE_API_SECRET", null);
-            Environment.SetEnvironmentVariable("CTMP_MParticle__Inputs__0__BaseUrl", null);
+            Environment.SetEnvironmentVariable(key, value);
         }
+
+        return new Disposer(() =>
+        {
+            foreach (var key in settings.Keys)
+            {
+                Environment.SetEnvironmentVariable(key, null);
+            }
+        });
 #pragma warning restore RS0030
+    }
+
+    /// <summary>The runner's mParticle settings for a loopback Events API.</summary>
+    private static Dictionary<string, string> Settings(Uri baseUrl) => new()
+    {
+        ["CTMP_MPARTICLE_API_KEY"] = "k",
+        ["CTMP_MPARTICLE_API_SECRET"] = "s",
+        ["CTMP_MParticle__Inputs__0__BaseUrl"] = baseUrl.ToString(),
+    };
+
+    private sealed class Disposer(Action dispose) : IDisposable
+    {
+        public void Dispose() => dispose();
     }
 
     private static TrackingEvent Event()
