@@ -35,7 +35,7 @@ internal sealed class KeyIndex
     /// <summary>The address of <paramref name="isKey"/>'s key, or 0 when it is not indexed.</summary>
     public long Find<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         for (var i = table.Home(tag); table.Addresses[i] != 0; i = table.Next(i))
         {
             if (table.Tags[i] == tag && isKey(state, table.Addresses[i]))
@@ -51,7 +51,7 @@ internal sealed class KeyIndex
     public long Set<TState>(ulong hash, long address, TState state, Func<TState, long, bool> isKey)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         var i = table.Home(tag);
         for (; table.Addresses[i] != 0; i = table.Next(i))
         {
@@ -70,7 +70,7 @@ internal sealed class KeyIndex
     /// <summary>Forgets the key; returns the address it pointed at, or 0 when it was not indexed.</summary>
     public long Remove<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         for (var i = table.Home(tag); table.Addresses[i] != 0; i = table.Next(i))
         {
             if (table.Tags[i] == tag && isKey(state, table.Addresses[i]))
@@ -88,7 +88,7 @@ internal sealed class KeyIndex
     public void Insert(ulong hash, long address)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         var i = table.Home(tag);
         while (table.Addresses[i] != 0)
         {
@@ -105,7 +105,7 @@ internal sealed class KeyIndex
     /// </summary>
     public bool Move(ulong hash, long from, long to)
     {
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         for (var i = table.Home(tag); table.Addresses[i] != 0; i = table.Next(i))
         {
             if (table.Tags[i] == tag && table.Addresses[i] == from)
@@ -117,7 +117,7 @@ internal sealed class KeyIndex
                 else
                 {
                     table.Empty(i);
-                    }
+                }
 
                 return true;
             }
@@ -133,7 +133,7 @@ internal sealed class KeyIndex
     public List<long> All(ulong hash)
     {
         var found = new List<long>(1);
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         for (var i = table.Home(tag); table.Addresses[i] != 0; i = table.Next(i))
         {
             if (table.Tags[i] == tag)
@@ -148,7 +148,7 @@ internal sealed class KeyIndex
     /// <summary>Whether an entry of <paramref name="hash"/> holds exactly <paramref name="address"/> (no key is read).</summary>
     public bool Holds(ulong hash, long address)
     {
-        var tag = (uint)hash; // the part of the hash a slot keeps
+        var tag = Tag(hash);
         for (var i = table.Home(tag); table.Addresses[i] != 0; i = table.Next(i))
         {
             if (table.Tags[i] == tag && table.Addresses[i] == address)
@@ -172,6 +172,9 @@ internal sealed class KeyIndex
     }
 
     private static readonly long Seed = Random.Shared.NextInt64();
+
+    /// <summary>The part of a hash a slot keeps: its low 32 bits.</summary>
+    private static uint Tag(ulong hash) => (uint)hash;
 
     /// <summary>The table: parallel arrays of tags and addresses (address 0: an empty slot; a log address is never 0).</summary>
     private sealed class Table
