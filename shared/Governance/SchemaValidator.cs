@@ -87,7 +87,7 @@ internal static class SchemaValidator
             Add(errors, "invalid_value", path, $"should be {names}", original, "type");
         }
 
-        if (schema["enum"] is JsonArray allowed && !allowed.Any(a => SameValue(a, data, cleaned)))
+        if (schema["enum"] is JsonArray allowed && !AnySameValue(allowed, data, cleaned))
         {
             Add(errors, "invalid_value", path, "should be equal to one of the allowed values", original, "enum");
         }
@@ -112,6 +112,23 @@ internal static class SchemaValidator
                 CheckObject(data, schema, path, original, errors, cleaned);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Whether one of the allowed values equals the data. A loop, not <c>Any</c> with a lambda: that lambda's closure over
+    /// the data would be allocated on every call of <see cref="Check"/>, which runs for each value of each event.
+    /// </summary>
+    private static bool AnySameValue(JsonArray allowed, JsonElement data, bool cleaned)
+    {
+        foreach (var value in allowed)
+        {
+            if (SameValue(value, data, cleaned))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>JSON equality of a schema's value and the data (as cleaned where it stands for its cleaned copy).</summary>
@@ -210,7 +227,7 @@ internal static class SchemaValidator
     private static void CheckObject(JsonElement value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
     {
         var (min, max) = (Number(schema, "minProperties"), Number(schema, "maxProperties"));
-        var count = min is null && max is null ? 0 : value.EnumerateObject().Count(member => !cleaned || member.Value.ValueKind != JsonValueKind.Null);
+        var count = min is null && max is null ? 0 : CountMembers(value, cleaned);
         if (min is not null && count < min)
         {
             Add(errors, "invalid_value", path, $"should NOT have fewer than {Format(min.Value)} properties", original, "minProperties");
@@ -223,9 +240,10 @@ internal static class SchemaValidator
 
         if (schema["required"] is JsonArray required)
         {
-            foreach (var name in required.Select(r => (string?)r).OfType<string>())
+            foreach (var node in required)
             {
-                if (!value.TryGetProperty(name, out var present) || (cleaned && present.ValueKind == JsonValueKind.Null))
+                if (node is JsonValue named && named.TryGetValue<string>(out var name)
+                    && (!value.TryGetProperty(name, out var present) || (cleaned && present.ValueKind == JsonValueKind.Null)))
                 {
                     errors.Add(new PlanValidationError("missing_required", path.Count > 0 ? path[^1] : null, Pointer(path), name, null, "required"));
                 }
@@ -264,10 +282,22 @@ internal static class SchemaValidator
         }
     }
 
+    /// <summary>The members the check sees (without null ones where the data stands for its cleaned copy); a loop, as in <see cref="AnySameValue"/>.</summary>
+    private static int CountMembers(JsonElement value, bool cleaned)
+    {
+        var count = 0;
+        foreach (var member in value.EnumerateObject())
+        {
+            count += !cleaned || member.Value.ValueKind != JsonValueKind.Null ? 1 : 0;
+        }
+
+        return count;
+    }
+
     private static bool MatchesType(JsonElement data, JsonNode type) => type switch
     {
-        JsonArray any => any.Any(t => MatchesType(data, t!)),
-        JsonValue one when one.TryGetValue<string>(out var name) => name switch
+        JsonArray any => MatchesAnyType(data, any),
+        JsonValue one => TypeName(one) switch
         {
             "string" => data.ValueKind == JsonValueKind.String,
             "number" => data.ValueKind == JsonValueKind.Number,
@@ -280,6 +310,47 @@ internal static class SchemaValidator
         },
         _ => true,
     };
+
+    /// <summary>Whether the data is of one of the types (a loop: a lambda's closure would be allocated on every call, as in <see cref="AnySameValue"/>).</summary>
+    private static bool MatchesAnyType(JsonElement data, JsonArray types)
+    {
+        foreach (var type in types)
+        {
+            if (MatchesType(data, type!))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static readonly string[] TypeNames = ["string", "number", "integer", "boolean", "object", "array", "null"];
+
+    /// <summary>
+    /// A schema's type name; null when it names none. Read from a parsed plan (the usual case) by comparing its text,
+    /// where reading it as a string would allocate one on every check of every value.
+    /// </summary>
+    private static string? TypeName(JsonValue type)
+    {
+        if (!type.TryGetValue<JsonElement>(out var parsed))
+        {
+            return type.TryGetValue<string>(out var name) ? name : null; // a node built in code
+        }
+
+        if (parsed.ValueKind == JsonValueKind.String)
+        {
+            foreach (var known in TypeNames)
+            {
+                if (parsed.ValueEquals(known))
+                {
+                    return known;
+                }
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Formats mParticle's validator knows (ajv 6 "fast" mode). A plan naming another format is refused by lint.</summary>
     internal static readonly IReadOnlyDictionary<string, Func<string, bool>> KnownFormats = new Dictionary<string, Func<string, bool>>(StringComparer.Ordinal)

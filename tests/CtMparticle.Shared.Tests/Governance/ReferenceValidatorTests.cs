@@ -63,6 +63,37 @@ public sealed class ReferenceValidatorTests
         Assert.True(withErrors > compared / 2, $"only {withErrors} of {compared} changed batches had errors: the changes do not reach the plan");
     }
 
+    [Fact]
+    public void TypeNamesEnumsAndRequiredMembers_ReadFromAParsedSchema_JudgeEveryKindOfValue_AsTheNodeValidatorDoes()
+    {
+        // A plan read from a file holds parsed values, which the validator compares in place rather than reading each
+        // type name as a new string: every type name, a list of them, names it does not know, enums and required
+        // members, against a value of every kind.
+        string[] schemas =
+        [
+            """{"type":"string"}""", """{"type":"number"}""", """{"type":"integer"}""", """{"type":"boolean"}""", """{"type":"object"}""",
+            """{"type":"array"}""", """{"type":"null"}""", """{"type":["integer","null"]}""", """{"type":["string","boolean"]}""",
+            """{"type":"decimal"}""", """{"type":3}""", """{"enum":["EUR","USD",null]}""", """{"enum":[1,{"a":1}]}""",
+            """{"type":"object","required":["a","b"],"minProperties":2,"maxProperties":2,"properties":{"a":{"type":"integer"}}}""",
+        ];
+        string[] values =
+            ["\"EUR\"", "\"42\"", "42", "1.5", "2.0", "-0", "true", "false", "null", "{}", """{"a":1}""", """{"a":null,"b":2}""", """{"a":1.5,"b":2,"c":3}""", "[]", """[1,"x"]"""];
+        var withErrors = 0;
+        foreach (var schema in schemas)
+        {
+            var parsed = JsonNode.Parse(schema)!;
+            foreach (var value in values)
+            {
+                var expected = string.Join("\n", ReferenceSchemaValidator.Validate(JsonNode.Parse(value), parsed));
+                var actual = string.Join("\n", SchemaValidator.Validate(JsonNode.Parse(value), parsed));
+                Assert.True(expected == actual, $"{value} against {schema}\nnode validator: {expected}\nnow:            {actual}");
+                withErrors += expected.Length > 0 ? 1 : 0;
+            }
+        }
+
+        Assert.InRange(withErrors, 80, schemas.Length * values.Length - 20); // most pairs are errors, some are not
+    }
+
     private static string Text(IReadOnlyList<PlanValidationResult> results) =>
         string.Join("\n", results.Select(r => $"{r.EventIndex}: {r.ToJson().ToJsonString()}"));
 
