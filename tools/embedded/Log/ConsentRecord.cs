@@ -22,21 +22,18 @@ internal sealed record ConsentRecord(
 
     public ReadOnlyMemory<byte> Encode()
     {
-        using var stream = new MemoryStream(128 + ConsentJson.Length);
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
-        {
-            writer.Write(UserKey);
-            writer.Write(Previous);
-            writer.Write(Forgotten);
-            writer.Write(ConsentJson);
-            WriteOptional(writer, Country);
-            WriteOptional(writer, State);
-            writer.Write(RegionTicks.HasValue);
-            writer.Write(RegionTicks ?? 0);
-            writer.Write(UpdatedTicks);
-        }
+        var writer = RecordCodec.Begin();
+        writer.Write(UserKey);
+        writer.Write(Previous);
+        writer.Write(Forgotten);
+        writer.Write(ConsentJson);
+        WriteOptional(writer, Country);
+        WriteOptional(writer, State);
+        writer.Write(RegionTicks.HasValue);
+        writer.Write(RegionTicks ?? 0);
+        writer.Write(UpdatedTicks);
 
-        return stream.GetBuffer().AsMemory(0, (int)stream.Length); // the stream's own buffer: no copy
+        return RecordCodec.End();
     }
 
     /// <exception cref="InvalidDataException">The payload is not a consent record.</exception>

@@ -49,8 +49,9 @@ internal sealed record EventRecord(
     {
         var message = MessageId is null ? 0 : Encoding.UTF8.GetByteCount(MessageId);
         var dedupe = DedupeKey is null ? 0 : Encoding.UTF8.GetByteCount(DedupeKey);
-        var bytes = new byte[FixedBytes + 4 + message + 4 + dedupe + 4 + Json.Length];
-        var span = bytes.AsSpan();
+        var length = FixedBytes + 4 + message + 4 + dedupe + 4 + Json.Length;
+        var bytes = RecordCodec.ScratchArray(length); // reused: valid until this thread's next encode (RecordCodec.Begin)
+        var span = bytes.AsSpan(0, length);
         EventId.TryWriteBytes(span);
         span[16] = (byte)Status;
         var at = 17;
@@ -64,7 +65,7 @@ internal sealed record EventRecord(
         at = WriteString(span, at, DedupeKey, dedupe);
         BinaryPrimitives.WriteInt32LittleEndian(span[at..], Json.Length);
         Json.Span.CopyTo(span[(at + 4)..]);
-        return bytes;
+        return bytes.AsMemory(0, length);
     }
 
     /// <exception cref="InvalidDataException">The payload is not an event record (a wrong address, or damage the checksum missed).</exception>

@@ -27,26 +27,23 @@ internal sealed record OrderRecord(
 
     public ReadOnlyMemory<byte> Encode()
     {
-        using var stream = new MemoryStream(64 + Json.Length);
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        var writer = RecordCodec.Begin();
+        writer.Write(OrderId);
+        writer.Write(Version);
+        writer.Write(SavedTicks);
+        writer.Write((byte)((Applied ? 1 : 0) | (Forgotten ? 2 : 0)));
+        writer.Write(Previous);
+        writer.Write(Payments.Count);
+        foreach (var payment in Payments)
         {
-            writer.Write(OrderId);
-            writer.Write(Version);
-            writer.Write(SavedTicks);
-            writer.Write((byte)((Applied ? 1 : 0) | (Forgotten ? 2 : 0)));
-            writer.Write(Previous);
-            writer.Write(Payments.Count);
-            foreach (var payment in Payments)
-            {
-                writer.Write(payment.PaymentId);
-                writer.Write(payment.Previous);
-            }
-
-            writer.Write(Json.Length);
-            writer.Write(Json.Span);
+            writer.Write(payment.PaymentId);
+            writer.Write(payment.Previous);
         }
 
-        return stream.GetBuffer().AsMemory(0, (int)stream.Length); // the stream's own buffer: no copy
+        writer.Write(Json.Length);
+        writer.Write(Json.Span);
+
+        return RecordCodec.End();
     }
 
     /// <exception cref="InvalidDataException">The payload is not an order record.</exception>

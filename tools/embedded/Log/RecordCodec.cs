@@ -9,17 +9,61 @@ namespace CtMparticle.Embedded.Log;
 /// </summary>
 internal static class RecordCodec
 {
+    /// <summary>A scratch buffer grown past this is dropped after use rather than kept for the thread's life.</summary>
+    private const int KeptScratchBytes = 1 << 20;
+
+    [ThreadStatic]
+    private static MemoryStream? scratch;
+
+    [ThreadStatic]
+    private static BinaryWriter? scratchWriter;
+
+    [ThreadStatic]
+    private static byte[]? scratchBytes;
+
+    /// <summary>A keyed record's payload, in this thread's scratch buffer (see <see cref="Begin"/>).</summary>
     public static ReadOnlyMemory<byte> Encode(long previous, bool forgotten, Action<BinaryWriter> fields)
     {
-        using var stream = new MemoryStream(128);
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        var writer = Begin();
+        writer.Write(previous);
+        writer.Write(forgotten);
+        fields(writer);
+        return End();
+    }
+
+    /// <summary>
+    /// Starts a payload in this thread's scratch buffer, reused from record to record instead of a stream and an array
+    /// for each: what <see cref="End"/> returns is valid only until the thread's next encode. That is enough because
+    /// every record is appended to the log at once, which copies it.
+    /// </summary>
+    public static BinaryWriter Begin()
+    {
+        if (scratch is null || scratch.Capacity > KeptScratchBytes)
         {
-            writer.Write(previous);
-            writer.Write(forgotten);
-            fields(writer);
+            scratch = new MemoryStream(256);
+            scratchWriter = new BinaryWriter(scratch, Encoding.UTF8, leaveOpen: true);
         }
 
-        return stream.GetBuffer().AsMemory(0, (int)stream.Length); // the stream's own buffer: no copy
+        scratch.SetLength(0);
+        return scratchWriter!;
+    }
+
+    /// <summary>The payload written since <see cref="Begin"/>: the scratch buffer itself, no copy.</summary>
+    public static ReadOnlyMemory<byte> End()
+    {
+        scratchWriter!.Flush();
+        return scratch!.GetBuffer().AsMemory(0, (int)scratch.Length);
+    }
+
+    /// <summary>This thread's scratch array of at least <paramref name="length"/> bytes, under the same rule as <see cref="Begin"/>.</summary>
+    public static byte[] ScratchArray(int length)
+    {
+        if (scratchBytes is null || scratchBytes.Length < length || scratchBytes.Length > KeptScratchBytes)
+        {
+            scratchBytes = new byte[Math.Max(length, 256)];
+        }
+
+        return scratchBytes;
     }
 
     /// <exception cref="InvalidDataException">The payload is not such a record.</exception>
