@@ -297,7 +297,7 @@ internal static class SchemaValidator
     private static bool MatchesType(JsonElement data, JsonNode type) => type switch
     {
         JsonArray any => MatchesAnyType(data, any),
-        JsonValue one => TypeName(one) switch
+        JsonValue one when one.TryGetValue<string>(out var name) => name switch
         {
             "string" => data.ValueKind == JsonValueKind.String,
             "number" => data.ValueKind == JsonValueKind.Number,
@@ -323,33 +323,6 @@ internal static class SchemaValidator
         }
 
         return false;
-    }
-
-    private static readonly string[] TypeNames = ["string", "number", "integer", "boolean", "object", "array", "null"];
-
-    /// <summary>
-    /// A schema's type name; null when it names none. Read from a parsed plan (the usual case) by comparing its text,
-    /// where reading it as a string would allocate one on every check of every value.
-    /// </summary>
-    private static string? TypeName(JsonValue type)
-    {
-        if (!type.TryGetValue<JsonElement>(out var parsed))
-        {
-            return type.TryGetValue<string>(out var name) ? name : null; // a node built in code
-        }
-
-        if (parsed.ValueKind == JsonValueKind.String)
-        {
-            foreach (var known in TypeNames)
-            {
-                if (parsed.ValueEquals(known))
-                {
-                    return known;
-                }
-            }
-        }
-
-        return null;
     }
 
     /// <summary>Formats mParticle's validator knows (ajv 6 "fast" mode). A plan naming another format is refused by lint.</summary>

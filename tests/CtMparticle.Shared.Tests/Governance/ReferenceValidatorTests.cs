@@ -66,9 +66,8 @@ public sealed class ReferenceValidatorTests
     [Fact]
     public void TypeNamesEnumsAndRequiredMembers_ReadFromAParsedSchema_JudgeEveryKindOfValue_AsTheNodeValidatorDoes()
     {
-        // A plan read from a file holds parsed values, which the validator compares in place rather than reading each
-        // type name as a new string: every type name, a list of them, names it does not know, enums and required
-        // members, against a value of every kind.
+        // The checks that walk a keyword's list (enums, lists of types, required members, member counts) against a value
+        // of every kind: every type name, a list of them, names the validator does not know, enums and required members.
         string[] schemas =
         [
             """{"type":"string"}""", """{"type":"number"}""", """{"type":"integer"}""", """{"type":"boolean"}""", """{"type":"object"}""",
