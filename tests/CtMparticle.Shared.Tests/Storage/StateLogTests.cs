@@ -262,6 +262,53 @@ public sealed class StateLogTests : IDisposable
         Assert.Equal(bytes, File.ReadAllBytes(older)); // left as found, for whoever restores it
     }
 
+    /// <summary>
+    /// A read in place lends the log's own buffers (the tail, the read-ahead) for the length of the call: reading or
+    /// appending from inside it would overwrite what it is reading, so both are refused, and a failing reader leaves
+    /// the log as it was.
+    /// </summary>
+    [Fact]
+    public void Read_InPlace_RefusesANestedReadOrAppend_AndALaterReadStillWorks()
+    {
+        using var log = StateLog.Open(Fresh(), tailBytes: 64);
+        var small = log.Append(1, "small"u8);
+        var large = log.Append(2, Enumerable.Range(0, 3_000).Select(i => (byte)i).ToArray()); // past the tail and the 2 KB read-ahead
+        log.Commit(durable: false);
+
+        Assert.Throws<InvalidOperationException>(() => log.Read(small, log, static (_, _, inner) => inner.ReadAt(inner.CommittedEnd - 1)));
+        Assert.Throws<InvalidOperationException>(() => log.Read(large, log, static (_, _, inner) => inner.Read(inner.CommittedEnd, 0, static (_, _, _) => 0)));
+        Assert.Throws<InvalidOperationException>(() => log.Read(small, log, static (_, _, inner) => inner.Append(1, "x"u8)));
+        Assert.Throws<FormatException>(() => log.Read<int, int>(large, 0, static (_, _, _) => throw new FormatException()));
+
+        Assert.Equal("1:small", Text(log.ReadAt(small)));
+        Assert.Equal((2, 3_000, (byte)(2_999 % 256)), log.Read(large, 0, static (kind, payload, _) => (kind, payload.Length, payload[^1])));
+        var after = log.Append(3, "after"u8);
+        Assert.Equal("3:after", Text(log.ReadAt(after)));
+    }
+
+    /// <summary>A record damaged on disk after the log opened is refused when read, in place or copied, whatever its size.</summary>
+    [Fact]
+    public void Read_OfARecordDamagedOnDiskSinceOpen_FailsItsChecksum()
+    {
+        var directory = Fresh();
+        using var log = StateLog.Open(directory, tailBytes: 16);
+        var small = log.Append(1, "short record"u8);
+        var large = log.Append(1, new byte[2_500]);
+        log.Commit(durable: false);
+
+        using (var file = File.OpenHandle(StateLog.SegmentPath(directory, 1), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            foreach (var at in new[] { small, large })
+            {
+                var offset = (at & ((1L << 40) - 1)) + StateLog.HeaderBytes + 3;
+                RandomAccess.Write(file, new byte[] { 0x5A }, offset);
+            }
+        }
+
+        Assert.Throws<InvalidDataException>(() => log.ReadAt(small));
+        Assert.Throws<InvalidDataException>(() => log.Read(large, 0, static (_, payload, _) => payload.Length));
+    }
+
     [Fact]
     public void Append_RefusesTheReservedKindsAndOversizedPayloads()
     {

@@ -9,6 +9,9 @@ namespace CtMparticle.Embedded.Log;
 /// <summary>One record of the log: its kind (1–254), its payload, and the address <see cref="StateLog.ReadAt"/> finds it at.</summary>
 internal readonly record struct LogRecord(long Address, byte Kind, ReadOnlyMemory<byte> Payload);
 
+/// <summary>Makes something of a record's payload read in place (<see cref="StateLog.Read{TState, TResult}"/>): valid only during the call.</summary>
+internal delegate TResult PayloadReader<in TState, out TResult>(byte kind, ReadOnlySpan<byte> payload, TState state);
+
 /// <summary>
 /// The append-only log of ADR 0007 (step 1): records appended in batches, each batch ended by a commit record, in
 /// segment files <c>state.log.000001</c>, <c>state.log.000002</c>, … of one directory.
@@ -51,6 +54,8 @@ internal sealed class StateLog : IDisposable
     private readonly Crc32 crc = new();
     private readonly Dictionary<int, SafeFileHandle> readers = [];
     private readonly byte[] readAhead = new byte[ReadAheadBytes];
+    private byte[] scratch = new byte[ReadAheadBytes]; // a record read in place that the read-ahead or the tail cannot hold whole
+    private bool reading; // a read in place is under way (Read): the log's buffers are lent out
 
     // The newest bytes appended to the current segment, kept in memory (a ring): most reads are of records written
     // shortly before (an event's JSON read back by the push, a returning user's consent), and a read served from here
@@ -163,14 +168,52 @@ internal sealed class StateLog : IDisposable
         batchRecords = 0;
     }
 
-    /// <summary>The record at <paramref name="address"/> (committed, or appended to the open batch).</summary>
+    /// <summary>The record at <paramref name="address"/> (committed, or appended to the open batch), its payload in an array of its own.</summary>
     /// <exception cref="InvalidDataException">No valid record starts there: the caller's address is wrong or the file was damaged.</exception>
-    public LogRecord ReadAt(long address)
+    public LogRecord ReadAt(long address) => Read(address, address, static (kind, payload, at) => new LogRecord(at, kind, payload.ToArray()));
+
+    /// <summary>
+    /// Hands the record at <paramref name="address"/> to <paramref name="read"/> in place, and returns what it makes
+    /// of it: the payload is a view of the log's memory (the tail, or the buffer a segment is read into), valid only
+    /// during the call, so a key check or a field read costs no copy of the record. <paramref name="read"/> copies what
+    /// it keeps, and may neither read nor append to the log (both throw).
+    /// </summary>
+    /// <exception cref="InvalidDataException">No valid record starts there: the caller's address is wrong or the file was damaged.</exception>
+    public TResult Read<TState, TResult>(long address, TState state, PayloadReader<TState, TResult> read)
+    {
+        if (reading)
+        {
+            throw new InvalidOperationException("A read of the state log in place may not read the log again: copy what it needs first.");
+        }
+
+        reading = true;
+        try
+        {
+            var payload = Locate(address, out var kind);
+            return read(kind, payload, state);
+        }
+        finally
+        {
+            reading = false;
+        }
+    }
+
+    /// <summary>The kind and payload of the record at <paramref name="address"/>, in the tail or in a buffer kept for reads.</summary>
+    private ReadOnlySpan<byte> Locate(long address, out byte kind)
     {
         var (number, offset) = ((int)(address >> PositionBits), address & PositionMask);
-        if (number == segment && FromTail(address, offset) is { } recent)
+        if (number == segment && InTail(address, offset, out kind, out var length))
         {
-            return recent;
+            // Most records lie in one piece of the ring; one that wraps around its end is copied together.
+            var index = (int)((offset + HeaderBytes) % tail.Length);
+            if (index + length <= tail.Length)
+            {
+                return tail.AsSpan(index, length);
+            }
+
+            var joined = Scratch(length);
+            FromTail(offset + HeaderBytes, joined);
+            return joined;
         }
 
         if (number == segment)
@@ -191,29 +234,49 @@ internal sealed class StateLog : IDisposable
         }
 
         // One read into a buffer kept for it holds nearly every record (order contexts and events reach about 2 KB, the
-        // rest are 70–600 bytes); the record is copied out into an array of exactly its size, and the rest of a larger
-        // one is read straight into that.
+        // rest are 70–600 bytes); the rest of a larger one is read after it into a larger buffer, also kept.
         var read = RandomAccess.Read(handle, readAhead, offset);
-        if (read < HeaderBytes + TrailerBytes || !TryHeader(readAhead, out var kind, out var length))
+        if (read < HeaderBytes + TrailerBytes || !TryHeader(readAhead, out kind, out length))
         {
             throw new InvalidDataException($"No log record starts at address {address}.");
         }
 
         var total = HeaderBytes + length + TrailerBytes;
-        var buffer = GC.AllocateUninitializedArray<byte>(total);
-        read = Math.Min(read, total);
-        readAhead.AsSpan(0, read).CopyTo(buffer);
-        if (read < total)
+        var buffer = readAhead.AsSpan();
+        if (total > readAhead.Length)
         {
-            read += RandomAccess.Read(handle, buffer.AsSpan(read), offset + read);
+            buffer = Scratch(total);
+            readAhead.AsSpan(0, read).CopyTo(buffer);
+            while (read < total && RandomAccess.Read(handle, buffer[read..total], offset + read) is > 0 and var more)
+            {
+                read += more;
+            }
         }
 
-        if (read < total || !Checks(buffer.AsSpan(0, HeaderBytes), buffer.AsSpan(HeaderBytes, length + TrailerBytes)))
+        // The checksum covers the header and the payload, which lie together here.
+        if (read < total || Crc32.HashToUInt32(buffer[..(HeaderBytes + length)]) != BinaryPrimitives.ReadUInt32LittleEndian(buffer[(HeaderBytes + length)..]))
         {
             throw new InvalidDataException($"The log record at address {address} fails its checksum: the file was damaged.");
         }
 
-        return new LogRecord(address, kind, buffer.AsMemory(HeaderBytes, length));
+        return buffer.Slice(HeaderBytes, length);
+    }
+
+    /// <summary>A buffer of at least <paramref name="length"/> bytes for a read, kept for the next (one that grew past 1 MB is not kept).</summary>
+    private Span<byte> Scratch(int length)
+    {
+        if (scratch.Length < length)
+        {
+            var larger = new byte[Math.Max(length, scratch.Length * 2)];
+            if (larger.Length <= 1024 * 1024)
+            {
+                scratch = larger;
+            }
+
+            return larger.AsSpan(0, length);
+        }
+
+        return scratch.AsSpan(0, length);
     }
 
     /// <summary>
@@ -268,6 +331,11 @@ internal sealed class StateLog : IDisposable
 
     private long Write(byte kind, ReadOnlySpan<byte> payload)
     {
+        if (reading)
+        {
+            throw new InvalidOperationException("The state log is not appended to during a read in place: the tail it writes into may be the record being read.");
+        }
+
         if (payload.Length > MaxPayloadBytes)
         {
             throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, $"A log record holds at most {MaxPayloadBytes:N0} bytes.");
@@ -294,27 +362,26 @@ internal sealed class StateLog : IDisposable
     }
 
     /// <summary>
-    /// The record at <paramref name="offset"/> of the current segment when it is wholly within the tail, else null. A
-    /// rollback leaves the tail valid below the new end: what the dropped records overwrote there lies below
-    /// <see cref="tailFrom"/>, which only moves forward.
+    /// Whether the record at <paramref name="offset"/> of the current segment is wholly within the tail (its kind and
+    /// length then read from there). A rollback leaves the tail valid below the new end: what the dropped records
+    /// overwrote there lies below <see cref="tailFrom"/>, which only moves forward.
     /// </summary>
-    private LogRecord? FromTail(long address, long offset)
+    private bool InTail(long address, long offset, out byte kind, out int length)
     {
+        (kind, length) = (0, 0);
         if (offset < tailFrom || offset + HeaderBytes + TrailerBytes > position)
         {
-            return null;
+            return false;
         }
 
         Span<byte> header = stackalloc byte[HeaderBytes];
         FromTail(offset, header);
-        if (!TryHeader(header, out var kind, out var length) || offset + HeaderBytes + length + TrailerBytes > position)
+        if (!TryHeader(header, out kind, out length) || offset + HeaderBytes + length + TrailerBytes > position)
         {
             throw new InvalidDataException($"No log record starts at address {address}.");
         }
 
-        var payload = new byte[length];
-        FromTail(offset + HeaderBytes, payload);
-        return new LogRecord(address, kind, payload);
+        return true;
     }
 
     private void ToTail(long at, ReadOnlySpan<byte> bytes)
