@@ -90,6 +90,24 @@ internal sealed record EventRecord(
             Fixed(span, 5), Fixed(span, 6), Fixed(span, 7), message, dedupe, payload.Slice(at + 4, length));
     }
 
+    /// <summary>The event's JSON alone, in place, without decoding the rest (what the push reads of a pending event).</summary>
+    /// <exception cref="InvalidDataException">The payload is not an event record.</exception>
+    public static ReadOnlySpan<byte> JsonOf(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < FixedBytes + 12)
+        {
+            throw new InvalidDataException("An event record is shorter than its fixed part.");
+        }
+
+        var at = FixedBytes;
+        SkipString(payload, ref at); // the message id
+        SkipString(payload, ref at); // the dedupe key
+        var length = BinaryPrimitives.ReadInt32LittleEndian(payload[at..]);
+        return length >= 0 && at + 4 + length == payload.Length
+            ? payload[(at + 4)..]
+            : throw new InvalidDataException("An event record's JSON does not fill the rest of it.");
+    }
+
     /// <summary>The event and its status alone, without decoding the rest (the report's pass over the whole log).</summary>
     /// <exception cref="InvalidDataException">The payload is too short to be an event record.</exception>
     public static (Guid EventId, EventStatus Status) Peek(ReadOnlySpan<byte> payload) => payload.Length < FixedBytes + 12
@@ -109,18 +127,30 @@ internal sealed record EventRecord(
         return at + 4 + length;
     }
 
+    private static void SkipString(ReadOnlySpan<byte> span, ref int at)
+    {
+        var length = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
+        at += 4;
+        if (Math.Max(length, 0) > span.Length - at - 4) // as in ReadString
+        {
+            throw new InvalidDataException("An event record's text runs past its end.");
+        }
+
+        at += Math.Max(length, 0);
+    }
+
     private static string? ReadString(ReadOnlySpan<byte> span, ref int at)
     {
         var length = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
         at += 4;
+        if (Math.Max(length, 0) > span.Length - at - 4) // a text (or its absence) is followed by at least the next length
+        {
+            throw new InvalidDataException("An event record's text runs past its end.");
+        }
+
         if (length < 0)
         {
             return null;
-        }
-
-        if (at + length > span.Length)
-        {
-            throw new InvalidDataException("An event record's text runs past its end.");
         }
 
         var value = Encoding.UTF8.GetString(span.Slice(at, length));

@@ -55,6 +55,18 @@ internal sealed class LogCore : IDisposable
         }
     }
 
+    /// <summary>
+    /// What <paramref name="read"/> makes of the record at <paramref name="address"/>, read in place
+    /// (<see cref="StateLog.Read{TState, TResult}"/>: the payload is valid only during the call). A record of another
+    /// kind than <paramref name="kind"/> there is a wrong address or damage.
+    /// </summary>
+    /// <param name="expected">The record wanted, for the error: "an order's".</param>
+    /// <exception cref="InvalidDataException">No record of <paramref name="kind"/> is at <paramref name="address"/>.</exception>
+    public T ReadInPlace<TState, T>(long address, byte kind, string expected, TState state, Func<ReadOnlySpan<byte>, TState, T> read) =>
+        Log.Read(address, (Read: read, State: state, Address: address, Kind: kind, Expected: expected), static (found, payload, call) => found == call.Kind
+            ? call.Read(payload, call.State)
+            : throw new InvalidDataException($"The state log holds a record of kind {found} at {call.Address}, where {call.Expected} was expected."));
+
     public Task BeginBatchAsync(CancellationToken cancellationToken) => Locked(() => InBatch = true, cancellationToken);
 
     public Task CommitBatchAsync(CancellationToken cancellationToken) => Locked(() =>

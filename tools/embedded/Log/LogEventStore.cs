@@ -407,7 +407,8 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         return address == 0 ? null : found;
     }
 
-    private bool IsEvent(Guid wanted, long address) => Read(address).EventId == wanted;
+    // A key check and a pending event's JSON read the record in place (StateLog.Read): no copy of the whole record.
+    private bool IsEvent(Guid wanted, long address) => InPlace(address, wanted, static (payload, id) => EventRecord.Peek(payload).EventId == id);
 
     private EventRecord Read(long address)
     {
@@ -417,7 +418,10 @@ internal sealed class LogEventStore : IEventStore, IDisposable
             : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an event's was expected.");
     }
 
-    private byte[] Json(Slot slot) => Read(slot.JsonAt).Json.ToArray();
+    private byte[] Json(Slot slot) => InPlace(slot.JsonAt, 0, static (payload, _) => EventRecord.JsonOf(payload).ToArray());
+
+    private T InPlace<TState, T>(long address, TState state, Func<ReadOnlySpan<byte>, TState, T> read) =>
+        core.ReadInPlace(address, EventRecord.Kind, "an event's", state, read);
 
     private static long Resolve(long pointer, long self) => pointer == 0 ? self : pointer;
 

@@ -35,7 +35,7 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         var current = orders.Find(KeyIndex.Hash(order.OrderId), order.OrderId, IsOrder);
         // An older version than the stored one changes nothing (nor its save time, retention's clock); its payments
         // are still mapped to the order, as SQLite's payment table maps them.
-        var applied = current == 0 || order.Version >= Read(current).Version;
+        var applied = current == 0 || order.Version >= InPlace(current, order.Version, static (payload, _) => OrderRecord.VersionOf(payload));
         var mappings = order.PaymentIds.Distinct(StringComparer.Ordinal)
             .Select(payment => new PaymentMapping(payment, payments.Find(KeyIndex.Hash(payment), payment, MapsPayment)))
             .ToList();
@@ -49,7 +49,7 @@ internal sealed class LogOrderContextStore : IOrderContextStore
     public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken) => core.Locked(() =>
     {
         var mapping = payments.Find(KeyIndex.Hash(paymentId), paymentId, MapsPayment);
-        return mapping == 0 ? null : FindOrder(Read(mapping).OrderId);
+        return mapping == 0 ? null : FindOrder(InPlace(mapping, 0, static (payload, _) => OrderRecord.OrderIdOf(payload)));
     }, cancellationToken);
 
     /// <summary>
@@ -118,21 +118,20 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         }
     }
 
+    // The finds read records in place (StateLog.Read): a key check or a context costs no copy of the record.
     private OrderContext? FindOrder(string orderId)
     {
         var address = orders.Find(KeyIndex.Hash(orderId), orderId, IsOrder);
-        return address == 0 ? null : JsonSerializer.Deserialize(Read(address).Json.Span, RelayJsonContext.Default.OrderContext);
+        return address == 0
+            ? null
+            : InPlace(address, 0, static (payload, _) => JsonSerializer.Deserialize(OrderRecord.JsonOf(payload), RelayJsonContext.Default.OrderContext));
     }
 
-    private bool IsOrder(string orderId, long address) => Read(address).OrderId == orderId;
+    private bool IsOrder(string orderId, long address) => InPlace(address, orderId, OrderRecord.IsOf);
 
-    private bool MapsPayment(string paymentId, long address) => Read(address).Payments.Any(p => p.PaymentId == paymentId);
+    private bool MapsPayment(string paymentId, long address) => InPlace(address, paymentId, OrderRecord.Maps);
 
-    private OrderRecord Read(long address)
-    {
-        var record = core.Log.ReadAt(address);
-        return record.Kind == OrderRecord.Kind
-            ? OrderRecord.Decode(record.Payload)
-            : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an order's was expected.");
-    }
+    /// <summary>What <paramref name="read"/> makes of the order record at <paramref name="address"/>, read in place.</summary>
+    private T InPlace<TState, T>(long address, TState state, Func<ReadOnlySpan<byte>, TState, T> read) =>
+        core.ReadInPlace(address, OrderRecord.Kind, "an order's", state, read);
 }

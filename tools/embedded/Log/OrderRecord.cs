@@ -46,6 +46,71 @@ internal sealed record OrderRecord(
         return RecordCodec.End();
     }
 
+    /// <summary>Whether the record in place is <paramref name="orderId"/>'s (a find's key check), without decoding it.</summary>
+    /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
+    public static bool IsOf(ReadOnlySpan<byte> payload, string orderId) => PayloadCursor.Matches(Cursor(payload).Utf8String(), orderId);
+
+    /// <summary>The order id alone, read in place.</summary>
+    /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
+    public static string OrderIdOf(ReadOnlySpan<byte> payload) => Encoding.UTF8.GetString(Cursor(payload).Utf8String());
+
+    /// <summary>The version alone, read in place.</summary>
+    /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
+    public static long VersionOf(ReadOnlySpan<byte> payload)
+    {
+        var cursor = Cursor(payload);
+        cursor.Utf8String();
+        return cursor.Int64();
+    }
+
+    /// <summary>Whether the record in place maps <paramref name="paymentId"/> to its order, without decoding it.</summary>
+    /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
+    public static bool Maps(ReadOnlySpan<byte> payload, string paymentId)
+    {
+        var cursor = Cursor(payload);
+        var count = ToPayments(ref cursor);
+        for (var i = 0; i < count; i++)
+        {
+            if (PayloadCursor.Matches(cursor.Utf8String(), paymentId))
+            {
+                return true;
+            }
+
+            cursor.Int64();
+        }
+
+        return false;
+    }
+
+    /// <summary>The context's JSON alone, in place (empty for a save that was not applied, and for a forgetting).</summary>
+    /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
+    public static ReadOnlySpan<byte> JsonOf(ReadOnlySpan<byte> payload)
+    {
+        var cursor = Cursor(payload);
+        var count = ToPayments(ref cursor);
+        for (var i = 0; i < count; i++)
+        {
+            cursor.Utf8String();
+            cursor.Int64();
+        }
+
+        var length = cursor.Int32();
+        return length >= 0 && cursor.Position + length == payload.Length
+            ? payload[cursor.Position..]
+            : throw new InvalidDataException("An order record's JSON does not fill the rest of it.");
+    }
+
+    private static PayloadCursor Cursor(ReadOnlySpan<byte> payload) => new(payload, "An order record");
+
+    /// <summary>Moves past the fields before the payments; returns their count.</summary>
+    private static int ToPayments(ref PayloadCursor cursor)
+    {
+        cursor.Utf8String(); // the order id
+        cursor.Take((2 * sizeof(long)) + 1 + sizeof(long)); // version, save time, flags, previous
+        var count = cursor.Int32();
+        return count >= 0 ? count : throw new InvalidDataException("An order record counts fewer than no payments.");
+    }
+
     /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
     public static OrderRecord Decode(ReadOnlyMemory<byte> payload)
     {

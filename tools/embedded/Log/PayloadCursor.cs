@@ -1,0 +1,81 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// Reads a payload written by <see cref="BinaryWriter"/> (UTF-8 strings after a 7-bit length, little-endian numbers)
+/// in place, for reads of the log that need a field or two (<see cref="StateLog.Read{TState, TResult}"/>) rather
+/// than the whole record. Every step is bounds-checked: a payload that ends early is damage, reported as
+/// <see cref="InvalidDataException"/> with <c>what</c> in the message.
+/// </summary>
+internal ref struct PayloadCursor
+{
+    private readonly ReadOnlySpan<byte> payload;
+    private readonly string what;
+
+    public PayloadCursor(ReadOnlySpan<byte> payload, string what)
+    {
+        this.payload = payload;
+        this.what = what;
+    }
+
+    /// <summary>How far the cursor has read.</summary>
+    public int Position { get; private set; }
+
+    public byte Byte() => Take(1)[0];
+
+    public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(sizeof(int)));
+
+    public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(sizeof(long)));
+
+    /// <summary>A string's UTF-8 bytes, as <see cref="BinaryWriter.Write(string)"/> wrote them.</summary>
+    public ReadOnlySpan<byte> Utf8String() => Take(Length7());
+
+    /// <summary>The next <paramref name="count"/> bytes.</summary>
+    public ReadOnlySpan<byte> Take(int count)
+    {
+        if (count < 0 || count > payload.Length - Position)
+        {
+            throw new InvalidDataException($"{what} ends before its fields do.");
+        }
+
+        var taken = payload.Slice(Position, count);
+        Position += count;
+        return taken;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="utf8"/> decodes to <paramref name="value"/>: the same answer as comparing
+    /// <see cref="Encoding.GetString(ReadOnlySpan{byte})"/> with it (invalid bytes decode to U+FFFD alike), without the string.
+    /// </summary>
+    public static bool Matches(ReadOnlySpan<byte> utf8, string value)
+    {
+        // A UTF-8 byte decodes to at most one UTF-16 unit, so fewer bytes than the value's units cannot match.
+        if (utf8.Length < value.Length)
+        {
+            return false;
+        }
+
+        Span<char> decoded = utf8.Length <= 256 ? stackalloc char[utf8.Length] : new char[utf8.Length];
+        var count = Encoding.UTF8.GetChars(utf8, decoded);
+        return decoded[..count].SequenceEqual(value);
+    }
+
+    /// <summary>A 7-bit encoded length (<see cref="BinaryWriter.Write7BitEncodedInt(int)"/>).</summary>
+    private int Length7()
+    {
+        var result = 0;
+        for (var shift = 0; shift < 35; shift += 7)
+        {
+            var part = Byte();
+            result |= (part & 0x7F) << shift;
+            if ((part & 0x80) == 0)
+            {
+                return result >= 0 ? result : throw new InvalidDataException($"{what} holds a negative length.");
+            }
+        }
+
+        throw new InvalidDataException($"{what} holds a length of more than five bytes.");
+    }
+}
