@@ -1,5 +1,6 @@
 using CsCheck;
 using CtMparticle.Embedded.Log;
+using CtMparticle.Storage;
 
 namespace CtMparticle.Tests.Storage;
 
@@ -75,5 +76,44 @@ public sealed class LogRecordInPlaceTests
             Assert.Throws<InvalidDataException>(() => EventRecord.JsonOf(cut));
             Assert.Throws<InvalidDataException>(() => EventRecord.Decode(cut));
         }, iter: 2_000);
+    }
+
+    // Texts past 127 UTF-8 bytes take a two-byte length: the span reader must read BinaryWriter's 7-bit lengths as BinaryReader did.
+    private static readonly Gen<string> Text = Gen.OneOf(Id, Gen.String[Gen.Char, 100, 400]);
+
+    /// <summary>
+    /// The keyed records are written by <see cref="BinaryWriter"/> and read from a span. Each must read back exactly
+    /// what was written: decoded and encoded again, the bytes are the same. One byte more or any byte fewer is damage.
+    /// </summary>
+    [Fact]
+    public void KeyedRecords_ReadFromASpan_GiveBackWhatBinaryWriterWrote_AndRefuseCutOrPaddedPayloads()
+    {
+        var link = Gen.Select(Gen.Long[0, long.MaxValue], Gen.Bool, Gen.Select(Text, Text, Text, Gen.Guid, Gen.Long[0, DateTimeOffset.MaxValue.UtcTicks], Gen.Int[0, 2], Text))
+            .Select((previous, forgotten, l) => new LinkRecord(previous, forgotten,
+                new IdentityLink(l.Item1, l.Item2, l.Item3, l.Item4, new DateTimeOffset(l.Item5, TimeSpan.Zero), new DateTimeOffset(l.Item5, TimeSpan.Zero), (LinkState)l.Item6, l.Item7)));
+        var input = Gen.Select(Gen.Long, Gen.Long, Text, Text.Null(), Text.Null(), Text, Text.Null())
+            .Select(Gen.Select(Text, Text.Null(), Gen.Long, Gen.Guid.Array[0, 5], Text.Array[0, 4], Text.Null()), (a, b) =>
+                new InputRecord(0, a.Item1, a.Item2, a.Item3, a.Item4, a.Item5, a.Item6, a.Item7, b.Item1, b.Item2, b.Item3, b.Item4, b.Item5, b.Item6));
+        var consent = Gen.Select(Text, Gen.Long, Gen.Bool, Text, Text.Null(), Text.Null(), Gen.Long.Nullable(), Gen.Long)
+            .Select((user, previous, forgotten, json, country, state, region, updated) => new ConsentRecord(user, previous, forgotten, json, country, state, region, updated));
+        var cases = Gen.OneOf(
+            link.Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => LinkRecord.Decode(p).Encode().ToArray()))),
+            Gen.Select(Gen.Long, Gen.Bool, Text, Gen.Guid, Gen.Long).Select((previous, forgotten, customer, id, at) => new WithheldRecord(previous, forgotten, customer, id, at))
+                .Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => WithheldRecord.Decode(p).Encode().ToArray()))),
+            Gen.Select(Gen.Long, Gen.Bool, Gen.Guid, Gen.Long, Gen.Byte.Array[0, 300]).Select((previous, forgotten, id, at, json) => new DecisionRecord(previous, forgotten, id, at, json))
+                .Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => DecisionRecord.Decode(p).Encode().ToArray()))),
+            Gen.Select(Gen.Long, Text, Text).Select((previous, name, value) => new CheckpointRecord(previous, name, value))
+                .Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => CheckpointRecord.Decode(p).Encode().ToArray()))),
+            input.Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => InputRecord.Decode(p).Encode().ToArray()))),
+            consent.Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => ConsentRecord.Decode(p).Encode().ToArray()))),
+            Order.Select(r => (Encode: (Func<byte[]>)(() => r.Encode().ToArray()), Decode: (Func<byte[], byte[]>)(p => OrderRecord.Decode(p).Encode().ToArray()))));
+
+        Gen.Select(cases, Gen.Int[0, 10_000]).Sample((record, seed) =>
+        {
+            var payload = record.Encode();
+            Assert.Equal(payload, record.Decode(payload));
+            Assert.Throws<InvalidDataException>(() => record.Decode(payload.AsSpan(0, seed % payload.Length).ToArray()));
+            Assert.Throws<InvalidDataException>(() => record.Decode([.. payload, 0]));
+        }, iter: 3_000);
     }
 }

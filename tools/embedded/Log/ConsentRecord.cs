@@ -1,6 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text;
-
 namespace CtMparticle.Embedded.Log;
 
 /// <summary>
@@ -37,26 +34,16 @@ internal sealed record ConsentRecord(
     }
 
     /// <exception cref="InvalidDataException">The payload is not a consent record.</exception>
-    public static ConsentRecord Decode(ReadOnlyMemory<byte> payload)
+    public static ConsentRecord Decode(ReadOnlySpan<byte> payload)
     {
-        var segment = MemoryMarshal.TryGetArray(payload, out var array) ? array : new ArraySegment<byte>(payload.ToArray());
-        using var reader = new BinaryReader(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), Encoding.UTF8);
-        try
-        {
-            var record = new ConsentRecord(reader.ReadString(), reader.ReadInt64(), reader.ReadBoolean(), reader.ReadString(), ReadOptional(reader), ReadOptional(reader),
-                reader.ReadBoolean() ? reader.ReadInt64() : Skip(reader), reader.ReadInt64());
-            return reader.BaseStream.Position == segment.Count ? record : throw new InvalidDataException("A consent record holds more than its fields.");
-        }
-        catch (EndOfStreamException ex)
-        {
-            throw new InvalidDataException("A consent record ends before its fields do.", ex);
-        }
-    }
-
-    private static long? Skip(BinaryReader reader)
-    {
-        reader.ReadInt64();
-        return null;
+        var reader = new PayloadCursor(payload, "A consent record");
+        var (userKey, previous, forgotten, json) = (reader.String(), reader.Int64(), reader.Boolean(), reader.String());
+        var (country, state) = (ReadOptional(ref reader), ReadOptional(ref reader));
+        var hasRegion = reader.Boolean();
+        var regionTicks = reader.Int64();
+        var record = new ConsentRecord(userKey, previous, forgotten, json, country, state, hasRegion ? regionTicks : null, reader.Int64());
+        reader.End();
+        return record;
     }
 
     private static void WriteOptional(BinaryWriter writer, string? value)
@@ -65,10 +52,10 @@ internal sealed record ConsentRecord(
         writer.Write(value ?? "");
     }
 
-    private static string? ReadOptional(BinaryReader reader)
+    private static string? ReadOptional(ref PayloadCursor reader)
     {
-        var present = reader.ReadBoolean();
-        var value = reader.ReadString();
+        var present = reader.Boolean();
+        var value = reader.String();
         return present ? value : null;
     }
 }

@@ -33,9 +33,9 @@ internal sealed record LinkRecord(long Previous, bool Forgotten, IdentityLink Li
         writer.Write(Link.RulesVersion);
     });
 
-    public static LinkRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, forgotten, reader) =>
-        new LinkRecord(previous, forgotten, new IdentityLink(reader.ReadString(), reader.ReadString(), reader.ReadString(), new Guid(reader.ReadBytes(16)),
-            new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero), new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero), State(reader.ReadByte()), reader.ReadString())));
+    public static LinkRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool forgotten, ref PayloadCursor reader) =>
+        new LinkRecord(previous, forgotten, new IdentityLink(reader.String(), reader.String(), reader.String(), reader.Guid(),
+            new DateTimeOffset(reader.Int64(), TimeSpan.Zero), new DateTimeOffset(reader.Int64(), TimeSpan.Zero), State(reader.Byte()), reader.String())));
 
     private static LinkState State(byte value) =>
         Enum.IsDefined((LinkState)value) ? (LinkState)value : throw new InvalidDataException($"A link record holds the unknown state {value}.");
@@ -55,8 +55,8 @@ internal sealed record WithheldRecord(long Previous, bool Forgotten, string Cust
         writer.Write(AtTicks);
     });
 
-    public static WithheldRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, forgotten, reader) =>
-        new WithheldRecord(previous, forgotten, reader.ReadString(), new Guid(reader.ReadBytes(16)), reader.ReadInt64()));
+    public static WithheldRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool forgotten, ref PayloadCursor reader) =>
+        new WithheldRecord(previous, forgotten, reader.String(), reader.Guid(), reader.Int64()));
 }
 
 /// <summary>An event's identity decision as JSON (<see cref="IdentityDecision"/>), or its forgetting.</summary>
@@ -70,6 +70,6 @@ internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventI
         writer.Write(Json);
     });
 
-    public static DecisionRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, forgotten, reader) =>
-        new DecisionRecord(previous, forgotten, new Guid(reader.ReadBytes(16)), reader.ReadInt64(), reader.ReadBytes(reader.ReadInt32())));
+    public static DecisionRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool forgotten, ref PayloadCursor reader) =>
+        new DecisionRecord(previous, forgotten, reader.Guid(), reader.Int64(), reader.Bytes(reader.Int32())));
 }

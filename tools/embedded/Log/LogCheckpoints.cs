@@ -13,8 +13,8 @@ internal sealed record CheckpointRecord(long Previous, string Name, string Value
         writer.Write(Value);
     });
 
-    public static CheckpointRecord Decode(ReadOnlyMemory<byte> payload) =>
-        RecordCodec.Decode(payload, (previous, _, reader) => new CheckpointRecord(previous, reader.ReadString(), reader.ReadString()));
+    public static CheckpointRecord Decode(ReadOnlySpan<byte> payload) =>
+        RecordCodec.Decode(payload, static (long previous, bool _, ref PayloadCursor reader) => new CheckpointRecord(previous, reader.String(), reader.String()));
 }
 
 /// <summary>
@@ -26,7 +26,7 @@ internal sealed class LogCheckpoints(LogCore core) : ICheckpointStore
     private readonly Dictionary<string, (string Value, long Address)> values = new(StringComparer.Ordinal);
 
     /// <summary>A committed record of this store's kind, at open.</summary>
-    public void Replay(LogRecord record) => Apply(CheckpointRecord.Decode(record.Payload), record.Address, replaying: true);
+    public void Replay(LogRecord record) => Apply(CheckpointRecord.Decode(record.Payload.Span), record.Address, replaying: true);
 
     public Task<string?> GetAsync(string name, CancellationToken cancellationToken) =>
         core.Locked(() => values.TryGetValue(name, out var found) ? found.Value : null, cancellationToken);

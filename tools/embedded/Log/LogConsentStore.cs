@@ -20,7 +20,7 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
     public int Count => users.Count;
 
     /// <summary>A committed record of this store's kind, at open.</summary>
-    public void Replay(LogRecord record) => Apply(ConsentRecord.Decode(record.Payload), record.Address, replaying: true);
+    public void Replay(LogRecord record) => Apply(ConsentRecord.Decode(record.Payload.Span), record.Address, replaying: true);
 
     public Task<UserConsent?> GetAsync(string userKey, CancellationToken cancellationToken) =>
         core.Locked(() => Newest(userKey) is { } found ? State(found.Record) : null, cancellationToken);
@@ -49,7 +49,7 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
         var old = new List<(ConsentRecord Record, long Address)>();
         foreach (var entry in core.Log.ReadAll())
         {
-            if (entry.Kind == ConsentRecord.Kind && ConsentRecord.Decode(entry.Payload) is { Forgotten: false } record
+            if (entry.Kind == ConsentRecord.Kind && ConsentRecord.Decode(entry.Payload.Span) is { Forgotten: false } record
                 && record.UpdatedTicks < cutoff.UtcTicks && users.Holds(KeyIndex.Hash(record.UserKey), entry.Address))
             {
                 old.Add((record, entry.Address));
@@ -87,11 +87,6 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
             RegionAt = record.RegionTicks is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : DateTimeOffset.MinValue,
         };
 
-    private ConsentRecord Read(long address)
-    {
-        var record = core.Log.ReadAt(address);
-        return record.Kind == ConsentRecord.Kind
-            ? ConsentRecord.Decode(record.Payload)
-            : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where a consent record was expected.");
-    }
+    /// <summary>The consent record at <paramref name="address"/>, decoded from the log in place (it copies what it keeps).</summary>
+    private ConsentRecord Read(long address) => core.ReadInPlace(address, ConsentRecord.Kind, "a consent record", 0, static (payload, _) => ConsentRecord.Decode(payload));
 }

@@ -60,29 +60,31 @@ internal sealed record InputRecord(
     });
 
     /// <exception cref="InvalidDataException">The payload is not a ledger record.</exception>
-    public static InputRecord Decode(ReadOnlyMemory<byte> payload) => RecordCodec.Decode(payload, (previous, _, reader) =>
+    public static InputRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool _, ref PayloadCursor reader) =>
     {
-        var (seq, messageFrom, source, messageId, messageType) = (reader.ReadInt64(), reader.ReadInt64(), reader.ReadString(), ReadOptional(reader), ReadOptional(reader));
-        var (outcome, reason, detail, quarantine, received) = (reader.ReadString(), ReadOptional(reader), reader.ReadString(), ReadOptional(reader), reader.ReadInt64());
-        var ids = new Guid[Count(reader, payload.Length, 16)];
+        var (seq, messageFrom, source) = (reader.Int64(), reader.Int64(), reader.String());
+        var (messageId, messageType) = (ReadOptional(ref reader), ReadOptional(ref reader));
+        var (outcome, reason) = (reader.String(), ReadOptional(ref reader));
+        var (detail, quarantine, received) = (reader.String(), ReadOptional(ref reader), reader.Int64());
+        var ids = new Guid[Count(ref reader, 16)];
         for (var i = 0; i < ids.Length; i++)
         {
-            ids[i] = new Guid(reader.ReadBytes(16));
+            ids[i] = reader.Guid();
         }
 
-        var flags = new string[Count(reader, payload.Length, 1)];
+        var flags = new string[Count(ref reader, 1)];
         for (var i = 0; i < flags.Length; i++)
         {
-            flags[i] = reader.ReadString();
+            flags[i] = reader.String();
         }
 
-        return new InputRecord(previous, seq, messageFrom, source, messageId, messageType, outcome, reason, detail, quarantine, received, ids, flags, ReadOptional(reader));
+        return new InputRecord(previous, seq, messageFrom, source, messageId, messageType, outcome, reason, detail, quarantine, received, ids, flags, ReadOptional(ref reader));
     });
 
-    private static int Count(BinaryReader reader, int payloadBytes, int bytesEach)
+    private static int Count(ref PayloadCursor reader, int bytesEach)
     {
-        var count = reader.ReadInt32();
-        return count >= 0 && (long)count * bytesEach <= payloadBytes ? count : throw new InvalidDataException("A ledger record counts more entries than it holds.");
+        var count = reader.Int32();
+        return count >= 0 && (long)count * bytesEach <= reader.Remaining ? count : throw new InvalidDataException("A ledger record counts more entries than it holds.");
     }
 
     private static void WriteOptional(BinaryWriter writer, string? value)
@@ -94,7 +96,7 @@ internal sealed record InputRecord(
         }
     }
 
-    private static string? ReadOptional(BinaryReader reader) => reader.ReadBoolean() ? reader.ReadString() : null;
+    private static string? ReadOptional(ref PayloadCursor reader) => reader.Boolean() ? reader.String() : null;
 }
 
 /// <summary>
@@ -119,7 +121,7 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
     public int Count => inputs.Count;
 
     /// <summary>A committed record of this store's kind, at open.</summary>
-    public void Replay(LogRecord record) => Apply(InputRecord.Decode(record.Payload), record.Address, replaying: true);
+    public void Replay(LogRecord record) => Apply(InputRecord.Decode(record.Payload.Span), record.Address, replaying: true);
 
     public Task<LedgerInput?> FindInputAsync(string messageId, CancellationToken cancellationToken) => core.Locked(() =>
         NewestOf(messageId) is { } found ? new LedgerInput(found.Record.Seq, found.Record.Outcome, found.Record.Reason, found.Record.Quarantine) : null,
@@ -295,7 +297,7 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
         long flagged = 0;
         foreach (var entry in core.Log.ReadAll())
         {
-            if (entry.Kind != InputRecord.Kind || InputRecord.Decode(entry.Payload) is not { } input || inputs[(int)input.Seq - 1] != entry.Address)
+            if (entry.Kind != InputRecord.Kind || InputRecord.Decode(entry.Payload.Span) is not { } input || inputs[(int)input.Seq - 1] != entry.Address)
             {
                 continue;
             }
@@ -367,13 +369,8 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
         return fates;
     }
 
-    private InputRecord Read(long address)
-    {
-        var record = core.Log.ReadAt(address);
-        return record.Kind == InputRecord.Kind
-            ? InputRecord.Decode(record.Payload)
-            : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where a ledger entry was expected.");
-    }
+    /// <summary>The ledger entry at <paramref name="address"/>, decoded from the log in place (it copies what it keeps).</summary>
+    private InputRecord Read(long address) => core.ReadInPlace(address, InputRecord.Kind, "a ledger entry", 0, static (payload, _) => InputRecord.Decode(payload));
 
     private enum Fate : byte { None, Delivered, Withdrawn, Quarantined, Withheld }
 

@@ -28,14 +28,14 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         switch (record.Kind)
         {
             case LinkRecords.LinkKind:
-                ApplyLink(LinkRecord.Decode(record.Payload), record.Address, replaying: true);
+                ApplyLink(LinkRecord.Decode(record.Payload.Span), record.Address, replaying: true);
                 break;
             case LinkRecords.WithheldKind:
-                var withheldRecord = WithheldRecord.Decode(record.Payload);
+                var withheldRecord = WithheldRecord.Decode(record.Payload.Span);
                 core.Point(withheld, KeyIndex.Hash(withheldRecord.Key), withheldRecord.Previous, withheldRecord.Forgotten ? 0 : record.Address, replaying: true);
                 break;
             default:
-                var decision = DecisionRecord.Decode(record.Payload);
+                var decision = DecisionRecord.Decode(record.Payload.Span);
                 core.Point(decisions, KeyIndex.Hash(decision.EventId), decision.Previous, decision.Forgotten ? 0 : record.Address, replaying: true);
                 break;
         }
@@ -301,13 +301,13 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     }
 
     /// <summary>The records of <paramref name="kind"/> that <paramref name="which"/> picks and that are still their key's newest (one read of the log).</summary>
-    private List<(T Record, long Address)> Current<T>(byte kind, Func<ReadOnlyMemory<byte>, T> decode, Func<T, bool> which)
+    private List<(T Record, long Address)> Current<T>(byte kind, Func<ReadOnlySpan<byte>, T> decode, Func<T, bool> which)
     {
         var index = kind switch { LinkRecords.LinkKind => links, LinkRecords.WithheldKind => withheld, _ => decisions };
         var found = new List<(T, long)>();
         foreach (var entry in core.Log.ReadAll())
         {
-            if (entry.Kind == kind && decode(entry.Payload) is var record && which(record) && index.Holds(HashOf(record), entry.Address))
+            if (entry.Kind == kind && decode(entry.Payload.Span) is var record && which(record) && index.Holds(HashOf(record), entry.Address))
             {
                 found.Add((record, entry.Address));
             }
@@ -324,11 +324,9 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         _ => throw new ArgumentOutOfRangeException(nameof(record)),
     };
 
-    private T Read<T>(long address, Func<ReadOnlyMemory<byte>, T> decode)
-    {
-        var record = core.Log.ReadAt(address);
-        return record.Kind is LinkRecords.LinkKind or LinkRecords.WithheldKind or LinkRecords.DecisionKind
-            ? decode(record.Payload)
-            : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an identity record was expected.");
-    }
+    /// <summary>The identity record at <paramref name="address"/>, decoded from the log in place (no copy of the record first).</summary>
+    private T Read<T>(long address, Func<ReadOnlySpan<byte>, T> decode) =>
+        core.Log.Read(address, (Decode: decode, Address: address), static (kind, payload, read) => kind is LinkRecords.LinkKind or LinkRecords.WithheldKind or LinkRecords.DecisionKind
+            ? read.Decode(payload)
+            : throw new InvalidDataException($"The state log holds a record of kind {kind} at {read.Address}, where an identity record was expected."));
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace CtMparticle.Embedded.Log;
@@ -114,39 +113,27 @@ internal sealed record OrderRecord(
     /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
     public static OrderRecord Decode(ReadOnlyMemory<byte> payload)
     {
-        var segment = MemoryMarshal.TryGetArray(payload, out var array) ? array : new ArraySegment<byte>(payload.ToArray());
-        using var reader = new BinaryReader(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), Encoding.UTF8);
-        try
+        var reader = Cursor(payload.Span);
+        var (orderId, version, saved, flags, previous) = (reader.String(), reader.Int64(), reader.Int64(), reader.Byte(), reader.Int64());
+        var count = reader.Int32();
+        if (count < 0 || count > reader.Remaining)
         {
-            var orderId = reader.ReadString();
-            var version = reader.ReadInt64();
-            var saved = reader.ReadInt64();
-            var flags = reader.ReadByte();
-            var previous = reader.ReadInt64();
-            var count = reader.ReadInt32();
-            if (count < 0 || count > segment.Count)
-            {
-                throw new InvalidDataException("An order record counts more payments than it holds.");
-            }
-
-            var payments = new PaymentMapping[count];
-            for (var i = 0; i < count; i++)
-            {
-                payments[i] = new PaymentMapping(reader.ReadString(), reader.ReadInt64());
-            }
-
-            var length = reader.ReadInt32();
-            var at = (int)reader.BaseStream.Position;
-            if (length < 0 || at + length != segment.Count)
-            {
-                throw new InvalidDataException("An order record's JSON does not fill the rest of it.");
-            }
-
-            return new OrderRecord(orderId, version, saved, (flags & 1) != 0, (flags & 2) != 0, previous, payments, payload.Slice(at, length));
+            throw new InvalidDataException("An order record counts more payments than it holds.");
         }
-        catch (EndOfStreamException ex)
+
+        var payments = new PaymentMapping[count];
+        for (var i = 0; i < count; i++)
         {
-            throw new InvalidDataException("An order record ends before its fields do.", ex);
+            payments[i] = new PaymentMapping(reader.String(), reader.Int64());
         }
+
+        var length = reader.Int32();
+        var at = reader.Position;
+        if (length < 0 || at + length != payload.Length)
+        {
+            throw new InvalidDataException("An order record's JSON does not fill the rest of it.");
+        }
+
+        return new OrderRecord(orderId, version, saved, (flags & 1) != 0, (flags & 2) != 0, previous, payments, payload.Slice(at, length));
     }
 }

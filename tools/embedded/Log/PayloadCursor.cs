@@ -5,8 +5,8 @@ namespace CtMparticle.Embedded.Log;
 
 /// <summary>
 /// Reads a payload written by <see cref="BinaryWriter"/> (UTF-8 strings after a 7-bit length, little-endian numbers)
-/// in place, for reads of the log that need a field or two (<see cref="StateLog.Read{TState, TResult}"/>) rather
-/// than the whole record. Every step is bounds-checked: a payload that ends early is damage, reported as
+/// from a span: the log's records are decoded with it (no stream and reader per record), and reads that need a field
+/// or two take them in place (<see cref="StateLog.Read{TState, TResult}"/>). Every step is bounds-checked: a payload that ends early is damage, reported as
 /// <see cref="InvalidDataException"/> with <c>what</c> in the message.
 /// </summary>
 internal ref struct PayloadCursor
@@ -23,11 +23,34 @@ internal ref struct PayloadCursor
     /// <summary>How far the cursor has read.</summary>
     public int Position { get; private set; }
 
+    /// <summary>The bytes not read yet.</summary>
+    public readonly int Remaining => payload.Length - Position;
+
     public byte Byte() => Take(1)[0];
+
+    public bool Boolean() => Byte() != 0;
 
     public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(sizeof(int)));
 
     public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(sizeof(long)));
+
+    /// <summary>A string, as <see cref="BinaryWriter.Write(string)"/> wrote it (and <see cref="BinaryReader.ReadString"/> reads it).</summary>
+    public string String() => Encoding.UTF8.GetString(Utf8String());
+
+    /// <summary>A <see cref="System.Guid"/> written as its 16 bytes.</summary>
+    public Guid Guid() => new(Take(16));
+
+    /// <summary>The next <paramref name="count"/> bytes, copied.</summary>
+    public byte[] Bytes(int count) => Take(count).ToArray();
+
+    /// <summary>Refuses a payload with bytes left after its fields.</summary>
+    public readonly void End()
+    {
+        if (Remaining != 0)
+        {
+            throw new InvalidDataException($"{what} holds more than its fields.");
+        }
+    }
 
     /// <summary>A string's UTF-8 bytes, as <see cref="BinaryWriter.Write(string)"/> wrote them.</summary>
     public ReadOnlySpan<byte> Utf8String() => Take(Length7());

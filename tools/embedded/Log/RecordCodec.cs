@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace CtMparticle.Embedded.Log;
@@ -67,18 +66,16 @@ internal static class RecordCodec
     }
 
     /// <exception cref="InvalidDataException">The payload is not such a record.</exception>
-    public static T Decode<T>(ReadOnlyMemory<byte> payload, Func<long, bool, BinaryReader, T> fields)
+    public static T Decode<T>(ReadOnlySpan<byte> payload, FieldsReader<T> fields)
     {
-        var segment = MemoryMarshal.TryGetArray(payload, out var array) ? array : new ArraySegment<byte>(payload.ToArray());
-        using var reader = new BinaryReader(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), Encoding.UTF8);
-        try
-        {
-            var record = fields(reader.ReadInt64(), reader.ReadBoolean(), reader);
-            return reader.BaseStream.Position == segment.Count ? record : throw new InvalidDataException("A record of the log holds more than its fields.");
-        }
-        catch (Exception ex) when (ex is EndOfStreamException or ArgumentException)
-        {
-            throw new InvalidDataException("A record of the log ends before its fields do, or holds a field it cannot.", ex);
-        }
+        var cursor = new PayloadCursor(payload, "A record of the log");
+        var previous = cursor.Int64();
+        var forgotten = cursor.Boolean();
+        var record = fields(previous, forgotten, ref cursor);
+        cursor.End();
+        return record;
     }
 }
+
+/// <summary>Reads a keyed record's own fields (<see cref="RecordCodec.Decode{T}"/>), after the record it replaces and whether it forgets its key.</summary>
+internal delegate T FieldsReader<out T>(long previous, bool forgotten, ref PayloadCursor fields);
