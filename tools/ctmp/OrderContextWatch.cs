@@ -19,12 +19,40 @@ internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContex
     private readonly ConcurrentQueue<Reads> outstanding = new();
     private long saves;
 
-    /// <summary>What one prepare read, from when it began.</summary>
+    /// <summary>
+    /// What one prepare read, from when it began. One per input, so nothing is allocated until a read (most inputs read
+    /// no order context): a concurrent bag here cost every input a finalizable thread-local and a work-stealing queue.
+    /// </summary>
     internal sealed class Reads(long since)
     {
+        private readonly Lock gate = new();
+        private List<string>? keys;
+
         public long Since { get; } = since;
 
-        public ConcurrentBag<string> Keys { get; } = [];
+        public void Add(string key)
+        {
+            lock (gate)
+            {
+                (keys ??= []).Add(key);
+            }
+        }
+
+        public bool Any(Func<string, bool> which)
+        {
+            lock (gate)
+            {
+                foreach (var key in keys ?? [])
+                {
+                    if (which(key))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+        }
     }
 
     /// <summary>Records the reads of the calling flow (a prepare running ahead) from now on, until <see cref="Settled"/>.</summary>
@@ -58,7 +86,7 @@ internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContex
     internal int Held => savedAt.Count;
 
     /// <summary>Whether a context the prepare read (or looked for and missed) was saved after it began.</summary>
-    public bool Changed(Reads reads) => reads.Keys.Any(key => savedAt.TryGetValue(key, out var at) && at > reads.Since);
+    public bool Changed(Reads reads) => reads.Any(key => savedAt.TryGetValue(key, out var at) && at > reads.Since);
 
     public async Task SaveAsync(OrderContext order, CancellationToken cancellationToken)
     {
@@ -80,13 +108,13 @@ internal sealed class OrderContextWatch(IOrderContextStore inner) : IOrderContex
 
     public Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken)
     {
-        Current.Value?.Keys.Add(OrderKey(orderId));
+        Current.Value?.Add(OrderKey(orderId));
         return inner.FindByOrderAsync(orderId, cancellationToken);
     }
 
     public Task<OrderContext?> FindByPaymentAsync(string paymentId, CancellationToken cancellationToken)
     {
-        Current.Value?.Keys.Add(PaymentKey(paymentId));
+        Current.Value?.Add(PaymentKey(paymentId));
         return inner.FindByPaymentAsync(paymentId, cancellationToken);
     }
 
