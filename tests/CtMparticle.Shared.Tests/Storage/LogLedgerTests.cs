@@ -89,7 +89,7 @@ public sealed class LogLedgerTests : IDisposable
     public async Task Checkpoints_SetAgainRolledBackAndReopened_ReadAsSet()
     {
         var directory = Path.Combine(work, "checkpoints");
-        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail))
+        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill))
         {
             Assert.Equal("16", await store.Checkpoints.GetAsync(StoreLayout.CheckpointName, default)); // the layout, recorded at first open
             await store.Checkpoints.SetAsync("consent:reconciled", "a", default);
@@ -102,7 +102,7 @@ public sealed class LogLedgerTests : IDisposable
             Assert.Null(await store.Checkpoints.GetAsync("other", default));
         }
 
-        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail);
+        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
         Assert.Equal("b", await reopened.Checkpoints.GetAsync("consent:reconciled", default));
         Assert.Null(await reopened.Checkpoints.GetAsync("other", default));
     }
@@ -111,15 +111,15 @@ public sealed class LogLedgerTests : IDisposable
     public void Open_WithAnotherPartitionCount_IsRefusedNamingTheSetting_AndASecondOpenOfTheSameStoreIsRefused()
     {
         var directory = Path.Combine(work, "layout");
-        using (LogStore.Open(directory, TimeProvider.System, partitions: 16, tailBytes: LogTests.SmallTail))
+        using (LogStore.Open(directory, TimeProvider.System, partitions: 16, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill))
         {
-            var busy = Assert.Throws<IOException>(() => LogStore.Open(directory, TimeProvider.System, partitions: 16, tailBytes: LogTests.SmallTail));
+            var busy = Assert.Throws<IOException>(() => LogStore.Open(directory, TimeProvider.System, partitions: 16, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill));
             Assert.Contains("open in another process", busy.Message, StringComparison.Ordinal);
         }
 
-        var changed = Assert.Throws<StoreLayoutException>(() => LogStore.Open(directory, TimeProvider.System, partitions: 8, tailBytes: LogTests.SmallTail));
+        var changed = Assert.Throws<StoreLayoutException>(() => LogStore.Open(directory, TimeProvider.System, partitions: 8, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill));
         Assert.Contains("Set Relay:Partitions back to 16", changed.Message, StringComparison.Ordinal);
-        using var again = LogStore.Open(directory, TimeProvider.System, partitions: 16, tailBytes: LogTests.SmallTail); // the refusal left it closed
+        using var again = LogStore.Open(directory, TimeProvider.System, partitions: 16, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill); // the refusal left it closed
     }
 
     private static async Task AssertSameAsync(SqliteStore oracle, LogLedger log, bool inBatch)

@@ -67,7 +67,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
         var directory = Path.Combine(work, "shared");
         var e = new SignedIn(new EventContext(Uuid5.ForEvent("shared-log"), "shared-log", DateTimeOffset.UnixEpoch, EventSource.Storefront, "k", "acme-de",
             new Region("DE"), new UserIds("c-1")), "password");
-        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail))
+        using (var store = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill))
         {
             await store.BeginBatchAsync(default);
             await store.Orders.SaveAsync(Context(1, 2, 0b11, "shared"), default);
@@ -75,7 +75,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
             await store.CommitBatchAsync(default);
         }
 
-        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail);
+        using var reopened = LogStore.Open(directory, TimeProvider.System, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
         Assert.Equal("shared", (await reopened.Orders.FindByPaymentAsync("pay-1", default))!.OrderNumber);
         Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(e, "m-1", default));
         Assert.Equal((1, 1), (reopened.Orders.Count, reopened.Events.Known));

@@ -120,7 +120,7 @@ public sealed class LogSnapshotTests : IDisposable
     [Fact]
     public async Task OneSnapshotAtATime_ASecondIsRefused_AndTheNextAfterTheFirstEndedSeesTheWritesSince()
     {
-        using var store = LogStore.Open(Path.Combine(work, "one"), TimeProvider.System, tailBytes: LogTests.SmallTail);
+        using var store = LogStore.Open(Path.Combine(work, "one"), TimeProvider.System, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
         var consent = new ConsentSnapshot(new Dictionary<string, ConsentPurpose> { ["analytics"] = new(true, Start) });
         var snapshots = store.OpenPushSnapshots();
         await using (await snapshots.BeginAsync(default))

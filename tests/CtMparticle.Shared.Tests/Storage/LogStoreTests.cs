@@ -12,6 +12,12 @@ internal static class LogTests
 {
     /// <summary>A tail of a few records: reads come from memory and from the file alike (and a test opens stores cheaply).</summary>
     public const int SmallTail = 4096;
+
+    /// <summary>
+    /// The largest indexes write their entries to files every few (<see cref="SpillingKeyIndex"/>), so every log store
+    /// test also runs on runs, merges and entries of runs that die and come back with a rollback.
+    /// </summary>
+    public const int SmallSpill = 5;
 }
 
 /// <summary>
@@ -25,7 +31,7 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
     /// <summary>Whether a batch is open on both.</summary>
     public bool InBatch => inBatch;
 
-    public LogStore Log { get; private set; } = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
+    public LogStore Log { get; private set; } = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
 
     /// <summary>Begin, Commit, Rollback (where one applies: nothing otherwise) or Crash, named as the test's step.</summary>
     public async Task BatchStepAsync(string step)
@@ -124,7 +130,7 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
     private void Reopen()
     {
         Log.Dispose();
-        Log = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
+        Log = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
     }
 }
 
@@ -137,7 +143,7 @@ public sealed class LogStoreContractTests : StorageContractTests, IDisposable
     private readonly string folder = Directory.CreateTempSubdirectory("ctmp-log-contract-").FullName;
     private readonly LogStore store;
 
-    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System, tailBytes: LogTests.SmallTail);
+    public LogStoreContractTests() => store = LogStore.Open(folder, TimeProvider.System, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
 
     private protected override IEventStore Events => store.Events;
 
@@ -213,7 +219,7 @@ public sealed class LogEventStoreTests : IDisposable
     {
         var directory = Path.Combine(work, "crash");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
-        using (var store = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail))
+        using (var store = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill))
         {
             await store.BeginBatchAsync(default);
             await store.Events.TryAddAsync(Event(1), "m-1", default);
@@ -224,7 +230,7 @@ public sealed class LogEventStoreTests : IDisposable
             // the process dies here
         }
 
-        using var reopened = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail);
+        using var reopened = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
         Assert.Equal([Event(1).Context.EventId], (await reopened.Events.ReadPendingAsync(10, default)).Select(p => p.EventId));
         Assert.Equal(AddResult.AddedBefore, await reopened.Events.TryAddAsync(Event(1), "m-1", default)); // the redelivery of its message
         Assert.Equal(AddResult.Added, await reopened.Events.TryAddAsync(Event(2), "m-2", default));       // lost with the batch: stored again

@@ -20,9 +20,9 @@ namespace CtMparticle.Embedded.Log;
 /// </para>
 /// One thread at a time.
 /// </summary>
-internal sealed class KeyIndex
+internal sealed class KeyIndex : IKeyIndex
 {
-    private readonly Table table;
+    private Table table;
 
     public KeyIndex(int capacity = 1024) => table = new Table(capacity);
 
@@ -160,6 +160,21 @@ internal sealed class KeyIndex
         return false;
     }
 
+    /// <summary>Every entry, in table order (what <see cref="SpillingKeyIndex"/> writes out before <see cref="Clear"/>).</summary>
+    public IEnumerable<(uint Tag, long Address)> Entries()
+    {
+        for (var i = 0; i < table.Tags.Length; i++)
+        {
+            if (table.Addresses[i] != 0)
+            {
+                yield return (table.Tags[i], table.Addresses[i]);
+            }
+        }
+    }
+
+    /// <summary>Forgets every entry and gives the table back (a new small one takes its place).</summary>
+    public void Clear() => table = new Table(1024);
+
     /// <summary>A key's hash: XxHash3 of its UTF-16 code units, seeded per process so keys cannot be chosen to collide.</summary>
     public static ulong Hash(ReadOnlySpan<char> key) => XxHash3.HashToUInt64(MemoryMarshal.AsBytes(key), Seed);
 
@@ -174,7 +189,7 @@ internal sealed class KeyIndex
     private static readonly long Seed = Random.Shared.NextInt64();
 
     /// <summary>The part of a hash a slot keeps: its low 32 bits.</summary>
-    private static uint Tag(ulong hash) => (uint)hash;
+    public static uint Tag(ulong hash) => (uint)hash;
 
     /// <summary>The table: parallel arrays of tags and addresses (address 0: an empty slot; a log address is never 0).</summary>
     private sealed class Table

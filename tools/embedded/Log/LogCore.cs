@@ -16,9 +16,17 @@ internal sealed class LogCore : IDisposable
 
     // While a push beside the ingest reads as of a snapshot (ADR 0007, step 5): the end of the log it reads up to, and
     // every index entry removed since (a forgetting), whose chain of records a read as of the snapshot still follows.
-    private readonly List<(KeyIndex Index, ulong Hash, long From)> removedSinceSnapshot = [];
+    private readonly List<(IKeyIndex Index, ulong Hash, long From)> removedSinceSnapshot = [];
+    private readonly List<SpillingKeyIndex> spilling = [];
+    private readonly string indexFolder;
+    private readonly int spillAt;
 
-    private LogCore(StateLog log) => Log = log;
+    private LogCore(StateLog log, string indexFolder, int spillAt)
+    {
+        Log = log;
+        this.indexFolder = indexFolder;
+        this.spillAt = spillAt;
+    }
 
     public StateLog Log { get; }
 
@@ -33,8 +41,33 @@ internal sealed class LogCore : IDisposable
     /// <summary>After a batch was rolled back (under the lock).</summary>
     public event Action? RolledBack;
 
-    public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes, int tailBytes = StateLog.DefaultTailBytes) =>
-        new(StateLog.Open(directory, segmentBytes, tailBytes));
+    /// <param name="spillAt">Entries the largest indexes hold in memory before they write them to a file (<see cref="SpillingKeyIndex"/>).</param>
+    public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes, int tailBytes = StateLog.DefaultTailBytes,
+        int spillAt = SpillingKeyIndex.DefaultSpillAt)
+    {
+        // The spilled indexes' files of a previous process are stale: every index is rebuilt from the log below.
+        var indexFolder = Path.Combine(directory, IndexFolder);
+        if (Directory.Exists(indexFolder))
+        {
+            Directory.Delete(indexFolder, recursive: true);
+        }
+
+        return new(StateLog.Open(directory, segmentBytes, tailBytes), indexFolder, spillAt);
+    }
+
+    /// <summary>The store folder's subfolder where the largest indexes write what they hold no longer in memory.</summary>
+    public const string IndexFolder = "index";
+
+    /// <summary>
+    /// An index for a store whose keys are many and mostly never asked for again (event ids, message ids, decisions):
+    /// its older entries are written to files in <see cref="IndexFolder"/>, deleted when the log is disposed.
+    /// </summary>
+    public SpillingKeyIndex SpillingIndex(string name)
+    {
+        var index = new SpillingKeyIndex(indexFolder, name, spillAt);
+        spilling.Add(index);
+        return index;
+    }
 
     /// <summary>
     /// Hands every committed record to the store of its kind, in log order (at open, before any operation). A kind no
@@ -121,7 +154,7 @@ internal sealed class LogCore : IDisposable
     /// that had no record then, or a forgetting, gives none.
     /// </summary>
     /// <param name="read">Reads a record: whether its key is one asked for, the record, the record it replaces (0: none), whether it forgets the key.</param>
-    public List<(T Record, long Address)> AsOf<T>(KeyIndex index, ulong hash, Func<long, (bool IsKey, T Record, long Previous, bool Forgotten)> read)
+    public List<(T Record, long Address)> AsOf<T>(IKeyIndex index, ulong hash, Func<long, (bool IsKey, T Record, long Previous, bool Forgotten)> read)
     {
         var end = SnapshotEnd == 0 ? Log.End : SnapshotEnd;
         var found = new List<(T Record, long Address)>();
@@ -144,7 +177,7 @@ internal sealed class LogCore : IDisposable
         return found;
     }
 
-    private IEnumerable<long> Candidates(KeyIndex index, ulong hash)
+    private IEnumerable<long> Candidates(IKeyIndex index, ulong hash)
     {
         foreach (var address in index.All(hash))
         {
@@ -179,7 +212,7 @@ internal sealed class LogCore : IDisposable
     /// for a rollback.
     /// </summary>
     /// <exception cref="InvalidDataException">No entry holds <paramref name="from"/>: the log names a record that is not a key's newest.</exception>
-    public void Point(KeyIndex index, ulong hash, long from, long to, bool replaying)
+    public void Point(IKeyIndex index, ulong hash, long from, long to, bool replaying)
     {
         if (from == 0)
         {
@@ -263,6 +296,15 @@ internal sealed class LogCore : IDisposable
     public void Dispose()
     {
         Log.Dispose(); // an open batch is dropped, as a crash would drop it
+        foreach (var index in spilling)
+        {
+            index.Dispose();
+        }
+
+        if (Directory.Exists(indexFolder) && !Directory.EnumerateFileSystemEntries(indexFolder).Any())
+        {
+            Directory.Delete(indexFolder);
+        }
     }
 
     private void Commit()

@@ -24,7 +24,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     private readonly InFlightJournal journal;
     private readonly TimeProvider time;
     private readonly int partitions;
-    private readonly KeyIndex events = new();
+    private readonly SpillingKeyIndex events;
     private readonly Dictionary<Guid, Slot> outbox = [];
     private readonly SortedSet<(long Enqueued, Guid Id)> order = [];
     private readonly Dictionary<Guid, long> parked = []; // event id → its newest (parked) record
@@ -35,6 +35,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     public LogEventStore(LogCore core, InFlightJournal journal, TimeProvider time, int partitions)
     {
         this.core = core;
+        events = core.SpillingIndex("events");
         this.journal = journal;
         this.time = time;
         this.partitions = partitions;

@@ -112,7 +112,7 @@ internal sealed record InputRecord(
 internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider time) : IRunLedger
 {
     private readonly List<long> inputs = []; // seq - 1 → the entry's newest record
-    private readonly KeyIndex messages = new();
+    private readonly SpillingKeyIndex messages = core.SpillingIndex("messages");
     private readonly Dictionary<long, string> quarantinedAs = [];
     private readonly Dictionary<string, SortedSet<long>> quarantined = new(StringComparer.Ordinal);
     private ReportScan? report;

@@ -15,7 +15,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
 {
     private readonly KeyIndex links = new();
     private readonly KeyIndex withheld = new();
-    private readonly KeyIndex decisions = new();
+    private readonly SpillingKeyIndex decisions = core.SpillingIndex("decisions");
     private readonly HashLists byCustomer = new();
     private readonly HashLists byIdentifier = new();
 
@@ -303,7 +303,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     /// <summary>The records of <paramref name="kind"/> that <paramref name="which"/> picks and that are still their key's newest (one read of the log).</summary>
     private List<(T Record, long Address)> Current<T>(byte kind, Func<ReadOnlySpan<byte>, T> decode, Func<T, bool> which)
     {
-        var index = kind switch { LinkRecords.LinkKind => links, LinkRecords.WithheldKind => withheld, _ => decisions };
+        IKeyIndex index = kind switch { LinkRecords.LinkKind => links, LinkRecords.WithheldKind => withheld, _ => decisions };
         var found = new List<(T, long)>();
         foreach (var entry in core.Log.ReadAll())
         {

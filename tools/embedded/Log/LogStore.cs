@@ -60,7 +60,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// <exception cref="IOException">Another process has the store open.</exception>
     /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
-        int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true)
+        int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true, int spillAt = SpillingKeyIndex.DefaultSpillAt)
     {
         Directory.CreateDirectory(directory);
         var lockFile = Lock(directory);
@@ -68,7 +68,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
         LogEventStore? events = null;
         try
         {
-            core = LogCore.Open(directory, segmentBytes, tailBytes);
+            core = LogCore.Open(directory, segmentBytes, tailBytes, spillAt);
             events = new LogEventStore(core, InFlightJournal.Open(System.IO.Path.Combine(directory, "state.db")), time, partitions);
             var ledger = new LogLedger(core, events, time);
             var orders = new LogOrderContextStore(core, time);

@@ -1,0 +1,427 @@
+using System.Buffers.Binary;
+using Microsoft.Win32.SafeHandles;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// An index of ADR 0007 whose older entries live in files, not in the process's memory: the next memory step of
+/// docs/performance.md. At 1,000,000 deliveries the three largest indexes (event ids, the ledger's message ids,
+/// identity decisions) held some 2.7 million entries in about 50 MB of tables, most of them keys that are never asked
+/// for again, while 300 MB leaves the whole state some 60 MB.
+/// <para>
+/// New entries go into an in-memory <see cref="KeyIndex"/>. When it holds <see cref="SpillAt"/> entries they are
+/// sorted by hash tag and written to a file of their own (a run), and the table starts again small. A run is never
+/// changed: an entry of a run that is moved or removed is marked dead (by its address, which no other entry holds) and
+/// its new address, if any, goes into memory. Two runs of similar size are merged into one, dead entries dropped, so a
+/// spilled index of n entries has about log2(n / <see cref="SpillAt"/>) runs.
+/// </para>
+/// <para>
+/// A run's file is read with <c>pread</c>, through the operating system's page cache, which is not the process's
+/// resident memory (as SQLite's pages are not). In memory each run keeps a Bloom filter of its tags (10 bits an entry,
+/// about 1 % false positives) and the first tag of each 4 KB block: about 1.3 bytes an entry against 16–24 in the
+/// table. Most keys are new when they arrive (events, message ids), so the filters spare nearly every look-up any
+/// read. The files need no crash safety: the indexes are rebuilt from the log at every open, which deletes what a
+/// previous process left in the folder.
+/// </para>
+/// One thread at a time (the log's lock).
+/// </summary>
+internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
+{
+    /// <summary>Entries held in memory before they are written to a run, unless told otherwise.</summary>
+    public const int DefaultSpillAt = 1 << 16;
+
+    private const int EntryBytes = 12; // tag (4) and address (8), little-endian
+    private const int BlockBytes = 4096;
+    private const int EntriesPerBlock = BlockBytes / EntryBytes; // 341; a block's last 4 bytes are unused
+
+    private readonly string folder;
+    private readonly string name;
+    private readonly KeyIndex memory = new();
+    private readonly List<Run> runs = []; // oldest first
+    private readonly HashSet<long> dead = [];
+    private readonly byte[] block = new byte[BlockBytes];
+    private int nextRun = 1;
+    private long spilled; // entries in runs, dead ones included
+
+    /// <param name="folder">Where the runs are written (created when needed).</param>
+    /// <param name="name">The index's name, the start of its runs' file names.</param>
+    /// <param name="spillAt">Entries held in memory before they are written to a run.</param>
+    public SpillingKeyIndex(string folder, string name, int spillAt = DefaultSpillAt)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(spillAt, 1);
+        this.folder = folder;
+        this.name = name;
+        SpillAt = spillAt;
+    }
+
+    public int SpillAt { get; }
+
+    /// <summary>Runs on disk now.</summary>
+    public int Runs => runs.Count;
+
+    public int Count => (int)(memory.Count + spilled - dead.Count);
+
+    public long TableBytes => memory.TableBytes + runs.Sum(r => r.MemoryBytes) + dead.Count * 24L;
+
+    public long Find<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
+    {
+        if (memory.Find(hash, state, isKey) is var found and not 0)
+        {
+            return found;
+        }
+
+        var tag = KeyIndex.Tag(hash);
+        for (var r = runs.Count - 1; r >= 0; r--)
+        {
+            if (!runs[r].MayHold(tag))
+            {
+                continue;
+            }
+
+            foreach (var address in Read(runs[r], tag))
+            {
+                if (!dead.Contains(address) && isKey(state, address))
+                {
+                    return address;
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    public void Insert(ulong hash, long address)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(address, 0);
+        Add(hash, address);
+    }
+
+    public bool Move(ulong hash, long from, long to)
+    {
+        if (to == 0 || dead.Count == 0 || !dead.Contains(to))
+        {
+            if (memory.Move(hash, from, to))
+            {
+                return true;
+            }
+        }
+        else if (memory.Move(hash, from, 0))
+        {
+            Add(hash, to);
+            return true;
+        }
+
+        if (!InRuns(hash, from))
+        {
+            return false;
+        }
+
+        dead.Add(from);
+        if (to != 0)
+        {
+            Add(hash, to);
+        }
+
+        return true;
+    }
+
+    public List<long> All(ulong hash)
+    {
+        var found = memory.All(hash);
+        var tag = KeyIndex.Tag(hash);
+        foreach (var run in runs)
+        {
+            if (run.MayHold(tag))
+            {
+                found.AddRange(Read(run, tag).Where(a => !dead.Contains(a)));
+            }
+        }
+
+        return found;
+    }
+
+    public bool Holds(ulong hash, long address) => memory.Holds(hash, address) || InRuns(hash, address);
+
+    public void Dispose()
+    {
+        foreach (var run in runs)
+        {
+            run.Delete();
+        }
+
+        runs.Clear();
+    }
+
+    private bool InRuns(ulong hash, long address)
+    {
+        if (dead.Contains(address))
+        {
+            return false;
+        }
+
+        var tag = KeyIndex.Tag(hash);
+        foreach (var run in runs)
+        {
+            if (run.MayHold(tag) && Read(run, tag).Contains(address))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>An entry into memory, or back to life in its run when it is one that was marked dead (a rollback's undo).</summary>
+    private void Add(ulong hash, long address)
+    {
+        if (dead.Count > 0 && dead.Remove(address))
+        {
+            return;
+        }
+
+        memory.Insert(hash, address);
+        if (memory.Count >= SpillAt)
+        {
+            Spill();
+        }
+    }
+
+    /// <summary>The addresses of a run's entries with <paramref name="tag"/>: the block where they begin, and the next ones while they go on.</summary>
+    private List<long> Read(Run run, uint tag)
+    {
+        var found = new List<long>(1);
+        var first = Math.Max(0, LowerBound(run.FirstTags, tag) - 1);
+        for (var b = first; b < run.FirstTags.Length && (b == first || run.FirstTags[b] <= tag); b++)
+        {
+            var entries = run.EntriesIn(b);
+            var read = RandomAccess.Read(run.Handle, block.AsSpan(0, entries * EntryBytes), (long)b * BlockBytes);
+            if (read != entries * EntryBytes)
+            {
+                throw new IOException($"The index run {run.Path} is shorter than it was written: it was changed by something else.");
+            }
+
+            for (var i = 0; i < entries; i++)
+            {
+                var entryTag = BinaryPrimitives.ReadUInt32LittleEndian(block.AsSpan(i * EntryBytes));
+                if (entryTag == tag)
+                {
+                    found.Add(BinaryPrimitives.ReadInt64LittleEndian(block.AsSpan(i * EntryBytes + 4)));
+                }
+                else if (entryTag > tag)
+                {
+                    return found;
+                }
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The first block whose first tag is at least <paramref name="tag"/> (the count when none is).</summary>
+    private static int LowerBound(uint[] firstTags, uint tag)
+    {
+        int low = 0, high = firstTags.Length;
+        while (low < high)
+        {
+            var middle = (low + high) >>> 1;
+            if (firstTags[middle] < tag)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low;
+    }
+
+    /// <summary>Writes memory's entries to a new run, then merges the newest runs while the newer is at least half the older.</summary>
+    private void Spill()
+    {
+        var entries = memory.Entries().ToArray();
+        Array.Sort(entries);
+        runs.Add(Write(entries.Length, Sorted(entries)));
+        spilled += entries.Length;
+        memory.Clear();
+        while (runs.Count >= 2 && runs[^1].Count * 2 >= runs[^2].Count)
+        {
+            var (older, newer) = (runs[^2], runs[^1]);
+            runs.RemoveRange(runs.Count - 2, 2);
+            var dropped = 0;
+            var merged = Write(older.Count + newer.Count, Merge(Scan(older), Scan(newer)).Where(e =>
+            {
+                if (dead.Count > 0 && dead.Remove(e.Address))
+                {
+                    dropped++;
+                    return false;
+                }
+
+                return true;
+            }));
+            spilled -= dropped;
+            older.Delete();
+            newer.Delete();
+            runs.Add(merged);
+        }
+
+        static IEnumerable<(uint Tag, long Address)> Sorted((uint Tag, long Address)[] entries)
+        {
+            foreach (var entry in entries)
+            {
+                yield return entry;
+            }
+        }
+    }
+
+    private static IEnumerable<(uint Tag, long Address)> Merge(IEnumerable<(uint Tag, long Address)> a, IEnumerable<(uint Tag, long Address)> b)
+    {
+        using var left = a.GetEnumerator();
+        using var right = b.GetEnumerator();
+        var (hasLeft, hasRight) = (left.MoveNext(), right.MoveNext());
+        while (hasLeft || hasRight)
+        {
+            if (hasLeft && (!hasRight || left.Current.CompareTo(right.Current) <= 0))
+            {
+                yield return left.Current;
+                hasLeft = left.MoveNext();
+            }
+            else
+            {
+                yield return right.Current;
+                hasRight = right.MoveNext();
+            }
+        }
+    }
+
+    /// <summary>A run's entries in order, read block by block.</summary>
+    private static IEnumerable<(uint Tag, long Address)> Scan(Run run)
+    {
+        var buffer = new byte[BlockBytes];
+        for (var b = 0; b < run.FirstTags.Length; b++)
+        {
+            var entries = run.EntriesIn(b);
+            if (RandomAccess.Read(run.Handle, buffer.AsSpan(0, entries * EntryBytes), (long)b * BlockBytes) != entries * EntryBytes)
+            {
+                throw new IOException($"The index run {run.Path} is shorter than it was written: it was changed by something else.");
+            }
+
+            for (var i = 0; i < entries; i++)
+            {
+                yield return (BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(i * EntryBytes)), BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(i * EntryBytes + 4)));
+            }
+        }
+    }
+
+    /// <summary>Writes sorted entries (at most <paramref name="capacity"/>) to a new run file, with its filter and block tags.</summary>
+    private Run Write(long capacity, IEnumerable<(uint Tag, long Address)> sorted)
+    {
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, $"{name}.{nextRun++}.run");
+        var bloom = new Bloom(capacity);
+        var firstTags = new List<uint>();
+        var count = 0;
+        var buffer = new byte[BlockBytes];
+        using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16))
+        {
+            var inBlock = 0;
+            foreach (var (tag, address) in sorted)
+            {
+                if (inBlock == 0)
+                {
+                    firstTags.Add(tag);
+                }
+
+                BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(inBlock * EntryBytes), tag);
+                BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(inBlock * EntryBytes + 4), address);
+                bloom.Add(tag);
+                count++;
+                if (++inBlock == EntriesPerBlock)
+                {
+                    file.Write(buffer);
+                    inBlock = 0;
+                }
+            }
+
+            if (inBlock > 0)
+            {
+                file.Write(buffer.AsSpan(0, inBlock * EntryBytes));
+            }
+        }
+
+        return new Run(path, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete), count, [.. firstTags], bloom);
+    }
+
+    /// <summary>One run: its file, open for reading, its entry count, the first tag of each block, and its filter.</summary>
+    private sealed class Run(string path, SafeFileHandle handle, int count, uint[] firstTags, Bloom bloom)
+    {
+        public string Path { get; } = path;
+
+        public SafeFileHandle Handle { get; } = handle;
+
+        public int Count { get; } = count;
+
+        public uint[] FirstTags { get; } = firstTags;
+
+        public long MemoryBytes => FirstTags.Length * sizeof(uint) + bloom.Bytes;
+
+        public bool MayHold(uint tag) => bloom.MayHold(tag);
+
+        public int EntriesIn(int block) => block < FirstTags.Length - 1 ? EntriesPerBlock : Count - block * EntriesPerBlock;
+
+        public void Delete()
+        {
+            Handle.Dispose();
+            File.Delete(Path);
+        }
+    }
+
+    /// <summary>A Bloom filter of tags: about 10 bits and 7 probes an entry (about 1 % false positives).</summary>
+    private sealed class Bloom
+    {
+        private const int Probes = 7;
+        private readonly ulong[] bits;
+        private readonly ulong size;
+
+        public Bloom(long entries)
+        {
+            size = (ulong)Math.Max(64, entries * 10);
+            bits = new ulong[(size + 63) / 64];
+        }
+
+        public long Bytes => bits.LongLength * sizeof(ulong);
+
+        public void Add(uint tag)
+        {
+            var (h1, h2) = Hashes(tag);
+            for (var i = 0UL; i < Probes; i++)
+            {
+                var bit = (h1 + i * h2) % size;
+                bits[bit >> 6] |= 1UL << (int)(bit & 63);
+            }
+        }
+
+        public bool MayHold(uint tag)
+        {
+            var (h1, h2) = Hashes(tag);
+            for (var i = 0UL; i < Probes; i++)
+            {
+                var bit = (h1 + i * h2) % size;
+                if ((bits[bit >> 6] & (1UL << (int)(bit & 63))) == 0)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        // A tag is already hash bits (XxHash3's, seeded per process); mixing it gives the second probe stride.
+        private static (ulong, ulong) Hashes(uint tag)
+        {
+            var mixed = tag * 0x9E3779B97F4A7C15UL;
+            return (tag, (mixed >> 32) | 1);
+        }
+    }
+}
