@@ -121,6 +121,38 @@ public sealed class SpillingKeyIndexTests : IDisposable
     }
 
     [Fact]
+    public void ASpillThatCannotBeWritten_KeepsTheEntriesInMemory_AndIsTriedAgainLater()
+    {
+        // The runs' folder cannot be made (a file is in its place): the index goes on in memory, losing nothing.
+        Directory.CreateDirectory(folder);
+        var blocked = Path.Combine(folder, "blocked");
+        File.WriteAllText(blocked, "not a folder");
+        using var index = new SpillingKeyIndex(blocked, "events", spillAt: 4);
+        var oracle = new KeyIndex();
+        for (var i = 1; i <= 10; i++)
+        {
+            index.Insert(Hash(i, 41), StateLog.Address(1, i));
+            oracle.Insert(Hash(i, 41), StateLog.Address(1, i));
+        }
+
+        Assert.Equal(0, index.Runs);
+        Assert.True(index.Move(Hash(3, 41), StateLog.Address(1, 3), StateLog.Address(1, 33)));
+        oracle.Move(Hash(3, 41), StateLog.Address(1, 3), StateLog.Address(1, 33));
+
+        // The disk is back: the next spill writes everything held.
+        File.Delete(blocked);
+        for (var i = 11; i <= 20; i++)
+        {
+            index.Insert(Hash(i, 41), StateLog.Address(1, i));
+            oracle.Insert(Hash(i, 41), StateLog.Address(1, i));
+        }
+
+        Assert.True(index.Runs >= 1);
+        Assert.Equal(oracle.Count, index.Count);
+        Assert.All(Enumerable.Range(1, 20), i => Assert.Equal(oracle.All(Hash(i, 41)).Order(), index.All(Hash(i, 41)).Order()));
+    }
+
+    [Fact]
     public void AMillionKeys_SpilledToRuns_AreEachFoundAndHoldLittleMemory()
     {
         using var index = new SpillingKeyIndex(folder, "events");

@@ -42,6 +42,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
     private readonly byte[] block = new byte[BlockBytes];
     private int nextRun = 1;
     private long spilled; // entries in runs, dead ones included
+    private int spillWhen; // memory's entry count at which to spill next (later after a failed write)
 
     /// <param name="folder">Where the runs are written (created when needed).</param>
     /// <param name="name">The index's name, the start of its runs' file names.</param>
@@ -52,6 +53,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         this.folder = folder;
         this.name = name;
         SpillAt = spillAt;
+        spillWhen = spillAt;
     }
 
     public int SpillAt { get; }
@@ -180,7 +182,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         }
 
         memory.Insert(hash, address);
-        if (memory.Count >= SpillAt)
+        if (memory.Count >= spillWhen)
         {
             Spill();
         }
@@ -237,41 +239,48 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         return low;
     }
 
-    /// <summary>Writes memory's entries to a new run, then merges the newest runs while the newer is at least half the older.</summary>
+    /// <summary>
+    /// Writes memory's entries to a new run, then merges the newest runs while the newer is at least half the older.
+    /// Nothing changes until a file is written whole: a write that fails (a full disk) leaves the entries where they
+    /// were, in memory or in the runs merged, and the spill is tried again after <see cref="SpillAt"/> more entries.
+    /// The failure is not the caller's: its change of the index is made either way, and its log record stands.
+    /// </summary>
     private void Spill()
     {
-        var entries = memory.Entries().ToArray();
-        Array.Sort(entries);
-        runs.Add(Write(entries.Length, Sorted(entries)));
-        spilled += entries.Length;
-        memory.Clear();
-        while (runs.Count >= 2 && runs[^1].Count * 2 >= runs[^2].Count)
+        try
         {
-            var (older, newer) = (runs[^2], runs[^1]);
-            runs.RemoveRange(runs.Count - 2, 2);
-            var dropped = 0;
-            var merged = Write(older.Count + newer.Count, Merge(Scan(older), Scan(newer)).Where(e =>
+            var entries = memory.Entries().ToArray();
+            Array.Sort(entries);
+            runs.Add(Write(entries.Length, entries));
+            spilled += entries.Length;
+            memory.Clear();
+            while (runs.Count >= 2 && runs[^1].Count * 2 >= runs[^2].Count)
             {
-                if (dead.Count > 0 && dead.Remove(e.Address))
+                var (older, newer) = (runs[^2], runs[^1]);
+                var dropped = new List<long>();
+                var merged = Write(older.Count + newer.Count, Merge(Scan(older), Scan(newer)).Where(e =>
                 {
-                    dropped++;
-                    return false;
-                }
+                    if (dead.Count > 0 && dead.Contains(e.Address))
+                    {
+                        dropped.Add(e.Address);
+                        return false;
+                    }
 
-                return true;
-            }));
-            spilled -= dropped;
-            older.Delete();
-            newer.Delete();
-            runs.Add(merged);
-        }
-
-        static IEnumerable<(uint Tag, long Address)> Sorted((uint Tag, long Address)[] entries)
-        {
-            foreach (var entry in entries)
-            {
-                yield return entry;
+                    return true;
+                }));
+                runs.RemoveRange(runs.Count - 2, 2);
+                runs.Add(merged);
+                dead.ExceptWith(dropped);
+                spilled -= dropped.Count;
+                older.Delete();
+                newer.Delete();
             }
+
+            spillWhen = SpillAt;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            spillWhen = memory.Count + SpillAt;
         }
     }
 
@@ -323,8 +332,9 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         var firstTags = new List<uint>();
         var count = 0;
         var buffer = new byte[BlockBytes];
-        using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16))
+        try
         {
+            using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
             var inBlock = 0;
             foreach (var (tag, address) in sorted)
             {
@@ -348,6 +358,11 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
             {
                 file.Write(buffer.AsSpan(0, inBlock * EntryBytes));
             }
+        }
+        catch
+        {
+            File.Delete(path);
+            throw;
         }
 
         return new Run(path, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete), count, [.. firstTags], bloom);
