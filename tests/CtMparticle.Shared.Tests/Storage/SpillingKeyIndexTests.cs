@@ -6,8 +6,9 @@ namespace CtMparticle.Tests.Storage;
 /// <summary>
 /// The index that writes its older entries to files (<see cref="SpillingKeyIndex"/>) against the in-memory
 /// <see cref="KeyIndex"/> as its oracle, on random runs of the operations the log's stores use (new entries, moves to a
-/// newer record, removals, and a rollback's undo of each), with keys sharing a few hashes and a spill every 1 to 8
-/// entries, so entries pass from memory to runs, runs merge, and entries of runs die and come back to life.
+/// newer record, removals, and a rollback's undo of each, after which the log gives the freed address to the next
+/// record, of any key), with keys sharing a few hashes and a spill every 1 to 8 entries, so entries pass from memory to
+/// runs, runs merge, and entries of runs die and come back to life.
 /// </summary>
 public sealed class SpillingKeyIndexTests : IDisposable
 {
@@ -63,10 +64,13 @@ public sealed class SpillingKeyIndexTests : IDisposable
 
                         break;
                     case 2 when undo is { } last:
-                        // A rollback: the last change undone (an entry of a run marked dead comes back to life).
+                        // A rollback: the last change undone (an entry of a run marked dead comes back to life). The
+                        // log is cut back, so the next record takes the freed address again, for any key.
                         last.Index();
                         last.Oracle();
+                        var freed = newest.GetValueOrDefault(last.Key);
                         newest[last.Key] = last.Address;
+                        next = freed == next ? next - 1 : next;
                         undo = null;
                         break;
                     case 3:

@@ -11,9 +11,10 @@ namespace CtMparticle.Embedded.Log;
 /// <para>
 /// New entries go into an in-memory <see cref="KeyIndex"/>. When it holds <see cref="SpillAt"/> entries they are
 /// sorted by hash tag and written to a file of their own (a run), and the table starts again small. A run is never
-/// changed: an entry of a run that is moved or removed is marked dead (by its address, which no other entry holds) and
-/// its new address, if any, goes into memory. Two runs of similar size are merged into one, dead entries dropped, so a
-/// spilled index of n entries has about log2(n / <see cref="SpillAt"/>) runs.
+/// changed: an entry of a run that is moved or removed is marked dead (by its tag and address: a rollback frees an
+/// address, which the log then gives to another record) and its new address, if any, goes into memory. Two runs of
+/// similar size are merged into one, dead entries dropped, so a spilled index of n entries has about
+/// log2(n / <see cref="SpillAt"/>) runs.
 /// </para>
 /// <para>
 /// A run's file is read with <c>pread</c>, through the operating system's page cache, which is not the process's
@@ -38,7 +39,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
     private readonly string name;
     private readonly KeyIndex memory = new();
     private readonly List<Run> runs = []; // oldest first
-    private readonly HashSet<long> dead = [];
+    private readonly HashSet<(uint Tag, long Address)> dead = []; // entries of runs moved or removed since
     private readonly byte[] block = new byte[BlockBytes];
     private int nextRun = 1;
     private long spilled; // entries in runs, dead ones included
@@ -63,7 +64,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
 
     public int Count => (int)(memory.Count + spilled - dead.Count);
 
-    public long TableBytes => memory.TableBytes + runs.Sum(r => r.MemoryBytes) + dead.Count * 24L;
+    public long TableBytes => memory.TableBytes + runs.Sum(r => r.MemoryBytes) + dead.Count * 32L;
 
     public long Find<TState>(ulong hash, TState state, Func<TState, long, bool> isKey)
     {
@@ -82,7 +83,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
 
             foreach (var address in Read(runs[r], tag))
             {
-                if (!dead.Contains(address) && isKey(state, address))
+                if (!dead.Contains((tag, address)) && isKey(state, address))
                 {
                     return address;
                 }
@@ -100,7 +101,8 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
 
     public bool Move(ulong hash, long from, long to)
     {
-        if (to == 0 || dead.Count == 0 || !dead.Contains(to))
+        var tag = KeyIndex.Tag(hash);
+        if (to == 0 || dead.Count == 0 || !dead.Contains((tag, to)))
         {
             if (memory.Move(hash, from, to))
             {
@@ -118,7 +120,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
             return false;
         }
 
-        dead.Add(from);
+        dead.Add((tag, from));
         if (to != 0)
         {
             Add(hash, to);
@@ -135,7 +137,7 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         {
             if (run.MayHold(tag))
             {
-                found.AddRange(Read(run, tag).Where(a => !dead.Contains(a)));
+                found.AddRange(Read(run, tag).Where(a => !dead.Contains((tag, a))));
             }
         }
 
@@ -156,12 +158,12 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
 
     private bool InRuns(ulong hash, long address)
     {
-        if (dead.Contains(address))
+        var tag = KeyIndex.Tag(hash);
+        if (dead.Contains((tag, address)))
         {
             return false;
         }
 
-        var tag = KeyIndex.Tag(hash);
         foreach (var run in runs)
         {
             if (run.MayHold(tag) && Read(run, tag).Contains(address))
@@ -173,10 +175,13 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         return false;
     }
 
-    /// <summary>An entry into memory, or back to life in its run when it is one that was marked dead (a rollback's undo).</summary>
+    /// <summary>
+    /// An entry into memory, or back to life in its run when that very entry (tag and address) was marked dead: a
+    /// rollback's undo, or a record the log appended at an address a rollback freed, whose entry is the same pair.
+    /// </summary>
     private void Add(ulong hash, long address)
     {
-        if (dead.Count > 0 && dead.Remove(address))
+        if (dead.Count > 0 && dead.Remove((KeyIndex.Tag(hash), address)))
         {
             return;
         }
@@ -257,12 +262,12 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
             while (runs.Count >= 2 && runs[^1].Count * 2 >= runs[^2].Count)
             {
                 var (older, newer) = (runs[^2], runs[^1]);
-                var dropped = new List<long>();
+                var dropped = new List<(uint, long)>();
                 var merged = Write(older.Count + newer.Count, Merge(Scan(older), Scan(newer)).Where(e =>
                 {
-                    if (dead.Count > 0 && dead.Contains(e.Address))
+                    if (dead.Count > 0 && dead.Contains(e))
                     {
-                        dropped.Add(e.Address);
+                        dropped.Add(e);
                         return false;
                     }
 
