@@ -6,8 +6,8 @@ namespace CtMparticle.Embedded.Log;
 /// <summary>
 /// Reads a payload written by <see cref="BinaryWriter"/> (UTF-8 strings after a 7-bit length, little-endian numbers)
 /// from a span: the log's records are decoded with it (no stream and reader per record), and reads that need a field
-/// or two take them in place (<see cref="StateLog.Read{TState, TResult}"/>). Every step is bounds-checked: a payload that ends early is damage, reported as
-/// <see cref="InvalidDataException"/> with <c>what</c> in the message.
+/// or two take them in place (<see cref="StateLog.Read{TState, TResult}"/>). Every step is bounds-checked: a payload
+/// that ends early is damage, reported as <see cref="InvalidDataException"/> with <c>what</c> in the message.
 /// </summary>
 internal ref struct PayloadCursor
 {

@@ -200,19 +200,13 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         var first = Math.Max(0, LowerBound(run.FirstTags, tag) - 1);
         for (var b = first; b < run.FirstTags.Length && (b == first || run.FirstTags[b] <= tag); b++)
         {
-            var entries = run.EntriesIn(b);
-            var read = RandomAccess.Read(run.Handle, block.AsSpan(0, entries * EntryBytes), (long)b * BlockBytes);
-            if (read != entries * EntryBytes)
-            {
-                throw new IOException($"The index run {run.Path} is shorter than it was written: it was changed by something else.");
-            }
-
+            var entries = run.ReadBlock(b, block);
             for (var i = 0; i < entries; i++)
             {
-                var entryTag = BinaryPrimitives.ReadUInt32LittleEndian(block.AsSpan(i * EntryBytes));
+                var (entryTag, address) = Run.Entry(block, i);
                 if (entryTag == tag)
                 {
-                    found.Add(BinaryPrimitives.ReadInt64LittleEndian(block.AsSpan(i * EntryBytes + 4)));
+                    found.Add(address);
                 }
                 else if (entryTag > tag)
                 {
@@ -315,15 +309,10 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
         var buffer = new byte[BlockBytes];
         for (var b = 0; b < run.FirstTags.Length; b++)
         {
-            var entries = run.EntriesIn(b);
-            if (RandomAccess.Read(run.Handle, buffer.AsSpan(0, entries * EntryBytes), (long)b * BlockBytes) != entries * EntryBytes)
-            {
-                throw new IOException($"The index run {run.Path} is shorter than it was written: it was changed by something else.");
-            }
-
+            var entries = run.ReadBlock(b, buffer);
             for (var i = 0; i < entries; i++)
             {
-                yield return (BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(i * EntryBytes)), BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(i * EntryBytes + 4)));
+                yield return Run.Entry(buffer, i);
             }
         }
     }
@@ -388,7 +377,18 @@ internal sealed class SpillingKeyIndex : IKeyIndex, IDisposable
 
         public bool MayHold(uint tag) => bloom.MayHold(tag);
 
-        public int EntriesIn(int block) => block < FirstTags.Length - 1 ? EntriesPerBlock : Count - block * EntriesPerBlock;
+        /// <summary>Reads block <paramref name="block"/> into <paramref name="into"/> (at least a block long); returns its entry count.</summary>
+        public int ReadBlock(int block, byte[] into)
+        {
+            var entries = block < FirstTags.Length - 1 ? EntriesPerBlock : Count - block * EntriesPerBlock;
+            return RandomAccess.Read(Handle, into.AsSpan(0, entries * EntryBytes), (long)block * BlockBytes) == entries * EntryBytes
+                ? entries
+                : throw new IOException($"The index run {Path} is shorter than it was written: it was changed by something else.");
+        }
+
+        /// <summary>Entry <paramref name="i"/> of a block read by <see cref="ReadBlock"/>.</summary>
+        public static (uint Tag, long Address) Entry(byte[] block, int i) =>
+            (BinaryPrimitives.ReadUInt32LittleEndian(block.AsSpan(i * EntryBytes)), BinaryPrimitives.ReadInt64LittleEndian(block.AsSpan(i * EntryBytes + 4)));
 
         public void Delete()
         {
