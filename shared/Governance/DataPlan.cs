@@ -7,6 +7,9 @@ namespace CtMparticle.Governance;
 internal sealed record DataPoint(string MatchType, JsonObject Criteria, JsonObject Schema, string? Description)
 {
     public string MatchKey => DataPlan.MatchKey(MatchType, Criteria);
+
+    /// <summary>The schema read once for the checks of every event (<see cref="SchemaValidator"/>).</summary>
+    public CompiledSchema Compiled { get; } = CompiledSchema.Of(Schema);
 }
 
 /// <summary>

@@ -111,7 +111,7 @@ internal sealed class DataPlanValidator(DataPlan plan)
             return new PlanValidationResult(match.MatchType, match.Criteria(), [new("unplanned", match.EventKey, "#", null, null, null)], null);
         }
 
-        var errors = SchemaValidator.Validate(e, point.Schema);
+        var errors = SchemaValidator.Validate(e, point.Compiled);
         return errors.Count == 0 ? null : new PlanValidationResult(point.MatchType, point.Criteria, errors, null);
     }
 
@@ -135,7 +135,7 @@ internal sealed class DataPlanValidator(DataPlan plan)
             return new PlanValidationResult("user_attributes", null, [new("unknown", "user_attributes", "#", null, "Invalid JSON Schema", null)], null);
         }
 
-        var errors = SchemaValidator.Validate(userAttributes, point.Schema);
+        var errors = SchemaValidator.Validate(userAttributes, point.Compiled);
         return errors.Count == 0 ? null : new PlanValidationResult("user_attributes", point.Criteria, errors, null);
     }
 

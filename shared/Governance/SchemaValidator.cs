@@ -39,18 +39,22 @@ internal static class SchemaValidator
     /// Validates parsed JSON (an event as the batch builder writes it) without building a node of every value: the
     /// check walks the elements. Absent data is checked as an empty object that shows no values.
     /// </summary>
-    public static IReadOnlyList<PlanValidationError> Validate(JsonElement? data, JsonNode schema) =>
-        data is { } present ? Validate(present, schema, present) : Validate(EmptyObject, schema, original: null);
+    public static IReadOnlyList<PlanValidationError> Validate(JsonElement? data, JsonNode schema) => Validate(data, CompiledSchema.Of(schema));
 
-    private static List<PlanValidationError> Validate(JsonElement data, JsonNode schema, JsonElement? original)
+    /// <summary>The same, against a schema read once (a plan's data point keeps its own: <see cref="DataPoint.Compiled"/>).</summary>
+    public static IReadOnlyList<PlanValidationError> Validate(JsonElement? data, CompiledSchema schema)
     {
+        // What mParticle's validator sees is the data without the null members of its objects (Clean). Rather than
+        // copying it without them, the check passes over them where that copy would not have them (the objects reached
+        // through objects only): the same errors, without a copy of every event it checks.
         var errors = new List<PlanValidationError>();
-        if (schema is JsonObject root)
+        if (data is { } present)
         {
-            // What mParticle's validator sees is the data without the null members of its objects (Clean). Rather
-            // than copying it without them, the check passes over them where that copy would not have them (the
-            // objects reached through objects only): the same errors, without a copy of every event it checks.
-            Check(data, root, [], original, errors, cleaned: true);
+            Check(present, schema, [], present, errors, cleaned: true);
+        }
+        else
+        {
+            Check(EmptyObject, schema, [], original: null, errors, cleaned: true);
         }
 
         return errors;
@@ -79,20 +83,21 @@ internal static class SchemaValidator
     }
 
     /// <param name="cleaned">Whether <paramref name="data"/> stands for its copy without null members (an object reached from the root through objects only).</param>
-    private static void Check(JsonElement data, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
+    private static void Check(JsonElement data, CompiledSchema schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
     {
-        if (schema["type"] is { } type && !MatchesType(data, type))
+        if (schema.TypeKinds is { } kinds && !MatchesType(data, kinds))
         {
+            var type = schema.Type;
             var names = type is JsonArray array ? string.Join(",", array.Select(t => (string?)t)) : (string?)type;
             Add(errors, "invalid_value", path, $"should be {names}", original, "type");
         }
 
-        if (schema["enum"] is JsonArray allowed && !AnySameValue(allowed, data, cleaned))
+        if (schema.Enum is { } allowed && !AnySameValue(allowed, data, cleaned))
         {
             Add(errors, "invalid_value", path, "should be equal to one of the allowed values", original, "enum");
         }
 
-        if (schema.TryGetPropertyValue("const", out var constant) && !SameValue(constant, data, cleaned))
+        if (schema.HasConst && !SameValue(schema.Const, data, cleaned))
         {
             Add(errors, "invalid_value", path, "should be equal to constant", original, "const");
         }
@@ -100,7 +105,7 @@ internal static class SchemaValidator
         switch (data.ValueKind)
         {
             case JsonValueKind.Number:
-                CheckNumber(AsDecimal(data), schema, path, original, errors);
+                CheckNumber(data, schema, path, original, errors);
                 break;
             case JsonValueKind.String:
                 CheckString(data, schema, path, original, errors);
@@ -140,42 +145,48 @@ internal static class SchemaValidator
         _ => JsonNode.DeepEquals(expected, JsonNode.Parse(data.GetRawText())),
     };
 
-    private static void CheckNumber(decimal value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
+    private static void CheckNumber(JsonElement number, CompiledSchema schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
     {
-        if (Number(schema, "minimum") is { } min && value < min)
+        if (!schema.Minimum.Present && !schema.Maximum.Present && !schema.ExclusiveMinimum.Present && !schema.ExclusiveMaximum.Present && !schema.MultipleOf.Present)
+        {
+            return; // nothing to check a number's value against (most are only typed)
+        }
+
+        var value = AsDecimal(number);
+        if (schema.Minimum.Value is { } min && value < min)
         {
             Add(errors, "invalid_value", path, $"should be >= {Format(min)}", original, "minimum");
         }
 
-        if (Number(schema, "maximum") is { } max && value > max)
+        if (schema.Maximum.Value is { } max && value > max)
         {
             Add(errors, "invalid_value", path, $"should be <= {Format(max)}", original, "maximum");
         }
 
-        if (Number(schema, "exclusiveMinimum") is { } xmin && value <= xmin)
+        if (schema.ExclusiveMinimum.Value is { } xmin && value <= xmin)
         {
             Add(errors, "invalid_value", path, $"should be > {Format(xmin)}", original, "exclusiveMinimum");
         }
 
-        if (Number(schema, "exclusiveMaximum") is { } xmax && value >= xmax)
+        if (schema.ExclusiveMaximum.Value is { } xmax && value >= xmax)
         {
             Add(errors, "invalid_value", path, $"should be < {Format(xmax)}", original, "exclusiveMaximum");
         }
 
-        if (Number(schema, "multipleOf") is { } step && step != 0 && value % step != 0)
+        if (schema.MultipleOf.Value is { } step && step != 0 && value % step != 0)
         {
             Add(errors, "invalid_value", path, $"should be multiple of {Format(step)}", original, "multipleOf");
         }
     }
 
-    private static void CheckString(JsonElement text, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
+    private static void CheckString(JsonElement text, CompiledSchema schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
     {
-        var (min, max, pattern, format) = (Number(schema, "minLength"), Number(schema, "maxLength"), schema["pattern"], schema["format"]);
-        if (min is null && max is null && pattern is null && format is null)
+        if (!schema.ChecksText)
         {
             return; // nothing to check a string's text against (most are only typed)
         }
 
+        var (min, max) = (schema.MinLength.Value, schema.MaxLength.Value);
         var value = text.GetString()!;
         var length = min is null && max is null ? 0 : value.EnumerateRunes().Count();
         if (min is not null && length < min)
@@ -188,31 +199,31 @@ internal static class SchemaValidator
             Add(errors, "invalid_value", path, $"should NOT be longer than {Format(max.Value)} characters", original, "maxLength");
         }
 
-        if (pattern is JsonValue patternValue && patternValue.TryGetValue<string>(out var regex) && !Regex.IsMatch(value, regex, RegexOptions.None, TimeSpan.FromSeconds(1)))
+        if (schema.Pattern is { } regex && !schema.MatchesPattern(value))
         {
             Add(errors, "invalid_value", path, $"should match pattern \"{regex}\"", original, "pattern");
         }
 
-        if (format is JsonValue formatValue && formatValue.TryGetValue<string>(out var name) && KnownFormats.TryGetValue(name, out var check) && !check(value))
+        if (schema.FormatCheck is { } check && !check(value))
         {
-            Add(errors, "invalid_value", path, $"should match format \"{name}\"", original, "format");
+            Add(errors, "invalid_value", path, $"should match format \"{schema.Format}\"", original, "format");
         }
     }
 
-    private static void CheckArray(JsonElement value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
+    private static void CheckArray(JsonElement value, CompiledSchema schema, List<string> path, JsonElement? original, List<PlanValidationError> errors)
     {
         var count = value.GetArrayLength();
-        if (Number(schema, "minItems") is { } min && count < min)
+        if (schema.MinItems.Value is { } min && count < min)
         {
             Add(errors, "invalid_value", path, $"should NOT have fewer than {Format(min)} items", original, "minItems");
         }
 
-        if (Number(schema, "maxItems") is { } max && count > max)
+        if (schema.MaxItems.Value is { } max && count > max)
         {
             Add(errors, "invalid_value", path, $"should NOT have more than {Format(max)} items", original, "maxItems");
         }
 
-        if (schema["items"] is JsonObject items)
+        if (schema.Items is { } items)
         {
             var i = 0;
             foreach (var item in value.EnumerateArray())
@@ -224,9 +235,9 @@ internal static class SchemaValidator
         }
     }
 
-    private static void CheckObject(JsonElement value, JsonObject schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
+    private static void CheckObject(JsonElement value, CompiledSchema schema, List<string> path, JsonElement? original, List<PlanValidationError> errors, bool cleaned)
     {
-        var (min, max) = (Number(schema, "minProperties"), Number(schema, "maxProperties"));
+        var (min, max) = (schema.MinProperties.Value, schema.MaxProperties.Value);
         var count = min is null && max is null ? 0 : CountMembers(value, cleaned);
         if (min is not null && count < min)
         {
@@ -238,46 +249,38 @@ internal static class SchemaValidator
             Add(errors, "invalid_value", path, $"should NOT have more than {Format(max.Value)} properties", original, "maxProperties");
         }
 
-        if (schema["required"] is JsonArray required)
+        foreach (var name in schema.Required)
         {
-            foreach (var node in required)
+            if (!value.TryGetProperty(name, out var present) || (cleaned && present.ValueKind == JsonValueKind.Null))
             {
-                if (node is JsonValue named && named.TryGetValue<string>(out var name)
-                    && (!value.TryGetProperty(name, out var present) || (cleaned && present.ValueKind == JsonValueKind.Null)))
-                {
-                    errors.Add(new PlanValidationError("missing_required", path.Count > 0 ? path[^1] : null, Pointer(path), name, null, "required"));
-                }
+                errors.Add(new PlanValidationError("missing_required", path.Count > 0 ? path[^1] : null, Pointer(path), name, null, "required"));
             }
         }
 
-        var properties = schema["properties"] as JsonObject;
         foreach (var member in value.EnumerateObject())
         {
-            var (name, item) = (member.Name, member.Value);
+            var item = member.Value;
             if (cleaned && item.ValueKind == JsonValueKind.Null)
             {
                 continue; // not in what mParticle's validator checks
             }
 
-            if (properties?[name] is JsonObject memberSchema)
+            var (planned, name, memberSchema) = schema.Member(member);
+            if (memberSchema is not null)
             {
                 path.Add(name);
                 Check(item, memberSchema, path, original, errors, cleaned && item.ValueKind == JsonValueKind.Object);
                 path.RemoveAt(path.Count - 1);
             }
-            else if (properties is null || !properties.ContainsKey(name))
+            else if (!planned && schema.AdditionalRefused)
             {
-                switch (schema["additionalProperties"])
-                {
-                    case JsonValue flag when flag.GetValueKind() == JsonValueKind.False:
-                        errors.Add(new PlanValidationError("unplanned", name, Pointer(path), null, name, "additionalProperties"));
-                        break;
-                    case JsonObject additional:
-                        path.Add(name);
-                        Check(item, additional, path, original, errors, cleaned && item.ValueKind == JsonValueKind.Object);
-                        path.RemoveAt(path.Count - 1);
-                        break;
-                }
+                errors.Add(new PlanValidationError("unplanned", name, Pointer(path), null, name, "additionalProperties"));
+            }
+            else if (!planned && schema.Additional is { } additional)
+            {
+                path.Add(name);
+                Check(item, additional, path, original, errors, cleaned && item.ValueKind == JsonValueKind.Object);
+                path.RemoveAt(path.Count - 1);
             }
         }
     }
@@ -294,36 +297,17 @@ internal static class SchemaValidator
         return count;
     }
 
-    private static bool MatchesType(JsonElement data, JsonNode type) => type switch
-    {
-        JsonArray any => MatchesAnyType(data, any),
-        JsonValue one when one.TryGetValue<string>(out var name) => name switch
+    private static bool MatchesType(JsonElement data, CompiledSchema.Kind kinds) =>
+        (kinds & CompiledSchema.Kind.Any) != 0 || data.ValueKind switch
         {
-            "string" => data.ValueKind == JsonValueKind.String,
-            "number" => data.ValueKind == JsonValueKind.Number,
-            "integer" => data.ValueKind == JsonValueKind.Number && AsDecimal(data) % 1 == 0,
-            "boolean" => data.ValueKind is JsonValueKind.True or JsonValueKind.False,
-            "object" => data.ValueKind == JsonValueKind.Object,
-            "array" => data.ValueKind == JsonValueKind.Array,
-            "null" => data.ValueKind == JsonValueKind.Null,
-            _ => true,
-        },
-        _ => true,
-    };
-
-    /// <summary>Whether the data is of one of the types (a loop: a lambda's closure would be allocated on every call, as in <see cref="AnySameValue"/>).</summary>
-    private static bool MatchesAnyType(JsonElement data, JsonArray types)
-    {
-        foreach (var type in types)
-        {
-            if (MatchesType(data, type!))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+            JsonValueKind.String => (kinds & CompiledSchema.Kind.String) != 0,
+            JsonValueKind.Number => (kinds & CompiledSchema.Kind.Number) != 0 || ((kinds & CompiledSchema.Kind.Integer) != 0 && AsDecimal(data) % 1 == 0),
+            JsonValueKind.True or JsonValueKind.False => (kinds & CompiledSchema.Kind.Boolean) != 0,
+            JsonValueKind.Object => (kinds & CompiledSchema.Kind.Object) != 0,
+            JsonValueKind.Array => (kinds & CompiledSchema.Kind.Array) != 0,
+            JsonValueKind.Null => (kinds & CompiledSchema.Kind.Null) != 0,
+            _ => false,
+        };
 
     /// <summary>Formats mParticle's validator knows (ajv 6 "fast" mode). A plan naming another format is refused by lint.</summary>
     internal static readonly IReadOnlyDictionary<string, Func<string, bool>> KnownFormats = new Dictionary<string, Func<string, bool>>(StringComparer.Ordinal)
@@ -337,9 +321,6 @@ internal static class SchemaValidator
         ["hostname"] = v => Regex.IsMatch(v, @"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-0-9a-z]{0,61}[0-9a-z])?)*$", RegexOptions.IgnoreCase),
         ["ipv4"] = v => Regex.IsMatch(v, @"^(?:(?:25[0-5]|2[0-4]\d|[01]?\d\d?)\.){3}(?:25[0-5]|2[0-4]\d|[01]?\d\d?)$"),
     };
-
-    private static decimal? Number(JsonObject schema, string keyword) =>
-        schema[keyword] is JsonValue value && value.GetValueKind() == JsonValueKind.Number ? AsDecimal(value) : null;
 
     /// <summary>Any JSON number as a decimal, whether the node was parsed (read from its own text) or built from a CLR number.</summary>
     internal static decimal AsDecimal(JsonNode node) =>
