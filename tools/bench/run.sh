@@ -2,7 +2,7 @@
 # The end-to-end throughput figures of docs/performance.md in one command:
 #   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor] [--azure M]
 #                      [--store-format sqlite|log]
-# Builds ctmp (Release), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
+# Publishes ctmp (Release, ReadyToRun), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
 #   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store;
 #   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
 #      202 after L ms, default 0), R times;
@@ -33,9 +33,16 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$work"
-echo "== build (Release)"
-dotnet build -c Release tools/ctmp --nologo -v q > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
-ctmp="$PWD/tools/ctmp/bin/Release/net10.0/ctmp"
+# ctmp as it is published for this machine: Release, framework-dependent, precompiled (ReadyToRun, see ctmp.csproj).
+case "$(uname -m)" in
+  x86_64) rid=linux-x64 ;;
+  aarch64 | arm64) rid=linux-arm64 ;;
+  *) echo "run.sh: no .NET runtime identifier known for $(uname -m)" >&2; exit 2 ;;
+esac
+echo "== publish (Release, $rid, ReadyToRun)"
+dotnet publish -c Release -r "$rid" --self-contained false tools/ctmp -o "$work/ctmp" --nologo -v q > "$work/build.log" 2>&1 ||
+  { cat "$work/build.log" >&2; exit 1; }
+ctmp="$work/ctmp/ctmp"
 
 corpus="$work/corpus-$count-$seed.ndjson"
 if [ ! -s "$corpus" ]; then
