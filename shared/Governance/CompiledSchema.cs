@@ -132,8 +132,6 @@ internal sealed class CompiledSchema
 
     public IReadOnlyList<string> Required { get; }
 
-    public bool HasProperties => properties is not null;
-
     public bool AdditionalRefused { get; }
 
     public CompiledSchema? Additional { get; }
