@@ -305,24 +305,26 @@ public sealed class PushBesideTests : IDisposable
         Assert.False(await rewrite);
     }
 
-    [Fact]
-    public async Task ARewriteOfAnEventAServePushRunRead_IsRefusedAsTransient_OthersGoThrough_AndItGoesThroughAfterTheRun()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("log")]
+    public async Task ARewriteOfAnEventAServePushRunRead_IsRefusedAsTransient_OthersGoThrough_AndItGoesThroughAfterTheRun(string format)
     {
-        await using var store = SqliteStore.Open(Path.Combine(work, "state.db"), TimeProvider.System, 16);
+        await using var store = EmbeddedStore.Open(work, TimeProvider.System, 16, Enum.Parse<StoreFormat>(format, ignoreCase: true));
         var (read, unread) = (Event(), Event());
-        await store.TryAddAsync(read, "m-1", default);
-        await store.TryAddAsync(unread, "m-2", default);
+        await store.Events.TryAddAsync(read, "m-1", default);
+        await store.Events.TryAddAsync(unread, "m-2", default);
         using var gate = new SemaphoreSlim(1, 1);
         var view = new TurnTakingPushStore(store, gate);
 
         Assert.Equal(read.Context.EventId, Assert.Single(await view.ReadPendingAsync(1, default)).EventId); // the run may be sending it now
 
         // ctmp serve's writer cannot wait here (it holds the turn the push needs): that call is answered 503 instead.
-        await Assert.ThrowsAsync<TransientFailureException>(() => store.ReplacePendingAsync(read.Context.EventId, e => e, default));
-        Assert.True(await store.ReplacePendingAsync(unread.Context.EventId, e => e, default));
+        await Assert.ThrowsAsync<TransientFailureException>(() => store.Events.ReplacePendingAsync(read.Context.EventId, e => e, default));
+        Assert.True(await store.Events.ReplacePendingAsync(unread.Context.EventId, e => e, default));
 
         view.EndRun(); // sent, or still pending after a failure: either way the tracker's retry is taken now
-        Assert.True(await store.ReplacePendingAsync(read.Context.EventId, e => e, default));
+        Assert.True(await store.Events.ReplacePendingAsync(read.Context.EventId, e => e, default));
     }
 
     private static (long InFlight, long Pending) Committed(string file) =>

@@ -1,12 +1,12 @@
 using CtMparticle.Embedded;
 using CtMparticle.Sources.Collector;
-using CtMparticle.Storage;
 
 namespace CtMparticle.Tool.Tests;
 
 /// <summary>
-/// <c>ctmp serve</c>'s group commit on a real SQLite file: requests queued together share one transaction, a request
-/// whose writes fail is undone alone, and nobody is answered before the commit that holds their writes.
+/// <c>ctmp serve</c>'s group commit on each embedded store (a real SQLite file, a real state log): requests queued
+/// together share one transaction, a request whose writes fail is undone alone, and nobody is answered before the
+/// commit that holds their writes.
 /// </summary>
 public sealed class ServeWriterTests : IDisposable
 {
@@ -16,18 +16,22 @@ public sealed class ServeWriterTests : IDisposable
 
     private static readonly CollectorResult Ok = new(new CollectorResponse(200, [], []), []);
 
-    [Fact]
-    public async Task AFailingRequest_IsUndoneAlone_TheOthersOfItsGroupCommit_AndEachIsAnsweredAfterTheCommit()
+    private IEmbeddedStore Open(string format) => EmbeddedStore.Open(folder, TimeProvider.System, 16, Enum.Parse<StoreFormat>(format, ignoreCase: true));
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("log")]
+    public async Task AFailingRequest_IsUndoneAlone_TheOthersOfItsGroupCommit_AndEachIsAnsweredAfterTheCommit(string format)
     {
-        var file = Path.Combine(folder, "state.db");
-        using var store = SqliteStore.Open(file, TimeProvider.System);
+        var store = Open(format);
         using var gate = new SemaphoreSlim(1, 1);
         var recorded = 0;
         var writer = new ServeWriter(store, gate, _ => { recorded++; return Task.CompletedTask; }, TextWriter.Null);
 
         Func<CancellationToken, Task<CollectorResult>> Writes(string name, bool fail) => async token =>
         {
-            await store.SetAsync(name, "written", token);
+            await store.Checkpoints.SetAsync(name, "written", token);
+            await store.Checkpoints.SetAsync("last", name, token);
             return fail ? throw new IOException("the disk failed for this request") : Ok;
         };
 
@@ -41,22 +45,26 @@ public sealed class ServeWriterTests : IDisposable
 
         Assert.Equal([200, 503, 200], answers.Select(a => a.Response.Status).ToArray());
         Assert.Equal(2, recorded);
-        using var reader = SqliteStore.Open(file, TimeProvider.System); // what another process sees: only committed writes
-        var checkpoints = (ICheckpointStore)reader;
-        Assert.Equal(("written", null, "written"), (await checkpoints.GetAsync("first", default), await checkpoints.GetAsync("second", default), await checkpoints.GetAsync("third", default)));
+        await store.DisposeAsync();
+        await using var reopened = Open(format); // what the next process sees: only the committed writes
+        var checkpoints = reopened.Checkpoints;
+        Assert.Equal(("written", null, "written", "third"),
+            (await checkpoints.GetAsync("first", default), await checkpoints.GetAsync("second", default), await checkpoints.GetAsync("third", default), await checkpoints.GetAsync("last", default)));
     }
 
-    [Fact]
-    public async Task AfterStop_NothingQueuedIsLeftUnanswered()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("log")]
+    public async Task AfterStop_NothingQueuedIsLeftUnanswered(string format)
     {
-        using var store = SqliteStore.Open(Path.Combine(folder, "state.db"), TimeProvider.System);
+        await using var store = Open(format);
         using var gate = new SemaphoreSlim(1, 1);
         var writer = new ServeWriter(store, gate, _ => Task.CompletedTask, TextWriter.Null);
         writer.Start();
 
         var queued = Enumerable.Range(0, 100).Select(i => writer.WriteAsync(async token =>
         {
-            await store.SetAsync($"k{i}", "v", token);
+            await store.Checkpoints.SetAsync($"k{i}", "v", token);
             return Ok;
         }, default)).ToArray();
         await writer.StopAsync();

@@ -50,6 +50,20 @@ internal static class Commands
         Description = "Also send the run's logs, metrics and spans to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318/), as the function app sends them to Application Insights.",
     };
 
+    /// <summary>The format of a new store (<c>ctmp relay</c>, <c>ctmp serve</c>); an existing store keeps its own.</summary>
+    internal static readonly Option<StoreFormat> StoreFormatOption = new("--store-format")
+    {
+        Description = "For a new store: sqlite (the default: one SQLite file) or log (an append-only log with in-memory indexes, ADR 0007; " +
+            "experimental: it is not compacted yet). An existing store keeps its format.",
+        DefaultValueFactory = _ => StoreFormat.Sqlite,
+    };
+
+    /// <summary>A usage failure when <paramref name="format"/> names another format than the existing store's (the default names none).</summary>
+    internal static int? FormatClash(DirectoryInfo store, StoreFormat format) =>
+        EmbeddedStore.FormatIn(store.FullName) is { } existing && existing != format && format != StoreFormat.Sqlite
+            ? Fail(ExitCodes.Usage, [$"The store in {store.FullName} is a {existing.ToString().ToLowerInvariant()} store: --store-format {format.ToString().ToLowerInvariant()} applies to a new store only. Pass another --store."])
+            : null;
+
     /// <summary>
     /// How long a command may take to stop after Ctrl-C or SIGTERM before the process ends anyway (System.CommandLine's
     /// own default is 2 s, shorter than <c>ctmp serve</c>'s drain): under the 30 s a container orchestrator grants.
@@ -88,12 +102,6 @@ internal static class Commands
             Description = "How long to keep retrying what fails transiently (throttling, 5xx, no answer, storage or commercetools down) before stopping (hh:mm:ss).",
             DefaultValueFactory = _ => TimeSpan.FromMinutes(2),
         };
-        var format = new Option<StoreFormat>("--store-format")
-        {
-            Description = "For a new store: sqlite (the default: one SQLite file) or log (an append-only log with in-memory indexes, ADR 0007; " +
-                "experimental: ctmp serve does not open it, and it is not compacted yet). An existing store keeps its format.",
-            DefaultValueFactory = _ => StoreFormat.Sqlite,
-        };
         var pushInTurn = new Option<bool>("--push-in-turn")
         {
             Description = "Stop reading inputs while each push runs (slower) instead of pushing beside them. Both send the same requests, " +
@@ -101,12 +109,12 @@ internal static class Commands
         };
         var command = new Command("relay", "Run deliveries through the relay: ingest, dedupe, consent, push to mParticle (or to files with --dry-run).")
         {
-            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, pushInTurn, OtlpOption, format,
+            paths, dryRun, output, StoreOption, SettingsOption, JsonOption, quiet, VerboseOption, retryFor, pushInTurn, OtlpOption, StoreFormatOption,
         };
         command.SetAction((parse, cancellationToken) => RunRelayAsync(
             parse.GetRequiredValue(paths), parse.GetValue(dryRun), parse.GetValue(output), parse.GetRequiredValue(StoreOption),
             parse.GetValue(SettingsOption), parse.GetValue(JsonOption), parse.GetValue(quiet), parse.GetValue(VerboseOption), parse.GetValue(retryFor),
-            parse.GetValue(pushInTurn), parse.GetValue(OtlpOption), parse.GetValue(format), cancellationToken));
+            parse.GetValue(pushInTurn), parse.GetValue(OtlpOption), parse.GetValue(StoreFormatOption), cancellationToken));
         return command;
     }
 
@@ -135,9 +143,9 @@ internal static class Commands
             return Fail(ExitCodes.Usage, [OtlpUsage]);
         }
 
-        if (EmbeddedStore.FormatIn(store.FullName) is { } existing && existing != format && format != StoreFormat.Sqlite)
+        if (FormatClash(store, format) is { } clash)
         {
-            return Fail(ExitCodes.Usage, [$"The store in {store.FullName} is a {existing.ToString().ToLowerInvariant()} store: --store-format {format.ToString().ToLowerInvariant()} applies to a new store only. Pass another --store."]);
+            return clash;
         }
 
         await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp,

@@ -37,16 +37,17 @@ internal static class ServeCommand
         };
         var command = new Command("serve", "Serve the storefront collector (Segment-compatible /v1/track, /v1/batch, …) and push what it stores.")
         {
-            port, host, store, settings, dryRun, output, pushEvery, demo, verbose, Commands.OtlpOption,
+            port, host, store, settings, dryRun, output, pushEvery, demo, verbose, Commands.OtlpOption, Commands.StoreFormatOption,
         };
         command.SetAction((parse, cancellationToken) => ServeAsync(
             new ServeOptions(parse.GetValue(port), parse.GetRequiredValue(host), parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(dryRun),
-                parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(demo), parse.GetValue(verbose), parse.GetValue(Commands.OtlpOption)), cancellationToken));
+                parse.GetValue(output), parse.GetValue(pushEvery), parse.GetValue(demo), parse.GetValue(verbose), parse.GetValue(Commands.OtlpOption),
+                parse.GetValue(Commands.StoreFormatOption)), cancellationToken));
         return command;
     }
 
     private sealed record ServeOptions(
-        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose, string? Otlp);
+        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose, string? Otlp, StoreFormat Format);
 
     private static async Task<int> ServeAsync(ServeOptions serve, CancellationToken cancellationToken)
     {
@@ -72,18 +73,20 @@ internal static class ServeCommand
             return Commands.Fail(ExitCodes.Usage, [Commands.OtlpUsage]);
         }
 
+        if (Commands.FormatClash(store, serve.Format) is { } clash)
+        {
+            return clash;
+        }
+
         await using var relay = Commands.TryCreateHost(
-            new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp), out var exit);
+            new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp,
+                NewStoreFormat: serve.Format), out var exit);
         if (relay is null)
         {
             return exit;
         }
 
-        if (relay.Embedded is not SqliteStore sqlite)
-        {
-            return Commands.Fail(ExitCodes.Usage, [$"ctmp serve runs on a SQLite store only, for now: the store in {store.FullName} is a state log (written by ctmp relay --store-format log). Pass another --store."]);
-        }
-
+        var embedded = relay.Embedded ?? throw new InvalidOperationException("ctmp serve runs on the embedded store (--store).");
         var limits = relay.Get<IOptions<CollectorOptions>>().Value;
         if (limits.Sources.Length == 0)
         {
@@ -104,7 +107,7 @@ internal static class ServeCommand
         var summary = new RelaySummary();
         var runner = new RelayRunner(relay, Console.Error, TimeProvider.System);
         using var gate = new SemaphoreSlim(1, 1); // one writer: ingest (a group of requests per transaction) and the push's store work take turns
-        var writer = new ServeWriter(sqlite, gate, async settled =>
+        var writer = new ServeWriter(embedded, gate, async settled =>
         {
             foreach (var (input, outcome) in settled.Calls)
             {
@@ -112,7 +115,7 @@ internal static class ServeCommand
             }
         }, Console.Error);
         writer.Start();
-        var view = new TurnTakingPushStore(sqlite, gate);
+        var view = new TurnTakingPushStore(embedded, gate);
         var push = RelayRunner.PushOver(relay.Services, view);
 
         var builder = WebApplication.CreateSlimBuilder();

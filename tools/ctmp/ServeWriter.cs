@@ -14,7 +14,7 @@ namespace CtMparticle.Tool;
 /// The writer takes turns with the push (<paramref name="gate"/>), whose writes must each be durable on their own.
 /// </summary>
 /// <param name="record">Writes one settled request's ledger rows (inside its savepoint).</param>
-internal sealed class ServeWriter(SqliteStore store, SemaphoreSlim gate, Func<CollectorResult, Task> record, TextWriter errors)
+internal sealed class ServeWriter(IEmbeddedStore store, SemaphoreSlim gate, Func<CollectorResult, Task> record, TextWriter errors)
 {
     /// <summary>At most this many requests share one transaction, so a group's answers are not held up for long.</summary>
     public const int MaxGroup = 32;

@@ -68,6 +68,25 @@ internal interface IEmbeddedStore : IRunLedger, IAsyncDisposable
     Task RollbackBatchAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// Marks a point in the open batch that <see cref="RollbackToSavepointAsync"/> returns to: one unit of work (a
+    /// collector request) inside a batch that commits many, so a failure undoes only that unit's writes.
+    /// </summary>
+    Task SavepointAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Keeps what was written since the savepoint (it commits with the batch).</summary>
+    Task ReleaseSavepointAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Undoes what was written since the savepoint, which ends with it (and later ones); the batch stays open.</summary>
+    Task RollbackToSavepointAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// From now on, a rewrite of a pending event <paramref name="takenByPush"/> names fails as transient (the call is
+    /// answered 503 and its retry merges once the push run is over), since the push may be sending that event: for a
+    /// push whose store work takes turns with a writer that cannot wait for it (<c>ctmp serve</c>).
+    /// </summary>
+    void RefuseRewritesOf(Func<Guid, bool> takenByPush);
+
+    /// <summary>
     /// Marks the outbox as read and settled by <paramref name="push"/> (a push beside the ingest) until it completes: a
     /// rewrite of a pending event waits for it, so it finds the event as a push run before it would leave it.
     /// </summary>

@@ -26,18 +26,45 @@ internal static class LogTests
 /// </summary>
 internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvider time) : IDisposable
 {
+    private readonly List<string> savepoints = []; // the open batch's, oldest first
     private bool inBatch;
+    private int named;
 
     /// <summary>Whether a batch is open on both.</summary>
     public bool InBatch => inBatch;
 
     public LogStore Log { get; private set; } = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
 
-    /// <summary>Begin, Commit, Rollback (where one applies: nothing otherwise) or Crash, named as the test's step.</summary>
+    /// <summary>
+    /// Begin, Commit, Rollback, Savepoint, Release (the newest savepoint), RollbackTo (the middle one of those open: older
+    /// ones stay, it and newer ones end), each where one applies (nothing otherwise), or Crash, named as the test's step.
+    /// </summary>
     public async Task BatchStepAsync(string step)
     {
+        if (step is "Commit" or "Rollback" or "Crash")
+        {
+            savepoints.Clear();
+        }
+
         switch (step)
         {
+            case "Savepoint" when inBatch:
+                var name = $"sp{++named}";
+                await oracle.SavepointAsync(name, default);
+                await Log.SavepointAsync(name, default);
+                savepoints.Add(name);
+                break;
+            case "Release" when savepoints.Count > 0:
+                await oracle.ReleaseSavepointAsync(savepoints[^1], default);
+                await Log.ReleaseSavepointAsync(savepoints[^1], default);
+                savepoints.RemoveAt(savepoints.Count - 1);
+                break;
+            case "RollbackTo" when savepoints.Count > 0:
+                var at = savepoints.Count / 2;
+                await oracle.RollbackToSavepointAsync(savepoints[at], default);
+                await Log.RollbackToSavepointAsync(savepoints[at], default);
+                savepoints.RemoveRange(at, savepoints.Count - at);
+                break;
             case "Begin" when !inBatch:
                 await oracle.BeginBatchAsync(default);
                 await Log.BeginBatchAsync(default);
@@ -171,7 +198,7 @@ public sealed class LogEventStoreTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Crash }
+    private enum Op { Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
 
     [Fact]
     public async Task EveryOperation_InAndOutOfBatches_WithRollbacksAndCrashes_AnswersAsTheSqliteStoreDoes()

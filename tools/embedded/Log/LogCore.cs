@@ -13,6 +13,7 @@ internal sealed class LogCore : IDisposable
 {
     private readonly Lock gate = new();
     private readonly List<Action> undo = [];
+    private readonly List<(string Name, BatchMark Mark, int Undo)> savepoints = []; // the open batch's, oldest first
 
     // While a push beside the ingest reads as of a snapshot (ADR 0007, step 5): the end of the log it reads up to, and
     // every index entry removed since (a forgetting), whose chain of records a read as of the snapshot still follows.
@@ -116,6 +117,58 @@ internal sealed class LogCore : IDisposable
         RolledBack?.Invoke();
         return true;
     }, cancellationToken);
+
+    /// <summary>
+    /// Marks a point in the open batch that <see cref="RollbackToSavepointAsync"/> returns to (as SQLite's
+    /// <c>SAVEPOINT</c>): one unit of work (a collector request) inside a batch that commits many, so a failure undoes
+    /// only that unit's records and what they changed in memory.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No batch is open.</exception>
+    public Task SavepointAsync(string name, CancellationToken cancellationToken) => Locked(() =>
+    {
+        if (!InBatch)
+        {
+            throw new InvalidOperationException("A savepoint needs an open batch (BeginBatchAsync).");
+        }
+
+        savepoints.Add((name, Log.Mark(), undo.Count));
+        return true;
+    }, cancellationToken);
+
+    /// <summary>Keeps what was written since the savepoint (it commits with the batch); later savepoints go with it.</summary>
+    public Task ReleaseSavepointAsync(string name, CancellationToken cancellationToken) => Locked(() =>
+    {
+        if (SavepointAt(name) is { } at)
+        {
+            savepoints.RemoveRange(at, savepoints.Count - at);
+        }
+
+        return true;
+    }, cancellationToken);
+
+    /// <summary>
+    /// Drops what was written since the savepoint and undoes it in memory, newest first; the batch stays open, the
+    /// savepoint and later ones end (as <see cref="SqliteStore.RollbackToSavepointAsync"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No batch is open, or it holds no savepoint of that name.</exception>
+    public Task RollbackToSavepointAsync(string name, CancellationToken cancellationToken) => Locked(() =>
+    {
+        var at = (InBatch ? SavepointAt(name) : null)
+            ?? throw new InvalidOperationException($"The open batch holds no savepoint {name}: nothing to roll back to.");
+        var (_, mark, undoCount) = savepoints[at];
+        savepoints.RemoveRange(at, savepoints.Count - at);
+        Version++;
+        Log.RollbackTo(mark);
+        Undo(undoCount);
+        removedSinceSnapshot.RemoveAll(removed => removed.From >= Log.End);
+        return true;
+    }, cancellationToken);
+
+    private int? SavepointAt(string name)
+    {
+        var at = savepoints.FindLastIndex(s => s.Name == name);
+        return at < 0 ? null : at;
+    }
 
     /// <summary>
     /// Opens a snapshot at the end of the log, right after a commit (before the writer writes again): until
@@ -311,6 +364,7 @@ internal sealed class LogCore : IDisposable
     {
         Log.Commit(durable: true);
         undo.Clear();
+        savepoints.Clear();
         Committed?.Invoke();
     }
 
@@ -319,18 +373,20 @@ internal sealed class LogCore : IDisposable
     {
         Version++;
         Log.Rollback();
-        Undo();
+        Undo(0);
+        savepoints.Clear();
         // A removal the dropped records made leaves nothing for a snapshot to follow (their addresses are given again).
         removedSinceSnapshot.RemoveAll(removed => removed.From >= Log.End);
     }
 
-    private void Undo()
+    /// <summary>Undoes, newest first, the changes remembered since the first <paramref name="keep"/>.</summary>
+    private void Undo(int keep)
     {
-        for (var i = undo.Count - 1; i >= 0; i--)
+        for (var i = undo.Count - 1; i >= keep; i--)
         {
             undo[i]();
         }
 
-        undo.Clear();
+        undo.RemoveRange(keep, undo.Count - keep);
     }
 }

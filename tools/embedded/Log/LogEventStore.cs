@@ -108,8 +108,19 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     /// <summary>Marks the outbox as read and settled by <paramref name="push"/> until it completes (as <see cref="SqliteStore.ClaimOutbox"/>).</summary>
     public void ClaimOutbox(Task push) => claim = push;
 
+    /// <summary>The pending events a push that takes turns with the writer has read and may be sending (as <see cref="SqliteStore.RefuseRewritesOf"/>).</summary>
+    private volatile Func<Guid, bool>? taken;
+
+    /// <summary>From now on, a rewrite of a pending event <paramref name="takenByPush"/> names fails as transient (as <see cref="SqliteStore.RefuseRewritesOf"/>).</summary>
+    public void RefuseRewritesOf(Func<Guid, bool> takenByPush) => taken = takenByPush;
+
     public async Task<bool> ReplacePendingAsync(Guid eventId, Func<TrackingEvent, TrackingEvent?> replace, CancellationToken cancellationToken)
     {
+        if (taken?.Invoke(eventId) == true)
+        {
+            throw new TransientFailureException("A push run is sending this pending event now: it is not rewritten under it. Retry after the run.");
+        }
+
         if (claim is { IsCompleted: false } running)
         {
             await running.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

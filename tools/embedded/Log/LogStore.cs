@@ -117,6 +117,14 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
 
     public Task RollbackBatchAsync(CancellationToken cancellationToken) => Core.RollbackBatchAsync(cancellationToken);
 
+    public Task SavepointAsync(string name, CancellationToken cancellationToken) => Core.SavepointAsync(name, cancellationToken);
+
+    public Task ReleaseSavepointAsync(string name, CancellationToken cancellationToken) => Core.ReleaseSavepointAsync(name, cancellationToken);
+
+    public Task RollbackToSavepointAsync(string name, CancellationToken cancellationToken) => Core.RollbackToSavepointAsync(name, cancellationToken);
+
+    public void RefuseRewritesOf(Func<Guid, bool> takenByPush) => Events.RefuseRewritesOf(takenByPush);
+
     public void ClaimOutbox(Task push) => Events.ClaimOutbox(push);
 
     public IPushSnapshots OpenPushSnapshots() => new LogPushSnapshots(this);

@@ -10,6 +10,9 @@ namespace CtMparticle.Embedded.Log;
 internal readonly record struct LogRecord(long Address, byte Kind, ReadOnlyMemory<byte> Payload);
 
 /// <summary>Makes something of a record's payload read in place (<see cref="StateLog.Read{TState, TResult}"/>): valid only during the call.</summary>
+/// <summary>A point inside the open batch of a state log: its end then, and how many records the batch held.</summary>
+internal readonly record struct BatchMark(long End, int Records);
+
 internal delegate TResult PayloadReader<in TState, out TResult>(byte kind, ReadOnlySpan<byte> payload, TState state);
 
 /// <summary>
@@ -159,13 +162,29 @@ internal sealed class StateLog : IDisposable
     }
 
     /// <summary>Drops the open batch's records: the log ends at its last commit again.</summary>
-    public void Rollback()
+    public void Rollback() => RollbackTo(new BatchMark(Address(segment, committedEnd), 0));
+
+    /// <summary>Where the open batch ends now, for <see cref="RollbackTo"/> (a savepoint).</summary>
+    public BatchMark Mark() => new(End, batchRecords);
+
+    /// <summary>
+    /// Drops the records appended to the open batch since <paramref name="mark"/>; those before it stay in the batch.
+    /// The tail stays valid below the new end, as after <see cref="Rollback"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The mark is not inside the open batch (a commit came between).</exception>
+    public void RollbackTo(BatchMark mark)
     {
+        var to = mark.End & PositionMask;
+        if ((int)(mark.End >> PositionBits) != segment || to < committedEnd || to > position || mark.Records > batchRecords)
+        {
+            throw new InvalidOperationException($"The mark at {mark.End} is not inside the open batch of the state log (a commit came since?).");
+        }
+
         writer.Flush();
-        writer.SetLength(committedEnd);
-        writer.Position = committedEnd;
-        position = committedEnd;
-        batchRecords = 0;
+        writer.SetLength(to);
+        writer.Position = to;
+        position = to;
+        batchRecords = mark.Records;
     }
 
     /// <summary>The record at <paramref name="address"/> (committed, or appended to the open batch), its payload in an array of its own.</summary>
