@@ -706,15 +706,15 @@ public sealed class CtmpCommandTests : IDisposable
         await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--quiet", Path.Combine(work, "in"));
         var (formatExit, _, formatError) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--store-format", "log", "--quiet", Path.Combine(work, "in"));
         var (serveExit, _, serveError) = await Ctmp("serve", "--store", sqlite, "--store-format", "log", "--dry-run", "--port", "0");
+        var (workerExit, _, workerError) = await Ctmp("worker", "--store", sqlite, "--store-format", "log");
 
         Assert.Equal(0, exit);
         Assert.Contains("1 resolved", replay, StringComparison.Ordinal);
         Assert.Equal(2, (int)report["delivered"]!);
         Assert.Equal(0, (int)report["quarantined"]!["total"]!);
         Assert.True((bool)report["reconciled"]!);
-        Assert.Equal((2, 2), (formatExit, serveExit));
-        Assert.Contains("applies to a new store only", formatError, StringComparison.Ordinal);
-        Assert.Contains("applies to a new store only", serveError, StringComparison.Ordinal);
+        Assert.Equal((2, 2, 2), (formatExit, serveExit, workerExit));
+        Assert.All([formatError, serveError, workerError], error => Assert.Contains("applies to a new store only", error, StringComparison.Ordinal));
     }
 
     [Fact]

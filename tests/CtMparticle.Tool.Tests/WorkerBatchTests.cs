@@ -1,3 +1,4 @@
+using CtMparticle.Embedded;
 using CtMparticle.Tests.Infrastructure;
 
 namespace CtMparticle.Tool.Tests;
@@ -23,12 +24,14 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
             .Select((line, i) => new InputItem($"servicebus:{i}", System.Text.Encoding.UTF8.GetBytes(line)))];
     }
 
-    [Fact]
-    public async Task OnTheEmbeddedStore_ABatchEndsEachInputAsOneByOne_InOneTransaction()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("log")]
+    public async Task OnTheEmbeddedStore_ABatchEndsEachInputAsOneByOne_InOneTransaction(string format)
     {
         var inputs = Corpus(600);
-        var (oneByOne, oneByOneLedger) = await SettleAsync("one-by-one", inputs, batch: 0);
-        var (batched, batchedLedger) = await SettleAsync("batched", inputs, batch: 100);
+        var (oneByOne, oneByOneLedger) = await SettleAsync("one-by-one", inputs, batch: 0, format);
+        var (batched, batchedLedger) = await SettleAsync("batched", inputs, batch: 100, format);
 
         Assert.Equal(600, oneByOne.Inputs);
         Assert.Equal(oneByOne.Outcomes, batched.Outcomes);
@@ -37,9 +40,12 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
         Assert.Contains(oneByOne.Outcomes.Keys, key => key.StartsWith("quarantined", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task OnTheEmbeddedStore_ABatchThatFails_LeavesNothingStoredOrCounted_AndComesAgainWhole()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("log")]
+    public async Task OnTheEmbeddedStore_ABatchThatFails_LeavesNothingStoredOrCounted_AndComesAgainWhole(string format)
     {
+        var newStore = Enum.Parse<StoreFormat>(format, ignoreCase: true);
         var samples = Path.Combine(AppContext.BaseDirectory, "Fixtures", "commercetools");
         var batch = new[] { "01-order-created-registered-with-discount.json", "08-order-created-payload-not-included.json", "05-customer-created.json" }
             .Select(name => new InputItem("servicebus:" + name, File.ReadAllBytes(Path.Combine(samples, name)))).ToList();
@@ -47,7 +53,7 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
         var summary = new RelaySummary();
         using (Unreachable())
         {
-            await using var host = RunnerHost.Create(new RunnerOptions(null, store, new DirectoryInfo(Path.Combine(work, "failing", "out"))));
+            await using var host = RunnerHost.Create(new RunnerOptions(null, store, new DirectoryInfo(Path.Combine(work, "failing", "out")), NewStoreFormat: newStore));
             var runner = new RelayRunner(host, TextWriter.Null, TimeProvider.System);
 
             // The second message needs commercetools, which does not answer: a transient failure, after the first was stored.
@@ -61,6 +67,7 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
 
         // Delivered again once commercetools is not needed (here: not configured, so the fetch is quarantined), it settles whole.
         await using var again = RunnerHost.Create(new RunnerOptions(null, store, new DirectoryInfo(Path.Combine(work, "failing", "out"))));
+        Assert.Equal(newStore, EmbeddedStore.FormatIn(store.FullName));
         await new RelayRunner(again, TextWriter.Null, TimeProvider.System).SettleBatchAsync(batch, summary, default);
         Assert.Equal(3, summary.Inputs);
         Assert.Equal(["accepted", "accepted", "quarantined"], (await again.Embedded!.LedgerAsync(default)).Select(r => r.Outcome).Order(StringComparer.Ordinal));
@@ -81,9 +88,10 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
     }
 
     /// <summary>Settles the inputs one by one (<paramref name="batch"/> 0) or in batches, on a fresh embedded store.</summary>
-    private async Task<(RelaySummary Summary, IReadOnlyList<CtMparticle.Embedded.LedgerRow> Ledger)> SettleAsync(string name, List<InputItem> inputs, int batch)
+    private async Task<(RelaySummary Summary, IReadOnlyList<LedgerRow> Ledger)> SettleAsync(string name, List<InputItem> inputs, int batch, string format)
     {
-        await using var host = RunnerHost.Create(new RunnerOptions(null, new DirectoryInfo(Path.Combine(work, name, "store")), new DirectoryInfo(Path.Combine(work, name, "out"))));
+        await using var host = RunnerHost.Create(new RunnerOptions(null, new DirectoryInfo(Path.Combine(work, name, "store")), new DirectoryInfo(Path.Combine(work, name, "out")),
+            NewStoreFormat: Enum.Parse<StoreFormat>(format, ignoreCase: true)));
         var summary = await SettleWithAsync(host, inputs, batch);
         return (summary, await host.Embedded!.LedgerAsync(default));
     }

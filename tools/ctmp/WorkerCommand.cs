@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Azure.Identity;
 using Azure.Messaging.ServiceBus;
+using CtMparticle.Embedded;
 
 namespace CtMparticle.Tool;
 
@@ -30,10 +31,10 @@ internal static class WorkerCommand
         });
         var command = new Command("worker", "Run continuously against a Service Bus namespace (settings ServiceBus:ConnectionString or ServiceBus:FullyQualifiedNamespace, ServiceBus:Topic + ServiceBus:Subscription or ServiceBus:Queue).")
         {
-            store, settings, azure, interval, batch, verbose,
+            store, settings, azure, interval, batch, verbose, Commands.StoreFormatOption,
         };
         command.SetAction((parse, cancellationToken) => RunAsync(parse.GetRequiredValue(store), parse.GetValue(settings), parse.GetValue(azure),
-            parse.GetValue(interval), parse.GetValue(batch), parse.GetValue(verbose), cancellationToken));
+            parse.GetValue(interval), parse.GetValue(batch), parse.GetValue(verbose), parse.GetValue(Commands.StoreFormatOption), cancellationToken));
         return command;
     }
 
@@ -57,9 +58,15 @@ internal static class WorkerCommand
             : null;
     }
 
-    private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, int batch, bool verbose, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, int batch, bool verbose, StoreFormat format,
+        CancellationToken cancellationToken)
     {
-        await using var host = Commands.TryCreateHost(new RunnerOptions(settings, store, null, azure, verbose), out var exit);
+        if (!azure && Commands.FormatClash(store, format) is { } clash)
+        {
+            return clash;
+        }
+
+        await using var host = Commands.TryCreateHost(new RunnerOptions(settings, store, null, azure, verbose, NewStoreFormat: format), out var exit);
         if (host is null)
         {
             return exit;
