@@ -179,6 +179,67 @@ public abstract class CtmpServeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_KilledWhileCallsArrive_EveryAnsweredCallWasKept_AndTheTrackersRetriesSendEachEventOnce()
+    {
+        // 40 batches of 25 distinct calls from 4 clients; the server is killed (SIGKILL: no drain) once 10 were
+        // answered. Started again on the same store, every batch comes again, as trackers retry what was not answered.
+        await StartAsync();
+        var batches = Enumerable.Range(0, 40).Select(b => "{\"batch\":[" + string.Join(",", Enumerable.Range(b * 25, 25)
+            .Select(i => Consented($"c-kill-{i % 53}", "Product Viewed", $$"""{"sku":"SKU-{{i}}","price":1,"currency":"EUR"}""", $"kill-{i}"))) + "]}").ToArray();
+        var answered = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var slots = new SemaphoreSlim(4);
+        var sending = Task.WhenAll(batches.Select(async (json, b) =>
+        {
+            await slots.WaitAsync();
+            try
+            {
+                if ((await PostAsync("batch", json)).Status == 200)
+                {
+                    answered.Enqueue(b);
+                    if (answered.Count >= 10)
+                    {
+                        enough.TrySetResult();
+                    }
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // The server died under this request: unanswered, so the tracker sends it again.
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }));
+        await enough.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        await server!.DisposeAsync(); // killed at once
+        var answeredBeforeKill = answered.Count;
+        await sending.WaitAsync(TimeSpan.FromSeconds(60));
+
+        await StartAsync();
+        var again = new List<int>();
+        foreach (var json in batches)
+        {
+            var (status, body, _) = await PostAsync("batch", json);
+            again.Add(status);
+            Assert.Equal(25, (int)body!["accepted"]! + (int)body["duplicate"]!);
+        }
+
+        var (exit, _) = await StopAsync();
+
+        Assert.All(again, status => Assert.Equal(200, status));
+        Assert.Equal(0, exit);
+        var ids = SentEvents().Select(e => (string)e["data"]!["source_message_id"]!).ToArray();
+        Assert.Equal(1_000, ids.Distinct(StringComparer.Ordinal).Count());
+        Assert.Equal(1_000, ids.Length);
+        var report = JsonNode.Parse((await CtmpCommandTests.RunAsync("report", "--store", Store, "--json")).Stdout)!;
+        Assert.True((bool)report["reconciled"]!, report.ToJsonString());
+        Assert.Equal(1_000, (int)report["received"]! - (int)report["duplicate"]!); // each call kept once, whenever it first arrived
+        Assert.True((int)report["duplicate"]! >= 25 * answeredBeforeKill, report.ToJsonString()); // what was answered had been kept
+    }
+
+    [Fact]
     public async Task Serve_WhileAPushWaitsForMParticle_CallsAreSettledAndAnswered_AndSigtermStillDrainsEachEventOnce()
     {
         // mParticle answers after 3 s. Once the push's first request has arrived there, a new call must be answered
