@@ -90,6 +90,26 @@ public sealed class StateLogTests : IDisposable
         }, iter: 300);
     }
 
+    [Theory]
+    [InlineData(70_000)]
+    [InlineData(200_000)]
+    [InlineData(65_000)]
+    public void ARecordPastTheWritersBuffer_IsReadWholeFromTheFile_RightAfterItsAppendAndBehindSmallerOnes(int size)
+    {
+        // Past the tail (4 KB here) a read goes to the file; the writer may still buffer its last bytes (its trailer,
+        // here) although its first 2 KB lie well before the writer's last 64 KB, so the read must flush them first.
+        var payload = new byte[size];
+        new Random(size).NextBytes(payload);
+        using var log = StateLog.Open(Fresh(), tailBytes: 4096);
+        var first = log.Append(1, [1, 2, 3]);
+        var large = log.Append(2, payload);
+        Assert.Equal(payload, log.ReadAt(large).Payload.ToArray());
+        var small = Enumerable.Range(0, 40).Select(i => log.Append(3, new byte[i * 10])).ToList();
+        Assert.Equal(payload, log.ReadAt(large).Payload.ToArray());
+        Assert.Equal([1, 2, 3], log.ReadAt(first).Payload.ToArray());
+        Assert.All(small.Select((address, i) => (address, i)), r => Assert.Equal(r.i * 10, log.ReadAt(r.address).Payload.Length));
+    }
+
     [Fact]
     public void Reopen_WithAnUncommittedBatch_DropsItWholeAndAppendsAfterTheLastCommit()
     {

@@ -45,6 +45,12 @@ internal sealed class StateLog : IDisposable
     /// <summary>What <see cref="ReadAt"/> reads first from a segment file: all of nearly every record.</summary>
     private const int ReadAheadBytes = 2048;
 
+    /// <summary>
+    /// The writer's buffer: what it holds, not yet with the operating system, is always the last bytes written (at most
+    /// this many), so a read that ends before them needs no flush.
+    /// </summary>
+    private const int WriterBufferBytes = 1 << 16;
+
     internal const int HeaderBytes = 5;
     internal const int TrailerBytes = 4;
     private const int CommitPayloadBytes = 12; // batch number (8) and the batch's record count (4)
@@ -109,7 +115,7 @@ internal sealed class StateLog : IDisposable
         var current = scan.Segment == 0 ? 1 : scan.Segment;
         var file = SegmentPath(directory, current);
         var created = !File.Exists(file);
-        var writer = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1 << 16);
+        var writer = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: WriterBufferBytes);
         if (writer.Length > scan.End)
         {
             cut += writer.Length - scan.End;
@@ -235,9 +241,15 @@ internal sealed class StateLog : IDisposable
             return joined;
         }
 
-        if (number == segment)
+        // What the writer still buffers lies in the current segment's last WriterBufferBytes: a read that reaches them
+        // flushes it first, to the operating system, where the read handle sees it (the writer's own handle is left
+        // alone). Most reads here are of older records (a returning customer's consent or links), which must not cut
+        // the writer's buffer short each time.
+        var flushed = false;
+        if (number == segment && offset + ReadAheadBytes > position - WriterBufferBytes)
         {
-            writer.Flush(); // to the operating system, where the read handle sees it (the writer's own handle is left alone)
+            writer.Flush();
+            flushed = true;
         }
 
         if (!readers.TryGetValue(number, out var handle))
@@ -264,6 +276,11 @@ internal sealed class StateLog : IDisposable
         var buffer = readAhead.AsSpan();
         if (total > readAhead.Length)
         {
+            if (number == segment && !flushed && offset + total > position - WriterBufferBytes)
+            {
+                writer.Flush();
+            }
+
             buffer = Scratch(total);
             readAhead.AsSpan(0, read).CopyTo(buffer);
             while (read < total && RandomAccess.Read(handle, buffer[read..total], offset + read) is > 0 and var more)
@@ -432,7 +449,7 @@ internal sealed class StateLog : IDisposable
         writer.Flush(flushToDisk: true);
         writer.Dispose();
         segment++;
-        writer = new FileStream(SegmentPath(directory, segment), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1 << 16);
+        writer = new FileStream(SegmentPath(directory, segment), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, bufferSize: WriterBufferBytes);
         SyncDirectory(directory); // the new file's name must survive a power loss before a batch in it counts as durable
         position = 0;
         committedEnd = 0;
