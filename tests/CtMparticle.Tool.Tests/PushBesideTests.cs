@@ -212,6 +212,26 @@ public sealed class PushBesideTests : IDisposable
         Assert.Equal(0, Count(InFlightJournal.PathFor(file), "SELECT COUNT(*) FROM inflight"));
     }
 
+    [Fact]
+    public void TheJournal_GivesItsOpenRequestsByTimeThenId_WithTheirWholeBodies_AndSkipsTheSettledOnes()
+    {
+        using var journal = InFlightJournal.Open(Path.Combine(work, "state.db"));
+        var at = new DateTimeOffset(2026, 12, 6, 9, 0, 0, TimeSpan.Zero);
+        var large = new byte[300_000];
+        Random.Shared.NextBytes(large);
+        journal.Save(new InFlightRequest("b", "default", [2], [], at.AddSeconds(1)));
+        journal.Save(new InFlightRequest("c", "default", large, [new InFlightBatch(2, [new PendingEventKey("p-1", Guid.Empty, at)])], at));
+        journal.Save(new InFlightRequest("a", "default", [1], [], at.AddSeconds(1)));
+        journal.Save(new InFlightRequest("settled", "default", [9], [], at.AddSeconds(-1)));
+
+        var open = journal.ReadAll(except: new HashSet<string>(["settled"], StringComparer.Ordinal));
+
+        Assert.Equal(["c", "a", "b"], open.Select(r => r.RequestId));
+        Assert.Equal(large, open[0].Body);
+        Assert.Equal(2, Assert.Single(open[0].Batches).Length);
+        Assert.Equal(["settled", "c", "a", "b"], journal.ReadAll().Select(r => r.RequestId));
+    }
+
     [Theory]
     [InlineData("sqlite")]
     [InlineData("log")]

@@ -49,13 +49,41 @@ internal sealed class InFlightJournal : IDisposable
         command.ExecuteNonQuery();
     }
 
-    /// <summary>Every request in the journal but those of <paramref name="except"/>, whose bodies are not read.</summary>
+    /// <summary>
+    /// Every request in the journal but those of <paramref name="except"/>, in <see cref="Select"/>'s order. The ids are
+    /// read and ordered first, then each body wanted by its id: a push reads the journal at every run, and an ordered
+    /// read of the rows sorted their bodies too (through temporary files), those of requests already settled as well.
+    /// </summary>
     public IReadOnlyList<InFlightRequest> ReadAll(IReadOnlySet<string>? except = null)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = Select;
-        using var reader = command.ExecuteReader();
-        return ReadAll(reader, except);
+        var ids = new List<(long Ticks, string Id)>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT request_id, created_ticks FROM inflight";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                if (except is null || !except.Contains(reader.GetString(0)))
+                {
+                    ids.Add((reader.GetInt64(1), reader.GetString(0)));
+                }
+            }
+        }
+
+        // Select's order: by time, then by id in SQLite's binary collation (UTF-8 bytes; ordinal for the ASCII ids written).
+        ids.Sort((a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks) : string.CompareOrdinal(a.Id, b.Id));
+        var list = new List<InFlightRequest>(ids.Count);
+        using var one = connection.CreateCommand();
+        one.CommandText = Select.Replace("ORDER BY created_ticks, request_id", "WHERE request_id = $id", StringComparison.Ordinal);
+        var id = one.Parameters.Add("$id", SqliteType.Text);
+        foreach (var (_, requestId) in ids)
+        {
+            id.Value = requestId;
+            using var reader = one.ExecuteReader();
+            list.AddRange(ReadAll(reader));
+        }
+
+        return list;
     }
 
     /// <summary>How many requests in the journal are not among <paramref name="settled"/> (ids only: no body is read).</summary>
