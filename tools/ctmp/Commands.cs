@@ -50,7 +50,7 @@ internal static class Commands
         Description = "Also send the run's logs, metrics and spans to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318/), as the function app sends them to Application Insights.",
     };
 
-    /// <summary>The format of a new store (<c>ctmp relay</c>, <c>ctmp serve</c>); an existing store keeps its own.</summary>
+    /// <summary>The format of a new store (<c>ctmp relay</c>, <c>serve</c>, <c>worker</c>); an existing store keeps its own.</summary>
     internal static readonly Option<StoreFormat> StoreFormatOption = new("--store-format")
     {
         Description = "For a new store: sqlite (the default: one SQLite file) or log (an append-only log with in-memory indexes, ADR 0007; " +

@@ -74,7 +74,7 @@ internal sealed class InFlightJournal : IDisposable
         ids.Sort((a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks) : string.CompareOrdinal(a.Id, b.Id));
         var list = new List<InFlightRequest>(ids.Count);
         using var one = connection.CreateCommand();
-        one.CommandText = Select.Replace("ORDER BY created_ticks, request_id", "WHERE request_id = $id", StringComparison.Ordinal);
+        one.CommandText = SelectOne;
         var id = one.Parameters.Add("$id", SqliteType.Text);
         foreach (var (_, requestId) in ids)
         {
@@ -126,6 +126,8 @@ internal sealed class InFlightJournal : IDisposable
     internal const string Insert = "INSERT OR REPLACE INTO inflight (request_id, input_name, body, batches, created_ticks) VALUES ($id, $i, $b, $bs, $t)";
 
     internal const string Select = "SELECT request_id, input_name, body, batches, created_ticks FROM inflight ORDER BY created_ticks, request_id";
+
+    private const string SelectOne = "SELECT request_id, input_name, body, batches, created_ticks FROM inflight WHERE request_id = $id";
 
     internal static (string Name, object? Value)[] Parameters(InFlightRequest request) =>
     [

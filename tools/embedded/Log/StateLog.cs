@@ -9,10 +9,10 @@ namespace CtMparticle.Embedded.Log;
 /// <summary>One record of the log: its kind (1–254), its payload, and the address <see cref="StateLog.ReadAt"/> finds it at.</summary>
 internal readonly record struct LogRecord(long Address, byte Kind, ReadOnlyMemory<byte> Payload);
 
-/// <summary>Makes something of a record's payload read in place (<see cref="StateLog.Read{TState, TResult}"/>): valid only during the call.</summary>
 /// <summary>A point inside the open batch of a state log: its end then, and how many records the batch held.</summary>
 internal readonly record struct BatchMark(long End, int Records);
 
+/// <summary>Makes something of a record's payload read in place (<see cref="StateLog.Read{TState, TResult}"/>): valid only during the call.</summary>
 internal delegate TResult PayloadReader<in TState, out TResult>(byte kind, ReadOnlySpan<byte> payload, TState state);
 
 /// <summary>
