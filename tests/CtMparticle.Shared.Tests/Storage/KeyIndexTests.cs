@@ -96,30 +96,6 @@ public sealed class KeyIndexTests
         static string Name(int i) => $"event-{i:D8}";
     }
 
-    [Fact]
-    public void HashLists_AddRemoveOf_AnswerAsADictionaryOfSetsDoes()
-    {
-        // Few owners and members, so owners pass from none to one member to several and back many times.
-        var operation = Gen.Select(Gen.Bool, Gen.ULong[0, 5], Gen.ULong[0, 6]);
-        operation.Array[1, 300].Sample(operations =>
-        {
-            var lists = new HashLists();
-            var model = new Dictionary<ulong, HashSet<ulong>>();
-            foreach (var (add, owner, member) in operations)
-            {
-                var set = model.TryGetValue(owner, out var found) ? found : model[owner] = [];
-                Assert.Equal(add ? set.Add(member) : set.Remove(member), add ? lists.Add(owner, member) : lists.Remove(owner, member));
-                if (set.Count == 0)
-                {
-                    model.Remove(owner);
-                }
-
-                Assert.Equal(model.Count, lists.Count);
-                Assert.Equal(set.Order(), lists.Of(owner).Order());
-            }
-        }, iter: 2_000);
-    }
-
     // Hashes shared by many keys (k and k + 6 * hashes collide), whose kept low 32 bits are shared too by keys whose
     // hashes differ only in the bits above (k % 6): the home slots cluster.
     private static ulong Hash(int key, int hashes) =>

@@ -23,6 +23,30 @@ public sealed class SpillingKeyIndexTests : IDisposable
     }
 
     [Fact]
+    public void HashLists_AddRemoveOf_WithSpills_AnswerAsADictionaryOfSetsDoes()
+    {
+        // Few owners and members, so owners pass from none to one member to several and back many times, their
+        // entries in memory and in runs. Members include hashes with the top bit set and 0: a member comes back with
+        // its low 32 bits (the link index's tag) kept, and two members are never taken for one.
+        ulong[] members = [0, 1, 42, 0x8000_0000_0000_0002, 0x9E37_79B9_7F4A_7C15, 0xFFFF_FFFF_0000_0003];
+        var operation = Gen.Select(Gen.Bool, Gen.ULong[0, 5], Gen.Int[0, members.Length - 1]);
+        var run = 0;
+        Gen.Select(operation.Array[1, 300], Gen.Int[1, 8]).Sample((operations, spillAt) =>
+        {
+            using var index = new SpillingKeyIndex(Path.Combine(folder, $"{++run}"), "lists", spillAt);
+            var lists = new HashLists(index);
+            var model = new Dictionary<ulong, HashSet<ulong>>();
+            foreach (var (add, owner, which) in operations)
+            {
+                var member = members[which];
+                var set = model.TryGetValue(owner, out var found) ? found : model[owner] = [];
+                Assert.Equal(add ? set.Add(member) : set.Remove(member), add ? lists.Add(owner, member) : lists.Remove(owner, member));
+                Assert.Equal(set.Select(KeyIndex.Tag).Order(), lists.Of(owner).Select(KeyIndex.Tag).Order());
+            }
+        }, iter: 2_000);
+    }
+
+    [Fact]
     public void EveryOperation_WithSpillsAndMerges_AnswersAsTheInMemoryIndexDoes()
     {
         var operation = Gen.Select(Gen.Int[0, 5], Gen.Int[0, 40]);

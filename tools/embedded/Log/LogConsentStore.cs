@@ -7,14 +7,14 @@ namespace CtMparticle.Embedded.Log;
 
 /// <summary>
 /// Each user's consent and region (<see cref="IConsentStore"/>) on the append-only log, ADR 0007's step 3 (the consent
-/// half): a merge reads the user's newest <see cref="ConsentRecord"/> (found through an in-memory
-/// <see cref="KeyIndex"/>) and appends the merged state. The semantics are <see cref="SqliteStore"/>'s, which
+/// half): a merge reads the user's newest <see cref="ConsentRecord"/> (found through a
+/// <see cref="SpillingKeyIndex"/>) and appends the merged state. The semantics are <see cref="SqliteStore"/>'s, which
 /// <c>LogConsentStoreTests</c> holds it to. A push beside the ingest reads consent as of its snapshot: that is
 /// step 5, not here yet.
 /// </summary>
 internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsentStore
 {
-    private readonly KeyIndex users = new();
+    private readonly SpillingKeyIndex users = core.SpillingIndex("consent");
 
     /// <summary>Users with a consent state.</summary>
     public int Count => users.Count;

@@ -60,8 +60,8 @@ internal sealed class LogCore : IDisposable
     public const string IndexFolder = "index";
 
     /// <summary>
-    /// An index for a store whose keys are many and mostly never asked for again (event ids, message ids, decisions):
-    /// its older entries are written to files in <see cref="IndexFolder"/>, deleted when the log is disposed.
+    /// An index for a store (each of the log's indexes is one): its older entries are written to files in
+    /// <see cref="IndexFolder"/>, deleted when the log is disposed.
     /// </summary>
     public SpillingKeyIndex SpillingIndex(string name)
     {
@@ -239,7 +239,7 @@ internal sealed class LogCore : IDisposable
 
         foreach (var (removedFrom, removedHash, from) in removedSinceSnapshot)
         {
-            if (ReferenceEquals(removedFrom, index) && removedHash == hash)
+            if (ReferenceEquals(removedFrom, index) && KeyIndex.Tag(removedHash) == KeyIndex.Tag(hash))
             {
                 yield return from;
             }

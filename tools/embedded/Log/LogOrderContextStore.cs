@@ -6,7 +6,7 @@ namespace CtMparticle.Embedded.Log;
 
 /// <summary>
 /// Order contexts (<see cref="IOrderContextStore"/>) on the append-only log, ADR 0007's step 3 (the order half): each
-/// save appends an <see cref="OrderRecord"/>; two in-memory <see cref="KeyIndex"/>es find an order's context by its id
+/// save appends an <see cref="OrderRecord"/>; two <see cref="SpillingKeyIndex"/>es find an order's context by its id
 /// and a payment's order by the payment id. A save reads one record (the stored context's version) and a find one or
 /// two. The semantics are <see cref="SqliteStore"/>'s, which <c>LogOrderContextStoreTests</c> holds it to.
 /// </summary>
@@ -14,13 +14,15 @@ internal sealed class LogOrderContextStore : IOrderContextStore
 {
     private readonly LogCore core;
     private readonly TimeProvider time;
-    private readonly KeyIndex orders = new();
-    private readonly KeyIndex payments = new();
+    private readonly SpillingKeyIndex orders;
+    private readonly SpillingKeyIndex payments;
 
     /// <summary>The order store on <paramref name="core"/>'s log; its records are handed to <see cref="Replay"/> at open.</summary>
     public LogOrderContextStore(LogCore core, TimeProvider time)
     {
         this.core = core;
+        orders = core.SpillingIndex("orders");
+        payments = core.SpillingIndex("payments");
         this.time = time;
     }
 

@@ -7,7 +7,9 @@ namespace CtMparticle.Embedded.Log;
 /// An index of ADR 0007 whose older entries live in files, not in the process's memory: the next memory step of
 /// docs/performance.md. At 1,000,000 deliveries the three largest indexes (event ids, the ledger's message ids,
 /// identity decisions) held some 2.7 million entries in about 50 MB of tables, most of them keys that are never asked
-/// for again, while 300 MB leaves the whole state some 60 MB.
+/// for again, while 300 MB leaves the whole state some 60 MB. Every index of the log's stores is one now (the links,
+/// their owners' sets, consent and order contexts followed on 2026-12-06): a key asked for again after its entry was
+/// written costs a read of one 4 KB block of a run, from the page cache.
 /// <para>
 /// New entries go into an in-memory <see cref="KeyIndex"/>. When it holds <see cref="SpillAt"/> entries they are
 /// sorted by hash tag and written to a file of their own (a run), and the table starts again small. A run is never
