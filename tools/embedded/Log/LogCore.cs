@@ -18,7 +18,7 @@ internal sealed class LogCore : IDisposable
     // While a push beside the ingest reads as of a snapshot (ADR 0007, step 5): the end of the log it reads up to, and
     // every index entry removed since (a forgetting), whose chain of records a read as of the snapshot still follows.
     private readonly List<(IKeyIndex Index, ulong Hash, long From)> removedSinceSnapshot = [];
-    private readonly List<SpillingKeyIndex> spilling = [];
+    private readonly List<IDisposable> spilling = [];
     private readonly string indexFolder;
     private readonly int spillAt;
 
@@ -68,6 +68,14 @@ internal sealed class LogCore : IDisposable
         var index = new SpillingKeyIndex(indexFolder, name, spillAt);
         spilling.Add(index);
         return index;
+    }
+
+    /// <summary>A list of addresses by position whose older entries are written to a file in <see cref="IndexFolder"/>, deleted when the log is disposed.</summary>
+    public SpillingAddressList SpillingList(string name)
+    {
+        var list = new SpillingAddressList(indexFolder, name, spillAt);
+        spilling.Add(list);
+        return list;
     }
 
     /// <summary>

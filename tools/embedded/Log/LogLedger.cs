@@ -101,8 +101,9 @@ internal sealed record InputRecord(
 
 /// <summary>
 /// The runner's ledger (<see cref="IRunLedger"/>) on the append-only log, ADR 0007's step 2 (the ledger half): each
-/// input is an <see cref="InputRecord"/>, found by its sequence number through an in-memory list and by its message id
-/// through a <see cref="KeyIndex"/>; the inputs quarantined under each record id are listed in memory.
+/// input is an <see cref="InputRecord"/>, found by its sequence number through a <see cref="SpillingAddressList"/> and by its
+/// message id through a <see cref="SpillingKeyIndex"/> (the older entries of both in files); the inputs quarantined under
+/// each record id are listed in memory.
 /// <para>
 /// The reports join inputs with their events' fates, as <see cref="SqliteStore"/>'s do, including the fates of events
 /// whose dedupe record retention forgot (SQLite keeps a sent event's fate for ever). The log's index forgets them, so
@@ -111,7 +112,7 @@ internal sealed record InputRecord(
 /// </summary>
 internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider time) : IRunLedger
 {
-    private readonly List<long> inputs = []; // seq - 1 → the entry's newest record
+    private readonly SpillingAddressList inputs = core.SpillingList("inputs"); // seq - 1 → the entry's newest record
     private readonly SpillingKeyIndex messages = core.SpillingIndex("messages");
     private readonly Dictionary<long, string> quarantinedAs = [];
     private readonly Dictionary<string, SortedSet<long>> quarantined = new(StringComparer.Ordinal);
@@ -245,7 +246,7 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
                 }
                 else
                 {
-                    inputs.RemoveAt(index);
+                    inputs.RemoveLast(); // the undo goes newest first: this entry is the last
                 }
             });
         }
@@ -290,14 +291,15 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
         }
 
         var fates = Fates();
-        var rows = new LedgerRow[inputs.Count];
+        var newest = inputs.ToArray(); // the file read once, not once an input
+        var rows = new LedgerRow[newest.Length];
         var unenriched = new Dictionary<string, long>(StringComparer.Ordinal);
         var byError = new Dictionary<string, long>(StringComparer.Ordinal);
         var words = new Dictionary<string, string>(StringComparer.Ordinal); // one string per outcome and reason, not one per row
         long flagged = 0;
         foreach (var entry in core.Log.ReadAll())
         {
-            if (entry.Kind != InputRecord.Kind || InputRecord.Decode(entry.Payload.Span) is not { } input || inputs[(int)input.Seq - 1] != entry.Address)
+            if (entry.Kind != InputRecord.Kind || InputRecord.Decode(entry.Payload.Span) is not { } input || newest[(int)input.Seq - 1] != entry.Address)
             {
                 continue;
             }
