@@ -503,7 +503,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     /// Events a push point reads per push run: the push's working set (the events read back, their batches and
     /// bodies) stays small while the ingest goes on beside it (100,000 deliveries on SQLite, 3 runs each: 5,000 peaked
     /// at 242-258 MB, 2,500 at 214-216 MB and ran fastest, 1,000 at 183-187 MB with 27 % more requests). On the log
-    /// store at 1,000,000 deliveries (2026-12-06, 4 and 5 runs) 1,250 peaked at 280-307 MB (median 293) against
+    /// store at 1,000,000 deliveries (2026-12-06, 6 and 5 runs) 1,250 peaked at 280-307 MB (median 293) against
     /// 309-345 (median 324) for 2,500, at the same rate; the same events are sent, in 9 % more requests (821 against
     /// 753 at 100,000: each run's last request is a partial one). The drain at the end reads Push:MaxEventsPerRun.
     /// </summary>
