@@ -9,8 +9,7 @@ namespace CtMparticle.Embedded.Log;
 /// Each user's consent and region (<see cref="IConsentStore"/>) on the append-only log, ADR 0007's step 3 (the consent
 /// half): a merge reads the user's newest <see cref="ConsentRecord"/> (found through a
 /// <see cref="SpillingKeyIndex"/>) and appends the merged state. The semantics are <see cref="SqliteStore"/>'s, which
-/// <c>LogConsentStoreTests</c> holds it to. A push beside the ingest reads consent as of its snapshot: that is
-/// step 5, not here yet.
+/// <c>LogConsentStoreTests</c> holds it to. A push beside the ingest reads consent as of its snapshot (step 5).
 /// </summary>
 internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsentStore
 {

@@ -101,9 +101,9 @@ internal sealed record InputRecord(
 
 /// <summary>
 /// The runner's ledger (<see cref="IRunLedger"/>) on the append-only log, ADR 0007's step 2 (the ledger half): each
-/// input is an <see cref="InputRecord"/>, found by its sequence number through a <see cref="SpillingAddressList"/> and by its
-/// message id through a <see cref="SpillingKeyIndex"/> (the older entries of both in files); the inputs quarantined under
-/// each record id are listed in memory.
+/// input is an <see cref="InputRecord"/>, found by its sequence number through a <see cref="SpillingAddressList"/> and
+/// by its message id through a <see cref="SpillingKeyIndex"/> (the older entries of both in files); the inputs
+/// quarantined under each record id are listed in memory.
 /// <para>
 /// The reports join inputs with their events' fates, as <see cref="SqliteStore"/>'s do, including the fates of events
 /// whose dedupe record retention forgot (SQLite keeps a sent event's fate for ever). The log's index forgets them, so

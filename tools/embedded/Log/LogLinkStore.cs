@@ -6,8 +6,9 @@ namespace CtMparticle.Embedded.Log;
 /// <summary>
 /// Identity links, withheld events and identity decisions (<see cref="IIdentityLinkStore"/>) on the append-only log,
 /// ADR 0007's step 4. Indexes (<see cref="SpillingKeyIndex"/>, their older entries in files) of each link, withheld
-/// event and decision by its key, and each customer's and each identifier's set of link-key hashes (<see cref="HashLists"/>), so both sides of a link are read without a scan (a hash shared by
-/// two keys costs a read, never a wrong answer: every record read is checked against the key asked for). Deletion
+/// event and decision by its key, and each customer's and each identifier's set of link-key hashes
+/// (<see cref="HashLists"/>), so both sides of a link are read without a scan (a hash shared by two keys costs a read,
+/// never a wrong answer: every record read is checked against the key asked for). Deletion
 /// and retention of withheld events and decisions read the whole log once (a rare job's cost). The semantics are
 /// <see cref="SqliteStore"/>'s, which <c>LogLinkStoreTests</c> holds it to.
 /// </summary>

@@ -12,9 +12,9 @@ namespace CtMparticle.Embedded.Log;
 /// The newest entries are in memory. Once it holds twice <see cref="Chunk"/> of them the oldest chunk is written to the
 /// file, so at least a chunk stays in memory and a rollback (which removes the last entries, a batch's at most) seldom
 /// reads one back. An entry in the file is read and changed with one <c>pread</c> or <c>pwrite</c> of 8 bytes, through
-/// the page cache, in the machine's byte order (the file never leaves the process). A write that fails (a full disk) leaves the entries in memory and is tried again a chunk later. The
-/// file needs no crash safety: the list is rebuilt from the log at every open, which deletes what a previous process
-/// left. One thread at a time (the log's lock).
+/// the page cache, in the machine's byte order (the file never leaves the process). A write that fails (a full disk)
+/// leaves the entries in memory and is tried again a chunk later. The file needs no crash safety: the list is rebuilt
+/// from the log at every open, which deletes what a previous process left. One thread at a time (the log's lock).
 /// </para>
 /// </summary>
 internal sealed class SpillingAddressList : IDisposable
