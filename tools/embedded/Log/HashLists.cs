@@ -8,7 +8,8 @@ namespace CtMparticle.Embedded.Log;
 /// 128 MB live at 1,000,000 deliveries.
 /// <para>
 /// A member comes back without its hash's top bit (an index's address is a positive number), which the link index
-/// does not read: its tag is the low 32 bits. An owner's set may name another owner's members whose hash shares its
+/// does not read: its tag is the low 32 bits. Two members of one owner that differ only in that bit would be taken
+/// for one (a chance of one in 2^63 a pair). An owner's set may name another owner's members whose hash shares its
 /// tag (one in four billion a look-up): the caller reads each link and keeps its own, as it does for any hash
 /// collision. Members come back in no set order. One thread at a time (the log's lock).
 /// </para>
