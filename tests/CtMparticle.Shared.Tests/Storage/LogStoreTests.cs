@@ -14,8 +14,9 @@ internal static class LogTests
     public const int SmallTail = 4096;
 
     /// <summary>
-    /// The largest indexes write their entries to files every few (<see cref="SpillingKeyIndex"/>), so every log store
-    /// test also runs on runs, merges and entries of runs that die and come back with a rollback.
+    /// Every index writes its entries to files every few (<see cref="SpillingKeyIndex"/>), and the ledger's list its
+    /// older chunks (<see cref="SpillingAddressList"/>), so every log store test also runs on runs, merges, entries of
+    /// runs that die and come back with a rollback, and chunks read back by one.
     /// </summary>
     public const int SmallSpill = 5;
 }

@@ -42,7 +42,7 @@ internal sealed class LogCore : IDisposable
     /// <summary>After a batch was rolled back (under the lock).</summary>
     public event Action? RolledBack;
 
-    /// <param name="spillAt">Entries the largest indexes hold in memory before they write them to a file (<see cref="SpillingKeyIndex"/>).</param>
+    /// <param name="spillAt">Entries each index (<see cref="SpillingKeyIndex"/>) holds in memory before it writes them to a file, and the chunk of the ledger's list (<see cref="SpillingAddressList"/>).</param>
     public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes, int tailBytes = StateLog.DefaultTailBytes,
         int spillAt = SpillingKeyIndex.DefaultSpillAt)
     {
@@ -56,7 +56,7 @@ internal sealed class LogCore : IDisposable
         return new(StateLog.Open(directory, segmentBytes, tailBytes), indexFolder, spillAt);
     }
 
-    /// <summary>The store folder's subfolder where the largest indexes write what they hold no longer in memory.</summary>
+    /// <summary>The store folder's subfolder where the indexes and the ledger's list write what they hold no longer in memory.</summary>
     public const string IndexFolder = "index";
 
     /// <summary>
@@ -357,9 +357,9 @@ internal sealed class LogCore : IDisposable
     public void Dispose()
     {
         Log.Dispose(); // an open batch is dropped, as a crash would drop it
-        foreach (var index in spilling)
+        foreach (var spilled in spilling)
         {
-            index.Dispose();
+            spilled.Dispose();
         }
 
         if (Directory.Exists(indexFolder) && !Directory.EnumerateFileSystemEntries(indexFolder).Any())

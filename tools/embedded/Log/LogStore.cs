@@ -57,7 +57,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// Opens (creating when needed) the log in <paramref name="directory"/> and rebuilds every store's memory from it.
     /// With <paramref name="partitions"/> its layout is checked as <see cref="SqliteStore"/>'s is (recorded on first use).
     /// </summary>
-    /// <param name="spillAt">Entries the largest indexes hold in memory before they write them to the store's index folder (tests spill early).</param>
+    /// <param name="spillAt">Entries each index and the ledger's list hold in memory before they write them to the store's index folder (tests spill early).</param>
     /// <exception cref="IOException">Another process has the store open.</exception>
     /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
