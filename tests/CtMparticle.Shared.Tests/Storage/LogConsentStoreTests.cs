@@ -23,7 +23,7 @@ public sealed class LogConsentStoreTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Merge, MergeRegion, MergeBoth, Purge, PurgeAll, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
+    private enum Op { Merge, MergeRegion, MergeBoth, Purge, PurgeAll, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
 
     [Fact]
     public async Task MergesReadsAndRetention_InAndOutOfBatches_WithRollbacksAndCrashes_AnswerAsTheSqliteStoreDoes()

@@ -21,7 +21,7 @@ public sealed class LogLedgerTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Record, Redeliver, Update, Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
+    private enum Op { Record, Redeliver, Update, Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
 
     [Fact]
     public async Task InputsAndTheirEventsFates_InAndOutOfBatches_WithRollbacksAndCrashes_ReportAsTheSqliteStoreDoes()

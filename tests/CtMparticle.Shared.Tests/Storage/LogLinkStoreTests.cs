@@ -19,7 +19,7 @@ public sealed class LogLinkStoreTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Record, SeenAgain, State, Withhold, Forget, Purge, Decide, PurgeDecisions, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
+    private enum Op { Record, SeenAgain, State, Withhold, Forget, Purge, Decide, PurgeDecisions, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
 
     [Fact]
     public async Task LinksWithheldEventsAndDecisions_InAndOutOfBatches_WithRollbacksAndCrashes_ReadAsTheSqliteStoreDoes()

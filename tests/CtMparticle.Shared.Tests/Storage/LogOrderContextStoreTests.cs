@@ -19,7 +19,7 @@ public sealed class LogOrderContextStoreTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Save, Save2, Purge, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
+    private enum Op { Save, Save2, Purge, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
 
     [Fact]
     public async Task SavesFindsAndRetention_InAndOutOfBatches_WithRollbacksAndCrashes_AnswerAsTheSqliteStoreDoes()

@@ -23,7 +23,7 @@ public sealed class LogSnapshotTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Merge, Link, SeenAgain, SetState, Forget, PurgeLinks, PurgeConsent, Snapshot, EndSnapshot, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
+    private enum Op { Merge, Link, SeenAgain, SetState, Forget, PurgeLinks, PurgeConsent, Snapshot, EndSnapshot, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
 
     [Fact]
     public async Task ReadsAsOfTheSnapshot_WhileTheWriterChangesAndForgets_AnswerAsSqlitesSnapshotDoes()
@@ -86,9 +86,9 @@ public sealed class LogSnapshotTests : IDisposable
                     case Op.Wait:
                         time.Advance(TimeSpan.FromMinutes(arg + 1));
                         break;
-                    case Op.Crash:
-                        await EndAsync(); // the process's snapshot ends with it
-                        await stores.BatchStepAsync("Crash");
+                    case Op.Crash or Op.Compact:
+                        await EndAsync(); // the process's snapshot ends with it (a compaction closes the store)
+                        await stores.BatchStepAsync(op.ToString());
                         break;
                     default:
                         await stores.BatchStepAsync(op.ToString());

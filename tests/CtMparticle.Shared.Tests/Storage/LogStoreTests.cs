@@ -19,6 +19,9 @@ internal static class LogTests
     /// runs that die and come back with a rollback, and chunks read back by one.
     /// </summary>
     public const int SmallSpill = 5;
+
+    /// <summary>Segments of a few batches: the oracle runs' logs roll over, and a compaction reads and writes several.</summary>
+    public const long SmallSegment = 4096;
 }
 
 /// <summary>
@@ -34,11 +37,15 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
     /// <summary>Whether a batch is open on both.</summary>
     public bool InBatch => inBatch;
 
-    public LogStore Log { get; private set; } = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+    public LogStore Log { get; private set; } = Open(directory, time);
+
+    /// <summary>Compactions done (a test checks that its runs compact).</summary>
+    public int Compactions { get; private set; }
 
     /// <summary>
     /// Begin, Commit, Rollback, Savepoint, Release (the newest savepoint), RollbackTo (the middle one of those open: older
-    /// ones stay, it and newer ones end), each where one applies (nothing otherwise), or Crash, named as the test's step.
+    /// ones stay, it and newer ones end), Compact (the log rewritten with what still counts, then opened again), each
+    /// where one applies (nothing otherwise), or Crash, named as the test's step.
     /// </summary>
     public async Task BatchStepAsync(string step)
     {
@@ -80,6 +87,12 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
                 await oracle.RollbackBatchAsync(default);
                 await Log.RollbackBatchAsync(default);
                 inBatch = false;
+                break;
+            case "Compact" when !inBatch:
+                Log.Dispose();
+                LogStore.Compact(directory, time, segmentBytes: LogTests.SmallSegment, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+                Log = Open();
+                Compactions++;
                 break;
             case "Crash":
                 if (inBatch)
@@ -158,8 +171,13 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
     private void Reopen()
     {
         Log.Dispose();
-        Log = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+        Log = Open();
     }
+
+    private LogStore Open() => Open(directory, time);
+
+    private static LogStore Open(string directory, TimeProvider time) =>
+        LogStore.Open(directory, time, segmentBytes: LogTests.SmallSegment, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
 }
 
 /// <summary>
@@ -199,13 +217,14 @@ public sealed class LogEventStoreTests : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private enum Op { Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash }
+    private enum Op { Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
 
     [Fact]
     public async Task EveryOperation_InAndOutOfBatches_WithRollbacksAndCrashes_AnswersAsTheSqliteStoreDoes()
     {
         var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 11], Gen.Int[0, 3]).Array[1, 60];
         var runs = 0;
+        var compactions = 0;
         await gen.SampleAsync(async operations =>
         {
             var directory = Path.Combine(work, $"run-{runs++}");
@@ -239,7 +258,10 @@ public sealed class LogEventStoreTests : IDisposable
             {
                 Assert.Equal(await oracle.WithholdAsync(Event(key), "m-0", default), await stores.Log.Events.WithholdAsync(Event(key), "m-0", default));
             }
+
+            Interlocked.Add(ref compactions, stores.Compactions);
         }, iter: 300);
+        Assert.True(compactions > 50, $"{compactions} compactions in the runs"); // the Compact step is one of the operations drawn
     }
 
     [Fact]

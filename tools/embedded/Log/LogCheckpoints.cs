@@ -38,6 +38,15 @@ internal sealed class LogCheckpoints(LogCore core) : ICheckpointStore
         return true;
     }, cancellationToken);
 
+    /// <summary>Writes each checkpoint's value to a compaction of the log.</summary>
+    public void CopyLive(LogCompaction to)
+    {
+        foreach (var (name, (value, _)) in values)
+        {
+            to.Append(CheckpointRecord.Kind, new CheckpointRecord(0, name, value).Encode().Span);
+        }
+    }
+
     private void Apply(CheckpointRecord record, long address, bool replaying)
     {
         var had = values.TryGetValue(record.Name, out var before);

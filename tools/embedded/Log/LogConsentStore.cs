@@ -65,6 +65,16 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
         return purged;
     }, cancellationToken);
 
+    /// <summary>Hands <paramref name="entry"/> to a compaction of the log when it is its user's newest state (on its own there).</summary>
+    public void CopyLive(LogRecord entry, LogCompaction to)
+    {
+        var record = ConsentRecord.Decode(entry.Payload.Span);
+        if (!record.Forgotten && users.Holds(KeyIndex.Hash(record.UserKey), entry.Address))
+        {
+            to.Append(ConsentRecord.Kind, (record with { Previous = 0 }).Encode().Span);
+        }
+    }
+
     private void Write(ConsentRecord record) => Apply(record, core.Append(ConsentRecord.Kind, record.Encode().Span), replaying: false);
 
     private void Apply(ConsentRecord record, long address, bool replaying) =>

@@ -290,6 +290,42 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         return purged;
     }, cancellationToken);
 
+    /// <summary>
+    /// Hands <paramref name="entry"/> (a record of this store's kind, read in log order) to a compaction of the log,
+    /// when it still counts, with no other operation under way. An event is copied at its first sighting, as its newest
+    /// state alone (its message, dedupe key and times are in every record; its JSON only while it may still be sent),
+    /// so first sightings stay in time order (<see cref="PurgeSeenAsync"/> reads them so). A forgotten event leaves
+    /// two small records at its forgetting: its fate then and the forgetting, as SQLite's fates table keeps a
+    /// forgotten event's fate for the reports.
+    /// </summary>
+    public void CopyLive(LogRecord entry, LogCompaction to)
+    {
+        var record = EventRecord.Decode(entry.Payload);
+        if (record.Status == EventStatus.Forgotten)
+        {
+            var before = Read(record.Previous);
+            var fate = new EventRecord(record.EventId, before.Status, 0, 0, 0, 0, 0, 0, before.StatusTicks, record.SeenTicks, null, null, ReadOnlyMemory<byte>.Empty);
+            var at = to.Append(EventRecord.Kind, fate.Encode().Span);
+            to.Append(EventRecord.Kind, (fate with { Status = EventStatus.Forgotten, Previous = at }).Encode().Span);
+            return;
+        }
+
+        var newest = record.Previous == 0 ? events.Find(KeyIndex.Hash(record.EventId), record.EventId, IsEvent) : 0;
+        if (newest == 0)
+        {
+            return; // a later state (copied at the first sighting), or an id forgotten since
+        }
+
+        var current = newest == entry.Address ? record : Read(newest);
+        if (Resolve(current.Added, newest) != entry.Address)
+        {
+            return; // a life of the id that was forgotten: the id was seen again after
+        }
+
+        var json = current.Status is EventStatus.Pending or EventStatus.Parked ? Json(Resolve(current.JsonAt, newest)) : [];
+        to.Append(EventRecord.Kind, (current with { Previous = 0, Added = 0, JsonAt = 0, Json = json }).Encode().Span);
+    }
+
     /// <summary>Durable when this returns, in the in-flight journal (a file of its own), whether or not a batch is open.</summary>
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
     {
@@ -430,7 +466,9 @@ internal sealed class LogEventStore : IEventStore, IDisposable
             : throw new InvalidDataException($"The state log holds a record of kind {record.Kind} at {address}, where an event's was expected.");
     }
 
-    private byte[] Json(Slot slot) => InPlace(slot.JsonAt, 0, static (payload, _) => EventRecord.JsonOf(payload).ToArray());
+    private byte[] Json(Slot slot) => Json(slot.JsonAt);
+
+    private byte[] Json(long jsonAt) => InPlace(jsonAt, 0, static (payload, _) => EventRecord.JsonOf(payload).ToArray());
 
     private T InPlace<TState, T>(long address, TState state, Func<ReadOnlySpan<byte>, TState, T> read) =>
         core.ReadInPlace(address, EventRecord.Kind, "an event's", state, read);

@@ -196,6 +196,20 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
     public Task<(long Inputs, SortedDictionary<string, long> ByError)> FlagsAsync(CancellationToken cancellationToken) =>
         core.Locked(() => Scan() is var scan ? (scan.Flagged, new SortedDictionary<string, long>(scan.ByError, StringComparer.Ordinal)) : default, cancellationToken);
 
+    /// <summary>
+    /// Writes every input's newest entry to a compaction of the log, in input order (as <see cref="Apply"/> reads them
+    /// back), each on its own; the entry that answers for its message keeps the message-id index's place.
+    /// </summary>
+    public void CopyLive(LogCompaction to)
+    {
+        foreach (var address in inputs.ToArray())
+        {
+            var record = Read(address);
+            var answers = record.MessageId is not null && messages.Holds(KeyIndex.Hash(record.MessageId), address);
+            to.Append(InputRecord.Kind, (record with { Previous = 0, MessageFrom = answers ? 0 : -1 }).Encode().Span);
+        }
+    }
+
     private void Write(InputRecord record) => Apply(record, core.Append(InputRecord.Kind, record.Encode().Span), replaying: false);
 
     /// <summary>What a record changes in memory, the same at open (replaying) and when it is written.</summary>

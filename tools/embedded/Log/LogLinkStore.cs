@@ -42,6 +42,30 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         }
     }
 
+    /// <summary>Hands <paramref name="entry"/> (a record of one of this store's kinds) to a compaction of the log when it is its key's newest (on its own there).</summary>
+    public void CopyLive(LogRecord entry, LogCompaction to)
+    {
+        var payload = entry.Payload.Span;
+        if (entry.Kind == LinkRecords.LinkKind)
+        {
+            if (LinkRecord.Decode(payload) is { Forgotten: false } link && links.Holds(KeyIndex.Hash(link.Key), entry.Address))
+            {
+                to.Append(entry.Kind, (link with { Previous = 0 }).Encode().Span);
+            }
+        }
+        else if (entry.Kind == LinkRecords.WithheldKind)
+        {
+            if (WithheldRecord.Decode(payload) is { Forgotten: false } held && withheld.Holds(KeyIndex.Hash(held.Key), entry.Address))
+            {
+                to.Append(entry.Kind, (held with { Previous = 0 }).Encode().Span);
+            }
+        }
+        else if (DecisionRecord.Decode(payload) is { Forgotten: false } decision && decisions.Holds(KeyIndex.Hash(decision.EventId), entry.Address))
+        {
+            to.Append(entry.Kind, (decision with { Previous = 0 }).Encode().Span);
+        }
+    }
+
     public Task<IdentityLink> RecordAsync(IdentityLink link, CancellationToken cancellationToken) => core.Changing(() =>
     {
         // A new link as given; an existing one only moves its last sighting forward (state and first sighting kept).

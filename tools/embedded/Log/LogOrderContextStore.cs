@@ -92,6 +92,26 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         return old.Count;
     }, cancellationToken);
 
+    /// <summary>
+    /// Hands <paramref name="entry"/> to a compaction of the log when it is still an order's context or holds a
+    /// payment's mapping: only that part of it, on its own there.
+    /// </summary>
+    public void CopyLive(LogRecord entry, LogCompaction to)
+    {
+        var record = OrderRecord.Decode(entry.Payload);
+        if (record.Forgotten)
+        {
+            return;
+        }
+
+        var applied = record.Applied && orders.Holds(KeyIndex.Hash(record.OrderId), entry.Address);
+        var mapped = record.Payments.Where(p => payments.Holds(KeyIndex.Hash(p.PaymentId), entry.Address)).Select(p => p with { Previous = 0 }).ToList();
+        if (applied || mapped.Count > 0)
+        {
+            to.Append(OrderRecord.Kind, (record with { Applied = applied, Previous = 0, Payments = mapped, Json = applied ? record.Json : ReadOnlyMemory<byte>.Empty }).Encode().Span);
+        }
+    }
+
     private void Write(OrderRecord record) => Apply(record, core.Append(OrderRecord.Kind, record.Encode().Span), replaying: false);
 
     /// <summary>What a record changes in the indexes, the same at open (replaying) and when it is written.</summary>

@@ -16,11 +16,16 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
 
     private readonly FileStream lockFile;
     private bool disposed;
+    private bool logClosed;
+    private readonly long segmentBytes;
+    private long bytesAtOpen;
+    private long compactFromBytes;
 
     private LogStore(string directory, FileStream lockFile, LogCore core, LogEventStore events, LogLedger ledger, LogOrderContextStore orders, LogConsentStore consent,
-        LogLinkStore links, LogCheckpoints checkpoints)
+        LogLinkStore links, LogCheckpoints checkpoints, long segmentBytes)
     {
         (Folder, this.lockFile, Core, Events, Ledger, Orders, Consent, Links, Checkpoints) = (directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
+        this.segmentBytes = segmentBytes;
     }
 
     /// <summary>The store's folder.</summary>
@@ -60,8 +65,9 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// <param name="spillAt">Entries each index and the ledger's list hold in memory before they write them to the store's index folder (tests spill early).</param>
     /// <exception cref="IOException">Another process has the store open.</exception>
     /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
+    /// <param name="compactFromBytes">The least the log must hold for <see cref="ShouldCompact"/> (tests compact small logs).</param>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
-        int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true, int spillAt = SpillingKeyIndex.DefaultSpillAt)
+        int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true, int spillAt = SpillingKeyIndex.DefaultSpillAt, long compactFromBytes = CompactFromBytes)
     {
         Directory.CreateDirectory(directory);
         var lockFile = Lock(directory);
@@ -87,7 +93,11 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
                 StoreLayout.EnsureAsync(checkpoints, partitions, CancellationToken.None).GetAwaiter().GetResult();
             }
 
-            return new LogStore(directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
+            return new LogStore(directory, lockFile, core, events, ledger, orders, consent, links, checkpoints, segmentBytes)
+            {
+                bytesAtOpen = StateLog.Segments(directory).Sum(s => s.Bytes),
+                compactFromBytes = compactFromBytes,
+            };
         }
         catch
         {
@@ -96,6 +106,114 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
             lockFile.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Rewrites the log in <paramref name="directory"/> with only what still counts (<see cref="CompactAndClose"/>):
+    /// <c>ctmp store compact</c>.
+    /// </summary>
+    /// <exception cref="IOException">Another process has the store open.</exception>
+    public static LogCompactionResult Compact(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
+        int tailBytes = StateLog.DefaultTailBytes, int spillAt = SpillingKeyIndex.DefaultSpillAt)
+    {
+        using var store = Open(directory, time, partitions, segmentBytes, tailBytes, checkLayout: false, spillAt);
+        return store.CompactAndClose();
+    }
+
+    /// <summary>
+    /// The least the log must hold before <see cref="ShouldCompact"/> says yes (Redis's <c>auto-aof-rewrite-min-size</c>
+    /// is the same 64 MB): below it a compaction saves too little to be worth the time.
+    /// </summary>
+    public const long CompactFromBytes = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Whether the log has at least doubled since it was opened and holds at least <see cref="CompactFromBytes"/>
+    /// (unless <see cref="Open"/> was given another least), with no batch open: then <see cref="CompactAndClose"/> is worth its time when the
+    /// store closes. This is Redis's rule for rewriting its append-only file (<c>auto-aof-rewrite-percentage 100</c>),
+    /// which keeps the log under about twice what it held after its last rewrite, or twice what the process found.
+    /// </summary>
+    public bool ShouldCompact
+    {
+        get
+        {
+            if (logClosed || Core.InBatch)
+            {
+                return false;
+            }
+
+            var bytes = LogBytes();
+            return bytes >= compactFromBytes && bytes >= 2 * bytesAtOpen;
+        }
+    }
+
+    /// <summary>
+    /// Rewrites the log with only what still counts (ADR 0007, step 6), then closes the store: each key's newest record,
+    /// on its own, without the versions before it, the sent events' JSON, the forgotten keys and the ledger's replaced
+    /// entries. What the store reads after it opens again is the same. The lock is held throughout; a crash at any point
+    /// leaves either the old log or the copy (<see cref="LogCompaction"/>). Call it with nothing else using the store.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A batch is open (its records would be read as if committed), or the store is closed.</exception>
+    public LogCompactionResult CompactAndClose()
+    {
+        ObjectDisposedException.ThrowIf(logClosed, this);
+        if (Core.InBatch)
+        {
+            throw new InvalidOperationException("The log is not compacted while a batch is open: commit or roll it back first.");
+        }
+
+        try
+        {
+            var before = LogBytes();
+            long records, kept;
+            using (var compaction = LogCompaction.Begin(Folder, Core.Log, segmentBytes))
+            {
+                records = CopyLive(compaction);
+                compaction.Complete();
+                kept = compaction.Records;
+            }
+
+            CloseLog(); // the old segments closed; the lock is still held
+            LogCompaction.Finish(Folder);
+            return new LogCompactionResult(records, kept, before, LogBytes());
+        }
+        finally
+        {
+            Dispose();
+        }
+    }
+
+    private long LogBytes() => StateLog.Segments(Folder).Sum(s => s.Bytes);
+
+    /// <summary>Every store's records that still count, to <paramref name="to"/>: one pass over the log, then the ledger and the checkpoints.</summary>
+    /// <returns>The records the log held.</returns>
+    private long CopyLive(LogCompaction to)
+    {
+        long records = 0;
+        foreach (var entry in Core.Log.ReadCommitted())
+        {
+            records++;
+            switch (entry.Kind)
+            {
+                case EventRecord.Kind:
+                    Events.CopyLive(entry, to);
+                    break;
+                case OrderRecord.Kind:
+                    Orders.CopyLive(entry, to);
+                    break;
+                case ConsentRecord.Kind:
+                    Consent.CopyLive(entry, to);
+                    break;
+                case LinkRecords.LinkKind or LinkRecords.WithheldKind or LinkRecords.DecisionKind:
+                    Links.CopyLive(entry, to);
+                    break;
+                default:
+                    break; // the ledger's and the checkpoints' are written from memory below
+            }
+        }
+
+        Ledger.CopyLive(to);
+        Checkpoints.CopyLive(to);
+        return records;
     }
 
     private static FileStream Lock(string directory)
@@ -159,9 +277,20 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
         }
 
         disposed = true;
+        CloseLog();
+        lockFile.Dispose();
+    }
+
+    private void CloseLog()
+    {
+        if (logClosed)
+        {
+            return;
+        }
+
+        logClosed = true;
         Events.Dispose();
         Core.Dispose(); // an open batch is dropped, as a crash would drop it
-        lockFile.Dispose();
     }
 
     public ValueTask DisposeAsync()
@@ -170,3 +299,6 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
         return ValueTask.CompletedTask;
     }
 }
+
+/// <summary>What a compaction of the log did: records and bytes of the log before, and of the copy that replaced it.</summary>
+internal sealed record LogCompactionResult(long RecordsBefore, long RecordsKept, long BytesBefore, long BytesAfter);

@@ -110,6 +110,7 @@ internal sealed class StateLog : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(tailBytes, HeaderBytes + TrailerBytes);
         Directory.CreateDirectory(directory);
+        LogCompaction.Finish(directory); // a compaction that ended before its swap did: rolled forward or dropped
         var scan = Scan(directory);
         var cut = 0L;
         var current = scan.Segment == 0 ? 1 : scan.Segment;
@@ -134,6 +135,28 @@ internal sealed class StateLog : IDisposable
             Recovery = new LogRecovery(scan.Batches, scan.Records, cut, scan.Problem),
         };
     }
+
+    /// <summary>
+    /// A new, empty log in <paramref name="directory"/> (which must hold no segment) that carries on another's numbers:
+    /// its first segment is <paramref name="firstSegment"/> and its first batch <paramref name="firstBatch"/>, so its
+    /// segments can replace that log's in one folder (<see cref="LogCompaction"/>) and still read as one log.
+    /// </summary>
+    /// <exception cref="IOException">The folder already holds that segment.</exception>
+    public static StateLog Create(string directory, int firstSegment, long firstBatch, long segmentBytes = DefaultSegmentBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(firstSegment, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(firstBatch, 1);
+        Directory.CreateDirectory(directory);
+        var writer = new FileStream(SegmentPath(directory, firstSegment), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, bufferSize: WriterBufferBytes);
+        SyncDirectory(directory);
+        return new StateLog(directory, segmentBytes, 1 << 16, writer, firstSegment, 0, firstBatch); // never read back: a small tail
+    }
+
+    /// <summary>The number of the segment appended to now (the newest).</summary>
+    public int Segment => segment;
+
+    /// <summary>The segments' numbers and sizes in bytes, oldest first.</summary>
+    public static IReadOnlyList<(int Number, long Bytes)> Segments(string directory) => [.. SegmentFiles(directory).Select(s => (s.Number, new FileInfo(s.Path).Length))];
 
     /// <summary>Appends a record to the open batch and returns its address; it counts once the batch commits.</summary>
     public long Append(byte kind, ReadOnlySpan<byte> payload)
@@ -332,7 +355,7 @@ internal sealed class StateLog : IDisposable
             var path = SegmentPath(directory, number);
             if (!File.Exists(path))
             {
-                continue; // compaction (a later step) removes whole segments
+                continue; // a compacted log's numbers start after those of the log it replaced
             }
 
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1 << 16);
@@ -481,12 +504,7 @@ internal sealed class StateLog : IDisposable
     /// <exception cref="InvalidDataException">An older segment is damaged.</exception>
     private static ScanResult Scan(string directory)
     {
-        // Segments are read in ascending number; compaction (a later step) may leave gaps in the numbers.
-        var segments = Directory.EnumerateFiles(directory, Prefix + "*")
-            .Select(path => (Number: int.TryParse(Path.GetFileName(path).AsSpan(Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0, Path: path))
-            .Where(s => s.Number > 0)
-            .OrderBy(s => s.Number)
-            .ToList();
+        var segments = SegmentFiles(directory);
         var result = new ScanResult();
         for (var i = 0; i < segments.Count; i++)
         {
@@ -540,8 +558,14 @@ internal sealed class StateLog : IDisposable
         return result;
     }
 
+    /// <summary>The segment files in <paramref name="directory"/> by ascending number (a compacted log's numbers start after the log it replaced).</summary>
+    internal static List<(int Number, string Path)> SegmentFiles(string directory) => [.. Directory.EnumerateFiles(directory, Prefix + "*")
+        .Select(path => (Number: int.TryParse(Path.GetFileName(path).AsSpan(Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0, Path: path))
+        .Where(s => s.Number > 0)
+        .OrderBy(s => s.Number)];
+
     /// <summary>fsync of a directory, so a file created or deleted in it stays so across a power loss (Linux, macOS).</summary>
-    private static void SyncDirectory(string directory)
+    internal static void SyncDirectory(string directory)
     {
         if (OperatingSystem.IsWindows())
         {
