@@ -684,6 +684,79 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.True((bool)JsonNode.Parse(report)!["reconciled"]!, report);
     }
 
+    [Fact]
+    public async Task StoreCompact_KilledAtRandomPoints_LeavesTheStoreAsItWasOrCompacted_AndTheRelayGoesOn()
+    {
+        // A real process compacting a log store (ADR 0007, step 6), killed while it copies or swaps: each time the store
+        // must open and report exactly as before (from the old log or from the copy, never a mix). Compacted whole, the
+        // log is smaller, reports the same, and a replay of the corpus sends nothing.
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await Ctmp("generate", "--count", "6000", "--out", corpus, "--seed", "12")).Exit);
+        var original = Path.Combine(work, "original");
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", original, "--store-format", "log", "--quiet", corpus)).Exit);
+        var expected = await ReportWithoutPathAsync(original);
+        var bytesBefore = LogBytes(original);
+        var random = new Random(17);
+        var compactedBeforeTheKill = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            CopyFolder(original, Store);
+            using var child = StartProcess(new Dictionary<string, string>(), "store", "compact", "--store", Store);
+            var copy = Path.Combine(Store, "compact");
+            for (var waited = 0; waited < 3_000 && !Directory.Exists(copy) && !child.HasExited; waited++)
+            {
+                await Task.Delay(10);
+            }
+
+            await Task.Delay(random.Next(0, 150));
+            if (!child.HasExited)
+            {
+                child.Kill(entireProcessTree: true);
+            }
+
+            await child.WaitForExitAsync();
+            compactedBeforeTheKill += LogBytes(Store) < bytesBefore ? 1 : 0;
+            Assert.Equal(expected, await ReportWithoutPathAsync(Store));
+            Assert.False(Directory.Exists(copy), "the open after the kill finishes or drops the copy");
+        }
+
+        Assert.True(compactedBeforeTheKill < 8, "some kills must land before the swap, or the test proves nothing about them");
+        CopyFolder(original, Store);
+        var (exit, stdout, _) = await Ctmp("store", "compact", "--store", Store);
+        Assert.True(exit == 0, stdout);
+        Assert.Contains("records kept", stdout, StringComparison.Ordinal);
+        Assert.True(LogBytes(Store) < bytesBefore * 3 / 4, $"{LogBytes(Store):N0} of {bytesBefore:N0} bytes");
+        Assert.Equal(expected, await ReportWithoutPathAsync(Store));
+        var again = Path.Combine(work, "again");
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", again, "--store", Store, "--quiet", corpus)).Exit);
+        Assert.False(Directory.Exists(again) && Directory.GetFiles(again).Length > 0, "a replayed corpus must not be sent again");
+
+        // Nothing to compact: a SQLite store, no store at all.
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Path.Combine(work, "sqlite"), "--quiet", corpus)).Exit);
+        var (sqliteExit, _, sqliteError) = await Ctmp("store", "compact", "--store", Path.Combine(work, "sqlite"));
+        var (noneExit, _, noneError) = await Ctmp("store", "compact", "--store", Path.Combine(work, "none"));
+        Assert.Equal((2, 2), (sqliteExit, noneExit));
+        Assert.Contains("is a SQLite store", sqliteError, StringComparison.Ordinal);
+        Assert.Contains("There is no store", noneError, StringComparison.Ordinal);
+    }
+
+    private static long LogBytes(string store) => Directory.GetFiles(store, "state.log.*").Sum(file => new FileInfo(file).Length);
+
+    private static void CopyFolder(string from, string to)
+    {
+        if (Directory.Exists(to))
+        {
+            Directory.Delete(to, recursive: true);
+        }
+
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
     private async Task<string> ReportWithoutPathAsync(string store)
     {
         var report = JsonNode.Parse((await Ctmp("report", "--store", store, "--json")).Stdout)!.AsObject();

@@ -54,7 +54,7 @@ internal static class Commands
     internal static readonly Option<StoreFormat> StoreFormatOption = new("--store-format")
     {
         Description = "For a new store: sqlite (the default: one SQLite file) or log (an append-only log with in-memory indexes, ADR 0007; " +
-            "experimental: it is not compacted yet). An existing store keeps its format.",
+            "experimental; ctmp relay compacts it at the end of a run that doubled it, ctmp store compact at any time). An existing store keeps its format.",
         DefaultValueFactory = _ => StoreFormat.Sqlite,
     };
 
@@ -169,6 +169,11 @@ internal static class Commands
         else
         {
             PrintSummary(summary, host);
+        }
+
+        if (!cancellationToken.IsCancellationRequested && host.CompactIfGrown(TimeProvider.System) is { } compaction)
+        {
+            (json ? Console.Error : Console.Out).WriteLine($"  {RunnerHost.Describe(compaction)}");
         }
 
         return summary.Interrupted is not null ? ExitCodes.Interrupted : summary.PendingEvents > summary.HeldEvents ? ExitCodes.Pending : ExitCodes.Ok;

@@ -1,10 +1,16 @@
 using System.CommandLine;
+using System.Globalization;
+using CtMparticle.Embedded;
+using CtMparticle.Embedded.Log;
 using CtMparticle.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CtMparticle.Tool;
 
-/// <summary><c>ctmp store downgrade --azure</c>: before a rollback, moves what this version's storage layout keeps elsewhere back to where older versions look.</summary>
+/// <summary>
+/// <c>ctmp store downgrade --azure</c>: before a rollback, moves what this version's storage layout keeps elsewhere back
+/// to where older versions look. <c>ctmp store compact</c>: rewrites an embedded log store with what still counts.
+/// </summary>
 internal static class StoreCommand
 {
     public static Command Create(Option<DirectoryInfo> store, Option<FileInfo?> settings)
@@ -43,6 +49,46 @@ internal static class StoreCommand
             return ExitCodes.Ok;
         });
         command.Subcommands.Add(downgrade);
+        command.Subcommands.Add(Compact(store));
         return command;
+    }
+
+    private static Command Compact(Option<DirectoryInfo> store)
+    {
+        var compact = new Command("compact",
+            "Rewrite a log store (--store-format log) with only what still counts: each key's newest state, without the versions before it, " +
+            "the JSON of events already sent and what retention forgot. Stop the relay or serve using the store first. A crash or Ctrl-C " +
+            "leaves the store as it was or compacted, never in between.")
+        {
+            store,
+        };
+        compact.SetAction(parse =>
+        {
+            var folder = parse.GetRequiredValue(store).FullName;
+            switch (EmbeddedStore.FormatIn(folder))
+            {
+                case null:
+                    return Commands.Fail(ExitCodes.Usage, [$"There is no store at {folder}. Pass the folder of a log store with --store."]);
+                case StoreFormat.Sqlite:
+                    return Commands.Fail(ExitCodes.Usage, [$"The store in {folder} is a SQLite store: it reuses the space of what it deletes and has no log to compact."]);
+            }
+
+            var started = TimeProvider.System.GetTimestamp();
+            LogCompactionResult result;
+            try
+            {
+                result = LogStore.Compact(folder, TimeProvider.System);
+            }
+            catch (IOException ex)
+            {
+                return Commands.Fail(ExitCodes.Failed, [ex.Message]);
+            }
+
+            var seconds = TimeProvider.System.GetElapsedTime(started).TotalSeconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"ctmp store compact: {result.RecordsKept:N0} of {result.RecordsBefore:N0} records kept; the log went from {RunnerHost.Megabytes(result.BytesBefore):N1} MB to {RunnerHost.Megabytes(result.BytesAfter):N1} MB in {seconds:N1} s."));
+            return ExitCodes.Ok;
+        });
+        return compact;
     }
 }
