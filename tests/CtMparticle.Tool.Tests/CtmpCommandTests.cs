@@ -732,7 +732,7 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.False(Directory.Exists(again) && Directory.GetFiles(again).Length > 0, "a replayed corpus must not be sent again");
 
         // Nothing to compact: a SQLite store, no store at all.
-        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Path.Combine(work, "sqlite"), "--quiet", corpus)).Exit);
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Path.Combine(work, "sqlite"), "--store-format", "sqlite", "--quiet", corpus)).Exit);
         var (sqliteExit, _, sqliteError) = await Ctmp("store", "compact", "--store", Path.Combine(work, "sqlite"));
         var (noneExit, _, noneError) = await Ctmp("store", "compact", "--store", Path.Combine(work, "none"));
         Assert.Equal((2, 2), (sqliteExit, noneExit));
@@ -776,18 +776,19 @@ public sealed class CtmpCommandTests : IDisposable
         var (exit, replay, _) = await Ctmp("quarantine", "replay", "--all", "--dry-run", "--out", Path.Combine(work, "replayed"), "--store", Store);
         var report = JsonNode.Parse((await Ctmp("report", "--store", Store, "--json")).Stdout)!;
         var sqlite = Path.Combine(work, "sqlite");
-        await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--quiet", Path.Combine(work, "in"));
+        await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--store-format", "sqlite", "--quiet", Path.Combine(work, "in"));
         var (formatExit, _, formatError) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", sqlite, "--store-format", "log", "--quiet", Path.Combine(work, "in"));
         var (serveExit, _, serveError) = await Ctmp("serve", "--store", sqlite, "--store-format", "log", "--dry-run", "--port", "0");
         var (workerExit, _, workerError) = await Ctmp("worker", "--store", sqlite, "--store-format", "log");
+        var (sqliteOnLogExit, _, sqliteOnLogError) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--store-format", "sqlite", "--quiet", Path.Combine(work, "in"));
 
         Assert.Equal(0, exit);
         Assert.Contains("1 resolved", replay, StringComparison.Ordinal);
         Assert.Equal(2, (int)report["delivered"]!);
         Assert.Equal(0, (int)report["quarantined"]!["total"]!);
         Assert.True((bool)report["reconciled"]!);
-        Assert.Equal((2, 2, 2), (formatExit, serveExit, workerExit));
-        Assert.All([formatError, serveError, workerError], error => Assert.Contains("applies to a new store only", error, StringComparison.Ordinal));
+        Assert.Equal((2, 2, 2, 2), (formatExit, serveExit, workerExit, sqliteOnLogExit));
+        Assert.All([formatError, serveError, workerError, sqliteOnLogError], error => Assert.Contains("applies to a new store only", error, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -866,9 +867,18 @@ public sealed class CtmpCommandTests : IDisposable
         await Ctmp("generate", "--count", "6000", "--out", corpus, "--seed", "7", "--disorder", "400");
         var second = Path.Combine(work, "second");
 
-        var (firstExit, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", corpus);
+        var (firstExit, _, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--store-format", "sqlite", "--quiet", corpus);
         var withheldOrWithdrawn = NotSentEvents(Path.Combine(Store, "state.db"));
         var (secondExit, _, _) = await Ctmp("relay", "--dry-run", "--out", second, "--store", Store, "--quiet", corpus);
+
+        // The same two runs on a store of the default format, the log, write the same requests byte for byte.
+        var log = Path.Combine(work, "log");
+        var (logFirst, logSecond) = (Path.Combine(work, "log-first"), Path.Combine(work, "log-second"));
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", logFirst, "--store", log, "--quiet", corpus)).Exit);
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", logSecond, "--store", log, "--quiet", corpus)).Exit);
+        Assert.True(File.Exists(Path.Combine(log, "state.lock")) && !File.Exists(Path.Combine(log, "state.db")), "a new store is a log by default");
+        Assert.Equal(Files(Out), Files(logFirst));
+        Assert.Equal(Files(second), Files(logSecond));
 
         Assert.Equal(0, firstExit);
         Assert.Equal(0, secondExit);
@@ -895,6 +905,11 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.True(compared.Length > 300, $"only {compared.Length} customer purposes to compare");
         Assert.Empty(compared.Where(k => last[k] != latest[k].Consented).Select(k => $"{k}: sent {last[k]}, latest {latest[k].Consented}"));
     }
+
+    /// <summary>Each request file's name and bytes, in name order (none when the folder was never written).</summary>
+    private static List<string> Files(string folder) => Directory.Exists(folder)
+        ? [.. Directory.GetFiles(folder).Order(StringComparer.Ordinal).Select(file => $"{Path.GetFileName(file)} {Convert.ToBase64String(File.ReadAllBytes(file))}")]
+        : [];
 
     private static IEnumerable<JsonNode> Batches(string folder) =>
         Directory.Exists(folder)

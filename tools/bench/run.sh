@@ -10,12 +10,12 @@
 # and prints each as a median with its range, and the peak memory, from the runner's own report line. With --azure M,
 # also the storage transactions on Azure Tables per input (ingest) and per delivered event (push) for M deliveries on
 # Azurite (StorageEconomyTests; needs `npm ci` for Azurite; about M / 100 seconds).
-# --store-format log runs the relay on the state log (ADR 0007) instead of SQLite.
+# --store-format sqlite runs the relay on a SQLite store instead of the state log (ADR 0007, the default since 2026-12-06).
 # Needs the .NET SDK and Node.js; nothing leaves the machine. Takes about R x 2 x N / 2,500 seconds plus the floor's minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure="" format=sqlite
+count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure="" format=log
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count="$2"; shift 2 ;;

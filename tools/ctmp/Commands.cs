@@ -51,17 +51,16 @@ internal static class Commands
     };
 
     /// <summary>The format of a new store (<c>ctmp relay</c>, <c>serve</c>, <c>worker</c>); an existing store keeps its own.</summary>
-    internal static readonly Option<StoreFormat> StoreFormatOption = new("--store-format")
+    internal static readonly Option<StoreFormat?> StoreFormatOption = new("--store-format")
     {
-        Description = "For a new store: sqlite (the default: one SQLite file) or log (an append-only log with in-memory indexes, ADR 0007; " +
-            "experimental; ctmp relay compacts it at the end of a run that doubled it, ctmp store compact at any time). An existing store keeps its format.",
-        DefaultValueFactory = _ => StoreFormat.Sqlite,
+        Description = "For a new store: log (the default: an append-only log with in-memory indexes, ADR 0007; ctmp relay compacts it at the end of a " +
+            "run that doubled it, ctmp store compact at any time) or sqlite (one SQLite file). An existing store keeps its format.",
     };
 
-    /// <summary>A usage failure when <paramref name="format"/> names another format than the existing store's (the default names none).</summary>
-    internal static int? FormatClash(DirectoryInfo store, StoreFormat format) =>
-        EmbeddedStore.FormatIn(store.FullName) is { } existing && existing != format && format != StoreFormat.Sqlite
-            ? Fail(ExitCodes.Usage, [$"The store in {store.FullName} is a {existing.ToString().ToLowerInvariant()} store: --store-format {format.ToString().ToLowerInvariant()} applies to a new store only. Pass another --store."])
+    /// <summary>A usage failure when <paramref name="format"/> names another format than the existing store's (none named: the store's own, or the default for a new one).</summary>
+    internal static int? FormatClash(DirectoryInfo store, StoreFormat? format) =>
+        EmbeddedStore.FormatIn(store.FullName) is { } existing && format is { } named && existing != named
+            ? Fail(ExitCodes.Usage, [$"The store in {store.FullName} is a {existing.ToString().ToLowerInvariant()} store: --store-format {named.ToString().ToLowerInvariant()} applies to a new store only. Pass another --store."])
             : null;
 
     /// <summary>
@@ -120,7 +119,7 @@ internal static class Commands
 
     private static async Task<int> RunRelayAsync(
         string[] paths, bool dryRun, DirectoryInfo? output, DirectoryInfo store, FileInfo? settings, bool json, bool quiet, bool verbose,
-        TimeSpan retryFor, bool pushInTurn, string? otlpUrl, StoreFormat format, CancellationToken cancellationToken)
+        TimeSpan retryFor, bool pushInTurn, string? otlpUrl, StoreFormat? format, CancellationToken cancellationToken)
     {
         if (retryFor < TimeSpan.Zero)
         {
@@ -149,7 +148,7 @@ internal static class Commands
         }
 
         await using var host = TryCreateHost(new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp,
-            NewStoreFormat: format), out var exit);
+            NewStoreFormat: format ?? EmbeddedStore.DefaultFormat), out var exit);
         if (host is null)
         {
             return exit;

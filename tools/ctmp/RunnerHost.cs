@@ -24,7 +24,7 @@ internal sealed record RunnerOptions(
     bool AzureStorage = false,
     bool Verbose = false,
     Uri? Otlp = null,
-    StoreFormat NewStoreFormat = StoreFormat.Sqlite);
+    StoreFormat NewStoreFormat = EmbeddedStore.DefaultFormat);
 
 /// <summary>
 /// The relay as the runner uses it: the same registration as the function app, on the embedded store (a SQLite file,

@@ -47,7 +47,7 @@ internal static class ServeCommand
     }
 
     private sealed record ServeOptions(
-        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose, string? Otlp, StoreFormat Format);
+        int Port, string Address, DirectoryInfo Store, FileInfo? Settings, bool DryRun, DirectoryInfo? Output, TimeSpan PushEvery, bool Demo, bool Verbose, string? Otlp, StoreFormat? Format);
 
     private static async Task<int> ServeAsync(ServeOptions serve, CancellationToken cancellationToken)
     {
@@ -80,7 +80,7 @@ internal static class ServeCommand
 
         await using var relay = Commands.TryCreateHost(
             new RunnerOptions(settings, store, dryRun ? output ?? new DirectoryInfo(Path.Combine("out", "requests")) : null, Verbose: verbose, Otlp: otlp,
-                NewStoreFormat: serve.Format), out var exit);
+                NewStoreFormat: serve.Format ?? EmbeddedStore.DefaultFormat), out var exit);
         if (relay is null)
         {
             return exit;

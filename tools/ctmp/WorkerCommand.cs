@@ -58,7 +58,7 @@ internal static class WorkerCommand
             : null;
     }
 
-    private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, int batch, bool verbose, StoreFormat format,
+    private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, int batch, bool verbose, StoreFormat? format,
         CancellationToken cancellationToken)
     {
         if (!azure && Commands.FormatClash(store, format) is { } clash)
@@ -66,7 +66,7 @@ internal static class WorkerCommand
             return clash;
         }
 
-        await using var host = Commands.TryCreateHost(new RunnerOptions(settings, store, null, azure, verbose, NewStoreFormat: format), out var exit);
+        await using var host = Commands.TryCreateHost(new RunnerOptions(settings, store, null, azure, verbose, NewStoreFormat: format ?? EmbeddedStore.DefaultFormat), out var exit);
         if (host is null)
         {
             return exit;

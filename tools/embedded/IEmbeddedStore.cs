@@ -99,10 +99,10 @@ internal interface IEmbeddedStore : IRunLedger, IAsyncDisposable
 /// <summary>How a new embedded store keeps its state (an existing store keeps the format it was written in).</summary>
 internal enum StoreFormat
 {
-    /// <summary>One SQLite file, <c>state.db</c> (the default).</summary>
+    /// <summary>One SQLite file, <c>state.db</c>.</summary>
     Sqlite,
 
-    /// <summary>An append-only log with in-memory indexes, <c>state.log.*</c> (ADR 0007; experimental).</summary>
+    /// <summary>An append-only log with in-memory indexes, <c>state.log.*</c> (ADR 0007; the default for a new store, <see cref="EmbeddedStore.DefaultFormat"/>).</summary>
     Log,
 }
 
@@ -112,13 +112,16 @@ internal static class EmbeddedStore
     /// <summary>The SQLite store's file in its folder.</summary>
     public static string SqlitePath(string folder) => System.IO.Path.Combine(folder, "state.db");
 
+    /// <summary>The format a new store is made in unless a command names another (<c>--store-format</c>).</summary>
+    public const StoreFormat DefaultFormat = StoreFormat.Log;
+
     /// <summary>The format of the store in <paramref name="folder"/>, or null when it holds none yet.</summary>
     public static StoreFormat? FormatIn(string folder) =>
         LogStore.IsIn(folder) ? StoreFormat.Log : File.Exists(SqlitePath(folder)) ? StoreFormat.Sqlite : null;
 
     /// <summary>Opens the store in <paramref name="folder"/>, creating one of <paramref name="newStore"/>'s format when it holds none.</summary>
     /// <param name="checkLayout">False only for reading a store whatever it was written with (the report, the store commands).</param>
-    public static IEmbeddedStore Open(string folder, TimeProvider time, int partitions, StoreFormat newStore = StoreFormat.Sqlite, bool checkLayout = true) =>
+    public static IEmbeddedStore Open(string folder, TimeProvider time, int partitions, StoreFormat newStore = DefaultFormat, bool checkLayout = true) =>
         (FormatIn(folder) ?? newStore) == StoreFormat.Log
             ? LogStore.Open(folder, time, partitions, checkLayout: checkLayout)
             : SqliteStore.Open(SqlitePath(folder), time, partitions, checkLayout);
