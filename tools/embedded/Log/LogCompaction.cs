@@ -20,6 +20,12 @@ internal sealed class LogCompaction : IDisposable
     /// <summary>The file in <see cref="Folder"/> that says the copy is whole: it names the copy's first segment.</summary>
     public const string DoneMarker = "done";
 
+    /// <summary>
+    /// The file in the store's folder that holds the log's size right after its last compaction, for the rule of
+    /// <see cref="LogStore.ShouldCompact"/>. Only that rule reads it: lost or stale, a compaction comes sooner or later.
+    /// </summary>
+    public const string BaseFile = "state.compacted";
+
     /// <summary>A batch commits once it holds this many bytes (not durably: <see cref="Complete"/> is the durable point).</summary>
     private const long BatchBytes = 4L * 1024 * 1024;
 
@@ -65,15 +71,30 @@ internal sealed class LogCompaction : IDisposable
     {
         copy.Commit(durable: true);
         copy.Dispose();
+        // The marker appears whole or not at all: written beside, on the disk, then renamed (a kill while writing it
+        // leaves only the file beside, which counts for nothing).
         var folder = Path.Combine(directory, Folder);
-        using (var marker = new FileStream(Path.Combine(folder, DoneMarker), FileMode.CreateNew, FileAccess.Write))
+        var written = Path.Combine(folder, DoneMarker + ".new");
+        using (var marker = new FileStream(written, FileMode.Create, FileAccess.Write))
         {
             marker.Write(System.Text.Encoding.ASCII.GetBytes(firstSegment.ToString(CultureInfo.InvariantCulture)));
             marker.Flush(flushToDisk: true);
         }
 
+        File.Move(written, Path.Combine(folder, DoneMarker));
         StateLog.SyncDirectory(folder);
     }
+
+    /// <summary>The log's size right after its last compaction (<see cref="BaseFile"/>), or 0 when it was never compacted.</summary>
+    public static long BaseBytes(string directory)
+    {
+        var path = Path.Combine(directory, BaseFile);
+        return File.Exists(path) && long.TryParse(File.ReadAllText(path), NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) ? bytes : 0;
+    }
+
+    /// <summary>Keeps <paramref name="bytes"/> as the log's size right after a compaction (<see cref="BaseFile"/>).</summary>
+    public static void SetBase(string directory, long bytes) =>
+        File.WriteAllText(Path.Combine(directory, BaseFile), bytes.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Drops an unfinished copy's file handle (the folder goes at the next compaction or open).</summary>
     public void Dispose() => copy.Dispose();
