@@ -740,6 +740,54 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.Contains("There is no store", noneError, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task LongRunningCommands_CompactALogThatDoubledBeforeTheyStart_SayingSo_AndRefuseAStoreInUse()
+    {
+        // ctmp serve and ctmp worker do not compact when they stop (a kill timer runs then), so they compact at their
+        // start a log that doubled since its last compaction. Here with a least of 1 KB instead of 64 MB.
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await Ctmp("generate", "--count", "1500", "--out", corpus, "--seed", "5")).Exit);
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", corpus)).Exit); // below 64 MB: not compacted
+        var expected = await ReportWithoutPathAsync(Store);
+        var bytesBefore = LogBytes(Store);
+        var store = new DirectoryInfo(Store);
+
+        using (var other = CtMparticle.Embedded.Log.LogStore.Open(Store, TimeProvider.System))
+        {
+            var (refused, _, refusal) = Capture(() => Commands.CompactBeforeStart(store, "serve", compactFromBytes: 1024));
+            Assert.Equal(ExitCodes.Failed, refused);
+            Assert.Contains("open in another process", refusal, StringComparison.Ordinal);
+        }
+
+        var (exit, _, stderr) = Capture(() => Commands.CompactBeforeStart(store, "serve", compactFromBytes: 1024));
+        Assert.Null(exit);
+        Assert.Contains("ctmp serve: log compacted (it had doubled since its last compaction)", stderr, StringComparison.Ordinal);
+        Assert.True(LogBytes(Store) < bytesBefore, $"{LogBytes(Store):N0} of {bytesBefore:N0} bytes");
+        Assert.Equal(expected, await ReportWithoutPathAsync(Store));
+
+        var (again, _, quiet) = Capture(() => Commands.CompactBeforeStart(store, "worker", compactFromBytes: 1024));
+        Assert.Null(again);
+        Assert.Empty(quiet); // not doubled since
+    }
+
+    private static (int? Exit, string Stdout, string Stderr) Capture(Func<int?> command)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        Console.SetOut(stdout);
+        Console.SetError(stderr);
+        try
+        {
+            var exit = command();
+            return (exit, stdout.ToString(), stderr.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
     private static long LogBytes(string store) => Directory.GetFiles(store, "state.log.*").Sum(file => new FileInfo(file).Length);
 
     private static void CopyFolder(string from, string to)
@@ -759,7 +807,9 @@ public sealed class CtmpCommandTests : IDisposable
 
     private async Task<string> ReportWithoutPathAsync(string store)
     {
-        var report = JsonNode.Parse((await Ctmp("report", "--store", store, "--json")).Stdout)!.AsObject();
+        var (exit, stdout, stderr) = await Ctmp("report", "--store", store, "--json");
+        Assert.True(exit == 0 && stdout.TrimStart().StartsWith('{'), $"ctmp report exited {exit}, printing [{stdout}] and [{stderr}]");
+        var report = JsonNode.Parse(stdout)!.AsObject();
         report.Remove("store");
         return report.ToJsonString();
     }

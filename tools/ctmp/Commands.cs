@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using CtMparticle.Embedded;
+using CtMparticle.Embedded.Log;
 using CtMparticle.Pipeline;
 using CtMparticle.Storage;
 using Microsoft.Extensions.Options;
@@ -54,7 +55,7 @@ internal static class Commands
     internal static readonly Option<StoreFormat?> StoreFormatOption = new("--store-format")
     {
         Description = "For a new store: log (the default: an append-only log with in-memory indexes, ADR 0007; ctmp relay compacts it at the end of a " +
-            "run that doubled it, ctmp store compact at any time) or sqlite (one SQLite file). An existing store keeps its format.",
+            "run once it doubled since its last compaction, ctmp store compact at any time) or sqlite (one SQLite file). An existing store keeps its format.",
     };
 
     /// <summary>A usage failure when <paramref name="format"/> names another format than the existing store's (none named: the store's own, or the default for a new one).</summary>
@@ -62,6 +63,33 @@ internal static class Commands
         EmbeddedStore.FormatIn(store.FullName) is { } existing && format is { } named && existing != named
             ? Fail(ExitCodes.Usage, [$"The store in {store.FullName} is a {existing.ToString().ToLowerInvariant()} store: --store-format {named.ToString().ToLowerInvariant()} applies to a new store only. Pass another --store."])
             : null;
+
+    /// <summary>
+    /// Before a long-running command (<c>ctmp serve</c>, <c>ctmp worker</c>) opens its store: compacts a log store that
+    /// doubled since its last compaction, saying so on standard error. They do not compact when they stop (a kill timer
+    /// runs then), so a log they grew is compacted at their next start, or by the next <c>ctmp relay</c>.
+    /// </summary>
+    /// <param name="compactFromBytes">The least the log must hold (<see cref="LogStore.CompactFromBytes"/>; tests compact small logs).</param>
+    /// <returns>A failure to exit with (another process has the store open), or null.</returns>
+    internal static int? CompactBeforeStart(DirectoryInfo store, string command, long compactFromBytes = LogStore.CompactFromBytes)
+    {
+        if (EmbeddedStore.FormatIn(store.FullName) != StoreFormat.Log || !LogStore.ShouldCompactIn(store.FullName, compactFromBytes))
+        {
+            return null;
+        }
+
+        var started = TimeProvider.System.GetTimestamp();
+        try
+        {
+            var result = LogStore.Compact(store.FullName, TimeProvider.System);
+            Console.Error.WriteLine($"ctmp {command}: {RunnerHost.Describe((result, TimeProvider.System.GetElapsedTime(started)))}");
+            return null;
+        }
+        catch (IOException ex)
+        {
+            return Fail(ExitCodes.Failed, [ex.Message]);
+        }
+    }
 
     /// <summary>
     /// How long a command may take to stop after Ctrl-C or SIGTERM before the process ends anyway (System.CommandLine's

@@ -55,7 +55,7 @@ internal sealed class RunnerHost : IAsyncDisposable
     public IEmbeddedStore? Embedded => services.GetService<IEmbeddedStore>();
 
     /// <summary>
-    /// At the end of a run: compacts a log store that has doubled since it was opened (<see cref="LogStore.ShouldCompact"/>)
+    /// At the end of a run: compacts a log store that has doubled since its last compaction (<see cref="LogStore.ShouldCompact"/>)
     /// and closes it, or does nothing (null). Nothing may use the store after it compacted.
     /// </summary>
     public (LogCompactionResult Result, TimeSpan Took)? CompactIfGrown(TimeProvider time)
@@ -72,7 +72,7 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     /// <summary>A line for the run's summary about a compaction <see cref="CompactIfGrown"/> did.</summary>
     public static string Describe((LogCompactionResult Result, TimeSpan Took) compaction) => string.Create(CultureInfo.InvariantCulture,
-        $"log compacted (it had doubled since it was opened): {compaction.Result.RecordsKept:N0} of {compaction.Result.RecordsBefore:N0} records kept, {Megabytes(compaction.Result.BytesBefore):N0} MB to {Megabytes(compaction.Result.BytesAfter):N0} MB, in {compaction.Took.TotalSeconds:N1} s");
+        $"log compacted (it had doubled since its last compaction): {compaction.Result.RecordsKept:N0} of {compaction.Result.RecordsBefore:N0} records kept, {Megabytes(compaction.Result.BytesBefore):N0} MB to {Megabytes(compaction.Result.BytesAfter):N0} MB, in {compaction.Took.TotalSeconds:N1} s");
 
     /// <summary>Bytes in mebibytes, for the summaries.</summary>
     public static double Megabytes(long bytes) => bytes / (1024.0 * 1024.0);

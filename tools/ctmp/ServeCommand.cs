@@ -73,7 +73,7 @@ internal static class ServeCommand
             return Commands.Fail(ExitCodes.Usage, [Commands.OtlpUsage]);
         }
 
-        if (Commands.FormatClash(store, serve.Format) is { } clash)
+        if ((Commands.FormatClash(store, serve.Format) ?? Commands.CompactBeforeStart(store, "serve")) is { } clash)
         {
             return clash;
         }

@@ -61,7 +61,7 @@ internal static class WorkerCommand
     private static async Task<int> RunAsync(DirectoryInfo store, FileInfo? settings, bool azure, TimeSpan interval, int batch, bool verbose, StoreFormat? format,
         CancellationToken cancellationToken)
     {
-        if (!azure && Commands.FormatClash(store, format) is { } clash)
+        if (!azure && (Commands.FormatClash(store, format) ?? Commands.CompactBeforeStart(store, "worker")) is { } clash)
         {
             return clash;
         }

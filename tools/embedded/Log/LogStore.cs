@@ -18,7 +18,6 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     private bool disposed;
     private bool logClosed;
     private readonly long segmentBytes;
-    private long bytesAtOpen;
     private long compactFromBytes;
 
     private LogStore(string directory, FileStream lockFile, LogCore core, LogEventStore events, LogLedger ledger, LogOrderContextStore orders, LogConsentStore consent,
@@ -95,7 +94,6 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
 
             return new LogStore(directory, lockFile, core, events, ledger, orders, consent, links, checkpoints, segmentBytes)
             {
-                bytesAtOpen = StateLog.Segments(directory).Sum(s => s.Bytes),
                 compactFromBytes = compactFromBytes,
             };
         }
@@ -127,23 +125,20 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     public const long CompactFromBytes = 64L * 1024 * 1024;
 
     /// <summary>
-    /// Whether the log has at least doubled since it was opened and holds at least <see cref="CompactFromBytes"/>
-    /// (unless <see cref="Open"/> was given another least), with no batch open: then <see cref="CompactAndClose"/> is worth its time when the
-    /// store closes. This is Redis's rule for rewriting its append-only file (<c>auto-aof-rewrite-percentage 100</c>),
-    /// which keeps the log under about twice what it held after its last rewrite, or twice what the process found.
+    /// Whether the log has at least doubled since its last compaction (<see cref="LogCompaction.BaseFile"/>; a log never
+    /// compacted counts from nothing) and holds at least <see cref="CompactFromBytes"/> (unless <see cref="Open"/> was
+    /// given another least), with no batch open: then <see cref="CompactAndClose"/> is worth its time. This is Redis's
+    /// rule for rewriting its append-only file (<c>auto-aof-rewrite-percentage 100</c>), which keeps the log under
+    /// about twice what still counted at its last rewrite; the size of that rewrite is kept in a file here, since the
+    /// relay's runs are short and a rule counted from each open would let many small runs grow the log for ever.
     /// </summary>
-    public bool ShouldCompact
-    {
-        get
-        {
-            if (logClosed || Core.InBatch)
-            {
-                return false;
-            }
+    public bool ShouldCompact => !logClosed && !Core.InBatch && ShouldCompactIn(Folder, compactFromBytes);
 
-            var bytes = LogBytes();
-            return bytes >= compactFromBytes && bytes >= 2 * bytesAtOpen;
-        }
+    /// <summary>As <see cref="ShouldCompact"/>, for a log store that is not open: its files' sizes only, no replay.</summary>
+    public static bool ShouldCompactIn(string directory, long compactFromBytes = CompactFromBytes)
+    {
+        var bytes = StateLog.Segments(directory).Sum(s => s.Bytes);
+        return bytes >= compactFromBytes && bytes >= 2 * LogCompaction.BaseBytes(directory);
     }
 
     /// <summary>
@@ -174,7 +169,9 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
 
             CloseLog(); // the old segments closed; the lock is still held
             LogCompaction.Finish(Folder);
-            return new LogCompactionResult(records, kept, before, LogBytes());
+            var after = LogBytes();
+            LogCompaction.SetBase(Folder, after);
+            return new LogCompactionResult(records, kept, before, after);
         }
         finally
         {
