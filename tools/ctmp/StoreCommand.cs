@@ -56,7 +56,7 @@ internal static class StoreCommand
     private static Command Compact(Option<DirectoryInfo> store)
     {
         var compact = new Command("compact",
-            "Rewrite a log store (--store-format log) with only what still counts: each key's newest state, without the versions before it, " +
+            "Rewrite a log store (the default format) with only what still counts: each key's newest state, without the versions before it, " +
             "the JSON of events already sent and what retention forgot. Stop the relay or serve using the store first. A crash or Ctrl-C " +
             "leaves the store as it was or compacted, never in between.")
         {

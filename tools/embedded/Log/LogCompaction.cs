@@ -48,7 +48,9 @@ internal sealed class LogCompaction : IDisposable
             Directory.Delete(folder, recursive: true); // what an earlier, unfinished compaction left
         }
 
-        return new(directory, StateLog.Create(folder, log.Segment + 1, log.NextBatch, segmentBytes), log.Segment + 1);
+        var copy = StateLog.Create(folder, log.Segment + 1, log.NextBatch, segmentBytes);
+        StateLog.SyncDirectory(directory); // the folder's own entry, before anything in it counts
+        return new(directory, copy, log.Segment + 1);
     }
 
     /// <summary>Appends a record to the copy and returns its address there.</summary>

@@ -18,13 +18,13 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     private bool disposed;
     private bool logClosed;
     private readonly long segmentBytes;
-    private long compactFromBytes;
+    private readonly long compactFromBytes;
 
     private LogStore(string directory, FileStream lockFile, LogCore core, LogEventStore events, LogLedger ledger, LogOrderContextStore orders, LogConsentStore consent,
-        LogLinkStore links, LogCheckpoints checkpoints, long segmentBytes)
+        LogLinkStore links, LogCheckpoints checkpoints, long segmentBytes, long compactFromBytes)
     {
         (Folder, this.lockFile, Core, Events, Ledger, Orders, Consent, Links, Checkpoints) = (directory, lockFile, core, events, ledger, orders, consent, links, checkpoints);
-        this.segmentBytes = segmentBytes;
+        (this.segmentBytes, this.compactFromBytes) = (segmentBytes, compactFromBytes);
     }
 
     /// <summary>The store's folder.</summary>
@@ -62,9 +62,9 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// With <paramref name="partitions"/> its layout is checked as <see cref="SqliteStore"/>'s is (recorded on first use).
     /// </summary>
     /// <param name="spillAt">Entries each index and the ledger's list hold in memory before they write them to the store's index folder (tests spill early).</param>
+    /// <param name="compactFromBytes">The least the log must hold for <see cref="ShouldCompact"/> (tests compact small logs).</param>
     /// <exception cref="IOException">Another process has the store open.</exception>
     /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
-    /// <param name="compactFromBytes">The least the log must hold for <see cref="ShouldCompact"/> (tests compact small logs).</param>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
         int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true, int spillAt = SpillingKeyIndex.DefaultSpillAt, long compactFromBytes = CompactFromBytes)
     {
@@ -92,10 +92,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
                 StoreLayout.EnsureAsync(checkpoints, partitions, CancellationToken.None).GetAwaiter().GetResult();
             }
 
-            return new LogStore(directory, lockFile, core, events, ledger, orders, consent, links, checkpoints, segmentBytes)
-            {
-                compactFromBytes = compactFromBytes,
-            };
+            return new LogStore(directory, lockFile, core, events, ledger, orders, consent, links, checkpoints, segmentBytes, compactFromBytes);
         }
         catch
         {
@@ -137,7 +134,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// <summary>As <see cref="ShouldCompact"/>, for a log store that is not open: its files' sizes only, no replay.</summary>
     public static bool ShouldCompactIn(string directory, long compactFromBytes = CompactFromBytes)
     {
-        var bytes = StateLog.Segments(directory).Sum(s => s.Bytes);
+        var bytes = LogBytes(directory);
         return bytes >= compactFromBytes && bytes >= 2 * LogCompaction.BaseBytes(directory);
     }
 
@@ -179,7 +176,9 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
         }
     }
 
-    private long LogBytes() => StateLog.Segments(Folder).Sum(s => s.Bytes);
+    private long LogBytes() => LogBytes(Folder);
+
+    private static long LogBytes(string directory) => StateLog.Segments(directory).Sum(s => s.Bytes);
 
     /// <summary>Every store's records that still count, to <paramref name="to"/>: one pass over the log, then the ledger and the checkpoints.</summary>
     /// <returns>The records the log held.</returns>
