@@ -117,6 +117,17 @@ internal sealed class InFlightJournal : IDisposable
         transaction.Commit();
     }
 
+    /// <summary>
+    /// Gives the file back the space of the requests it no longer holds (SQLite keeps freed pages for reuse: a run of
+    /// 100,000 deliveries leaves about 5 MB of them). Only with no transaction open (a log store's compaction).
+    /// </summary>
+    public void Vacuum()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "VACUUM;";
+        command.ExecuteNonQuery();
+    }
+
     public void Dispose() => connection.Dispose();
 
     // The row, shared with the store's own in-flight table.

@@ -132,6 +132,35 @@ public sealed class LogCompactionTests : IDisposable
     }
 
     [Fact]
+    public async Task Compact_GivesTheInFlightJournalsFreedPagesBack_AndKeepsWhatItHolds()
+    {
+        using (var store = Open())
+        {
+            var body = new byte[16 * 1024];
+            for (var i = 0; i < 200; i++)
+            {
+                await store.Events.SaveInFlightAsync(new InFlightRequest($"r-{i}", "acme-eu", body, [new InFlightBatch(body.Length, [Key(i)])], time.GetUtcNow()), default);
+            }
+
+            for (var i = 1; i < 200; i++)
+            {
+                await store.Events.DeleteInFlightAsync($"r-{i}", default);
+            }
+        }
+
+        var journal = InFlightJournalFile();
+        var before = new FileInfo(journal).Length;
+
+        LogStore.Compact(Folder, time, segmentBytes: LogTests.SmallSegment, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+
+        Assert.True(new FileInfo(journal).Length < before / 10, $"{new FileInfo(journal).Length:N0} of {before:N0} bytes");
+        using var reopened = Open();
+        Assert.Equal(["r-0"], (await reopened.Events.ReadInFlightAsync(default)).Select(r => r.RequestId));
+    }
+
+    private string InFlightJournalFile() => Path.Combine(Folder, "state.inflight.db");
+
+    [Fact]
     public async Task Open_WithAMarkerThatNamesNoSegment_RefusesToGuess()
     {
         await FillAsync();

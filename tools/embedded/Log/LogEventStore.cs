@@ -370,6 +370,9 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     /// <summary>The outbox's newest place (0 when empty): events stored from now on come after it.</summary>
     public Task<long> OutboxEndAsync(CancellationToken cancellationToken) => Locked(() => outbox.Count == 0 ? 0 : outbox.Values.Max(s => s.Place), cancellationToken);
 
+    /// <summary>Gives the in-flight journal's freed pages back to the disk (a compaction, with nothing else under way).</summary>
+    public void VacuumJournal() => journal.Vacuum();
+
     /// <summary>Closes the in-flight journal; the log is its <see cref="LogCore"/>'s owner's.</summary>
     public void Dispose() => journal.Dispose();
 

@@ -141,8 +141,9 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// <summary>
     /// Rewrites the log with only what still counts (ADR 0007, step 6), then closes the store: each key's newest record,
     /// on its own, without the versions before it, the sent events' JSON, the forgotten keys and the ledger's replaced
-    /// entries. What the store reads after it opens again is the same. The lock is held throughout; a crash at any point
-    /// leaves either the old log or the copy (<see cref="LogCompaction"/>). Call it with nothing else using the store.
+    /// entries; and the in-flight journal's freed pages. What the store reads after it opens again is the same. The lock
+    /// is held throughout; a crash at any point leaves either the old log or the copy (<see cref="LogCompaction"/>).
+    /// Call it with nothing else using the store.
     /// </summary>
     /// <exception cref="InvalidOperationException">A batch is open (its records would be read as if committed), or the store is closed.</exception>
     public LogCompactionResult CompactAndClose()
@@ -164,6 +165,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
                 kept = compaction.Records;
             }
 
+            Events.VacuumJournal();
             CloseLog(); // the old segments closed; the lock is still held
             LogCompaction.Finish(Folder);
             var after = LogBytes();
