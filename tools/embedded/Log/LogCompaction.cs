@@ -127,7 +127,7 @@ internal sealed class LogCompaction : IDisposable
             throw new InvalidDataException($"The compaction marker {marker} does not name a segment. Restore the store's folder from a backup.");
         }
 
-        foreach (var (number, path) in StateLog.SegmentFiles(directory).Where(s => s.Number < first))
+        foreach (var (_, path) in StateLog.SegmentFiles(directory).Where(s => s.Number < first))
         {
             File.Delete(path);
         }
