@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CtMparticle.Sources.Commercetools;
 
@@ -9,9 +10,10 @@ namespace CtMparticle.Sources.Commercetools;
 internal abstract record CtDelivery
 {
     /// <summary>The project the delivery came from (absent on Messages API results).</summary>
-    public string? ProjectKey { get; init; }
-    public required CtReference Resource { get; init; }
-    public IReadOnlyDictionary<string, JsonElement>? ResourceUserProvidedIdentifiers { get; init; }
+    public string? ProjectKey { get; set; }
+    [JsonRequired]
+    public CtReference Resource { get; set; } = null!;
+    public IReadOnlyDictionary<string, JsonElement>? ResourceUserProvidedIdentifiers { get; set; }
 
     /// <summary>A user-provided identifier of the resource as a string, when it is one (<c>orderNumber</c>, <c>key</c>...).</summary>
     public string? UserProvidedIdentifier(string name) =>
@@ -24,31 +26,36 @@ internal abstract record CtDelivery
 internal sealed record CtChangeNotification : CtDelivery
 {
     /// <summary><c>ResourceCreated</c>, <c>ResourceUpdated</c> or <c>ResourceDeleted</c>.</summary>
-    public required string NotificationType { get; init; }
-    public long Version { get; init; }
-    public long? OldVersion { get; init; }
-    public DateTimeOffset? ModifiedAt { get; init; }
+    [JsonRequired]
+    public string NotificationType { get; set; } = null!;
+    public long Version { get; set; }
+    public long? OldVersion { get; set; }
+    public DateTimeOffset? ModifiedAt { get; set; }
     /// <summary>True when a DELETE used <c>dataErasure=true</c> (a GDPR erase).</summary>
-    public bool? DataErasure { get; init; }
+    public bool? DataErasure { get; set; }
 }
 
 /// <summary>The common envelope of every commercetools Message (SDK <c>IMessage</c>).</summary>
 internal abstract record CtMessage : CtDelivery
 {
     /// <summary>Unique message id: the dedupe key for everything that is not a business event.</summary>
-    public required string Id { get; init; }
-    public long SequenceNumber { get; init; }
-    public long ResourceVersion { get; init; }
-    public required string Type { get; init; }
-    public required DateTimeOffset CreatedAt { get; init; }
-    public DateTimeOffset? LastModifiedAt { get; init; }
-    public CtClientLogging? CreatedBy { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public long SequenceNumber { get; set; }
+    public long ResourceVersion { get; set; }
+    [JsonRequired]
+    public string Type { get; set; } = null!;
+    [JsonRequired]
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? LastModifiedAt { get; set; }
+    public CtClientLogging? CreatedBy { get; set; }
 }
 
 /// <summary>Messages that carry a whole order: the three ways a purchase comes into being.</summary>
 internal abstract record CtOrderCarryingMessage : CtMessage
 {
-    public required CtOrder Order { get; init; }
+    [JsonRequired]
+    public CtOrder Order { get; set; } = null!;
 }
 
 internal sealed record OrderCreatedMessage : CtOrderCarryingMessage;
@@ -57,114 +64,124 @@ internal sealed record OrderImportedMessage : CtOrderCarryingMessage;
 
 internal sealed record OrderCreatedFromRecurringOrderMessage : CtOrderCarryingMessage
 {
-    public CtReference? RecurringOrderRef { get; init; }
+    public CtReference? RecurringOrderRef { get; set; }
 }
 
 internal sealed record OrderStateChangedMessage : CtMessage
 {
-    public required string OrderState { get; init; }
-    public string? OldOrderState { get; init; }
+    [JsonRequired]
+    public string OrderState { get; set; } = null!;
+    public string? OldOrderState { get; set; }
 }
 
 internal sealed record OrderShipmentStateChangedMessage : CtMessage
 {
-    public string? ShipmentState { get; init; }
-    public string? OldShipmentState { get; init; }
+    public string? ShipmentState { get; set; }
+    public string? OldShipmentState { get; set; }
 }
 
 internal sealed record OrderPaymentStateChangedMessage : CtMessage
 {
-    public string? PaymentState { get; init; }
-    public string? OldPaymentState { get; init; }
+    public string? PaymentState { get; set; }
+    public string? OldPaymentState { get; set; }
 }
 
 internal sealed record OrderCustomerSetMessage : CtMessage
 {
-    public CtReference? Customer { get; init; }
-    public CtReference? CustomerGroup { get; init; }
-    public CtReference? OldCustomer { get; init; }
-    public CtReference? OldCustomerGroup { get; init; }
+    public CtReference? Customer { get; set; }
+    public CtReference? CustomerGroup { get; set; }
+    public CtReference? OldCustomer { get; set; }
+    public CtReference? OldCustomerGroup { get; set; }
 }
 
 internal sealed record ReturnInfoAddedMessage : CtMessage
 {
-    public required CtReturnInfo ReturnInfo { get; init; }
+    [JsonRequired]
+    public CtReturnInfo ReturnInfo { get; set; } = null!;
 }
 
 internal sealed record ReturnInfoSetMessage : CtMessage
 {
-    public IReadOnlyList<CtReturnInfo>? ReturnInfo { get; init; }
+    public IReadOnlyList<CtReturnInfo>? ReturnInfo { get; set; }
 }
 
 internal sealed record PaymentTransactionAddedMessage : CtMessage
 {
-    public required CtTransaction Transaction { get; init; }
+    [JsonRequired]
+    public CtTransaction Transaction { get; set; } = null!;
 }
 
 internal sealed record PaymentTransactionStateChangedMessage : CtMessage
 {
-    public required string TransactionId { get; init; }
-    public required string State { get; init; }
+    [JsonRequired]
+    public string TransactionId { get; set; } = null!;
+    [JsonRequired]
+    public string State { get; set; } = null!;
 }
 
 internal sealed record CustomerCreatedMessage : CtMessage
 {
-    public required CtCustomer Customer { get; init; }
+    [JsonRequired]
+    public CtCustomer Customer { get; set; } = null!;
 }
 
 internal sealed record CustomerEmailChangedMessage : CtMessage
 {
-    public required string Email { get; init; }
-    public string? OldEmail { get; init; }
+    [JsonRequired]
+    public string Email { get; set; } = null!;
+    public string? OldEmail { get; set; }
 }
 
 internal sealed record CustomerEmailVerifiedMessage : CtMessage;
 
 internal sealed record CustomerDeletedMessage : CtMessage
 {
-    public string? Email { get; init; }
+    public string? Email { get; set; }
 }
 
 internal sealed record CustomerGroupSetMessage : CtMessage
 {
-    public CtReference? CustomerGroup { get; init; }
+    public CtReference? CustomerGroup { get; set; }
 }
 
 internal sealed record CustomerFirstNameSetMessage : CtMessage
 {
-    public string? FirstName { get; init; }
+    public string? FirstName { get; set; }
 }
 
 internal sealed record CustomerLastNameSetMessage : CtMessage
 {
-    public string? LastName { get; init; }
+    public string? LastName { get; set; }
 }
 
 internal sealed record CustomerCustomFieldAddedMessage : CtMessage
 {
-    public required string Name { get; init; }
-    public JsonElement Value { get; init; }
+    [JsonRequired]
+    public string Name { get; set; } = null!;
+    public JsonElement Value { get; set; }
 }
 
 internal sealed record CustomerCustomFieldChangedMessage : CtMessage
 {
-    public required string Name { get; init; }
-    public JsonElement Value { get; init; }
-    public JsonElement? PreviousValue { get; init; }
+    [JsonRequired]
+    public string Name { get; set; } = null!;
+    public JsonElement Value { get; set; }
+    public JsonElement? PreviousValue { get; set; }
 }
 
 internal sealed record CustomerCustomFieldRemovedMessage : CtMessage
 {
-    public required string Name { get; init; }
+    [JsonRequired]
+    public string Name { get; set; } = null!;
 }
 
 internal sealed record CustomerCustomTypeSetMessage : CtMessage
 {
-    public CtCustomFields? CustomFields { get; init; }
-    public string? PreviousTypeId { get; init; }
+    public CtCustomFields? CustomFields { get; set; }
+    public string? PreviousTypeId { get; set; }
 }
 
 internal sealed record CustomerCustomTypeRemovedMessage : CtMessage
 {
-    public string? PreviousTypeId { get; init; }
+    public string? PreviousTypeId { get; set; }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CtMparticle.Sources.Commercetools;
 
@@ -6,291 +7,347 @@ namespace CtMparticle.Sources.Commercetools;
 // (checked against its .NET SDK 9.5.0 types; see docs/adr/0001-decoding-deliveries.md); the JSON context maps them in camelCase.
 // Only fields the relay uses are modelled: unknown members are ignored, so PII the relay does not need
 // (street names, password hashes, dates of birth) is never materialised.
+//
+// Settable properties with [JsonRequired], not `required` and `init`, here and in Messages.cs: the source generator
+// reads a type with required or init-only members through its parameterized-constructor path (every member boxed into an
+// argument array, the object built at the end), which made decoding an order 13 % slower and 20 % larger in allocations
+// (BenchmarkDotNet, "decode", docs/performance.md, "a ninth session"). Missing and null required members are still
+// refused with the same JsonException. The DTOs are written only by the decoder; nothing mutates them after it.
 
 /// <summary>A reference by id (<c>{typeId, id}</c>) or by key (<c>{typeId, key}</c>, used for stores).</summary>
 internal sealed record CtReference
 {
-    public required string TypeId { get; init; }
-    public string? Id { get; init; }
-    public string? Key { get; init; }
+    [JsonRequired]
+    public string TypeId { get; set; } = null!;
+    public string? Id { get; set; }
+    public string? Key { get; set; }
 }
 
 /// <summary><c>CentPrecisionMoney</c> or <c>HighPrecisionMoney</c>: an int64 amount in minor units.</summary>
 internal sealed record CtMoney
 {
     /// <summary><c>centPrecision</c> or <c>highPrecision</c>.</summary>
-    public string? Type { get; init; }
-    public required string CurrencyCode { get; init; }
-    public required long CentAmount { get; init; }
-    public required int FractionDigits { get; init; }
+    public string? Type { get; set; }
+    [JsonRequired]
+    public string CurrencyCode { get; set; } = null!;
+    [JsonRequired]
+    public long CentAmount { get; set; }
+    [JsonRequired]
+    public int FractionDigits { get; set; }
     /// <summary>Only on <c>highPrecision</c>: the amount in <see cref="FractionDigits"/> minor units.</summary>
-    public long? PreciseAmount { get; init; }
+    public long? PreciseAmount { get; set; }
 }
 
 internal sealed record CtTaxedPrice
 {
-    public required CtMoney TotalNet { get; init; }
-    public required CtMoney TotalGross { get; init; }
-    public CtMoney? TotalTax { get; init; }
+    [JsonRequired]
+    public CtMoney TotalNet { get; set; } = null!;
+    [JsonRequired]
+    public CtMoney TotalGross { get; set; } = null!;
+    public CtMoney? TotalTax { get; set; }
 }
 
 internal sealed record CtTaxRate
 {
-    public bool IncludedInPrice { get; init; }
+    public bool IncludedInPrice { get; set; }
 }
 
 internal sealed record CtDiscountedPrice
 {
-    public required CtMoney Value { get; init; }
+    [JsonRequired]
+    public CtMoney Value { get; set; } = null!;
 }
 
 internal sealed record CtPrice
 {
-    public string? Id { get; init; }
-    public required CtMoney Value { get; init; }
-    public CtDiscountedPrice? Discounted { get; init; }
+    public string? Id { get; set; }
+    [JsonRequired]
+    public CtMoney Value { get; set; } = null!;
+    public CtDiscountedPrice? Discounted { get; set; }
 }
 
 internal sealed record CtIncludedDiscount
 {
-    public CtReference? Discount { get; init; }
-    public required CtMoney DiscountedAmount { get; init; }
+    public CtReference? Discount { get; set; }
+    [JsonRequired]
+    public CtMoney DiscountedAmount { get; set; } = null!;
 }
 
 internal sealed record CtDiscountedLineItemPrice
 {
-    public required CtMoney Value { get; init; }
-    public IReadOnlyList<CtIncludedDiscount>? IncludedDiscounts { get; init; }
+    [JsonRequired]
+    public CtMoney Value { get; set; } = null!;
+    public IReadOnlyList<CtIncludedDiscount>? IncludedDiscounts { get; set; }
 }
 
 internal sealed record CtDiscountedPricePerQuantity
 {
-    public required long Quantity { get; init; }
-    public required CtDiscountedLineItemPrice DiscountedPrice { get; init; }
+    [JsonRequired]
+    public long Quantity { get; set; }
+    [JsonRequired]
+    public CtDiscountedLineItemPrice DiscountedPrice { get; set; } = null!;
 }
 
 internal sealed record CtAttribute
 {
-    public required string Name { get; init; }
-    public JsonElement Value { get; init; }
+    [JsonRequired]
+    public string Name { get; set; } = null!;
+    public JsonElement Value { get; set; }
 }
 
 internal sealed record CtProductVariant
 {
-    public required int Id { get; init; }
-    public string? Sku { get; init; }
-    public string? Key { get; init; }
-    public IReadOnlyList<CtAttribute>? Attributes { get; init; }
+    [JsonRequired]
+    public int Id { get; set; }
+    public string? Sku { get; set; }
+    public string? Key { get; set; }
+    public IReadOnlyList<CtAttribute>? Attributes { get; set; }
 }
 
 /// <summary>A price of a product variant in the catalog, with the scope it applies to.</summary>
 internal sealed record CtCatalogPrice
 {
-    public required CtMoney Value { get; init; }
-    public string? Country { get; init; }
-    public CtReference? CustomerGroup { get; init; }
-    public CtReference? Channel { get; init; }
-    public DateTimeOffset? ValidFrom { get; init; }
-    public DateTimeOffset? ValidUntil { get; init; }
-    public CtDiscountedPrice? Discounted { get; init; }
+    [JsonRequired]
+    public CtMoney Value { get; set; } = null!;
+    public string? Country { get; set; }
+    public CtReference? CustomerGroup { get; set; }
+    public CtReference? Channel { get; set; }
+    public DateTimeOffset? ValidFrom { get; set; }
+    public DateTimeOffset? ValidUntil { get; set; }
+    public CtDiscountedPrice? Discounted { get; set; }
 }
 
 internal sealed record CtCatalogVariant
 {
-    public required int Id { get; init; }
-    public string? Sku { get; init; }
-    public IReadOnlyList<CtCatalogPrice>? Prices { get; init; }
-    public IReadOnlyList<CtAttribute>? Attributes { get; init; }
+    [JsonRequired]
+    public int Id { get; set; }
+    public string? Sku { get; set; }
+    public IReadOnlyList<CtCatalogPrice>? Prices { get; set; }
+    public IReadOnlyList<CtAttribute>? Attributes { get; set; }
 }
 
 /// <summary>A published product (<c>ProductProjection</c>): what a storefront shows.</summary>
 internal sealed record CtProductProjection
 {
-    public required string Id { get; init; }
-    public string? Key { get; init; }
-    public IReadOnlyDictionary<string, string>? Name { get; init; }
-    public required CtCatalogVariant MasterVariant { get; init; }
-    public IReadOnlyList<CtCatalogVariant>? Variants { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public string? Key { get; set; }
+    public IReadOnlyDictionary<string, string>? Name { get; set; }
+    [JsonRequired]
+    public CtCatalogVariant MasterVariant { get; set; } = null!;
+    public IReadOnlyList<CtCatalogVariant>? Variants { get; set; }
 }
 
 internal sealed record CtLineItem
 {
-    public required string Id { get; init; }
-    public string? Key { get; init; }
-    public required string ProductId { get; init; }
-    public string? ProductKey { get; init; }
-    public required IReadOnlyDictionary<string, string> Name { get; init; }
-    public required CtProductVariant Variant { get; init; }
-    public required CtPrice Price { get; init; }
-    public required long Quantity { get; init; }
-    public IReadOnlyList<CtDiscountedPricePerQuantity>? DiscountedPricePerQuantity { get; init; }
-    public required CtMoney TotalPrice { get; init; }
-    public CtTaxedPrice? TaxedPrice { get; init; }
-    public CtTaxRate? TaxRate { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public string? Key { get; set; }
+    [JsonRequired]
+    public string ProductId { get; set; } = null!;
+    public string? ProductKey { get; set; }
+    [JsonRequired]
+    public IReadOnlyDictionary<string, string> Name { get; set; } = null!;
+    [JsonRequired]
+    public CtProductVariant Variant { get; set; } = null!;
+    [JsonRequired]
+    public CtPrice Price { get; set; } = null!;
+    [JsonRequired]
+    public long Quantity { get; set; }
+    public IReadOnlyList<CtDiscountedPricePerQuantity>? DiscountedPricePerQuantity { get; set; }
+    [JsonRequired]
+    public CtMoney TotalPrice { get; set; } = null!;
+    public CtTaxedPrice? TaxedPrice { get; set; }
+    public CtTaxRate? TaxRate { get; set; }
     /// <summary><c>Standard</c> or <c>GiftLineItem</c>.</summary>
-    public string? LineItemMode { get; init; }
+    public string? LineItemMode { get; set; }
 }
 
 internal sealed record CtCustomLineItem
 {
-    public required string Id { get; init; }
-    public string? Key { get; init; }
-    public required IReadOnlyDictionary<string, string> Name { get; init; }
-    public required CtMoney Money { get; init; }
-    public required CtMoney TotalPrice { get; init; }
-    public string? Slug { get; init; }
-    public required long Quantity { get; init; }
-    public IReadOnlyList<CtDiscountedPricePerQuantity>? DiscountedPricePerQuantity { get; init; }
-    public CtTaxedPrice? TaxedPrice { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public string? Key { get; set; }
+    [JsonRequired]
+    public IReadOnlyDictionary<string, string> Name { get; set; } = null!;
+    [JsonRequired]
+    public CtMoney Money { get; set; } = null!;
+    [JsonRequired]
+    public CtMoney TotalPrice { get; set; } = null!;
+    public string? Slug { get; set; }
+    [JsonRequired]
+    public long Quantity { get; set; }
+    public IReadOnlyList<CtDiscountedPricePerQuantity>? DiscountedPricePerQuantity { get; set; }
+    public CtTaxedPrice? TaxedPrice { get; set; }
 }
 
 internal sealed record CtShippingInfo
 {
-    public string? ShippingMethodName { get; init; }
-    public required CtMoney Price { get; init; }
-    public CtDiscountedPrice? DiscountedPrice { get; init; }
-    public CtTaxedPrice? TaxedPrice { get; init; }
+    public string? ShippingMethodName { get; set; }
+    [JsonRequired]
+    public CtMoney Price { get; set; } = null!;
+    public CtDiscountedPrice? DiscountedPrice { get; set; }
+    public CtTaxedPrice? TaxedPrice { get; set; }
 }
 
 /// <summary>One entry of <c>shipping[]</c> on orders with <c>shippingMode: Multiple</c>.</summary>
 internal sealed record CtShipping
 {
-    public string? ShippingKey { get; init; }
-    public required CtShippingInfo ShippingInfo { get; init; }
+    public string? ShippingKey { get; set; }
+    [JsonRequired]
+    public CtShippingInfo ShippingInfo { get; set; } = null!;
 }
 
 internal sealed record CtDiscountOnTotalPrice
 {
-    public required CtMoney DiscountedAmount { get; init; }
+    [JsonRequired]
+    public CtMoney DiscountedAmount { get; set; } = null!;
 }
 
 /// <summary>An address; only the routing fields are read (country is ISO 3166-1 alpha-2, required).</summary>
 internal sealed record CtAddress
 {
-    public string? Id { get; init; }
-    public required string Country { get; init; }
-    public string? State { get; init; }
-    public string? Region { get; init; }
+    public string? Id { get; set; }
+    [JsonRequired]
+    public string Country { get; set; } = null!;
+    public string? State { get; set; }
+    public string? Region { get; set; }
 }
 
 internal sealed record CtCustomFields
 {
-    public CtReference? Type { get; init; }
-    public IReadOnlyDictionary<string, JsonElement>? Fields { get; init; }
+    public CtReference? Type { get; set; }
+    public IReadOnlyDictionary<string, JsonElement>? Fields { get; set; }
 }
 
 internal sealed record CtPaymentInfo
 {
-    public IReadOnlyList<CtReference>? Payments { get; init; }
+    public IReadOnlyList<CtReference>? Payments { get; set; }
 }
 
 internal sealed record CtClientLogging
 {
-    public string? ClientId { get; init; }
-    public string? ExternalUserId { get; init; }
-    public CtReference? Customer { get; init; }
-    public string? AnonymousId { get; init; }
+    public string? ClientId { get; set; }
+    public string? ExternalUserId { get; set; }
+    public CtReference? Customer { get; set; }
+    public string? AnonymousId { get; set; }
 }
 
 internal sealed record CtOrder
 {
-    public required string Id { get; init; }
-    public long Version { get; init; }
-    public string? OrderNumber { get; init; }
-    public string? CustomerId { get; init; }
-    public string? CustomerEmail { get; init; }
-    public string? AnonymousId { get; init; }
-    public CtReference? CustomerGroup { get; init; }
-    public CtReference? Store { get; init; }
-    public required IReadOnlyList<CtLineItem> LineItems { get; init; }
-    public IReadOnlyList<CtCustomLineItem>? CustomLineItems { get; init; }
-    public required CtMoney TotalPrice { get; init; }
-    public CtTaxedPrice? TaxedPrice { get; init; }
-    public CtTaxedPrice? TaxedShippingPrice { get; init; }
-    public CtDiscountOnTotalPrice? DiscountOnTotalPrice { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public long Version { get; set; }
+    public string? OrderNumber { get; set; }
+    public string? CustomerId { get; set; }
+    public string? CustomerEmail { get; set; }
+    public string? AnonymousId { get; set; }
+    public CtReference? CustomerGroup { get; set; }
+    public CtReference? Store { get; set; }
+    [JsonRequired]
+    public IReadOnlyList<CtLineItem> LineItems { get; set; } = null!;
+    public IReadOnlyList<CtCustomLineItem>? CustomLineItems { get; set; }
+    [JsonRequired]
+    public CtMoney TotalPrice { get; set; } = null!;
+    public CtTaxedPrice? TaxedPrice { get; set; }
+    public CtTaxedPrice? TaxedShippingPrice { get; set; }
+    public CtDiscountOnTotalPrice? DiscountOnTotalPrice { get; set; }
     /// <summary><c>Single</c> (default) or <c>Multiple</c>.</summary>
-    public string? ShippingMode { get; init; }
-    public CtShippingInfo? ShippingInfo { get; init; }
-    public IReadOnlyList<CtShipping>? Shipping { get; init; }
-    public CtAddress? BillingAddress { get; init; }
-    public CtAddress? ShippingAddress { get; init; }
-    public string? Country { get; init; }
-    public string? Locale { get; init; }
-    public string? Origin { get; init; }
-    public string? OrderState { get; init; }
-    public string? PaymentState { get; init; }
-    public string? ShipmentState { get; init; }
-    public CtPaymentInfo? PaymentInfo { get; init; }
-    public CtCustomFields? Custom { get; init; }
-    public DateTimeOffset? CompletedAt { get; init; }
-    public required DateTimeOffset CreatedAt { get; init; }
+    public string? ShippingMode { get; set; }
+    public CtShippingInfo? ShippingInfo { get; set; }
+    public IReadOnlyList<CtShipping>? Shipping { get; set; }
+    public CtAddress? BillingAddress { get; set; }
+    public CtAddress? ShippingAddress { get; set; }
+    public string? Country { get; set; }
+    public string? Locale { get; set; }
+    public string? Origin { get; set; }
+    public string? OrderState { get; set; }
+    public string? PaymentState { get; set; }
+    public string? ShipmentState { get; set; }
+    public CtPaymentInfo? PaymentInfo { get; set; }
+    public CtCustomFields? Custom { get; set; }
+    public DateTimeOffset? CompletedAt { get; set; }
+    [JsonRequired]
+    public DateTimeOffset CreatedAt { get; set; }
 }
 
 /// <summary>A cart, as much of it as a checkout event needs: its lines and who it belongs to.</summary>
 internal sealed record CtCart
 {
-    public required string Id { get; init; }
-    public string? CustomerId { get; init; }
-    public string? AnonymousId { get; init; }
-    public string? Locale { get; init; }
-    public CtReference? Store { get; init; }
-    public required IReadOnlyList<CtLineItem> LineItems { get; init; }
-    public IReadOnlyList<CtCustomLineItem>? CustomLineItems { get; init; }
-    public required CtMoney TotalPrice { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public string? CustomerId { get; set; }
+    public string? AnonymousId { get; set; }
+    public string? Locale { get; set; }
+    public CtReference? Store { get; set; }
+    [JsonRequired]
+    public IReadOnlyList<CtLineItem> LineItems { get; set; } = null!;
+    public IReadOnlyList<CtCustomLineItem>? CustomLineItems { get; set; }
+    [JsonRequired]
+    public CtMoney TotalPrice { get; set; } = null!;
 }
 
 internal sealed record CtCustomer
 {
-    public required string Id { get; init; }
-    public long Version { get; init; }
-    public string? Key { get; init; }
-    public string? CustomerNumber { get; init; }
-    public string? ExternalId { get; init; }
-    public required string Email { get; init; }
-    public string? FirstName { get; init; }
-    public string? LastName { get; init; }
-    public IReadOnlyList<CtAddress>? Addresses { get; init; }
-    public string? DefaultShippingAddressId { get; init; }
-    public string? DefaultBillingAddressId { get; init; }
-    public bool? IsEmailVerified { get; init; }
-    public CtReference? CustomerGroup { get; init; }
-    public IReadOnlyList<CtReference>? Stores { get; init; }
-    public string? Locale { get; init; }
-    public CtCustomFields? Custom { get; init; }
-    public DateTimeOffset? CreatedAt { get; init; }
-    public DateTimeOffset? LastModifiedAt { get; init; }
-    public CtClientLogging? CreatedBy { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public long Version { get; set; }
+    public string? Key { get; set; }
+    public string? CustomerNumber { get; set; }
+    public string? ExternalId { get; set; }
+    [JsonRequired]
+    public string Email { get; set; } = null!;
+    public string? FirstName { get; set; }
+    public string? LastName { get; set; }
+    public IReadOnlyList<CtAddress>? Addresses { get; set; }
+    public string? DefaultShippingAddressId { get; set; }
+    public string? DefaultBillingAddressId { get; set; }
+    public bool? IsEmailVerified { get; set; }
+    public CtReference? CustomerGroup { get; set; }
+    public IReadOnlyList<CtReference>? Stores { get; set; }
+    public string? Locale { get; set; }
+    public CtCustomFields? Custom { get; set; }
+    public DateTimeOffset? CreatedAt { get; set; }
+    public DateTimeOffset? LastModifiedAt { get; set; }
+    public CtClientLogging? CreatedBy { get; set; }
 }
 
 internal sealed record CtReturnItem
 {
     /// <summary><c>LineItemReturnItem</c> or <c>CustomLineItemReturnItem</c>.</summary>
-    public string? Type { get; init; }
-    public required string Id { get; init; }
-    public string? Key { get; init; }
-    public required long Quantity { get; init; }
-    public string? LineItemId { get; init; }
-    public string? CustomLineItemId { get; init; }
-    public string? ShipmentState { get; init; }
-    public string? PaymentState { get; init; }
-    public DateTimeOffset? CreatedAt { get; init; }
+    public string? Type { get; set; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public string? Key { get; set; }
+    [JsonRequired]
+    public long Quantity { get; set; }
+    public string? LineItemId { get; set; }
+    public string? CustomLineItemId { get; set; }
+    public string? ShipmentState { get; set; }
+    public string? PaymentState { get; set; }
+    public DateTimeOffset? CreatedAt { get; set; }
 }
 
 internal sealed record CtReturnInfo
 {
-    public required IReadOnlyList<CtReturnItem> Items { get; init; }
-    public string? ReturnTrackingId { get; init; }
-    public DateTimeOffset? ReturnDate { get; init; }
+    [JsonRequired]
+    public IReadOnlyList<CtReturnItem> Items { get; set; } = null!;
+    public string? ReturnTrackingId { get; set; }
+    public DateTimeOffset? ReturnDate { get; set; }
 }
 
 internal sealed record CtTransaction
 {
-    public required string Id { get; init; }
-    public DateTimeOffset? Timestamp { get; init; }
+    [JsonRequired]
+    public string Id { get; set; } = null!;
+    public DateTimeOffset? Timestamp { get; set; }
     /// <summary><c>Authorization</c>, <c>CancelAuthorization</c>, <c>Charge</c>, <c>Refund</c>, <c>Chargeback</c>.</summary>
-    public required string Type { get; init; }
-    public required CtMoney Amount { get; init; }
-    public string? InteractionId { get; init; }
+    [JsonRequired]
+    public string Type { get; set; } = null!;
+    [JsonRequired]
+    public CtMoney Amount { get; set; } = null!;
+    public string? InteractionId { get; set; }
     /// <summary><c>Initial</c>, <c>Pending</c>, <c>Success</c>, <c>Failure</c>.</summary>
-    public required string State { get; init; }
+    [JsonRequired]
+    public string State { get; set; } = null!;
 }
