@@ -59,6 +59,9 @@ public class HotPathBenchmarks
         return buffer.WrittenCount;
     }
 
+    [Benchmark(Description = "decode")]
+    public int Decode() => DeliveryDecoder.Decode(body) is Decoded decoded ? decoded.Delivery.Resource.TypeId.Length : 0;
+
     [Benchmark(Description = "decode → map → batch")]
     public int HotPath() => Run(govern: false);
 
