@@ -36,6 +36,33 @@ public sealed class PrepareAheadTests : IDisposable
         Assert.InRange(ahead.Watched, 0, 64 * 4);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(64)]
+    public async Task AnInputThatCannotBeRead_EndsTheRunWithItsOwnError_WhetherPreparedAheadOrNot(int prepareAhead)
+    {
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await CtmpCommandTests.RunAsync("generate", "--count", "40", "--out", corpus, "--seed", "5")).Exit);
+        static IEnumerable<InputItem> FailingAfter(IEnumerable<InputItem> inputs, int count)
+        {
+            foreach (var input in inputs.Take(count))
+            {
+                yield return input;
+            }
+
+            throw new IOException("the disk failed while reading the inputs");
+        }
+
+        var store = new DirectoryInfo(Path.Combine(work, $"failing-{prepareAhead}", "store"));
+        await using var host = RunnerHost.Create(new RunnerOptions(null, store, new DirectoryInfo(Path.Combine(work, $"failing-{prepareAhead}", "out"))));
+        var runner = new RelayRunner(host, TextWriter.Null, TimeProvider.System) { PrepareAhead = prepareAhead };
+
+        // The reading thread's failure reaches the caller as itself (not wrapped in the channel's ChannelClosedException),
+        // as it does when the loop reads the inputs on its own.
+        var failure = await Assert.ThrowsAsync<IOException>(() => runner.RunAsync(FailingAfter(InputFiles.Read([corpus]), 20), showProgress: false, default));
+        Assert.Equal("the disk failed while reading the inputs", failure.Message);
+    }
+
     [Fact]
     public async Task TheWatch_TellsAPrepareThatAnOrderItReadOrMissedWasSavedSinceItBegan()
     {

@@ -184,11 +184,6 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                 }
             }
         }
-        catch (ChannelClosedException closed) when (closed.InnerException is { } reading)
-        {
-            // Reading the inputs failed on the preparing thread: the same error as when the loop read them itself.
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(reading);
-        }
         finally
         {
             // The preparing thread only reads; it stops at the next input and ends before the store closes.
