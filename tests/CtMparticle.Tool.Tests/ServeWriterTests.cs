@@ -26,7 +26,7 @@ public sealed class ServeWriterTests : IDisposable
         var store = Open(format);
         using var gate = new SemaphoreSlim(1, 1);
         var recorded = 0;
-        var writer = new ServeWriter(store, gate, _ => { recorded++; return Task.CompletedTask; }, TextWriter.Null);
+        var writer = new ServeWriter(store, gate, settled => { recorded++; return Task.FromResult(settled); }, TextWriter.Null);
 
         Func<CancellationToken, Task<CollectorResult>> Writes(string name, bool fail) => async token =>
         {
@@ -59,7 +59,7 @@ public sealed class ServeWriterTests : IDisposable
     {
         await using var store = Open(format);
         using var gate = new SemaphoreSlim(1, 1);
-        var writer = new ServeWriter(store, gate, _ => Task.CompletedTask, TextWriter.Null);
+        var writer = new ServeWriter(store, gate, Task.FromResult, TextWriter.Null);
         writer.Start();
 
         var queued = Enumerable.Range(0, 100).Select(i => writer.WriteAsync(async token =>

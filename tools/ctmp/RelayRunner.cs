@@ -426,14 +426,15 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     /// Records an input's outcome in the summary and the embedded ledger (any source: files, the collector). A message
     /// whose id was recorded before (a redelivery, a tracker's retry) counts as a duplicate.
     /// </summary>
-    public async Task RecordAsync(string source, IngestOutcome outcome, RelaySummary summary, CancellationToken cancellationToken)
+    /// <returns>Whether the message was recorded before (and so counted as a duplicate now).</returns>
+    public async Task<bool> RecordAsync(string source, IngestOutcome outcome, RelaySummary summary, CancellationToken cancellationToken)
     {
         summary.Inputs++;
         if (host.Embedded is not { } ledger)
         {
             summary.EventsStored += outcome.EventsStored;
             summary.Count(outcome.KindCode, outcome.Reason);
-            return;
+            return false;
         }
 
         var messageId = outcome.Info?.MessageId;
@@ -451,13 +452,14 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             summary.Count("duplicate", "redelivered");
             await ledger.RecordInputAsync(source, messageId, outcome.Info?.MessageType, "duplicate", "redelivered",
                 "The same message was received before.", null, [], [], null, cancellationToken).ConfigureAwait(false);
-            return;
+            return true;
         }
 
         summary.EventsStored += outcome.EventsStored;
         summary.Count(outcome.KindCode, outcome.Reason);
         await ledger.RecordInputAsync(source, messageId, outcome.Info?.MessageType, outcome.KindCode, outcome.Reason, outcome.Detail,
             outcome.QuarantineLocation, outcome.EventIds, outcome.Flags, outcome.Info?.Unenriched, cancellationToken).ConfigureAwait(false);
+        return false;
     }
 
     /// <summary>One push run (at most Push:MaxEventsPerRun events), tallied into the summary.</summary>

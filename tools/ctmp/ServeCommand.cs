@@ -109,10 +109,14 @@ internal static class ServeCommand
         using var gate = new SemaphoreSlim(1, 1); // one writer: ingest (a group of requests per transaction) and the push's store work take turns
         var writer = new ServeWriter(embedded, gate, async settled =>
         {
-            foreach (var (input, outcome) in settled.Calls)
+            var receivedBefore = new bool[settled.Calls.Count];
+            for (var i = 0; i < receivedBefore.Length; i++)
             {
-                await runner.RecordAsync($"collector:{input.Source}", outcome, summary, CancellationToken.None).ConfigureAwait(false);
+                var (input, outcome) = settled.Calls[i];
+                receivedBefore[i] = await runner.RecordAsync($"collector:{input.Source}", outcome, summary, CancellationToken.None).ConfigureAwait(false);
             }
+
+            return settled.WithReceivedBefore(receivedBefore);
         }, Console.Error);
         writer.Start();
         var view = new TurnTakingPushStore(embedded, gate);

@@ -13,8 +13,8 @@ namespace CtMparticle.Tool;
 /// when the commit itself fails, every request of the group is answered 503 and nothing of it stays.
 /// The writer takes turns with the push (<paramref name="gate"/>), whose writes must each be durable on their own.
 /// </summary>
-/// <param name="record">Writes one settled request's ledger rows (inside its savepoint).</param>
-internal sealed class ServeWriter(IEmbeddedStore store, SemaphoreSlim gate, Func<CollectorResult, Task> record, TextWriter errors)
+/// <param name="record">Writes one settled request's ledger rows (inside its savepoint), and gives the answer to send.</param>
+internal sealed class ServeWriter(IEmbeddedStore store, SemaphoreSlim gate, Func<CollectorResult, Task<CollectorResult>> record, TextWriter errors)
 {
     /// <summary>At most this many requests share one transaction, so a group's answers are not held up for long.</summary>
     public const int MaxGroup = 32;
@@ -103,8 +103,7 @@ internal sealed class ServeWriter(IEmbeddedStore store, SemaphoreSlim gate, Func
         await store.SavepointAsync(name, CancellationToken.None).ConfigureAwait(false);
         try
         {
-            var settled = await queued.Settle(CancellationToken.None).ConfigureAwait(false);
-            await record(settled).ConfigureAwait(false);
+            var settled = await record(await queued.Settle(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
             await store.ReleaseSavepointAsync(name, CancellationToken.None).ConfigureAwait(false);
             return settled;
         }

@@ -21,7 +21,21 @@ internal sealed record CollectorRequest(string Method, string Call, string? Auth
 internal sealed record CollectorResponse(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, byte[] Body);
 
 /// <summary>What one request did: the answer, and each call's outcome (for the runner's ledger).</summary>
-internal sealed record CollectorResult(CollectorResponse Response, IReadOnlyList<(Inbound Input, IngestOutcome Outcome)> Calls);
+internal sealed record CollectorResult(CollectorResponse Response, IReadOnlyList<(Inbound Input, IngestOutcome Outcome)> Calls)
+{
+    /// <summary>
+    /// The answer once a host with a ledger of the calls it received (<c>ctmp serve</c>) knows which of them came
+    /// before (a tracker's retry whose answer it never got): those count as duplicates, as its report counts them,
+    /// instead of as the outcome their message had the first time. Any other answer than 200 stays as it is.
+    /// </summary>
+    public CollectorResult WithReceivedBefore(IReadOnlyList<bool> receivedBefore)
+    {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(receivedBefore.Count, Calls.Count);
+        return Response.Status != 200 || !receivedBefore.Contains(true)
+            ? this
+            : this with { Response = Response with { Body = CollectorCalls.Success(Calls.Select((c, i) => receivedBefore[i] ? IngestOutcomeKind.Duplicate : c.Outcome.Kind).ToList()) } };
+    }
+}
 
 /// <summary>The storefront source's own ingest pipeline: the shared stages behind <see cref="CollectorSource"/>.</summary>
 internal sealed class CollectorIngest(
@@ -171,7 +185,7 @@ internal sealed class CollectorCalls(
         return await SettleAsync(prepared, writer, cors, results =>
             !batch && results[0].Outcome is { Kind: IngestOutcomeKind.Quarantined, Reason: { } reason } single && IsClientError(reason)
                 ? new CollectorResult(Error(400, $"{reason}: {single.Detail}", cors), results)
-                : new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Outcome).ToList())), results),
+                : new CollectorResult(new CollectorResponse(200, cors, Success(results.Select(r => r.Outcome.Kind).ToList())), results),
             cancellationToken).ConfigureAwait(false);
     }
 
@@ -464,17 +478,17 @@ internal sealed class CollectorCalls(
         return new CollectorResponse(status, headers ?? [], buffer.ToArray());
     }
 
-    private static byte[] Success(IReadOnlyList<IngestOutcome> outcomes)
+    internal static byte[] Success(IReadOnlyList<IngestOutcomeKind> outcomes)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
             json.WriteBoolean("success", true);
-            json.WriteNumber("accepted", outcomes.Count(o => o.Kind == IngestOutcomeKind.Accepted));
-            json.WriteNumber("duplicate", outcomes.Count(o => o.Kind == IngestOutcomeKind.Duplicate));
-            json.WriteNumber("filtered", outcomes.Count(o => o.Kind == IngestOutcomeKind.Filtered));
-            json.WriteNumber("quarantined", outcomes.Count(o => o.Kind == IngestOutcomeKind.Quarantined));
+            json.WriteNumber("accepted", outcomes.Count(o => o == IngestOutcomeKind.Accepted));
+            json.WriteNumber("duplicate", outcomes.Count(o => o == IngestOutcomeKind.Duplicate));
+            json.WriteNumber("filtered", outcomes.Count(o => o == IngestOutcomeKind.Filtered));
+            json.WriteNumber("quarantined", outcomes.Count(o => o == IngestOutcomeKind.Quarantined));
             json.WriteEndObject();
         }
 
