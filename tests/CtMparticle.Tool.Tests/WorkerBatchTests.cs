@@ -7,7 +7,7 @@ namespace CtMparticle.Tool.Tests;
 /// <c>ctmp worker</c> settles each Service Bus receive as one unit before completing its messages
 /// (<see cref="RelayRunner.SettleBatchAsync"/>), as the function app does. Every input must end as it does settled
 /// one by one, and a batch that fails must leave nothing of itself stored or counted, for its redelivery.
-/// (No Service Bus emulator runs here: the receive loop around it is not exercised by tests.)
+/// The receive loop around it is exercised by <see cref="WorkerReceiveTests"/>.
 /// </summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable

@@ -8,8 +8,9 @@ namespace CtMparticle.Tool;
 /// <summary>
 /// <c>ctmp worker</c>: the relay as a long-running process on a Service Bus subscription (or queue), with the same
 /// pipeline as the function app: messages are received in batches (<c>--batch</c>), each batch is settled as one unit
-/// of storage work and then completed; a failure abandons the batch for redelivery. Pushes on an interval, never
-/// while a batch is being settled. Ctrl+C stops after the batch in hand.
+/// of storage work and then completed; a batch that fails is settled message by message, and a message that fails
+/// alone is abandoned for redelivery. Pushes on an interval, never while a batch is being settled. Ctrl+C stops after
+/// the batch in hand.
 /// </summary>
 internal static class WorkerCommand
 {
@@ -91,7 +92,7 @@ internal static class WorkerCommand
         var summary = new RelaySummary();
         using var turn = new SemaphoreSlim(1); // a batch and a push never share the store's open transaction
         Console.Error.WriteLine($"ctmp worker: processing up to {batch:N0} messages at a time; Ctrl+C stops after the batch in hand.");
-        var receiving = ReceiveAsync(receiver, runner, summary, turn, batch, cancellationToken);
+        var receiving = ReceiveAsync(receiver, runner, summary, turn, batch, Console.Error, TimeProvider.System, cancellationToken);
         try
         {
             while (!cancellationToken.IsCancellationRequested && !receiving.IsCompleted)
@@ -130,11 +131,17 @@ internal static class WorkerCommand
         return ExitCodes.Ok;
     }
 
+    /// <summary>How long the loop waits after a receive failed (the namespace unreachable, a connection reset) before the next.</summary>
+    internal static readonly TimeSpan ReceiveRetryDelay = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Receives up to <paramref name="batch"/> messages at a time, settles them as one unit and completes them only
-    /// then; a batch that fails is abandoned whole, for Service Bus to deliver again (every stage is idempotent).
+    /// then. A batch that fails is settled again message by message: what fails alone is abandoned, for Service Bus to
+    /// deliver again (every stage is idempotent). Ends when <paramref name="cancellationToken"/> is cancelled, after
+    /// the batch in hand.
     /// </summary>
-    private static async Task ReceiveAsync(ServiceBusReceiver receiver, RelayRunner runner, RelaySummary summary, SemaphoreSlim turn, int batch, CancellationToken cancellationToken)
+    internal static async Task ReceiveAsync(
+        ServiceBusReceiver receiver, RelayRunner runner, RelaySummary summary, SemaphoreSlim turn, int batch, TextWriter errors, TimeProvider time, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -145,8 +152,8 @@ internal static class WorkerCommand
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                Console.Error.WriteLine($"ctmp worker: receiving failed ({ex.GetType().Name}); trying again in 5 s.");
-                await Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await errors.WriteLineAsync($"ctmp worker: receiving failed ({ex.GetType().Name}); trying again in {ReceiveRetryDelay.TotalSeconds:N0} s.").ConfigureAwait(false);
+                await Task.Delay(ReceiveRetryDelay, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
 
@@ -155,21 +162,14 @@ internal static class WorkerCommand
                 continue;
             }
 
-            var inputs = messages.Select(m => new InputItem($"servicebus:{m.MessageId}", m.Body.ToArray())).ToList();
             await turn.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             using var settled = new CancellationTokenSource();
-            var renewing = RenewLocksAsync(receiver, messages, settled.Token);
+            var renewing = RenewLocksAsync(receiver, messages, time, settled.Token);
+            HashSet<ServiceBusReceivedMessage> stored;
             try
             {
                 // Not cancelled half-way: a batch is settled whole, then completed (Ctrl+C stops after it).
-                await runner.SettleBatchAsync(inputs, summary, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                // The type only: a storage error's message can name a row, whose key may hold a user's identifier.
-                Console.Error.WriteLine($"ctmp worker: a batch of {inputs.Count:N0} message(s) failed ({ex.GetType().Name}); nothing of it was stored, and Service Bus delivers it again.");
-                await AbandonAsync(receiver, messages).ConfigureAwait(false);
-                continue;
+                stored = new(await SettleAsync(messages, runner, summary, errors).ConfigureAwait(false), ReferenceEqualityComparer.Instance);
             }
             finally
             {
@@ -180,6 +180,12 @@ internal static class WorkerCommand
 
             foreach (var message in messages)
             {
+                if (!stored.Contains(message))
+                {
+                    await AbandonAsync(receiver, message).ConfigureAwait(false);
+                    continue;
+                }
+
                 try
                 {
                     await receiver.CompleteMessageAsync(message, CancellationToken.None).ConfigureAwait(false);
@@ -187,21 +193,70 @@ internal static class WorkerCommand
                 catch (ServiceBusException ex)
                 {
                     // Stored already: when its lock ends it comes again, and is counted a redelivery.
-                    Console.Error.WriteLine($"ctmp worker: completing message {message.MessageId} failed ({ex.Reason}); it will be redelivered and recorded as a duplicate.");
+                    await errors.WriteLineAsync($"ctmp worker: completing message {message.MessageId} failed ({ex.Reason}); it will be redelivered and recorded as a duplicate.").ConfigureAwait(false);
                 }
             }
         }
     }
 
     /// <summary>
+    /// Settles a receive as one unit; when that fails, each of its messages alone, so one message that cannot be
+    /// settled now (commercetools unreachable for its fetch) does not send its batch-mates back with it until Service
+    /// Bus dead-letters them all. A store that fails fails each of them too: the whole receive comes again.
+    /// </summary>
+    /// <returns>The messages whose outcome is stored (to complete); the others are to be abandoned.</returns>
+    private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> SettleAsync(
+        IReadOnlyList<ServiceBusReceivedMessage> messages, RelayRunner runner, RelaySummary summary, TextWriter errors)
+    {
+        static InputItem Input(ServiceBusReceivedMessage m) => new($"servicebus:{m.MessageId}", m.Body.ToArray());
+        try
+        {
+            await runner.SettleBatchAsync([.. messages.Select(Input)], summary, CancellationToken.None).ConfigureAwait(false);
+            return messages;
+        }
+        catch (Exception ex) when (messages.Count > 1)
+        {
+            // The type only: a storage error's message can name a row, whose key may hold a user's identifier.
+            await errors.WriteLineAsync($"ctmp worker: a batch of {messages.Count:N0} message(s) failed ({ex.GetType().Name}); nothing of it was stored; settling its messages one by one.").ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await errors.WriteLineAsync($"ctmp worker: message {messages[0].MessageId} failed ({ex.GetType().Name}); nothing of it was stored, and Service Bus delivers it again.").ConfigureAwait(false);
+            return [];
+        }
+
+        var stored = new List<ServiceBusReceivedMessage>(messages.Count);
+        var failed = 0;
+        foreach (var message in messages)
+        {
+            try
+            {
+                await runner.SettleBatchAsync([Input(message)], summary, CancellationToken.None).ConfigureAwait(false);
+                stored.Add(message);
+            }
+            catch (Exception)
+            {
+                failed++;
+            }
+        }
+
+        if (failed > 0)
+        {
+            await errors.WriteLineAsync($"ctmp worker: {failed:N0} of the batch's {messages.Count:N0} message(s) failed alone too; Service Bus delivers them again.").ConfigureAwait(false);
+        }
+
+        return stored;
+    }
+
+    /// <summary>
     /// Keeps the batch's locks while it settles (as the processor this loop replaced renewed them): a lock that would
     /// end within 20 s is renewed, so a slow batch is completed rather than delivered again.
     /// </summary>
-    private static async Task RenewLocksAsync(ServiceBusReceiver receiver, IReadOnlyList<ServiceBusReceivedMessage> messages, CancellationToken settled)
+    private static async Task RenewLocksAsync(ServiceBusReceiver receiver, IReadOnlyList<ServiceBusReceivedMessage> messages, TimeProvider time, CancellationToken settled)
     {
         while (!settled.IsCancellationRequested)
         {
-            await Task.Delay(TimeSpan.FromSeconds(10), TimeProvider.System, settled).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await Task.Delay(TimeSpan.FromSeconds(10), time, settled).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             foreach (var message in messages)
             {
                 if (settled.IsCancellationRequested)
@@ -209,7 +264,7 @@ internal static class WorkerCommand
                     return;
                 }
 
-                if (message.LockedUntil - TimeProvider.System.GetUtcNow() < TimeSpan.FromSeconds(20))
+                if (message.LockedUntil - time.GetUtcNow() < TimeSpan.FromSeconds(20))
                 {
                     try
                     {
@@ -224,18 +279,15 @@ internal static class WorkerCommand
         }
     }
 
-    private static async Task AbandonAsync(ServiceBusReceiver receiver, IEnumerable<ServiceBusReceivedMessage> messages)
+    private static async Task AbandonAsync(ServiceBusReceiver receiver, ServiceBusReceivedMessage message)
     {
-        foreach (var message in messages)
+        try
         {
-            try
-            {
-                await receiver.AbandonMessageAsync(message, cancellationToken: CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (ServiceBusException)
-            {
-                // Its lock ends anyway, and it comes again.
-            }
+            await receiver.AbandonMessageAsync(message, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ServiceBusException)
+        {
+            // Its lock ends anyway, and it comes again.
         }
     }
 }
