@@ -16,7 +16,7 @@ namespace CtMparticle.Storage;
 internal sealed class RetentionJob(
     IEventStore events, IIdentityLinkStore links, IOrderContextStore orders, IConsentStore consent, IOptions<RelayOptions> options, TimeProvider time, ILogger<RetentionJob> logger)
 {
-    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    public async Task<RetentionResult> RunAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var parkedCutoff = now.AddDays(-options.Value.QuarantineRetentionDays);
@@ -33,13 +33,24 @@ internal sealed class RetentionJob(
         RelayLog.DecisionsPurged(logger, decisions, cutoff);
         // Personal data kept for later messages: order contexts and consent states, each after its own lifetime.
         var orderCutoff = now.AddDays(-options.Value.OrderContextRetentionDays);
-        RelayLog.PersonalDataPurged(logger, "order context", await orders.PurgeOrdersOlderThanAsync(orderCutoff, cancellationToken).ConfigureAwait(false), orderCutoff);
+        var orderContexts = await orders.PurgeOrdersOlderThanAsync(orderCutoff, cancellationToken).ConfigureAwait(false);
+        RelayLog.PersonalDataPurged(logger, "order context", orderContexts, orderCutoff);
         var consentCutoff = now.AddDays(-options.Value.ConsentRetentionDays);
-        RelayLog.PersonalDataPurged(logger, "consent state", await consent.PurgeConsentOlderThanAsync(consentCutoff, KeepsARefusal, cancellationToken).ConfigureAwait(false), consentCutoff);
-        return purged;
+        var consentStates = await consent.PurgeConsentOlderThanAsync(consentCutoff, KeepsARefusal, cancellationToken).ConfigureAwait(false);
+        RelayLog.PersonalDataPurged(logger, "consent state", consentStates, consentCutoff);
+        return new RetentionResult(parked, purged, forgotten, decisions, orderContexts, consentStates);
     }
 
     /// <summary>A state that refuses a purpose or opts out of sale is kept: forgetting it would let the user's events go again.</summary>
     public static bool KeepsARefusal(UserConsent state) =>
         state.Consent.Gdpr.Values.Any(p => !p.Consented) || state.Consent.CcpaDataSaleOptOut is { Consented: true };
 }
+
+/// <summary>What one run of <see cref="RetentionJob"/> forgot, by kind.</summary>
+/// <param name="Parked">Events quarantined at push whose records' retention ended.</param>
+/// <param name="Seen">Dedupe records.</param>
+/// <param name="Links">Identity links.</param>
+/// <param name="Decisions">Identity decisions (kept as long as their events' dedupe records).</param>
+/// <param name="Orders">Order contexts.</param>
+/// <param name="Consent">Consent states.</param>
+internal sealed record RetentionResult(int Parked, int Seen, int Links, int Decisions, int Orders, int Consent);

@@ -11,10 +11,12 @@ namespace CtMparticle.Tool.Tests;
 internal sealed class ServeProcess : IAsyncDisposable
 {
     private readonly Process process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> errors;
 
-    private ServeProcess(Process process, string baseUrl)
+    private ServeProcess(Process process, string baseUrl, System.Collections.Concurrent.ConcurrentQueue<string> errors)
     {
         this.process = process;
+        this.errors = errors;
         BaseUrl = baseUrl;
     }
 
@@ -22,6 +24,9 @@ internal sealed class ServeProcess : IAsyncDisposable
     public string BaseUrl { get; }
 
     public int Id => process.Id;
+
+    /// <summary>What the server wrote to standard error so far, a line each.</summary>
+    public IReadOnlyCollection<string> Errors => errors;
 
     /// <summary>What the server prints after its first line (the demo's line, the closing summary).</summary>
     public StreamReader Output => process.StandardOutput;
@@ -41,12 +46,19 @@ internal sealed class ServeProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, _) => { }; // drained, so a chatty stderr never blocks the server
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, e) => // drained as it comes, so a chatty stderr never blocks the server
+        {
+            if (e.Data is { } errorLine)
+            {
+                errors.Enqueue(errorLine);
+            }
+        };
         process.BeginErrorReadLine();
         var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.NotNull(line);
         Assert.StartsWith("listening on http://127.0.0.1:", line, StringComparison.Ordinal);
-        return new ServeProcess(process, line["listening on ".Length..]);
+        return new ServeProcess(process, line["listening on ".Length..], errors);
     }
 
     /// <summary>SIGTERM, then the rest of its output once it exited (after draining), and its exit code.</summary>

@@ -24,7 +24,8 @@ internal sealed record RunnerOptions(
     bool AzureStorage = false,
     bool Verbose = false,
     Uri? Otlp = null,
-    StoreFormat NewStoreFormat = EmbeddedStore.DefaultFormat);
+    StoreFormat NewStoreFormat = EmbeddedStore.DefaultFormat,
+    TimeProvider? Time = null);
 
 /// <summary>
 /// The relay as the runner uses it: the same registration as the function app, on the embedded store (a SQLite file,
@@ -104,6 +105,13 @@ internal sealed class RunnerHost : IAsyncDisposable
                 .AddFilter("System.Net.Http", LogLevel.Warning)
                 .AddFilter("Microsoft", LogLevel.Warning))
             .AddCtMparticleRelay(configuration);
+
+        if (options.Time is { } time)
+        {
+            // Tests age a store: what it records is stamped with this clock, and retention measures against it.
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton(time);
+        }
 
         if (!options.Verbose)
         {

@@ -177,6 +177,7 @@ internal static class ServeCommand
 
         Console.Out.Flush();
 
+        var retention = new DailyRetention(relay, gate, "serve", Console.Error); // at the first push interval, then daily
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -191,6 +192,7 @@ internal static class ServeCommand
                 }
 
                 await PushAsync(push, view, summary, CancellationToken.None).ConfigureAwait(false);
+                await retention.RunIfDueAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
         finally

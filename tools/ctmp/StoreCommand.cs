@@ -50,7 +50,41 @@ internal static class StoreCommand
         });
         command.Subcommands.Add(downgrade);
         command.Subcommands.Add(Compact(store));
+        command.Subcommands.Add(Purge(store, settings));
         return command;
+    }
+
+    private static Command Purge(Option<DirectoryInfo> store, Option<FileInfo?> settings)
+    {
+        var purge = new Command("purge",
+            "Forget what the retention settings say is over, as the function app's daily job does: dedupe records and identity decisions older " +
+            "than Relay:DedupeRetentionDays, identity links, order contexts and consent states past their Relay:*RetentionDays (a consent that " +
+            "refuses something is kept), events parked at push and quarantine records past Relay:QuarantineRetentionDays. ctmp serve and " +
+            "ctmp worker do this when they start and daily; run it after ctmp relay runs on a store kept for long. Either store format.")
+        {
+            store, settings,
+        };
+        purge.SetAction(async (parse, cancellationToken) =>
+        {
+            var folder = parse.GetRequiredValue(store);
+            if (EmbeddedStore.FormatIn(folder.FullName) is null)
+            {
+                return Commands.Fail(ExitCodes.Usage, [$"{folder.FullName} holds no store (neither state.db nor a state log): nothing to purge."]);
+            }
+
+            await using var host = Commands.TryCreateHost(new RunnerOptions(parse.GetValue(settings), folder, null), out var exit);
+            if (host is null)
+            {
+                return exit;
+            }
+
+            var started = TimeProvider.System.GetTimestamp();
+            var forgotten = await EmbeddedRetention.RunAsync(host, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"ctmp store purge: {EmbeddedRetention.Describe(forgotten)}, in {TimeProvider.System.GetElapsedTime(started).TotalSeconds:N1} s; " +
+                "ctmp store compact gives the space back (ctmp relay does at the end of a run once the log doubled).");
+            return ExitCodes.Ok;
+        });
+        return purge;
     }
 
     private static Command Compact(Option<DirectoryInfo> store)

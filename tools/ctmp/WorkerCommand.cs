@@ -93,6 +93,8 @@ internal static class WorkerCommand
         using var turn = new SemaphoreSlim(1); // a batch and a push never share the store's open transaction
         Console.Error.WriteLine($"ctmp worker: processing up to {batch:N0} messages at a time; Ctrl+C stops after the batch in hand.");
         var receiving = ReceiveAsync(receiver, runner, summary, turn, batch, Console.Error, TimeProvider.System, cancellationToken);
+        // At the first push interval, then daily; on Azure the function app's daily job keeps the same tables' retention.
+        var retention = azure ? null : new DailyRetention(host, turn, "worker", Console.Error);
         try
         {
             while (!cancellationToken.IsCancellationRequested && !receiving.IsCompleted)
@@ -115,6 +117,10 @@ internal static class WorkerCommand
                 }
 
                 Console.Error.WriteLine($"ctmp worker: {summary.Inputs:N0} inputs, {summary.EventsDelivered:N0} events delivered so far.");
+                if (retention is not null)
+                {
+                    await retention.RunIfDueAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

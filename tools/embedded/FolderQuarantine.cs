@@ -63,6 +63,54 @@ internal sealed class FolderQuarantine(string root) : IQuarantine, IQuarantineAr
         return record.Path;
     }
 
+    /// <summary>
+    /// Deletes the days of records received before <paramref name="cutoff"/> (a day's folder once the whole day is
+    /// before it), as the blob container's lifecycle rule does on Azure; the number of records deleted. Folders that
+    /// are not a day of the layout are left alone.
+    /// </summary>
+    public int PurgeOlderThan(DateTimeOffset cutoff)
+    {
+        var deleted = 0;
+        foreach (var (day, folder) in Days())
+        {
+            if (day.AddDays(1) > cutoff)
+            {
+                continue;
+            }
+
+            deleted += Directory.EnumerateFiles(folder, "*.json", SearchOption.AllDirectories).Count();
+            Directory.Delete(folder, recursive: true);
+            created.Clear(); // a record of that day written again must create its folder again
+        }
+
+        return deleted;
+    }
+
+    /// <summary>The <c>yyyy/MM/dd</c> folders under the root, with their day (UTC).</summary>
+    private IEnumerable<(DateTimeOffset Day, string Folder)> Days()
+    {
+        if (!Directory.Exists(Root))
+        {
+            yield break;
+        }
+
+        foreach (var year in Directory.GetDirectories(Root))
+        {
+            foreach (var month in Directory.GetDirectories(year))
+            {
+                foreach (var day in Directory.GetDirectories(month))
+                {
+                    var name = Path.GetRelativePath(Root, day).Replace(Path.DirectorySeparatorChar, '/');
+                    if (DateTimeOffset.TryParseExact(name, "yyyy'/'MM'/'dd", System.Globalization.CultureInfo.InvariantCulture,
+                        System.Globalization.DateTimeStyles.AssumeUniversal, out var at))
+                    {
+                        yield return (at, day);
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Every record, oldest day first, with its relative path.</summary>
     public IEnumerable<(string Path, QuarantineRecord Record)> List()
     {
