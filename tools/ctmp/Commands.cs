@@ -261,7 +261,12 @@ internal static class Commands
             return Fail(ExitCodes.Usage, [$"There is no store at {store.FullName} (neither {RunnerHost.DatabasePath(store)} nor a state log). Run ctmp relay first, or pass --store."]);
         }
 
-        await using var embedded = EmbeddedStore.Open(store.FullName, TimeProvider.System, partitions: 16, checkLayout: false);
+        await using var embedded = TryOpenToRead(store, out var exit);
+        if (embedded is null)
+        {
+            return exit;
+        }
+
         var report = await CtMparticle.Tool.Report.BuildAsync(embedded, TimeProvider.System, cancellationToken).ConfigureAwait(false);
         if (json)
         {
@@ -536,6 +541,30 @@ internal static class Commands
         catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException or FormatException or JsonException or InvalidOperationException or StoreLayoutException)
         {
             exitCode = Fail(ExitCodes.Settings, [$"The settings are not usable: {ex.Message}"]);
+            return null;
+        }
+        catch (IOException ex)
+        {
+            // A log store another process has open (a ctmp serve still running), or a disk that refuses: said, not thrown.
+            exitCode = Fail(ExitCodes.Failed, [ex.Message]);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Opens the embedded store in <paramref name="folder"/> to read it whatever it was written with (the report, the
+    /// identity look-ups); null with the failure said when it cannot (another process has a log store open).
+    /// </summary>
+    internal static IEmbeddedStore? TryOpenToRead(DirectoryInfo folder, out int exitCode)
+    {
+        try
+        {
+            exitCode = ExitCodes.Ok;
+            return EmbeddedStore.Open(folder.FullName, TimeProvider.System, partitions: 16, checkLayout: false);
+        }
+        catch (IOException ex)
+        {
+            exitCode = Fail(ExitCodes.Failed, [ex.Message]);
             return null;
         }
     }

@@ -127,8 +127,8 @@ internal static class IdentityCommand
             return Commands.Fail(ExitCodes.Usage, [$"There is no store at {RunnerHost.DatabasePath(folder)} (nor a state log in {folder.FullName}). Run ctmp relay or ctmp serve first, or pass --store (or --azure for the function app's)."]);
         }
 
-        await using var embedded = EmbeddedStore.Open(folder.FullName, TimeProvider.System, partitions: 16, checkLayout: false);
-        return await work(embedded.Links).ConfigureAwait(false);
+        await using var embedded = Commands.TryOpenToRead(folder, out var refused);
+        return embedded is null ? refused : await work(embedded.Links).ConfigureAwait(false);
     }
 
     /// <summary>How an identifier is stored: an e-mail address as its hash, anything else as given.</summary>

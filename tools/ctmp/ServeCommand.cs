@@ -172,7 +172,7 @@ internal static class ServeCommand
         Console.WriteLine($"listening on {bound}");
         if (serve.Demo)
         {
-            Console.WriteLine($"demo shop: {bound}/demo/ (accept analytics in the banner, then click around; ctmp report --store {store.FullName} shows what arrived)");
+            Console.WriteLine($"demo shop: {bound}/demo/ (accept analytics in the banner, then click around; once you stop the server, ctmp report --store {store.FullName} shows what arrived)");
         }
 
         Console.Out.Flush();
