@@ -56,41 +56,60 @@ internal sealed class LogOrderContextStore : IOrderContextStore
 
     /// <summary>
     /// Forgets the orders whose context was saved before <paramref name="cutoff"/>, and the payment mappings that lead
-    /// to them. Reads the whole log once (a retention job's cost, not a relay run's).
+    /// to them. Reads the whole log once, and a second time for those mappings when some order is that old (a
+    /// retention job's cost, not a relay run's); what it holds meanwhile grows with the orders it forgets, not with
+    /// the store.
     /// </summary>
     public Task<int> PurgeOrdersOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => core.Changing(() =>
     {
         var old = new Dictionary<string, long>(StringComparer.Ordinal); // order id → its context's record
-        var mapped = new List<(string PaymentId, long Address, string OrderId)>(); // the mappings in force
-        foreach (var entry in core.Log.ReadAll())
+        foreach (var (record, address) in Orders())
         {
-            if (entry.Kind != OrderRecord.Kind)
+            if (record.Applied && record.SavedTicks < cutoff.UtcTicks && orders.Holds(KeyIndex.Hash(record.OrderId), address))
+            {
+                old[record.OrderId] = address;
+            }
+        }
+
+        if (old.Count == 0)
+        {
+            return 0;
+        }
+
+        var dropped = new Dictionary<string, List<PaymentMapping>>(StringComparer.Ordinal); // an old order's mappings in force
+        foreach (var (record, address) in Orders())
+        {
+            if (!old.ContainsKey(record.OrderId))
             {
                 continue;
             }
 
-            var record = OrderRecord.Decode(entry.Payload);
-            if (record.Forgotten)
+            foreach (var payment in record.Payments.Where(p => payments.Holds(KeyIndex.Hash(p.PaymentId), address)))
             {
-                continue;
+                (dropped.TryGetValue(record.OrderId, out var list) ? list : dropped[record.OrderId] = []).Add(new PaymentMapping(payment.PaymentId, address));
             }
-
-            if (record.Applied && record.SavedTicks < cutoff.UtcTicks && orders.Holds(KeyIndex.Hash(record.OrderId), entry.Address))
-            {
-                old[record.OrderId] = entry.Address;
-            }
-
-            mapped.AddRange(record.Payments.Where(p => payments.Holds(KeyIndex.Hash(p.PaymentId), entry.Address)).Select(p => (p.PaymentId, entry.Address, record.OrderId)));
         }
 
         foreach (var (orderId, context) in old)
         {
-            var dropped = mapped.Where(m => m.OrderId == orderId).Select(m => new PaymentMapping(m.PaymentId, m.Address)).ToList();
-            Write(new OrderRecord(orderId, 0, time.GetUtcNow().UtcTicks, Applied: false, Forgotten: true, context, dropped, ReadOnlyMemory<byte>.Empty));
+            Write(new OrderRecord(orderId, 0, time.GetUtcNow().UtcTicks, Applied: false, Forgotten: true, context,
+                dropped.TryGetValue(orderId, out var mappings) ? mappings : [], ReadOnlyMemory<byte>.Empty));
         }
 
         return old.Count;
     }, cancellationToken);
+
+    /// <summary>The log's order records that are not forgettings, in log order, with their addresses.</summary>
+    private IEnumerable<(OrderRecord Record, long Address)> Orders()
+    {
+        foreach (var entry in core.Log.ReadAll())
+        {
+            if (entry.Kind == OrderRecord.Kind && OrderRecord.Decode(entry.Payload) is { Forgotten: false } record)
+            {
+                yield return (record, entry.Address);
+            }
+        }
+    }
 
     /// <summary>
     /// Hands <paramref name="entry"/> to a compaction of the log when it is still an order's context or holds a
