@@ -16,7 +16,8 @@ public sealed class WorkerBatchTests(AzuriteFixture azurite) : IDisposable
 
     public void Dispose() => Directory.Delete(work, recursive: true);
 
-    private static List<InputItem> Corpus(int count)
+    /// <summary>A generated corpus (seed 13) as Service Bus messages' bodies, each message id its line number.</summary>
+    internal static List<InputItem> Corpus(int count)
     {
         using var corpus = new MemoryStream();
         new CorpusGenerator(13).Write(corpus, count);

@@ -20,7 +20,7 @@ public sealed class WorkerReceiveTests : IDisposable
     [Fact]
     public async Task EveryMessage_IsStoredOnceAndCompleted_InReceivesOfAtMostTheBatch()
     {
-        var inputs = Corpus(600);
+        var inputs = WorkerBatchTests.Corpus(600);
         var queue = Queue(inputs, TimeProvider.System);
         await using var host = Host("worker");
         var summary = new RelaySummary();
@@ -74,7 +74,7 @@ public sealed class WorkerReceiveTests : IDisposable
     [Fact]
     public async Task ACompletionWhoseLockWasLost_ComesAgain_AndIsCountedAsARedelivery_NotStoredTwice()
     {
-        var inputs = Corpus(30);
+        var inputs = WorkerBatchTests.Corpus(30);
         var queue = Queue(inputs, TimeProvider.System);
         queue.LoseLockOnFirstCompletion("7");
         await using var host = Host("lost-lock");
@@ -97,7 +97,7 @@ public sealed class WorkerReceiveTests : IDisposable
     public async Task AReceiveThatFails_IsTriedAgainAfterItsDelay()
     {
         var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
-        var inputs = Corpus(5);
+        var inputs = WorkerBatchTests.Corpus(5);
         var queue = Queue(inputs, time);
         queue.FailNextReceives(1);
         await using var host = Host("receive-fails");
@@ -115,14 +115,6 @@ public sealed class WorkerReceiveTests : IDisposable
         Assert.Equal("ctmp worker: receiving failed (ServiceBusException); trying again in 5 s.", errors.Trim());
         Assert.Equal(5, queue.Completed.Count);
         Assert.True(queue.Receives >= 2);
-    }
-
-    private static List<InputItem> Corpus(int count)
-    {
-        using var corpus = new MemoryStream();
-        new CorpusGenerator(13).Write(corpus, count);
-        return [.. System.Text.Encoding.UTF8.GetString(corpus.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select((line, i) => new InputItem($"servicebus:{i}", System.Text.Encoding.UTF8.GetBytes(line)))];
     }
 
     private static InMemoryServiceBusQueue Queue(List<InputItem> inputs, TimeProvider time)

@@ -9,7 +9,7 @@ namespace CtMparticle.Tool;
 /// The function app's daily retention (<see cref="RetentionJob"/>: dedupe records, parked events, identity links and
 /// decisions, order contexts and consent states past their Relay:*RetentionDays) on the embedded store, and the
 /// quarantine folder's records past Relay:QuarantineRetentionDays (on Azure the container's lifecycle rule deletes
-/// those). <c>ctmp serve</c> and <c>ctmp worker</c> run it when they start and every <see cref="Every"/>;
+/// those). <c>ctmp serve</c> and <c>ctmp worker</c> run it at their first push interval and every <see cref="Every"/>;
 /// <c>ctmp store purge</c> runs it once.
 /// </summary>
 internal static class EmbeddedRetention
