@@ -66,7 +66,7 @@ public sealed class WorkerReceiveTests : IDisposable
             Assert.Equal(2, summary.Inputs);
             Assert.True((await host.Events.PendingStatsAsync(default)).Count > 0); // 01's events wait for the push
             Assert.Contains("a batch of 3 message(s) failed", errors, StringComparison.Ordinal);
-            Assert.Contains("1 of the batch's 3 message(s) failed alone too", errors, StringComparison.Ordinal);
+            Assert.Contains("1 of the batch's 3 message(s) failed alone too (", errors, StringComparison.Ordinal);
             Assert.Contains($"message {names[1]} failed", errors, StringComparison.Ordinal); // its later deliveries, alone
         }
     }

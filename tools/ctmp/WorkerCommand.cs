@@ -232,7 +232,7 @@ internal static class WorkerCommand
         }
 
         var stored = new List<ServiceBusReceivedMessage>(messages.Count);
-        var failed = 0;
+        var failures = new SortedDictionary<string, int>(StringComparer.Ordinal); // by exception type: one line for the batch, not one per message
         foreach (var message in messages)
         {
             try
@@ -240,15 +240,16 @@ internal static class WorkerCommand
                 await runner.SettleBatchAsync([Input(message)], summary, CancellationToken.None).ConfigureAwait(false);
                 stored.Add(message);
             }
-            catch (Exception)
+            catch (Exception ex)
             {
-                failed++;
+                failures[ex.GetType().Name] = failures.GetValueOrDefault(ex.GetType().Name) + 1;
             }
         }
 
-        if (failed > 0)
+        if (failures.Count > 0)
         {
-            await errors.WriteLineAsync($"ctmp worker: {failed:N0} of the batch's {messages.Count:N0} message(s) failed alone too; Service Bus delivers them again.").ConfigureAwait(false);
+            var why = string.Join(", ", failures.Select(f => $"{f.Key} ×{f.Value:N0}"));
+            await errors.WriteLineAsync($"ctmp worker: {failures.Values.Sum():N0} of the batch's {messages.Count:N0} message(s) failed alone too ({why}); Service Bus delivers them again.").ConfigureAwait(false);
         }
 
         return stored;
