@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end throughput figures of docs/performance.md in one command:
 #   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor] [--azure M]
-#                      [--store-format sqlite|log]
+#                      [--store-format sqlite|log] [--naive]
 # Publishes ctmp (Release, ReadyToRun), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
 #   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store;
 #   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
@@ -11,11 +11,14 @@
 # also the storage transactions on Azure Tables per input (ingest) and per delivered event (push) for M deliveries on
 # Azurite (StorageEconomyTests; needs `npm ci` for Azurite; about M / 100 seconds).
 # --store-format sqlite runs the relay on a SQLite store instead of the state log (ADR 0007, the default since 2026-12-06).
+# --naive also runs the issue's yardstick after each dry run: a plain Node relay on mParticle's official Node SDK
+# (tools/bench/naive-relay.mjs; no state, dedupe, consent or checks) posting the same corpus to the Events API fake;
+# it installs the SDK (npm, mparticle@1.0.8) into the work folder, not the repository.
 # Needs the .NET SDK and Node.js; nothing leaves the machine. Takes about R x 2 x N / 2,500 seconds plus the floor's minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure="" format=log
+count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure="" format=log naive=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count="$2"; shift 2 ;;
@@ -27,7 +30,8 @@ while [ $# -gt 0 ]; do
     --no-floor) floor=0; shift ;;
     --azure) azure="$2"; shift 2 ;;
     --store-format) format="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --naive) naive=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,24 +78,58 @@ summarize() {
     printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB, %s\n", med, r[1], r[NR], NR, m, cpu }'
 }
 
-echo "== ctmp relay --dry-run, $runs runs"
-dry="$(for _ in $(seq "$runs"); do relay_once --dry-run --out "$work/run/requests"; done | show | summarize)"
-echo "dry run: $dry"
-
-if [ "$send" = 1 ]; then
-  echo "== ctmp relay sending to a local Events API fake (${latency} ms per request), $runs runs"
+# Starts the Events API fake (answering after $1 ms) and sets $fake (its process) and $port.
+start_fake() {
   fake_log="$work/fake.log"
-  node tools/bench/events-api-fake.mjs --latency-ms "$latency" > "$fake_log" 2>&1 &
+  node tools/bench/events-api-fake.mjs --latency-ms "$1" > "$fake_log" 2>&1 &
   fake=$!
   trap 'kill $fake 2>/dev/null || true' EXIT
   for _ in $(seq 50); do grep -q '^listening' "$fake_log" 2>/dev/null && break; sleep 0.1; done
   port="$(sed -n 's/^listening //p' "$fake_log")"
   [ -n "$port" ] || { echo "run.sh: the Events API fake did not start: $(cat "$fake_log")" >&2; exit 1; }
+}
+stop_fake() { kill "$fake"; wait "$fake" 2>/dev/null || true; trap - EXIT; }
+
+# One run of the naive relay; prints "inputs_per_second 0 0" (no memory or CPU figure) from its report line.
+naive_once() {
+  local line
+  line="$(node tools/bench/naive-relay.mjs --sdk "$work/naive" --url "http://127.0.0.1:$port/v2" "$corpus" 2>&1 | grep -E '^naive-relay: ' || true)"
+  [ -n "$line" ] || { echo "run.sh: the naive relay printed no report line (rerun it by hand to see why)" >&2; exit 1; }
+  case "$line" in *failed*) echo "run.sh: $line" >&2; exit 1 ;; esac
+  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s\).*/\1 0 0/; s/,//g'
+}
+
+if [ "$naive" = 1 ]; then
+  echo "== the naive relay's SDK (npm install mparticle@1.0.8 into $work/naive)"
+  mkdir -p "$work/naive"
+  [ -d "$work/naive/node_modules/mparticle" ] || npm install --prefix "$work/naive" --no-save --no-audit --no-fund mparticle@1.0.8 > "$work/naive.log" 2>&1 ||
+    { cat "$work/naive.log" >&2; exit 1; }
+  start_fake 0
+fi
+
+echo "== ctmp relay --dry-run, $runs runs$([ "$naive" = 1 ] && echo ", each followed by a run of the naive relay")"
+: > "$work/dry.runs"; : > "$work/naive.runs"
+for _ in $(seq "$runs"); do
+  relay_once --dry-run --out "$work/run/requests" | show >> "$work/dry.runs"
+  if [ "$naive" = 1 ]; then
+    naive_once | { read -r rate _ _; echo "  naive: $rate inputs/s" >&2; echo "$rate 0 0"; } >> "$work/naive.runs"
+  fi
+done
+dry="$(summarize < "$work/dry.runs")"
+echo "dry run: $dry"
+if [ "$naive" = 1 ]; then
+  stop_fake
+  naived="$(summarize < "$work/naive.runs" | sed -E 's/, peak memory.*//')"
+  echo "naive:   $naived ($(tail -n 1 "$fake_log"))"
+fi
+
+if [ "$send" = 1 ]; then
+  echo "== ctmp relay sending to a local Events API fake (${latency} ms per request), $runs runs"
+  start_fake "$latency"
   sent="$(for _ in $(seq "$runs"); do
       CTMP_MPARTICLE_API_KEY=bench CTMP_MPARTICLE_API_SECRET=bench CTMP_MParticle__Inputs__0__BaseUrl="http://127.0.0.1:$port/v2" relay_once
     done | show | summarize)"
-  kill "$fake"; wait "$fake" 2>/dev/null || true
-  trap - EXIT
+  stop_fake
   echo "sent:    $sent ($(tail -n 1 "$fake_log"))"
 fi
 
@@ -124,6 +162,8 @@ echo "== summary ($count deliveries, seed $seed, $format store)"
 echo "dry run: $dry"
 [ "$send" = 1 ] && echo "sent:    $sent" \
   && echo "sent / dry run: $(awk -v s="$(median_of "$sent")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d %%", 100 * s / d }') (the target: within 20 %, so 80 % or more)"
+[ "$naive" = 1 ] && echo "naive:   $naived" \
+  && echo "dry run / naive relay: $(awk -v n="$(median_of "$naived")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d %% (the naive relay %.1f times as fast)", 100 * d / n, n / d }')"
 [ "$floor" = 1 ] && echo "dry run / floor: 1/$(awk -v f="$(median_of "$floored")" -v d="$(median_of "$dry")" 'BEGIN { printf "%d", f / d }') of the System.Text.Json floor"
 [ -n "$azure" ] && echo "azure ($azure deliveries): $(echo "$tables" | sed -E 's/ +/ /g' | paste -sd ';' | sed 's/;/; /g') (the targets: at most 2 per input, 1 per delivered event)"
 exit 0
