@@ -19,7 +19,7 @@ internal sealed record PlanValidationError(
 /// evaluated with the semantics of mParticle's local validator (ajv 6, all errors, JSON pointers): errors are reported
 /// at the same places, with the same keys and the same <c>validation_error_type</c> mapping. See docs/adr/0004.
 /// </summary>
-internal static class SchemaValidator
+internal static partial class SchemaValidator
 {
     private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
 
@@ -309,18 +309,46 @@ internal static class SchemaValidator
             _ => false,
         };
 
-    /// <summary>Formats mParticle's validator knows (ajv 6 "fast" mode). A plan naming another format is refused by lint.</summary>
+    /// <summary>
+    /// Formats mParticle's validator knows (ajv 6 "fast" mode). A plan naming another format is refused by lint. The
+    /// patterns are source-generated: the static <see cref="Regex.IsMatch(string, string)"/> ran them in the interpreter
+    /// after a cache lookup by pattern, for every checked value.
+    /// </summary>
     internal static readonly IReadOnlyDictionary<string, Func<string, bool>> KnownFormats = new Dictionary<string, Func<string, bool>>(StringComparer.Ordinal)
     {
-        ["date"] = v => Regex.IsMatch(v, @"^\d\d\d\d-[0-1]\d-[0-3]\d$"),
-        ["time"] = v => Regex.IsMatch(v, @"^[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d+)?(?:z|[+-]\d\d(?::?\d\d)?)?$", RegexOptions.IgnoreCase),
-        ["date-time"] = v => Regex.IsMatch(v, @"^\d\d\d\d-[0-1]\d-[0-3]\d[t\s](?:[0-2]\d:[0-5]\d:[0-5]\d|23:59:60)(?:\.\d+)?(?:z|[+-]\d\d(?::?\d\d)?)$", RegexOptions.IgnoreCase),
-        ["email"] = v => Regex.IsMatch(v, @"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$", RegexOptions.IgnoreCase),
-        ["uri"] = v => Regex.IsMatch(v, @"^(?:[a-z][a-z0-9+\-.]*:)(?:\/?\/)?[^\s]*$", RegexOptions.IgnoreCase),
-        ["uuid"] = v => Regex.IsMatch(v, @"^(?:urn:uuid:)?[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$", RegexOptions.IgnoreCase),
-        ["hostname"] = v => Regex.IsMatch(v, @"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-0-9a-z]{0,61}[0-9a-z])?)*$", RegexOptions.IgnoreCase),
-        ["ipv4"] = v => Regex.IsMatch(v, @"^(?:(?:25[0-5]|2[0-4]\d|[01]?\d\d?)\.){3}(?:25[0-5]|2[0-4]\d|[01]?\d\d?)$"),
+        ["date"] = v => DateFormat().IsMatch(v),
+        ["time"] = v => TimeFormat().IsMatch(v),
+        ["date-time"] = v => DateTimeFormat().IsMatch(v),
+        ["email"] = v => EmailFormat().IsMatch(v),
+        ["uri"] = v => UriFormat().IsMatch(v),
+        ["uuid"] = v => UuidFormat().IsMatch(v),
+        ["hostname"] = v => HostnameFormat().IsMatch(v),
+        ["ipv4"] = v => Ipv4Format().IsMatch(v),
     };
+
+    [GeneratedRegex(@"^\d\d\d\d-[0-1]\d-[0-3]\d$")]
+    private static partial Regex DateFormat();
+
+    [GeneratedRegex(@"^[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d+)?(?:z|[+-]\d\d(?::?\d\d)?)?$", RegexOptions.IgnoreCase)]
+    private static partial Regex TimeFormat();
+
+    [GeneratedRegex(@"^\d\d\d\d-[0-1]\d-[0-3]\d[t\s](?:[0-2]\d:[0-5]\d:[0-5]\d|23:59:60)(?:\.\d+)?(?:z|[+-]\d\d(?::?\d\d)?)$", RegexOptions.IgnoreCase)]
+    private static partial Regex DateTimeFormat();
+
+    [GeneratedRegex(@"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$", RegexOptions.IgnoreCase)]
+    private static partial Regex EmailFormat();
+
+    [GeneratedRegex(@"^(?:[a-z][a-z0-9+\-.]*:)(?:\/?\/)?[^\s]*$", RegexOptions.IgnoreCase)]
+    private static partial Regex UriFormat();
+
+    [GeneratedRegex(@"^(?:urn:uuid:)?[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$", RegexOptions.IgnoreCase)]
+    private static partial Regex UuidFormat();
+
+    [GeneratedRegex(@"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-0-9a-z]{0,61}[0-9a-z])?)*$", RegexOptions.IgnoreCase)]
+    private static partial Regex HostnameFormat();
+
+    [GeneratedRegex(@"^(?:(?:25[0-5]|2[0-4]\d|[01]?\d\d?)\.){3}(?:25[0-5]|2[0-4]\d|[01]?\d\d?)$")]
+    private static partial Regex Ipv4Format();
 
     /// <summary>Any JSON number as a decimal, whether the node was parsed (read from its own text) or built from a CLR number.</summary>
     internal static decimal AsDecimal(JsonNode node) =>
