@@ -78,9 +78,10 @@ internal static class StoreCommand
                 return exit;
             }
 
-            var started = TimeProvider.System.GetTimestamp();
+            var time = host.Get<TimeProvider>();
+            var started = time.GetTimestamp();
             var forgotten = await EmbeddedRetention.RunAsync(host, cancellationToken).ConfigureAwait(false);
-            Console.WriteLine($"ctmp store purge: {EmbeddedRetention.Describe(forgotten)}, in {TimeProvider.System.GetElapsedTime(started).TotalSeconds:N1} s; " +
+            Console.WriteLine($"ctmp store purge: {EmbeddedRetention.Describe(forgotten)}, in {time.GetElapsedTime(started).TotalSeconds:N1} s; " +
                 "ctmp store compact gives the space back (ctmp relay does at the end of a run once the log doubled).");
             return ExitCodes.Ok;
         });
