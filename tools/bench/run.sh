@@ -3,7 +3,8 @@
 #   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor] [--azure M]
 #                      [--store-format sqlite|log] [--naive]
 # Publishes ctmp (Release, ReadyToRun), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
-#   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store;
+#   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store in a folder of its own (kept, without its
+#      large files, until the script ends: about 100 MB per 100,000 deliveries);
 #   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
 #      202 after L ms, default 0), R times;
 #   3. the floor: System.Text.Json parse + serialize of the corpus's first 20,000 lines (BenchmarkDotNet).
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --azure) azure="$2"; shift 2 ;;
     --store-format) format="$2"; shift 2 ;;
     --naive) naive=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,15 +56,29 @@ if [ ! -s "$corpus" ]; then
 fi
 echo "corpus $corpus ($(du -h "$corpus" | cut -f1))"
 
-# One relay run on a fresh store; prints "inputs_per_second peak_mb cpu_us_per_input" from the runner's report line.
+# Each run's folder stays until the script ends. Deleting the thousands of small files a run leaves (request files,
+# quarantine records) made the next run's file creations slower: ext4 without a journal, as on this project's
+# machines, passes over every free inode deleted in the last minute (five, while its inode table is unwritten) each
+# time it allocates one for a new file, and that search took up to 10 % of a run's CPU samples (docs/performance.md,
+# "a twelfth session"). The few large files (the store's log and index runs) go at once, to bound the disk use.
+runs_dir="$work/runs"
+rm -rf "$runs_dir"
+mkdir -p "$runs_dir"
+cleanup() { if [ -n "${fake:-}" ]; then kill "$fake" 2>/dev/null || true; fi; rm -rf "$runs_dir"; }
+trap cleanup EXIT
+
+# One relay run on a fresh store (with --dry-run: its request files in the run's folder); prints
+# "inputs_per_second peak_mb cpu_us_per_input" from the runner's report line.
 relay_once() {
-  local run="$work/run"
-  rm -rf "$run"
+  local run
+  run="$(mktemp -d "$runs_dir/run.XXXXXX")"
+  local mode=()
+  [ "${1:-}" = --dry-run ] && mode=(--dry-run --out "$run/requests")
   local line
-  line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "$@" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
-  [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why)" >&2; exit 1; }
+  line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "${mode[@]}" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
+  [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why; its folder is $run)" >&2; exit 1; }
   echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB.*/\1 \3 \2/; s/,//g'
-  rm -rf "$run"
+  find "$run" -type f -size +1M -delete
 }
 
 # Passes each run's "rate mb cpu" line on, and shows it on standard error as it comes.
@@ -83,12 +98,11 @@ start_fake() {
   fake_log="$work/fake.log"
   node tools/bench/events-api-fake.mjs --latency-ms "$1" > "$fake_log" 2>&1 &
   fake=$!
-  trap 'kill $fake 2>/dev/null || true' EXIT
   for _ in $(seq 50); do grep -q '^listening' "$fake_log" 2>/dev/null && break; sleep 0.1; done
   port="$(sed -n 's/^listening //p' "$fake_log")"
   [ -n "$port" ] || { echo "run.sh: the Events API fake did not start: $(cat "$fake_log")" >&2; exit 1; }
 }
-stop_fake() { kill "$fake"; wait "$fake" 2>/dev/null || true; trap - EXIT; }
+stop_fake() { kill "$fake"; wait "$fake" 2>/dev/null || true; fake=""; }
 
 # One run of the naive relay; prints "inputs_per_second 0 0" (no memory or CPU figure) from its report line.
 naive_once() {
@@ -110,7 +124,7 @@ fi
 echo "== ctmp relay --dry-run, $runs runs$([ "$naive" = 1 ] && echo ", each followed by a run of the naive relay")"
 : > "$work/dry.runs"; : > "$work/naive.runs"
 for _ in $(seq "$runs"); do
-  relay_once --dry-run --out "$work/run/requests" | show >> "$work/dry.runs"
+  relay_once --dry-run | show >> "$work/dry.runs"
   if [ "$naive" = 1 ]; then
     naive_once | { read -r rate _ _; echo "  naive: $rate inputs/s" >&2; echo "$rate 0 0"; } >> "$work/naive.runs"
   fi
