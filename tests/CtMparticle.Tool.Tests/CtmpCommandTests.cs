@@ -69,7 +69,7 @@ public sealed class CtmpCommandTests : IDisposable
         var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
 
         Assert.Equal(0, exit);
-        Assert.Matches(@"^ctmp relay: 10 inputs in [0-9.,]+ s \([0-9,]+ inputs/s, [0-9,]+ µs CPU per input\), peak memory [0-9,]+ MB", stdout); // tools/bench/run.sh reads this line
+        Assert.Matches(@"^ctmp relay: 10 inputs in [0-9.,]+ s \([0-9,]+ inputs/s, [0-9,]+ µs CPU per input\), peak memory [0-9,]+ MB, [0-9.,]+ KB allocated per input", stdout); // tools/bench/run.sh reads this line
         var body = JsonNode.Parse(File.ReadAllText(Assert.Single(Directory.GetFiles(Out))))!.AsArray();
         var ids = body.SelectMany(b => b!["events"]!.AsArray()).Select(e => (string)e!["data"]!["source_message_id"]!).ToArray();
         Assert.Equal(7, ids.Length);
@@ -87,6 +87,19 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.Equal(1, (int)report["events"]!["held"]!);
         Assert.Contains("wait for their user's consent", stdout, StringComparison.Ordinal);
         Assert.True((bool)report["reconciled"]!);
+    }
+
+    [Fact]
+    public async Task Relay_Json_ReportsTheRunsCostPerInput_ForComparingBuilds()
+    {
+        var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--json", samples);
+
+        Assert.Equal(0, exit);
+        var summary = JsonNode.Parse(stdout)!;
+        Assert.Equal(10, (long)summary["inputs"]!);
+        Assert.InRange((double)summary["cpu_microseconds_per_input"]!, double.Epsilon, double.MaxValue);
+        // Decoding, storing and writing a request allocate: a run that reports no bytes did not measure them.
+        Assert.InRange((double)summary["allocated_bytes_per_input"]!, 1_000, 50_000_000);
     }
 
     [Fact]

@@ -68,7 +68,7 @@ cleanup() { if [ -n "${fake:-}" ]; then kill "$fake" 2>/dev/null || true; fi; rm
 trap cleanup EXIT
 
 # One relay run on a fresh store (with --dry-run: its request files in the run's folder); prints
-# "inputs_per_second peak_mb cpu_us_per_input" from the runner's report line.
+# "inputs_per_second peak_mb cpu_us_per_input allocated_kb_per_input" from the runner's report line.
 relay_once() {
   local run
   run="$(mktemp -d "$runs_dir/run.XXXXXX")"
@@ -77,20 +77,22 @@ relay_once() {
   local line
   line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "${mode[@]}" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
   [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why; its folder is $run)" >&2; exit 1; }
-  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB.*/\1 \3 \2/; s/,//g'
+  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB, ([0-9.,]+) KB allocated.*/\1 \3 \2 \4/; s/,//g'
   find "$run" -type f -size +1M -delete
 }
 
-# Passes each run's "rate mb cpu" line on, and shows it on standard error as it comes.
-show() { while read -r rate mb cpu; do echo "  run: $rate inputs/s, $mb MB, $cpu µs CPU per input" >&2; echo "$rate $mb $cpu"; done; }
+# Passes each run's "rate mb cpu kb" line on, and shows it on standard error as it comes.
+show() { while read -r rate mb cpu kb; do echo "  run: $rate inputs/s, $mb MB, $cpu µs CPU per input, $kb KB allocated per input" >&2; echo "$rate $mb $cpu $kb"; done; }
 
-# Reads "rate mb cpu" lines and prints "median (min–max) inputs/s, peak max MB, median CPU per input". The CPU per
-# input (all threads, user and system) moves less than the rate on a shared machine: compare builds by it.
+# Reads "rate mb cpu kb" lines and prints "median (min–max) inputs/s, peak max MB, median CPU per input, median KB
+# allocated per input". The CPU per input (all threads, user and system) moves less than the rate on a shared
+# machine; the bytes allocated per input hardly move with the machine: compare builds by them.
 summarize() {
   local runs; runs="$(cat)"
   local cpu; cpu="$(echo "$runs" | awk '{ print $3 }' | sort -n | awk '{ c[NR]=$1 } END { printf "%d µs CPU per input median (%d–%d)", (NR%2) ? c[(NR+1)/2] : (c[NR/2]+c[NR/2+1])/2, c[1], c[NR] }')"
-  echo "$runs" | sort -n | awk -v cpu="$cpu" '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
-    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB, %s\n", med, r[1], r[NR], NR, m, cpu }'
+  local kb; kb="$(echo "$runs" | awk '{ print $4 }' | sort -n | awk '{ k[NR]=$1 } END { printf "%.1f KB allocated per input median", (NR%2) ? k[(NR+1)/2] : (k[NR/2]+k[NR/2+1])/2 }')"
+  echo "$runs" | sort -n | awk -v cpu="$cpu" -v kb="$kb" '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
+    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB, %s, %s\n", med, r[1], r[NR], NR, m, cpu, kb }'
 }
 
 # Starts the Events API fake (answering after $1 ms) and sets $fake (its process) and $port.
@@ -104,13 +106,13 @@ start_fake() {
 }
 stop_fake() { kill "$fake"; wait "$fake" 2>/dev/null || true; fake=""; }
 
-# One run of the naive relay; prints "inputs_per_second 0 0" (no memory or CPU figure) from its report line.
+# One run of the naive relay; prints "inputs_per_second 0 0 0" (no memory, CPU or allocation figure) from its report line.
 naive_once() {
   local line
   line="$(node tools/bench/naive-relay.mjs --sdk "$work/naive" --url "http://127.0.0.1:$port/v2" "$corpus" 2>&1 | grep -E '^naive-relay: ' || true)"
   [ -n "$line" ] || { echo "run.sh: the naive relay printed no report line (rerun it by hand to see why)" >&2; exit 1; }
   case "$line" in *failed*) echo "run.sh: $line" >&2; exit 1 ;; esac
-  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s\).*/\1 0 0/; s/,//g'
+  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s\).*/\1 0 0 0/; s/,//g'
 }
 
 if [ "$naive" = 1 ]; then
@@ -126,7 +128,7 @@ echo "== ctmp relay --dry-run, $runs runs$([ "$naive" = 1 ] && echo ", each foll
 for _ in $(seq "$runs"); do
   relay_once --dry-run | show >> "$work/dry.runs"
   if [ "$naive" = 1 ]; then
-    naive_once | { read -r rate _ _; echo "  naive: $rate inputs/s" >&2; echo "$rate 0 0"; } >> "$work/naive.runs"
+    naive_once | { read -r rate _ _ _; echo "  naive: $rate inputs/s" >&2; echo "$rate 0 0 0"; } >> "$work/naive.runs"
   fi
 done
 dry="$(summarize < "$work/dry.runs")"

@@ -59,6 +59,12 @@ internal sealed class RelaySummary
     /// </summary>
     public double CpuMicrosecondsPerInput { get; set; }
 
+    /// <summary>
+    /// Bytes the run allocated on the managed heap (all threads), per input: unlike time, the same on a fast and a slow
+    /// machine, so builds can be compared by it across sessions (it moves only with the code, the corpus and the settings).
+    /// </summary>
+    public double AllocatedBytesPerInput { get; set; }
+
     public void Count(string outcome, string? reason)
     {
         var key = reason is null ? outcome : $"{outcome}:{reason}";
@@ -112,6 +118,8 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         {
             cpuAtStart = self.TotalProcessorTime;
         }
+
+        var allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
 
         var lastProgress = started;
         var sinceLastPush = 0;
@@ -211,6 +219,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         using var process = Process.GetCurrentProcess();
         summary.PeakMemoryBytes = process.PeakWorkingSet64;
         summary.CpuMicrosecondsPerInput = summary.Inputs > 0 ? (process.TotalProcessorTime - cpuAtStart).TotalMicroseconds / summary.Inputs : 0;
+        summary.AllocatedBytesPerInput = summary.Inputs > 0 ? (double)(GC.GetTotalAllocatedBytes(precise: true) - allocatedAtStart) / summary.Inputs : 0;
         return summary;
     }
 
