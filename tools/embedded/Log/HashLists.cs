@@ -32,6 +32,10 @@ internal sealed class HashLists(SpillingKeyIndex index)
     /// <summary>Takes the member out of the owner's set; false when it was not there.</summary>
     public bool Remove(ulong owner, ulong member) => index.Move(owner, Value(member), 0);
 
+    /// <summary>Records with <paramref name="core"/> how to undo an <see cref="Add"/> (<paramref name="added"/>) or a <see cref="Remove"/> of the member.</summary>
+    public void Remember(LogCore core, ulong owner, ulong member, bool added) =>
+        core.RememberPoint(index, owner, added ? 0 : Value(member), added ? Value(member) : 0);
+
     /// <summary>The owner's members (empty when it has none), and perhaps a few of another owner's with the same tag.</summary>
     public IEnumerable<ulong> Of(ulong owner) => index.All(owner).Select(value => (ulong)value);
 

@@ -231,7 +231,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     {
         if (lists.Add(owner, hash) && !replaying)
         {
-            core.Remember(() => Leave(lists, owner, hash, replaying: true));
+            lists.Remember(core, owner, hash, added: true);
         }
     }
 
@@ -239,7 +239,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     {
         if (lists.Remove(owner, hash) && !replaying)
         {
-            core.Remember(() => Join(lists, owner, hash, replaying: true));
+            lists.Remember(core, owner, hash, added: false);
         }
     }
 
