@@ -288,6 +288,33 @@ public sealed class LogEventStoreTests : IDisposable
         Assert.Equal("2 record(s) after the last commit", reopened.Events.Recovery.Problem);
     }
 
+    [Fact]
+    public async Task ARolledBackRestoreOrQuarantine_LeavesTheEventWhereItWas_ParkedOrPendingInItsPlace()
+    {
+        // The undo of each event's change is kept as values (IKeepsUndo): a rollback must put the parked event and the
+        // pending one, in its place in the outbox, back as they were before the batch.
+        var directory = Path.Combine(work, "undo");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        using var store = LogStore.Open(directory, time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+        foreach (var key in new[] { 1, 2, 3 })
+        {
+            await store.Events.TryAddAsync(Event(key), $"m-{key}", default);
+        }
+
+        await store.Events.RemovePendingAsync([Key(Event(1))], EventFate.Quarantined, default); // parked, committed
+        var before = (await store.Events.ReadPendingAsync(10, default)).Select(p => p.EventId).ToList();
+
+        await store.BeginBatchAsync(default);
+        Assert.Equal(1, await store.Events.RestoreParkedAsync([Event(1).Context.EventId], default));
+        await store.Events.RemovePendingAsync([Key(Event(2))], EventFate.Quarantined, default);
+        await store.RollbackBatchAsync(default);
+
+        Assert.Equal(before, (await store.Events.ReadPendingAsync(10, default)).Select(p => p.EventId));
+        Assert.Equal([Event(2).Context.EventId, Event(3).Context.EventId], before);
+        Assert.Equal(1, await store.Events.RestoreParkedAsync([Event(1).Context.EventId], default)); // still parked
+        Assert.Equal(0, await store.Events.RestoreParkedAsync([Event(2).Context.EventId], default)); // pending, never parked
+    }
+
     private static TrackingEvent Event(int key) => new SignedIn(new EventContext(Uuid5.ForEvent($"log-{key}"), $"log-{key}",
         new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero), EventSource.Storefront, $"log-{key}", "acme-de", new Region("DE"), new UserIds($"c-{key % 3}")), "password");
 

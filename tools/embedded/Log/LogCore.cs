@@ -7,7 +7,7 @@ namespace CtMparticle.Embedded.Log;
 /// batch changed in their memory. Between <see cref="BeginBatchAsync"/> and <see cref="CommitBatchAsync"/> every
 /// change joins one durable commit; outside a batch each changing operation commits on its own when it returns, and
 /// one that fails part-way is dropped whole. A rollback drops the batch's records and undoes, newest first, what
-/// they changed in memory (each store records that with <see cref="Remember"/>).
+/// they changed in memory (each store records that with <see cref="RememberPoint"/>, <see cref="Remember(IKeepsUndo)"/> or <see cref="Remember(Action)"/>).
 /// </summary>
 internal sealed class LogCore : IDisposable
 {
@@ -277,6 +277,12 @@ internal sealed class LogCore : IDisposable
     public void RememberPoint(IKeyIndex index, ulong hash, long from, long to) => undo.Add(new Change(index, hash, from, to));
 
     /// <summary>
+    /// Records that <paramref name="store"/> made a change in memory whose undo it keeps itself, as a value at the end
+    /// of a list of its own (<see cref="IKeepsUndo"/>): the store's change per record written, without a closure.
+    /// </summary>
+    public void Remember(IKeepsUndo store) => undo.Add(new Change(store, 0, 0, 0));
+
+    /// <summary>
     /// Points <paramref name="index"/>'s entry at <paramref name="from"/> to <paramref name="to"/>: a new entry when
     /// <paramref name="from"/> is 0, none left when <paramref name="to"/> is. Outside a replay the change is remembered
     /// for a rollback.
@@ -407,7 +413,10 @@ internal sealed class LogCore : IDisposable
         undo.RemoveRange(keep, undo.Count - keep);
     }
 
-    /// <summary>A change to undo: an index entry pointed elsewhere (<see cref="RememberPoint"/>), or any other (an <see cref="Action"/>).</summary>
+    /// <summary>
+    /// A change to undo: an index entry pointed elsewhere (<see cref="RememberPoint"/>), a store's own
+    /// (<see cref="IKeepsUndo"/>), or any other (an <see cref="Action"/>).
+    /// </summary>
     private readonly record struct Change(object Target, ulong Hash, long From, long To)
     {
         public void Undo()
@@ -423,10 +432,25 @@ internal sealed class LogCore : IDisposable
                 case IKeyIndex index:
                     index.Move(Hash, To, From);
                     break;
+                case IKeepsUndo store:
+                    store.UndoNewest();
+                    break;
                 default:
                     ((Action)Target)();
                     break;
             }
         }
     }
+}
+
+/// <summary>
+/// A store on the log that keeps how to undo each of its changes in memory itself, as values in a list, newest last
+/// (<see cref="LogCore.Remember(IKeepsUndo)"/> once per change): the log calls <see cref="UndoNewest"/> once for each,
+/// newest first, when their batch or operation is dropped, and the store empties its list at every commit
+/// (<see cref="LogCore.Committed"/>). Nothing else may take from that list.
+/// </summary>
+internal interface IKeepsUndo
+{
+    /// <summary>Undoes the newest change the store still keeps, and forgets it.</summary>
+    void UndoNewest();
 }

@@ -18,7 +18,7 @@ namespace CtMparticle.Embedded.Log;
 /// the other ports, snapshots for a push beside the ingest, and compaction.
 /// </para>
 /// </summary>
-internal sealed class LogEventStore : IEventStore, IDisposable
+internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
 {
     private readonly LogCore core;
     private readonly InFlightJournal journal;
@@ -29,6 +29,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
     private readonly SortedSet<(long Enqueued, Guid Id)> order = [];
     private readonly Dictionary<Guid, long> parked = []; // event id → its newest (parked) record
     private readonly HashSet<string> settledInJournal = new(StringComparer.Ordinal);
+    private readonly List<(Guid Id, Slot? Slot, long? Parked, long NextPlace)> undoes = []; // the open batch's, newest last (IKeepsUndo)
     private long nextPlace = 1;
 
     /// <summary>The event store on <paramref name="core"/>'s log; its records are handed to <see cref="Replay"/> at open.</summary>
@@ -41,6 +42,7 @@ internal sealed class LogEventStore : IEventStore, IDisposable
         this.partitions = partitions;
         core.Committed += () =>
         {
+            undoes.Clear();
             if (settledInJournal.Count > 0)
             {
                 journal.Delete(settledInJournal);
@@ -419,35 +421,36 @@ internal sealed class LogEventStore : IEventStore, IDisposable
             parked[id] = address;
         }
 
-        Remember(() =>
-        {
-            if (outbox.Remove(id, out var added))
-            {
-                order.Remove((added.Enqueued, id));
-            }
-
-            parked.Remove(id);
-            if (hadSlot)
-            {
-                outbox[id] = oldSlot;
-                order.Add((oldSlot.Enqueued, id));
-            }
-
-            if (wasParked)
-            {
-                parked[id] = oldParked;
-            }
-
-            nextPlace = oldNext;
-        }, replaying);
-    }
-
-    private void Remember(Action undoIt, bool replaying)
-    {
         if (!replaying)
         {
-            core.Remember(undoIt);
+            undoes.Add((id, hadSlot ? oldSlot : null, wasParked ? oldParked : null, oldNext));
+            core.Remember(this);
         }
+    }
+
+    /// <summary>Undoes the newest record's change to the outbox and the parked events (<see cref="IKeepsUndo"/>).</summary>
+    public void UndoNewest()
+    {
+        var (id, oldSlot, oldParked, oldNext) = undoes[^1];
+        undoes.RemoveAt(undoes.Count - 1);
+        if (outbox.Remove(id, out var added))
+        {
+            order.Remove((added.Enqueued, id));
+        }
+
+        parked.Remove(id);
+        if (oldSlot is { } slot)
+        {
+            outbox[id] = slot;
+            order.Add((slot.Enqueued, id));
+        }
+
+        if (oldParked is { } address)
+        {
+            parked[id] = address;
+        }
+
+        nextPlace = oldNext;
     }
 
     /// <summary>The newest record of the event, or null when the id was never seen (or forgotten).</summary>

@@ -110,13 +110,27 @@ internal sealed record InputRecord(
 /// the reports read the whole log, twice: <c>ctmp report</c>'s cost (13 s for a log of 1,000,000 deliveries), never a run's.
 /// </para>
 /// </summary>
-internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider time) : IRunLedger
+internal sealed class LogLedger : IRunLedger, IKeepsUndo
 {
-    private readonly SpillingAddressList inputs = core.SpillingList("inputs"); // seq - 1 → the entry's newest record
-    private readonly SpillingKeyIndex messages = core.SpillingIndex("messages");
+    private readonly LogCore core;
+    private readonly LogEventStore events;
+    private readonly TimeProvider time;
+    private readonly SpillingAddressList inputs; // seq - 1 → the entry's newest record
+    private readonly SpillingKeyIndex messages;
+    private readonly List<(long Seq, long Replaced, string? WasQuarantinedAs)> undoes = []; // the open batch's, newest last (IKeepsUndo)
     private readonly Dictionary<long, string> quarantinedAs = [];
     private readonly Dictionary<string, SortedSet<long>> quarantined = new(StringComparer.Ordinal);
     private ReportScan? report;
+
+    public LogLedger(LogCore core, LogEventStore events, TimeProvider time)
+    {
+        this.core = core;
+        this.events = events;
+        this.time = time;
+        inputs = core.SpillingList("inputs");
+        messages = core.SpillingIndex("messages");
+        core.Committed += undoes.Clear;
+    }
 
     /// <summary>Inputs recorded.</summary>
     public int Count => inputs.Count;
@@ -246,23 +260,29 @@ internal sealed class LogLedger(LogCore core, LogEventStore events, TimeProvider
 
         if (!replaying)
         {
-            core.Remember(() =>
-            {
-                Unlist(record.Seq);
-                if (wasQuarantinedAs is not null)
-                {
-                    List(record.Seq, wasQuarantinedAs);
-                }
+            undoes.Add((record.Seq, replaced ?? 0, wasQuarantinedAs));
+            core.Remember(this);
+        }
+    }
 
-                if (replaced is { } before)
-                {
-                    inputs[index] = before;
-                }
-                else
-                {
-                    inputs.RemoveLast(); // the undo goes newest first: this entry is the last
-                }
-            });
+    /// <summary>Undoes the newest entry's change (<see cref="IKeepsUndo"/>): the undo goes newest first, so a new entry is the last.</summary>
+    public void UndoNewest()
+    {
+        var (seq, replaced, wasQuarantinedAs) = undoes[^1];
+        undoes.RemoveAt(undoes.Count - 1);
+        Unlist(seq);
+        if (wasQuarantinedAs is not null)
+        {
+            List(seq, wasQuarantinedAs);
+        }
+
+        if (replaced != 0)
+        {
+            inputs[(int)seq - 1] = replaced; // an address is never 0
+        }
+        else
+        {
+            inputs.RemoveLast();
         }
     }
 
