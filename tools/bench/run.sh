@@ -77,22 +77,24 @@ relay_once() {
   local line
   line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "${mode[@]}" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
   [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why; its folder is $run)" >&2; exit 1; }
-  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB, ([0-9.,]+) KB allocated.*/\1 \3 \2 \4/; s/,//g'
+  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB, ([0-9.,]+) KB allocated per input, ([0-9.,]+) s paused.*/\1 \3 \2 \4 \5/; s/,//g'
   find "$run" -type f -size +1M -delete
 }
 
-# Passes each run's "rate mb cpu kb" line on, and shows it on standard error as it comes.
-show() { while read -r rate mb cpu kb; do echo "  run: $rate inputs/s, $mb MB, $cpu µs CPU per input, $kb KB allocated per input" >&2; echo "$rate $mb $cpu $kb"; done; }
+# Passes each run's "rate mb cpu kb gc" line on, and shows it on standard error as it comes.
+show() { while read -r rate mb cpu kb gc; do echo "  run: $rate inputs/s, $mb MB, $cpu µs CPU per input, $kb KB allocated per input, $gc s paused for garbage collection" >&2; echo "$rate $mb $cpu $kb $gc"; done; }
 
-# Reads "rate mb cpu kb" lines and prints "median (min–max) inputs/s, peak max MB, median CPU per input, median KB
-# allocated per input". The CPU per input (all threads, user and system) moves less than the rate on a shared
-# machine; the bytes allocated per input hardly move with the machine: compare builds by them.
+# Reads "rate mb cpu kb gc" lines and prints "median (min–max) inputs/s, peak max MB, median CPU per input, median KB
+# allocated per input, median seconds paused for garbage collection". The CPU per input (all threads, user and system)
+# moves less than the rate on a shared machine; the bytes allocated per input hardly move with the machine: compare
+# builds by them. The collector's pauses stop every thread: what fewer long-lived objects save shows there.
 summarize() {
   local runs; runs="$(cat)"
   local cpu; cpu="$(echo "$runs" | awk '{ print $3 }' | sort -n | awk '{ c[NR]=$1 } END { printf "%d µs CPU per input median (%d–%d)", (NR%2) ? c[(NR+1)/2] : (c[NR/2]+c[NR/2+1])/2, c[1], c[NR] }')"
   local kb; kb="$(echo "$runs" | awk '{ print $4 }' | sort -n | awk '{ k[NR]=$1 } END { printf "%.1f KB allocated per input median", (NR%2) ? k[(NR+1)/2] : (k[NR/2]+k[NR/2+1])/2 }')"
-  echo "$runs" | sort -n | awk -v cpu="$cpu" -v kb="$kb" '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
-    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB, %s, %s\n", med, r[1], r[NR], NR, m, cpu, kb }'
+  local gc; gc="$(echo "$runs" | awk '{ print $5 }' | sort -n | awk '{ g[NR]=$1 } END { printf "%.2f s paused for garbage collection median (%.2f–%.2f)", (NR%2) ? g[(NR+1)/2] : (g[NR/2]+g[NR/2+1])/2, g[1], g[NR] }')"
+  echo "$runs" | sort -n | awk -v cpu="$cpu" -v kb="$kb" -v gc="$gc" '{ r[NR]=$1; if ($2>m) m=$2 } END { med = (NR%2) ? r[(NR+1)/2] : (r[NR/2]+r[NR/2+1])/2;
+    printf "%d inputs/s median (%d–%d, %d runs), peak memory up to %d MB, %s, %s, %s\n", med, r[1], r[NR], NR, m, cpu, kb, gc }'
 }
 
 # Starts the Events API fake (answering after $1 ms) and sets $fake (its process) and $port.
@@ -128,7 +130,7 @@ echo "== ctmp relay --dry-run, $runs runs$([ "$naive" = 1 ] && echo ", each foll
 for _ in $(seq "$runs"); do
   relay_once --dry-run | show >> "$work/dry.runs"
   if [ "$naive" = 1 ]; then
-    naive_once | { read -r rate _ _ _; echo "  naive: $rate inputs/s" >&2; echo "$rate 0 0 0"; } >> "$work/naive.runs"
+    naive_once | { read -r rate _ _ _; echo "  naive: $rate inputs/s" >&2; echo "$rate 0 0 0 0"; } >> "$work/naive.runs"
   fi
 done
 dry="$(summarize < "$work/dry.runs")"

@@ -209,7 +209,7 @@ internal static class Commands
     private static void PrintSummary(RelaySummary summary, RunnerHost host)
     {
         var o = Console.Out;
-        o.WriteLine($"ctmp relay: {summary.Inputs:N0} inputs in {summary.Seconds:N1} s ({summary.InputsPerSecond:N0} inputs/s, {summary.CpuMicrosecondsPerInput:N0} µs CPU per input), peak memory {summary.PeakMemoryBytes / (1024 * 1024):N0} MB, {summary.AllocatedBytesPerInput / 1024:N1} KB allocated per input");
+        o.WriteLine($"ctmp relay: {summary.Inputs:N0} inputs in {summary.Seconds:N1} s ({summary.InputsPerSecond:N0} inputs/s, {summary.CpuMicrosecondsPerInput:N0} µs CPU per input), peak memory {summary.PeakMemoryBytes / (1024 * 1024):N0} MB, {summary.AllocatedBytesPerInput / 1024:N1} KB allocated per input, {summary.GcPauseSeconds:N2} s paused for garbage collection");
         foreach (var (outcome, count) in summary.Outcomes)
         {
             o.WriteLine($"  {outcome,-48} {count,10:N0}");

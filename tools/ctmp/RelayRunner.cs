@@ -65,6 +65,12 @@ internal sealed class RelaySummary
     /// </summary>
     public double AllocatedBytesPerInput { get; set; }
 
+    /// <summary>
+    /// Seconds the garbage collector held every thread of the run still (its pauses, summed): the part of the run no
+    /// work could use, which fewer objects living from one collection to the next shortens (docs/performance.md).
+    /// </summary>
+    public double GcPauseSeconds { get; set; }
+
     public void Count(string outcome, string? reason)
     {
         var key = reason is null ? outcome : $"{outcome}:{reason}";
@@ -120,6 +126,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         }
 
         var allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
+        var pausedAtStart = GC.GetTotalPauseDuration();
 
         var lastProgress = started;
         var sinceLastPush = 0;
@@ -220,6 +227,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         summary.PeakMemoryBytes = process.PeakWorkingSet64;
         summary.CpuMicrosecondsPerInput = summary.Inputs > 0 ? (process.TotalProcessorTime - cpuAtStart).TotalMicroseconds / summary.Inputs : 0;
         summary.AllocatedBytesPerInput = summary.Inputs > 0 ? (double)(GC.GetTotalAllocatedBytes(precise: true) - allocatedAtStart) / summary.Inputs : 0;
+        summary.GcPauseSeconds = (GC.GetTotalPauseDuration() - pausedAtStart).TotalSeconds;
         return summary;
     }
 
