@@ -271,8 +271,8 @@ internal sealed class LogCore : IDisposable
     /// Records that <paramref name="index"/>'s entry for <paramref name="hash"/> was pointed from <paramref name="from"/>
     /// to <paramref name="to"/> (0: none), to be pointed back should its batch or operation be dropped. The commonest
     /// change by far (one or more per record written), remembered as a value, not a delegate: a batch's closures lived
-    /// until its commit, so each collection of the youngest generation promoted those made since the last, and a
-    /// relay run without them spent a third less time paused for the collector (docs/performance.md).
+    /// until its commit, so each collection of the youngest generation promoted those made since the last
+    /// (docs/performance.md, "a thirteenth session": with the stores' own undo lists, a third less time paused).
     /// </summary>
     public void RememberPoint(IKeyIndex index, ulong hash, long from, long to) => undo.Add(new Change(index, hash, from, to));
 
