@@ -34,6 +34,24 @@ public sealed class DryRunEventsApiTests : IDisposable
         Assert.Equal(second, File.ReadAllBytes(files[1]));
         Assert.Equal(2, api.Written);
         Assert.Empty(Directory.GetFiles(Path.Combine(output.FullName, DryRunEventsApi.PartialFolder)));
+
+        api.Dispose(); // the run ends: only the request files stay
+        Assert.Equal(files, Directory.GetFileSystemEntries(output.FullName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void TheHiddenFolder_StaysAtTheEnd_WhenABodyWasLeftInIt()
+    {
+        // A process killed mid-write leaves its torn body there; the next run's end must not delete it silently.
+        var output = Directory.CreateDirectory(Path.Combine(work, "leftover"));
+        var partial = Directory.CreateDirectory(Path.Combine(output.FullName, DryRunEventsApi.PartialFolder));
+        File.WriteAllText(Path.Combine(partial.FullName, "000001-commercetools-torn.json.partial"), "[{\"eve");
+
+        new DryRunEventsApi(output).Dispose();
+        new DryRunEventsApi(new DirectoryInfo(Path.Combine(work, "never-written"))).Dispose(); // nothing to tidy, no error
+
+        Assert.Single(Directory.GetFiles(partial.FullName));
+        Assert.False(Directory.Exists(Path.Combine(work, "never-written")));
     }
 
     [Fact]

@@ -11,9 +11,10 @@ namespace CtMparticle.Tool;
 /// <remarks>
 /// A file appears whole or not at all: the body is written under <c>.partial/</c> in the output folder and then moved
 /// into place, so whatever watches the folder while the relay runs (a <c>ctmp serve</c> user, a test) never reads a
-/// file the relay is still writing. A write that fails or is cancelled leaves nothing in the output folder.
+/// file the relay is still writing. A write that fails or is cancelled leaves nothing in the output folder, and the
+/// hidden folder goes when the run ends (<see cref="Dispose"/>), unless a process killed mid-write left a body in it.
 /// </remarks>
-internal sealed class DryRunEventsApi(DirectoryInfo output) : IEventsApi
+internal sealed class DryRunEventsApi(DirectoryInfo output) : IEventsApi, IDisposable
 {
     /// <summary>The hidden folder, inside the output folder, that a body is written in before it is moved into place.</summary>
     public const string PartialFolder = ".partial";
@@ -41,5 +42,18 @@ internal sealed class DryRunEventsApi(DirectoryInfo output) : IEventsApi
         }
 
         return new Accepted(202);
+    }
+
+    /// <summary>Removes the hidden folder bodies are written in, when it is empty: the run's output is its request files only.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path.Combine(output.FullName, PartialFolder)); // not recursive: a leftover stays for a person to see
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not there (nothing was written), or not empty: either way nothing to tidy.
+        }
     }
 }
