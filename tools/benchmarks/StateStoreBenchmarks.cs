@@ -9,7 +9,7 @@ using CtMparticle.Tracking;
 /// The writer's order-context and consent work per operation (ADR 0007, step 3), on the SQLite store and on the log's
 /// stores, each already holding 40,000 order contexts and 60,000 users' consent (about what a 100,000-delivery run
 /// leaves): save 5,000 new contexts, find 5,000 stored ones by order, merge 5,000 consent changes into stored users,
-/// each in one batch. The context is the order sample's (about 1.2 KB of JSON).
+/// each in one batch, and read 5,000 users' consent. The context is the order sample's (about 1.2 KB of JSON).
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
@@ -104,6 +104,18 @@ public class StateStoreBenchmarks
         }
 
         await commit();
+    }
+
+    [Benchmark(OperationsPerInvoke = Batch, Description = "read 5,000 stored users' consent")]
+    public async Task<int> GetConsent()
+    {
+        var found = 0;
+        for (var i = 0; i < Batch; i++)
+        {
+            found += await consent.GetAsync($"customer:c-{Random.Shared.Next(0, Users)}", default) is null ? 0 : 1;
+        }
+
+        return found;
     }
 
     private static ConsentSnapshot Snapshot(int seed) =>

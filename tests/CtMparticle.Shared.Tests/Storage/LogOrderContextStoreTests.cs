@@ -81,6 +81,43 @@ public sealed class LogOrderContextStoreTests : IDisposable
         Assert.Equal((1, 1), (reopened.Orders.Count, reopened.Events.Known));
     }
 
+    /// <summary>
+    /// Records written before order contexts were kept field by field hold the context's JSON: a store with such a
+    /// record finds it by order and by payment as before, a newer save replaces it, and a compaction keeps it readable.
+    /// </summary>
+    [Fact]
+    public async Task ARecordThatHoldsTheContextAsJson_IsFoundAsBefore()
+    {
+        var directory = Path.Combine(work, "json-record");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        var old = Context(1, 2, 0b1, "as-json");
+        var other = Context(2, 1, 0b10, "also-json");
+        using (var log = StateLog.Open(directory))
+        {
+            foreach (var context in new[] { old, other })
+            {
+                var json = JsonSerializer.SerializeToUtf8Bytes(context, RelayJsonContext.Default.OrderContext);
+                log.Append(OrderRecord.Kind, new OrderRecord(context.OrderId, context.Version, time.GetUtcNow().UtcTicks, Applied: true, Forgotten: false, 0,
+                    [.. context.PaymentIds.Select(p => new PaymentMapping(p, 0))], json).Encode().Span);
+            }
+
+            log.Commit(durable: true);
+        }
+
+        using (var store = LogStore.Open(directory, time))
+        {
+            Assert.Equal(Text(old), Text(await store.Orders.FindByOrderAsync("order-1", default)));
+            Assert.Equal(Text(old), Text(await store.Orders.FindByPaymentAsync("pay-0", default)));
+            await store.Orders.SaveAsync(old with { Version = 3, OrderNumber = "saved-again" }, default);
+            Assert.Equal("saved-again", (await store.Orders.FindByOrderAsync("order-1", default))!.OrderNumber);
+        }
+
+        LogStore.Compact(directory, time);
+        using var compacted = LogStore.Open(directory, time);
+        Assert.Equal("saved-again", (await compacted.Orders.FindByPaymentAsync("pay-0", default))!.OrderNumber);
+        Assert.Equal(Text(other), Text(await compacted.Orders.FindByPaymentAsync("pay-1", default)));
+    }
+
     /// <summary>Order <paramref name="order"/> at <paramref name="version"/>, with the payments whose bits are set (payment ids shared across orders).</summary>
     private static OrderContext Context(int order, int version, int payments, string number) => TestOptions.Order01Context() with
     {

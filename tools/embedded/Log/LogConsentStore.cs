@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CtMparticle.Consent;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
@@ -34,8 +33,8 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
     {
         var newest = Newest(userKey);
         var merged = UserConsent.Merged(newest is { } found ? State(found.Record) : null, consent, region, time.GetUtcNow());
-        Write(new ConsentRecord(userKey, newest?.Address ?? 0, Forgotten: false, JsonSerializer.Serialize(merged.Consent, RelayJsonContext.Default.ConsentSnapshot),
-            merged.Region?.Country, RegionColumns.State(merged.Region), merged.Region is null ? null : merged.RegionAt.UtcTicks, merged.UpdatedAt.UtcTicks));
+        Write(new ConsentRecord(userKey, newest?.Address ?? 0, Forgotten: false, merged.Consent, merged.Region?.Country, RegionColumns.State(merged.Region),
+            merged.Region is null ? null : merged.RegionAt.UtcTicks, merged.UpdatedAt.UtcTicks));
         return merged;
     }, cancellationToken);
 
@@ -89,8 +88,7 @@ internal sealed class LogConsentStore(LogCore core, TimeProvider time) : IConsen
 
     /// <summary>The state a record holds, read as the SQLite store reads its row.</summary>
     private static UserConsent State(ConsentRecord record) =>
-        new(JsonSerializer.Deserialize(record.ConsentJson, RelayJsonContext.Default.ConsentSnapshot) ?? ConsentSnapshot.Empty,
-            record.Country is null ? null : RegionColumns.Read(record.Country, record.State), new DateTimeOffset(record.UpdatedTicks, TimeSpan.Zero))
+        new(record.Consent, record.Country is null ? null : RegionColumns.Read(record.Country, record.State), new DateTimeOffset(record.UpdatedTicks, TimeSpan.Zero))
         {
             // Written before regions kept their time: the first region stated since replaces it.
             RegionAt = record.RegionTicks is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : DateTimeOffset.MinValue,

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CtMparticle.Storage;
 using CtMparticle.Tracking;
 
@@ -42,7 +41,7 @@ internal sealed class LogOrderContextStore : IOrderContextStore
             .Select(payment => new PaymentMapping(payment, payments.Find(KeyIndex.Hash(payment), payment, MapsPayment)))
             .ToList();
         Write(new OrderRecord(order.OrderId, order.Version, time.GetUtcNow().UtcTicks, applied, Forgotten: false, applied ? current : 0, mappings,
-            applied ? JsonSerializer.SerializeToUtf8Bytes(order, RelayJsonContext.Default.OrderContext) : ReadOnlyMemory<byte>.Empty));
+            applied ? StateCodec.EncodeContext(order) : ReadOnlyMemory<byte>.Empty));
         return true;
     }, cancellationToken);
 
@@ -127,7 +126,7 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         var mapped = record.Payments.Where(p => payments.Holds(KeyIndex.Hash(p.PaymentId), entry.Address)).Select(p => p with { Previous = 0 }).ToList();
         if (applied || mapped.Count > 0)
         {
-            to.Append(OrderRecord.Kind, (record with { Applied = applied, Previous = 0, Payments = mapped, Json = applied ? record.Json : ReadOnlyMemory<byte>.Empty }).Encode().Span);
+            to.Append(OrderRecord.Kind, (record with { Applied = applied, Previous = 0, Payments = mapped, Context = applied ? record.Context : ReadOnlyMemory<byte>.Empty }).Encode().Span);
         }
     }
 
@@ -165,7 +164,7 @@ internal sealed class LogOrderContextStore : IOrderContextStore
         var address = orders.Find(KeyIndex.Hash(orderId), orderId, IsOrder);
         return address == 0
             ? null
-            : InPlace(address, 0, static (payload, _) => JsonSerializer.Deserialize(OrderRecord.JsonOf(payload), RelayJsonContext.Default.OrderContext));
+            : InPlace(address, 0, static (payload, _) => StateCodec.DecodeContext(OrderRecord.ContextOf(payload)));
     }
 
     private bool IsOrder(string orderId, long address) => InPlace(address, orderId, OrderRecord.IsOf);

@@ -10,7 +10,8 @@ internal readonly record struct PaymentMapping(string PaymentId, long Previous);
 /// the stored context is <see cref="Applied"/>: it becomes the order's context and names the record it replaces
 /// (<see cref="Previous"/>). Every save maps its payment ids to the order, applied or not, as the SQLite store's
 /// payment table does; each mapping names the record that held it before, so a replay rebuilds the indexes without
-/// reading a record. A forgetting (retention) names the order's last context and the mappings it drops.
+/// reading a record. A forgetting (retention) names the order's last context and the mappings it drops. The context
+/// is <see cref="StateCodec"/>'s bytes (its JSON in records written before 2026-12-07).
 /// </summary>
 internal sealed record OrderRecord(
     string OrderId,
@@ -20,7 +21,7 @@ internal sealed record OrderRecord(
     bool Forgotten,
     long Previous,
     IReadOnlyList<PaymentMapping> Payments,
-    ReadOnlyMemory<byte> Json)
+    ReadOnlyMemory<byte> Context)
 {
     public const byte Kind = 2;
 
@@ -39,8 +40,8 @@ internal sealed record OrderRecord(
             writer.Write(payment.Previous);
         }
 
-        writer.Write(Json.Length);
-        writer.Write(Json.Span);
+        writer.Write(Context.Length);
+        writer.Write(Context.Span);
 
         return RecordCodec.End();
     }
@@ -81,9 +82,9 @@ internal sealed record OrderRecord(
         return false;
     }
 
-    /// <summary>The context's JSON alone, in place (empty for a save that was not applied, and for a forgetting).</summary>
+    /// <summary>The context's bytes alone (<see cref="StateCodec.DecodeContext"/>), in place (empty for a save that was not applied, and for a forgetting).</summary>
     /// <exception cref="InvalidDataException">The payload is not an order record.</exception>
-    public static ReadOnlySpan<byte> JsonOf(ReadOnlySpan<byte> payload)
+    public static ReadOnlySpan<byte> ContextOf(ReadOnlySpan<byte> payload)
     {
         var cursor = Cursor(payload);
         var count = ToPayments(ref cursor);
@@ -96,7 +97,7 @@ internal sealed record OrderRecord(
         var length = cursor.Int32();
         return length >= 0 && cursor.Position + length == payload.Length
             ? payload[cursor.Position..]
-            : throw new InvalidDataException("An order record's JSON does not fill the rest of it.");
+            : throw new InvalidDataException("An order record's context does not fill the rest of it.");
     }
 
     private static PayloadCursor Cursor(ReadOnlySpan<byte> payload) => new(payload, "An order record");
@@ -131,7 +132,7 @@ internal sealed record OrderRecord(
         var at = reader.Position;
         if (length < 0 || at + length != payload.Length)
         {
-            throw new InvalidDataException("An order record's JSON does not fill the rest of it.");
+            throw new InvalidDataException("An order record's context does not fill the rest of it.");
         }
 
         return new OrderRecord(orderId, version, saved, (flags & 1) != 0, (flags & 2) != 0, previous, payments, payload.Slice(at, length));

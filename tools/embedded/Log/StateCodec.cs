@@ -1,0 +1,289 @@
+using System.Text.Json;
+using CtMparticle.Storage;
+using CtMparticle.Tracking;
+
+namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// The consent and order-context values of the log's records, written field by field with
+/// <see cref="BinaryWriter"/> and read with a <see cref="PayloadCursor"/>. Until 2026-12-07 they were kept as
+/// <see cref="RelayJsonContext"/>'s JSON, and every ingest and push read some back from it, inside the log's lock:
+/// most of such a read's time, in a string or a copy of the record. Records of that time are still read (the JSON
+/// path below); a compaction writes their consent again in this form, and an order's next save its context. A field
+/// added to one of these types must be added here too; <c>StateCodecTests</c> lists the fields it knows and fails
+/// first when a type changes.
+/// </summary>
+internal static class StateCodec
+{
+    /// <summary>The first byte of an order context in this form (its JSON starts with <c>{</c>).</summary>
+    private const byte ContextFormat = 1;
+
+    [ThreadStatic]
+    private static MemoryStream? contextBuffer;
+
+    [ThreadStatic]
+    private static BinaryWriter? contextWriter;
+
+    public static void WriteConsent(BinaryWriter writer, ConsentSnapshot consent)
+    {
+        writer.Write(consent.Gdpr.Count);
+        foreach (var (purpose, state) in consent.Gdpr)
+        {
+            writer.Write(purpose);
+            WritePurpose(writer, state);
+        }
+
+        writer.Write(consent.CcpaDataSaleOptOut is not null);
+        if (consent.CcpaDataSaleOptOut is { } ccpa)
+        {
+            WritePurpose(writer, ccpa);
+        }
+    }
+
+    /// <exception cref="InvalidDataException">The bytes are not a consent as <see cref="WriteConsent"/> wrote it.</exception>
+    public static ConsentSnapshot ReadConsent(ref PayloadCursor reader)
+    {
+        var count = reader.Int32();
+        if (count < 0 || count > reader.Remaining)
+        {
+            throw new InvalidDataException($"A consent states {count} purposes in {reader.Remaining} bytes; the log is damaged.");
+        }
+
+        var gdpr = new Dictionary<string, ConsentPurpose>(count, StringComparer.Ordinal);
+        for (var i = 0; i < count; i++)
+        {
+            // Two names that UTF-8 cannot tell apart (lone surrogates) become one, the later winning, as the JSON did.
+            gdpr[reader.String()] = ReadPurpose(ref reader);
+        }
+
+        var ccpa = reader.Boolean() ? ReadPurpose(ref reader) : null;
+        return new ConsentSnapshot(gdpr, ccpa);
+    }
+
+    /// <summary>An order context's bytes for an <see cref="OrderRecord"/> (a new array: the record's own encode reuses the thread's scratch).</summary>
+    public static byte[] EncodeContext(OrderContext context)
+    {
+        contextBuffer ??= new MemoryStream();
+        contextWriter ??= new BinaryWriter(contextBuffer);
+        contextBuffer.SetLength(0);
+        var writer = contextWriter;
+        writer.Write(ContextFormat);
+        WriteOptional(writer, context.ProjectKey);
+        writer.Write(context.OrderId);
+        WriteOptional(writer, context.OrderNumber);
+        WriteOptional(writer, context.StoreKey);
+        writer.Write(context.Currency);
+        WriteOptional(writer, context.Locale);
+        WriteUser(writer, context.User);
+        writer.Write(context.Region is not null);
+        if (context.Region is { } region)
+        {
+            writer.Write(region.Country);
+            WriteOptional(writer, region.State);
+            writer.Write(region.SubdivisionUnknown);
+        }
+
+        WriteOptional(writer, context.Channel);
+        writer.Write(context.PaymentIds.Count);
+        foreach (var payment in context.PaymentIds)
+        {
+            writer.Write(payment);
+        }
+
+        writer.Write(context.Lines.Count);
+        foreach (var (id, line) in context.Lines)
+        {
+            writer.Write(id);
+            WriteLine(writer, line);
+        }
+
+        writer.Write(context.Consent is not null);
+        if (context.Consent is { } consent)
+        {
+            WriteConsent(writer, consent);
+        }
+
+        writer.Write(context.Version);
+        writer.Flush();
+        return contextBuffer.ToArray();
+    }
+
+    /// <summary>An order context from an <see cref="OrderRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
+    /// <exception cref="InvalidDataException">The bytes are neither.</exception>
+    public static OrderContext DecodeContext(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty || bytes[0] != ContextFormat)
+        {
+            return FromJson(bytes, RelayJsonContext.Default.OrderContext, "An order context");
+        }
+
+        var reader = new PayloadCursor(bytes[1..], "An order context");
+        var (projectKey, orderId, orderNumber, storeKey, currency, locale) =
+            (ReadOptional(ref reader), reader.String(), ReadOptional(ref reader), ReadOptional(ref reader), reader.String(), ReadOptional(ref reader));
+        var user = ReadUser(ref reader);
+        var region = reader.Boolean() ? new Region(reader.String(), ReadOptional(ref reader)) { SubdivisionUnknown = reader.Boolean() } : null;
+        var channel = ReadOptional(ref reader);
+        var payments = new string[Count(ref reader, "payments")];
+        for (var i = 0; i < payments.Length; i++)
+        {
+            payments[i] = reader.String();
+        }
+
+        var count = Count(ref reader, "lines");
+        var lines = new Dictionary<string, ProductLine>(count, StringComparer.Ordinal);
+        for (var i = 0; i < count; i++)
+        {
+            lines[reader.String()] = ReadLine(ref reader);
+        }
+
+        var consent = reader.Boolean() ? ReadConsent(ref reader) : null;
+        var context = new OrderContext(projectKey, orderId, orderNumber, storeKey, currency, locale, user, region, channel, payments, lines, consent, reader.Int64());
+        reader.End();
+        return context;
+    }
+
+    /// <summary>A value of a record written before 2026-12-07, as <see cref="RelayJsonContext"/> serialized it.</summary>
+    /// <exception cref="InvalidDataException">It is not that JSON.</exception>
+    public static T FromJson<T>(ReadOnlySpan<byte> json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string what)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, type) ?? throw new InvalidDataException($"{what} is JSON null; the log is damaged.");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{what}'s JSON cannot be read ({ex.Message}); the log is damaged.", ex);
+        }
+    }
+
+    public static void WriteOptional(BinaryWriter writer, string? value)
+    {
+        writer.Write(value is not null);
+        writer.Write(value ?? "");
+    }
+
+    public static string? ReadOptional(ref PayloadCursor reader)
+    {
+        var present = reader.Boolean();
+        var value = reader.String();
+        return present ? value : null;
+    }
+
+    private static int Count(ref PayloadCursor reader, string what)
+    {
+        var count = reader.Int32();
+        return count >= 0 && count <= reader.Remaining
+            ? count
+            : throw new InvalidDataException($"An order context counts {count} {what} in {reader.Remaining} bytes; the log is damaged.");
+    }
+
+    private static void WritePurpose(BinaryWriter writer, ConsentPurpose purpose)
+    {
+        writer.Write(purpose.Consented);
+        writer.Write(purpose.At.Ticks); // the time as it was stated, with its offset, as the JSON kept it
+        writer.Write((int)purpose.At.Offset.TotalMinutes);
+        WriteOptional(writer, purpose.Document);
+        WriteOptional(writer, purpose.Location);
+        WriteOptional(writer, purpose.Sequence);
+    }
+
+    private static ConsentPurpose ReadPurpose(ref PayloadCursor reader)
+    {
+        var consented = reader.Boolean();
+        var at = Time(reader.Int64(), reader.Int32());
+        var (document, location) = (ReadOptional(ref reader), ReadOptional(ref reader));
+        return new ConsentPurpose(consented, at, document, location, ReadOptionalInt64(ref reader));
+    }
+
+    private static void WriteUser(BinaryWriter writer, UserIds user)
+    {
+        WriteOptional(writer, user.CustomerId);
+        WriteOptional(writer, user.Email);
+        WriteOptional(writer, user.AnonymousId);
+        WriteOptional(writer, user.SessionId);
+        writer.Write(user.Devices is not null);
+        if (user.Devices is { } devices)
+        {
+            WriteOptional(writer, devices.IosAdvertisingId);
+            WriteOptional(writer, devices.IosVendorId);
+            WriteOptional(writer, devices.AndroidAdvertisingId);
+            WriteOptional(writer, devices.AndroidUuid);
+        }
+    }
+
+    private static UserIds ReadUser(ref PayloadCursor reader)
+    {
+        var (customer, email, anonymous, session) = (ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader));
+        var devices = reader.Boolean()
+            ? new DeviceIds(ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader))
+            : null;
+        return new UserIds(customer, email, anonymous, session, devices);
+    }
+
+    private static void WriteLine(BinaryWriter writer, ProductLine line)
+    {
+        writer.Write(line.Sku);
+        WriteOptional(writer, line.Name);
+        WriteOptional(writer, line.Variant);
+        WriteOptional(writer, line.Brand);
+        WriteOptional(writer, line.Category);
+        WriteOptional(writer, line.UnitPrice);
+        writer.Write(line.Quantity);
+        WriteOptional(writer, line.LineTotal);
+        WriteOptional(writer, line.ListPrice);
+        WriteOptional(writer, line.ProductId);
+    }
+
+    private static ProductLine ReadLine(ref PayloadCursor reader)
+    {
+        var (sku, name, variant, brand, category) = (reader.String(), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader));
+        var (unitPrice, quantity, lineTotal, listPrice) = (ReadOptionalDecimal(ref reader), reader.Int64(), ReadOptionalDecimal(ref reader), ReadOptionalDecimal(ref reader));
+        return new ProductLine(sku, name, variant, brand, category, unitPrice, quantity, lineTotal, listPrice, ReadOptional(ref reader));
+    }
+
+    private static void WriteOptional(BinaryWriter writer, long? value)
+    {
+        writer.Write(value.HasValue);
+        writer.Write(value ?? 0);
+    }
+
+    private static long? ReadOptionalInt64(ref PayloadCursor reader)
+    {
+        var present = reader.Boolean();
+        var value = reader.Int64();
+        return present ? value : null;
+    }
+
+    private static void WriteOptional(BinaryWriter writer, decimal? value)
+    {
+        writer.Write(value.HasValue);
+        writer.Write(value ?? 0m); // its scale too: 10.50 stays 10.50, as in the JSON
+    }
+
+    private static decimal? ReadOptionalDecimal(ref PayloadCursor reader)
+    {
+        var present = reader.Boolean();
+        Span<int> bits = [reader.Int32(), reader.Int32(), reader.Int32(), reader.Int32()];
+        try
+        {
+            var value = new decimal(bits);
+            return present ? value : null;
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException("A decimal in an order context is not one; the log is damaged.", ex);
+        }
+    }
+
+    private static DateTimeOffset Time(long ticks, int offsetMinutes)
+    {
+        try
+        {
+            return new DateTimeOffset(ticks, TimeSpan.FromMinutes(offsetMinutes));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException($"A consent purpose has no valid time ({ticks} ticks, {offsetMinutes} minutes' offset); the log is damaged.", ex);
+        }
+    }
+}
