@@ -110,6 +110,42 @@ public sealed class LogLinkStoreTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Records written before identity decisions were kept field by field hold the decision's JSON: <c>ctmp identity
+    /// explain</c> reads such a record as before, a newer decision for the event replaces it, and a compaction keeps it.
+    /// </summary>
+    [Fact]
+    public async Task ADecisionRecordThatHoldsJson_IsReadAsBefore()
+    {
+        var directory = Path.Combine(work, "json-decision");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        IdentityDecision old = new(EventId(1), "order_completed", time.GetUtcNow(), "rules-3", "gdpr",
+            [new("customer_id", "c-1", true, "own"), new("email", "ü@example.com", false, "pairing:gdpr")]);
+        IdentityDecision other = old with { EventId = EventId(2), Regime = "ccpa" };
+        using (var log = StateLog.Open(directory))
+        {
+            foreach (var decision in new[] { old, other })
+            {
+                log.Append(LinkRecords.DecisionKind, new DecisionRecord(0, false, decision.EventId, decision.DecidedAt.UtcTicks,
+                    JsonSerializer.SerializeToUtf8Bytes(decision, RelayJsonContext.Default.IdentityDecision)).Encode().Span);
+            }
+
+            log.Commit(durable: true);
+        }
+
+        using (var store = LogStore.Open(directory, time))
+        {
+            Assert.Equal(Decision(old), Decision(await store.Links.DecisionAsync(EventId(1), default)));
+            await store.Links.SaveDecisionsAsync([old with { RulesVersion = "rules-4" }], default);
+            Assert.Equal("rules-4", (await store.Links.DecisionAsync(EventId(1), default))!.RulesVersion);
+        }
+
+        LogStore.Compact(directory, time);
+        using var compacted = LogStore.Open(directory, time);
+        Assert.Equal("rules-4", (await compacted.Links.DecisionAsync(EventId(1), default))!.RulesVersion);
+        Assert.Equal(Decision(other), Decision(await compacted.Links.DecisionAsync(EventId(2), default)));
+    }
+
     private static string Text(IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>> byCustomer) =>
         string.Join(" | ", byCustomer.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}: {Text(c.Value)}"));
 

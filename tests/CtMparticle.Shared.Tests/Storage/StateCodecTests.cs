@@ -8,7 +8,7 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Tests.Storage;
 
 /// <summary>
-/// The log keeps consent and order contexts field by field (<see cref="StateCodec"/>), where it kept their JSON before
+/// The log keeps consent, order contexts and identity decisions field by field (<see cref="StateCodec"/>), where it kept their JSON before
 /// 2026-12-07. What it reads back must be what the JSON gave, for any values (offsets, decimals' scales, missing
 /// parts, non-ASCII and lone surrogates), records of either form must read alike, and damage must be refused as such.
 /// The JSON serializer is the yardstick: both sides are serialized with it and compared.
@@ -47,6 +47,9 @@ public sealed class StateCodecTests
                 new OrderContext(a.Item1, a.Item2, a.Item3, a.Item4, a.Item5, a.Item6, a.Item7, a.Item8, b.Item1, b.Item2,
                     b.Item3.DistinctBy(l => AsWritten(l.Item1)).ToDictionary(l => l.Item1, l => l.Item2), b.Item4, b.Item5));
 
+    private static readonly Gen<IdentityDecision> Decision = Gen.Select(Gen.Guid, Text, At, Text, Text, Gen.Select(Text, Text, Gen.Bool, Text).Array[0, 4])
+        .Select((id, name, at, version, regime, choices) => new IdentityDecision(id, name, at, version, regime, [.. choices.Select(c => new IdentityChoice(c.Item1, c.Item2, c.Item3, c.Item4))]));
+
     [Fact]
     public void AnOrderContext_ReadsBackAsItsJsonDoes_FromEitherForm()
     {
@@ -77,6 +80,22 @@ public sealed class StateCodecTests
     }
 
     [Fact]
+    public void AnIdentityDecision_ReadsBackAsItsJsonDoes_FromEitherForm_AndDamageIsRefused()
+    {
+        Gen.Select(Decision, Gen.Int[0, 10_000]).Sample((decision, seed) =>
+        {
+            var bytes = StateCodec.EncodeDecision(decision);
+            var json = JsonSerializer.SerializeToUtf8Bytes(decision, RelayJsonContext.Default.IdentityDecision);
+            var expected = Json(JsonSerializer.Deserialize(json, RelayJsonContext.Default.IdentityDecision)!);
+
+            Assert.Equal(expected, Json(StateCodec.DecodeDecision(bytes)));
+            Assert.Equal(expected, Json(StateCodec.DecodeDecision(json))); // a record written before 2026-12-07
+            Assert.Throws<InvalidDataException>(() => StateCodec.DecodeDecision(bytes.AsSpan(0, seed % bytes.Length)));
+            Assert.Throws<InvalidDataException>(() => StateCodec.DecodeDecision([.. bytes, 0]));
+        }, iter: 2_000);
+    }
+
+    [Fact]
     public void AConsent_ReadsBackAsItsJsonDoes()
     {
         Consent.Sample(consent =>
@@ -102,6 +121,8 @@ public sealed class StateCodecTests
         Assert.Equal(["CustomerId", "Email", "AnonymousId", "SessionId", "Devices"], Fields(typeof(UserIds)));
         Assert.Equal(["IosAdvertisingId", "IosVendorId", "AndroidAdvertisingId", "AndroidUuid"], Fields(typeof(DeviceIds)));
         Assert.Equal(["Country", "State", "SubdivisionUnknown"], Fields(typeof(Region)));
+        Assert.Equal(["EventId", "EventName", "DecidedAt", "RulesVersion", "Regime", "Choices"], Fields(typeof(IdentityDecision)));
+        Assert.Equal(["Type", "Value", "Sent", "Rule"], Fields(typeof(IdentityChoice)));
         Assert.Equal(["Sku", "Name", "Variant", "Brand", "Category", "UnitPrice", "Quantity", "LineTotal", "ListPrice", "ProductId"], Fields(typeof(ProductLine)));
     }
 
@@ -118,6 +139,8 @@ public sealed class StateCodecTests
     private static string AsWritten(string text) => System.Text.Encoding.UTF8.GetString(System.Text.Encoding.UTF8.GetBytes(text));
 
     private static string Json(OrderContext context) => JsonSerializer.Serialize(context, RelayJsonContext.Default.OrderContext);
+
+    private static string Json(IdentityDecision decision) => JsonSerializer.Serialize(decision, RelayJsonContext.Default.IdentityDecision);
 
     private static string Json(ConsentSnapshot consent) => JsonSerializer.Serialize(consent, RelayJsonContext.Default.ConsentSnapshot);
 }

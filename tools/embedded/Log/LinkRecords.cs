@@ -59,15 +59,18 @@ internal sealed record WithheldRecord(long Previous, bool Forgotten, string Cust
         new WithheldRecord(previous, forgotten, reader.String(), reader.Guid(), reader.Int64()));
 }
 
-/// <summary>An event's identity decision as JSON (<see cref="IdentityDecision"/>), or its forgetting.</summary>
-internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventId, long DecidedTicks, byte[] Json)
+/// <summary>
+/// An event's identity decision (<see cref="IdentityDecision"/>, in <see cref="StateCodec"/>'s form, or its JSON in
+/// records written before 2026-12-07), or its forgetting (no decision).
+/// </summary>
+internal sealed record DecisionRecord(long Previous, bool Forgotten, Guid EventId, long DecidedTicks, byte[] Decision)
 {
     public ReadOnlyMemory<byte> Encode() => RecordCodec.Encode(Previous, Forgotten, writer =>
     {
         writer.Write(EventId.ToByteArray());
         writer.Write(DecidedTicks);
-        writer.Write(Json.Length);
-        writer.Write(Json);
+        writer.Write(Decision.Length);
+        writer.Write(Decision);
     });
 
     public static DecisionRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool forgotten, ref PayloadCursor reader) =>

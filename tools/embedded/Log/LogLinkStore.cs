@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CtMparticle.Storage;
 
 namespace CtMparticle.Embedded.Log;
@@ -178,8 +177,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         foreach (var decision in decisions)
         {
             var previous = FindDecision(decision.EventId);
-            WriteDecision(new DecisionRecord(previous, false, decision.EventId, decision.DecidedAt.UtcTicks,
-                JsonSerializer.SerializeToUtf8Bytes(decision, RelayJsonContext.Default.IdentityDecision)));
+            WriteDecision(new DecisionRecord(previous, false, decision.EventId, decision.DecidedAt.UtcTicks, StateCodec.EncodeDecision(decision)));
         }
 
         return decisions.Count;
@@ -188,7 +186,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
     public Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken) => core.Locked(() =>
     {
         var address = FindDecision(eventId);
-        return address == 0 ? null : JsonSerializer.Deserialize(Read(address, DecisionRecord.Decode).Json, RelayJsonContext.Default.IdentityDecision);
+        return address == 0 ? null : StateCodec.DecodeDecision(Read(address, DecisionRecord.Decode).Decision);
     }, cancellationToken);
 
     public Task<int> PurgeDecisionsOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) => core.Changing(() =>
@@ -196,7 +194,7 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         var old = Current(LinkRecords.DecisionKind, DecisionRecord.Decode, record => !record.Forgotten && record.DecidedTicks < cutoff.UtcTicks);
         foreach (var (record, address) in old)
         {
-            WriteDecision(record with { Previous = address, Forgotten = true, Json = [] });
+            WriteDecision(record with { Previous = address, Forgotten = true, Decision = [] });
         }
 
         return old.Count;

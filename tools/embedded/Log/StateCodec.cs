@@ -5,24 +5,25 @@ using CtMparticle.Tracking;
 namespace CtMparticle.Embedded.Log;
 
 /// <summary>
-/// The consent and order-context values of the log's records, written field by field with
+/// The consent, order-context and identity-decision values of the log's records, written field by field with
 /// <see cref="BinaryWriter"/> and read with a <see cref="PayloadCursor"/>. Until 2026-12-07 they were kept as
 /// <see cref="RelayJsonContext"/>'s JSON, and every ingest and push read some back from it, inside the log's lock:
 /// most of such a read's time, in a string or a copy of the record. Records of that time are still read (the JSON
-/// path below); a compaction writes their consent again in this form, and an order's next save its context. A field
+/// path below); a compaction writes their consent again in this form, an order's next save its context and an event's
+/// next decision its decision. A field
 /// added to one of these types must be added here too; <c>StateCodecTests</c> lists the fields it knows and fails
 /// first when a type changes.
 /// </summary>
 internal static class StateCodec
 {
-    /// <summary>The first byte of an order context in this form (its JSON starts with <c>{</c>).</summary>
-    private const byte ContextFormat = 1;
+    /// <summary>The first byte of an order context or a decision in this form (their JSON starts with <c>{</c>).</summary>
+    private const byte Format = 1;
 
     [ThreadStatic]
-    private static MemoryStream? contextBuffer;
+    private static MemoryStream? valueBuffer;
 
     [ThreadStatic]
-    private static BinaryWriter? contextWriter;
+    private static BinaryWriter? valueWriter;
 
     public static void WriteConsent(BinaryWriter writer, ConsentSnapshot consent)
     {
@@ -63,11 +64,7 @@ internal static class StateCodec
     /// <summary>An order context's bytes for an <see cref="OrderRecord"/> (a new array: the record's own encode reuses the thread's scratch).</summary>
     public static byte[] EncodeContext(OrderContext context)
     {
-        contextBuffer ??= new MemoryStream();
-        contextWriter ??= new BinaryWriter(contextBuffer);
-        contextBuffer.SetLength(0);
-        var writer = contextWriter;
-        writer.Write(ContextFormat);
+        var writer = BeginValue();
         WriteOptional(writer, context.ProjectKey);
         writer.Write(context.OrderId);
         WriteOptional(writer, context.OrderNumber);
@@ -104,15 +101,14 @@ internal static class StateCodec
         }
 
         writer.Write(context.Version);
-        writer.Flush();
-        return contextBuffer.ToArray();
+        return EndValue(writer);
     }
 
     /// <summary>An order context from an <see cref="OrderRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
     /// <exception cref="InvalidDataException">The bytes are neither.</exception>
     public static OrderContext DecodeContext(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.IsEmpty || bytes[0] != ContextFormat)
+        if (bytes.IsEmpty || bytes[0] != Format)
         {
             return FromJson(bytes, RelayJsonContext.Default.OrderContext, "An order context");
         }
@@ -142,6 +138,48 @@ internal static class StateCodec
         return context;
     }
 
+    /// <summary>An identity decision's bytes for a <see cref="DecisionRecord"/> (a new array).</summary>
+    public static byte[] EncodeDecision(IdentityDecision decision)
+    {
+        var writer = BeginValue();
+        writer.Write(decision.EventId.ToByteArray());
+        writer.Write(decision.EventName);
+        WriteTime(writer, decision.DecidedAt);
+        writer.Write(decision.RulesVersion);
+        writer.Write(decision.Regime);
+        writer.Write(decision.Choices.Count);
+        foreach (var choice in decision.Choices)
+        {
+            writer.Write(choice.Type);
+            writer.Write(choice.Value);
+            writer.Write(choice.Sent);
+            writer.Write(choice.Rule);
+        }
+
+        return EndValue(writer);
+    }
+
+    /// <summary>An identity decision from a <see cref="DecisionRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
+    /// <exception cref="InvalidDataException">The bytes are neither.</exception>
+    public static IdentityDecision DecodeDecision(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty || bytes[0] != Format)
+        {
+            return FromJson(bytes, RelayJsonContext.Default.IdentityDecision, "An identity decision");
+        }
+
+        var reader = new PayloadCursor(bytes[1..], "An identity decision");
+        var (eventId, eventName, decidedAt, rulesVersion, regime) = (reader.Guid(), reader.String(), ReadTime(ref reader), reader.String(), reader.String());
+        var choices = new IdentityChoice[Count(ref reader, "choices", "An identity decision")];
+        for (var i = 0; i < choices.Length; i++)
+        {
+            choices[i] = new IdentityChoice(reader.String(), reader.String(), reader.Boolean(), reader.String());
+        }
+
+        reader.End();
+        return new IdentityDecision(eventId, eventName, decidedAt, rulesVersion, regime, choices);
+    }
+
     /// <summary>A value of a record written before 2026-12-07, as <see cref="RelayJsonContext"/> serialized it.</summary>
     /// <exception cref="InvalidDataException">It is not that JSON.</exception>
     public static T FromJson<T>(ReadOnlySpan<byte> json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string what)
@@ -169,19 +207,34 @@ internal static class StateCodec
         return present ? value : null;
     }
 
-    private static int Count(ref PayloadCursor reader, string what)
+    private static int Count(ref PayloadCursor reader, string items, string of = "An order context")
     {
         var count = reader.Int32();
         return count >= 0 && count <= reader.Remaining
             ? count
-            : throw new InvalidDataException($"An order context counts {count} {what} in {reader.Remaining} bytes; the log is damaged.");
+            : throw new InvalidDataException($"{of} counts {count} {items} in {reader.Remaining} bytes; the log is damaged.");
+    }
+
+    /// <summary>The thread's buffer for a value, emptied, with the value's first byte (<see cref="Format"/>) written.</summary>
+    private static BinaryWriter BeginValue()
+    {
+        valueBuffer ??= new MemoryStream();
+        valueWriter ??= new BinaryWriter(valueBuffer);
+        valueBuffer.SetLength(0);
+        valueWriter.Write(Format);
+        return valueWriter;
+    }
+
+    private static byte[] EndValue(BinaryWriter writer)
+    {
+        writer.Flush();
+        return valueBuffer!.ToArray();
     }
 
     private static void WritePurpose(BinaryWriter writer, ConsentPurpose purpose)
     {
         writer.Write(purpose.Consented);
-        writer.Write(purpose.At.Ticks); // the time as it was stated, with its offset, as the JSON kept it
-        writer.Write((int)purpose.At.Offset.TotalMinutes);
+        WriteTime(writer, purpose.At);
         WriteOptional(writer, purpose.Document);
         WriteOptional(writer, purpose.Location);
         WriteOptional(writer, purpose.Sequence);
@@ -190,7 +243,7 @@ internal static class StateCodec
     private static ConsentPurpose ReadPurpose(ref PayloadCursor reader)
     {
         var consented = reader.Boolean();
-        var at = Time(reader.Int64(), reader.Int32());
+        var at = ReadTime(ref reader);
         var (document, location) = (ReadOptional(ref reader), ReadOptional(ref reader));
         return new ConsentPurpose(consented, at, document, location, ReadOptionalInt64(ref reader));
     }
@@ -275,15 +328,23 @@ internal static class StateCodec
         }
     }
 
-    private static DateTimeOffset Time(long ticks, int offsetMinutes)
+    /// <summary>A time as it was stated, with its offset, as the JSON kept it.</summary>
+    private static void WriteTime(BinaryWriter writer, DateTimeOffset at)
     {
+        writer.Write(at.Ticks);
+        writer.Write((int)at.Offset.TotalMinutes);
+    }
+
+    private static DateTimeOffset ReadTime(ref PayloadCursor reader)
+    {
+        var (ticks, offsetMinutes) = (reader.Int64(), reader.Int32());
         try
         {
             return new DateTimeOffset(ticks, TimeSpan.FromMinutes(offsetMinutes));
         }
         catch (ArgumentException ex)
         {
-            throw new InvalidDataException($"A consent purpose has no valid time ({ticks} ticks, {offsetMinutes} minutes' offset); the log is damaged.", ex);
+            throw new InvalidDataException($"A time in the log is not one ({ticks} ticks, {offsetMinutes} minutes' offset); the log is damaged.", ex);
         }
     }
 }
