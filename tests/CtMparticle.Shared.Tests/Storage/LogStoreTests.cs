@@ -323,3 +323,54 @@ public sealed class LogEventStoreTests : IDisposable
     private static IEnumerable<string> Outbox(IReadOnlyList<PendingEvent> pending) =>
         pending.Select(p => $"{p.Partition}/{p.EventId}/{p.EnqueuedAt.UtcTicks}/{p.MessageId}/{Convert.ToBase64String(p.Json)}");
 }
+
+/// <summary>
+/// The form of a log store's records (<see cref="LogFormat"/>): a new store records this build's, an older store gets
+/// it at its next open, and a store a newer build wrote is refused, saying so, before any record is read.
+/// </summary>
+public sealed class LogFormatTests : IDisposable
+{
+    private readonly string work = Directory.CreateTempSubdirectory("ctmp-log-format-").FullName;
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+
+    [Fact]
+    public async Task ANewStore_AndAStoreWithoutTheFile_RecordThisBuildsForm()
+    {
+        var fresh = Path.Combine(work, "fresh");
+        LogStore.Open(fresh, TimeProvider.System).Dispose();
+        Assert.Equal("2", File.ReadAllText(Path.Combine(fresh, LogFormat.FileName)));
+
+        var older = Path.Combine(work, "older");
+        using (var log = StateLog.Open(older))
+        {
+            log.Append(CheckpointRecord.Kind, new CheckpointRecord(0, "note", "written before the form file").Encode().Span);
+            log.Commit(durable: true);
+        }
+
+        using var opened = LogStore.Open(older, TimeProvider.System);
+        Assert.Equal("written before the form file", await opened.Checkpoints.GetAsync("note", default));
+        Assert.Equal("2", File.ReadAllText(Path.Combine(older, LogFormat.FileName)));
+    }
+
+    [Theory]
+    [InlineData("3", "form 3, written by a newer ctmp; this build reads forms up to 2")]
+    [InlineData("two", "should hold the form number of the store's records, but holds 'two'")]
+    public async Task AStoreOfANewerOrUnknownForm_IsRefused_SayingWhy_AndLeftAsItWas(string form, string expected)
+    {
+        var directory = Path.Combine(work, "newer");
+        using (var store = LogStore.Open(directory, TimeProvider.System))
+        {
+            await store.Checkpoints.SetAsync("note", "kept", default);
+        }
+
+        File.WriteAllText(Path.Combine(directory, LogFormat.FileName), form);
+        var before = StateLog.Segments(directory);
+
+        var refused = Assert.Throws<StoreLayoutException>(() => LogStore.Open(directory, TimeProvider.System));
+        Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
+        Assert.Equal(form, File.ReadAllText(Path.Combine(directory, LogFormat.FileName)));
+        Assert.Equal(before, StateLog.Segments(directory));
+        using var again = File.Open(Path.Combine(directory, "state.lock"), FileMode.Open, FileAccess.ReadWrite, FileShare.None); // the store's lock was let go
+    }
+}

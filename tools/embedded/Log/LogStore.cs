@@ -64,7 +64,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// <param name="spillAt">Entries each index and the ledger's list hold in memory before they write them to the store's index folder (tests spill early).</param>
     /// <param name="compactFromBytes">The least the log must hold for <see cref="ShouldCompact"/> (tests compact small logs).</param>
     /// <exception cref="IOException">Another process has the store open.</exception>
-    /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
+    /// <exception cref="StoreLayoutException">The store was written with another partition count, or by a newer build (<see cref="LogFormat"/>).</exception>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
         int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true, int spillAt = SpillingKeyIndex.DefaultSpillAt, long compactFromBytes = CompactFromBytes)
     {
@@ -74,6 +74,7 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
         LogEventStore? events = null;
         try
         {
+            LogFormat.Ensure(directory); // before a record is read: a newer form would read as damage
             core = LogCore.Open(directory, segmentBytes, tailBytes, spillAt);
             events = new LogEventStore(core, InFlightJournal.Open(System.IO.Path.Combine(directory, "state.db")), time, partitions);
             var ledger = new LogLedger(core, events, time);
