@@ -27,18 +27,8 @@ internal static class StateCodec
 
     public static void WriteConsent(BinaryWriter writer, ConsentSnapshot consent)
     {
-        writer.Write(consent.Gdpr.Count);
-        foreach (var (purpose, state) in consent.Gdpr)
-        {
-            writer.Write(purpose);
-            WritePurpose(writer, state);
-        }
-
-        writer.Write(consent.CcpaDataSaleOptOut is not null);
-        if (consent.CcpaDataSaleOptOut is { } ccpa)
-        {
-            WritePurpose(writer, ccpa);
-        }
+        WriteMap(writer, consent.Gdpr, WritePurpose);
+        WriteOptional(writer, consent.CcpaDataSaleOptOut, WritePurpose);
     }
 
     /// <exception cref="InvalidDataException">The bytes are not a consent as <see cref="WriteConsent"/> wrote it.</exception>
@@ -72,13 +62,12 @@ internal static class StateCodec
         writer.Write(context.Currency);
         WriteOptional(writer, context.Locale);
         WriteUser(writer, context.User);
-        writer.Write(context.Region is not null);
-        if (context.Region is { } region)
+        WriteOptional(writer, context.Region, static (w, region) =>
         {
-            writer.Write(region.Country);
-            WriteOptional(writer, region.State);
-            writer.Write(region.SubdivisionUnknown);
-        }
+            w.Write(region.Country);
+            WriteOptional(w, region.State);
+            w.Write(region.SubdivisionUnknown);
+        });
 
         WriteOptional(writer, context.Channel);
         writer.Write(context.PaymentIds.Count);
@@ -87,18 +76,8 @@ internal static class StateCodec
             writer.Write(payment);
         }
 
-        writer.Write(context.Lines.Count);
-        foreach (var (id, line) in context.Lines)
-        {
-            writer.Write(id);
-            WriteLine(writer, line);
-        }
-
-        writer.Write(context.Consent is not null);
-        if (context.Consent is { } consent)
-        {
-            WriteConsent(writer, consent);
-        }
+        WriteMap(writer, context.Lines, WriteLine);
+        WriteOptional(writer, context.Consent, WriteConsent);
 
         writer.Write(context.Version);
         return EndValue(writer);
@@ -106,14 +85,10 @@ internal static class StateCodec
 
     /// <summary>An order context from an <see cref="OrderRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
     /// <exception cref="InvalidDataException">The bytes are neither.</exception>
-    public static OrderContext DecodeContext(ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.IsEmpty || bytes[0] != Format)
-        {
-            return FromJson(bytes, RelayJsonContext.Default.OrderContext, "An order context");
-        }
+    public static OrderContext DecodeContext(ReadOnlySpan<byte> bytes) => Decode(bytes, RelayJsonContext.Default.OrderContext, "An order context", ReadContext);
 
-        var reader = new PayloadCursor(bytes[1..], "An order context");
+    private static OrderContext ReadContext(ref PayloadCursor reader)
+    {
         var (projectKey, orderId, orderNumber, storeKey, currency, locale) =
             (ReadOptional(ref reader), reader.String(), ReadOptional(ref reader), ReadOptional(ref reader), reader.String(), ReadOptional(ref reader));
         var user = ReadUser(ref reader);
@@ -133,9 +108,7 @@ internal static class StateCodec
         }
 
         var consent = reader.Boolean() ? ReadConsent(ref reader) : null;
-        var context = new OrderContext(projectKey, orderId, orderNumber, storeKey, currency, locale, user, region, channel, payments, lines, consent, reader.Int64());
-        reader.End();
-        return context;
+        return new OrderContext(projectKey, orderId, orderNumber, storeKey, currency, locale, user, region, channel, payments, lines, consent, reader.Int64());
     }
 
     /// <summary>An identity decision's bytes for a <see cref="DecisionRecord"/> (a new array).</summary>
@@ -161,14 +134,11 @@ internal static class StateCodec
 
     /// <summary>An identity decision from a <see cref="DecisionRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
     /// <exception cref="InvalidDataException">The bytes are neither.</exception>
-    public static IdentityDecision DecodeDecision(ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.IsEmpty || bytes[0] != Format)
-        {
-            return FromJson(bytes, RelayJsonContext.Default.IdentityDecision, "An identity decision");
-        }
+    public static IdentityDecision DecodeDecision(ReadOnlySpan<byte> bytes) =>
+        Decode(bytes, RelayJsonContext.Default.IdentityDecision, "An identity decision", ReadDecision);
 
-        var reader = new PayloadCursor(bytes[1..], "An identity decision");
+    private static IdentityDecision ReadDecision(ref PayloadCursor reader)
+    {
         var (eventId, eventName, decidedAt, rulesVersion, regime) = (reader.Guid(), reader.String(), ReadTime(ref reader), reader.String(), reader.String());
         var choices = new IdentityChoice[Count(ref reader, "choices", "An identity decision")];
         for (var i = 0; i < choices.Length; i++)
@@ -176,8 +146,23 @@ internal static class StateCodec
             choices[i] = new IdentityChoice(reader.String(), reader.String(), reader.Boolean(), reader.String());
         }
 
-        reader.End();
         return new IdentityDecision(eventId, eventName, decidedAt, rulesVersion, regime, choices);
+    }
+
+    private delegate T ValueReader<T>(ref PayloadCursor reader);
+
+    /// <summary>A value in this form (its first byte <see cref="Format"/>, all its bytes read), or else its JSON.</summary>
+    private static T Decode<T>(ReadOnlySpan<byte> bytes, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> json, string what, ValueReader<T> read)
+    {
+        if (bytes.IsEmpty || bytes[0] != Format)
+        {
+            return FromJson(bytes, json, what);
+        }
+
+        var reader = new PayloadCursor(bytes[1..], what);
+        var value = read(ref reader);
+        reader.End();
+        return value;
     }
 
     /// <summary>A value of a record written before 2026-12-07, as <see cref="RelayJsonContext"/> serialized it.</summary>
@@ -205,6 +190,28 @@ internal static class StateCodec
         var present = reader.Boolean();
         var value = reader.String();
         return present ? value : null;
+    }
+
+    /// <summary>A map's count, then each key and its value.</summary>
+    private static void WriteMap<T>(BinaryWriter writer, IReadOnlyDictionary<string, T> map, Action<BinaryWriter, T> write)
+    {
+        writer.Write(map.Count);
+        foreach (var (key, value) in map)
+        {
+            writer.Write(key);
+            write(writer, value);
+        }
+    }
+
+    /// <summary>Whether the value is there, then the value if it is.</summary>
+    private static void WriteOptional<T>(BinaryWriter writer, T? value, Action<BinaryWriter, T> write)
+        where T : class
+    {
+        writer.Write(value is not null);
+        if (value is not null)
+        {
+            write(writer, value);
+        }
     }
 
     private static int Count(ref PayloadCursor reader, string items, string of = "An order context")
@@ -254,14 +261,13 @@ internal static class StateCodec
         WriteOptional(writer, user.Email);
         WriteOptional(writer, user.AnonymousId);
         WriteOptional(writer, user.SessionId);
-        writer.Write(user.Devices is not null);
-        if (user.Devices is { } devices)
+        WriteOptional(writer, user.Devices, static (w, devices) =>
         {
-            WriteOptional(writer, devices.IosAdvertisingId);
-            WriteOptional(writer, devices.IosVendorId);
-            WriteOptional(writer, devices.AndroidAdvertisingId);
-            WriteOptional(writer, devices.AndroidUuid);
-        }
+            WriteOptional(w, devices.IosAdvertisingId);
+            WriteOptional(w, devices.IosVendorId);
+            WriteOptional(w, devices.AndroidAdvertisingId);
+            WriteOptional(w, devices.AndroidUuid);
+        });
     }
 
     private static UserIds ReadUser(ref PayloadCursor reader)
