@@ -779,6 +779,33 @@ public sealed class CtmpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task EveryCommandOnALogStoreANewerBuildWrote_SaysSoAndWhatToDo_WithoutAStackTrace()
+    {
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(samples, "01-order-created-registered-with-discount.json"))).Exit);
+        File.WriteAllText(Path.Combine(Store, CtMparticle.Embedded.Log.LogFormat.FileName), "3"); // as a later ctmp leaves it
+
+        string[][] commands =
+        [
+            ["relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", Path.Combine(samples, "05-customer-created.json")],
+            ["report", "--store", Store],
+            ["store", "purge", "--store", Store],
+            ["store", "compact", "--store", Store],
+            ["identity", "show", "c-1", "--store", Store],
+            ["consent", "reconcile", "--store", Store, "--dry-run", "--out", Out],
+        ];
+        foreach (var command in commands)
+        {
+            var (exit, _, stderr) = await Ctmp(command);
+            Assert.True(exit == ExitCodes.Failed, $"ctmp {string.Join(' ', command)}: exit {exit}\n{stderr}");
+            Assert.StartsWith($"ctmp: The store in {Store} holds records of form 3, written by a newer ctmp", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("3", File.ReadAllText(Path.Combine(Store, CtMparticle.Embedded.Log.LogFormat.FileName)));
+    }
+
+    [Fact]
     public async Task LongRunningCommands_CompactALogThatDoubledBeforeTheyStart_SayingSo_AndRefuseAStoreInUse()
     {
         // ctmp serve and ctmp worker do not compact when they stop (a kill timer runs then), so they compact at their

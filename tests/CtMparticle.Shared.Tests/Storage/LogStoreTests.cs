@@ -354,7 +354,7 @@ public sealed class LogFormatTests : IDisposable
     }
 
     [Theory]
-    [InlineData("3", "form 3, written by a newer ctmp; this build reads forms up to 2")]
+    [InlineData("3", "holds records of form 3, written by a newer ctmp; this build reads forms up to 2")]
     [InlineData("two", "should hold the form number of the store's records, but holds 'two'")]
     public async Task AStoreOfANewerOrUnknownForm_IsRefused_SayingWhy_AndLeftAsItWas(string form, string expected)
     {
@@ -367,7 +367,7 @@ public sealed class LogFormatTests : IDisposable
         File.WriteAllText(Path.Combine(directory, LogFormat.FileName), form);
         var before = StateLog.Segments(directory);
 
-        var refused = Assert.Throws<StoreLayoutException>(() => LogStore.Open(directory, TimeProvider.System));
+        var refused = Assert.Throws<StoreFormatException>(() => LogStore.Open(directory, TimeProvider.System));
         Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
         Assert.Equal(form, File.ReadAllText(Path.Combine(directory, LogFormat.FileName)));
         Assert.Equal(before, StateLog.Segments(directory));

@@ -1,7 +1,12 @@
 using System.Globalization;
-using CtMparticle.Storage;
 
 namespace CtMparticle.Embedded.Log;
+
+/// <summary>
+/// A log store this build cannot read (a newer build wrote it, or its form file is damaged). An <see cref="IOException"/>,
+/// so every command says it as it says that another process has the store open: its message, no stack trace.
+/// </summary>
+internal sealed class StoreFormatException(string message) : IOException(message);
 
 /// <summary>
 /// The form of a log store's records, in a file beside the log (<see cref="FileName"/>): a build refuses a store that a
@@ -20,7 +25,7 @@ internal static class LogFormat
     public const int Current = 2;
 
     /// <summary>Refuses a store of a newer form; records this build's form in a store that has none or an older one.</summary>
-    /// <exception cref="StoreLayoutException">A newer build wrote the store, or the file is not a form number.</exception>
+    /// <exception cref="StoreFormatException">A newer build wrote the store, or the file is not a form number.</exception>
     public static void Ensure(string directory)
     {
         var path = Path.Combine(directory, FileName);
@@ -29,13 +34,13 @@ internal static class LogFormat
             var text = File.ReadAllText(path).Trim();
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var form))
             {
-                throw new StoreLayoutException($"{path} should hold the form number of the store's records, but holds '{Shorten(text)}'. " +
+                throw new StoreFormatException($"{path} should hold the form number of the store's records, but holds '{Shorten(text)}'. " +
                     $"Put back the number a backup of the store has (this build writes {Current}), or delete the file if the store was written by this build.");
             }
 
             if (form > Current)
             {
-                throw new StoreLayoutException($"This store's records are of form {form}, written by a newer ctmp; this build reads forms up to {Current}. " +
+                throw new StoreFormatException($"The store in {directory} holds records of form {form}, written by a newer ctmp; this build reads forms up to {Current}. " +
                     "Run the newer build on it (a store is never converted back).");
             }
 

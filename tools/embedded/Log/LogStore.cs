@@ -63,8 +63,8 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
     /// </summary>
     /// <param name="spillAt">Entries each index and the ledger's list hold in memory before they write them to the store's index folder (tests spill early).</param>
     /// <param name="compactFromBytes">The least the log must hold for <see cref="ShouldCompact"/> (tests compact small logs).</param>
-    /// <exception cref="IOException">Another process has the store open.</exception>
-    /// <exception cref="StoreLayoutException">The store was written with another partition count, or by a newer build (<see cref="LogFormat"/>).</exception>
+    /// <exception cref="IOException">Another process has the store open, or a newer build wrote it (<see cref="StoreFormatException"/>).</exception>
+    /// <exception cref="StoreLayoutException">The store was written with another partition count.</exception>
     public static LogStore Open(string directory, TimeProvider time, int partitions = 16, long segmentBytes = StateLog.DefaultSegmentBytes,
         int tailBytes = StateLog.DefaultTailBytes, bool checkLayout = true, int spillAt = SpillingKeyIndex.DefaultSpillAt, long compactFromBytes = CompactFromBytes)
     {
