@@ -32,8 +32,8 @@ internal sealed record ConsentRecord(
         writer.Write(Forgotten);
         writer.Write(""); // where the consent's JSON was: empty says its fields follow
         StateCodec.WriteConsent(writer, Consent);
-        StateCodec.WriteOptional(writer, Country);
-        StateCodec.WriteOptional(writer, State);
+        WriteOptional(writer, Country);
+        WriteOptional(writer, State);
         writer.Write(RegionTicks.HasValue);
         writer.Write(RegionTicks ?? 0);
         writer.Write(UpdatedTicks);
@@ -48,11 +48,25 @@ internal sealed record ConsentRecord(
         var (userKey, previous, forgotten) = (reader.String(), reader.Int64(), reader.Boolean());
         var json = reader.Utf8String();
         var consent = json.IsEmpty ? StateCodec.ReadConsent(ref reader) : StateCodec.FromJson(json, RelayJsonContext.Default.ConsentSnapshot, "A consent record's consent");
-        var (country, state) = (StateCodec.ReadOptional(ref reader), StateCodec.ReadOptional(ref reader));
+        var (country, state) = (ReadOptional(ref reader), ReadOptional(ref reader));
         var hasRegion = reader.Boolean();
         var regionTicks = reader.Int64();
         var record = new ConsentRecord(userKey, previous, forgotten, consent, country, state, hasRegion ? regionTicks : null, reader.Int64());
         reader.End();
         return record;
+    }
+
+    // Consent records have always written an absent string as a flag and an empty string (records of form 1 too).
+    private static void WriteOptional(BinaryWriter writer, string? value)
+    {
+        writer.Write(value is not null);
+        writer.Write(value ?? "");
+    }
+
+    private static string? ReadOptional(ref PayloadCursor reader)
+    {
+        var present = reader.Boolean();
+        var value = reader.String();
+        return present ? value : null;
     }
 }

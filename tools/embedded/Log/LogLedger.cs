@@ -37,12 +37,12 @@ internal sealed record InputRecord(
         writer.Write(Seq);
         writer.Write(MessageFrom);
         writer.Write(Source);
-        WriteOptional(writer, MessageId);
-        WriteOptional(writer, MessageType);
+        RecordCodec.WriteOptional(writer, MessageId);
+        RecordCodec.WriteOptional(writer, MessageType);
         writer.Write(Outcome);
-        WriteOptional(writer, Reason);
+        RecordCodec.WriteOptional(writer, Reason);
         writer.Write(Detail);
-        WriteOptional(writer, Quarantine);
+        RecordCodec.WriteOptional(writer, Quarantine);
         writer.Write(ReceivedTicks);
         writer.Write(EventIds.Count);
         foreach (var id in EventIds)
@@ -56,16 +56,16 @@ internal sealed record InputRecord(
             writer.Write(flag);
         }
 
-        WriteOptional(writer, Unenriched);
+        RecordCodec.WriteOptional(writer, Unenriched);
     });
 
     /// <exception cref="InvalidDataException">The payload is not a ledger record.</exception>
     public static InputRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool _, ref PayloadCursor reader) =>
     {
         var (seq, messageFrom, source) = (reader.Int64(), reader.Int64(), reader.String());
-        var (messageId, messageType) = (ReadOptional(ref reader), ReadOptional(ref reader));
-        var (outcome, reason) = (reader.String(), ReadOptional(ref reader));
-        var (detail, quarantine, received) = (reader.String(), ReadOptional(ref reader), reader.Int64());
+        var (messageId, messageType) = (reader.OptionalString(), reader.OptionalString());
+        var (outcome, reason) = (reader.String(), reader.OptionalString());
+        var (detail, quarantine, received) = (reader.String(), reader.OptionalString(), reader.Int64());
         var ids = new Guid[Count(ref reader, 16)];
         for (var i = 0; i < ids.Length; i++)
         {
@@ -78,7 +78,7 @@ internal sealed record InputRecord(
             flags[i] = reader.String();
         }
 
-        return new InputRecord(previous, seq, messageFrom, source, messageId, messageType, outcome, reason, detail, quarantine, received, ids, flags, ReadOptional(ref reader));
+        return new InputRecord(previous, seq, messageFrom, source, messageId, messageType, outcome, reason, detail, quarantine, received, ids, flags, reader.OptionalString());
     });
 
     private static int Count(ref PayloadCursor reader, int bytesEach)
@@ -87,16 +87,6 @@ internal sealed record InputRecord(
         return count >= 0 && (long)count * bytesEach <= reader.Remaining ? count : throw new InvalidDataException("A ledger record counts more entries than it holds.");
     }
 
-    private static void WriteOptional(BinaryWriter writer, string? value)
-    {
-        writer.Write(value is not null);
-        if (value is not null)
-        {
-            writer.Write(value);
-        }
-    }
-
-    private static string? ReadOptional(ref PayloadCursor reader) => reader.Boolean() ? reader.String() : null;
 }
 
 /// <summary>

@@ -37,6 +37,9 @@ internal ref struct PayloadCursor
     /// <summary>A string, as <see cref="BinaryWriter.Write(string)"/> wrote it (and <see cref="BinaryReader.ReadString"/> reads it).</summary>
     public string String() => Encoding.UTF8.GetString(Utf8String());
 
+    /// <summary>A string or null, as <see cref="RecordCodec.WriteOptional"/> wrote it.</summary>
+    public string? OptionalString() => Boolean() ? String() : null;
+
     /// <summary>A <see cref="System.Guid"/> written as its 16 bytes.</summary>
     public Guid Guid() => new(Take(16));
 

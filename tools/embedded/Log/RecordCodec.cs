@@ -20,6 +20,12 @@ internal static class RecordCodec
     [ThreadStatic]
     private static byte[]? scratchBytes;
 
+    [ThreadStatic]
+    private static MemoryStream? valueScratch;
+
+    [ThreadStatic]
+    private static BinaryWriter? valueWriter;
+
     /// <summary>A keyed record's payload, in this thread's scratch buffer (see <see cref="Begin"/>).</summary>
     public static ReadOnlyMemory<byte> Encode(long previous, bool forgotten, Action<BinaryWriter> fields)
     {
@@ -63,6 +69,39 @@ internal static class RecordCodec
         }
 
         return scratchBytes;
+    }
+
+    /// <summary>Whether a string is there, then the string if it is (<see cref="PayloadCursor.OptionalString"/> reads it).</summary>
+    public static void WriteOptional(BinaryWriter writer, string? value)
+    {
+        writer.Write(value is not null);
+        if (value is not null)
+        {
+            writer.Write(value);
+        }
+    }
+
+    /// <summary>
+    /// Starts a value that goes inside a record (an order context, a decision: <see cref="StateCodec"/>) in a second
+    /// scratch buffer of this thread, under the same rule as <see cref="Begin"/>: the record's own encode uses the first.
+    /// </summary>
+    public static BinaryWriter BeginValue()
+    {
+        if (valueScratch is null || valueScratch.Capacity > KeptScratchBytes)
+        {
+            valueScratch = new MemoryStream(256);
+            valueWriter = new BinaryWriter(valueScratch, Encoding.UTF8, leaveOpen: true);
+        }
+
+        valueScratch.SetLength(0);
+        return valueWriter!;
+    }
+
+    /// <summary>The value written since <see cref="BeginValue"/>, copied: the record that holds it keeps it.</summary>
+    public static byte[] EndValue()
+    {
+        valueWriter!.Flush();
+        return valueScratch!.ToArray();
     }
 
     /// <exception cref="InvalidDataException">The payload is not such a record.</exception>

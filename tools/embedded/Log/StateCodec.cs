@@ -19,12 +19,6 @@ internal static class StateCodec
     /// <summary>The first byte of an order context or a decision in this form (their JSON starts with <c>{</c>).</summary>
     private const byte Format = 1;
 
-    [ThreadStatic]
-    private static MemoryStream? valueBuffer;
-
-    [ThreadStatic]
-    private static BinaryWriter? valueWriter;
-
     public static void WriteConsent(BinaryWriter writer, ConsentSnapshot consent)
     {
         WriteMap(writer, consent.Gdpr, WritePurpose);
@@ -55,21 +49,21 @@ internal static class StateCodec
     public static byte[] EncodeContext(OrderContext context)
     {
         var writer = BeginValue();
-        WriteOptional(writer, context.ProjectKey);
+        RecordCodec.WriteOptional(writer, context.ProjectKey);
         writer.Write(context.OrderId);
-        WriteOptional(writer, context.OrderNumber);
-        WriteOptional(writer, context.StoreKey);
+        RecordCodec.WriteOptional(writer, context.OrderNumber);
+        RecordCodec.WriteOptional(writer, context.StoreKey);
         writer.Write(context.Currency);
-        WriteOptional(writer, context.Locale);
+        RecordCodec.WriteOptional(writer, context.Locale);
         WriteUser(writer, context.User);
         WriteOptional(writer, context.Region, static (w, region) =>
         {
             w.Write(region.Country);
-            WriteOptional(w, region.State);
+            RecordCodec.WriteOptional(w, region.State);
             w.Write(region.SubdivisionUnknown);
         });
 
-        WriteOptional(writer, context.Channel);
+        RecordCodec.WriteOptional(writer, context.Channel);
         writer.Write(context.PaymentIds.Count);
         foreach (var payment in context.PaymentIds)
         {
@@ -80,7 +74,7 @@ internal static class StateCodec
         WriteOptional(writer, context.Consent, WriteConsent);
 
         writer.Write(context.Version);
-        return EndValue(writer);
+        return RecordCodec.EndValue();
     }
 
     /// <summary>An order context from an <see cref="OrderRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
@@ -90,10 +84,10 @@ internal static class StateCodec
     private static OrderContext ReadContext(ref PayloadCursor reader)
     {
         var (projectKey, orderId, orderNumber, storeKey, currency, locale) =
-            (ReadOptional(ref reader), reader.String(), ReadOptional(ref reader), ReadOptional(ref reader), reader.String(), ReadOptional(ref reader));
+            (reader.OptionalString(), reader.String(), reader.OptionalString(), reader.OptionalString(), reader.String(), reader.OptionalString());
         var user = ReadUser(ref reader);
-        var region = reader.Boolean() ? new Region(reader.String(), ReadOptional(ref reader)) { SubdivisionUnknown = reader.Boolean() } : null;
-        var channel = ReadOptional(ref reader);
+        var region = reader.Boolean() ? new Region(reader.String(), reader.OptionalString()) { SubdivisionUnknown = reader.Boolean() } : null;
+        var channel = reader.OptionalString();
         var payments = new string[Count(ref reader, "payments")];
         for (var i = 0; i < payments.Length; i++)
         {
@@ -129,7 +123,7 @@ internal static class StateCodec
             writer.Write(choice.Rule);
         }
 
-        return EndValue(writer);
+        return RecordCodec.EndValue();
     }
 
     /// <summary>An identity decision from a <see cref="DecisionRecord"/>'s bytes: this form, or the JSON of a record written before it.</summary>
@@ -179,19 +173,6 @@ internal static class StateCodec
         }
     }
 
-    public static void WriteOptional(BinaryWriter writer, string? value)
-    {
-        writer.Write(value is not null);
-        writer.Write(value ?? "");
-    }
-
-    public static string? ReadOptional(ref PayloadCursor reader)
-    {
-        var present = reader.Boolean();
-        var value = reader.String();
-        return present ? value : null;
-    }
-
     /// <summary>A map's count, then each key and its value.</summary>
     private static void WriteMap<T>(BinaryWriter writer, IReadOnlyDictionary<string, T> map, Action<BinaryWriter, T> write)
     {
@@ -225,25 +206,17 @@ internal static class StateCodec
     /// <summary>The thread's buffer for a value, emptied, with the value's first byte (<see cref="Format"/>) written.</summary>
     private static BinaryWriter BeginValue()
     {
-        valueBuffer ??= new MemoryStream();
-        valueWriter ??= new BinaryWriter(valueBuffer);
-        valueBuffer.SetLength(0);
-        valueWriter.Write(Format);
-        return valueWriter;
-    }
-
-    private static byte[] EndValue(BinaryWriter writer)
-    {
-        writer.Flush();
-        return valueBuffer!.ToArray();
+        var writer = RecordCodec.BeginValue();
+        writer.Write(Format);
+        return writer;
     }
 
     private static void WritePurpose(BinaryWriter writer, ConsentPurpose purpose)
     {
         writer.Write(purpose.Consented);
         WriteTime(writer, purpose.At);
-        WriteOptional(writer, purpose.Document);
-        WriteOptional(writer, purpose.Location);
+        RecordCodec.WriteOptional(writer, purpose.Document);
+        RecordCodec.WriteOptional(writer, purpose.Location);
         WriteOptional(writer, purpose.Sequence);
     }
 
@@ -251,30 +224,30 @@ internal static class StateCodec
     {
         var consented = reader.Boolean();
         var at = ReadTime(ref reader);
-        var (document, location) = (ReadOptional(ref reader), ReadOptional(ref reader));
+        var (document, location) = (reader.OptionalString(), reader.OptionalString());
         return new ConsentPurpose(consented, at, document, location, ReadOptionalInt64(ref reader));
     }
 
     private static void WriteUser(BinaryWriter writer, UserIds user)
     {
-        WriteOptional(writer, user.CustomerId);
-        WriteOptional(writer, user.Email);
-        WriteOptional(writer, user.AnonymousId);
-        WriteOptional(writer, user.SessionId);
+        RecordCodec.WriteOptional(writer, user.CustomerId);
+        RecordCodec.WriteOptional(writer, user.Email);
+        RecordCodec.WriteOptional(writer, user.AnonymousId);
+        RecordCodec.WriteOptional(writer, user.SessionId);
         WriteOptional(writer, user.Devices, static (w, devices) =>
         {
-            WriteOptional(w, devices.IosAdvertisingId);
-            WriteOptional(w, devices.IosVendorId);
-            WriteOptional(w, devices.AndroidAdvertisingId);
-            WriteOptional(w, devices.AndroidUuid);
+            RecordCodec.WriteOptional(w, devices.IosAdvertisingId);
+            RecordCodec.WriteOptional(w, devices.IosVendorId);
+            RecordCodec.WriteOptional(w, devices.AndroidAdvertisingId);
+            RecordCodec.WriteOptional(w, devices.AndroidUuid);
         });
     }
 
     private static UserIds ReadUser(ref PayloadCursor reader)
     {
-        var (customer, email, anonymous, session) = (ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader));
+        var (customer, email, anonymous, session) = (reader.OptionalString(), reader.OptionalString(), reader.OptionalString(), reader.OptionalString());
         var devices = reader.Boolean()
-            ? new DeviceIds(ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader))
+            ? new DeviceIds(reader.OptionalString(), reader.OptionalString(), reader.OptionalString(), reader.OptionalString())
             : null;
         return new UserIds(customer, email, anonymous, session, devices);
     }
@@ -282,22 +255,22 @@ internal static class StateCodec
     private static void WriteLine(BinaryWriter writer, ProductLine line)
     {
         writer.Write(line.Sku);
-        WriteOptional(writer, line.Name);
-        WriteOptional(writer, line.Variant);
-        WriteOptional(writer, line.Brand);
-        WriteOptional(writer, line.Category);
+        RecordCodec.WriteOptional(writer, line.Name);
+        RecordCodec.WriteOptional(writer, line.Variant);
+        RecordCodec.WriteOptional(writer, line.Brand);
+        RecordCodec.WriteOptional(writer, line.Category);
         WriteOptional(writer, line.UnitPrice);
         writer.Write(line.Quantity);
         WriteOptional(writer, line.LineTotal);
         WriteOptional(writer, line.ListPrice);
-        WriteOptional(writer, line.ProductId);
+        RecordCodec.WriteOptional(writer, line.ProductId);
     }
 
     private static ProductLine ReadLine(ref PayloadCursor reader)
     {
-        var (sku, name, variant, brand, category) = (reader.String(), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader), ReadOptional(ref reader));
+        var (sku, name, variant, brand, category) = (reader.String(), reader.OptionalString(), reader.OptionalString(), reader.OptionalString(), reader.OptionalString());
         var (unitPrice, quantity, lineTotal, listPrice) = (ReadOptionalDecimal(ref reader), reader.Int64(), ReadOptionalDecimal(ref reader), ReadOptionalDecimal(ref reader));
-        return new ProductLine(sku, name, variant, brand, category, unitPrice, quantity, lineTotal, listPrice, ReadOptional(ref reader));
+        return new ProductLine(sku, name, variant, brand, category, unitPrice, quantity, lineTotal, listPrice, reader.OptionalString());
     }
 
     private static void WriteOptional(BinaryWriter writer, long? value)
