@@ -773,6 +773,43 @@ public sealed class CtmpCommandTests : IDisposable
         Assert.Equal("3", File.ReadAllText(Path.Combine(Store, CtMparticle.Embedded.Log.LogFormat.FileName)));
     }
 
+    /// <summary>
+    /// One byte flipped by hand in the middle of a run's log (its newest segment) used to cut the log there at the next
+    /// open, even a report's, throwing away every batch committed after it: 45 MB of state became 60 bytes, silently.
+    /// No crash damages what had reached the disk, so each command refuses the store, names the file, and cuts nothing.
+    /// </summary>
+    [Fact]
+    public async Task EveryCommandOnALogStoreDamagedBeforeItsLastDurableCommit_RefusesNamingTheFile_AndCutsNothing()
+    {
+        var (first, second) = (Path.Combine(work, "first.ndjson"), Path.Combine(work, "second.ndjson"));
+        Assert.Equal(0, (await Ctmp("generate", "--count", "300", "--out", first, "--seed", "5")).Exit);
+        Assert.Equal(0, (await Ctmp("generate", "--count", "300", "--out", second, "--seed", "6")).Exit);
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", first)).Exit);
+        var (_, segment) = CtMparticle.Embedded.Log.StateLog.SegmentFiles(Store).Single();
+        var firstRun = new FileInfo(segment).Length;
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", second)).Exit);
+        var damaged = File.ReadAllBytes(segment);
+        damaged[firstRun + ((damaged.Length - firstRun) / 10)] ^= 0x20; // in the second run's records
+        File.WriteAllBytes(segment, damaged);
+
+        await EveryCommandRefusesTheStore("ctmp: The state log is damaged: a record failing its checksum at byte ");
+        Assert.Equal(damaged, File.ReadAllBytes(segment));
+
+        // Without a backup: salvage keeps what is before the damage, and the store works again (the inputs after it
+        // are new to it, so a rerun takes them as new).
+        var (exit, stdout, stderr) = await Ctmp("store", "salvage", "--store", Store);
+        Assert.True(exit == ExitCodes.Ok, stderr);
+        Assert.StartsWith("ctmp store salvage: a record failing its checksum at byte ", stdout, StringComparison.Ordinal);
+        Assert.InRange(new FileInfo(segment).Length, firstRun, damaged.Length - 1);
+        var report = await Ctmp("report", "--store", Store, "--json");
+        Assert.Equal(0, report.Exit);
+        Assert.InRange(System.Text.Json.JsonDocument.Parse(report.Stdout).RootElement.GetProperty("received").GetInt64(), 300, 599);
+        Assert.Equal(0, (await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", second)).Exit);
+        report = await Ctmp("report", "--store", Store, "--json");
+        Assert.Equal(600, System.Text.Json.JsonDocument.Parse(report.Stdout).RootElement.GetProperty("received").GetInt64());
+        Assert.StartsWith("ctmp store salvage: the log in ", (await Ctmp("store", "salvage", "--store", Store)).Stdout, StringComparison.Ordinal);
+    }
+
     /// <summary>Each command that opens the store exits 1 with a line starting <paramref name="saying"/>, and no stack trace.</summary>
     private async Task EveryCommandRefusesTheStore(string saying)
     {

@@ -10,6 +10,7 @@ namespace CtMparticle.Tool;
 /// <summary>
 /// <c>ctmp store downgrade --azure</c>: before a rollback, moves what this version's storage layout keeps elsewhere back
 /// to where older versions look. <c>ctmp store compact</c>: rewrites an embedded log store with what still counts.
+/// <c>ctmp store salvage</c>: cuts a damaged log store that no backup can give back.
 /// </summary>
 internal static class StoreCommand
 {
@@ -50,6 +51,7 @@ internal static class StoreCommand
         });
         command.Subcommands.Add(downgrade);
         command.Subcommands.Add(Compact(store));
+        command.Subcommands.Add(Salvage(store));
         command.Subcommands.Add(Purge(store, settings));
         return command;
     }
@@ -86,6 +88,45 @@ internal static class StoreCommand
             return ExitCodes.Ok;
         });
         return purge;
+    }
+
+    private static Command Salvage(Option<DirectoryInfo> store)
+    {
+        var salvage = new Command("salvage",
+            "Cut a damaged log store (one every command refuses, saying 'The state log is damaged') after its last good batch before the damage, " +
+            "when there is no backup to restore: what was committed after the damage is lost, and inputs and events sent again are then taken as new " +
+            "(delivered again). Stop the relay or serve using the store first. On a whole log it changes nothing.")
+        {
+            store,
+        };
+        salvage.SetAction(parse =>
+        {
+            var folder = parse.GetRequiredValue(store).FullName;
+            if (EmbeddedStore.FormatIn(folder) != StoreFormat.Log)
+            {
+                return Commands.Fail(ExitCodes.Usage, [$"There is no log store at {folder}. Pass the folder of a log store with --store."]);
+            }
+
+            LogSalvage result;
+            try
+            {
+                result = LogStore.Salvage(folder);
+            }
+            catch (IOException ex)
+            {
+                return Commands.Fail(ExitCodes.Failed, [ex.Message]);
+            }
+
+            var (recovery, file, end) = result;
+            Console.WriteLine(recovery.Problem is null && recovery.CutBytes == 0
+                ? $"ctmp store salvage: the log in {folder} is whole ({recovery.Batches:N0} batch(es)): nothing cut."
+                : string.Create(CultureInfo.InvariantCulture,
+                    $"ctmp store salvage: {recovery.Problem ?? "damage"}; the log now ends at byte {end} of {file}, after {recovery.Batches:N0} batch(es) " +
+                    $"of {recovery.Records:N0} record(s), and {recovery.CutBytes:N0} byte(s) after it are gone. Inputs and events that were only in them " +
+                    $"are unknown to the store now: sent again, they are taken as new. Run 'ctmp report --store {folder}' for what it holds."));
+            return ExitCodes.Ok;
+        });
+        return salvage;
     }
 
     private static Command Compact(Option<DirectoryInfo> store)

@@ -167,7 +167,7 @@ public sealed class LogCompactionTests : IDisposable
         var copy = Directory.CreateDirectory(Path.Combine(Folder, LogCompaction.Folder)).FullName;
         await File.WriteAllTextAsync(Path.Combine(copy, LogCompaction.DoneMarker), "not a number");
 
-        var error = Assert.Throws<InvalidDataException>(Open);
+        var error = Assert.Throws<StoreDamagedException>(Open);
         Assert.Contains("does not name a segment", error.Message, StringComparison.Ordinal);
         Assert.NotEmpty(StateLog.Segments(Folder)); // nothing deleted
     }

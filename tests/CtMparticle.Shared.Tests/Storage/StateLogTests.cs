@@ -190,6 +190,9 @@ public sealed class StateLogTests : IDisposable
     [Fact]
     public void Reopen_OfALogWithOneDamagedByte_CutsAtTheDamagedRecordAndKeepsEveryBatchBeforeIt()
     {
+        // Without the file that says how far the log had reached the disk (commits that were not durable, an older
+        // build's log, a power loss that took the file's last write), any damage may be a torn write.
+
         var (source, batches, commitEnds) = ThreeBatches();
         var bytes = File.ReadAllBytes(StateLog.SegmentPath(source, 1));
         Gen.Select(Gen.Int[0, bytes.Length - 1], Gen.Byte[1, 255]).Sample((at, flip) =>
@@ -204,6 +207,152 @@ public sealed class StateLogTests : IDisposable
             Assert.Equal(batches.Take(kept).SelectMany(b => b), log.ReadCommitted().Select(r => r.Payload.ToArray()));
             Assert.NotNull(log.Recovery.Problem);
         }, iter: 300);
+    }
+
+    /// <summary>
+    /// A crash can tear only what follows the last durable commit: a damaged byte before it was damaged on the disk or
+    /// by hand, and cutting there would throw committed batches away (the whole run's state, in a 256 MB segment). The
+    /// log refuses, names the file and leaves it as it was; damage after it is cut as a torn batch.
+    /// </summary>
+    [Fact]
+    public void Reopen_OfALogWithOneDamagedByte_RefusesWhenTheByteHadReachedTheDisk_AndCutsWhereACrashCouldHaveTornIt()
+    {
+        var (source, batches, commitEnds) = ThreeBatches(durable: 2);
+        var bytes = File.ReadAllBytes(StateLog.SegmentPath(source, 1));
+        var synced = File.ReadAllBytes(Path.Combine(source, LogSyncedEnd.FileName));
+        Assert.Equal(StateLog.Address(1, commitEnds[1]), LogSyncedEnd.Read(source)); // the second commit's end, not the third's
+        Gen.Select(Gen.Int[0, bytes.Length - 1], Gen.Byte[1, 255]).Sample((at, flip) =>
+        {
+            var damaged = (byte[])bytes.Clone();
+            damaged[at] ^= flip;
+            var directory = Fresh();
+            var segment = StateLog.SegmentPath(directory, 1);
+            File.WriteAllBytes(segment, damaged);
+            File.WriteAllBytes(Path.Combine(directory, LogSyncedEnd.FileName), synced);
+            if (at < commitEnds[1])
+            {
+                var refused = Assert.Throws<StoreDamagedException>(() => StateLog.Open(directory));
+                Assert.Contains($"in {segment}, before byte {commitEnds[1]}", refused.Message, StringComparison.Ordinal);
+                Assert.Contains("Restore the store's folder from a backup", refused.Message, StringComparison.Ordinal);
+                Assert.Equal(damaged, File.ReadAllBytes(segment)); // left as found, for whoever restores it
+            }
+            else
+            {
+                using var log = StateLog.Open(directory);
+                Assert.Equal(batches.Take(2).SelectMany(b => b), log.ReadCommitted().Select(r => r.Payload.ToArray()));
+                Assert.NotNull(log.Recovery.Problem);
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void Reopen_OfALogCutShort_RefusesACutBeforeWhatHadReachedTheDisk_AndKeepsEveryBatchBeforeALaterCut()
+    {
+        var (source, batches, commitEnds) = ThreeBatches(durable: 2);
+        var bytes = File.ReadAllBytes(StateLog.SegmentPath(source, 1));
+        var synced = File.ReadAllBytes(Path.Combine(source, LogSyncedEnd.FileName));
+        for (var cut = 0; cut <= bytes.Length; cut++)
+        {
+            var directory = Fresh();
+            var segment = StateLog.SegmentPath(directory, 1);
+            File.WriteAllBytes(segment, bytes[..cut]);
+            File.WriteAllBytes(Path.Combine(directory, LogSyncedEnd.FileName), synced);
+            if (cut < commitEnds[1])
+            {
+                var refused = Assert.Throws<StoreDamagedException>(() => StateLog.Open(directory));
+                Assert.Contains(segment, refused.Message, StringComparison.Ordinal);
+                Assert.Equal(cut, new FileInfo(segment).Length);
+                continue;
+            }
+
+            using var log = StateLog.Open(directory);
+            Assert.Equal(batches.Take(commitEnds.Count(end => end <= cut)).SelectMany(b => b), log.ReadCommitted().Select(r => r.Payload.ToArray()));
+        }
+    }
+
+    [Fact]
+    public void Reopen_WithoutTheSegmentThatHadReachedTheDisk_RefusesSayingItIsMissing()
+    {
+        var directory = Fresh();
+        using (var log = StateLog.Open(directory, segmentBytes: 100))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                log.Append(1, new byte[120]);
+                log.Commit(durable: true); // each fills a segment: 1, 2 and 3, and segment 4 is begun empty
+            }
+        }
+
+        File.Delete(StateLog.SegmentPath(directory, 4));
+        File.Delete(StateLog.SegmentPath(directory, 3));
+        var refused = Assert.Throws<StoreDamagedException>(() => StateLog.Open(directory, segmentBytes: 100));
+        Assert.StartsWith($"The state log is damaged: {StateLog.SegmentPath(directory, 3)} is missing", refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// With no backup, <c>ctmp store salvage</c> opens a refused log cutting it after the last good commit before the
+    /// damage, in whichever segment, and deletes the segments after that one; the log then opens as a whole one.
+    /// </summary>
+    [Fact]
+    public void Salvage_OfALogDamagedInAnOlderSegment_CutsThereDropsTheLaterSegments_AndTheLogOpensWholeAgain()
+    {
+        var directory = Fresh();
+        using (var log = StateLog.Open(directory, segmentBytes: 100))
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                log.Append(1, [(byte)i]);
+                log.Append(1, new byte[100]);
+                log.Commit(durable: true); // segments 1 to 4, and an empty 5
+            }
+        }
+
+        var second = StateLog.SegmentPath(directory, 2);
+        var bytes = File.ReadAllBytes(second);
+        bytes[StateLog.HeaderBytes + 6 + StateLog.TrailerBytes + 20] ^= 1; // in the second record (the large one)
+        File.WriteAllBytes(second, bytes);
+        Assert.Throws<StoreDamagedException>(() => StateLog.Open(directory, segmentBytes: 100));
+
+        var after = StateLog.Segments(directory).Where(s => s.Number > 2).Sum(s => s.Bytes) + bytes.Length;
+        using (var salvaged = StateLog.Open(directory, segmentBytes: 100, salvage: true))
+        {
+            Assert.Equal(new LogRecovery(1, 2, after, "a record failing its checksum at byte 10"), salvaged.Recovery);
+            Assert.Equal(StateLog.Address(2, 0), salvaged.End);
+            Assert.Equal([1, 2], StateLog.Segments(directory).Select(s => s.Number));
+            Assert.Equal(salvaged.End, LogSyncedEnd.Read(directory));
+            salvaged.Append(2, "after the salvage"u8);
+            salvaged.Commit(durable: true);
+        }
+
+        using var reopened = StateLog.Open(directory, segmentBytes: 100);
+        Assert.Null(reopened.Recovery.Problem);
+        Assert.Equal(["1:00", "1:" + Show(new byte[100]), "2:" + Show("after the salvage"u8)], reopened.ReadCommitted().Select(Text));
+    }
+
+    [Fact]
+    public void Reopen_WithTheSyncedEndDamagedOrMissing_CutsAtTheFirstBadRecordAsBeforeThatFileExisted()
+    {
+        var (source, batches, commitEnds) = ThreeBatches(durable: 3);
+        var bytes = File.ReadAllBytes(StateLog.SegmentPath(source, 1));
+        var synced = File.ReadAllBytes(Path.Combine(source, LogSyncedEnd.FileName));
+        foreach (var marker in new byte[]?[] { null, [], synced[..5], [.. synced[..^1], (byte)(synced[^1] ^ 1)] })
+        {
+            var directory = Fresh();
+            var damaged = (byte[])bytes.Clone();
+            damaged[(int)commitEnds[0] + 2] ^= 0x10; // in the second batch
+            File.WriteAllBytes(StateLog.SegmentPath(directory, 1), damaged);
+            if (marker is not null)
+            {
+                File.WriteAllBytes(Path.Combine(directory, LogSyncedEnd.FileName), marker);
+            }
+
+            Assert.Null(LogSyncedEnd.Read(directory));
+            using var log = StateLog.Open(directory);
+            Assert.Equal(batches[0], log.ReadCommitted().Select(r => r.Payload.ToArray()));
+            log.Append(2, "next"u8);
+            log.Commit(durable: true);
+            Assert.Equal(log.CommittedEnd, LogSyncedEnd.Read(directory)); // written whole again by the next durable commit
+        }
     }
 
     [Fact]
@@ -246,7 +395,7 @@ public sealed class StateLogTests : IDisposable
             Assert.Equal("2:" + Convert.ToHexString([3]), Text(log.ReadAt(addresses[7]))); // an older segment, read while writing
         }
 
-        Assert.Equal(11, Directory.GetFiles(directory).Length); // ten full segments, and the empty one after the last commit
+        Assert.Equal(11, StateLog.Segments(directory).Count); // ten full segments, and the empty one after the last commit
         using (var log = StateLog.Open(directory, segmentBytes: 100))
         {
             Assert.Equal(Enumerable.Range(0, 10).Select(i => "2:" + Convert.ToHexString([(byte)i])), log.ReadCommitted().Where(r => r.Kind == 2).Select(Text));
@@ -277,7 +426,7 @@ public sealed class StateLogTests : IDisposable
         bytes[10] ^= 0xFF;
         File.WriteAllBytes(older, bytes);
 
-        var refused = Assert.Throws<InvalidDataException>(() => StateLog.Open(directory, segmentBytes: 50));
+        var refused = Assert.Throws<StoreDamagedException>(() => StateLog.Open(directory, segmentBytes: 50));
         Assert.Contains("not its newest segment", refused.Message, StringComparison.Ordinal);
         Assert.Equal(bytes, File.ReadAllBytes(older)); // left as found, for whoever restores it
     }
@@ -339,8 +488,11 @@ public sealed class StateLogTests : IDisposable
         Assert.Throws<InvalidDataException>(() => log.ReadAt(StateLog.Address(7, 0)));
     }
 
-    /// <summary>Three committed batches of different sizes in one segment, and where each commit record ends.</summary>
-    private (string Directory, List<List<byte[]>> Batches, long[] CommitEnds) ThreeBatches()
+    /// <summary>
+    /// Three committed batches of different sizes in one segment, and where each commit record ends; the first
+    /// <paramref name="durable"/> commits are durable (and leave <see cref="LogSyncedEnd"/> at their end).
+    /// </summary>
+    private (string Directory, List<List<byte[]>> Batches, long[] CommitEnds) ThreeBatches(int durable = 0)
     {
         var directory = Fresh();
         var random = new Random(5);
@@ -351,7 +503,7 @@ public sealed class StateLogTests : IDisposable
         {
             var batch = Enumerable.Range(0, size).Select(_ => RandomBytes(random)).ToList();
             batch.ForEach(p => log.Append(1, p));
-            log.Commit(durable: false);
+            log.Commit(durable: batches.Count < durable);
             batches.Add(batch);
             ends.Add(log.CommittedEnd & ((1L << 40) - 1));
         }

@@ -106,7 +106,7 @@ internal sealed class LogCompaction : IDisposable
     /// <see cref="DoneMarker"/> on the disk) replaces the log's older segments; an unfinished one is deleted.
     /// </summary>
     /// <returns>Whether a copy was swapped in.</returns>
-    /// <exception cref="InvalidDataException">The marker does not name a segment (damage, not a crash).</exception>
+    /// <exception cref="StoreDamagedException">The marker does not name a segment (damage, not a crash).</exception>
     public static bool Finish(string directory)
     {
         var folder = Path.Combine(directory, Folder);
@@ -124,7 +124,7 @@ internal sealed class LogCompaction : IDisposable
 
         if (!int.TryParse(File.ReadAllText(marker), NumberStyles.None, CultureInfo.InvariantCulture, out var first) || first < 1)
         {
-            throw new InvalidDataException($"The compaction marker {marker} does not name a segment. Restore the store's folder from a backup.");
+            throw new StoreDamagedException($"The compaction marker {marker} does not name a segment. Restore the store's folder from a backup.");
         }
 
         foreach (var (_, path) in StateLog.SegmentFiles(directory).Where(s => s.Number < first))

@@ -82,18 +82,28 @@ internal sealed class LogCore : IDisposable
     /// Hands every committed record to the store of its kind, in log order (at open, before any operation). A kind no
     /// store reads was written by a newer version of the relay: refused, rather than half understood.
     /// </summary>
-    /// <exception cref="InvalidDataException">A record of an unknown kind.</exception>
+    /// <exception cref="StoreFormatException">A record of an unknown kind.</exception>
+    /// <exception cref="StoreDamagedException">A record that passes its checksum but does not read as its kind.</exception>
     public void Replay(IReadOnlyDictionary<byte, Action<LogRecord>> stores)
     {
         foreach (var record in Log.ReadCommitted())
         {
             if (!stores.TryGetValue(record.Kind, out var apply))
             {
-                throw new InvalidDataException(
+                throw new StoreFormatException(
                     $"The state log holds a record of kind {record.Kind}, which this version of the relay does not know: it was written by a newer version. Run that version.");
             }
 
-            apply(record);
+            try
+            {
+                apply(record);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new StoreDamagedException(
+                    $"The state log's record at address {record.Address} (kind {record.Kind}) passes its checksum but does not read: {ex.Message} " +
+                    "A newer build may have written it, or a bug of the one that did. Keep the store's folder for a bug report and restore it from a backup.", ex);
+            }
         }
     }
 

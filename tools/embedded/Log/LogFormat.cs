@@ -9,6 +9,12 @@ namespace CtMparticle.Embedded.Log;
 internal sealed class StoreFormatException(string message) : IOException(message);
 
 /// <summary>
+/// A log store damaged where no crash could have left it so (a flipped byte before the last durable commit, a segment
+/// missing): refused rather than cut. An <see cref="IOException"/>, said by every command as <see cref="StoreFormatException"/> is.
+/// </summary>
+internal sealed class StoreDamagedException(string message, Exception? inner = null) : IOException(message, inner);
+
+/// <summary>
 /// The form of a log store's records, in a file beside the log (<see cref="FileName"/>): a build refuses a store that a
 /// newer build wrote in a form it does not know, saying so, before it reads a record it would take for damage. Builds
 /// before 2026-12-07 (form 1) do not read the file, and cannot read a log of form 2: they report its consent records as

@@ -215,6 +215,19 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
         return records;
     }
 
+    /// <summary>
+    /// Cuts a damaged log after the last good commit before its first damage, deleting the segments after that one
+    /// (<c>ctmp store salvage</c>, for a store no backup can give back). What was committed after the damage is lost.
+    /// </summary>
+    /// <exception cref="IOException">Another process has the store open, or a newer build wrote it.</exception>
+    public static LogSalvage Salvage(string directory)
+    {
+        using var lockFile = Lock(directory);
+        LogFormat.Ensure(directory);
+        using var log = StateLog.Open(directory, salvage: true);
+        return new LogSalvage(log.Recovery, StateLog.SegmentPath(directory, log.Segment), StateLog.Split(log.End).Offset);
+    }
+
     private static FileStream Lock(string directory)
     {
         var path = System.IO.Path.Combine(directory, LockFile);
@@ -301,3 +314,6 @@ internal sealed class LogStore : IEmbeddedStore, IDisposable
 
 /// <summary>What a compaction of the log did: records and bytes of the log before, and of the copy that replaced it.</summary>
 internal sealed record LogCompactionResult(long RecordsBefore, long RecordsKept, long BytesBefore, long BytesAfter);
+
+/// <summary>What <see cref="LogStore.Salvage"/> found and cut: the log now ends at <paramref name="End"/> of <paramref name="File"/>.</summary>
+internal sealed record LogSalvage(LogRecovery Recovery, string File, long End);

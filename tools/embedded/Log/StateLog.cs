@@ -26,6 +26,11 @@ internal delegate TResult PayloadReader<in TState, out TResult>(byte kind, ReadO
 /// length or checksum that does not match, all end the log there, exactly as an uncommitted SQLite transaction is
 /// lost. Nothing before that point is ever lost or changed.
 /// </para>
+/// <para>
+/// A crash can tear only what came after the last durable commit. Damage before it (a flipped byte, a file cut short
+/// or swapped for an older copy) is not a crash, and cutting there would throw committed batches away: the log refuses
+/// to open instead, naming the file and the byte. It knows how far it reached the disk from <see cref="LogSyncedEnd"/>.
+/// </para>
 /// One thread at a time; a segment rolls over only right after a commit, so a batch never spans two files.
 /// </summary>
 internal sealed class StateLog : IDisposable
@@ -63,6 +68,7 @@ internal sealed class StateLog : IDisposable
     private readonly Crc32 crc = new();
     private readonly Dictionary<int, SafeFileHandle> readers = [];
     private readonly byte[] readAhead = new byte[ReadAheadBytes];
+    private LogSyncedEnd? synced; // the log opened in its store's folder (not a compaction's copy) keeps how far it is on the disk
     private byte[] scratch = new byte[ReadAheadBytes]; // a record read in place that the read-ahead or the tail cannot hold whole
     private bool reading; // a read in place is under way (Read): the log's buffers are lent out
 
@@ -104,15 +110,25 @@ internal sealed class StateLog : IDisposable
     public long NextBatch => batch;
 
     /// <summary>Opens the log in <paramref name="directory"/> (creating it when needed), cut after its last valid commit.</summary>
-    /// <exception cref="InvalidDataException">A segment older than the newest is damaged (see <see cref="Scan"/>).</exception>
-    public static StateLog Open(string directory, long segmentBytes = DefaultSegmentBytes, int tailBytes = DefaultTailBytes)
+    /// <param name="salvage">
+    /// Cut a damaged log too (<c>ctmp store salvage</c>, when there is no backup to restore): after the last good commit
+    /// before the first damage, whatever reached the disk after it, and the segments after that one deleted.
+    /// </param>
+    /// <exception cref="StoreDamagedException">The log is damaged before the end of what reached the disk (see <see cref="Scan"/>).</exception>
+    public static StateLog Open(string directory, long segmentBytes = DefaultSegmentBytes, int tailBytes = DefaultTailBytes, bool salvage = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(tailBytes, HeaderBytes + TrailerBytes);
         Directory.CreateDirectory(directory);
         LogCompaction.Finish(directory); // a compaction that ended before its swap did: rolled forward or dropped
-        var scan = Scan(directory);
+        var scan = Scan(directory, salvage);
         var cut = 0L;
+        foreach (var (_, path) in SegmentFiles(directory).Where(s => s.Number > scan.Segment))
+        {
+            cut += new FileInfo(path).Length; // only in a salvage: segments after a damaged one
+            File.Delete(path);
+        }
+
         var current = scan.Segment == 0 ? 1 : scan.Segment;
         var file = SegmentPath(directory, current);
         var created = !File.Exists(file);
@@ -124,16 +140,23 @@ internal sealed class StateLog : IDisposable
             writer.Flush(flushToDisk: true);
         }
 
-        if (created)
+        if (created || cut > 0)
         {
             SyncDirectory(directory);
         }
 
         writer.Position = scan.End;
-        return new StateLog(directory, segmentBytes, tailBytes, writer, current, scan.End, scan.LastBatch + 1)
+        var log = new StateLog(directory, segmentBytes, tailBytes, writer, current, scan.End, scan.LastBatch + 1)
         {
             Recovery = new LogRecovery(scan.Batches, scan.Records, cut, scan.Problem),
+            synced = LogSyncedEnd.Open(directory),
         };
+        if (cut > 0)
+        {
+            log.synced.Write(log.End); // the log is on the disk up to here now (flushed above), and no further
+        }
+
+        return log;
     }
 
     /// <summary>
@@ -182,6 +205,11 @@ internal sealed class StateLog : IDisposable
         Write(CommitKind, payload);
         writer.Flush(flushToDisk: durable);
         committedEnd = position;
+        if (durable)
+        {
+            synced?.Write(Address(segment, position)); // only once the flush returned: what it says is then always true
+        }
+
         batch++;
         batchRecords = 0;
         if (position >= segmentBytes)
@@ -374,6 +402,7 @@ internal sealed class StateLog : IDisposable
     {
         // An open batch is not committed by closing: like a crash, it is dropped at the next open.
         writer.Dispose();
+        synced?.Dispose();
         foreach (var handle in readers.Values)
         {
             handle.Dispose();
@@ -384,6 +413,9 @@ internal sealed class StateLog : IDisposable
 
     /// <summary>The address of <paramref name="offset"/> in segment <paramref name="number"/>.</summary>
     public static long Address(int number, long offset) => ((long)number << PositionBits) | offset;
+
+    /// <summary>The segment and the offset in it of <paramref name="address"/>.</summary>
+    public static (int Number, long Offset) Split(long address) => ((int)(address >> PositionBits), address & PositionMask);
 
     public static string SegmentPath(string directory, int number) =>
         Path.Combine(directory, Prefix + number.ToString("D6", CultureInfo.InvariantCulture));
@@ -497,12 +529,14 @@ internal sealed class StateLog : IDisposable
 
     /// <summary>
     /// Where the valid log ends: the newest segment and the position just after its last good commit record. Only the
-    /// newest segment can end in a torn or uncommitted batch (a segment rolls over after a durable commit); trouble in
-    /// an older one is damage to the disk or the files, not a crash, and the log refuses to open rather than cut away
-    /// committed batches after it.
+    /// newest segment can end in a torn or uncommitted batch (a segment rolls over after a durable commit), and only
+    /// after the last durable commit (<see cref="LogSyncedEnd"/>); trouble in an older segment, or before that commit,
+    /// is damage to the disk or the files, not a crash, and the log refuses to open rather than cut away committed
+    /// batches after it.
     /// </summary>
-    /// <exception cref="InvalidDataException">An older segment is damaged.</exception>
-    private static ScanResult Scan(string directory)
+    /// <param name="salvage">Cut damage wherever it is: the first damaged segment is taken for the newest.</param>
+    /// <exception cref="StoreDamagedException">An older segment is damaged, or the newest before the end of what reached the disk.</exception>
+    private static ScanResult Scan(string directory, bool salvage)
     {
         var segments = SegmentFiles(directory);
         var result = new ScanResult();
@@ -545,17 +579,48 @@ internal sealed class StateLog : IDisposable
                 continue;
             }
 
+            if (salvage)
+            {
+                result.Problem = problem;
+                return result;
+            }
+
             if (i < segments.Count - 1)
             {
-                throw new InvalidDataException(
-                    $"The state log is damaged: {problem} in {path}, which is not its newest segment, so no crash left it so. " +
-                    "Restore the store's folder from a backup; the relay will not cut committed batches away.");
+                throw new StoreDamagedException(
+                    $"The state log is damaged: {problem} in {path}, which is not its newest segment, so no crash left it so. {Restore(directory)}");
             }
 
             result.Problem = problem;
         }
 
+        RefuseLossOfSynced(directory, result);
         return result;
+    }
+
+    /// <summary>What to do about damage no crash explains.</summary>
+    private static string Restore(string directory) =>
+        $"Restore the store's folder from a backup; without one, 'ctmp store salvage --store {directory}' keeps what is before the damage " +
+        "(the relay does not cut committed batches away by itself).";
+
+    /// <summary>Refuses a newest segment whose valid part ends before what <see cref="LogSyncedEnd"/> says reached the disk.</summary>
+    private static void RefuseLossOfSynced(string directory, ScanResult scan)
+    {
+        if (LogSyncedEnd.Read(directory) is not { } synced || Address(scan.Segment, scan.End) >= synced)
+        {
+            return;
+        }
+
+        var (number, offset) = ((int)(synced >> PositionBits), synced & PositionMask);
+        var path = SegmentPath(directory, number);
+        if (number > scan.Segment)
+        {
+            throw new StoreDamagedException($"The state log is damaged: {path} is missing, although {offset:N0} bytes of it had reached the disk. {Restore(directory)}");
+        }
+
+        throw new StoreDamagedException(scan.Problem is { } problem
+            ? $"The state log is damaged: {problem} in {path}, before byte {offset}, up to which it had reached the disk, so no crash left it so. {Restore(directory)}"
+            : $"The state log is damaged: {path} ends at byte {scan.End}, although {offset:N0} bytes of it had reached the disk (cut short, or an older copy). {Restore(directory)}");
     }
 
     /// <summary>The segment files in <paramref name="directory"/> by ascending number (a compacted log's numbers start after the log it replaced).</summary>
