@@ -79,6 +79,15 @@ public abstract class CtmpServeTests : IAsyncLifetime
         + (messageId is null ? "" : ",\"messageId\":\"" + messageId + "\"") + "}";
 
     [Fact]
+    public void SummaryLine_SaysTheCallsByOutcome_AndNothingMoreWhenThereWereNone()
+    {
+        Assert.Equal("ctmp serve: 0 call(s); events delivered 0 in 0 request(s), pending 0; store /s",
+            ServeCommand.SummaryLine(0, [], 0, 0, 0, "/s"));
+        Assert.Equal("ctmp serve: 3 call(s): accepted 2, duplicate 1; events delivered 5 in 1 request(s), pending 2; store /s",
+            ServeCommand.SummaryLine(3, [new("accepted", 2), new("duplicate", 1), new("rejected", 0)], 5, 1, 2, "/s"));
+    }
+
+    [Fact]
     public async Task Serve_EveryCommerceCall_BecomesItsMParticleEvent_AndSigtermDrainsAndExitsZero()
     {
         await StartAsync();

@@ -204,9 +204,16 @@ internal static class ServeCommand
         }
 
         var stats = await relay.Events.PendingStatsAsync(CancellationToken.None).ConfigureAwait(false);
-        Console.WriteLine($"ctmp serve: {summary.Inputs:N0} call(s): {string.Join(", ", summary.Outcomes.Select(o => $"{o.Key} {o.Value:N0}"))}; " +
-            $"events delivered {summary.EventsDelivered:N0} in {summary.Requests:N0} request(s), pending {stats.Count:N0}; store {store.FullName}");
+        Console.WriteLine(SummaryLine(summary.Inputs, summary.Outcomes, summary.EventsDelivered, summary.Requests, stats.Count, store.FullName));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The line serve prints when it stops: the calls by outcome (none: nothing more), what was delivered, what is pending.</summary>
+    internal static string SummaryLine(long calls, IEnumerable<KeyValuePair<string, long>> outcomes, long delivered, long requests, long pending, string store)
+    {
+        var byOutcome = string.Join(", ", outcomes.Where(o => o.Value > 0).Select(o => $"{o.Key} {o.Value:N0}"));
+        return $"ctmp serve: {calls:N0} call(s){(byOutcome.Length > 0 ? ": " + byOutcome : "")}; " +
+            $"events delivered {delivered:N0} in {requests:N0} request(s), pending {pending:N0}; store {store}";
     }
 
     /// <summary>
