@@ -62,7 +62,12 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
     }
 
     /// <summary>The batch object for events of one user, not serialized (what governance validates).</summary>
-    internal BatchResult Compose(IReadOnlyList<TrackingEvent> events)
+    /// <param name="forPlanCheck">
+    /// Only what the plan check reads (the events, the user attributes; routing and identities still decide whether
+    /// there is a batch at all): no request id (empty) and no consent state, which cost a hash and a merge per event.
+    /// Such a batch is never sent.
+    /// </param>
+    internal BatchResult Compose(IReadOnlyList<TrackingEvent> events, bool forPlanCheck = false)
     {
         var first = events[0];
 
@@ -85,7 +90,7 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
         return new ComposedBatch(route, new MpBatch
         {
             Environment = route.Environment,
-            SourceRequestId = RequestId(ordered),
+            SourceRequestId = forPlanCheck ? string.Empty : RequestId(ordered),
             UserIdentities = userIdentities,
             UserAttributes = setAttributes.Count > 0 ? setAttributes : null,
             DeletedUserAttributes = removedAttributes.Count > 0 ? removedAttributes : null,
@@ -94,7 +99,7 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
             Context = string.IsNullOrEmpty(mapping.DataPlan.PlanId)
                 ? null
                 : new MpContext { DataPlan = new MpDataPlan { PlanId = mapping.DataPlan.PlanId, PlanVersion = mapping.DataPlan.PlanVersion } },
-            ConsentState = ConsentState(ordered),
+            ConsentState = forPlanCheck ? null : ConsentState(ordered),
             Events = ordered.Select(MapEvent).ToArray(),
         });
     }

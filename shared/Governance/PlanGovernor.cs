@@ -43,7 +43,7 @@ internal sealed class PlanGovernor(DataPlanValidator? validator, PlanPolicy poli
 
     public GovernanceDecision Check(TrackingEvent trackingEvent)
     {
-        if (validator is null || builder.Compose([trackingEvent]) is not ComposedBatch composed)
+        if (validator is null || builder.Compose([trackingEvent], forPlanCheck: true) is not ComposedBatch composed)
         {
             return GovernanceDecision.Clean; // routing and identity problems are the batch builder's to report
         }
