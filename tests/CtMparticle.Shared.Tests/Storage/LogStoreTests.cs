@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CsCheck;
 using CtMparticle.Embedded;
 using CtMparticle.Embedded.Log;
@@ -218,6 +219,31 @@ public sealed class LogEventStoreTests : IDisposable
     public void Dispose() => Directory.Delete(work, recursive: true);
 
     private enum Op { Add, Withhold, Hold, Deliver, Withdraw, Quarantine, Restore, Replace, PurgeParked, PurgeSeen, Wait, Begin, Commit, Rollback, Savepoint, Release, RollbackTo, Crash, Compact }
+
+    /// <summary>
+    /// The log writes a stored event's JSON into a buffer it keeps, not through <c>SerializeToUtf8Bytes</c>: the bytes
+    /// stored must be the same whatever the strings hold (escapes: markup, quotes, controls, non-ASCII, lone
+    /// surrogates), and an event larger than the buffer it keeps (1 MB) must not spoil the next.
+    /// </summary>
+    [Fact]
+    public async Task AStoredEventsJson_IsByteForByteWhatTheSerializerWrites_WhateverItsStringsHold()
+    {
+        var text = Gen.OneOf(Gen.String, Gen.String[Gen.Char[(char)0, (char)0x7f], 0, 40], Gen.Const("<b>&'\"\\\u2028\ud800x\udfff é 日本 🛒"));
+        using var store = LogStore.Open(Path.Combine(work, "json"), TimeProvider.System, spillAt: LogTests.SmallSpill);
+        var key = 0;
+        await Gen.Select(text, text, text).SampleAsync(async (method, dedupe, customer) =>
+        {
+            var stored = new SignedIn(new EventContext(Uuid5.ForEvent($"json-{++key}"), dedupe, DateTimeOffset.UnixEpoch.AddTicks(key), EventSource.Storefront,
+                null, "acme", new Region("DE"), new UserIds(customer)), method);
+            var large = new SignedIn(stored.Context with { EventId = Uuid5.ForEvent($"json-large-{key}") }, new string('x', 1_200_000) + method);
+            foreach (var e in key % 20 == 0 ? [large, stored] : new TrackingEvent[] { stored })
+            {
+                Assert.Equal(AddResult.Added, await store.Events.TryAddAsync(e, null, default));
+                var pending = (await store.Events.ReadPendingAsync(int.MaxValue, default)).Single(p => p.EventId == e.Context.EventId);
+                Assert.Equal(JsonSerializer.SerializeToUtf8Bytes(e, RelayJsonContext.Default.TrackingEvent), pending.Json.ToArray());
+            }
+        }, iter: 60);
+    }
 
     [Fact]
     public async Task EveryOperation_InAndOutOfBatches_WithRollbacksAndCrashes_AnswersAsTheSqliteStoreDoes()

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using CtMparticle.Storage;
 using CtMparticle.Storage.Azure;
@@ -31,6 +32,11 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     private readonly HashSet<string> settledInJournal = new(StringComparer.Ordinal);
     private readonly List<(Guid Id, Slot? Slot, long? Parked, long NextPlace)> undoes = []; // the open batch's, newest last (IKeepsUndo)
     private long nextPlace = 1;
+
+    // A stored event's JSON is written into this buffer, kept for it (used only under the log's lock): its record
+    // copies it into the log and nothing holds it after, so a stored event costs no array of its own.
+    private ArrayBufferWriter<byte> json = new(4096);
+    private Utf8JsonWriter? jsonWriter;
 
     /// <summary>The event store on <paramref name="core"/>'s log; its records are handed to <see cref="Replay"/> at open.</summary>
     public LogEventStore(LogCore core, InFlightJournal journal, TimeProvider time, int partitions)
@@ -82,8 +88,7 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         }
 
         var now = time.GetUtcNow().UtcTicks;
-        Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey,
-            JsonSerializer.SerializeToUtf8Bytes(trackingEvent, RelayJsonContext.Default.TrackingEvent)));
+        Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey, JsonOf(trackingEvent)));
         return AddResult.Added;
     }, cancellationToken);
 
@@ -376,9 +381,39 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     public void VacuumJournal() => journal.Vacuum();
 
     /// <summary>Closes the in-flight journal; the log is its <see cref="LogCore"/>'s owner's.</summary>
-    public void Dispose() => journal.Dispose();
+    public void Dispose()
+    {
+        journal.Dispose();
+        jsonWriter?.Dispose();
+    }
 
     // ---- the core: every change is a record appended, then applied to memory --------------------------------------
+
+    /// <summary>
+    /// <paramref name="trackingEvent"/>'s JSON, byte for byte what <see cref="JsonSerializer.SerializeToUtf8Bytes{TValue}(TValue, System.Text.Json.Serialization.Metadata.JsonTypeInfo{TValue})"/>
+    /// writes, in <see cref="json"/>: valid until the next call (under the lock), so only for a record written at once.
+    /// </summary>
+    private ReadOnlyMemory<byte> JsonOf(TrackingEvent trackingEvent)
+    {
+        if (json.Capacity > 1024 * 1024)
+        {
+            (json, jsonWriter) = (new ArrayBufferWriter<byte>(4096), null); // one large event does not keep its buffer
+        }
+
+        json.ResetWrittenCount();
+        if (jsonWriter is null)
+        {
+            var options = RelayJsonContext.Default.Options;
+            jsonWriter = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = options.Encoder, Indented = options.WriteIndented, SkipValidation = true });
+        }
+        else
+        {
+            jsonWriter.Reset(json);
+        }
+
+        JsonSerializer.Serialize(jsonWriter, trackingEvent, RelayJsonContext.Default.TrackingEvent);
+        return json.WrittenMemory;
+    }
 
     /// <summary>Appends <paramref name="record"/> (the event's whole new state) and applies it; outside a batch, commits it.</summary>
     private void Write(EventRecord record)

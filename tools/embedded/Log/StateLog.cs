@@ -123,9 +123,9 @@ internal sealed class StateLog : IDisposable
         LogCompaction.Finish(directory); // a compaction that ended before its swap did: rolled forward or dropped
         var scan = Scan(directory, salvage);
         var cut = 0L;
-        foreach (var (_, path) in SegmentFiles(directory).Where(s => s.Number > scan.Segment))
+        foreach (var (_, path) in salvage ? SegmentFiles(directory).Where(s => s.Number > scan.Segment) : [])
         {
-            cut += new FileInfo(path).Length; // only in a salvage: segments after a damaged one
+            cut += new FileInfo(path).Length; // the segments after a damaged one
             File.Delete(path);
         }
 
@@ -611,7 +611,7 @@ internal sealed class StateLog : IDisposable
             return;
         }
 
-        var (number, offset) = ((int)(synced >> PositionBits), synced & PositionMask);
+        var (number, offset) = Split(synced);
         var path = SegmentPath(directory, number);
         if (number > scan.Segment)
         {
