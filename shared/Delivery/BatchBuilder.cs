@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
 using CtMparticle.Configuration;
@@ -104,12 +105,50 @@ internal sealed class BatchBuilder(MappingOptions mapping, InputRouter router, I
         });
     }
 
-    /// <summary>Deterministic per set of events, so a retried batch carries the same id (mParticle dedupes on it).</summary>
-    public static string RequestId(IEnumerable<TrackingEvent> events)
+    /// <summary>
+    /// Deterministic per set of events, so a retried batch carries the same id (mParticle dedupes on it): the v5 UUID of
+    /// <c>request/</c> and the events' ids in <c>N</c> form, in ordinal order, joined by commas. Never change what it
+    /// gives: a batch retried across an upgrade must carry the id it had. Written here as UTF-8 straight from the ids'
+    /// bytes (an id's <c>N</c> form is its big-endian bytes in lower-case hex, so their ordinal order is that of the
+    /// bytes), without a string per id.
+    /// </summary>
+    public static string RequestId(IReadOnlyList<TrackingEvent> events)
     {
-        var ids = events.Select(e => e.Context.EventId.ToString("N")).Order(StringComparer.Ordinal);
-        return Uuid5.Create(Uuid5.RelayNamespace, "request/" + string.Join(',', ids)).ToString("D");
+        const int Hex = 32;
+        var keys = events.Count <= 64 ? stackalloc UInt128[events.Count] : new UInt128[events.Count];
+        Span<byte> bytes = stackalloc byte[16];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            events[i].Context.EventId.TryWriteBytes(bytes, bigEndian: true, out _);
+            keys[i] = BinaryPrimitives.ReadUInt128BigEndian(bytes);
+        }
+
+        keys.Sort();
+        var length = RequestPrefix.Length + (keys.Length * (Hex + 1)) - (keys.Length > 0 ? 1 : 0);
+        var name = length <= 2048 ? stackalloc byte[length] : new byte[length];
+        RequestPrefix.CopyTo(name);
+        var at = RequestPrefix.Length;
+        for (var i = 0; i < keys.Length; i++)
+        {
+            if (i > 0)
+            {
+                name[at++] = (byte)',';
+            }
+
+            BinaryPrimitives.WriteUInt128BigEndian(bytes, keys[i]);
+            foreach (var b in bytes)
+            {
+                name[at++] = HexDigits[b >> 4];
+                name[at++] = HexDigits[b & 0xF];
+            }
+        }
+
+        return Uuid5.Create(Uuid5.RelayNamespace, name).ToString("D");
     }
+
+    private static ReadOnlySpan<byte> RequestPrefix => "request/"u8;
+
+    private static ReadOnlySpan<byte> HexDigits => "0123456789abcdef"u8;
 
 
     private static MpEvent MapEvent(TrackingEvent e) => e switch

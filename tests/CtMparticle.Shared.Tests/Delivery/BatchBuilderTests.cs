@@ -1,3 +1,4 @@
+using CsCheck;
 using System.Text.Json.Nodes;
 using CtMparticle.Configuration;
 using CtMparticle.Delivery;
@@ -129,6 +130,23 @@ public sealed class BatchBuilderTests
         TrackingEvent[] events = [new SignedIn(Context("a", new UserIds("c-1"))), new SignedIn(Context("b", new UserIds("c-2")))];
 
         Assert.Throws<ArgumentException>(() => TestOptions.Builder().Build(events));
+    }
+
+    /// <summary>
+    /// The request id is written from the ids' bytes now, but must stay the id every batch sent so far carried (a batch
+    /// retried across an upgrade keeps it): the v5 UUID of "request/" and the ids' N forms, ordinal order, comma-joined.
+    /// </summary>
+    [Fact]
+    public void RequestId_IsTheUuidOfTheSortedIdsAsItAlwaysWas_ForAnySetOfEvents()
+    {
+        var user = new UserIds("c-1");
+        Gen.Guid.Array[1, 90].Sample(ids =>
+        {
+            var withRepeats = ids.Length > 3 ? [.. ids, ids[1]] : ids; // an id twice counts twice, as it did
+            var events = withRepeats.Select(id => (TrackingEvent)new SignedIn(Context("k", user) with { EventId = id })).ToArray();
+            var formula = Uuid5.Create(Uuid5.RelayNamespace, "request/" + string.Join(',', withRepeats.Select(id => id.ToString("N")).Order(StringComparer.Ordinal)));
+            Assert.Equal(formula.ToString("D"), BatchBuilder.RequestId(events));
+        }, iter: 500);
     }
 
     [Fact]
