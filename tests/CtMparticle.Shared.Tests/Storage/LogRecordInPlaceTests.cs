@@ -25,6 +25,37 @@ public sealed class LogRecordInPlaceTests
                 Gen.Byte.Array[0, 300])
             .Select((id, version, saved, applied, previous, payments, json) => new OrderRecord(id, version, saved, applied, Forgotten: false, previous, payments, json));
 
+    /// <summary>
+    /// A repeated string (a link's type, the rules' version) is given from a small table of those decoded before: it
+    /// must read as the plain decode does for any bytes, when the table's slots collide and the bytes are not UTF-8.
+    /// </summary>
+    [Fact]
+    public void ARepeatedString_ReadsAsThePlainDecodeDoes_WhateverWasReadBefore()
+    {
+        var value = Gen.OneOf(Gen.String[0, 12], Gen.Const("email_sha256"), Gen.Const("customer_id"), Gen.Const("anonymous_id"));
+        var bytes = Gen.OneOf(value.Select(v => System.Text.Encoding.UTF8.GetBytes(v)), Gen.Byte.Array[0, 8]);
+        bytes.Array[1, 200].Sample(all =>
+        {
+            using var written = new MemoryStream();
+            using (var writer = new BinaryWriter(written, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                foreach (var b in all)
+                {
+                    writer.Write7BitEncodedInt(b.Length);
+                    writer.Write(b);
+                }
+            }
+
+            var payload = written.ToArray();
+            var plain = new PayloadCursor(payload, "a test payload");
+            var repeated = new PayloadCursor(payload, "a test payload");
+            foreach (var _ in all)
+            {
+                Assert.Equal(plain.String(), repeated.RepeatedString());
+            }
+        }, iter: 300);
+    }
+
     [Fact]
     public void OrderRecord_ReadInPlace_SaysWhatTheDecoderSays()
     {

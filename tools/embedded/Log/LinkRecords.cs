@@ -34,8 +34,8 @@ internal sealed record LinkRecord(long Previous, bool Forgotten, IdentityLink Li
     });
 
     public static LinkRecord Decode(ReadOnlySpan<byte> payload) => RecordCodec.Decode(payload, static (long previous, bool forgotten, ref PayloadCursor reader) =>
-        new LinkRecord(previous, forgotten, new IdentityLink(reader.String(), reader.String(), reader.String(), reader.Guid(),
-            new DateTimeOffset(reader.Int64(), TimeSpan.Zero), new DateTimeOffset(reader.Int64(), TimeSpan.Zero), State(reader.Byte()), reader.String())));
+        new LinkRecord(previous, forgotten, new IdentityLink(reader.String(), reader.RepeatedString(), reader.String(), reader.Guid(),
+            new DateTimeOffset(reader.Int64(), TimeSpan.Zero), new DateTimeOffset(reader.Int64(), TimeSpan.Zero), State(reader.Byte()), reader.RepeatedString())));
 
     private static LinkState State(byte value) =>
         Enum.IsDefined((LinkState)value) ? (LinkState)value : throw new InvalidDataException($"A link record holds the unknown state {value}.");

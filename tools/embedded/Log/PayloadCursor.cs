@@ -37,6 +37,23 @@ internal ref struct PayloadCursor
     /// <summary>A string, as <see cref="BinaryWriter.Write(string)"/> wrote it (and <see cref="BinaryReader.ReadString"/> reads it).</summary>
     public string String() => Encoding.UTF8.GetString(Utf8String());
 
+    /// <summary>
+    /// As <see cref="String"/>, for a field whose few values repeat across records (an identifier's type, the identity
+    /// rules' version): the string decoded last for the same bytes on this thread, when there is one, is given again.
+    /// </summary>
+    public string RepeatedString()
+    {
+        var utf8 = Utf8String();
+        var seen = repeated ??= new string?[RepeatedSlots];
+        ref var slot = ref seen[(int)(System.IO.Hashing.XxHash3.HashToUInt64(utf8) % RepeatedSlots)];
+        return slot is { } known && Matches(utf8, known) ? known : slot = Encoding.UTF8.GetString(utf8);
+    }
+
+    private const int RepeatedSlots = 31;
+
+    [ThreadStatic]
+    private static string?[]? repeated;
+
     /// <summary>A string or null, as <see cref="RecordCodec.WriteOptional"/> wrote it.</summary>
     public string? OptionalString() => Boolean() ? String() : null;
 
