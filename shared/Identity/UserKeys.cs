@@ -58,5 +58,13 @@ internal static class Emails
         return string.IsNullOrEmpty(trimmed) ? null : trimmed.ToLowerInvariant();
     }
 
-    public static string Sha256Hex(string value) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)));
+    /// <summary>The lower-case hex SHA-256 of <paramref name="value"/>'s UTF-8 (hashed on the stack: one string made, the result).</summary>
+    public static string Sha256Hex(string value)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(value.Length);
+        var utf8 = length <= 1024 ? stackalloc byte[length] : new byte[length];
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(value, utf8)], hash);
+        return Convert.ToHexStringLower(hash);
+    }
 }

@@ -1,3 +1,4 @@
+using CsCheck;
 using CtMparticle.Configuration;
 using CtMparticle.Identity;
 using CtMparticle.Tracking;
@@ -13,6 +14,21 @@ public sealed class UserKeysTests
     public void Of_CustomerThenAnonymousThenEmail(string? customer, string? anonymous, string? email, string? expected)
     {
         Assert.Equal(expected, UserKeys.Of(new UserIds(customer, email, anonymous)));
+    }
+
+    /// <summary>
+    /// The hash every e-mail identity and link is keyed by: SHA-256's own test vectors (FIPS 180-2: "abc", the empty
+    /// string), and for any string, long or not, with lone surrogates (which UTF-8 writes as U+FFFD), the hash of its
+    /// UTF-8 bytes as .NET's encoder writes them.
+    /// </summary>
+    [Fact]
+    public void Sha256Hex_IsTheLowerCaseHexOfTheStandardHash_OfAnyStringsUtf8()
+    {
+        Assert.Equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Emails.Sha256Hex("abc"));
+        Assert.Equal("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Emails.Sha256Hex(""));
+        Gen.OneOf(Gen.String, Gen.String[300, 2000], Gen.Const("a\ud800b\udfff")).Sample(value =>
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(value))), Emails.Sha256Hex(value)),
+            iter: 300);
     }
 
     [Fact]
