@@ -233,10 +233,11 @@ public sealed class LogEventStoreTests : IDisposable
         var key = 0;
         await Gen.Select(text, text, text).SampleAsync(async (method, dedupe, customer) =>
         {
-            var stored = new SignedIn(new EventContext(Uuid5.ForEvent($"json-{++key}"), dedupe, DateTimeOffset.UnixEpoch.AddTicks(key), EventSource.Storefront,
+            var n = Interlocked.Increment(ref key); // samples run on several threads: each its own events
+            var stored = new SignedIn(new EventContext(Uuid5.ForEvent($"json-{n}"), dedupe, DateTimeOffset.UnixEpoch.AddTicks(n), EventSource.Storefront,
                 null, "acme", new Region("DE"), new UserIds(customer)), method);
-            var large = new SignedIn(stored.Context with { EventId = Uuid5.ForEvent($"json-large-{key}") }, new string('x', 1_200_000) + method);
-            foreach (var e in key % 20 == 0 ? [large, stored] : new TrackingEvent[] { stored })
+            var large = new SignedIn(stored.Context with { EventId = Uuid5.ForEvent($"json-large-{n}") }, new string('x', 1_200_000) + method);
+            foreach (var e in n % 20 == 0 ? [large, stored] : new TrackingEvent[] { stored })
             {
                 Assert.Equal(AddResult.Added, await store.Events.TryAddAsync(e, null, default));
                 var pending = (await store.Events.ReadPendingAsync(int.MaxValue, default)).Single(p => p.EventId == e.Context.EventId);
