@@ -11,11 +11,10 @@ internal static class Uuid5
 
     public static Guid Create(Guid @namespace, string name)
     {
-        var nameBytes = Encoding.UTF8.GetByteCount(name);
-        var buffer = nameBytes <= 1024 ? stackalloc byte[16 + nameBytes] : new byte[16 + nameBytes];
-        @namespace.TryWriteBytes(buffer, bigEndian: true, out _);
-        Encoding.UTF8.GetBytes(name, buffer[16..]);
-        return FromNamed(buffer);
+        var length = Encoding.UTF8.GetByteCount(name);
+        var utf8 = length <= 1024 ? stackalloc byte[length] : new byte[length];
+        Encoding.UTF8.GetBytes(name, utf8);
+        return Create(@namespace, utf8);
     }
 
     /// <summary>As <see cref="Create(Guid, string)"/>, of a name already in UTF-8.</summary>
@@ -24,12 +23,6 @@ internal static class Uuid5
         var buffer = utf8Name.Length <= 1024 ? stackalloc byte[16 + utf8Name.Length] : new byte[16 + utf8Name.Length];
         @namespace.TryWriteBytes(buffer, bigEndian: true, out _);
         utf8Name.CopyTo(buffer[16..]);
-        return FromNamed(buffer);
-    }
-
-    /// <summary>The UUID of the namespace's bytes followed by the name's, in <paramref name="buffer"/>.</summary>
-    private static Guid FromNamed(ReadOnlySpan<byte> buffer)
-    {
         Span<byte> hash = stackalloc byte[20];
         SHA1.HashData(buffer, hash);
         hash[6] = (byte)((hash[6] & 0x0F) | 0x50); // version 5

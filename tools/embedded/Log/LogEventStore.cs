@@ -149,7 +149,7 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         Write(slot.Next(eventId) with
         {
             JsonAt = 0, NotBeforeTicks = 0,
-            Json = JsonSerializer.SerializeToUtf8Bytes(replacement, RelayJsonContext.Default.TrackingEvent),
+            Json = JsonOf(replacement),
         });
         return true;
     }, cancellationToken);
