@@ -16,15 +16,15 @@ internal sealed class MParticleOptions
     private FrozenDictionary<string, MParticleInputOptions>? inputIndex;
     private FrozenDictionary<string, StoreOptions>? storeIndex;
 
-    public MParticleInputOptions[] Inputs { get; init; } = [];
+    public MParticleInputOptions[] Inputs { get; set; } = [];
 
-    public StoreOptions[] Stores { get; init; } = [];
+    public StoreOptions[] Stores { get; set; } = [];
 
     /// <summary>The input for events with no store, or a store not listed in <see cref="Stores"/>; empty to quarantine those.</summary>
-    public string? DefaultInput { get; init; }
+    public string? DefaultInput { get; set; }
 
     /// <summary>The default country of events with no store or address (ISO 3166-1 alpha-2); empty for unknown.</summary>
-    public string? DefaultCountry { get; init; }
+    public string? DefaultCountry { get; set; }
 
     /// <summary>The input with this name, or null.</summary>
     public MParticleInputOptions? FindInput(string? name) =>
@@ -52,27 +52,27 @@ internal sealed class MParticleInputOptions
     /// <summary>The input's name, referenced by stores and <see cref="MParticleOptions.DefaultInput"/>.</summary>
     [Required]
     [RegularExpression("^[A-Za-z0-9_-]+$", ErrorMessage = "An input's Name may use letters, digits, '_' and '-'.")]
-    public string Name { get; init; } = "";
+    public string Name { get; set; } = "";
 
     /// <summary>The pod the organisation lives on; sets the Events API base URL.</summary>
-    public MParticlePod Pod { get; init; } = MParticlePod.US1;
+    public MParticlePod Pod { get; set; } = MParticlePod.US1;
 
     /// <summary>Overrides the pod's base URL (for tests and proxies), e.g. <c>http://127.0.0.1:5080/v2</c>.</summary>
-    public Uri? BaseUrl { get; init; }
+    public Uri? BaseUrl { get; set; }
 
     /// <summary>The name of the setting that holds the input's API key (a Key Vault reference in Azure). Never the key itself.</summary>
     [Required]
     [RegularExpression("^[A-Za-z0-9_:.-]+$", ErrorMessage = "ApiKeySetting must be the NAME of a setting (e.g. MParticle_AcmeDe_ApiKey), not the key.")]
-    public string ApiKeySetting { get; init; } = "";
+    public string ApiKeySetting { get; set; } = "";
 
     /// <summary>The name of the setting that holds the input's API secret.</summary>
     [Required]
     [RegularExpression("^[A-Za-z0-9_:.-]+$", ErrorMessage = "ApiSecretSetting must be the NAME of a setting (e.g. MParticle_AcmeDe_ApiSecret), not the secret.")]
-    public string ApiSecretSetting { get; init; } = "";
+    public string ApiSecretSetting { get; set; } = "";
 
     /// <summary>Overrides <see cref="MappingOptions.Environment"/> for this input.</summary>
     [RegularExpression("^(production|development)$", ErrorMessage = "An input's Environment must be 'production' or 'development'.")]
-    public string? Environment { get; init; }
+    public string? Environment { get; set; }
 
     public Uri EffectiveBaseUrl => BaseUrl ?? PodBaseUrl(Pod);
 
@@ -90,17 +90,17 @@ internal sealed class StoreOptions
 {
     /// <summary>The commercetools store key (<c>order.store.key</c>).</summary>
     [Required]
-    public string Key { get; init; } = "";
+    public string Key { get; set; } = "";
 
     /// <summary>The name of the input (in <see cref="MParticleOptions.Inputs"/>) this store's events go to.</summary>
     [Required]
-    public string Input { get; init; } = "";
+    public string Input { get; set; } = "";
 
     /// <summary>The store's country, used for the consent region when an event has no address.</summary>
-    public string? DefaultCountry { get; init; }
+    public string? DefaultCountry { get; set; }
 
     /// <summary>The store's main locale, used for product names when the order has none.</summary>
-    public string? Locale { get; init; }
+    public string? Locale { get; set; }
 }
 
 /// <summary>Where a batch goes: resolved from the event's store.</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using System.ComponentModel.DataAnnotations;
 using CtMparticle.Tracking;
 using Microsoft.Extensions.Options;
 
@@ -106,7 +105,7 @@ internal sealed class MParticleOptionsValidator : IValidateOptions<MParticleOpti
         {
             var input = options.Inputs[i];
             var path = $"MParticle:Inputs:{i} ({input.Name})";
-            CheckAttributes(failures, path, input);
+            CheckAttributes(failures, path, InputAttributes, input);
             if (input.BaseUrl is { } url && (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
             {
                 failures.Add($"{path}:BaseUrl must be an absolute http(s) URL such as https://s2s.eu1.mparticle.com/v2.");
@@ -117,7 +116,7 @@ internal sealed class MParticleOptionsValidator : IValidateOptions<MParticleOpti
         {
             var store = options.Stores[i];
             var path = $"MParticle:Stores:{i} ({store.Key})";
-            CheckAttributes(failures, path, store);
+            CheckAttributes(failures, path, StoreAttributes, store);
             if (options.FindInput(store.Input) is null)
             {
                 failures.Add($"{path}:Input is '{store.Input}', but no entry of MParticle:Inputs has that Name. Add that input or correct the name.");
@@ -145,12 +144,16 @@ internal sealed class MParticleOptionsValidator : IValidateOptions<MParticleOpti
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    private static void CheckAttributes(List<string> failures, string path, object item)
+    private static readonly MParticleInputOptionsAttributeValidator InputAttributes = new();
+    private static readonly StoreOptionsAttributeValidator StoreAttributes = new();
+
+    /// <summary>One list entry's attributes, through its generated validator (no reflection: the Native AOT publish keeps it).</summary>
+    private static void CheckAttributes<T>(List<string> failures, string path, IValidateOptions<T> attributes, T item)
+        where T : class
     {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(item, new ValidationContext(item), results, validateAllProperties: true))
+        if (attributes.Validate(null, item) is { Failed: true, Failures: { } found })
         {
-            failures.AddRange(results.Select(r => $"{path}: {r.ErrorMessage}"));
+            failures.AddRange(found.Select(f => $"{path}: {f}"));
         }
     }
 
@@ -162,6 +165,12 @@ internal sealed class MParticleOptionsValidator : IValidateOptions<MParticleOpti
         }
     }
 }
+
+[OptionsValidator]
+internal sealed partial class MParticleInputOptionsAttributeValidator : IValidateOptions<MParticleInputOptions>;
+
+[OptionsValidator]
+internal sealed partial class StoreOptionsAttributeValidator : IValidateOptions<StoreOptions>;
 
 [OptionsValidator]
 internal sealed partial class RelayOptionsAttributeValidator : IValidateOptions<RelayOptions>;

@@ -39,7 +39,7 @@ internal sealed record PlanValidationResult(string MatchType, JsonObject? Criter
                 item["schema_keyword"] = error.SchemaKeyword;
             }
 
-            errors.Add(item);
+            errors.Add((JsonNode)item); // the JsonNode overload: the generic Add<T> is marked as needing reflection (AOT)
         }
 
         var data = new JsonObject();

@@ -69,7 +69,7 @@ internal static class PlanCommand
                     var found = item.ContainsKey("event_type")
                         ? validator.ValidateEvent(item) is { } single ? [single] : []
                         : validator.ValidateBatch(item).ToList();
-                    results.Add(new JsonObject { ["results"] = new JsonArray(found.Select(r => (JsonNode)r.ToJson()["data"]!.DeepClone()).ToArray()) });
+                    results.Add((JsonNode)new JsonObject { ["results"] = new JsonArray(found.Select(r => (JsonNode)r.ToJson()["data"]!.DeepClone()).ToArray()) });
                     if (found.Count > 0)
                     {
                         invalid++;
@@ -82,7 +82,7 @@ internal static class PlanCommand
                 invalid++;
             }
 
-            output.Add(new JsonObject { ["file"] = input.Source, ["error"] = error, ["batches"] = results });
+            output.Add((JsonNode)new JsonObject { ["file"] = input.Source, ["error"] = error, ["batches"] = results });
             if (!asJson)
             {
                 PrintReadable(input.Source, error, results);

@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CtMparticle.Configuration;
 using CtMparticle.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -18,25 +19,25 @@ internal sealed class CommercetoolsOptions
     public const string Section = "Commercetools";
 
     [RegularExpression("^[a-z0-9-_]*$", ErrorMessage = "Commercetools:ProjectKey is lowercase letters, digits, '-' and '_'.")]
-    public string? ProjectKey { get; init; }
+    public string? ProjectKey { get; set; }
 
     /// <summary>The region's API host, e.g. https://api.europe-west1.gcp.commercetools.com.</summary>
-    public Uri? ApiUrl { get; init; }
+    public Uri? ApiUrl { get; set; }
 
     /// <summary>The region's auth host, e.g. https://auth.europe-west1.gcp.commercetools.com.</summary>
-    public Uri? AuthUrl { get; init; }
+    public Uri? AuthUrl { get; set; }
 
-    public string? ClientId { get; init; }
+    public string? ClientId { get; set; }
 
     /// <summary>The NAME of the setting holding the API client's secret (a Key Vault reference in Azure).</summary>
     [RegularExpression("^[A-Za-z0-9_:.-]*$", ErrorMessage = "Commercetools:ClientSecretSetting must be the NAME of a setting, not the secret.")]
-    public string? ClientSecretSetting { get; init; }
+    public string? ClientSecretSetting { get; set; }
 
     /// <summary>Space-separated scopes; default: the read scopes the relay needs for the project.</summary>
-    public string? Scopes { get; init; }
+    public string? Scopes { get; set; }
 
-    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
-    public TimeSpan HttpTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    [TimeSpanRange("00:00:01", "00:05:00")]
+    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     public bool Enabled => !string.IsNullOrWhiteSpace(ProjectKey);
 

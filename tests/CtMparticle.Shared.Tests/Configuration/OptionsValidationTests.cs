@@ -177,6 +177,36 @@ public sealed class OptionsValidationTests
         Assert.Equal(120, RelayServices(settings).GetRequiredService<IOptions<RelayOptions>>().Value.DedupeRetentionDays);
     }
 
+    [Theory]
+    [InlineData("Push:HttpTimeout", "00:05:00", null)] // the bounds themselves pass
+    [InlineData("Push:HttpTimeout", "00:00:01", null)]
+    [InlineData("Push:HttpTimeout", "00:05:00.001", "HttpTimeout must be between 00:00:01 and 00:05:00")]
+    [InlineData("Push:HttpTimeout", "00:00:00.999", "HttpTimeout must be between 00:00:01 and 00:05:00")]
+    [InlineData("Push:InitialBackoff", "00:00:00.050", "InitialBackoff must be between 00:00:00.1000000 and 00:10:00")]
+    [InlineData("Relay:ConsentWait", "8.00:00:00", "ConsentWait must be between 00:00:00 and 7.00:00:00")]
+    [InlineData("Relay:ConsentWait", "-00:00:01", "ConsentWait must be between 00:00:00 and 7.00:00:00")]
+    public void TimeSpanSettings_OutsideTheirRange_RefuseToStart_NamingTheBounds(string key, string value, string? expected)
+    {
+        var settings = Valid();
+        settings[key] = value;
+        var services = RelayServices(settings);
+
+        Exception? failure = Record.Exception(() =>
+        {
+            _ = services.GetRequiredService<IOptions<PushOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<RelayOptions>>().Value;
+        });
+
+        if (expected is null)
+        {
+            Assert.Null(failure);
+        }
+        else
+        {
+            Assert.Contains(expected, string.Join(" | ", Assert.IsType<OptionsValidationException>(failure).Failures), StringComparison.Ordinal);
+        }
+    }
+
     private static IServiceProvider RelayServices(Dictionary<string, string?> settings) =>
         new ServiceCollection()
             .AddCtMparticleRelay(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
