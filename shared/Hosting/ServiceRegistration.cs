@@ -1,3 +1,5 @@
+using System.Net;
+using Azure;
 using Azure.Data.Tables;
 using Azure.Identity;
 using Azure.Storage.Blobs;
@@ -186,9 +188,20 @@ internal static class ServiceRegistration
 
     private static TableClient Table(IServiceProvider services, Func<StorageOptions, string> name)
     {
-        var client = services.GetRequiredService<TableServiceClient>().GetTableClient(name(services.GetRequiredService<IOptions<StorageOptions>>().Value));
-        client.CreateIfNotExists();
-        return client;
+        var tables = services.GetRequiredService<TableServiceClient>();
+        var table = name(services.GetRequiredService<IOptions<StorageOptions>>().Value);
+        try
+        {
+            // Not CreateTableIfNotExists: the "if not exists" calls serialize their request body by reflection, which the
+            // native ctmp does not keep (docs/adr/0008); a create that finds the table is the same answer.
+            tables.CreateTable(table);
+        }
+        catch (RequestFailedException ex) when (ex.Status == (int)HttpStatusCode.Conflict)
+        {
+            // It was there already: the usual case after the first start.
+        }
+
+        return tables.GetTableClient(table);
     }
 
     private static DefaultAzureCredential Credential(StorageOptions options) =>

@@ -16,7 +16,19 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
     private readonly string prefix = "t" + Guid.NewGuid().ToString("N")[..10];
 
     [Fact]
-    public async Task Replay_Azure_ResolvesWhatNowMapsAndLeavesTheRestInTheContainer()
+    public Task Replay_Azure_ResolvesWhatNowMapsAndLeavesTheRestInTheContainer() => ReplayAsync(Ctmp);
+
+    /// <summary>The native build binds the same settings and reads and writes Azure Tables and Blobs as the JIT build does.</summary>
+    [NativeFact]
+    public Task Replay_Azure_NativeBuild_ResolvesWhatNowMapsAndLeavesTheRestInTheContainer() => ReplayAsync(Native);
+
+    [Fact]
+    public Task Identity_Azure_ShowsExplainsAndUnlinksTheFunctionAppsLinks() => IdentityAsync(Ctmp);
+
+    [NativeFact]
+    public Task Identity_Azure_NativeBuild_ShowsExplainsAndUnlinksTheFunctionAppsLinks() => IdentityAsync(Native);
+
+    private async Task ReplayAsync(Func<string[], Task<(int Exit, string Stdout)>> ctmp)
     {
         var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(prefix + "-quarantine");
         await container.CreateIfNotExistsAsync();
@@ -31,7 +43,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         using (AzureSettings(azurite, prefix))
         {
             var output = Path.Combine(work, "out");
-            var (exit, stdout) = await Ctmp("quarantine", "replay", "--all", "--azure", "--dry-run", "--out", output, "--store", Path.Combine(work, "store"));
+            var (exit, stdout) = await ctmp(["quarantine", "replay", "--all", "--azure", "--dry-run", "--out", output, "--store", Path.Combine(work, "store")]);
 
             Assert.Equal(0, exit);
             Assert.Contains("1 resolved, 1 still quarantined", stdout, StringComparison.Ordinal);
@@ -49,8 +61,7 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         }
     }
 
-    [Fact]
-    public async Task Identity_Azure_ShowsExplainsAndUnlinksTheFunctionAppsLinks()
+    private async Task IdentityAsync(Func<string[], Task<(int Exit, string Stdout)>> ctmp)
     {
         var table = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "links");
         await table.CreateIfNotExistsAsync();
@@ -63,10 +74,10 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         using (AzureSettings(azurite, prefix))
         {
             var store = Path.Combine(work, "no-store-here");
-            var (shown, show) = await Ctmp("identity", "show", "a-azure", "--azure", "--store", store);
-            var (explained, explain) = await Ctmp("identity", "explain", eventId.ToString(), "--azure", "--store", store);
-            var (unlinked, _) = await Ctmp("identity", "unlink", "c-azure", "a-azure", "--azure", "--store", store);
-            var (embedded, _) = await Ctmp("identity", "show", "a-azure", "--store", store); // without --azure: the embedded store, which is not there
+            var (shown, show) = await ctmp(["identity", "show", "a-azure", "--azure", "--store", store]);
+            var (explained, explain) = await ctmp(["identity", "explain", eventId.ToString(), "--azure", "--store", store]);
+            var (unlinked, _) = await ctmp(["identity", "unlink", "c-azure", "a-azure", "--azure", "--store", store]);
+            var (embedded, _) = await ctmp(["identity", "show", "a-azure", "--store", store]); // without --azure: the embedded store, which is not there
 
             Assert.Equal((0, 0, 0), (shown, explained, unlinked));
             Assert.Contains("customer c-azure  anonymous_id a-azure  active", show, StringComparison.Ordinal);
@@ -82,7 +93,12 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
     /// function app still runs on.
     /// </summary>
     [Fact]
-    public async Task StoreDowngrade_Azure_MovesConsentBackWhereOlderVersionsReadIt_AndOtherCommandsMoveNothing()
+    public Task StoreDowngrade_Azure_MovesConsentBackWhereOlderVersionsReadIt_AndOtherCommandsMoveNothing() => DowngradeAsync(Ctmp);
+
+    [NativeFact]
+    public Task StoreDowngrade_Azure_NativeBuild_MovesConsentBackWhereOlderVersionsReadIt() => DowngradeAsync(Native);
+
+    private async Task DowngradeAsync(Func<string[], Task<(int Exit, string Stdout)>> ctmp)
     {
         var consentTable = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "consent");
         var linksTable = new Azure.Data.Tables.TableClient(azurite.ConnectionString, prefix + "links");
@@ -102,10 +118,10 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         using (AzureSettings(azurite, prefix))
         {
             var path = Path.Combine(work, "no-store-here");
-            var (shown, _) = await Ctmp("identity", "show", "c-rollback", "--azure", "--store", path);
+            var (shown, _) = await ctmp(["identity", "show", "c-rollback", "--azure", "--store", path]);
             var besideAfterShow = (await RowsAsync(linksTable)).Count;
-            var (refused, _) = await Ctmp("store", "downgrade", "--store", path);
-            var (exit, stdout) = await Ctmp("store", "downgrade", "--azure", "--store", path);
+            var (refused, _) = await ctmp(["store", "downgrade", "--store", path]);
+            var (exit, stdout) = await ctmp(["store", "downgrade", "--azure", "--store", path]);
 
             Assert.Equal((0, 1), (shown, besideAfterShow));
             Assert.Equal((2, 0), (refused, exit));
@@ -157,6 +173,12 @@ public sealed class CtmpAzureReplayTests(AzuriteFixture azurite) : IDisposable
         [reason], "quarantined for the test", [],
         new QuarantineSource(messageId, null, null, null, null, null, null, TimeProvider.System.GetUtcNow(), "Platform"),
         Convert.ToBase64String(payload), "0.1.0", stage);
+
+    private static async Task<(int Exit, string Stdout)> Native(string[] args)
+    {
+        var (exit, stdout, _) = await NativeCtmp.RunAsync(args);
+        return (exit, stdout);
+    }
 
     private static async Task<(int Exit, string Stdout)> Ctmp(params string[] args)
     {

@@ -32,10 +32,12 @@ internal sealed class ServeProcess : IAsyncDisposable
     public StreamReader Output => process.StandardOutput;
 
     /// <param name="arguments">After <c>serve --port 0</c>.</param>
-    public static async Task<ServeProcess> StartAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment)
+    /// <param name="executable">A native ctmp (<see cref="NativeCtmp"/>); the build beside the tests when null.</param>
+    public static async Task<ServeProcess> StartAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string? executable = null)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ctmp.dll"), "serve", "--port", "0" }.Concat(arguments))
+        var start = new ProcessStartInfo(executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var program = executable is null ? [Path.Combine(AppContext.BaseDirectory, "ctmp.dll")] : Array.Empty<string>();
+        foreach (var argument in program.Concat(["serve", "--port", "0"]).Concat(arguments))
         {
             start.ArgumentList.Add(argument);
         }

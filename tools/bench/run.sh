@@ -38,14 +38,15 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$work"
-# ctmp as it is published for this machine: Release, framework-dependent, precompiled (ReadyToRun, see ctmp.csproj).
+# ctmp as it is published for this machine: Release, Native AOT (see ctmp.csproj and docs/adr/0008; needs clang).
 case "$(uname -m)" in
   x86_64) rid=linux-x64 ;;
   aarch64 | arm64) rid=linux-arm64 ;;
   *) echo "run.sh: no .NET runtime identifier known for $(uname -m)" >&2; exit 2 ;;
 esac
-echo "== publish (Release, $rid, ReadyToRun)"
-dotnet publish -c Release -r "$rid" --self-contained false tools/ctmp -o "$work/ctmp" --nologo -v q > "$work/build.log" 2>&1 ||
+command -v clang > /dev/null || { echo "run.sh: the native publish links with clang: install clang and zlib1g-dev (Debian: apt-get install clang zlib1g-dev)" >&2; exit 2; }
+echo "== publish (Release, $rid, Native AOT)"
+dotnet publish -c Release -r "$rid" tools/ctmp -o "$work/ctmp" --nologo -v q > "$work/build.log" 2>&1 ||
   { cat "$work/build.log" >&2; exit 1; }
 ctmp="$work/ctmp/ctmp"
 
