@@ -16,6 +16,11 @@ internal static class NativeCtmp
     public static string? Executable => Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } path ? path : null;
 #pragma warning restore RS0030
 
+    /// <summary>Why a native test does not run here, or null when it does.</summary>
+    public static string? SkipReason => Executable is null
+        ? $"{Variable} is not set: .ci/run publishes the native ctmp and runs these against it."
+        : null;
+
     /// <summary>Runs the native ctmp with <paramref name="args"/> in this process's environment; its exit code and output.</summary>
     public static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
@@ -40,10 +45,7 @@ internal sealed class NativeFactAttribute : FactAttribute
 {
     public NativeFactAttribute()
     {
-        if (NativeCtmp.Executable is null)
-        {
-            Skip = $"{NativeCtmp.Variable} is not set: .ci/run publishes the native ctmp and runs these against it.";
-        }
+        Skip = NativeCtmp.SkipReason;
     }
 }
 
@@ -52,9 +54,6 @@ internal sealed class NativeTheoryAttribute : TheoryAttribute
 {
     public NativeTheoryAttribute()
     {
-        if (NativeCtmp.Executable is null)
-        {
-            Skip = $"{NativeCtmp.Variable} is not set: .ci/run publishes the native ctmp and runs these against it.";
-        }
+        Skip = NativeCtmp.SkipReason;
     }
 }
