@@ -16,7 +16,7 @@ internal sealed class TimeSpanRangeAttribute(string minimum, string maximum)
 
     public TimeSpan Maximum { get; } = TimeSpan.Parse(maximum, CultureInfo.InvariantCulture);
 
-    /// <summary>No value passes (<c>[Required]</c> says whether one is needed), as with <see cref="RangeAttribute"/>.</summary>
+    /// <summary>A missing value passes (<c>[Required]</c> says whether one is needed), as with <see cref="RangeAttribute"/>.</summary>
     public override bool IsValid(object? value) =>
         value is not TimeSpan span || (span >= Minimum && span <= Maximum);
 
