@@ -897,9 +897,10 @@ public sealed class CtmpCommandTests : IDisposable
         }
     }
 
-    private async Task<string> ReportWithoutPathAsync(string store)
+    /// <summary><c>ctmp report --json</c> of a store without its path, by this build or by <paramref name="ctmp"/> (the native one).</summary>
+    internal static async Task<string> ReportWithoutPathAsync(string store, Func<string[], Task<(int Exit, string Stdout, string Stderr)>>? ctmp = null)
     {
-        var (exit, stdout, stderr) = await Ctmp("report", "--store", store, "--json");
+        var (exit, stdout, stderr) = await (ctmp ?? Ctmp)(["report", "--store", store, "--json"]);
         Assert.True(exit == 0 && stdout.TrimStart().StartsWith('{'), $"ctmp report exited {exit}, printing [{stdout}] and [{stderr}]");
         var report = JsonNode.Parse(stdout)!.AsObject();
         report.Remove("store");

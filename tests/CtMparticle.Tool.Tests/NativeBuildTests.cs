@@ -35,10 +35,10 @@ public sealed class NativeBuildTests : IDisposable
         Assert.NotEmpty(quarantined);
         Assert.Equal(quarantined, Files(Path.Combine(native, "store", "quarantine")));
         Assert.Equal(Lines(jitRun.Stdout, jit), Lines(nativeRun.Stdout, native)); // the summary, but for the timing line
-        var report = await ReportAsync(Path.Combine(jit, "store"));
+        var report = await CtmpCommandTests.ReportWithoutPathAsync(Path.Combine(jit, "store"));
         Assert.True((bool)JsonNode.Parse(report)!["reconciled"]!, report);
-        Assert.Equal(report, await ReportAsync(Path.Combine(native, "store"), NativeCtmp.RunAsync)); // the native build reads its own store
-        Assert.Equal(report, await ReportAsync(Path.Combine(native, "store")));                      // and the JIT build reads it too
+        Assert.Equal(report, await CtmpCommandTests.ReportWithoutPathAsync(Path.Combine(native, "store"), NativeCtmp.RunAsync)); // the native build reads its own store
+        Assert.Equal(report, await CtmpCommandTests.ReportWithoutPathAsync(Path.Combine(native, "store")));                      // and the JIT build reads it too
 
         // Plan validation builds its answer as JSON nodes: the same verdicts, as JSON and as text.
         var plan = Path.Combine("config", "plans", "ctmparticle_commerce.v3.json");
@@ -118,13 +118,4 @@ public sealed class NativeBuildTests : IDisposable
 
     private static string[] Lines(string stdout, string run) =>
         [.. stdout.Split('\n').Where(l => !l.Contains("inputs in", StringComparison.Ordinal)).Select(l => l.Replace(run, "RUN", StringComparison.Ordinal))];
-
-    private static async Task<string> ReportAsync(string store, Func<string[], Task<(int Exit, string Stdout, string Stderr)>>? ctmp = null)
-    {
-        var (exit, stdout, stderr) = await (ctmp ?? CtmpCommandTests.RunAsync)(["report", "--store", store, "--json"]);
-        Assert.True(exit == 0, $"ctmp report exited {exit}: {stderr}");
-        var report = JsonNode.Parse(stdout)!.AsObject();
-        report.Remove("store");
-        return report.ToJsonString();
-    }
 }
