@@ -217,7 +217,7 @@ internal sealed class PushPipeline(
                 TrackingEvent? trackingEvent;
                 try
                 {
-                    trackingEvent = JsonSerializer.Deserialize(item.Json, RelayJsonContext.Default.TrackingEvent);
+                    trackingEvent = item.Event ?? JsonSerializer.Deserialize(item.Json, RelayJsonContext.Default.TrackingEvent);
                 }
                 catch (JsonException ex)
                 {

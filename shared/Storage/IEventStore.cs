@@ -12,6 +12,12 @@ namespace CtMparticle.Storage;
 internal sealed record PendingEvent(string Partition, Guid EventId, DateTimeOffset EnqueuedAt, string? MessageId, byte[] Json)
 {
     public PendingEventKey Key => new(Partition, EventId, EnqueuedAt);
+
+    /// <summary>
+    /// The event <see cref="Json"/> was serialized from, when the store still holds that object (the embedded log store,
+    /// for events this process stored): a push uses it instead of decoding <see cref="Json"/>. Null: decode.
+    /// </summary>
+    public TrackingEvent? Event { get; init; }
 }
 
 /// <summary>Identifies an outbox entry (the enqueue time is part of its storage key, for oldest-first reads).</summary>

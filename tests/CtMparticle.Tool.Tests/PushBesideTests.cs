@@ -43,6 +43,27 @@ public sealed class PushBesideTests : IDisposable
         Assert.Contains(beside.LedgerAtArrival, count => count % 500 != 0);
     }
 
+    /// <summary>
+    /// The log store hands a push the event objects the ingest stored instead of decoding their JSON (a profile put
+    /// about 4 % of a run's CPU in that decode): what goes out and what is recorded must be what decoding gives.
+    /// </summary>
+    [Fact]
+    public async Task APushHandedTheStoredEventObjects_SendsAndRecordsWhatDecodingTheirJsonDoes()
+    {
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await CtmpCommandTests.RunAsync("generate", "--count", "3000", "--out", corpus, "--seed", "5", "--disorder", "50")).Exit);
+
+        var decoded = await RelayAsync("decoded", beside: true, corpus, StoreFormat.Log, keepStoredEvents: false);
+        var handed = await RelayAsync("handed", beside: true, corpus, StoreFormat.Log);
+
+        Assert.Equal(0, decoded.Handed);
+        Assert.True(handed.Handed > 2000, $"{handed.Handed} events handed to the push as stored");
+        Assert.Equal(decoded.Ledger, handed.Ledger);
+        Assert.Equal(decoded.Requests, handed.Requests);
+        Assert.Equal(decoded.Quarantined, handed.Quarantined);
+        Assert.Contains(decoded.Ledger, row => row.Withdrawn > 0);
+    }
+
     [Theory]
     [InlineData(10, "sqlite")]
     [InlineData(40, "sqlite")]
@@ -398,8 +419,8 @@ public sealed class PushBesideTests : IDisposable
         return (long)command.ExecuteScalar()!;
     }
 
-    private async Task<(IReadOnlyList<LedgerRow> Ledger, List<string> Requests, List<string> Quarantined, List<long> LedgerAtArrival)> RelayAsync(
-        string name, bool beside, string corpus, StoreFormat format)
+    private async Task<(IReadOnlyList<LedgerRow> Ledger, List<string> Requests, List<string> Quarantined, List<long> LedgerAtArrival, long Handed)> RelayAsync(
+        string name, bool beside, string corpus, StoreFormat format, bool keepStoredEvents = true)
     {
         var store = new DirectoryInfo(Path.Combine(work, name, "store"));
         store.Create();
@@ -419,6 +440,11 @@ public sealed class PushBesideTests : IDisposable
         {
             await using var host = RunnerHost.Create(new RunnerOptions(null, store, null, NewStoreFormat: format));
             running = host;
+            if (host.Embedded is LogStore log)
+            {
+                log.Events.KeepStoredEvents = keepStoredEvents;
+            }
+
             var summary = await new RelayRunner(host, TextWriter.Null, TimeProvider.System) { PushEvery = 500, PushBeside = beside }
                 .RunAsync(InputFiles.Read([corpus]), showProgress: false, default);
             Assert.Null(summary.Interrupted);
@@ -428,7 +454,7 @@ public sealed class PushBesideTests : IDisposable
             var quarantined = Directory.GetFiles(RunnerHost.QuarantinePath(store), "*.json", SearchOption.AllDirectories)
                 .Select(f => Path.GetRelativePath(RunnerHost.QuarantinePath(store), f)[11..]) // without the yyyy/MM/dd of the day it ran
                 .Order(StringComparer.Ordinal).ToList();
-            return (ledger, requests, quarantined, [.. atArrival]);
+            return (ledger, requests, quarantined, [.. atArrival], (host.Embedded as LogStore)?.Events.EventsHanded ?? 0);
         }
     }
 

@@ -180,7 +180,7 @@ internal sealed partial class ConsentReconciler(
                 continue;
             }
 
-            var trackingEvent = JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent);
+            var trackingEvent = pending.Event ?? JsonSerializer.Deserialize(pending.Json, RelayJsonContext.Default.TrackingEvent);
             if (trackingEvent is null || UserKeys.Of(trackingEvent.Context.User) is not { } key || !users.Contains(key))
             {
                 continue;

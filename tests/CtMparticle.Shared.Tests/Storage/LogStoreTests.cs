@@ -177,8 +177,12 @@ internal sealed class OracleRun(SqliteStore oracle, string directory, TimeProvid
 
     private LogStore Open() => Open(directory, time);
 
-    private static LogStore Open(string directory, TimeProvider time) =>
-        LogStore.Open(directory, time, segmentBytes: LogTests.SmallSegment, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+    private static LogStore Open(string directory, TimeProvider time)
+    {
+        var store = LogStore.Open(directory, time, segmentBytes: LogTests.SmallSegment, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+        store.Events.KeepAtMost = 4; // full often: an object kept at an address a dropped batch gave must not outlive it
+        return store;
+    }
 }
 
 /// <summary>
@@ -252,6 +256,7 @@ public sealed class LogEventStoreTests : IDisposable
         var gen = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 11], Gen.Int[0, 3]).Array[1, 60];
         var runs = 0;
         var compactions = 0;
+        var handed = 0;
         await gen.SampleAsync(async operations =>
         {
             var directory = Path.Combine(work, $"run-{runs++}");
@@ -274,7 +279,9 @@ public sealed class LogEventStoreTests : IDisposable
                     await stores.BatchStepAsync(op.ToString());
                 }
 
-                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(await stores.Log.Events.ReadPendingAsync(1000, default)));
+                var pending = await stores.Log.Events.ReadPendingAsync(1000, default);
+                Assert.Equal(Outbox(await oracle.ReadPendingAsync(1000, default)), Outbox(pending));
+                Interlocked.Add(ref handed, AreTheirJson(pending));
                 Assert.Equal(await oracle.PendingStatsAsync(default), await stores.Log.Events.PendingStatsAsync(default));
                 Assert.Equal(await oracle.OutboxEndAsync(default) > 0, await stores.Log.Events.OutboxEndAsync(default) > 0);
             }
@@ -289,6 +296,23 @@ public sealed class LogEventStoreTests : IDisposable
             Interlocked.Add(ref compactions, stores.Compactions);
         }, iter: 300);
         Assert.True(compactions > 50, $"{compactions} compactions in the runs"); // the Compact step is one of the operations drawn
+        Assert.True(handed > 1000, $"{handed} pending events read with the object stored"); // most reads between a store and a crash or compaction
+    }
+
+    /// <summary>
+    /// A pending event read with the object that was stored (<see cref="PendingEvent.Event"/>: a push uses it instead of
+    /// decoding the JSON) must be the one whose JSON it is, after rewrites, rollbacks to savepoints, dropped batches
+    /// (whose log addresses are written again) and reopenings alike; how many were.
+    /// </summary>
+    private static int AreTheirJson(IReadOnlyList<PendingEvent> pending)
+    {
+        foreach (var item in pending.Where(p => p.Event is not null))
+        {
+            Assert.Equal(item.EventId, item.Event!.Context.EventId);
+            Assert.Equal(Convert.ToBase64String(item.Json), Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(item.Event, RelayJsonContext.Default.TrackingEvent)));
+        }
+
+        return pending.Count(p => p.Event is not null);
     }
 
     [Fact]
@@ -340,6 +364,37 @@ public sealed class LogEventStoreTests : IDisposable
         Assert.Equal([Event(2).Context.EventId, Event(3).Context.EventId], before);
         Assert.Equal(1, await store.Events.RestoreParkedAsync([Event(1).Context.EventId], default)); // still parked
         Assert.Equal(0, await store.Events.RestoreParkedAsync([Event(2).Context.EventId], default)); // pending, never parked
+    }
+
+    [Theory]
+    [InlineData("Rollback")]
+    [InlineData("RollbackTo")]
+    public async Task AnEventStoredInADroppedBatch_IsNotHandedToAPushAsTheEventStoredAtItsAddressAfter(string drop)
+    {
+        // The log gives a dropped batch's addresses again: the object kept for the dropped event must go with it, even
+        // with no room to keep the next event's object (a push would send the dropped event under the other's id).
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        using var store = LogStore.Open(Path.Combine(work, "kept-" + drop), time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+        store.Events.KeepAtMost = 1;
+        await store.BeginBatchAsync(default);
+        await store.SavepointAsync("before", default);
+        Assert.Equal(AddResult.Added, await store.Events.TryAddAsync(Event(1), "m-1", default));
+        Assert.Same(Event(1).GetType(), (await store.Events.ReadPendingAsync(10, default)).Single().Event!.GetType()); // kept
+        if (drop == "Rollback")
+        {
+            await store.RollbackBatchAsync(default);
+        }
+        else
+        {
+            await store.RollbackToSavepointAsync("before", default);
+        }
+
+        store.Events.KeepAtMost = 0; // nothing more is kept: only what was must answer
+        Assert.Equal(AddResult.Added, await store.Events.TryAddAsync(Event(2), "m-2", default));
+
+        var pending = Assert.Single(await store.Events.ReadPendingAsync(10, default));
+        Assert.Equal(Event(2).Context.EventId, pending.EventId);
+        Assert.Null(pending.Event);
     }
 
     private static TrackingEvent Event(int key) => new SignedIn(new EventContext(Uuid5.ForEvent($"log-{key}"), $"log-{key}",

@@ -33,6 +33,21 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     private readonly List<(Guid Id, Slot? Slot, long? Parked, long NextPlace)> undoes = []; // the open batch's, newest last (IKeepsUndo)
     private long nextPlace = 1;
 
+    // The pending events this process stored, as the objects it stored, by where their JSON is in the log: a push
+    // takes the object instead of decoding the JSON back (the JSON is that object's serialization, and the log is
+    // append-only, so an address names one JSON while the log is open; a dropped batch, whose addresses are written
+    // again, clears them all). Bounded: past KeepAtMost a pending event is decoded as before. Under the log's lock.
+    private readonly Dictionary<long, TrackingEvent> stored = [];
+
+    /// <summary>How many stored events <see cref="stored"/> keeps at most: about two pushes' worth of the relay's (tests keep a few).</summary>
+    internal int KeepAtMost { get; set; } = 16_384;
+
+    /// <summary>Whether a push is handed the objects stored (false: every pending event is decoded from its JSON; tests compare the two).</summary>
+    internal bool KeepStoredEvents { get; set; } = true;
+
+    /// <summary>Pending events read with their stored object (<see cref="PendingEvent.Event"/>) since the store opened.</summary>
+    internal long EventsHanded { get; private set; }
+
     // A stored event's JSON is written into this buffer, kept for it (used only under the log's lock): its record
     // copies it into the log and nothing holds it after, so a stored event costs no array of its own.
     private ArrayBufferWriter<byte> json = new(4096);
@@ -55,7 +70,11 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
                 settledInJournal.Clear();
             }
         };
-        core.RolledBack += settledInJournal.Clear; // their events' removal is undone: they go again, byte for byte
+        core.RolledBack += () =>
+        {
+            settledInJournal.Clear(); // their events' removal is undone: they go again, byte for byte
+            stored.Clear();
+        };
     }
 
     /// <summary>The log's opening (what it cut), for the caller's report.</summary>
@@ -88,7 +107,8 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         }
 
         var now = time.GetUtcNow().UtcTicks;
-        Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey, JsonOf(trackingEvent)));
+        Keep(Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey, JsonOf(trackingEvent))),
+            trackingEvent);
         return AddResult.Added;
     }, cancellationToken);
 
@@ -146,11 +166,11 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
             return false;
         }
 
-        Write(slot.Next(eventId) with
+        Keep(Write(slot.Next(eventId) with
         {
             JsonAt = 0, NotBeforeTicks = 0,
             Json = JsonOf(replacement),
-        });
+        }), replacement);
         return true;
     }, cancellationToken);
 
@@ -171,7 +191,9 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
             var slot = outbox[id];
             if (slot.NotBefore <= now && slot.Place <= upTo)
             {
-                list.Add(new PendingEvent(PartitionOf(id), id, new DateTimeOffset(enqueued, TimeSpan.Zero), slot.MessageId, Json(slot)));
+                var kept = stored.GetValueOrDefault(slot.JsonAt);
+                EventsHanded += kept is null ? 0 : 1;
+                list.Add(new PendingEvent(PartitionOf(id), id, new DateTimeOffset(enqueued, TimeSpan.Zero), slot.MessageId, Json(slot)) { Event = kept });
             }
         }
 
@@ -415,11 +437,25 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         return json.WrittenMemory;
     }
 
-    /// <summary>Appends <paramref name="record"/> (the event's whole new state) and applies it; outside a batch, commits it.</summary>
-    private void Write(EventRecord record)
+    /// <summary>Appends <paramref name="record"/> (the event's whole new state) and applies it; outside a batch, commits it. Its address.</summary>
+    private long Write(EventRecord record)
     {
         var address = core.Append(EventRecord.Kind, record.Encode().Span);
         Apply(record, address, replaying: false);
+        return address;
+    }
+
+    /// <summary>Keeps <paramref name="trackingEvent"/>, whose JSON the record at <paramref name="address"/> holds, for a push (<see cref="stored"/>).</summary>
+    private void Keep(long address, TrackingEvent trackingEvent)
+    {
+        if (KeepStoredEvents && (stored.Count < KeepAtMost || stored.ContainsKey(address)))
+        {
+            stored[address] = trackingEvent;
+        }
+        else
+        {
+            stored.Remove(address); // never another event's object at this address
+        }
     }
 
     private Task<T> Changing<T>(Func<T> work, CancellationToken cancellationToken) => core.Changing(work, cancellationToken);
@@ -439,6 +475,10 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         if (hadSlot)
         {
             order.Remove((oldSlot.Enqueued, id));
+            if (record.Status != EventStatus.Pending || Resolve(record.JsonAt, address) != oldSlot.JsonAt)
+            {
+                stored.Remove(oldSlot.JsonAt); // sent, withdrawn, parked or rewritten: its object is not read again
+            }
         }
 
         var wasParked = parked.Remove(id, out var oldParked);
@@ -471,6 +511,10 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         if (outbox.Remove(id, out var added))
         {
             order.Remove((added.Enqueued, id));
+            if (oldSlot?.JsonAt != added.JsonAt)
+            {
+                stored.Remove(added.JsonAt); // its address will be written again
+            }
         }
 
         parked.Remove(id);
