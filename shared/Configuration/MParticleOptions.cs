@@ -76,12 +76,18 @@ internal sealed class MParticleInputOptions
 
     public Uri EffectiveBaseUrl => BaseUrl ?? PodBaseUrl(Pod);
 
+    // Parsed once: the route of every event asks for its input's URL (a profile put 0.4 % of a run in parsing these).
+    private static readonly Uri Us1 = new("https://s2s.us1.mparticle.com/v2");
+    private static readonly Uri Us2 = new("https://s2s.us2.mparticle.com/v2");
+    private static readonly Uri Eu1 = new("https://s2s.eu1.mparticle.com/v2");
+    private static readonly Uri Au1 = new("https://s2s.au1.mparticle.com/v2");
+
     public static Uri PodBaseUrl(MParticlePod pod) => pod switch
     {
-        MParticlePod.US1 => new Uri("https://s2s.us1.mparticle.com/v2"),
-        MParticlePod.US2 => new Uri("https://s2s.us2.mparticle.com/v2"),
-        MParticlePod.EU1 => new Uri("https://s2s.eu1.mparticle.com/v2"),
-        MParticlePod.AU1 => new Uri("https://s2s.au1.mparticle.com/v2"),
+        MParticlePod.US1 => Us1,
+        MParticlePod.US2 => Us2,
+        MParticlePod.EU1 => Eu1,
+        MParticlePod.AU1 => Au1,
         _ => throw new ArgumentOutOfRangeException(nameof(pod), pod, "Unknown mParticle pod."),
     };
 }
