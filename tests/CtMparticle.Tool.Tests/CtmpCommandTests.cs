@@ -69,7 +69,7 @@ public sealed class CtmpCommandTests : IDisposable
         var (exit, stdout, _) = await Ctmp("relay", "--dry-run", "--out", Out, "--store", Store, "--quiet", samples);
 
         Assert.Equal(0, exit);
-        Assert.Matches(@"^ctmp relay: 10 inputs in [0-9.,]+ s \([0-9,]+ inputs/s, [0-9,]+ µs CPU per input\), peak memory [0-9,]+ MB, [0-9.,]+ KB allocated per input, [0-9.,]+ s paused for garbage collection$", stdout.Split('\n')[0]); // tools/bench/run.sh reads this line
+        Assert.Matches(@"^ctmp relay: 10 inputs in [0-9.,]+ s \([0-9,]+ inputs/s, [0-9,]+ µs CPU per input\), peak memory [0-9,]+ MB, [0-9.,]+ KB allocated per input, [0-9.,]+ s paused for garbage collection$", stdout.Split('\n')[0]); // tools/bench/run.sh and pairs.sh read this line
         var body = JsonNode.Parse(File.ReadAllText(Assert.Single(Directory.GetFileSystemEntries(Out))))!.AsArray(); // the request, no hidden folder
         var ids = body.SelectMany(b => b!["events"]!.AsArray()).Select(e => (string)e!["data"]!["source_message_id"]!).ToArray();
         Assert.Equal(7, ids.Length);

@@ -2,7 +2,7 @@
 # The end-to-end throughput figures of docs/performance.md in one command:
 #   tools/bench/run.sh [--count N] [--runs R] [--seed S] [--latency-ms L] [--work DIR] [--no-send] [--no-floor] [--azure M]
 #                      [--store-format sqlite|log] [--naive]
-# Publishes ctmp (Release, ReadyToRun), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
+# Publishes ctmp (Release, Native AOT), generates an NDJSON corpus of N commercetools deliveries (default 100,000, seed 7), then runs
 #   1. ctmp relay --dry-run on it R times (default 3), each on a fresh store in a folder of its own (kept, without its
 #      large files, until the script ends: about 100 MB per 100,000 deliveries);
 #   2. ctmp relay sending for real to a local Events API fake on 127.0.0.1 (tools/bench/events-api-fake.mjs, answering
