@@ -5,11 +5,13 @@
 # Runs `ctmp relay --quiet --dry-run` of CORPUS (an NDJSON file, e.g. from `ctmp generate --count 100000 --seed 7`)
 # with each executable once per round, A first in odd rounds and B first in even ones, each on a fresh store in a
 # folder of its own. ENV_A / ENV_B are one NAME=VALUE each (a runtime setting to compare with the same executable).
-# Prints each run ("A|B inputs/s µs-CPU-per-input peak-MB KB-allocated-per-input s-paused-for-GC"), then how many
+# Prints each run ("A|B inputs/s peak-MB µs-CPU-per-input KB-allocated-per-input s-paused-for-GC"), then how many
 # pairs B won and the median of the pairs' ratios (B / A) for the rate and the CPU per input.
 # Nothing is deleted until the end: ext4 without a journal makes new files slow for a minute after many deletions
 # (docs/performance.md, "a twelfth session"), which would tax whichever build runs next.
 set -euo pipefail
+# shellcheck source=report-line.sh
+. "$(dirname "$0")/report-line.sh"
 
 if [ $# -lt 4 ]; then
   sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -25,15 +27,14 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/ctmp-pairs.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 results="$work/results"
 
-# One run: "side rate cpu peak allocated paused" from the runner's report line.
+# One run: "side rate peak cpu allocated paused" from the runner's report line.
 once() {
   local side=$1 ctmp=$2 setting=$3 run line
   run="$(mktemp -d "$work/run.XXXXXX")"
   line="$(env "$setting" "$ctmp" relay --quiet --dry-run --store "$run/store" --out "$run/requests" "$corpus" 2>&1 |
-    grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
+    grep -E "$report_line_pattern" || true)"
   [ -n "$line" ] || { echo "pairs.sh: $ctmp printed no report line (rerun it by hand: its folder is $run)" >&2; exit 1; }
-  echo "$line" | sed -E "s/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB, ([0-9.]+) KB allocated per input, ([0-9.]+) s paused.*/$side \1 \2 \3 \4 \5/; s/,//g" |
-    tee -a "$results"
+  echo "$side $(echo "$line" | report_fields)" | tee -a "$results"
 }
 
 for round in $(seq "$rounds"); do
@@ -45,8 +46,8 @@ for round in $(seq "$rounds"); do
 done
 
 awk '
-  $1 == "A" { a_rate[++na] = $2; a_cpu[na] = $3 }
-  $1 == "B" { b_rate[++nb] = $2; b_cpu[nb] = $3 }
+  $1 == "A" { a_rate[++na] = $2; a_cpu[na] = $4 }
+  $1 == "B" { b_rate[++nb] = $2; b_cpu[nb] = $4 }
   function median(values, n,   i, j, t) {
     for (i = 2; i <= n; i++) for (j = i; j > 1 && values[j - 1] > values[j]; j--) { t = values[j]; values[j] = values[j - 1]; values[j - 1] = t }
     return (n % 2) ? values[(n + 1) / 2] : (values[n / 2] + values[n / 2 + 1]) / 2

@@ -18,6 +18,8 @@
 # Needs the .NET SDK and Node.js; nothing leaves the machine. Takes about R x 2 x N / 2,500 seconds plus the floor's minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=report-line.sh
+. tools/bench/report-line.sh
 
 count=100000 runs=3 seed=7 latency=0 work="${TMPDIR:-/tmp}/ctmp-bench" send=1 floor=1 azure="" format=log naive=0
 while [ $# -gt 0 ]; do
@@ -69,16 +71,16 @@ cleanup() { if [ -n "${fake:-}" ]; then kill "$fake" 2>/dev/null || true; fi; rm
 trap cleanup EXIT
 
 # One relay run on a fresh store (with --dry-run: its request files in the run's folder); prints
-# "inputs_per_second peak_mb cpu_us_per_input allocated_kb_per_input" from the runner's report line.
+# "inputs_per_second peak_mb cpu_us_per_input allocated_kb_per_input gc_paused_seconds" from the runner's report line.
 relay_once() {
   local run
   run="$(mktemp -d "$runs_dir/run.XXXXXX")"
   local mode=()
   [ "${1:-}" = --dry-run ] && mode=(--dry-run --out "$run/requests")
   local line
-  line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "${mode[@]}" "$corpus" 2>&1 | grep -E '^ctmp relay: [0-9,]+ inputs in' || true)"
+  line="$("$ctmp" relay --quiet --store "$run/store" --store-format "$format" "${mode[@]}" "$corpus" 2>&1 | grep -E "$report_line_pattern" || true)"
   [ -n "$line" ] || { echo "run.sh: the relay run printed no report line (rerun it by hand to see why; its folder is $run)" >&2; exit 1; }
-  echo "$line" | sed -E 's/.*\(([0-9,]+) inputs\/s, ([0-9,]+) µs CPU per input\), peak memory ([0-9,]+) MB, ([0-9.,]+) KB allocated per input, ([0-9.,]+) s paused.*/\1 \3 \2 \4 \5/; s/,//g'
+  echo "$line" | report_fields
   find "$run" -type f -size +1M -delete
 }
 
