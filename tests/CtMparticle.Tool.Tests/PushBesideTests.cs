@@ -442,7 +442,7 @@ public sealed class PushBesideTests : IDisposable
             running = host;
             if (host.Embedded is LogStore log)
             {
-                log.Events.KeepStoredEvents = keepStoredEvents;
+                log.Events.KeepAtMost = keepStoredEvents ? log.Events.KeepAtMost : 0;
             }
 
             var summary = await new RelayRunner(host, TextWriter.Null, TimeProvider.System) { PushEvery = 500, PushBeside = beside }

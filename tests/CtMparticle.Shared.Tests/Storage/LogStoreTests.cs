@@ -379,7 +379,7 @@ public sealed class LogEventStoreTests : IDisposable
         await store.BeginBatchAsync(default);
         await store.SavepointAsync("before", default);
         Assert.Equal(AddResult.Added, await store.Events.TryAddAsync(Event(1), "m-1", default));
-        Assert.Same(Event(1).GetType(), (await store.Events.ReadPendingAsync(10, default)).Single().Event!.GetType()); // kept
+        Assert.Equal(Event(1).Context.EventId, (await store.Events.ReadPendingAsync(10, default)).Single().Event?.Context.EventId); // kept
         if (drop == "Rollback")
         {
             await store.RollbackBatchAsync(default);

@@ -35,15 +35,15 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
 
     // The pending events this process stored, as the objects it stored, by where their JSON is in the log: a push
     // takes the object instead of decoding the JSON back (the JSON is that object's serialization, and the log is
-    // append-only, so an address names one JSON while the log is open; a dropped batch, whose addresses are written
-    // again, clears them all). Bounded: past KeepAtMost a pending event is decoded as before. Under the log's lock.
+    // append-only, so an address names one JSON while the log is open; the undo of a dropped record, whose address is
+    // written again, drops what it kept). Bounded: past KeepAtMost a pending event is decoded as before. Under the log's lock.
     private readonly Dictionary<long, TrackingEvent> stored = [];
 
-    /// <summary>How many stored events <see cref="stored"/> keeps at most: about two pushes' worth of the relay's (tests keep a few).</summary>
+    /// <summary>
+    /// How many stored events <see cref="stored"/> keeps at most: about two pushes' worth of the relay's. Tests keep a
+    /// few, or none (every pending event decoded from its JSON, to compare the two).
+    /// </summary>
     internal int KeepAtMost { get; set; } = 16_384;
-
-    /// <summary>Whether a push is handed the objects stored (false: every pending event is decoded from its JSON; tests compare the two).</summary>
-    internal bool KeepStoredEvents { get; set; } = true;
 
     /// <summary>Pending events read with their stored object (<see cref="PendingEvent.Event"/>) since the store opened.</summary>
     internal long EventsHanded { get; private set; }
@@ -70,11 +70,7 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
                 settledInJournal.Clear();
             }
         };
-        core.RolledBack += () =>
-        {
-            settledInJournal.Clear(); // their events' removal is undone: they go again, byte for byte
-            stored.Clear();
-        };
+        core.RolledBack += settledInJournal.Clear; // their events' removal is undone: they go again, byte for byte
     }
 
     /// <summary>The log's opening (what it cut), for the caller's report.</summary>
@@ -448,7 +444,7 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     /// <summary>Keeps <paramref name="trackingEvent"/>, whose JSON the record at <paramref name="address"/> holds, for a push (<see cref="stored"/>).</summary>
     private void Keep(long address, TrackingEvent trackingEvent)
     {
-        if (KeepStoredEvents && (stored.Count < KeepAtMost || stored.ContainsKey(address)))
+        if (stored.Count < KeepAtMost || stored.ContainsKey(address))
         {
             stored[address] = trackingEvent;
         }
