@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CtMparticle.Tracking;
 
 namespace CtMparticle.Storage;
@@ -7,17 +8,55 @@ namespace CtMparticle.Storage;
 // transient infrastructure failures; every business outcome is a return value.
 
 /// <summary>An event waiting in the outbox.</summary>
-/// <param name="Partition">The outbox partition it lives in (derived from the event id).</param>
-/// <param name="Json">The canonical event, serialized with <see cref="RelayJsonContext"/>.</param>
-internal sealed record PendingEvent(string Partition, Guid EventId, DateTimeOffset EnqueuedAt, string? MessageId, byte[] Json)
+internal sealed record PendingEvent
 {
-    public PendingEventKey Key => new(Partition, EventId, EnqueuedAt);
+    private byte[]? json;
+
+    /// <param name="partition">The outbox partition it lives in (derived from the event id).</param>
+    /// <param name="json">The canonical event, serialized with <see cref="RelayJsonContext"/>, as stored.</param>
+    public PendingEvent(string partition, Guid eventId, DateTimeOffset enqueuedAt, string? messageId, byte[] json)
+        : this(partition, eventId, enqueuedAt, messageId)
+    {
+        this.json = json;
+    }
+
+    /// <summary>
+    /// An event whose stored JSON is what serializing <paramref name="stored"/> writes, byte for byte: the embedded log
+    /// store holds the object for the events this process stored, and hands it instead of reading the JSON back (a push
+    /// then neither reads nor decodes it). <see cref="Json"/> is written from it only if asked for.
+    /// </summary>
+    public PendingEvent(string partition, Guid eventId, DateTimeOffset enqueuedAt, string? messageId, TrackingEvent stored)
+        : this(partition, eventId, enqueuedAt, messageId)
+    {
+        Event = stored;
+    }
+
+    private PendingEvent(string partition, Guid eventId, DateTimeOffset enqueuedAt, string? messageId)
+    {
+        Partition = partition;
+        EventId = eventId;
+        EnqueuedAt = enqueuedAt;
+        MessageId = messageId;
+    }
+
+    public string Partition { get; }
+
+    public Guid EventId { get; }
+
+    public DateTimeOffset EnqueuedAt { get; }
+
+    public string? MessageId { get; }
+
+    /// <summary>The canonical event as stored, serialized with <see cref="RelayJsonContext"/>.</summary>
+    public byte[] Json => json ??= JsonSerializer.SerializeToUtf8Bytes(Event!, RelayJsonContext.Default.TrackingEvent);
 
     /// <summary>
     /// The event <see cref="Json"/> was serialized from, when the store still holds that object (the embedded log store,
     /// for events this process stored): a push uses it instead of decoding <see cref="Json"/>. Null: decode.
     /// </summary>
-    public TrackingEvent? Event { get; init; }
+    public TrackingEvent? Event { get; }
+
+    public PendingEventKey Key => new(Partition, EventId, EnqueuedAt);
 }
 
 /// <summary>Identifies an outbox entry (the enqueue time is part of its storage key, for oldest-first reads).</summary>

@@ -301,15 +301,16 @@ public sealed class LogEventStoreTests : IDisposable
 
     /// <summary>
     /// A pending event read with the object that was stored (<see cref="PendingEvent.Event"/>: a push uses it instead of
-    /// decoding the JSON) must be the one whose JSON it is, after rewrites, rollbacks to savepoints, dropped batches
-    /// (whose log addresses are written again) and reopenings alike; how many were.
+    /// reading and decoding the JSON) must be the one whose JSON it is, after rewrites, rollbacks to savepoints, dropped
+    /// batches (whose log addresses are written again) and reopenings alike. Its <see cref="PendingEvent.Json"/> is
+    /// written from that object (the log does not read it back), and the caller compares it with the JSON the SQLite
+    /// oracle stored; here, that it is the event of its id, and how many were handed.
     /// </summary>
     private static int AreTheirJson(IReadOnlyList<PendingEvent> pending)
     {
         foreach (var item in pending.Where(p => p.Event is not null))
         {
             Assert.Equal(item.EventId, item.Event!.Context.EventId);
-            Assert.Equal(Convert.ToBase64String(item.Json), Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(item.Event, RelayJsonContext.Default.TrackingEvent)));
         }
 
         return pending.Count(p => p.Event is not null);

@@ -189,7 +189,11 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
             {
                 var kept = stored.GetValueOrDefault(slot.JsonAt);
                 EventsHanded += kept is null ? 0 : 1;
-                list.Add(new PendingEvent(PartitionOf(id), id, new DateTimeOffset(enqueued, TimeSpan.Zero), slot.MessageId, Json(slot)) { Event = kept });
+                // The object this process stored, when still kept: its JSON is not read back (nor decoded by the push).
+                var at = new DateTimeOffset(enqueued, TimeSpan.Zero);
+                list.Add(kept is null
+                    ? new PendingEvent(PartitionOf(id), id, at, slot.MessageId, Json(slot))
+                    : new PendingEvent(PartitionOf(id), id, at, slot.MessageId, kept));
             }
         }
 
