@@ -72,13 +72,14 @@ internal static class DeliveryDecoder
     public static string? ResourceTypeOf(string messageType) =>
         Kinds.TryGetValue(messageType, out var kind) ? kind.ResourceTypeId : null;
 
-    public static DecodeResult Decode(ReadOnlySpan<byte> body) => Decode(body, plainReader: true);
+    public static DecodeResult Decode(ReadOnlySpan<byte> body) => Decode(body, fastPaths: true);
 
     /// <summary>
-    /// <paramref name="plainReader"/> false decodes every message with the generated context alone, as before
-    /// <see cref="PlainMessageReader"/>: the tests compare the two.
+    /// <paramref name="fastPaths"/> false decodes as before the fast paths, which must not change any result (the
+    /// tests compare the two): the envelope's checks token by token on every body (<see cref="Envelope.Read"/>), and
+    /// every message through the generated context (no <see cref="PlainMessageReader"/>).
     /// </summary>
-    internal static DecodeResult Decode(ReadOnlySpan<byte> body, bool plainReader)
+    internal static DecodeResult Decode(ReadOnlySpan<byte> body, bool fastPaths)
     {
         if (body.Length > MaxBodyBytes)
         {
@@ -107,7 +108,7 @@ internal static class DeliveryDecoder
 
         try
         {
-            return DecodeEnvelope(body, DeliveryFormat.Platform, plainReader);
+            return DecodeEnvelope(body, DeliveryFormat.Platform, fastPaths);
         }
         catch (JsonException ex)
         {
@@ -116,9 +117,9 @@ internal static class DeliveryDecoder
         }
     }
 
-    private static DecodeResult DecodeEnvelope(ReadOnlySpan<byte> json, DeliveryFormat format, bool plainReader)
+    private static DecodeResult DecodeEnvelope(ReadOnlySpan<byte> json, DeliveryFormat format, bool fastPaths)
     {
-        var envelope = Envelope.Read(json);
+        var envelope = Envelope.Read(json, fastPaths);
         if (envelope.Problem is { } problem)
         {
             return new DecodeRejected(problem.Reason, problem.Detail, envelope.Info(format));
@@ -128,7 +129,7 @@ internal static class DeliveryDecoder
         {
             return format == DeliveryFormat.CloudEvents
                 ? new DecodeRejected(Reason.UnsupportedFormat, "A CloudEvents envelope is nested inside another one.", envelope.Info(format))
-                : DecodeCloudEvent(json, envelope, plainReader);
+                : DecodeCloudEvent(json, envelope, fastPaths);
         }
 
         var info = envelope.Info(format);
@@ -141,14 +142,14 @@ internal static class DeliveryDecoder
         var notificationType = envelope.NotificationType ?? "Message";
         return notificationType switch
         {
-            "Message" => DecodeMessage(json, envelope, info, plainReader),
+            "Message" => DecodeMessage(json, envelope, info, fastPaths),
             "ResourceCreated" or "ResourceUpdated" or "ResourceDeleted" => DecodeChange(json, envelope, info),
             _ => new DecodeFiltered(Reason.UnsupportedNotificationType,
                 $"notificationType '{notificationType}' is not handled; the relay takes Message and ResourceCreated/Updated/Deleted.", info),
         };
     }
 
-    private static DecodeResult DecodeCloudEvent(ReadOnlySpan<byte> json, Envelope envelope, bool plainReader)
+    private static DecodeResult DecodeCloudEvent(ReadOnlySpan<byte> json, Envelope envelope, bool fastPaths)
     {
         var info = new DeliveryInfo(DeliveryFormat.CloudEvents, null, envelope.Id, envelope.Type, null, null);
         if (envelope.SpecVersion != "1.0")
@@ -177,10 +178,10 @@ internal static class DeliveryDecoder
             return new DecodeRejected(Reason.WrongType, "CloudEvents 'data' must be a JSON object holding the commercetools payload.", info);
         }
 
-        return DecodeEnvelope(json.Slice(envelope.DataStart, envelope.DataLength), DeliveryFormat.CloudEvents, plainReader);
+        return DecodeEnvelope(json.Slice(envelope.DataStart, envelope.DataLength), DeliveryFormat.CloudEvents, fastPaths);
     }
 
-    private static DecodeResult DecodeMessage(ReadOnlySpan<byte> json, Envelope envelope, DeliveryInfo info, bool plainReader)
+    private static DecodeResult DecodeMessage(ReadOnlySpan<byte> json, Envelope envelope, DeliveryInfo info, bool fastPaths)
     {
         if (envelope.Id is null)
         {
@@ -220,7 +221,7 @@ internal static class DeliveryDecoder
         try
         {
             // The plain case by hand; anything else (and every refusal, worded by the context) as the context reads it.
-            var message = (plainReader ? kind.Plain(json) : null) ?? kind.Read(json);
+            var message = (fastPaths ? kind.Plain(json) : null) ?? kind.Read(json);
             return message is null
                 ? new DecodeRejected(Reason.WrongType, "The message is JSON null.", info)
                 : new Decoded(message, info);
@@ -308,10 +309,35 @@ internal static class DeliveryDecoder
         public DeliveryInfo Info(DeliveryFormat format) =>
             new(format, NotificationType, Id, PayloadNotIncludedType ?? Type, ResourceTypeId, ResourceId);
 
-        public static Envelope Read(ReadOnlySpan<byte> json)
+        /// <summary>
+        /// Reads the envelope and checks the whole body. The checks made token by token (the depth bound, escapes that
+        /// are half a surrogate pair, null in an array) can find nothing in a body with no <c>null</c> and no
+        /// <c>\ud</c> escape in it: with <paramref name="fastPaths"/>, such a body is skipped through by the reader alone,
+        /// within a stricter depth, and read again with the checks if the reader throws (so that a body too deep, or
+        /// not JSON, is reported exactly as before).
+        /// </summary>
+        public static Envelope Read(ReadOnlySpan<byte> json, bool fastPaths)
         {
-            var envelope = new Envelope();
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxNestingDepth + 2 });
+            if (fastPaths && json.IndexOf("null"u8) < 0 && json.IndexOf("\\ud"u8) < 0 && json.IndexOf("\\uD"u8) < 0)
+            {
+                try
+                {
+                    return ReadPass(json, quick: true);
+                }
+                catch (JsonException)
+                {
+                    // not JSON, or deeper than the quick pass goes: the checked pass reports it
+                }
+            }
+
+            return ReadPass(json, quick: false);
+        }
+
+        private static Envelope ReadPass(ReadOnlySpan<byte> json, bool quick)
+        {
+            var envelope = new Envelope { quick = quick };
+            var depth = quick ? MaxNestingDepth - 2 : MaxNestingDepth + 2;
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = depth });
             reader.Read();
             if (reader.TokenType != JsonTokenType.StartObject)
             {
@@ -481,11 +507,20 @@ internal static class DeliveryDecoder
             }
         }
 
+        /// <summary>Whether this body has nothing for the token-by-token checks to find (<see cref="Read(ReadOnlySpan{byte}, bool)"/>).</summary>
+        private bool quick;
+
         /// <summary>Skips the current value, enforcing <see cref="MaxNestingDepth"/> on the way.</summary>
         private void Skip(ref Utf8JsonReader reader)
         {
             if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
             {
+                return;
+            }
+
+            if (quick)
+            {
+                reader.Skip(); // the reader's own depth bound is stricter than MaxNestingDepth here
                 return;
             }
 

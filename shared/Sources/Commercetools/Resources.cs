@@ -13,6 +13,8 @@ namespace CtMparticle.Sources.Commercetools;
 // argument array, the object built at the end), which made decoding an order 13 % slower and 20 % larger in allocations
 // (BenchmarkDotNet, "decode", docs/performance.md, "a ninth session"). Missing and null required members are still
 // refused with the same JsonException. The DTOs are written only by the decoder; nothing mutates them after it.
+// PlainMessageReader reads the plain case of each by hand: a member added here is added there too
+// (PlainMessageReaderTests fills every member of every model at random and fails until it is).
 
 /// <summary>A reference by id (<c>{typeId, id}</c>) or by key (<c>{typeId, key}</c>, used for stores).</summary>
 internal sealed record CtReference

@@ -27,7 +27,7 @@ public sealed class PlainMessageReaderTests
         foreach (var name in Samples.All)
         {
             var body = Samples.Bytes(name);
-            AssertSameResult(DeliveryDecoder.Decode(body, plainReader: false), DeliveryDecoder.Decode(body, plainReader: true), name);
+            AssertSameResult(DeliveryDecoder.Decode(body, fastPaths: false), DeliveryDecoder.Decode(body, fastPaths: true), name);
         }
 
         foreach (var name in MessageSamples)
@@ -59,16 +59,17 @@ public sealed class PlainMessageReaderTests
             Assert.True(byHand is not null, $"case {i} ({type}): the plain reader gave up on what the context writes: {Encoding.UTF8.GetString(body)}");
             var byContext = (CtMessage)JsonSerializer.Deserialize(body, clrType, CommercetoolsJsonContext.Default)!;
             AssertDeepEqual(byContext, byHand, $"case {i} ({type})");
-            AssertSameResult(DeliveryDecoder.Decode(body, plainReader: false), DeliveryDecoder.Decode(body, plainReader: true), $"case {i} ({type})");
+            AssertSameResult(DeliveryDecoder.Decode(body, fastPaths: false), DeliveryDecoder.Decode(body, fastPaths: true), $"case {i} ({type})");
         }
     }
 
     [Fact]
-    public void MutatedDeliveries_DecodeAlikeWithAndWithoutThePlainReader()
+    public void MutatedDeliveries_DecodeAlikeWithAndWithoutTheFastPaths()
     {
-        // Hostile mutations (wrong types, deleted and repeated keys, extremes, huge strings, truncation) and the
-        // cases the plain reader must give up on (escaped or repeated names, null where the model refuses it, dates
-        // and numbers the context may read otherwise): whichever reads it, the result is the same.
+        // Hostile mutations (nulls in arrays, wrong types, deleted and repeated keys, extremes, huge strings, lone
+        // surrogates, deep nesting, truncation) and the cases the plain reader must give up on (escaped or repeated
+        // names, null where the model refuses it, dates and numbers the context may read otherwise): with the fast
+        // paths (the envelope's quick pass, the plain reader) or without, the result is the same.
         var originals = Samples.All.Select(Samples.Bytes).ToArray();
         var accepted = 0;
         var decodedByContext = 0;
@@ -78,8 +79,8 @@ public sealed class PlainMessageReaderTests
             var original = originals[random.Next(originals.Length)];
             var body = seed % 2 == 0 ? HostileInputs.Mutate(original, 1 + random.Next(3), seed) : PlainCaseMutation(original, random);
 
-            var byContext = DeliveryDecoder.Decode(body, plainReader: false);
-            AssertSameResult(byContext, DeliveryDecoder.Decode(body, plainReader: true), $"seed {seed}: {Encoding.UTF8.GetString(body[..Math.Min(body.Length, 2_000)])}");
+            var byContext = DeliveryDecoder.Decode(body, fastPaths: false);
+            AssertSameResult(byContext, DeliveryDecoder.Decode(body, fastPaths: true), $"seed {seed}: {Encoding.UTF8.GetString(body[..Math.Min(body.Length, 2_000)])}");
             if (byContext is Decoded { Delivery: CtMessage message })
             {
                 decodedByContext++;
@@ -111,7 +112,47 @@ public sealed class PlainMessageReaderTests
         var body = Encoding.UTF8.GetBytes(
             $$"""{"notificationType":"Message","id":"m-1","resource":{"typeId":"order","id":"o-1"},"type":"OrderStateChanged","orderState":"Complete","createdAt":"2025-01-01T00:00:00.000Z",{{member}}}""");
 
-        AssertSameResult(DeliveryDecoder.Decode(body, plainReader: false), DeliveryDecoder.Decode(body, plainReader: true), member);
+        AssertSameResult(DeliveryDecoder.Decode(body, fastPaths: false), DeliveryDecoder.Decode(body, fastPaths: true), member);
+    }
+
+    /// <summary>
+    /// The envelope's quick pass (a body with no <c>null</c> and no surrogate escape is skipped through by the reader,
+    /// within a stricter depth) must report what the checked pass does around the nesting bound: nothing below it,
+    /// <c>too_deep</c> at it and above, in an unknown member, in the message itself, in a CloudEvents <c>data</c> and at
+    /// the root; and garbage after the object, truncation and a lone surrogate alike.
+    /// </summary>
+    [Fact]
+    public void BodiesAroundTheNestingBound_DecodeAlikeWithAndWithoutTheQuickEnvelopePass()
+    {
+        var order = Samples.Json(Samples.OrderStateChanged);
+        var bodies = new List<(string What, byte[] Body)>();
+        for (var depth = DeliveryDecoder.MaxNestingDepth - 6; depth <= DeliveryDecoder.MaxNestingDepth + 6; depth++)
+        {
+            var nested = new string('[', depth) + "1" + new string(']', depth);
+            var nestedObjects = string.Concat(Enumerable.Repeat("{\"a\":", depth)) + "1" + new string('}', depth);
+            var text = order.ToJsonString();
+            bodies.Add(($"an unknown member {depth} arrays deep", Encoding.UTF8.GetBytes(text[..^1] + ",\"deep\":" + nested + "}")));
+            bodies.Add(($"an unknown member {depth} objects deep", Encoding.UTF8.GetBytes(text[..^1] + ",\"deep\":" + nestedObjects + "}")));
+            bodies.Add(($"a custom field value {depth} deep", Encoding.UTF8.GetBytes(
+                $$"""{"id":"m-1","resource":{"typeId":"customer","id":"c-1"},"type":"CustomerCustomFieldAdded","name":"x","value":{{nestedObjects}},"createdAt":"2025-01-01T00:00:00Z"}""")));
+            bodies.Add(($"CloudEvents data {depth} deep", Encoding.UTF8.GetBytes(
+                """{"specversion":"1.0","id":"e-1","type":"com.commercetools.order.message.OrderStateChanged","data":""" + text[..^1] + ",\"deep\":" + nested + "}}")));
+            bodies.Add(($"the root {depth} deep", Encoding.UTF8.GetBytes(nested)));
+        }
+
+        var plain = order.ToJsonString();
+        bodies.Add(("garbage after the object", Encoding.UTF8.GetBytes(plain + " {}")));
+        bodies.Add(("truncated", Encoding.UTF8.GetBytes(plain[..^5])));
+        bodies.Add(("a lone surrogate", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":\"\\ud800\"}")));
+        bodies.Add(("a null in an array", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":[1,null]}")));
+        foreach (var (what, body) in bodies)
+        {
+            AssertSameResult(DeliveryDecoder.Decode(body, fastPaths: false), DeliveryDecoder.Decode(body, fastPaths: true), what);
+        }
+
+        // Both sides of the bound occur: the comparison covers accepted bodies and too_deep ones.
+        Assert.Contains(bodies, b => DeliveryDecoder.Decode(b.Body) is DecodeRejected { Reason: Reason.TooDeep });
+        Assert.Contains(bodies, b => DeliveryDecoder.Decode(b.Body) is Decoded);
     }
 
     /// <summary>The message itself: the delivery, or the <c>data</c> of a CloudEvents envelope.</summary>
