@@ -668,21 +668,20 @@ internal static class PlainMessageReader
             return mine == Unknown ? Unknown : mine + 10;
         }, MessageRequired | (ownRequired << 10));
 
-    private static readonly Shape<OrderCreatedMessage> OrderCreatedShape = Message(() => new OrderCreatedMessage(), static (ReadOnlySpan<byte> n, ref Utf8JsonReader r, OrderCreatedMessage t, ref bool ok) =>
+    /// <summary>The member of the three messages that carry a whole order (declared before their shapes, which take it).</summary>
+    private static readonly Member<CtOrderCarryingMessage> OrderMember = static (ReadOnlySpan<byte> n, ref Utf8JsonReader r, CtOrderCarryingMessage t, ref bool ok) =>
     {
         if (Is(n, "order"u8)) { t.Order = Required(ref r, OrderShape, ref ok); return 0; }
         return Unknown;
-    }, 0b1);
+    };
 
-    private static readonly Shape<OrderImportedMessage> OrderImportedShape = Message(() => new OrderImportedMessage(), static (ReadOnlySpan<byte> n, ref Utf8JsonReader r, OrderImportedMessage t, ref bool ok) =>
-    {
-        if (Is(n, "order"u8)) { t.Order = Required(ref r, OrderShape, ref ok); return 0; }
-        return Unknown;
-    }, 0b1);
+    private static readonly Shape<OrderCreatedMessage> OrderCreatedShape = Message<OrderCreatedMessage>(() => new(), OrderMember, 0b1);
+
+    private static readonly Shape<OrderImportedMessage> OrderImportedShape = Message<OrderImportedMessage>(() => new(), OrderMember, 0b1);
 
     private static readonly Shape<OrderCreatedFromRecurringOrderMessage> OrderCreatedFromRecurringOrderShape = Message(() => new OrderCreatedFromRecurringOrderMessage(), static (ReadOnlySpan<byte> n, ref Utf8JsonReader r, OrderCreatedFromRecurringOrderMessage t, ref bool ok) =>
     {
-        if (Is(n, "order"u8)) { t.Order = Required(ref r, OrderShape, ref ok); return 0; }
+        if (OrderMember(n, ref r, t, ref ok) is var bit && bit != Unknown) { return bit; }
         if (Is(n, "recurringOrderRef"u8)) { t.RecurringOrderRef = Object(ref r, ReferenceShape, ref ok); return 1; }
         return Unknown;
     }, 0b1);
