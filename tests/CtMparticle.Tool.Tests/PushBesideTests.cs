@@ -282,6 +282,54 @@ public sealed class PushBesideTests : IDisposable
     }
 
     [Fact]
+    public async Task APushsRequest_IsSavedInTheJournal_WhileTheWriterHoldsTheStateLog_AndConcurrentSavesAndDeletesLoseNothing()
+    {
+        await using var store = (LogStore)EmbeddedStore.Open(work, TimeProvider.System, 16, StoreFormat.Log);
+        var journal = InFlightJournal.PathFor(Path.Combine(work, "state.db"));
+        await store.BeginBatchAsync(default);
+        using var writing = new ManualResetEventSlim();
+        using var done = new ManualResetEventSlim();
+        var writer = Task.Run(() => store.Core.Locked(() =>
+        {
+            writing.Set();
+            done.Wait(TimeSpan.FromMinutes(1)); // the writer's turn, as long as the save takes
+            return true;
+        }, default));
+        writing.Wait();
+
+        // The journal's fsync does not wait for the state log: the push's save returns while the writer holds the log.
+        var saved = Task.Run(() => store.Events.SaveInFlightAsync(new InFlightRequest("r-1", "default", [1], [], TimeProvider.System.GetUtcNow()), default));
+        var first = await Task.WhenAny(saved, Task.Delay(TimeSpan.FromSeconds(30)));
+        done.Set();
+        Assert.Same(saved, first);
+        await saved;
+        await writer;
+
+        // Many saves and deletes beside the writer's commits: each request stays in the journal exactly while it is open.
+        var pushing = Parallel.ForEachAsync(Enumerable.Range(2, 200), async (i, cancellationToken) =>
+        {
+            await store.Events.SaveInFlightAsync(new InFlightRequest($"r-{i}", "default", [(byte)i], [], TimeProvider.System.GetUtcNow()), cancellationToken);
+            if (i % 2 == 0)
+            {
+                await store.Events.DeleteInFlightAsync($"r-{i}", cancellationToken);
+            }
+        });
+        while (!pushing.IsCompleted)
+        {
+            await store.CommitBatchAsync(default); // deletes the settled ones from the journal
+            await store.BeginBatchAsync(default);
+            await Task.Delay(1);
+        }
+
+        await pushing;
+        await store.CommitBatchAsync(default);
+
+        var open = (await store.Events.ReadInFlightAsync(default)).Select(r => r.RequestId).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { 1 }.Concat(Enumerable.Range(2, 200).Where(i => i % 2 == 1)).Select(i => $"r-{i}").Order(StringComparer.Ordinal), open);
+        Assert.Equal(101, Count(journal, "SELECT COUNT(*) FROM inflight"));
+    }
+
+    [Fact]
     public async Task OpeningAStoreWhileARunWritesIt_LeavesThatRunsJournalToIt()
     {
         var file = Path.Combine(work, "state.db");

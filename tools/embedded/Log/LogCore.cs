@@ -326,7 +326,15 @@ internal sealed class LogCore : IDisposable
     /// asynchronous wait (a <see cref="SemaphoreSlim"/>'s) handed each of those to the thread pool, and in a relay run
     /// about one acquisition in seven (the writer's, the preparing thread's order reads, the push's) found it taken.
     /// </summary>
-    public Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken)
+    public Task<T> Locked<T>(Func<T> work, CancellationToken cancellationToken) => Run(work, gate, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Locked{T}"/>, without the lock: for work on a file of its own that serializes itself (the in-flight
+    /// journal), which would otherwise hold the writer up for the length of an fsync.
+    /// </summary>
+    public static Task<T> Unlocked<T>(Func<T> work, CancellationToken cancellationToken) => Run(work, null, cancellationToken);
+
+    private static Task<T> Run<T>(Func<T> work, Lock? gate, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -335,6 +343,11 @@ internal sealed class LogCore : IDisposable
 
         try
         {
+            if (gate is null)
+            {
+                return Task.FromResult(work());
+            }
+
             lock (gate)
             {
                 return Task.FromResult(work());

@@ -355,8 +355,12 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
         to.Append(EventRecord.Kind, (current with { Previous = 0, Added = 0, JsonAt = 0, Json = json }).Encode().Span);
     }
 
-    /// <summary>Durable when this returns, in the in-flight journal (a file of its own), whether or not a batch is open.</summary>
-    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
+    /// <summary>
+    /// Durable when this returns, in the in-flight journal (a file of its own), whether or not a batch is open. Outside
+    /// the log's lock: the journal's fsync held the writer beside the push up for 1.3 s of a 10 s run of 100,000
+    /// deliveries. Nothing of the log is read or changed here, and the journal takes its calls one at a time.
+    /// </summary>
+    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => LogCore.Unlocked(() =>
     {
         journal.Save(request);
         return true;
