@@ -21,7 +21,7 @@ public sealed class PrepareAheadTests : IDisposable
         Assert.Equal(0, (await CtmpCommandTests.RunAsync("generate", "--count", "3000", "--out", corpus, "--seed", "5", "--disorder", "50")).Exit);
 
         var sequential = await RelayAsync("sequential", prepareAhead: 0, corpus);
-        var ahead = await RelayAsync("ahead", prepareAhead: 64, corpus);
+        var ahead = await RelayAsync("ahead", prepareAhead: RelayRunner.DefaultPrepareAhead, corpus);
 
         Assert.Equal(3000, sequential.Ledger.Count);
         Assert.Equal(sequential.Ledger, ahead.Ledger);                     // every input's outcome and reason, in order
@@ -33,12 +33,12 @@ public sealed class PrepareAheadTests : IDisposable
 
         // What the watch keeps is bounded by the prepares ahead (an order and its payments each), not by the run.
         Assert.Equal(0, sequential.Watched);
-        Assert.InRange(ahead.Watched, 0, 64 * 4);
+        Assert.InRange(ahead.Watched, 0, RelayRunner.DefaultPrepareAhead * 4);
     }
 
     [Theory]
     [InlineData(0)]
-    [InlineData(64)]
+    [InlineData(RelayRunner.DefaultPrepareAhead)]
     public async Task AnInputThatCannotBeRead_EndsTheRunWithItsOwnError_WhetherPreparedAheadOrNot(int prepareAhead)
     {
         var corpus = Path.Combine(work, "corpus.ndjson");

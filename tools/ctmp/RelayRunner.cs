@@ -316,9 +316,15 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
     /// <summary>
     /// How many inputs are prepared ahead of the one being settled, on a thread of their own. Zero prepares each
-    /// input only when its turn comes (one at a time, as before prepare-ahead; tests compare the two).
+    /// input only when its turn comes (one at a time, as before prepare-ahead; tests compare the two). 512 rather than
+    /// 64 since the push's journal saves no longer hold the state log (2026-12-07): the writer's waits for the preparing
+    /// thread (1.4 s of a 9 s run) are bursts a longer queue absorbs; faster in 8 of 12 alternating pairs, rate +4-5 %,
+    /// CPU per input -3-4 %, about 8 MB more at peak.
     /// </summary>
-    public int PrepareAhead { get; init; } = 64;
+    public int PrepareAhead { get; init; } = DefaultPrepareAhead;
+
+    /// <summary>The default of <see cref="PrepareAhead"/>.</summary>
+    public const int DefaultPrepareAhead = 512;
 
     /// <summary>
     /// An input, prepared ahead with the order contexts its preparing read; or not prepared (a storefront call, which
