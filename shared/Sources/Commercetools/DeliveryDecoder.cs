@@ -318,7 +318,7 @@ internal static class DeliveryDecoder
         /// </summary>
         public static Envelope Read(ReadOnlySpan<byte> json, bool fastPaths)
         {
-            if (fastPaths && json.IndexOf("null"u8) < 0 && json.IndexOf("\\ud"u8) < 0 && json.IndexOf("\\uD"u8) < 0)
+            if (fastPaths && json.IndexOf("null"u8) < 0 && !MaySurrogateEscape(json))
             {
                 try
                 {
@@ -331,6 +331,25 @@ internal static class DeliveryDecoder
             }
 
             return ReadPass(json, quick: false);
+        }
+
+        /// <summary>
+        /// Whether <c>\ud</c> or <c>\uD</c> occurs in the bytes (an escape that may be half a surrogate pair), in one scan
+        /// for <c>\u</c>, which few bodies hold at all.
+        /// </summary>
+        private static bool MaySurrogateEscape(ReadOnlySpan<byte> json)
+        {
+            for (var at = json.IndexOf("\\u"u8); at >= 0; at = json.IndexOf("\\u"u8))
+            {
+                if (at + 2 < json.Length && (json[at + 2] | 0x20) == 'd')
+                {
+                    return true;
+                }
+
+                json = json[(at + 2)..];
+            }
+
+            return false;
         }
 
         private static Envelope ReadPass(ReadOnlySpan<byte> json, bool quick)

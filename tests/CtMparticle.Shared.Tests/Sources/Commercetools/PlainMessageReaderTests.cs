@@ -161,15 +161,20 @@ public sealed class PlainMessageReaderTests
         bodies.Add(("garbage after the object", Encoding.UTF8.GetBytes(plain + " {}")));
         bodies.Add(("truncated", Encoding.UTF8.GetBytes(plain[..^5])));
         bodies.Add(("a lone surrogate", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":\"\\ud800\"}")));
+        bodies.Add(("a lone surrogate inside an object", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":{\"y\":\"\\ud800\"}}")));
+        bodies.Add(("a lone surrogate in capitals", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":{\"y\":\"\\uDC00\"}}")));
+        bodies.Add(("a lone surrogate after other escapes", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":[\"\\u00e9\\u0041\\uDBFF\"]}")));
         bodies.Add(("a null in an array", Encoding.UTF8.GetBytes(plain[..^1] + ",\"x\":[1,null]}")));
         foreach (var (what, body) in bodies)
         {
             AssertSameResult(DeliveryDecoder.Decode(body, fastPaths: false), DeliveryDecoder.Decode(body, fastPaths: true), what);
         }
 
-        // Both sides of the bound occur: the comparison covers accepted bodies and too_deep ones.
+        // Both sides of the bound occur: the comparison covers accepted bodies and too_deep ones; and refused escapes.
         Assert.Contains(bodies, b => DeliveryDecoder.Decode(b.Body) is DecodeRejected { Reason: Reason.TooDeep });
         Assert.Contains(bodies, b => DeliveryDecoder.Decode(b.Body) is Decoded);
+        Assert.All(bodies.Where(b => b.What.StartsWith("a lone surrogate ", StringComparison.Ordinal)),
+            b => Assert.Equal(Reason.MalformedJson, Assert.IsType<DecodeRejected>(DeliveryDecoder.Decode(b.Body)).Reason));
     }
 
     /// <summary>The message itself: the delivery, or the <c>data</c> of a CloudEvents envelope.</summary>
