@@ -1196,6 +1196,29 @@ public sealed class SqliteStorageContractTests : StorageContractTests, IDisposab
         Assert.Empty(Directory.EnumerateFiles(quarantine.Root, "*.tmp", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public async Task Quarantine_TemporaryLeftByACrash_IsReplacedWholeNotAppendedTo()
+    {
+        // The writer creates its temporary file new (no truncate on close, see FolderQuarantine.WriteNew): one a killed
+        // run left, longer than the record, must neither stop the write nor leave its tail in the record.
+        var quarantine = new CtMparticle.Embedded.FolderQuarantine(Path.Combine(folder, "quarantine"));
+        var record = new QuarantineRecord(["malformed_json"], "bad", [],
+            new QuarantineSource("m-13", null, null, null, null, null, null, new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero), "Platform"),
+            Convert.ToBase64String("{oops"u8), "0.1.0", "decode");
+        var leftover = Path.Combine(quarantine.Root, "2026", "11", "27", "malformed_json", "decode-m-13.json.tmp");
+        Directory.CreateDirectory(Path.GetDirectoryName(leftover)!);
+        await File.WriteAllTextAsync(leftover, new string('x', 64 * 1024));
+
+        var path = await quarantine.WriteAsync(record, default);
+
+        var (listed, read) = Assert.Single(quarantine.List());
+        Assert.Equal(path, listed);
+        Assert.Equal(record.PayloadBase64, read.PayloadBase64);
+        Assert.Empty(quarantine.Unreadable());
+        Assert.False(File.Exists(leftover));
+        Assert.True(new FileInfo(Path.Combine(quarantine.Root, path)).Length < 4096);
+    }
+
     [Theory]
     [InlineData("{\"Reasons\":[\"malformed_json\"],\"Mess")]
     [InlineData("null")]
