@@ -27,7 +27,7 @@ internal static class ExitCodes
     /// <summary>Done, but events are still pending: mParticle was unreachable, throttling, or refused the credentials, or events wait for consent.</summary>
     public const int Pending = 4;
 
-    /// <summary>Stopped before the end of the inputs: storage or commercetools was unavailable. Rerun to continue; nothing is lost or doubled.</summary>
+    /// <summary>Stopped before the end of the inputs: storage, commercetools or the quarantine folder was unavailable. Rerun to continue; nothing is lost or doubled.</summary>
     public const int Interrupted = 5;
 }
 
@@ -188,7 +188,16 @@ internal static class Commands
         }
 
         var runner = new RelayRunner(host, Console.Error, TimeProvider.System) { RetryFor = retryFor, PushBeside = !pushInTurn };
-        var summary = await runner.RunAsync(InputFiles.Read(paths), showProgress: !quiet && !json, cancellationToken).ConfigureAwait(false);
+        RelaySummary summary;
+        try
+        {
+            summary = await runner.RunAsync(InputFiles.Read(paths), showProgress: !quiet && !json, cancellationToken).ConfigureAwait(false);
+        }
+        catch (QuarantineUnwritableException ex)
+        {
+            return Fail(ExitCodes.Interrupted, [ex.Message]);
+        }
+
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(summary, ToolJsonContext.Default.RelaySummary));

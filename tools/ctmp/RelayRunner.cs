@@ -94,6 +94,14 @@ internal sealed class RelaySummary
 /// The main job: stream deliveries through ingest, push as the outbox fills and once more at the end, and record
 /// every input's outcome in the ledger. Memory stays flat: inputs are streamed, state lives in the store.
 /// </summary>
+/// <summary>
+/// A quarantine record could not be written to the folder for --retry-for (or not at all: a failure that is not
+/// transient). The batch that held its input was dropped, as a crash would drop it; a rerun redoes it.
+/// </summary>
+internal sealed class QuarantineUnwritableException(string folder, Exception inner) : Exception(
+    $"A quarantine record could not be written to {folder} ({inner.GetType().Name}: {inner.Message}). The inputs since the last commit were not kept; " +
+    "make the folder writable and run the same command again (nothing is lost or sent twice).", inner);
+
 internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProvider time)
 {
     /// <summary>
@@ -131,6 +139,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         var lastProgress = started;
         var sinceLastPush = 0;
         var sinceLastCommit = 0;
+        var quarantine = host.QuarantineBehind;
         await BeginAsync(cancellationToken).ConfigureAwait(false);
         // One thread reads and prepares the inputs (decode, resolve, map, plan check) up to PrepareAhead ahead, while
         // this loop settles them one at a time in their order: the store sees the same writes in the same order.
@@ -165,29 +174,30 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                     if (beside is not null)
                     {
                         await beside.EndAsync(summary).ConfigureAwait(false);
-                        await CommitAsync(cancellationToken).ConfigureAwait(false);
+                        await CommitAsync(showProgress, cancellationToken).ConfigureAwait(false);
                         await beside.StartAsync(cancellationToken).ConfigureAwait(false);
                     }
                     else
                     {
-                        await CommitAsync(cancellationToken).ConfigureAwait(false);
+                        await CommitAsync(showProgress, cancellationToken).ConfigureAwait(false);
                         await PushAsync(summary, drain: false, cancellationToken).ConfigureAwait(false);
                     }
 
                     await BeginAsync(cancellationToken).ConfigureAwait(false);
                 }
-                else if (sinceLastCommit >= CommitEvery)
+                else if (sinceLastCommit >= CommitEvery || quarantine?.Failed == true)
                 {
                     // A commit waits for the push running beside, as a push point does. That push decides on what was
                     // committed at its point; were part of its work made durable with the inputs since, a kill would
                     // leave the rest of it to the rerun, which decides it on those newer inputs' consent instead.
+                    // A quarantine record that could not be written commits at once: its retries start there.
                     sinceLastCommit = 0;
                     if (beside is not null)
                     {
                         await beside.EndAsync(summary).ConfigureAwait(false);
                     }
 
-                    await CommitAsync(cancellationToken).ConfigureAwait(false);
+                    await CommitAsync(showProgress, cancellationToken).ConfigureAwait(false);
                     await BeginAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -215,7 +225,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             await beside.EndAsync(summary).ConfigureAwait(false);
         }
 
-        await CommitAsync(cancellationToken).ConfigureAwait(false);
+        await CommitAsync(showProgress, cancellationToken).ConfigureAwait(false);
         await PushAsync(summary, drain: true, cancellationToken).ConfigureAwait(false);
         await RetryPendingAsync(summary, showProgress, cancellationToken).ConfigureAwait(false);
         var pending = await host.Events.PendingStatsAsync(cancellationToken).ConfigureAwait(false);
@@ -381,11 +391,65 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
         }
     }
 
-    private Task BeginAsync(CancellationToken cancellationToken) =>
-        host.Embedded?.BeginBatchAsync(cancellationToken) ?? Task.CompletedTask;
+    /// <summary>Opens a batch; the quarantine records of its inputs are written behind the writer until it commits.</summary>
+    private async Task BeginAsync(CancellationToken cancellationToken)
+    {
+        if (host.Embedded is { } embedded)
+        {
+            await embedded.BeginBatchAsync(cancellationToken).ConfigureAwait(false);
+            host.QuarantineBehind?.Begin();
+        }
+    }
 
-    private Task CommitAsync(CancellationToken cancellationToken) =>
-        host.Embedded?.CommitBatchAsync(cancellationToken) ?? Task.CompletedTask;
+    /// <summary>
+    /// Commits the batch once every quarantine record of its inputs is in the folder (an input is never committed as
+    /// quarantined without its record). A record that cannot be written is tried again, backing off as an input is,
+    /// for --retry-for; then the batch is dropped, as a crash would drop it, and <see cref="QuarantineUnwritableException"/>
+    /// stops the run: a rerun redoes those inputs.
+    /// </summary>
+    private async Task CommitAsync(bool showProgress, CancellationToken cancellationToken)
+    {
+        if (host.Embedded is not { } embedded)
+        {
+            return;
+        }
+
+        if (host.QuarantineBehind is { } behind)
+        {
+            var started = time.GetTimestamp();
+            var backoff = host.Get<IOptions<PushOptions>>().Value;
+            var wait = backoff.InitialBackoff;
+            while (true)
+            {
+                try
+                {
+                    await behind.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    var left = RetryFor - time.GetElapsedTime(started);
+                    if (!Faults.IsTransient(ex, cancellationToken) || left <= TimeSpan.Zero)
+                    {
+                        behind.Abandon();
+                        await embedded.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
+                        throw new QuarantineUnwritableException(behind.Root, ex);
+                    }
+
+                    var pause = wait < left ? wait : left;
+                    if (showProgress)
+                    {
+                        progress.WriteLine($"ctmp: a quarantine record could not be written to {behind.Root} ({ex.GetType().Name}); retrying in {pause.TotalSeconds:N1} s, for {left.TotalSeconds:N0} s more (--retry-for)");
+                    }
+
+                    await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
+                    wait = wait * 2 < backoff.MaxBackoff ? wait * 2 : backoff.MaxBackoff;
+                }
+            }
+        }
+
+        await embedded.CommitBatchAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>One input: ingest, then record it. A redelivered message (its id already recorded) counts as a duplicate.</summary>
     public async Task<IngestOutcome> IngestOneAsync(InputItem input, RelaySummary summary, CancellationToken cancellationToken)

@@ -80,6 +80,9 @@ internal sealed class RunnerHost : IAsyncDisposable
 
     public FolderQuarantine? Quarantine => services.GetService<FolderQuarantine>();
 
+    /// <summary>The embedded store's quarantine as the ingest writes it: behind the run's writer while a batch is open.</summary>
+    public WriteBehindQuarantine? QuarantineBehind => services.GetService<WriteBehindQuarantine>();
+
     public DryRunEventsApi? DryRun => services.GetService<DryRunEventsApi>();
 
     public IConfiguration Configuration => services.GetRequiredService<IConfiguration>();
@@ -137,7 +140,8 @@ internal sealed class RunnerHost : IAsyncDisposable
             services.AddSingleton(sp => sp.GetRequiredService<IEmbeddedStore>().Links);
             services.AddSingleton<IPushLease>(_ => new FilePushLease(options.Store.FullName));
             services.AddSingleton(_ => new FolderQuarantine(QuarantinePath(options.Store)));
-            services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<FolderQuarantine>());
+            services.AddSingleton(sp => new WriteBehindQuarantine(sp.GetRequiredService<FolderQuarantine>()));
+            services.AddSingleton<IQuarantine>(sp => sp.GetRequiredService<WriteBehindQuarantine>());
             services.AddSingleton<IQuarantineArchive>(sp => sp.GetRequiredService<FolderQuarantine>());
         }
 

@@ -37,7 +37,8 @@ internal sealed class FolderQuarantine(string root) : IQuarantine, IQuarantineAr
         }
     }
 
-    private string Write(QuarantineRecord record)
+    /// <summary>Writes the record before it returns (on the caller's thread); its path under <see cref="Root"/>.</summary>
+    public string Write(QuarantineRecord record)
     {
         var path = Path.Combine(Root, record.Path.Replace('/', Path.DirectorySeparatorChar));
         var folder = Path.GetDirectoryName(path)!;
