@@ -91,10 +91,6 @@ internal sealed class RelaySummary
 }
 
 /// <summary>
-/// The main job: stream deliveries through ingest, push as the outbox fills and once more at the end, and record
-/// every input's outcome in the ledger. Memory stays flat: inputs are streamed, state lives in the store.
-/// </summary>
-/// <summary>
 /// A quarantine record could not be written to the folder for --retry-for (or not at all: a failure that is not
 /// transient). The batch that held its input was dropped, as a crash would drop it; a rerun redoes it.
 /// </summary>
@@ -102,6 +98,10 @@ internal sealed class QuarantineUnwritableException(string folder, Exception inn
     $"A quarantine record could not be written to {folder} ({inner.GetType().Name}: {inner.Message}). The inputs since the last commit were not kept; " +
     "make the folder writable and run the same command again (nothing is lost or sent twice).", inner);
 
+/// <summary>
+/// The main job: stream deliveries through ingest, push as the outbox fills and once more at the end, and record
+/// every input's outcome in the ledger. Memory stays flat: inputs are streamed, state lives in the store.
+/// </summary>
 internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProvider time)
 {
     /// <summary>

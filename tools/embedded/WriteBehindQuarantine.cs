@@ -72,23 +72,26 @@ internal sealed class WriteBehindQuarantine : IQuarantine, IAsyncDisposable
         lock (gate)
         {
             // Written on the caller, in order; the first that fails again stops the flush, the rest keep their turn.
-            while (waiting.Count > 0)
+            var written = 0;
+            try
             {
-                try
+                for (; written < waiting.Count; written++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    folder.Write(waiting[0]);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    failure = ExceptionDispatchInfo.Capture(ex);
-                    failure.Throw();
+                    folder.Write(waiting[written]);
                 }
 
-                waiting.RemoveAt(0);
+                failure = null;
             }
-
-            failure = null;
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                failure = ExceptionDispatchInfo.Capture(ex);
+                throw;
+            }
+            finally
+            {
+                waiting.RemoveRange(0, written);
+            }
         }
 
         behind = false;
