@@ -159,6 +159,25 @@ public sealed class WriteBehindQuarantineTests : IDisposable
     }
 
     [Fact]
+    public async Task AQuarantineFolderThatCanBeWrittenAgainWithinRetryFor_LosesNothing()
+    {
+        var corpus = Path.Combine(work, "corpus.ndjson");
+        Assert.Equal(0, (await CtmpCommandTests.RunAsync("generate", "--count", "600", "--out", corpus, "--seed", "5")).Exit);
+        var reference = await RelayAsync("reference", "log", corpus);
+
+        // The folder's place is taken by a file until the run announces its first retry.
+        var store = new DirectoryInfo(Path.Combine(work, "healed", "store"));
+        store.Create();
+        File.WriteAllText(RunnerHost.QuarantinePath(store), "not a folder");
+        var progress = new OnLine("retrying in", () => File.Delete(RunnerHost.QuarantinePath(store)));
+        var healed = await RelayAsync("healed", "log", corpus, progress);
+
+        Assert.Contains($"ctmp: a quarantine record could not be written to {RunnerHost.QuarantinePath(store)}", progress.Text, StringComparison.Ordinal);
+        Assert.Equal(Outcomes(reference.Ledger), Outcomes(healed.Ledger));
+        Assert.Equal(reference.Quarantined, healed.Quarantined);
+    }
+
+    [Fact]
     public async Task TheRelayCommand_SaysWhichFolderItCouldNotWrite_AndExitsInterrupted()
     {
         var corpus = Path.Combine(work, "corpus.ndjson");
@@ -179,12 +198,12 @@ public sealed class WriteBehindQuarantineTests : IDisposable
     private RunnerHost Host(DirectoryInfo store, string format, string name) => RunnerHost.Create(new RunnerOptions(null, store,
         new DirectoryInfo(Path.Combine(work, name, "out")), NewStoreFormat: Enum.Parse<StoreFormat>(format, ignoreCase: true)));
 
-    private async Task<(IReadOnlyList<LedgerRow> Ledger, List<string> Quarantined)> RelayAsync(string name, string format, string corpus)
+    private async Task<(IReadOnlyList<LedgerRow> Ledger, List<string> Quarantined)> RelayAsync(string name, string format, string corpus, TextWriter? progress = null)
     {
         var store = new DirectoryInfo(Path.Combine(work, name, "store"));
         await using var host = Host(store, format, name);
-        var summary = await new RelayRunner(host, TextWriter.Null, TimeProvider.System) { PushEvery = 200 }
-            .RunAsync(InputFiles.Read([corpus]), showProgress: false, default);
+        var summary = await new RelayRunner(host, progress ?? TextWriter.Null, TimeProvider.System) { PushEvery = 200 }
+            .RunAsync(InputFiles.Read([corpus]), showProgress: progress is not null, default);
         Assert.Null(summary.Interrupted);
         var quarantined = Directory.GetFiles(RunnerHost.QuarantinePath(store), "*.json", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(RunnerHost.QuarantinePath(store), f)[11..]) // without the yyyy/MM/dd of the day it ran
@@ -194,6 +213,24 @@ public sealed class WriteBehindQuarantineTests : IDisposable
 
     private static List<string> Outcomes(IEnumerable<LedgerRow> ledger) =>
         ledger.Select(row => $"{row.Outcome}:{row.Reason}:{row.Events}").Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>A progress writer that runs <paramref name="then"/> once, at the first line holding <paramref name="text"/>.</summary>
+    private sealed class OnLine(string text, Action then) : StringWriter
+    {
+        private bool done;
+
+        public string Text => ToString();
+
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (!done && value?.Contains(text, StringComparison.Ordinal) == true)
+            {
+                done = true;
+                then();
+            }
+        }
+    }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {

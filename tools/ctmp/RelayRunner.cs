@@ -248,8 +248,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
     private async Task<string?> IngestWithRetriesAsync(InputItem input, RelaySummary summary, bool showProgress, Ahead? ahead, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
-        var backoff = host.Get<Microsoft.Extensions.Options.IOptions<CtMparticle.Configuration.PushOptions>>().Value;
-        var wait = backoff.InitialBackoff;
+        Retrying? retrying = null;
         while (true)
         {
             try
@@ -276,20 +275,11 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && Faults.IsTransient(ex, cancellationToken))
             {
-                var left = RetryFor - time.GetElapsedTime(started);
-                if (left <= TimeSpan.Zero)
+                retrying ??= RetryingFrom(started, $"{input.Source} failed transiently", showProgress);
+                if (!await retrying.WaitAsync(ex, cancellationToken).ConfigureAwait(false))
                 {
                     return $"{input.Source}: {ex.GetType().Name}: {ex.Message}";
                 }
-
-                var pause = wait < left ? wait : left;
-                if (showProgress)
-                {
-                    progress.WriteLine($"ctmp: {input.Source} failed transiently ({ex.GetType().Name}); retrying in {pause.TotalSeconds:N1} s, for {left.TotalSeconds:N0} s more (--retry-for)");
-                }
-
-                await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
-                wait = wait * 2 < backoff.MaxBackoff ? wait * 2 : backoff.MaxBackoff;
             }
         }
     }
@@ -416,9 +406,7 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
 
         if (host.QuarantineBehind is { } behind)
         {
-            var started = time.GetTimestamp();
-            var backoff = host.Get<IOptions<PushOptions>>().Value;
-            var wait = backoff.InitialBackoff;
+            var retrying = RetryingFrom(time.GetTimestamp(), $"a quarantine record could not be written to {behind.Root}", showProgress);
             while (true)
             {
                 try
@@ -428,27 +416,48 @@ internal sealed class RelayRunner(RunnerHost host, TextWriter progress, TimeProv
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    var left = RetryFor - time.GetElapsedTime(started);
-                    if (!Faults.IsTransient(ex, cancellationToken) || left <= TimeSpan.Zero)
+                    if (!Faults.IsTransient(ex, cancellationToken) || !await retrying.WaitAsync(ex, cancellationToken).ConfigureAwait(false))
                     {
                         behind.Abandon();
                         await embedded.RollbackBatchAsync(CancellationToken.None).ConfigureAwait(false);
                         throw new QuarantineUnwritableException(behind.Root, ex);
                     }
-
-                    var pause = wait < left ? wait : left;
-                    if (showProgress)
-                    {
-                        progress.WriteLine($"ctmp: a quarantine record could not be written to {behind.Root} ({ex.GetType().Name}); retrying in {pause.TotalSeconds:N1} s, for {left.TotalSeconds:N0} s more (--retry-for)");
-                    }
-
-                    await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
-                    wait = wait * 2 < backoff.MaxBackoff ? wait * 2 : backoff.MaxBackoff;
                 }
             }
         }
 
         await embedded.CommitBatchAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The run's retrying of one thing: its --retry-for and the push's backoff settings.</summary>
+    private Retrying RetryingFrom(long started, string what, bool showProgress) =>
+        new(host.Get<IOptions<PushOptions>>().Value, time, RetryFor, started, showProgress ? progress : null, what);
+
+    /// <summary>
+    /// The waits between the attempts at one thing that fails transiently: Push:InitialBackoff, doubling up to
+    /// Push:MaxBackoff, while --retry-for lasts from <paramref name="started"/>; each announced on the progress line.
+    /// </summary>
+    /// <param name="progress">Where each wait is announced, or null.</param>
+    /// <param name="what">What failed, for the progress line ("c.ndjson:31 failed transiently").</param>
+    private sealed class Retrying(PushOptions backoff, TimeProvider time, TimeSpan retryFor, long started, TextWriter? progress, string what)
+    {
+        private TimeSpan wait = backoff.InitialBackoff;
+
+        /// <summary>Waits before the next attempt after <paramref name="failure"/>; false once --retry-for is over (no wait then).</summary>
+        public async Task<bool> WaitAsync(Exception failure, CancellationToken cancellationToken)
+        {
+            var left = retryFor - time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            var pause = wait < left ? wait : left;
+            progress?.WriteLine($"ctmp: {what} ({failure.GetType().Name}); retrying in {pause.TotalSeconds:N1} s, for {left.TotalSeconds:N0} s more (--retry-for)");
+            await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
+            wait = wait * 2 < backoff.MaxBackoff ? wait * 2 : backoff.MaxBackoff;
+            return true;
+        }
     }
 
     /// <summary>One input: ingest, then record it. A redelivered message (its id already recorded) counts as a duplicate.</summary>
