@@ -414,33 +414,75 @@ internal sealed class PushPipeline(
 
             try
             {
+                var starting = new List<(OutgoingRequest Request, HashSet<string>? Users, InputRoute Route)>(limit);
                 while (waiting.Count > 0 && failure is null)
                 {
                     var blocked = inFlight.Where(f => f.Users is not null).SelectMany(f => f.Users!).ToHashSet(StringComparer.Ordinal);
                     var alone = inFlight.Any(f => f.Users is null);
-                    for (var i = 0; i < waiting.Count && inFlight.Count < limit && !alone;)
+                    starting.Clear();
+                    await settling.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    try
                     {
-                        var (request, users) = waiting[i];
-                        if (users is null ? i == 0 && inFlight.Count == 0 : !users.Overlaps(blocked))
+                        for (var i = 0; i < waiting.Count && inFlight.Count + starting.Count < limit && !alone;)
                         {
-                            waiting.RemoveAt(i);
-                            inFlight.Add((request, users, SendAsync(request, persisted: false, cancellationToken)));
-                            alone = users is null;
-                            blocked.UnionWith(users ?? []);
-                            continue;
+                            var (request, users) = waiting[i];
+                            if (users is null ? i == 0 && inFlight.Count + starting.Count == 0 : !users.Overlaps(blocked))
+                            {
+                                waiting.RemoveAt(i);
+                                if (Admit(request) is { } route)
+                                {
+                                    starting.Add((request, users, route));
+                                }
+                                else
+                                {
+                                    deferredEvents += request.Events.Count;
+                                }
+
+                                alone = users is null;
+                                blocked.UnionWith(users ?? []);
+                                continue;
+                            }
+
+                            // It waits; a later request of its users must not overtake it.
+                            if (users is null)
+                            {
+                                break;
+                            }
+
+                            blocked.UnionWith(users);
+                            i++;
                         }
 
-                        // It waits; a later request of its users must not overtake it.
-                        if (users is null)
+                        // Every request starting now is durably in flight before the first of them is POSTed, in one
+                        // save: one commit (one fsync) for them all, where a save per request held the push up for 2.2 s
+                        // of a 10 s run of 100,000 deliveries (docs/performance.md, "a twenty-first session").
+                        if (starting.Count > 0)
                         {
-                            break;
+                            var now = push.time.GetUtcNow();
+                            await push.events.SaveInFlightAsync(starting.Select(s => s.Request.ToInFlight(now)).ToList(), cancellationToken).ConfigureAwait(false);
                         }
-
-                        blocked.UnionWith(users);
-                        i++;
+                    }
+                    catch (Exception ex)
+                    {
+                        // Nothing of them was sent: they fail as one request whose save failed did.
+                        failure ??= ex;
+                        break;
+                    }
+                    finally
+                    {
+                        settling.Release();
                     }
 
-                    await Task.WhenAny(inFlight.Select(f => f.Sent)).ConfigureAwait(false);
+                    foreach (var (request, users, route) in starting)
+                    {
+                        inFlight.Add((request, users, PostAsync(request, route, persisted: false, cancellationToken)));
+                    }
+
+                    if (inFlight.Count > 0)
+                    {
+                        await Task.WhenAny(inFlight.Select(f => f.Sent)).ConfigureAwait(false);
+                    }
+
                     Collect();
                 }
 
@@ -464,28 +506,16 @@ internal sealed class PushPipeline(
         /// <summary>Sends one request and settles it by what the Events API answered. False when the input must not be called again in this run.</summary>
         private async Task<bool> SendAsync(OutgoingRequest request, bool persisted, CancellationToken cancellationToken)
         {
-            var input = request.InputName;
             InputRoute route;
             await settling.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (!MayCall(input))
+                if (Admit(request) is not { } admitted)
                 {
                     return false;
                 }
 
-                if (push.packer.RouteOf(input) is not { } configured)
-                {
-                    // A request persisted for an input since removed from the settings: kept (it may have reached
-                    // mParticle), counted and logged on every run, so it never hides; restoring the input sends it.
-                    stranded += request.Events.Count;
-                    push.metrics.Events("stranded", request.Events.Count);
-                    RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs); its persisted requests wait for it");
-                    return Stop(input);
-                }
-
-                route = configured;
-                startedPerInput[input] = startedPerInput.GetValueOrDefault(input) + 1;
+                route = admitted;
                 if (!persisted)
                 {
                     await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
@@ -495,6 +525,41 @@ internal sealed class PushPipeline(
             {
                 settling.Release();
             }
+
+            return await PostAsync(request, route, persisted, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Whether the request may go now (under <see cref="settling"/>): its input's route, counted as started, or null
+        /// when this run must not call the input (again), or the input is no longer configured.
+        /// </summary>
+        private InputRoute? Admit(OutgoingRequest request)
+        {
+            var input = request.InputName;
+            if (!MayCall(input))
+            {
+                return null;
+            }
+
+            if (push.packer.RouteOf(input) is not { } configured)
+            {
+                // A request persisted for an input since removed from the settings: kept (it may have reached
+                // mParticle), counted and logged on every run, so it never hides; restoring the input sends it.
+                stranded += request.Events.Count;
+                push.metrics.Events("stranded", request.Events.Count);
+                RelayLog.InputMisconfigured(push.logger, input, "the input is no longer configured (MParticle:Inputs); its persisted requests wait for it");
+                Stop(input);
+                return null;
+            }
+
+            startedPerInput[input] = startedPerInput.GetValueOrDefault(input) + 1;
+            return configured;
+        }
+
+        /// <summary>POSTs a request admitted and durably in flight, and settles it by the answer. False when the input must not be called again in this run.</summary>
+        private async Task<bool> PostAsync(OutgoingRequest request, InputRoute route, bool persisted, CancellationToken cancellationToken)
+        {
+            var input = request.InputName;
 
             // The request's span links to the ingests that stored its events, so a delivery is followed from its trigger
             // to this request (a resent request's events were not read in this run: it has no links).

@@ -147,6 +147,19 @@ internal interface IEventStore
 
     Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Several requests in flight, all durable when it returns: a push saves the requests it is about to send together.
+    /// The embedded stores make them durable in one commit (one fsync for them all, where each save on its own cost one);
+    /// by default they are saved one after the other.
+    /// </summary>
+    async Task SaveInFlightAsync(IReadOnlyList<InFlightRequest> requests, CancellationToken cancellationToken)
+    {
+        foreach (var request in requests)
+        {
+            await SaveInFlightAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken);
 
     Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken);

@@ -253,6 +253,21 @@ public sealed class PushBesideTests : IDisposable
         Assert.Equal(["settled", "c", "a", "b"], journal.ReadAll().Select(r => r.RequestId));
     }
 
+    [Fact]
+    public void TheJournal_SavesSeveralRequestsInOneTransaction_AllOfThemOrNone()
+    {
+        using var journal = InFlightJournal.Open(Path.Combine(work, "state.db"));
+        var at = new DateTimeOffset(2026, 12, 7, 9, 0, 0, TimeSpan.Zero);
+
+        journal.Save([new InFlightRequest("a", "default", [1], [], at), new InFlightRequest("b", "default", [2], [], at)]);
+        // The second cannot be written (no input name): the first, written before it in the same call, is not kept either.
+        Assert.Throws<InvalidOperationException>(() =>
+            journal.Save([new InFlightRequest("c", "default", [3], [], at), new InFlightRequest("d", null!, [4], [], at)]));
+
+        Assert.Equal(["a", "b"], journal.ReadAll().Select(r => r.RequestId));
+        Assert.Equal([2], journal.ReadAll()[1].Body);
+    }
+
     [Theory]
     [InlineData("sqlite")]
     [InlineData("log")]

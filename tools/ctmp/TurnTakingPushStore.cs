@@ -68,6 +68,8 @@ internal sealed class TurnTakingPushStore : IEventStore, IConsentStore, IIdentit
 
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Turn(() => store.Events.SaveInFlightAsync(request, cancellationToken), cancellationToken);
 
+    public Task SaveInFlightAsync(IReadOnlyList<InFlightRequest> requests, CancellationToken cancellationToken) => Turn(() => store.Events.SaveInFlightAsync(requests, cancellationToken), cancellationToken);
+
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Turn(() => store.Events.ReadInFlightAsync(cancellationToken), cancellationToken);
 
     public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Turn(() => store.Events.DeleteInFlightAsync(requestId, cancellationToken), cancellationToken);

@@ -39,17 +39,27 @@ internal sealed class InFlightJournal : IDisposable
     }
 
     /// <summary>Durable when this returns.</summary>
-    public void Save(InFlightRequest request)
+    public void Save(InFlightRequest request) => Save([request]);
+
+    /// <summary>All of <paramref name="requests"/> or none, durable when this returns: one transaction, so one fsync.</summary>
+    public void Save(IReadOnlyList<InFlightRequest> requests)
     {
         using var oneCall = gate.EnterScope();
-        using var command = connection.CreateCommand();
-        command.CommandText = Insert;
-        foreach (var (name, value) in Parameters(request))
+        using var transaction = requests.Count > 1 ? connection.BeginTransaction() : null;
+        foreach (var request in requests)
         {
-            command.Parameters.AddWithValue(name, value!);
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = Insert;
+            foreach (var (name, value) in Parameters(request))
+            {
+                command.Parameters.AddWithValue(name, value!);
+            }
+
+            command.ExecuteNonQuery();
         }
 
-        command.ExecuteNonQuery();
+        transaction?.Commit();
     }
 
     /// <summary>

@@ -60,6 +60,8 @@ internal sealed class SnapshotPushStore(IEmbeddedStore writer, ISnapshotReads sn
 
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Events.SaveInFlightAsync(request, cancellationToken);
 
+    public Task SaveInFlightAsync(IReadOnlyList<InFlightRequest> requests, CancellationToken cancellationToken) => Events.SaveInFlightAsync(requests, cancellationToken);
+
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) => Events.ReadInFlightAsync(cancellationToken);
 
     public Task DeleteInFlightAsync(string requestId, CancellationToken cancellationToken) => Events.DeleteInFlightAsync(requestId, cancellationToken);

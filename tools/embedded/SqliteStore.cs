@@ -572,15 +572,22 @@ internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextSt
     /// the inputs read after the last commit and the push's settling together, and the rerun redoes both as an
     /// uninterrupted run would, resending the journal's requests byte for byte.
     /// </summary>
-    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => Locked(() =>
+    public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => SaveInFlightAsync([request], cancellationToken);
+
+    /// <summary>In a batch, in one commit of the journal (one fsync for the requests a push starts together).</summary>
+    public Task SaveInFlightAsync(IReadOnlyList<InFlightRequest> requests, CancellationToken cancellationToken) => Locked(() =>
     {
         if (batch is not null)
         {
-            (journal ??= InFlightJournal.Open(Path)).Save(request);
+            (journal ??= InFlightJournal.Open(Path)).Save(requests);
             return true;
         }
 
-        Execute(null, InFlightJournal.Insert, InFlightJournal.Parameters(request));
+        foreach (var request in requests)
+        {
+            Execute(null, InFlightJournal.Insert, InFlightJournal.Parameters(request));
+        }
+
         return true;
     }, cancellationToken);
 

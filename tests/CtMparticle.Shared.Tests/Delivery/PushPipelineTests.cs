@@ -56,7 +56,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
     /// <paramref name="inFlight"/> requests awaiting their answers, holding one customer's five events (three batches,
     /// stored first, so their requests come first) and nine other customers' one each.
     /// </summary>
-    private async Task<RelayHarness> WindowedAsync(int inFlight)
+    private async Task<RelayHarness> WindowedAsync(int inFlight, FaultPlan? faults = null)
     {
         var windowed = RelayHarness.Create(azurite, server, s =>
         {
@@ -66,7 +66,7 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
             // The answers here are slow on purpose, and the fake server answers on this process's thread pool, which the
             // suite's other classes keep busy: the harness's 2 s would turn a late answer into no answer at all.
             s["Push:HttpTimeout"] = "00:00:30";
-        }, time);
+        }, time, faults);
         for (var i = 0; i < 5; i++)
         {
             await StoreEvent($"window-busy-{i}", "window-busy", into: windowed);
@@ -108,6 +108,42 @@ public sealed class PushPipelineTests(AzuriteFixture azurite, ITestOutputHelper 
         // Its events all happened at one time, so the packer orders them by event id.
         Assert.Equal(busyIds.OrderBy(Guid.Parse), busy.SelectMany(r => r.SourceMessageIds));
         Assert.Empty(await windowed.Events.ReadPendingAsync(100, default));
+        Assert.Empty(await windowed.Events.ReadInFlightAsync(default));
+    }
+
+    [Fact]
+    public async Task Push_RequestsStartingTogether_AreSavedInFlightInOneCall_EachBeforeItsPost()
+    {
+        var plan = new FaultPlan(); // counts and logs the store's and the Events API's calls, crashes nowhere
+        await using var windowed = await WindowedAsync(4, plan);
+        server.Respond = (_, _) => ScriptedResponse.Accepted with { Delay = TimeSpan.FromMilliseconds(400) };
+        var operations = plan.Calls;
+
+        var report = await windowed.Push.PushAsync(default);
+
+        Assert.Equal(12, report.Requests);
+        string[] log;
+        lock (plan.Log)
+        {
+            log = plan.Log.Skip(operations).Select(entry => entry[(entry.IndexOf(':', StringComparison.Ordinal) + 1)..]).ToArray();
+        }
+
+        // The window's four go into flight in one save, before the first of them is POSTed.
+        var saves = log.Where(op => op.StartsWith("inflight.save", StringComparison.Ordinal)).ToArray();
+        Assert.Equal("inflight.save×4", saves[0]);
+        Assert.True(Array.IndexOf(log, saves[0]) < Array.IndexOf(log, "api.send"), string.Join(", ", log));
+        Assert.DoesNotContain("inflight.save", saves); // never one request on its own through the many-request path
+        Assert.Equal(12, saves.Sum(op => int.Parse(op["inflight.save×".Length..], System.Globalization.CultureInfo.InvariantCulture)));
+        // At every point, no more requests POSTed than saved in flight.
+        var saved = 0;
+        var posted = 0;
+        foreach (var op in log)
+        {
+            saved += op.StartsWith("inflight.save×", StringComparison.Ordinal) ? int.Parse(op["inflight.save×".Length..], System.Globalization.CultureInfo.InvariantCulture) : 0;
+            posted += op == "api.send" ? 1 : 0;
+            Assert.True(posted <= saved, $"a request was POSTed before it was saved in flight: {string.Join(", ", log)}");
+        }
+
         Assert.Empty(await windowed.Events.ReadInFlightAsync(default));
     }
 

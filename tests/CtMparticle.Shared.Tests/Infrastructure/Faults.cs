@@ -104,6 +104,10 @@ internal sealed class FaultyEventStore(IEventStore inner, FaultPlan plan) : IEve
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) =>
         plan.Run("inflight.save", () => inner.SaveInFlightAsync(request, cancellationToken));
 
+    /// <summary>One operation, as the embedded stores make it one commit (a crash before it saved none, after it all).</summary>
+    public Task SaveInFlightAsync(IReadOnlyList<InFlightRequest> requests, CancellationToken cancellationToken) =>
+        plan.Run($"inflight.save×{requests.Count}", () => inner.SaveInFlightAsync(requests, cancellationToken));
+
     public Task<IReadOnlyList<InFlightRequest>> ReadInFlightAsync(CancellationToken cancellationToken) =>
         plan.Run("inflight.read", () => inner.ReadInFlightAsync(cancellationToken));
 
