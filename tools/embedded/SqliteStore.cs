@@ -574,7 +574,7 @@ internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextSt
     /// </summary>
     public Task SaveInFlightAsync(InFlightRequest request, CancellationToken cancellationToken) => SaveInFlightAsync([request], cancellationToken);
 
-    /// <summary>In a batch, in one commit of the journal (one fsync for the requests a push starts together).</summary>
+    /// <summary>In one commit (one fsync for the requests a push starts together): the journal's in a batch, else the store's own.</summary>
     public Task SaveInFlightAsync(IReadOnlyList<InFlightRequest> requests, CancellationToken cancellationToken) => Locked(() =>
     {
         if (batch is not null)
@@ -583,11 +583,13 @@ internal sealed class SqliteStore : IEmbeddedStore, IEventStore, IOrderContextSt
             return true;
         }
 
+        using var transaction = connection.BeginTransaction();
         foreach (var request in requests)
         {
-            Execute(null, InFlightJournal.Insert, InFlightJournal.Parameters(request));
+            Execute(transaction, InFlightJournal.Insert, InFlightJournal.Parameters(request));
         }
 
+        transaction.Commit();
         return true;
     }, cancellationToken);
 

@@ -204,6 +204,31 @@ public abstract class EventStoreContractTests
     }
 
     [Fact]
+    public async Task InFlight_SeveralSavedInOneCall_AreEachReadBack_AndDeletedOneByOne()
+    {
+        var events = new[] { Event("contract-inflight-many-1"), Event("contract-inflight-many-2"), Event("contract-inflight-many-3") };
+        foreach (var e in events)
+        {
+            await Events.TryAddAsync(e, null, default);
+        }
+
+        var pending = await Events.ReadPendingAsync(100, default);
+        var requests = events.Select((e, i) => new InFlightRequest(
+            $"req-many-{i}", "acme-eu", [(byte)'[', (byte)i, (byte)']'], [new InFlightBatch(1, [pending.Single(p => p.EventId == e.Context.EventId).Key])],
+            DateTimeOffset.UnixEpoch.AddSeconds(i))).ToList();
+
+        await Events.SaveInFlightAsync(requests, default);
+        var read = await Events.ReadInFlightAsync(default);
+        await Events.DeleteInFlightAsync("req-many-1", default);
+        var left = await Events.ReadInFlightAsync(default);
+
+        Assert.Equal(["req-many-0", "req-many-1", "req-many-2"], read.Select(r => r.RequestId));
+        Assert.Equal(requests.Select(r => r.Body), read.Select(r => r.Body));
+        Assert.Equal(events.Select(e => e.Context.EventId), read.Select(r => Assert.Single(r.Events).EventId));
+        Assert.Equal(["req-many-0", "req-many-2"], left.Select(r => r.RequestId));
+    }
+
+    [Fact]
     public async Task PurgeSeen_ForgetsOldDedupeRecordsOnly()
     {
         var e = Event("contract-purge");
