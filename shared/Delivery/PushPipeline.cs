@@ -146,7 +146,7 @@ internal sealed class PushPipeline(
 
                 RelayLog.Resending(push.logger, request.RequestId, request.InputName);
                 resent += request.Events.Count();
-                await SendAsync(outgoing, persisted: true, cancellationToken).ConfigureAwait(false);
+                await ResendAsync(outgoing, cancellationToken).ConfigureAwait(false);
             }
 
             // 2. New work: pending events not already in a request, up to the run's size. An unanswered request's events
@@ -503,30 +503,25 @@ internal sealed class PushPipeline(
             return deferredEvents;
         }
 
-        /// <summary>Sends one request and settles it by what the Events API answered. False when the input must not be called again in this run.</summary>
-        private async Task<bool> SendAsync(OutgoingRequest request, bool persisted, CancellationToken cancellationToken)
+        /// <summary>
+        /// Sends again a request that is in flight already (a previous run's, or a part of a split one), identically, and
+        /// settles it by the answer. False when the input must not be called again in this run. New requests go through
+        /// <see cref="SendAllAsync"/>, which saves those a window starts together.
+        /// </summary>
+        private async Task<bool> ResendAsync(OutgoingRequest request, CancellationToken cancellationToken)
         {
-            InputRoute route;
+            InputRoute? route;
             await settling.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (Admit(request) is not { } admitted)
-                {
-                    return false;
-                }
-
-                route = admitted;
-                if (!persisted)
-                {
-                    await push.events.SaveInFlightAsync(request.ToInFlight(push.time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
-                }
+                route = Admit(request);
             }
             finally
             {
                 settling.Release();
             }
 
-            return await PostAsync(request, route, persisted, cancellationToken).ConfigureAwait(false);
+            return route is not null && await PostAsync(request, route, persisted: true, cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>
@@ -601,7 +596,7 @@ internal sealed class PushPipeline(
             // A 4xx for the payload with several batches: the halves go one after the other, to find the bad one.
             foreach (var part in parts)
             {
-                if (!await SendAsync(part, persisted: true, cancellationToken).ConfigureAwait(false))
+                if (!await ResendAsync(part, cancellationToken).ConfigureAwait(false))
                 {
                     return false;
                 }
