@@ -48,10 +48,13 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     /// <summary>Pending events read with their stored object (<see cref="PendingEvent.Event"/>) since the store opened.</summary>
     internal long EventsHanded { get; private set; }
 
-    // A stored event's JSON is written into this buffer, kept for it (used only under the log's lock): its record
-    // copies it into the log and nothing holds it after, so a stored event costs no array of its own.
-    private ArrayBufferWriter<byte> json = new(4096);
-    private Utf8JsonWriter? jsonWriter;
+    // A stored event's JSON is written into its thread's buffer, kept for it: its record copies it into the log and
+    // nothing holds it after, so a stored event costs no array of its own. Per thread, so that the writer serializes
+    // an event before it takes the log's lock (JsonOf), not while the preparing thread and the push wait for it.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? json;
+    [ThreadStatic]
+    private static Utf8JsonWriter? jsonWriter;
 
     /// <summary>The event store on <paramref name="core"/>'s log; its records are handed to <see cref="Replay"/> at open.</summary>
     public LogEventStore(LogCore core, InFlightJournal journal, TimeProvider time, int partitions)
@@ -93,20 +96,26 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
 
     // ---- IEventStore ---------------------------------------------------------------------------------------------
 
-    public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Changing(() =>
+    public Task<AddResult> TryAddAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken)
     {
-        var id = trackingEvent.Context.EventId;
-        if (Newest(id) is { } seen)
+        // Serialized before the lock is taken (a duplicate's JSON is written for nothing: a few percent of events),
+        // into this thread's buffer, which the work below, run on this thread at once, copies into the log.
+        var eventJson = JsonOf(trackingEvent);
+        return Changing(() =>
         {
-            // Stored before by this message (a redelivery after a crash); an event it withheld was never stored.
-            return messageId is not null && seen.Status != EventStatus.Withheld && seen.MessageId == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
-        }
+            var id = trackingEvent.Context.EventId;
+            if (Newest(id) is { } seen)
+            {
+                // Stored before by this message (a redelivery after a crash); an event it withheld was never stored.
+                return messageId is not null && seen.Status != EventStatus.Withheld && seen.MessageId == messageId ? AddResult.AddedBefore : AddResult.Duplicate;
+            }
 
-        var now = time.GetUtcNow().UtcTicks;
-        Keep(Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey, JsonOf(trackingEvent))),
-            trackingEvent);
-        return AddResult.Added;
-    }, cancellationToken);
+            var now = time.GetUtcNow().UtcTicks;
+            Keep(Write(new EventRecord(id, EventStatus.Pending, 0, 0, 0, nextPlace, now, 0, now, now, messageId, trackingEvent.Context.DedupeKey, eventJson)),
+                trackingEvent);
+            return AddResult.Added;
+        }, cancellationToken);
+    }
 
     public Task<AddResult> WithholdAsync(TrackingEvent trackingEvent, string? messageId, CancellationToken cancellationToken) => Changing(() =>
     {
@@ -409,12 +418,11 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     /// <summary>Gives the in-flight journal's freed pages back to the disk (a compaction, with nothing else under way).</summary>
     public void VacuumJournal() => journal.Vacuum();
 
-    /// <summary>Closes the in-flight journal; the log is its <see cref="LogCore"/>'s owner's.</summary>
-    public void Dispose()
-    {
-        journal.Dispose();
-        jsonWriter?.Dispose();
-    }
+    /// <summary>
+    /// Closes the in-flight journal; the log is its <see cref="LogCore"/>'s owner's. The threads' JSON writers are
+    /// theirs, shared by every store (they hold nothing but a buffer, and are reset before each use).
+    /// </summary>
+    public void Dispose() => journal.Dispose();
 
     // ---- the core: every change is a record appended, then applied to memory --------------------------------------
 
@@ -422,9 +430,10 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
     /// <paramref name="trackingEvent"/>'s JSON, byte for byte what <see cref="JsonSerializer.SerializeToUtf8Bytes{TValue}(TValue, System.Text.Json.Serialization.Metadata.JsonTypeInfo{TValue})"/>
     /// writes, in <see cref="json"/>: valid until the next call (under the lock), so only for a record written at once.
     /// </summary>
-    private ReadOnlyMemory<byte> JsonOf(TrackingEvent trackingEvent)
+    /// <summary>The event's JSON in the calling thread's buffer: valid until the thread's next call.</summary>
+    private static ReadOnlyMemory<byte> JsonOf(TrackingEvent trackingEvent)
     {
-        if (json.Capacity > 1024 * 1024)
+        if (json is null || json.Capacity > 1024 * 1024)
         {
             (json, jsonWriter) = (new ArrayBufferWriter<byte>(4096), null); // one large event does not keep its buffer
         }
