@@ -133,6 +133,68 @@ public sealed class LogSnapshotTests : IDisposable
         Assert.NotNull(await next.GetAsync("customer:c-1", default));
     }
 
+    /// <summary>
+    /// A push reads a window's customers and identifiers a few per hold of the lock (<see cref="LogLinkStore.ReadsPerHold"/>),
+    /// letting the writer in between: what it reads is still the snapshot's, however much the writer forgets, records
+    /// and sees again meanwhile.
+    /// </summary>
+    [Fact]
+    public async Task ReadsOfManyCustomers_HeldAFewAtATime_WhileTheWriterForgetsAndRecordsThem_AreTheSnapshots()
+    {
+        var time = new FakeTimeProvider(Start);
+        using var store = LogStore.Open(Path.Combine(work, "many"), time, tailBytes: LogTests.SmallTail, spillAt: LogTests.SmallSpill);
+        const int Customers = LogLinkStore.ReadsPerHold * 6 + 5;
+        var customers = Enumerable.Range(0, Customers).Select(c => $"c-{c}").ToArray();
+        var identifiers = Enumerable.Range(0, Customers).Select(c => ("email", $"e-{c % 40}")).Distinct().ToArray();
+        foreach (var customer in customers)
+        {
+            for (var e = 0; e < 2; e++)
+            {
+                var at = Start.AddMinutes(e);
+                await store.Links.RecordAsync(new IdentityLink(customer, "email", $"e-{(customer.Length * 7 + e * 13 + customers.Length) % 40}", Guid.Empty, at, at, LinkState.Active, "rules-1"), default);
+            }
+        }
+
+        var expectedCustomers = Text(await store.Links.ByCustomersAsync(customers, default));
+        var expectedIdentifiers = Text(await store.Links.ByIdentifiersAsync(identifiers, default));
+        var snapshots = store.OpenPushSnapshots();
+        await using var snapshot = await snapshots.BeginAsync(default);
+        using var reading = new CancellationTokenSource();
+        var writes = 0;
+        await store.BeginBatchAsync(default); // as the relay's writer does beside the push: one batch, committed after it
+        var writer = Task.Run(async () =>
+        {
+            for (var round = 0; !reading.IsCancellationRequested || round < 3; round++)
+            {
+                foreach (var customer in customers)
+                {
+                    var at = Start.AddHours(1 + round);
+                    await store.Links.ForgetCustomerAsync(customer, default);
+                    await store.Links.RecordAsync(new IdentityLink(customer, "email", $"e-new-{round}", Guid.Empty, at, at, LinkState.Active, "rules-2"), default);
+                    Interlocked.Increment(ref writes);
+                }
+            }
+        });
+
+        for (var read = 0; read < 20; read++)
+        {
+            Assert.Equal(expectedCustomers, Text(await snapshot.ByCustomersAsync(customers, default)));
+            Assert.Equal(expectedIdentifiers, Text(await snapshot.ByIdentifiersAsync(identifiers, default)));
+        }
+
+        await reading.CancelAsync();
+        await writer;
+        await snapshot.DisposeAsync();
+        await store.CommitBatchAsync(default);
+        Assert.True(writes >= 3 * Customers);
+        Assert.NotEqual(expectedCustomers, Text(await store.Links.ByCustomersAsync(customers, default))); // the writer's own reads see its writes
+    }
+
+    private static string Text<TKey>(IReadOnlyDictionary<TKey, IReadOnlyList<IdentityLink>> links)
+        where TKey : notnull =>
+        string.Join("\n", links.OrderBy(l => l.Key.ToString(), StringComparer.Ordinal)
+            .Select(l => $"{l.Key}: {string.Join(", ", l.Value.Select(v => $"{v.CustomerId}/{v.Type}/{v.Value}/{v.State}/{v.LastSeen.UtcTicks}"))}"));
+
     [Fact]
     public async Task ASavepointRolledBackAfterAForgetting_LeavesTheSnapshotReadingWhatWasCommitted()
     {

@@ -114,16 +114,63 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
             () => customerIds.Distinct(StringComparer.Ordinal).ToDictionary(id => id, OfCustomer, StringComparer.Ordinal), cancellationToken);
 
     /// <summary>As <see cref="ByIdentifiersAsync"/>, as the open snapshot of the log saw them (<see cref="LogCore.BeginSnapshotAsync"/>): a push beside the ingest reads this.</summary>
-    public Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsOfSnapshotAsync(
+    public async Task<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>> ByIdentifiersAsOfSnapshotAsync(
         IReadOnlyCollection<(string Type, string Value)> identifiers, CancellationToken cancellationToken) =>
-        core.Locked<IReadOnlyDictionary<(string Type, string Value), IReadOnlyList<IdentityLink>>>(() => identifiers.Distinct().ToDictionary(id => id,
-            id => (IReadOnlyList<IdentityLink>)Sorted(ListedAsOf(byIdentifier, KeyIndex.Hash(IdentifierKey(id.Type, id.Value)), link => link.Type == id.Type && link.Value == id.Value))),
-            cancellationToken);
+        await AsOfSnapshotAsync([.. identifiers.Distinct()], null,
+            id => Sorted(ListedAsOf(byIdentifier, KeyIndex.Hash(IdentifierKey(id.Type, id.Value)), link => link.Type == id.Type && link.Value == id.Value)),
+            cancellationToken).ConfigureAwait(false);
 
     /// <summary>As <see cref="ByCustomersAsync"/>, as the open snapshot of the log saw them (<see cref="LogCore.BeginSnapshotAsync"/>).</summary>
-    public Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsOfSnapshotAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
-        core.Locked<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>>(() => customerIds.Distinct(StringComparer.Ordinal).ToDictionary(id => id,
-            id => (IReadOnlyList<IdentityLink>)Sorted(ListedAsOf(byCustomer, KeyIndex.Hash(id), link => link.CustomerId == id)), StringComparer.Ordinal), cancellationToken);
+    public async Task<IReadOnlyDictionary<string, IReadOnlyList<IdentityLink>>> ByCustomersAsOfSnapshotAsync(IReadOnlyCollection<string> customerIds, CancellationToken cancellationToken) =>
+        await AsOfSnapshotAsync([.. customerIds.Distinct(StringComparer.Ordinal)], StringComparer.Ordinal,
+            id => Sorted(ListedAsOf(byCustomer, KeyIndex.Hash(id), link => link.CustomerId == id)), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Keys whose links a push reads under one hold of the log's lock while a snapshot is open (<see cref="AsOfSnapshotAsync"/>).</summary>
+    internal const int ReadsPerHold = 32;
+
+    /// <summary>
+    /// Each key's links as <paramref name="read"/> finds them. While a snapshot is open (the push beside the ingest),
+    /// <see cref="ReadsPerHold"/> keys per hold of the lock, the writer let in between: reads as of the snapshot see
+    /// the same whatever it writes meanwhile, and one hold for a whole push's customers (up to a few milliseconds)
+    /// held the writer, the run's slowest thread, for all of it. Without a snapshot a read of now is one hold: one state.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<TKey, IReadOnlyList<IdentityLink>>> AsOfSnapshotAsync<TKey>(
+        TKey[] keys, IEqualityComparer<TKey>? comparer, Func<TKey, IReadOnlyList<IdentityLink>> read, CancellationToken cancellationToken)
+        where TKey : notnull
+    {
+        var found = new Dictionary<TKey, IReadOnlyList<IdentityLink>>(keys.Length, comparer);
+        long? snapshot = null;
+        var done = 0;
+        while (done < keys.Length)
+        {
+            if (done > 0)
+            {
+                await Task.Yield(); // the lock is free until this goes on: a writer woken for it takes it meanwhile
+            }
+
+            done = await core.Locked(() =>
+            {
+                if (snapshot is { } begun && begun != core.SnapshotEnd)
+                {
+                    // The snapshot ended or another began between holds (the push ends it only once it is done, so a
+                    // caller outside a push): read every key again, at once.
+                    found.Clear();
+                    done = 0;
+                }
+
+                snapshot = core.SnapshotEnd;
+                var end = snapshot == 0 ? keys.Length : Math.Min(keys.Length, done + ReadsPerHold);
+                for (var i = done; i < end; i++)
+                {
+                    found[keys[i]] = read(keys[i]);
+                }
+
+                return end;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+
+        return found;
+    }
 
     public Task SetStateAsync(IdentityLink link, LinkState state, string rulesVersion, CancellationToken cancellationToken) => core.Changing(() =>
     {
@@ -173,16 +220,21 @@ internal sealed class LogLinkStore(LogCore core) : IIdentityLinkStore
         return old.Count;
     }, cancellationToken);
 
-    public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken) => core.Changing(() =>
+    public Task SaveDecisionsAsync(IReadOnlyList<IdentityDecision> decisions, CancellationToken cancellationToken)
     {
-        foreach (var decision in decisions)
+        // Encoded before the lock is taken: a push saves a window's decisions at once, beside the writer that waits for it.
+        var encoded = decisions.Select(StateCodec.EncodeDecision).ToArray();
+        return core.Changing(() =>
         {
-            var previous = FindDecision(decision.EventId);
-            WriteDecision(new DecisionRecord(previous, false, decision.EventId, decision.DecidedAt.UtcTicks, StateCodec.EncodeDecision(decision)));
-        }
+            for (var i = 0; i < decisions.Count; i++)
+            {
+                var previous = FindDecision(decisions[i].EventId);
+                WriteDecision(new DecisionRecord(previous, false, decisions[i].EventId, decisions[i].DecidedAt.UtcTicks, encoded[i]));
+            }
 
-        return decisions.Count;
-    }, cancellationToken);
+            return decisions.Count;
+        }, cancellationToken);
+    }
 
     public Task<IdentityDecision?> DecisionAsync(Guid eventId, CancellationToken cancellationToken) => core.Locked(() =>
     {

@@ -31,7 +31,15 @@ internal sealed class LogOrderContextStore : IOrderContextStore
     /// <summary>A committed record of this store's kind, at open.</summary>
     public void Replay(LogRecord record) => Apply(OrderRecord.Decode(record.Payload), record.Address, replaying: true);
 
-    public Task SaveAsync(OrderContext order, CancellationToken cancellationToken) => core.Changing(() =>
+    public Task SaveAsync(OrderContext order, CancellationToken cancellationToken)
+    {
+        // Encoded before the lock is taken (the writer holds it; the preparing thread's finds wait for it), even when
+        // an older version than the stored one turns out to change nothing.
+        var encoded = StateCodec.EncodeContext(order);
+        return core.Changing(() => Save(order, encoded), cancellationToken);
+    }
+
+    private bool Save(OrderContext order, ReadOnlyMemory<byte> encoded)
     {
         var current = orders.Find(KeyIndex.Hash(order.OrderId), order.OrderId, IsOrder);
         // An older version than the stored one changes nothing (nor its save time, retention's clock); its payments
@@ -41,9 +49,9 @@ internal sealed class LogOrderContextStore : IOrderContextStore
             .Select(payment => new PaymentMapping(payment, payments.Find(KeyIndex.Hash(payment), payment, MapsPayment)))
             .ToList();
         Write(new OrderRecord(order.OrderId, order.Version, time.GetUtcNow().UtcTicks, applied, Forgotten: false, applied ? current : 0, mappings,
-            applied ? StateCodec.EncodeContext(order) : ReadOnlyMemory<byte>.Empty));
+            applied ? encoded : ReadOnlyMemory<byte>.Empty));
         return true;
-    }, cancellationToken);
+    }
 
     public Task<OrderContext?> FindByOrderAsync(string orderId, CancellationToken cancellationToken) => core.Locked(() => FindOrder(orderId), cancellationToken);
 
