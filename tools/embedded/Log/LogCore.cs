@@ -42,12 +42,6 @@ internal sealed class LogCore : IDisposable
     /// <summary>After a batch was rolled back (under the lock).</summary>
     public event Action? RolledBack;
 
-    /// <summary>
-    /// After records were dropped from the end of the log (a batch or an operation rolled back, or a savepoint returned
-    /// to; under the lock): their addresses are given again to the records written next.
-    /// </summary>
-    public event Action? Truncated;
-
     /// <param name="spillAt">Entries each index (<see cref="SpillingKeyIndex"/>) holds in memory before it writes them to a file, and the chunk of the ledger's list (<see cref="SpillingAddressList"/>).</param>
     public static LogCore Open(string directory, long segmentBytes = StateLog.DefaultSegmentBytes, int tailBytes = StateLog.DefaultTailBytes,
         int spillAt = SpillingKeyIndex.DefaultSpillAt)
@@ -183,7 +177,6 @@ internal sealed class LogCore : IDisposable
         savepoints.RemoveRange(at, savepoints.Count - at);
         Version++;
         Log.RollbackTo(mark);
-        Truncated?.Invoke();
         Undo(undoCount);
         removedSinceSnapshot.RemoveAll(removed => removed.From >= Log.End);
         return true;
@@ -426,7 +419,6 @@ internal sealed class LogCore : IDisposable
     {
         Version++;
         Log.Rollback();
-        Truncated?.Invoke();
         Undo(0);
         savepoints.Clear();
         // A removal the dropped records made leaves nothing for a snapshot to follow (their addresses are given again).
