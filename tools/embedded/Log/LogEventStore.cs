@@ -428,9 +428,9 @@ internal sealed class LogEventStore : IEventStore, IKeepsUndo, IDisposable
 
     /// <summary>
     /// <paramref name="trackingEvent"/>'s JSON, byte for byte what <see cref="JsonSerializer.SerializeToUtf8Bytes{TValue}(TValue, System.Text.Json.Serialization.Metadata.JsonTypeInfo{TValue})"/>
-    /// writes, in <see cref="json"/>: valid until the next call (under the lock), so only for a record written at once.
+    /// writes, in the calling thread's buffer (<see cref="json"/>): valid until the thread's next call, so only for a
+    /// record the thread writes at once.
     /// </summary>
-    /// <summary>The event's JSON in the calling thread's buffer: valid until the thread's next call.</summary>
     private static ReadOnlyMemory<byte> JsonOf(TrackingEvent trackingEvent)
     {
         if (json is null || json.Capacity > 1024 * 1024)
