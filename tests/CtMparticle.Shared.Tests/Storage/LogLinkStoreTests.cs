@@ -28,7 +28,7 @@ public sealed class LogLinkStoreTests : IDisposable
         var runs = 0;
         await gen.SampleAsync(async operations =>
         {
-            var directory = Path.Combine(work, $"run-{runs++}");
+            var directory = Path.Combine(work, $"run-{Interlocked.Increment(ref runs)}");
             var time = new FakeTimeProvider(Start);
             await using var oracle = SqliteStore.Open(Path.Combine(directory, "oracle", "state.db"), time);
             using var stores = new OracleRun(oracle, Path.Combine(directory, "log"), time);

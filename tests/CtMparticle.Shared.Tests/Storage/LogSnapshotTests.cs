@@ -32,7 +32,7 @@ public sealed class LogSnapshotTests : IDisposable
         var runs = 0;
         await gen.SampleAsync(async operations =>
         {
-            var directory = Path.Combine(work, $"run-{runs++}");
+            var directory = Path.Combine(work, $"run-{Interlocked.Increment(ref runs)}");
             var time = new FakeTimeProvider(Start);
             var oracleFile = Path.Combine(directory, "oracle", "state.db");
             await using var oracle = SqliteStore.Open(oracleFile, time);

@@ -27,7 +27,7 @@ public sealed class SpillingAddressListTests : IDisposable
         var run = 0;
         Gen.Select(operation.Array[1, 200], Gen.Int[1, 6]).Sample((operations, chunk) =>
         {
-            using var list = new SpillingAddressList(Path.Combine(folder, $"{++run}"), "inputs", chunk);
+            using var list = new SpillingAddressList(Path.Combine(folder, $"{Interlocked.Increment(ref run)}"), "inputs", chunk);
             var oracle = new List<long>();
             foreach (var (kind, at, address) in operations)
             {

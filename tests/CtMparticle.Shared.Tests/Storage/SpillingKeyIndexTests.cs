@@ -33,7 +33,7 @@ public sealed class SpillingKeyIndexTests : IDisposable
         var run = 0;
         Gen.Select(operation.Array[1, 300], Gen.Int[1, 8]).Sample((operations, spillAt) =>
         {
-            using var index = new SpillingKeyIndex(Path.Combine(folder, $"{++run}"), "lists", spillAt);
+            using var index = new SpillingKeyIndex(Path.Combine(folder, $"{Interlocked.Increment(ref run)}"), "lists", spillAt);
             var lists = new HashLists(index);
             var model = new Dictionary<ulong, HashSet<ulong>>();
             foreach (var (add, owner, which) in operations)
@@ -53,7 +53,7 @@ public sealed class SpillingKeyIndexTests : IDisposable
         var run = 0;
         Gen.Select(operation.Array[1, 300], Gen.Int[1, 7], Gen.Int[1, 8]).Sample((operations, hashes, spillAt) =>
         {
-            using var index = new SpillingKeyIndex(Path.Combine(folder, $"{++run}"), "test", spillAt);
+            using var index = new SpillingKeyIndex(Path.Combine(folder, $"{Interlocked.Increment(ref run)}"), "test", spillAt);
             var oracle = new KeyIndex();
             var keyAt = new Dictionary<long, int>(); // what "reading the record" at an address finds
             var newest = new Dictionary<int, long>();
